@@ -1,0 +1,43 @@
+# Two commands set everything up: `make run` and `make test` (README).
+SHELL := /bin/bash
+VENV := .venv/bin
+
+.PHONY: setup servers run stop logs test test-unit test-integration test-e2e lint bench clean
+
+setup:
+	@scripts/setup.sh
+
+servers: setup
+	@scripts/servers.sh start
+
+run:
+	@scripts/run.sh
+
+stop:
+	@if [ -f .local/services.pid ]; then kill -INT $$(cat .local/services.pid) 2>/dev/null || true; rm -f .local/services.pid; echo "services stopped"; fi
+
+logs:
+	@tail -f .local/logs/services.log
+
+# Every tier; the integration and end-to-end tiers talk to the real RabbitMQ and FerretDB.
+test: servers
+	@scripts/test.sh
+
+test-unit: setup
+	@$(VENV)/pytest tests/unit -q
+
+test-integration: servers
+	@$(VENV)/pytest tests/integration -q
+
+test-e2e: servers
+	@$(VENV)/pytest tests/e2e -q
+
+lint: setup
+	@$(VENV)/ruff check dmlib services dmtools tests
+	@$(VENV)/lint-imports
+
+bench: servers
+	@$(VENV)/python -m bench
+
+clean: stop
+	rm -rf .venv .local

@@ -1,0 +1,231 @@
+"""Identity: signed, expiring tokens and the one auth provider every service uses (DESIGN.md §5).
+
+The gateway authenticates a request (password login) and issues a JWT (HS256, shared ``AUTH_SECRET``).
+The token travels with every RPC and event as nameko context data (key ``auth_token``); nameko copies
+context data to the calls a worker makes, so identity follows the whole chain. Each service verifies the
+token itself through :class:`Identity` and gets an :class:`Actor`: the member and their scoped roles.
+Services never trust an unsigned id.
+
+Roles and their scopes (DESIGN.md §1):
+
+========================  ====================================================================
+role                      scope id
+========================  ====================================================================
+``member``                implicit: the member's own union (``Actor.union_id``)
+``delegate``              a congress id
+``handler``               a department id
+``union_admin``           a union id; covers that union and the unions below it
+``superior_admin``        a union id (a federation or district); covers the unions below it
+``system``                ``*``: a service acting on its own behalf (timers, event handlers)
+========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import jwt
+from nameko.extensions import DependencyProvider
+
+from dmlib.errors import Forbidden, Unauthenticated
+
+ROLE_SCOPES = {
+    "delegate": "congress",
+    "handler": "department",
+    "union_admin": "union",
+    "superior_admin": "union",
+    "system": "*",
+}
+ROLES = ("member", *ROLE_SCOPES)
+ADMIN_ROLES = ("union_admin", "superior_admin")
+CONTEXT_KEY = "auth_token"
+ALGORITHM = "HS256"
+DEFAULT_TTL_SECONDS = 8 * 3600
+SERVICE_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role held in one scope (a union, congress or department id)."""
+
+    role: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a member with scoped roles, or a service acting for itself."""
+
+    member_id: str
+    name: str = ""
+    union_id: str | None = None
+    grants: tuple[Grant, ...] = ()
+    token_id: str = field(default="", compare=False)
+    expires_at: int = field(default=0, compare=False)
+
+    @property
+    def is_system(self) -> bool:
+        return any(g.role == "system" for g in self.grants)
+
+    def has(self, role: str, scope: str | None = None) -> bool:
+        """True if the actor holds ``role`` (in ``scope`` when given). ``system`` holds every role."""
+        if self.is_system:
+            return True
+        if role == "member":
+            return self.union_id is not None and (scope is None or scope == self.union_id)
+        return any(g.role == role and (scope is None or g.scope == scope) for g in self.grants)
+
+    def scopes(self, role: str) -> set[str]:
+        """The scope ids in which the actor holds ``role``."""
+        return {g.scope for g in self.grants if g.role == role}
+
+    @property
+    def admin_unions(self) -> set[str]:
+        """Unions the actor administers directly (each also covers the unions below it)."""
+        return {g.scope for g in self.grants if g.role in ADMIN_ROLES}
+
+    def administers(self, union_path: Iterable[str]) -> bool:
+        """True if the actor administers the union whose path (root … itself) is ``union_path``.
+
+        A union admin or superior admin of a union covers it and every union below it.
+        """
+        if self.is_system:
+            return True
+        return bool(self.admin_unions & set(union_path))
+
+    def require(self, allowed: bool, message: str, **details) -> None:
+        """Raise :class:`Forbidden` with ``message`` unless ``allowed``."""
+        if not allowed:
+            raise Forbidden(message, details=details or None)
+
+    def to_dict(self) -> dict:
+        return {
+            "member_id": self.member_id,
+            "name": self.name,
+            "union_id": self.union_id,
+            "roles": [{"role": g.role, "scope": g.scope} for g in self.grants],
+            "expires_at": self.expires_at,
+        }
+
+
+def issue_token(secret: str, actor: Actor, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> str:
+    """Sign a token for ``actor`` valid for ``ttl_seconds``; carries a random ``jti``."""
+    now = int(time.time())
+    claims = {
+        "sub": actor.member_id,
+        "name": actor.name,
+        "union": actor.union_id,
+        "grants": [[g.role, g.scope] for g in actor.grants],
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str | None) -> Actor:
+    """The :class:`Actor` of a valid token; :class:`Unauthenticated` if missing, forged or expired."""
+    if not token:
+        raise Unauthenticated("login required / 请先登录")
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "jti"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("session expired, please log in again / 登录已过期，请重新登录") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthenticated("invalid token / 无效的登录凭证") from exc
+    return Actor(
+        member_id=claims["sub"],
+        name=claims.get("name", ""),
+        union_id=claims.get("union"),
+        grants=tuple(Grant(role, scope) for role, scope in claims.get("grants", [])),
+        token_id=claims["jti"],
+        expires_at=claims["exp"],
+    )
+
+
+def service_actor(service_name: str) -> Actor:
+    return Actor(member_id=f"service:{service_name}", name=service_name, grants=(Grant("system", "*"),))
+
+
+def csrf_token(secret: str, actor: Actor) -> str:
+    """The CSRF token bound to one login (its ``jti``): HMAC-SHA256, hex, 32 characters."""
+    return hmac.new(secret.encode(), f"csrf:{actor.token_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def auth_secret(config: dict) -> str:
+    secret = config.get("AUTH_SECRET") or ""
+    if len(secret) < 16:
+        raise RuntimeError("AUTH_SECRET must be set to at least 16 characters (see README, 'Configuration')")
+    return secret
+
+
+class Identified:
+    """What :class:`Identity` injects into a worker."""
+
+    def __init__(self, worker_ctx, provider: Identity):
+        self._ctx = worker_ctx
+        self._provider = provider
+        self._actor: Actor | None = None
+
+    @property
+    def ttl(self) -> int:
+        """Lifetime of the tokens this provider issues, in seconds."""
+        return self._provider.ttl
+
+    @property
+    def token(self) -> str | None:
+        return self._ctx.data.get(CONTEXT_KEY)
+
+    @property
+    def actor(self) -> Actor:
+        """The verified actor of this call; raises :class:`Unauthenticated` without a valid token."""
+        if self._actor is None:
+            self._actor = verify_token(self._provider.secret, self.token)
+        return self._actor
+
+    def require_login(self) -> Actor:
+        """The actor, for methods open to anyone logged in; raises :class:`Unauthenticated` otherwise."""
+        return self.actor
+
+    @property
+    def actor_or_none(self) -> Actor | None:
+        try:
+            return self.actor
+        except Unauthenticated:
+            return None
+
+    def issue(self, actor: Actor, ttl_seconds: int | None = None) -> str:
+        """Sign a token for ``actor`` and make it this worker's identity for the calls that follow."""
+        token = issue_token(self._provider.secret, actor, ttl_seconds or self._provider.ttl)
+        self.use(token)
+        return token
+
+    def use(self, token: str) -> None:
+        """Make ``token`` the identity of the calls this worker makes from now on."""
+        self._ctx.data[CONTEXT_KEY] = token
+        self._actor = None
+
+    def act_as_service(self) -> Actor:
+        """For timers and event handlers: act as this service (role ``system``) for the calls that follow."""
+        self.issue(service_actor(self._ctx.container.service_name), SERVICE_TTL_SECONDS)
+        return self.actor
+
+    def csrf_token(self) -> str:
+        return csrf_token(self._provider.secret, self.actor)
+
+
+class Identity(DependencyProvider):
+    """The auth provider: verifies the caller's token (config ``AUTH_SECRET``, ``TOKEN_TTL_SECONDS``)."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.secret = auth_secret(config)
+        self.ttl = int(config.get("TOKEN_TTL_SECONDS") or DEFAULT_TTL_SECONDS)
+
+    def get_dependency(self, worker_ctx) -> Identified:
+        return Identified(worker_ctx, self)

@@ -1,0 +1,105 @@
+"""MongoDB storage: one DependencyProvider for every service (STYLE.md rule 2).
+
+A service declares a :class:`Store` subclass with domain-named methods and its indexes, and injects it::
+
+    class MembersStore(Store):
+        indexes = {"members": [IndexModel("id_hash", unique=True)]}
+        def get_member(self, member_id): ...
+
+    class MembersService:
+        name = "members"
+        store = Mongo(MembersStore)
+
+The client is made in ``setup()`` from the nameko config key ``MONGO_URI``; the database is named after
+the service (with the optional ``MONGO_DB_PREFIX``, which tests use for isolation); declared indexes are
+created idempotently at ``start()``; the client is closed at ``stop()``/``kill()``.
+
+What the local server (FerretDB 1.24, SQLite backend) can and cannot do is measured in ``docs/storage.md``:
+only ``_id`` equality is answered from an index, so hot paths address documents by ``_id``; a ``$group``
+stage computes only its first ``$sum`` accumulator, so group with one accumulator per stage.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from nameko.extensions import DependencyProvider
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+from pymongo.operations import IndexModel
+
+DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/"
+
+
+class Store:
+    """Base of the per-service store: domain-named methods over one database.
+
+    ``indexes`` maps a collection name to the :class:`pymongo.IndexModel` list it needs.
+    """
+
+    indexes: ClassVar[dict[str, list[IndexModel]]] = {}
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    @classmethod
+    def ensure_indexes(cls, db: Database) -> None:
+        """Create the declared indexes; creating an existing index is a no-op on MongoDB and FerretDB."""
+        for collection, models in cls.indexes.items():
+            if models:
+                db[collection].create_indexes(models)
+
+    def first_time(self, event_id: str, handler: str) -> bool:
+        """Record that ``handler`` saw ``event_id``; False if it had already (idempotent event handlers).
+
+        One insert keyed by ``_id`` = handler + event id, so two redeliveries racing each other still
+        let exactly one through.
+        """
+        try:
+            self.db.processed_events.insert_one({"_id": f"{handler}:{event_id}"})
+        except DuplicateKeyError:
+            return False
+        return True
+
+
+def make_client(uri: str) -> MongoClient:
+    """A pymongo client with bounded waits: a server that is down fails the call within ~3 s."""
+    return MongoClient(
+        uri,
+        serverSelectionTimeoutMS=3000,
+        connectTimeoutMS=3000,
+        socketTimeoutMS=60000,
+        tz_aware=True,
+        uuidRepresentation="standard",
+    )
+
+
+def database_name(config: dict, service_name: str) -> str:
+    """The database of a service: ``MONGO_DB_PREFIX`` + service name (ASCII, DESIGN.md §6)."""
+    return f"{config.get('MONGO_DB_PREFIX') or ''}{service_name}"
+
+
+class Mongo(DependencyProvider):
+    """Injects an instance of ``store_cls`` bound to the service's own database."""
+
+    def __init__(self, store_cls: type[Store], **kwargs):
+        self.store_cls = store_cls
+        super().__init__(**kwargs)
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.client = make_client(config.get("MONGO_URI") or DEFAULT_MONGO_URI)
+        self.db = self.client[database_name(config, self.container.service_name)]
+
+    def start(self) -> None:
+        self.store_cls.ensure_indexes(self.db)
+
+    def stop(self) -> None:
+        self.client.close()
+
+    def kill(self) -> None:
+        self.client.close()
+
+    def get_dependency(self, worker_ctx) -> Store:
+        return self.store_cls(self.db)

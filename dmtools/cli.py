@@ -1,0 +1,182 @@
+"""``dm``: operator commands.
+
+dm wait [--timeout S]                   wait until the gateway and every service answer
+dm demo [--if-empty] [--logins]         load the demo scenario (or print the demo logins)
+dm import FILE [--url U --login L --password P --initial-password X]
+                                        import a member file through the HTTP API, with a progress bar
+dm gen-members OUT --rows N [--bad-every K] [--seed S]
+                                        write a member CSV (for load tests), every K-th row bad
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+
+import requests
+from tqdm import tqdm
+
+SERVICES = ("members",)
+
+
+def cmd_wait(args) -> int:
+    from .config import load_config, system_rpc
+
+    config = load_config()
+    url = f"http://{config['WEB_SERVER_ADDRESS']}/healthz"
+    deadline = time.monotonic() + args.timeout
+    last = None
+    while time.monotonic() < deadline:
+        if args.pid_file and not _alive(args.pid_file):
+            print("[wait] the services exited; see .local/logs/services.log", file=sys.stderr)
+            return 1
+        try:
+            requests.get(url, timeout=2).raise_for_status()
+            with system_rpc(config, timeout=3) as rpc:
+                for name in SERVICES:
+                    getattr(rpc, name).health()
+            print("[wait] gateway and services answer")
+            return 0
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last = exc
+            time.sleep(0.5)
+    print(f"[wait] not ready after {args.timeout} s: {last!r}", file=sys.stderr)
+    return 1
+
+
+def _alive(pid_file: str) -> bool:
+    try:
+        with open(pid_file) as f:
+            os.kill(int(f.read().strip()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+    from .config import system_rpc
+
+    if args.logins:
+        print(demo.logins())
+        return 0
+    with system_rpc() as rpc:
+        if args.if_empty and not demo.is_empty(rpc):
+            print("[demo] data present, not loading")
+            return 0
+        started = time.monotonic()
+        figures = demo.load(rpc)
+    print(f"[demo] loaded {figures} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def cmd_import(args) -> int:
+    session = requests.Session()
+    r = session.post(
+        f"{args.url}/api/v1/auth/login", json={"login": args.login, "password": args.password}, timeout=30
+    )
+    if r.status_code != 200:
+        print(f"login failed: {r.status_code} {r.text}", file=sys.stderr)
+        return 1
+    session.headers["Authorization"] = f"Bearer {r.json()['token']}"
+    with open(args.file, "rb") as f:
+        data = {"initial_password": args.initial_password} if args.initial_password else {}
+        r = session.post(
+            f"{args.url}/api/v1/imports",
+            files={"file": (os.path.basename(args.file), f)},
+            data=data,
+            timeout=300,
+        )
+    if r.status_code != 202:
+        print(f"import refused: {r.status_code} {r.text}", file=sys.stderr)
+        return 1
+    job = r.json()
+    started = time.monotonic()
+    with tqdm(desc=os.path.basename(args.file), unit="row", total=job.get("total")) as bar:
+        while job["status"] in ("queued", "running"):
+            time.sleep(0.3)
+            job = session.get(f"{args.url}/api/v1/imports/{job['id']}", timeout=30).json()
+            bar.update(job["processed"] - bar.n)
+    elapsed = time.monotonic() - started
+    print(
+        f"{job['status']}: {job['processed']} rows read, {job['inserted']} imported, {job['failed']} bad rows, "
+        f"{elapsed:.1f} s ({job['processed'] / max(elapsed, 1e-9):.0f} rows/s end to end)"
+    )
+    for e in job["errors_sample"]:
+        print(f"  row {e['row']}: {e.get('field') or ''} {e['reason']}")
+    if job["failed"] > len(job["errors_sample"]):
+        print(f"  … all bad rows: {args.url}/api/v1/imports/{job['id']}/errors.csv")
+    return 0 if job["status"] == "done" else 1
+
+
+def cmd_gen_members(args) -> int:
+    from . import demo
+
+    rng = random.Random(args.seed)
+    deps = demo.departments_of(random.Random(demo.SEED))  # the demo's departments
+    per_union, extra = divmod(args.rows, len(demo.GRASSROOTS))
+    plan = [
+        (u[0], per_union + (1 if i < extra else 0), [d[1] for d in deps[u[0]]])
+        for i, u in enumerate(demo.GRASSROOTS)
+    ]
+    rows = demo.member_rows(rng, plan, prefix=args.prefix)
+    bad_kinds = ["check_digit", "unknown_union", "duplicate_no", "missing_name"]
+    previous = None
+    with open(args.out, "w", encoding="utf-8", newline="") as f:
+        import csv
+
+        writer = csv.writer(f)
+        writer.writerow(demo.HEADER)
+        for i, row in enumerate(rows, start=1):
+            if args.bad_every and i % args.bad_every == 0 and previous:
+                kind = bad_kinds[(i // args.bad_every) % len(bad_kinds)]
+                if kind == "check_digit":
+                    row[6] = row[6][:17] + ("0" if row[6][17] != "0" else "1")
+                elif kind == "unknown_union":
+                    row[2] = "no-such-union"
+                elif kind == "duplicate_no":
+                    row[0] = previous[0]
+                else:
+                    row[1] = ""
+            writer.writerow(row)
+            previous = row
+    print(f"wrote {args.rows} rows to {args.out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="dm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("wait")
+    p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--pid-file", help="give up at once when this process has exited")
+    p.set_defaults(fn=cmd_wait)
+    p = sub.add_parser("demo")
+    p.add_argument("--if-empty", action="store_true")
+    p.add_argument("--logins", action="store_true")
+    p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("import")
+    p.add_argument("file")
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--login", default="admin01")
+    p.add_argument("--password", default="demo1234")
+    p.add_argument("--initial-password")
+    p.set_defaults(fn=cmd_import)
+    p = sub.add_parser("gen-members")
+    p.add_argument("out")
+    p.add_argument("--rows", type=int, default=100000)
+    p.add_argument("--bad-every", type=int, default=0)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--prefix", default="G")
+    p.set_defaults(fn=cmd_gen_members)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Login, logout, the caller's own profile, language switch, home page, static files, health, OpenAPI."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from werkzeug.wrappers import Response
+
+from dmlib.auth import Actor, Grant
+from dmlib.contracts import members as c
+from dmlib.errors import BadInput, ServiceError
+
+from .http import COOKIE, LANG_COOKIE, LOCALES, api, json_response, page
+from .openapi import build_spec
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/"
+    return target
+
+
+class AccountHttp:
+    def _login(self, login: str, password: str) -> tuple[str, dict]:
+        """Check the password with members, then sign the token. Returns (token, member)."""
+        member = self.members_rpc.authenticate({"login": login, "password": password})
+        actor = Actor(
+            member_id=member["member_id"],
+            name=member["name"],
+            union_id=member["union_id"],
+            grants=tuple(Grant(r["role"], r["scope"]) for r in member["roles"]),
+        )
+        return self.identity.issue(actor), member
+
+    def _set_session(self, response: Response, token: str) -> Response:
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="Lax",
+            secure=self.web.cookie_secure,
+            path="/",
+            max_age=self.identity.ttl,
+        )
+        return response
+
+    # ----- API -----------------------------------------------------------------------------------
+    @api("POST", "/api/v1/auth/login", body=c.LoginIn, public=True, tags=["auth"], csrf=False)
+    def api_login(self, request, body):
+        """Log in with a login name and password. Returns ``{"token", "expires_at", "member"}``; send the
+        token as ``Authorization: Bearer <token>``. 401 for a wrong login or password."""
+        token, member = self._login(str(body.get("login", "")), str(body.get("password", "")))
+        return {"token": token, "expires_at": self.identity.actor.expires_at, "member": member}
+
+    @api("POST", "/api/v1/auth/logout", tags=["auth"], status=204, public=True)
+    def api_logout(self, request):
+        """Forget the session cookie (a bearer token simply expires)."""
+        response = json_response(None, 204)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @api("GET", "/api/v1/me", response=c.MemberOut, tags=["auth"])
+    def api_me(self, request):
+        """The caller's own member record, union path and roles."""
+        return self.members_rpc.profile()
+
+    @api("PUT", "/api/v1/me/password", body=c.PasswordIn, tags=["auth"])
+    def api_password(self, request, body):
+        """Change one's own password: ``{"current_password", "new_password"}`` (8-128 characters)."""
+        me = self.identity.actor
+        return self.members_rpc.set_password({**body, "member_id": me.member_id})
+
+    @api("GET", "/api/v1/openapi.json", public=True, tags=["meta"])
+    def openapi(self, request):
+        """This API's OpenAPI 3 document."""
+        return build_spec(self.web.entrypoints)
+
+    @api("GET", "/healthz", public=True, tags=["meta"])
+    def healthz(self, request):
+        """Liveness of the gateway and, with ``?deep=1``, of the members service behind it."""
+        if request.args.get("deep"):
+            self.members_rpc.health()
+        return {"status": "ok"}
+
+    # ----- pages ---------------------------------------------------------------------------------
+    @page("GET", "/static/<path:path>", public=True)
+    def static(self, request, path):
+        return self.web.static(path)
+
+    @page("GET", "/lang/<code>", public=True)
+    def switch_language(self, request, code):
+        if code not in LOCALES:
+            raise BadInput("unknown language / 未知语言")
+        response = Response(status=303, headers={"Location": safe_next(request.args.get("next"))})
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", path="/")
+        return response
+
+    @page("GET", "/login", public=True)
+    def login_page(self, request):
+        return self.web.render(
+            "login.html", request=request, next=safe_next(request.args.get("next")), errors={}, login=""
+        )
+
+    @page("POST", "/login", public=True, csrf=False)
+    def login_submit(self, request):
+        login, password = request.form.get("login", "").strip(), request.form.get("password", "")
+        target = safe_next(request.form.get("next"))
+        errors = {}
+        if not login:
+            errors["login"] = self.web.gettext("Enter your login name")
+        if not password:
+            errors["password"] = self.web.gettext("Enter your password")
+        if not errors:
+            try:
+                token, _ = self._login(login, password)
+            except ServiceError as exc:
+                if exc.status >= 500:
+                    raise
+                errors["form"] = self.web.gettext("Wrong login or password")
+            else:
+                return self._set_session(Response(status=303, headers={"Location": target}), token)
+        return self.web.render(
+            "login.html",
+            status=400 if errors else 200,
+            request=request,
+            next=target,
+            errors=errors,
+            login=login,
+        )
+
+    @page("POST", "/logout")
+    def logout(self, request):
+        response = Response(status=303, headers={"Location": "/login"})
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @page("GET", "/")
+    def home(self, request):
+        profile = self.members_rpc.profile()
+        return self.web.render("home.html", request=request, profile=profile)
+
+    @page("GET", "/me")
+    def profile_page(self, request):
+        profile = self.members_rpc.profile()
+        return self.web.render("profile.html", request=request, profile=profile, errors={}, saved=False)
+
+    @page("POST", "/me/password")
+    def password_submit(self, request):
+        me = self.identity.actor
+        errors, saved = {}, False
+        try:
+            self.members_rpc.set_password(
+                {
+                    "member_id": me.member_id,
+                    "current_password": request.form.get("current_password") or None,
+                    "new_password": request.form.get("new_password", ""),
+                }
+            )
+            saved = True
+        except ServiceError as exc:
+            if exc.status not in (400, 401):
+                raise
+            errors = {k: "; ".join(v) for k, v in exc.fields.items()} or {"current_password": exc.message}
+        profile = self.members_rpc.profile()
+        return self.web.render(
+            "profile.html",
+            status=400 if errors else 200,
+            request=request,
+            profile=profile,
+            errors=errors,
+            saved=saved,
+        )

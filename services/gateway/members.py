@@ -1,0 +1,205 @@
+"""HTTP API and pages of the member registry: union tree, departments, members, roles, imports."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+
+from werkzeug.wrappers import Response
+
+from dmlib.contracts import members as c
+from dmlib.errors import BadInput, PayloadTooLarge, ServiceError
+
+from .http import ApiEndpoint, api, page
+
+IMPORT_TEMPLATE = "member_no,name,union_id,department,phone,email,national_id,gender\r\n"
+
+
+class MembersHttp:
+    # ----- API -----------------------------------------------------------------------------------
+    @api("GET", "/api/v1/unions", response=[c.UnionTreeOut], tags=["members"])
+    def api_union_tree(self, request):
+        """The union tree (federation → district → street → grassroots union), nested."""
+        return self.members_rpc.union_tree()
+
+    @api("POST", "/api/v1/unions", body=c.UnionIn, response=c.UnionOut, status=201, tags=["members"])
+    def api_create_union(self, request, body):
+        """Create a union under a parent the caller administers (a grassroots union gets its Worker Home)."""
+        return self.members_rpc.create_union(body)
+
+    @api("GET", "/api/v1/unions/<union_id>", response=c.UnionOut, tags=["members"])
+    def api_get_union(self, request, union_id):
+        """One union with its path, member count and Worker Home."""
+        return self.members_rpc.get_union(union_id)
+
+    @api("GET", "/api/v1/unions/<union_id>/departments", response=[c.DepartmentOut], tags=["members"])
+    def api_departments(self, request, union_id):
+        """Departments of a grassroots union's enterprise."""
+        return self.members_rpc.list_departments(union_id)
+
+    @api(
+        "POST",
+        "/api/v1/unions/<union_id>/departments",
+        body=c.DepartmentIn,
+        response=c.DepartmentOut,
+        status=201,
+        tags=["members"],
+    )
+    def api_create_department(self, request, union_id, body):
+        """Add a department (admins of the union or above)."""
+        return self.members_rpc.create_department({**body, "union_id": union_id})
+
+    @api(
+        "GET",
+        "/api/v1/unions/<union_id>/members",
+        query=c.MemberListIn,
+        response=c.MemberPageOut,
+        tags=["members"],
+    )
+    def api_union_members(self, request, union_id):
+        """A page of a union's members (admins of the union or above): ``page``, ``per_page`` (≤ 200),
+        ``q`` (prefix of name, member number or phone), ``include_below``."""
+        return self.members_rpc.list_members({**request.args.to_dict(), "union_id": union_id})
+
+    @api("POST", "/api/v1/members", body=c.MemberIn, response=c.MemberOut, status=201, tags=["members"])
+    def api_register_member(self, request, body):
+        """Register a member (admins of the member's union or above). 409 if the member number or
+        resident ID is already registered."""
+        return self.members_rpc.register_member(body)
+
+    @api("GET", "/api/v1/members/<member_id>", response=c.MemberOut, tags=["members"])
+    def api_get_member(self, request, member_id):
+        """One member: oneself, or as an admin of their union or above."""
+        return self.members_rpc.get_member(member_id)
+
+    @api("POST", "/api/v1/members/<member_id>/roles", body=c.GrantIn, response=c.MemberOut, tags=["members"])
+    def api_grant_role(self, request, member_id, body):
+        """Grant a scoped role: ``{"role", "scope"}``."""
+        return self.members_rpc.grant_role({**body, "member_id": member_id})
+
+    @api("DELETE", "/api/v1/members/<member_id>/roles/<role>/<scope>", response=c.MemberOut, tags=["members"])
+    def api_revoke_role(self, request, member_id, role, scope):
+        """Withdraw a scoped role."""
+        return self.members_rpc.revoke_role({"member_id": member_id, "role": role, "scope": scope})
+
+    @api("POST", "/api/v1/members/<member_id>/password", body=c.PasswordIn, tags=["members"])
+    def api_reset_password(self, request, member_id, body):
+        """Set a member's password and optionally login name (admins of their union or above)."""
+        return self.members_rpc.set_password({**body, "member_id": member_id})
+
+    def _import_body(self, request) -> dict:
+        """The import request from a multipart upload (field ``file``) or JSON ``{filename, content_b64}``."""
+        if request.content_length and request.content_length > self.web.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"upload over {self.web.max_upload_bytes // (1024 * 1024)} MiB / 上传文件过大",
+                details={"limit_bytes": self.web.max_upload_bytes},
+            )
+        if request.mimetype == "multipart/form-data":
+            upload = request.files.get("file")
+            if upload is None or not upload.filename:
+                raise BadInput("choose a file / 请选择文件", fields={"file": ["missing"]})
+            content = upload.read()
+            return {
+                "filename": upload.filename,
+                "content_b64": base64.b64encode(content).decode(),
+                "initial_password": request.form.get("initial_password") or None,
+            }
+        return ApiEndpoint.parse_body(request)
+
+    @api("POST", "/api/v1/imports", body=None, response=c.ImportJobOut, status=202, tags=["members"])
+    def api_start_import(self, request):
+        """Start a member import from a CSV or XLSX file: multipart field ``file`` (and optional
+        ``initial_password``), or JSON :class:`ImportIn`. Answers 202 with the job; poll
+        ``GET /api/v1/imports/{job_id}``. Columns: member_no, name, union_id, department, phone, email,
+        national_id, gender (Chinese headers accepted: 会员编号, 姓名, 工会编号, 部门, 手机, 邮箱, 身份证号, 性别)."""
+        return self.members_rpc.start_import(self._import_body(request))
+
+    @api("GET", "/api/v1/imports/<job_id>", response=c.ImportJobOut, tags=["members"])
+    def api_get_import(self, request, job_id):
+        """Progress of an import: ``processed`` of ``total`` rows, ``inserted``, ``failed``, a sample of errors."""
+        return self.members_rpc.get_import(job_id)
+
+    @api("GET", "/api/v1/imports/<job_id>/errors", response=c.ImportErrorsOut, tags=["members"])
+    def api_import_errors(self, request, job_id):
+        """The bad rows of an import with row number and reason, a page per 1,000 rows of the file."""
+        try:
+            page_no = int(request.args.get("page", 1))
+        except ValueError:
+            raise BadInput(
+                "page must be a number / 页码须为数字", fields={"page": ["not an integer"]}
+            ) from None
+        return self.members_rpc.import_errors(job_id, page_no)
+
+    @api("GET", "/api/v1/imports/<job_id>/errors.csv", tags=["members"])
+    def api_import_errors_csv(self, request, job_id):
+        """All bad rows of an import as a CSV file (row, field, reason), UTF-8 with BOM for Excel."""
+        out = io.StringIO()
+        out.write("\ufeff")
+        writer = csv.writer(out)
+        writer.writerow(["row", "field", "reason"])
+        first = self.members_rpc.import_errors(job_id, 1)
+        for n in range(1, first["pages"] + 1):
+            for e in (first if n == 1 else self.members_rpc.import_errors(job_id, n))["items"]:
+                writer.writerow([e["row"], e.get("field") or "", e["reason"]])
+        return Response(
+            out.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="import-{job_id}-errors.csv"'},
+        )
+
+    # ----- pages ---------------------------------------------------------------------------------
+    @page("GET", "/unions")
+    def unions_page(self, request):
+        tree = self.members_rpc.union_tree()
+        return self.web.render("unions.html", request=request, tree=tree)
+
+    @page("GET", "/unions/<union_id>/members")
+    def members_page(self, request, union_id):
+        union = self.members_rpc.get_union(union_id)
+        query = {"union_id": union_id, "page": request.args.get("page", "1"), "per_page": 50}
+        q = request.args.get("q", "").strip()
+        if q:
+            query["q"] = q
+        result = self.members_rpc.list_members(query)
+        departments = (
+            {d["id"]: d["name"] for d in self.members_rpc.list_departments(union_id)}
+            if union["kind"] == "grassroots"
+            else {}
+        )
+        return self.web.render(
+            "members.html", request=request, union=union, result=result, q=q, departments=departments
+        )
+
+    @page("GET", "/members/<member_id>")
+    def member_page(self, request, member_id):
+        member = self.members_rpc.get_member(member_id)
+        return self.web.render("member.html", request=request, member=member)
+
+    @page("GET", "/imports/new")
+    def import_page(self, request):
+        return self.web.render("import.html", request=request, errors={})
+
+    @page("GET", "/imports/template.csv")
+    def import_template(self, request):
+        return Response(
+            "\ufeff" + IMPORT_TEMPLATE,
+            mimetype="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="members-template.csv"'},
+        )
+
+    @page("POST", "/imports")
+    def import_submit(self, request):
+        try:
+            job = self.members_rpc.start_import(self._import_body(request))
+        except ServiceError as exc:
+            if exc.status not in (400, 413):
+                raise
+            errors = {k: "; ".join(map(str, v)) for k, v in exc.fields.items()} or {"file": exc.message}
+            return self.web.render("import.html", status=exc.status, request=request, errors=errors)
+        return Response(status=303, headers={"Location": f"/imports/{job['id']}"})
+
+    @page("GET", "/imports/<job_id>")
+    def import_progress_page(self, request, job_id):
+        job = self.members_rpc.get_import(job_id)
+        return self.web.render("import_progress.html", request=request, job=job)

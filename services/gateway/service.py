@@ -1,0 +1,22 @@
+"""The gateway: the only HTTP server (DESIGN.md §9: two ``@http`` services on one address split traffic).
+
+Stateless. Each capability adds its API and pages as a mixin (``members.MembersHttp``, …) so that the
+routes of one domain live together; the service class only lists its mixins and dependencies.
+"""
+
+from __future__ import annotations
+
+from dmlib.auth import Identity
+from dmlib.rpc import Rpc
+
+from .account import AccountHttp
+from .members import MembersHttp
+from .web import Web
+
+
+class GatewayService(AccountHttp, MembersHttp):
+    name = "gateway"
+
+    identity = Identity()
+    web = Web()
+    members_rpc = Rpc("members")

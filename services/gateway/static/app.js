@@ -1,0 +1,49 @@
+// Small progressive enhancements; every page works without them.
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+// JSON fetch with the session cookie and CSRF header; rejects with the API's error body.
+async function api(method, url, body) {
+  const opts = { method, credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } };
+  if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
+  const res = await fetch(url, opts);
+  const data = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw Object.assign(new Error(data && data.message), { status: res.status, data });
+  return data;
+}
+window.dm = { api, csrfToken };
+
+// Import progress: poll the job until it is done, updating the bar and the first bad rows.
+function followImport(box) {
+  const id = box.dataset.job;
+  const fmt = (n) => (n == null ? "—" : Number(n).toLocaleString());
+  const set = (sel, v) => { const el = document.getElementById(sel); if (el) el.textContent = v; };
+  async function tick() {
+    let job;
+    try { job = await api("GET", `/api/v1/imports/${id}`); } catch (e) { setTimeout(tick, 2000); return; }
+    const bar = document.getElementById("job-progress");
+    if (job.total) bar.max = job.total; else if (job.processed >= bar.max) bar.max = job.processed + 1000;
+    bar.value = job.processed;
+    set("job-status", box.dataset["label" + job.status] || job.status);
+    set("job-processed", fmt(job.processed)); set("job-inserted", fmt(job.inserted)); set("job-failed", fmt(job.failed));
+    set("job-speed", job.rows_per_s ? `${fmt(job.rows_per_s)} rows/s` : "—");
+    const tbody = document.getElementById("job-errors");
+    tbody.replaceChildren(...job.errors_sample.map((e) => {
+      const tr = document.createElement("tr");
+      for (const v of [e.row, e.field || "", e.reason]) { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }
+      return tr;
+    }));
+    box.dataset.status = job.status;
+    if (job.status === "queued" || job.status === "running") setTimeout(tick, 700);
+  }
+  tick();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.getElementById("import-job");
+  if (box) followImport(box);
+});

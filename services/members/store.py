@@ -1,0 +1,240 @@
+"""Storage of the members service (database ``members``).
+
+Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/storage.md):
+
+- ``unions``: ``_id`` union id; ``name``, ``kind``, ``parent_id``, ``path`` (ids root … self),
+  ``member_count`` (kept by $inc on every insert).
+- ``worker_homes``: ``_id`` = the union id (one home per grassroots union); ``name``, ``star_level``.
+- ``departments``: ``_id``; ``union_id``, ``name``.
+- ``members``: ``_id`` = member number; ``name``, ``union_id``, ``department_id``, ``phone``, ``email``,
+  ``id_hash`` (keyed HMAC-SHA256 of the resident ID, unique), ``id_last4``, ``gender``, ``locale``,
+  ``roles`` (list of ``{role, scope}``), ``login``, ``import_job``.
+- ``rosters``: the member roster (会员名册) of each union, a derived index for paging and searching
+  a union's members without scanning the registry: ``_id`` = union id + chunk number, ``entries`` =
+  ``[{i: member number, n: name, p: phone}]``, at most :data:`ROSTER_CHUNK` per document, positions
+  allocated by ``$inc`` on the union's ``member_count``. :meth:`MembersStore.rebuild_rosters`
+  recomputes it from ``members`` (the source of truth).
+- ``credentials``: ``_id`` = login name; ``member_id``, ``password_hash`` (argon2id).
+- ``import_jobs`` and ``import_errors`` (``_id`` = job id + batch number: one document per 1,000 rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.operations import IndexModel
+
+from dmlib.storage import Store
+
+ROSTER_CHUNK = 1000
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MembersStore(Store):
+    indexes = {
+        "members": [IndexModel("id_hash", unique=True, name="id_hash_unique"), IndexModel("union_id")],
+        "departments": [IndexModel("union_id")],
+        "unions": [IndexModel("parent_id")],
+    }
+
+    # --- unions --------------------------------------------------------------------------------
+    def insert_union(self, doc: dict) -> None:
+        self.db.unions.insert_one(doc)
+
+    def get_union(self, union_id: str) -> dict | None:
+        return self.db.unions.find_one({"_id": union_id})
+
+    def all_unions(self) -> list[dict]:
+        """Every union (a federation has hundreds at most; the tree is built in memory)."""
+        return list(self.db.unions.find({}))
+
+    # --- rosters ---------------------------------------------------------------------------------
+    @staticmethod
+    def _chunk_id(union_id: str, chunk: int) -> str:
+        return f"{union_id}:{chunk:06d}"
+
+    def add_to_roster(self, union_id: str, members: list[dict]) -> None:
+        """Append members to their union's roster: positions are taken atomically from ``member_count``."""
+        if not members:
+            return
+        union = self.db.unions.find_one_and_update(
+            {"_id": union_id}, {"$inc": {"member_count": len(members)}}, return_document=ReturnDocument.AFTER
+        )
+        start = union["member_count"] - len(members)
+        by_chunk: dict[int, list[dict]] = {}
+        for pos, m in enumerate(members, start=start):
+            by_chunk.setdefault(pos // ROSTER_CHUNK, []).append(
+                {"i": m["_id"], "n": m["name"], "p": m.get("phone") or ""}
+            )
+        for chunk, entries in by_chunk.items():
+            self.db.rosters.update_one(
+                {"_id": self._chunk_id(union_id, chunk)},
+                {"$push": {"entries": {"$each": entries}}},
+                upsert=True,
+            )
+
+    def roster(self, union_id: str, member_count: int, first: int = 0, stop: int | None = None) -> list[dict]:
+        """Roster entries of a union from position ``first`` up to ``stop`` (by ``_id`` lookups only)."""
+        stop = member_count if stop is None else min(stop, member_count)
+        entries: list[dict] = []
+        for chunk in range(first // ROSTER_CHUNK, max(first, stop - 1) // ROSTER_CHUNK + 1):
+            doc = self.db.rosters.find_one({"_id": self._chunk_id(union_id, chunk)})
+            if doc:
+                base = chunk * ROSTER_CHUNK
+                entries.extend(doc["entries"][max(0, first - base) : max(0, stop - base)])
+        return entries
+
+    def rebuild_rosters(self) -> dict[str, int]:
+        """Recompute every roster and member count from ``members``; returns the counts per union."""
+        per_union: dict[str, list[dict]] = {}
+        for m in self.db.members.find({}, projection={"name": 1, "phone": 1, "union_id": 1}):
+            per_union.setdefault(m["union_id"], []).append(m)
+        self.db.rosters.delete_many({})
+        self.db.unions.update_many({}, {"$set": {"member_count": 0}})
+        for union_id, members in per_union.items():
+            for i in range(0, len(members), ROSTER_CHUNK):
+                self.add_to_roster(union_id, members[i : i + ROSTER_CHUNK])
+        return {u: len(ms) for u, ms in per_union.items()}
+
+    # --- Worker Homes and departments ------------------------------------------------------------
+    def insert_worker_home(self, doc: dict) -> None:
+        self.db.worker_homes.insert_one(doc)
+
+    def worker_homes(self, union_ids: Iterable[str] | None = None) -> dict[str, dict]:
+        query = {} if union_ids is None else {"_id": {"$in": list(union_ids)}}
+        return {d["_id"]: d for d in self.db.worker_homes.find(query)}
+
+    def set_star_level(self, union_id: str, star_level: int) -> None:
+        self.db.worker_homes.update_one({"_id": union_id}, {"$set": {"star_level": star_level}})
+
+    def insert_department(self, doc: dict) -> None:
+        self.db.departments.insert_one(doc)
+
+    def departments(self, union_id: str | None = None) -> list[dict]:
+        query = {} if union_id is None else {"union_id": union_id}
+        return sorted(self.db.departments.find(query), key=lambda d: d["_id"])
+
+    def get_department(self, department_id: str) -> dict | None:
+        return self.db.departments.find_one({"_id": department_id})
+
+    # --- members ---------------------------------------------------------------------------------
+    def insert_member(self, doc: dict) -> None:
+        self.db.members.insert_one(doc)
+
+    def insert_members(self, docs: list[dict]) -> list[dict]:
+        """Insert all ``docs`` that clash with nothing; returns the write errors (index, code, errmsg)."""
+        if not docs:
+            return []
+        try:
+            self.db.members.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            return exc.details.get("writeErrors", [])
+        return []
+
+    def get_member(self, member_id: str) -> dict | None:
+        return self.db.members.find_one({"_id": member_id})
+
+    def get_members(self, member_ids: list[str]) -> list[dict]:
+        return list(self.db.members.find({"_id": {"$in": member_ids}}))
+
+    def roster_page(self, unions: list[dict], q: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
+        """A page of the members of ``unions`` (in roster order, union after union) and the total; with
+        ``q``, only those whose name, member number or phone starts with ``q``."""
+        if q:
+            matches = [
+                e
+                for u in unions
+                for e in self.roster(u["_id"], u.get("member_count", 0))
+                if e["n"].startswith(q) or e["i"].startswith(q) or e["p"].startswith(q)
+            ]
+            total, wanted = len(matches), matches[skip : skip + limit]
+        else:
+            total, wanted, offset = sum(u.get("member_count", 0) for u in unions), [], skip
+            for u in unions:
+                count = u.get("member_count", 0)
+                if offset >= count:
+                    offset -= count
+                    continue
+                wanted.extend(self.roster(u["_id"], count, offset, offset + limit - len(wanted)))
+                offset = 0
+                if len(wanted) >= limit:
+                    break
+        members = [self.get_member(e["i"]) for e in wanted]
+        return [m for m in members if m], total
+
+    def set_roles(self, member_id: str, roles: list[dict]) -> dict | None:
+        return self.db.members.find_one_and_update(
+            {"_id": member_id}, {"$set": {"roles": roles}}, return_document=ReturnDocument.AFTER
+        )
+
+    def add_role(self, member_id: str, role: dict) -> dict | None:
+        return self.db.members.find_one_and_update(
+            {"_id": member_id}, {"$addToSet": {"roles": role}}, return_document=ReturnDocument.AFTER
+        )
+
+    def remove_role(self, member_id: str, role: dict) -> dict | None:
+        return self.db.members.find_one_and_update(
+            {"_id": member_id}, {"$pull": {"roles": role}}, return_document=ReturnDocument.AFTER
+        )
+
+    # --- credentials -----------------------------------------------------------------------------
+    def get_credential(self, login: str) -> dict | None:
+        return self.db.credentials.find_one({"_id": login})
+
+    def put_credential(self, login: str, member_id: str, password_hash: str) -> None:
+        self.db.credentials.replace_one(
+            {"_id": login},
+            {"_id": login, "member_id": member_id, "password_hash": password_hash, "updated_at": now()},
+            upsert=True,
+        )
+
+    def delete_credential(self, login: str, member_id: str) -> None:
+        self.db.credentials.delete_one({"_id": login, "member_id": member_id})
+
+    def insert_credentials(self, docs: list[dict]) -> None:
+        if docs:
+            try:
+                self.db.credentials.insert_many(docs, ordered=False)
+            except BulkWriteError:
+                pass  # a login that exists already keeps its password
+
+    def set_login(self, member_id: str, login: str) -> None:
+        self.db.members.update_one({"_id": member_id}, {"$set": {"login": login}})
+
+    # --- imports ---------------------------------------------------------------------------------
+    def insert_job(self, doc: dict) -> None:
+        self.db.import_jobs.insert_one(doc)
+
+    def get_job(self, job_id: str) -> dict | None:
+        return self.db.import_jobs.find_one({"_id": job_id})
+
+    def update_job(self, job_id: str, **changes) -> None:
+        self.db.import_jobs.update_one({"_id": job_id}, {"$set": changes})
+
+    def claim_job(self, job_id: str) -> dict | None:
+        """Move a queued (or interrupted running) job to running; None if it is finished."""
+        return self.db.import_jobs.find_one_and_update(
+            {"_id": job_id, "status": {"$in": ["queued", "running"]}},
+            {"$set": {"status": "running"}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def save_error_batch(self, job_id: str, batch: int, errors: list[dict]) -> None:
+        try:
+            self.db.import_errors.insert_one(
+                {"_id": f"{job_id}:{batch:06d}", "job_id": job_id, "errors": errors}
+            )
+        except DuplicateKeyError:
+            self.db.import_errors.replace_one(
+                {"_id": f"{job_id}:{batch:06d}"}, {"job_id": job_id, "errors": errors}
+            )
+
+    def error_batch(self, job_id: str, batch: int) -> list[dict]:
+        doc = self.db.import_errors.find_one({"_id": f"{job_id}:{batch:06d}"})
+        return doc["errors"] if doc else []
