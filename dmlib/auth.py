@@ -159,8 +159,8 @@ def csrf_token(secret: str, actor: Actor) -> str:
 
 def auth_secret(config: dict) -> str:
     secret = config.get("AUTH_SECRET") or ""
-    if len(secret) < 16:
-        raise RuntimeError("AUTH_SECRET must be set to at least 16 characters (see README, 'Configuration')")
+    if len(secret) < 32:
+        raise RuntimeError("AUTH_SECRET must be set to at least 32 characters (see README, 'Configuration')")
     return secret
 
 

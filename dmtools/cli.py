@@ -19,7 +19,19 @@ import time
 import requests
 from tqdm import tqdm
 
-SERVICES = ("members",)
+
+def procfile_services() -> list[str]:
+    """The nameko services started by the Procfile (the one list of services), gateway excluded."""
+    from .config import ROOT
+
+    names = []
+    with open(os.path.join(ROOT, "Procfile")) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                name = line.split(":", 1)[0].strip()
+                if name != "gateway":
+                    names.append(name)
+    return names
 
 
 def cmd_wait(args) -> int:
@@ -36,7 +48,7 @@ def cmd_wait(args) -> int:
         try:
             requests.get(url, timeout=2).raise_for_status()
             with system_rpc(config, timeout=3) as rpc:
-                for name in SERVICES:
+                for name in procfile_services():
                     getattr(rpc, name).health()
             print("[wait] gateway and services answer")
             return 0

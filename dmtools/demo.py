@@ -3,13 +3,15 @@
 One district federation (北京经济技术开发区总工会, the seed articles' federation) with three
 area federations and 16 grassroots unions, each with its Worker Home and 2-5 departments; about
 12,000 members with realistic Chinese names; a union admin for each union and a superior admin for the
-federation. Later capabilities add their parts of the scenario here (campaigns, congress, ...).
+federation. Each later capability adds its part as a module ``dmtools/demo_<capability>.py`` with
+``load(rpc, rng) -> dict`` (figures to print) and lists it in :data:`PARTS`, in dependency order.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import importlib
 import io
 import random
 import time
@@ -177,7 +179,15 @@ def load(rpc, quiet: bool = False) -> dict:
     rpc.members.set_password(
         {"member_id": "M0100003", "login": SUPERIOR_ADMIN, "new_password": DEMO_PASSWORD}
     )
-    return {"unions": 1 + len(AREAS) + len(GRASSROOTS), "members": job["inserted"]}
+    figures = {"unions": 1 + len(AREAS) + len(GRASSROOTS), "members": job["inserted"]}
+    for name in PARTS:
+        part = importlib.import_module(f"dmtools.demo_{name}")
+        figures[name] = part.load(rpc, random.Random(f"{SEED}-{name}"))
+    return figures
+
+
+#: The capabilities' demo parts, loaded in this order after the member registry (dmtools/demo_<name>.py).
+PARTS: list[str] = []
 
 
 def is_empty(rpc) -> bool:

@@ -16,6 +16,7 @@ command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] |
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_pkgs+=(fonts-wqy-zenhei)  # CJK glyphs in headless screenshots
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -61,7 +62,7 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # --- translations --------------------------------------------------------------------------------
-for po in services/gateway/translations/*/LC_MESSAGES/messages.po; do
+for po in services/gateway/translations/*/LC_MESSAGES/*.po; do
   [ -f "$po" ] || continue
   mo=${po%.po}.mo
   if [ ! -f "$mo" ] || [ "$po" -nt "$mo" ]; then .venv/bin/pybabel -q compile -i "$po" -o "$mo"; fi

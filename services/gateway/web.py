@@ -1,7 +1,8 @@
 """The gateway's page rendering: one Jinja2 environment per container with Babel translations.
 
-Message ids in templates and code are English; ``translations/zh_CN`` carries the Chinese, which is the
-default locale (DESIGN: Chinese first, with an English switch). Templates call ``_("...")``; the
+Message ids in templates and code are English; ``translations/zh_CN/LC_MESSAGES/<domain>.po`` carry the
+Chinese, one catalogue per capability (``messages`` for the foundation, ``evaluations``, ``congress``, …),
+merged at start (compiled to ``.mo`` by ``scripts/setup.sh``). Chinese is the default locale (DESIGN: Chinese first, with an English switch). Templates call ``_("...")``; the
 translation is chosen per request and passed in the render context (never installed globally, so
 concurrent requests in different languages cannot mix).
 """
@@ -28,7 +29,13 @@ BABEL_LOCALE = {"zh-CN": "zh_Hans_CN", "en": "en"}
 
 
 def load_translations() -> dict[str, NullTranslations]:
-    zh = Translations.load(os.path.join(HERE, "translations"), ["zh_CN"], domain="messages")
+    """zh-CN: every compiled catalogue under translations/zh_CN merged; en: the message ids themselves."""
+    folder = os.path.join(HERE, "translations", "zh_CN", "LC_MESSAGES")
+    zh = Translations()
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.endswith(".mo"):
+            with open(os.path.join(folder, name), "rb") as f:
+                zh.merge(Translations(f))
     return {"zh-CN": zh, "en": NullTranslations()}
 
 

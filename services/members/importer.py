@@ -177,8 +177,10 @@ def member_document(member: dict, id_hash: str, job_id: str | None = None) -> di
     return doc
 
 
-def duplicate_reason(write_error: dict) -> tuple[str, str]:
-    """(field, reason) for a duplicate-key error reported by the database on insert."""
-    if "id_hash" in write_error.get("errmsg", ""):
-        return "national_id", "resident ID already registered / 身份证号已登记"
-    return "member_no", "member number already registered / 会员编号已存在"
+def duplicate_reason(number_taken: bool) -> tuple[str, str]:
+    """(field, reason) for a duplicate-key error on insert. The database's message does not say which
+    unique key clashed (FerretDB names no index), so the caller looks the member number up: if it is
+    taken, that is the clash; otherwise it is the resident ID."""
+    if number_taken:
+        return "member_no", "member number already registered / 会员编号已存在"
+    return "national_id", "resident ID already registered / 身份证号已登记"

@@ -321,8 +321,8 @@ class MembersService(HealthRpc):
         doc["created_at"] = now()
         try:
             self.store.insert_member(doc)
-        except DuplicateKeyError as exc:
-            field, reason = duplicate_reason(exc.details or {"errmsg": str(exc)})
+        except DuplicateKeyError:
+            field, reason = duplicate_reason(self.store.get_member(doc["_id"]) is not None)
             raise Conflict(reason, fields={field: [reason]}) from None
         self.store.add_to_roster(union["_id"], [doc])
         self.events.publish("member_registered", member_id=doc["_id"], union_id=union["_id"])
@@ -371,6 +371,32 @@ class MembersService(HealthRpc):
         page, per_page = query["page"], query["per_page"]
         items, total = self.store.roster_page(scope, query["q"], (page - 1) * per_page, per_page)
         return page_out([self._member_out(m, names) for m in items], total, page, per_page)
+
+    @rpc
+    def union_roster(self, union_id: str, offset: int = 0, limit: int = 5000) -> dict:
+        """The member roster of a union for other services (eligibility, unread lists, fan-out).
+
+        Out: ``{"union_id", "total", "offset", "members": [{"member_id", "name", "department_id"}]}``,
+        ``limit`` ≤ 5,000 entries from ``offset`` (page through large unions). The system or admins of
+        the union or above. Cost: one ``_id`` lookup per 1,000 entries."""
+        actor = self.identity.actor
+        union = self._union(union_id)
+        if not actor.is_system:
+            self._require_admin(actor, union)
+        if not isinstance(offset, int) or not isinstance(limit, int) or offset < 0 or not 0 < limit <= 5000:
+            raise BadInput(
+                "offset ≥ 0, 0 < limit ≤ 5000 / 分页参数有误", fields={"limit": ["1-5000"], "offset": ["≥ 0"]}
+            )
+        count = union.get("member_count", 0)
+        entries = self.store.roster(union_id, count, offset, offset + limit)
+        return {
+            "union_id": union_id,
+            "total": count,
+            "offset": offset,
+            "members": [
+                {"member_id": e["i"], "name": e["n"], "department_id": e.get("d") or None} for e in entries
+            ],
+        }
 
     @rpc
     def rebuild_rosters(self) -> dict:
@@ -648,7 +674,7 @@ class MembersService(HealthRpc):
                 existing = self.store.get_member(docs[idx]["_id"])
                 if existing and existing.get("import_job") == job_id:
                     continue  # written by this job before a restart
-                field, reason = duplicate_reason(werr)
+                field, reason = duplicate_reason(existing is not None)
             else:
                 field, reason = None, werr.get("errmsg", "write failed")
             failed_idx.add(idx)

@@ -11,7 +11,7 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   ``roles`` (list of ``{role, scope}``), ``login``, ``import_job``.
 - ``rosters``: the member roster (会员名册) of each union, a derived index for paging and searching
   a union's members without scanning the registry: ``_id`` = union id + chunk number, ``entries`` =
-  ``[{i: member number, n: name, p: phone}]``, at most :data:`ROSTER_CHUNK` per document, positions
+  ``[{i: member number, n: name, p: phone, d: department id}]``, at most :data:`ROSTER_CHUNK` per document, positions
   allocated by ``$inc`` on the union's ``member_count``. :meth:`MembersStore.rebuild_rosters`
   recomputes it from ``members`` (the source of truth).
 - ``credentials``: ``_id`` = login name; ``member_id``, ``password_hash`` (argon2id).
@@ -93,7 +93,9 @@ class MembersStore(Store):
     def rebuild_rosters(self) -> dict[str, int]:
         """Recompute every roster and member count from ``members``; returns the counts per union."""
         per_union: dict[str, list[dict]] = {}
-        for m in self.db.members.find({}, projection={"name": 1, "phone": 1, "union_id": 1}):
+        for m in self.db.members.find(
+            {}, projection={"name": 1, "phone": 1, "union_id": 1, "department_id": 1}
+        ):
             per_union.setdefault(m["union_id"], []).append(m)
         self.db.rosters.delete_many({})
         self.db.unions.update_many({}, {"$set": {"member_count": 0}})

@@ -1,0 +1,42 @@
+"""Helpers for tests of every tier: test identities and tokens, polling. Fixtures live in conftest.py."""
+
+import os
+import time
+
+from dmlib.auth import Actor, Grant, issue_token, service_actor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MONGO_URI = os.environ.get("TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
+AUTH_SECRET = "test-auth-secret-0123456789abcdef"
+ID_HASH_KEY = "test-id-hash-key-0123456789abcdef"
+SYSTEM = service_actor("tests")
+
+
+def token(actor: Actor, ttl: int = 3600) -> str:
+    """A signed token for ``actor`` under the test secret."""
+    return issue_token(AUTH_SECRET, actor, ttl)
+
+
+def member(
+    member_id: str = "M0000001", union_id: str = "u01", *grants: tuple[str, str], name: str = "测试会员"
+) -> Actor:
+    """An actor: a member of ``union_id`` holding ``grants`` = (role, scope) pairs."""
+    return Actor(
+        member_id=member_id, name=name, union_id=union_id, grants=tuple(Grant(r, s) for r, s in grants)
+    )
+
+
+def union_admin(union_id: str = "u01", member_id: str = "A0000001") -> Actor:
+    return member(member_id, union_id, ("union_admin", union_id), name="工会管理员")
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns a truthy value (returned) or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
