@@ -56,8 +56,10 @@ stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   log "creating the Python environment (.venv)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip 'setuptools<81' wheel
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  mkdir -p .local/logs
+  { .venv/bin/pip install -q --disable-pip-version-check --upgrade pip 'setuptools<81' wheel &&
+    .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'; } > .local/logs/pip.log 2>&1 ||
+    { tail -n 30 .local/logs/pip.log; exit 1; }
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
@@ -65,6 +67,6 @@ fi
 for po in services/gateway/translations/*/LC_MESSAGES/*.po; do
   [ -f "$po" ] || continue
   mo=${po%.po}.mo
-  if [ ! -f "$mo" ] || [ "$po" -nt "$mo" ]; then .venv/bin/pybabel -q compile -i "$po" -o "$mo"; fi
+  if [ ! -f "$mo" ] || [ "$po" -nt "$mo" ]; then .venv/bin/pybabel compile -f -i "$po" -o "$mo" >/dev/null; fi
 done
 log "set-up complete"
