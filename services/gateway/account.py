@@ -22,9 +22,10 @@ def safe_next(target: str | None) -> str:
 
 
 class AccountHttp:
-    def _login(self, login: str, password: str) -> tuple[str, dict]:
-        """Check the password with members, then sign the token. Returns (token, member)."""
-        member = self.members_rpc.authenticate({"login": login, "password": password})
+    def _login(self, credentials: dict) -> tuple[str, dict]:
+        """Check ``{"login", "password"}`` with members (which validates them), then sign the token.
+        Returns (token, member)."""
+        member = self.members_rpc.authenticate(credentials)
         actor = Actor(
             member_id=member["member_id"],
             name=member["name"],
@@ -50,7 +51,7 @@ class AccountHttp:
     def api_login(self, request, body):
         """Log in with a login name and password. Returns ``{"token", "expires_at", "member"}``; send the
         token as ``Authorization: Bearer <token>``. 401 for a wrong login or password."""
-        token, member = self._login(str(body.get("login", "")), str(body.get("password", "")))
+        token, member = self._login(body)
         return {"token": token, "expires_at": self.identity.actor.expires_at, "member": member}
 
     @api("POST", "/api/v1/auth/logout", tags=["auth"], status=204, public=True)
@@ -113,7 +114,7 @@ class AccountHttp:
             errors["password"] = self.web.gettext("Enter your password")
         if not errors:
             try:
-                token, _ = self._login(login, password)
+                token, _ = self._login({"login": login, "password": password})
             except ServiceError as exc:
                 if exc.status >= 500:
                     raise
