@@ -59,6 +59,19 @@ def cmd_wait(args) -> int:
     return 1
 
 
+def cmd_health(args) -> int:
+    """Exit 0 if ``args.service`` answers its health RPC (docker healthchecks)."""
+    from .config import load_config, system_rpc
+
+    try:
+        with system_rpc(load_config(), timeout=5) as rpc:
+            getattr(rpc, args.service).health()
+    except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy"
+        print(f"{args.service}: {exc!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _alive(pid_file: str) -> bool:
     try:
         with open(pid_file) as f:
@@ -168,6 +181,9 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--pid-file", help="give up at once when this process has exited")
     p.set_defaults(fn=cmd_wait)
+    p = sub.add_parser("health")
+    p.add_argument("service")
+    p.set_defaults(fn=cmd_health)
     p = sub.add_parser("demo")
     p.add_argument("--if-empty", action="store_true")
     p.add_argument("--logins", action="store_true")
