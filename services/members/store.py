@@ -70,7 +70,7 @@ class MembersStore(Store):
         by_chunk: dict[int, list[dict]] = {}
         for pos, m in enumerate(members, start=start):
             by_chunk.setdefault(pos // ROSTER_CHUNK, []).append(
-                {"i": m["_id"], "n": m["name"], "p": m.get("phone") or ""}
+                {"i": m["_id"], "n": m["name"], "p": m.get("phone") or "", "d": m.get("department_id") or ""}
             )
         for chunk, entries in by_chunk.items():
             self.db.rosters.update_one(
