@@ -1,0 +1,218 @@
+"""Contract of the ``congress`` service: congresses, terms, delegations, delegates, sessions, agenda items,
+check-in, resolution votes and their outcomes (DESIGN.md §4; rules in ``services/congress/rules.py``)."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from dmlib.schemas import BaseSchema, Id
+
+SESSION_KINDS = ("ordinary", "extraordinary")
+ITEM_KINDS = ("report", "resolution", "election")
+CHOICES = ("yes", "no", "abstain")
+CATEGORIES = ("worker", "technician", "manager", "other")
+
+Title = lambda **kw: fields.String(validate=validate.Length(min=1, max=200), **kw)  # noqa: E731
+MemberId = lambda **kw: fields.String(  # noqa: E731
+    validate=validate.Regexp(r"^[A-Za-z0-9-]{1,20}$", error="not a member number / 会员编号有误"), **kw
+)
+
+
+# ----- in ----------------------------------------------------------------------------------------
+class CongressIn(BaseSchema):
+    union_id = Id(required=True, metadata={"description": "the grassroots union holding the congress"})
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+
+
+class DelegationIn(BaseSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+
+
+class TermIn(BaseSchema):
+    """A term (届) of a congress: its number, start and end dates and its delegations (代表团/组)."""
+
+    number = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=99))
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+    delegations = fields.List(
+        fields.Nested(DelegationIn), load_default=list, validate=validate.Length(max=50)
+    )
+
+    @validates_schema
+    def _dates(self, data, **kwargs):
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            raise ValidationError("the term ends after it starts / 届期结束日须晚于开始日", "end")
+
+    @validates_schema
+    def _unique_names(self, data, **kwargs):
+        names = [d["name"] for d in data.get("delegations") or []]
+        if len(names) != len(set(names)):
+            raise ValidationError("delegation names must differ / 代表团名称重复", "delegations")
+
+
+class DelegateIn(BaseSchema):
+    member_id = MemberId(required=True)
+    delegation_id = Id(required=True)
+    category = fields.String(
+        load_default="worker",
+        validate=validate.OneOf(CATEGORIES),
+        metadata={"description": "worker | technician | manager (middle managers and leaders) | other"},
+    )
+
+
+class ElectIn(BaseSchema):
+    """Delegates elected into a term, all or none (at most 1,000 per call)."""
+
+    delegates = fields.List(
+        fields.Nested(DelegateIn), required=True, validate=validate.Length(min=1, max=1000)
+    )
+
+    @validates_schema
+    def _unique(self, data, **kwargs):
+        ids = [d["member_id"] for d in data.get("delegates") or []]
+        if len(ids) != len(set(ids)):
+            raise ValidationError("a member is listed twice / 名单中有重复会员", "delegates")
+
+
+class AgendaItemIn(BaseSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(ITEM_KINDS))
+    title = Title(required=True)
+    description = fields.String(load_default="", validate=validate.Length(max=4000))
+    secret = fields.Boolean(
+        load_default=True,
+        metadata={"description": "secret ballot (default: important matters by secret ballot) or named"},
+    )
+
+
+class SessionIn(BaseSchema):
+    """A session (次会议) of a term, with its agenda."""
+
+    title = Title(required=True)
+    kind = fields.String(load_default="ordinary", validate=validate.OneOf(SESSION_KINDS))
+    scheduled_at = fields.AwareDateTime(load_default=None, default_timezone=None)
+    agenda = fields.List(fields.Nested(AgendaItemIn), load_default=list, validate=validate.Length(max=50))
+
+
+class CheckInIn(BaseSchema):
+    member_id = MemberId(
+        load_default=None, metadata={"description": "admins check in a delegate; omitted: oneself"}
+    )
+
+
+class VoteIn(BaseSchema):
+    choice = fields.String(required=True, validate=validate.OneOf(CHOICES))
+
+
+# ----- out ---------------------------------------------------------------------------------------
+class DelegationOut(BaseSchema):
+    id = fields.String()
+    name = fields.String()
+    delegate_count = fields.Integer()
+
+
+class TermOut(BaseSchema):
+    id = fields.String()
+    congress_id = fields.String()
+    number = fields.Integer()
+    start = fields.String()
+    end = fields.String()
+    delegations = fields.List(fields.Nested(DelegationOut))
+    delegate_count = fields.Integer()
+    manager_count = fields.Integer()
+    managers_over_limit = fields.Boolean(
+        metadata={"description": "managers exceed 20 % of delegates (企业民主管理规定 art. 14)"}
+    )
+    session_count = fields.Integer()
+
+
+class CongressOut(BaseSchema):
+    id = fields.String()
+    union_id = fields.String()
+    union_name = fields.String()
+    name = fields.String()
+    terms = fields.List(fields.Nested(TermOut))
+
+
+class DelegateOut(BaseSchema):
+    member_id = fields.String()
+    name = fields.String()
+    term_id = fields.String()
+    delegation_id = fields.String()
+    delegation_name = fields.String()
+    category = fields.String()
+
+
+class ElectOut(BaseSchema):
+    term = fields.Nested(TermOut)
+    elected = fields.Integer()
+
+
+class OutcomeOut(BaseSchema):
+    yes = fields.Integer()
+    no = fields.Integer()
+    abstain = fields.Integer()
+    ballots = fields.Integer()
+    eligible = fields.Integer(metadata={"description": "delegates present when the vote opened"})
+    due = fields.Integer(metadata={"description": "all delegates of the term: the basis of adoption"})
+    required = fields.Integer(metadata={"description": "yes votes needed: more than half of due"})
+    adopted = fields.Boolean()
+    recount_matches = fields.Boolean(allow_none=True)
+
+
+class ItemOut(BaseSchema):
+    id = fields.String()
+    session_id = fields.String()
+    order = fields.Integer()
+    kind = fields.String()
+    title = fields.String()
+    description = fields.String()
+    secret = fields.Boolean()
+    state = fields.String(metadata={"description": "pending | voting | adopted | failed"})
+    poll_id = fields.String(allow_none=True)
+    outcome = fields.Nested(OutcomeOut, allow_none=True)
+    decided_at = fields.String(allow_none=True)
+
+
+class CountsOut(BaseSchema):
+    session_id = fields.String()
+    state = fields.String()
+    due_count = fields.Integer(metadata={"description": "应到: all delegates of the term"})
+    present_count = fields.Integer(metadata={"description": "实到: delegates checked in"})
+    required = fields.Integer(metadata={"description": "present needed to convene: ⌈2/3 × due⌉"})
+    quorum = fields.Boolean()
+    by_delegation = fields.List(fields.Dict())
+    open_item = fields.Dict(allow_none=True)
+
+
+class SessionOut(BaseSchema):
+    id = fields.String()
+    term_id = fields.String()
+    congress_id = fields.String()
+    union_id = fields.String()
+    number = fields.Integer()
+    kind = fields.String()
+    title = fields.String()
+    state = fields.String(metadata={"description": "planned | convened | closed"})
+    scheduled_at = fields.String(allow_none=True)
+    convened_at = fields.String(allow_none=True)
+    closed_at = fields.String(allow_none=True)
+    due_count = fields.Integer()
+    present_count = fields.Integer()
+    required = fields.Integer()
+    quorum = fields.Boolean()
+    open_item = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(ItemOut))
+
+
+class CheckInOut(BaseSchema):
+    session_id = fields.String()
+    member_id = fields.String()
+    already = fields.Boolean(metadata={"description": "true when this delegate had already checked in"})
+    present_count = fields.Integer()
+    due_count = fields.Integer()
+
+
+class VoteOut(BaseSchema):
+    item_id = fields.String()
+    poll_id = fields.String()
+    receipt = fields.String()

@@ -1,0 +1,848 @@
+"""The congress service: workers' congresses (职代会) of grassroots unions, their terms (届), delegates and
+delegations, sessions (次会议) with agendas, check-in, quorum, and resolutions put to the vote through the
+voting service's choice polls.
+
+Rules (DESIGN.md §4, :mod:`services.congress.rules`): a session convenes only with at least two thirds of
+ALL delegates of the term present (1986 条例 art. 18); a resolution is adopted only with more than half of
+ALL delegates voting yes (art. 18; 企业民主管理规定 2012 art. 20), whatever the abstentions.
+
+Who may do what: admins of the congress's union (or a union above it) run congresses and sessions; a
+delegate (a document in this service's own ``delegates`` collection; the ``delegate`` role granted in
+members, scope = congress id, is a convenience for pages) checks in and votes; members of the union read
+the published sessions and outcomes. Every state change is one guarded atomic update of the current state.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from pymongo.errors import DuplicateKeyError
+
+from dmlib.auth import Actor, Identity
+from dmlib.contracts import congress as c
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceError
+from dmlib.events import Events
+from dmlib.health import HealthRpc
+from dmlib.rpc import Rpc, event_handler, rpc
+from dmlib.storage import Mongo
+
+from . import rules
+from .store import CongressStore, now
+
+log = logging.getLogger(__name__)
+
+ROSTER_PAGE = 5000
+
+
+def congress_id_of(union_id: str) -> str:
+    """The id of a union's congress (one per grassroots union): ``cg-<union id>``."""
+    return f"cg-{union_id}"
+
+
+def _iso(value) -> str | None:
+    return (
+        value.isoformat().replace("+00:00", "Z")
+        if value is not None and hasattr(value, "isoformat")
+        else value
+    )
+
+
+class CongressService(HealthRpc):
+    name = "congress"
+
+    store: CongressStore = Mongo(CongressStore)
+    identity = Identity()
+    events = Events()
+    members_rpc = Rpc("members")
+    voting_rpc = Rpc("voting")
+
+    # ----- helpers: loading and scope ------------------------------------------------------------
+    def _congress(self, congress_id: str) -> dict:
+        doc = self.store.get_congress(congress_id)
+        if doc is None:
+            raise NotFound(f"no congress {congress_id} / 职代会不存在", details={"congress_id": congress_id})
+        return doc
+
+    def _term(self, term_id: str) -> dict:
+        doc = self.store.get_term(term_id)
+        if doc is None:
+            raise NotFound(f"no term {term_id} / 届次不存在", details={"term_id": term_id})
+        return doc
+
+    def _session(self, session_id: str) -> dict:
+        doc = self.store.get_session(session_id)
+        if doc is None:
+            raise NotFound(f"no session {session_id} / 会议不存在", details={"session_id": session_id})
+        return doc
+
+    def _item(self, item_id: str) -> dict:
+        doc = self.store.get_item(item_id)
+        if doc is None:
+            raise NotFound(f"no agenda item {item_id} / 议程不存在", details={"item_id": item_id})
+        return doc
+
+    @staticmethod
+    def _require_admin(actor: Actor, scoped: dict) -> None:
+        """Admins of the congress's union or of a union above it (``scoped`` carries ``union_path``)."""
+        actor.require(
+            actor.administers(scoped["union_path"]),
+            "only admins of this union run its congress / 仅本级或上级工会管理员可操作职代会",
+            union_id=scoped["union_id"],
+        )
+
+    @staticmethod
+    def _require_reader(actor: Actor, scoped: dict) -> None:
+        """Members of the union, its delegates, admins of it or above, the system."""
+        actor.require(
+            actor.union_id == scoped["union_id"]
+            or actor.administers(scoped["union_path"])
+            or actor.has("delegate", scoped["congress_id"]),
+            "only members of this union see its congress / 仅本单位会员可查看",
+            union_id=scoped["union_id"],
+        )
+
+    # ----- helpers: shaping ----------------------------------------------------------------------
+    @staticmethod
+    def _term_out(term: dict) -> dict:
+        counts = term.get("delegation_counts", {})
+        return c.TermOut().dump(
+            {
+                **term,
+                "id": term["_id"],
+                "delegations": [
+                    {**d, "delegate_count": counts.get(d["id"], 0)} for d in term.get("delegations", [])
+                ],
+                "managers_over_limit": rules.managers_over_limit(
+                    term.get("manager_count", 0), term.get("delegate_count", 0)
+                ),
+            }
+        )
+
+    @staticmethod
+    def _due(session: dict, term: dict) -> int:
+        """应到: frozen on the session when it convened, else all delegates of the term now."""
+        frozen = session.get("due_count")
+        return frozen if frozen is not None else term.get("delegate_count", 0)
+
+    @staticmethod
+    def _item_out(item: dict) -> dict:
+        return c.ItemOut().dump(
+            {
+                **item,
+                "id": item["_id"],
+                "poll_id": item.get("poll_id"),
+                "decided_at": _iso(item.get("decided_at")),
+            }
+        )
+
+    def _session_out(self, session: dict, term: dict, items: list[dict] | None = None) -> dict:
+        due, present = self._due(session, term), session.get("present_count", 0)
+        out = {
+            **session,
+            "id": session["_id"],
+            "scheduled_at": _iso(session.get("scheduled_at")),
+            "convened_at": _iso(session.get("convened_at")),
+            "closed_at": _iso(session.get("closed_at")),
+            "due_count": due,
+            "present_count": present,
+            "required": rules.quorum_required(due),
+            "quorum": rules.quorum(present, due),
+            "open_item": session.get("open_item"),
+            "items": [self._item_out(i) for i in (items if items is not None else [])],
+        }
+        return c.SessionOut().dump(out)
+
+    # ----- congresses, terms, delegations --------------------------------------------------------
+    @rpc
+    def create_congress(self, data: dict) -> dict:
+        """Set up the workers' congress of a grassroots union. In: :class:`CongressIn`; Out:
+        :class:`CongressOut`. Its id is ``cg-<union id>`` (one per union). Admins of the union or above.
+        Errors: BadInput (not a grassroots union), NotFound (union), Forbidden, Conflict (exists)."""
+        data = c.CongressIn().load(data)
+        actor = self.identity.actor
+        union = self.members_rpc.get_union(data["union_id"])
+        actor.require(
+            actor.administers(union["path"]),
+            "only admins of this union run its congress / 仅本级或上级工会管理员可操作职代会",
+        )
+        if union["kind"] != "grassroots":
+            raise BadInput(
+                "a congress belongs to a grassroots union / 职代会须属于基层工会",
+                fields={"union_id": ["not a grassroots union / 不是基层工会"]},
+            )
+        doc = {
+            "_id": congress_id_of(union["id"]),
+            "union_id": union["id"],
+            "union_path": union["path"],
+            "union_name": union["name"],
+            "name": data["name"] or union["name"].removesuffix("工会") + "职工代表大会",
+            "created_at": now(),
+            "created_by": actor.member_id,
+        }
+        try:
+            self.store.insert_congress(doc)
+        except DuplicateKeyError:
+            raise Conflict(
+                "this union already has a congress / 该工会已设职代会", details={"congress_id": doc["_id"]}
+            ) from None
+        self.events.publish("congress_created", congress_id=doc["_id"], union_id=doc["union_id"])
+        return c.CongressOut().dump({**doc, "id": doc["_id"], "terms": []})
+
+    @rpc
+    def get_congress(self, congress_id: str) -> dict:
+        """A congress with its terms (:class:`CongressOut`). Members of the union, its delegates, admins."""
+        congress = self._congress(congress_id)
+        self._require_reader(self.identity.actor, {**congress, "congress_id": congress["_id"]})
+        terms = [self._term_out(t) for t in self.store.terms_of(congress_id)]
+        return c.CongressOut().dump({**congress, "id": congress["_id"], "terms": terms})
+
+    @rpc
+    def create_term(self, congress_id: str, data: dict) -> dict:
+        """Open a term (届) of a congress. In: :class:`TermIn` (``number``, ``start``, ``end`` ISO dates,
+        ``delegations`` ``[{"name"}]``, ids ``g1``, ``g2``, … in order). Out: :class:`TermOut`; its id is
+        ``<congress id>-t<number>``. Admins only. Errors: BadInput, NotFound, Forbidden, Conflict (the
+        number exists)."""
+        data = c.TermIn().load(data)
+        congress = self._congress(congress_id)
+        self._require_admin(self.identity.actor, congress)
+        doc = {
+            "_id": f"{congress_id}-t{data['number']}",
+            "congress_id": congress_id,
+            "union_id": congress["union_id"],
+            "union_path": congress["union_path"],
+            "number": data["number"],
+            "start": data["start"].isoformat(),
+            "end": data["end"].isoformat(),
+            "delegations": [{"id": f"g{i}", "name": d["name"]} for i, d in enumerate(data["delegations"], 1)],
+            "delegation_counts": {},
+            "delegate_count": 0,
+            "manager_count": 0,
+            "session_count": 0,
+            "created_at": now(),
+        }
+        try:
+            self.store.insert_term(doc)
+        except DuplicateKeyError:
+            raise Conflict(
+                f"term {data['number']} exists / 第{data['number']}届已存在",
+                fields={"number": ["already exists / 已存在"]},
+            ) from None
+        return self._term_out(doc)
+
+    @rpc
+    def get_term(self, term_id: str) -> dict:
+        """A term with its delegations, delegate and manager counts and the 20 % flag (:class:`TermOut`)."""
+        term = self._term(term_id)
+        self._require_reader(self.identity.actor, term)
+        return self._term_out(term)
+
+    @rpc
+    def add_delegation(self, term_id: str, data: dict) -> dict:
+        """Add a delegation (代表团/组) to a term. In: :class:`DelegationIn`. Out: :class:`TermOut`.
+        Admins only. Errors: BadInput, NotFound, Forbidden, Conflict (name taken)."""
+        data = c.DelegationIn().load(data)
+        term = self._term(term_id)
+        self._require_admin(self.identity.actor, term)
+        updated = self.store.add_delegation(term_id, {"id": f"g{uuid.uuid4().hex[:6]}", "name": data["name"]})
+        if updated is None:
+            raise Conflict("a delegation of that name exists / 代表团名称已存在", fields={"name": ["taken"]})
+        return self._term_out(updated)
+
+    # ----- delegates -----------------------------------------------------------------------------
+    def _union_roster(self, union_id: str) -> dict[str, dict]:
+        roster: dict[str, dict] = {}
+        offset = 0
+        while True:
+            page = self.members_rpc.union_roster(union_id, offset, ROSTER_PAGE)
+            for m in page["members"]:
+                roster[m["member_id"]] = m
+            offset += len(page["members"])
+            if not page["members"] or offset >= page["total"]:
+                return roster
+
+    @rpc
+    def elect_delegates(self, term_id: str, data: dict) -> dict:
+        """Record delegates elected into a term, all or none. In: :class:`ElectIn`
+        (``{"delegates": [{"member_id", "delegation_id", "category"}]}``, ≤ 1,000). Out: :class:`ElectOut`.
+
+        Each must be a member of the congress's union (checked against its roster), not yet a delegate of
+        the term, and placed in an existing delegation. Grants each the ``delegate`` role (scope = congress
+        id) in members and publishes ``delegates_elected``. The term's ``managers_over_limit`` flag says
+        when managers exceed 20 % (企业民主管理规定 art. 14). Admins only. Errors: BadInput with the
+        failing entries (``fields.delegates.<index>``), Forbidden, NotFound, Conflict (already a delegate;
+        a session of the term is in progress, whose 应到 is fixed)."""
+        data = c.ElectIn().load(data)
+        actor = self.identity.actor
+        term = self._term(term_id)
+        self._require_admin(actor, term)
+        if self.store.convened_sessions(term_id):
+            raise Conflict(
+                "a session of this term is in progress / 本届有会议正在进行，暂不能增补代表",
+                details={"term_id": term_id},
+            )
+        roster = self._union_roster(term["union_id"])
+        delegations = {d["id"] for d in term.get("delegations", [])}
+        bad: dict[str, dict[str, list[str]]] = {}
+        taken: dict[str, dict[str, list[str]]] = {}
+        for i, d in enumerate(data["delegates"]):
+            if d["member_id"] not in roster:
+                bad.setdefault(str(i), {})["member_id"] = ["not a member of this union / 不是本单位会员"]
+            if d["delegation_id"] not in delegations:
+                bad.setdefault(str(i), {})["delegation_id"] = ["no such delegation / 代表团不存在"]
+        if bad:
+            raise BadInput("some delegates cannot be elected / 部分代表信息有误", fields={"delegates": bad})
+        for i, d in enumerate(data["delegates"]):
+            if self.store.get_delegate(term_id, d["member_id"]) is not None:
+                taken[str(i)] = {"member_id": ["already a delegate of this term / 已是本届代表"]}
+        if taken:
+            raise Conflict("already delegates / 已是本届代表", fields={"delegates": taken})
+        at = now()
+        docs = [
+            {
+                "_id": f"{term_id}:{d['member_id']}",
+                "term_id": term_id,
+                "congress_id": term["congress_id"],
+                "member_id": d["member_id"],
+                "name": roster[d["member_id"]]["name"],
+                "delegation_id": d["delegation_id"],
+                "category": d["category"],
+                "elected_at": at,
+            }
+            for d in data["delegates"]
+        ]
+        clashes = self.store.insert_delegates(term_id, docs)
+        if clashes:
+            raise Conflict("already delegates / 已是本届代表", details={"member_ids": clashes})
+        self.identity.act_as_service()
+        granted = 0
+        for d in docs:
+            try:
+                self.members_rpc.grant_role(
+                    {"member_id": d["member_id"], "role": "delegate", "scope": term["congress_id"]}
+                )
+                granted += 1
+            except ServiceError as exc:  # the role is a convenience; the delegates collection decides
+                log.warning("delegate role for %s not granted: %s", d["member_id"], exc)
+        self.events.publish(
+            "delegates_elected",
+            congress_id=term["congress_id"],
+            term_id=term_id,
+            member_ids=[d["member_id"] for d in docs],
+            roles_granted=granted,
+        )
+        return c.ElectOut().dump({"term": self._term_out(self._term(term_id)), "elected": len(docs)})
+
+    @rpc
+    def list_delegates(self, term_id: str) -> list[dict]:
+        """The delegates of a term (:class:`DelegateOut`), by delegation then member number (代表名单).
+        Members of the union, its delegates, admins."""
+        term = self._term(term_id)
+        self._require_reader(self.identity.actor, term)
+        names = {d["id"]: d["name"] for d in term.get("delegations", [])}
+        docs = sorted(self.store.delegates_of(term_id), key=lambda d: (d["delegation_id"], d["member_id"]))
+        return [
+            c.DelegateOut().dump({**d, "delegation_name": names.get(d["delegation_id"], "")}) for d in docs
+        ]
+
+    # ----- sessions and agenda -------------------------------------------------------------------
+    @rpc
+    def create_session(self, term_id: str, data: dict) -> dict:
+        """Plan a session (次会议) of a term with its agenda. In: :class:`SessionIn`. Out:
+        :class:`SessionOut` (state ``planned``; id ``<term id>-s<number>``, numbered in order). Admins."""
+        data = c.SessionIn().load(data)
+        actor = self.identity.actor
+        term = self._term(term_id)
+        self._require_admin(actor, term)
+        number = self.store.next_session_number(term_id)
+        session_id = f"{term_id}-s{number}"
+        items = [
+            {**i, "_id": f"{session_id}-i{n}", "session_id": session_id, "order": n, "state": "pending"}
+            for n, i in enumerate(data["agenda"], 1)
+        ]
+        doc = {
+            "_id": session_id,
+            "term_id": term_id,
+            "congress_id": term["congress_id"],
+            "union_id": term["union_id"],
+            "union_path": term["union_path"],
+            "number": number,
+            "kind": data["kind"],
+            "title": data["title"],
+            "scheduled_at": data["scheduled_at"],
+            "state": "planned",
+            "due_count": None,
+            "present_count": 0,
+            "present_by_delegation": {},
+            "present": [],
+            "item_count": len(items),
+            "open_item": None,
+            "created_at": now(),
+            "created_by": actor.member_id,
+        }
+        self.store.insert_session(doc, items)
+        self.events.publish(
+            "session_planned", congress_id=term["congress_id"], term_id=term_id, session_id=session_id
+        )
+        return self._session_out(doc, term, items)
+
+    @rpc
+    def add_agenda_item(self, session_id: str, data: dict) -> dict:
+        """Append an agenda item (report, resolution or election) to a session not yet closed.
+        In: :class:`AgendaItemIn`. Out: :class:`ItemOut`. Admins. Errors: Conflict (closed)."""
+        data = c.AgendaItemIn().load(data)
+        session = self._session(session_id)
+        self._require_admin(self.identity.actor, session)
+        doc = self.store.add_item(session_id, {**data, "state": "pending"})
+        if doc is None:
+            raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        return self._item_out(doc)
+
+    @rpc
+    def get_session(self, session_id: str) -> dict:
+        """A session with its agenda, outcomes and counts (:class:`SessionOut`). Members of the union."""
+        session = self._session(session_id)
+        self._require_reader(self.identity.actor, session)
+        return self._session_out(session, self._term(session["term_id"]), self.store.items_of(session))
+
+    @rpc
+    def list_sessions(self, congress_id: str) -> list[dict]:
+        """The published record: every session of a congress, newest first, with its agenda items and the
+        outcome of each vote (counts). Members of the union, its delegates, admins. Out: [SessionOut]."""
+        congress = self._congress(congress_id)
+        self._require_reader(self.identity.actor, {**congress, "congress_id": congress_id})
+        terms = {t["_id"]: t for t in self.store.terms_of(congress_id)}
+        sessions = self.store.sessions_of(congress_id)
+        out = [self._session_out(s, terms[s["term_id"]], self.store.items_of(s)) for s in sessions]
+        return sorted(out, key=lambda s: (s["term_id"], s["number"]), reverse=True)
+
+    @rpc
+    def session_counts(self, session_id: str) -> dict:
+        """Live due/present counts of a session (:class:`CountsOut`), polled by the console every ~1.5 s.
+
+        ``due_count`` (应到) = all delegates of the term, ``present_count`` (实到) = delegates checked in,
+        ``required`` = ⌈2/3 × due⌉, ``quorum`` = present ≥ required (1986 条例 art. 18); ``by_delegation``
+        ``[{id, name, due, present}]``; ``open_item`` ``{id, title, secret, ballots, eligible}`` or null.
+        Cost: two ``_id`` lookups (+ one voting RPC while a vote is open). Members of the union."""
+        session = self._session(session_id)
+        self._require_reader(self.identity.actor, session)
+        term = self._term(session["term_id"])
+        due, present = self._due(session, term), session.get("present_count", 0)
+        dcounts, pcounts = term.get("delegation_counts", {}), session.get("present_by_delegation", {})
+        open_item = None
+        if session.get("open_item"):
+            item = self.store.get_item(session["open_item"])
+            open_item = {"id": item["_id"], "title": item["title"], "secret": item["secret"], "ballots": None}
+            if item.get("poll_id"):
+                self.identity.act_as_service()
+                try:
+                    poll = self.voting_rpc.get_poll(item["poll_id"])
+                    open_item.update(ballots=poll.get("ballots"), eligible=poll.get("eligible"))
+                except ServiceError as exc:
+                    log.warning("poll %s not readable: %s", item["poll_id"], exc)
+        return c.CountsOut().dump(
+            {
+                "session_id": session_id,
+                "state": session["state"],
+                "due_count": due,
+                "present_count": present,
+                "required": rules.quorum_required(due),
+                "quorum": rules.quorum(present, due),
+                "by_delegation": [
+                    {
+                        "id": d["id"],
+                        "name": d["name"],
+                        "due": dcounts.get(d["id"], 0),
+                        "present": pcounts.get(d["id"], 0),
+                    }
+                    for d in term.get("delegations", [])
+                ],
+                "open_item": open_item,
+            }
+        )
+
+    # ----- check-in and quorum -------------------------------------------------------------------
+    @rpc
+    def check_in(self, session_id: str, data: dict | None = None) -> dict:
+        """Check a delegate in (签到), idempotently. In: :class:`CheckInIn` (``member_id`` when an admin
+        checks someone in; omitted = oneself). Out: :class:`CheckInOut` with ``already`` true when the
+        delegate had checked in before (counted once). Publishes ``quorum_reached`` when this check-in
+        brings a planned session to ⌈2/3⌉ of all delegates.
+
+        Errors: BadInput; Forbidden (not a delegate of this term, or checking someone else in without
+        being an admin); NotFound; Conflict (the session is closed)."""
+        data = c.CheckInIn().load(data or {})
+        actor = self.identity.actor
+        session = self._session(session_id)
+        member_id = data["member_id"] or actor.member_id
+        by_admin = member_id != actor.member_id
+        if by_admin:
+            self._require_admin(actor, session)
+        delegate = self.store.get_delegate(session["term_id"], member_id)
+        if delegate is None:
+            if by_admin:
+                raise BadInput(
+                    "not a delegate of this term / 不是本届职工代表",
+                    fields={"member_id": ["not a delegate of this term / 不是本届职工代表"]},
+                )
+            raise Forbidden("only delegates of this term check in / 仅本届职工代表可签到")
+        if session["state"] == "closed":
+            raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        first, after = self.store.check_in(session, delegate, actor.member_id)
+        term = self._term(session["term_id"])
+        due, present = self._due(after, term), after.get("present_count", 0)
+        if first and after["state"] == "planned" and present == rules.quorum_required(due) and due > 0:
+            self.events.publish(
+                "quorum_reached",
+                congress_id=session["congress_id"],
+                session_id=session_id,
+                present_count=present,
+                due_count=due,
+            )
+        return c.CheckInOut().dump(
+            {
+                "session_id": session_id,
+                "member_id": member_id,
+                "already": not first,
+                "present_count": present,
+                "due_count": due,
+            }
+        )
+
+    @rpc
+    def convene_session(self, session_id: str) -> dict:
+        """Convene a planned session (planned → convened), only with present ≥ 2/3 of ALL delegates of the
+        term (1986 条例 art. 18); 应到 is then fixed for the session. Out: :class:`SessionOut`. Publishes
+        ``session_convened``. Admins. Errors: Conflict with ``details`` ``{due_count, present_count,
+        required}`` when short of the quorum, or when the session is not planned (two admins convening at
+        once: exactly one succeeds)."""
+        actor = self.identity.actor
+        session = self._session(session_id)
+        self._require_admin(actor, session)
+        term = self._term(session["term_id"])
+        due = term.get("delegate_count", 0)
+        required = rules.quorum_required(due)
+        after = self.store.transition_session(
+            session_id,
+            {"state": "planned", "present_count": {"$gte": max(required, 1)}},
+            {
+                "$set": {
+                    "state": "convened",
+                    "due_count": due,
+                    "convened_at": now(),
+                    "convened_by": actor.member_id,
+                }
+            },
+        )
+        if after is None:
+            current = self._session(session_id)
+            if current["state"] != "planned":
+                raise Conflict(
+                    f"the session is {current['state']}, not planned / 会议当前状态不可开幕",
+                    details={"state": current["state"]},
+                )
+            present = current.get("present_count", 0)
+            raise Conflict(
+                f"quorum not reached: {present} present of {due} delegates, {required} needed "
+                f"/ 未达法定人数：应到{due}人，实到{present}人，须至少{required}人",
+                details={"due_count": due, "present_count": present, "required": required},
+            )
+        self.events.publish(
+            "session_convened",
+            congress_id=session["congress_id"],
+            term_id=session["term_id"],
+            session_id=session_id,
+            due_count=due,
+            present_count=after["present_count"],
+        )
+        return self._session_out(after, term, self.store.items_of(after))
+
+    @rpc
+    def close_session(self, session_id: str) -> dict:
+        """Close a session (convened → closed; a planned one may be called off). Refused while a vote is
+        open. Out: :class:`SessionOut`. Publishes ``session_closed``. Admins. Errors: Conflict."""
+        actor = self.identity.actor
+        session = self._session(session_id)
+        self._require_admin(actor, session)
+        after = self.store.transition_session(
+            session_id,
+            {"state": {"$in": ["planned", "convened"]}, "open_item": None},
+            {"$set": {"state": "closed", "closed_at": now(), "closed_by": actor.member_id}},
+        )
+        if after is None:
+            current = self._session(session_id)
+            if current.get("open_item"):
+                raise Conflict(
+                    "close the open vote first / 请先结束正在进行的表决",
+                    details={"open_item": current["open_item"]},
+                )
+            raise Conflict("the session is already closed / 会议已闭幕", details={"state": current["state"]})
+        term = self._term(session["term_id"])
+        self.events.publish(
+            "session_closed",
+            congress_id=session["congress_id"],
+            session_id=session_id,
+            convened=session["state"] == "convened",
+        )
+        return self._session_out(after, term, self.store.items_of(after))
+
+    @rpc
+    def recount_session(self, session_id: str) -> dict:
+        """Recompute the presence counters from the check-ins (the source of truth). Admins or the
+        system. Out: ``{"session_id", "before": n, "after": n, "matches": bool}``."""
+        session = self._session(session_id)
+        self._require_admin(self.identity.actor, session)
+        counts = self.store.recount(session_id)
+        before = session.get("present_count", 0)
+        return {
+            "session_id": session_id,
+            "before": before,
+            "after": counts["present_count"],
+            "matches": before == counts["present_count"],
+        }
+
+    # ----- votes on resolutions ------------------------------------------------------------------
+    @rpc
+    def open_vote(self, item_id: str) -> dict:
+        """Put a resolution (or election) item to the vote: voting opens a choice poll (yes / no /
+        abstain) for the delegates present now, secret or named as the item says. One item at a time per
+        session, only while it is convened. Out: :class:`ItemOut` (state ``voting``, ``poll_id``).
+        Publishes ``vote_opened``. Admins. Errors: Conflict (session not convened, another vote open, item
+        not pending or a report), ServiceUnavailable (voting down; the item stays pending)."""
+        actor = self.identity.actor
+        item = self._item(item_id)
+        session = self._session(item["session_id"])
+        self._require_admin(actor, session)
+        if item["kind"] == "report":
+            raise Conflict("reports are heard, not voted on / 报告事项不表决", details={"kind": "report"})
+        claimed = self.store.transition_session(
+            session["_id"], {"state": "convened", "open_item": None}, {"$set": {"open_item": item_id}}
+        )
+        if claimed is None:
+            current = self._session(session["_id"])
+            if current["state"] != "convened":
+                raise Conflict(
+                    "votes are taken only in a convened session / 会议开幕后方可表决",
+                    details={"state": current["state"]},
+                )
+            raise Conflict(
+                "another vote is open / 另一项表决正在进行", details={"open_item": current.get("open_item")}
+            )
+        item = self.store.transition_item(item_id, {"state": "pending"}, {"$set": {"state": "voting"}})
+        if item is None:
+            self.store.transition_session(
+                session["_id"], {"open_item": item_id}, {"$set": {"open_item": None}}
+            )
+            raise Conflict("this item has been voted on / 该事项已表决", details={"item_id": item_id})
+        voters = self.store.present_members(session["_id"])
+        self.identity.act_as_service()
+        try:
+            poll = self.voting_rpc.open_choice_poll(
+                {
+                    "title": item["title"],
+                    "options": list(rules.CHOICES),
+                    "voters": voters,
+                    "secret": bool(item["secret"]),
+                    "owner": "congress",
+                    "ref": item_id,
+                }
+            )
+        except Exception:
+            self.store.transition_item(
+                item_id, {"state": "voting", "poll_id": None}, {"$set": {"state": "pending"}}
+            )
+            self.store.transition_session(
+                session["_id"], {"open_item": item_id}, {"$set": {"open_item": None}}
+            )
+            raise
+        item = self.store.transition_item(
+            item_id, {"state": "voting"}, {"$set": {"poll_id": poll["poll_id"], "opened_at": now()}}
+        )
+        self.events.publish(
+            "vote_opened",
+            congress_id=session["congress_id"],
+            session_id=session["_id"],
+            item_id=item_id,
+            poll_id=poll["poll_id"],
+            eligible=len(voters),
+        )
+        return self._item_out(item)
+
+    @rpc
+    def cast_vote(self, item_id: str, data: dict) -> dict:
+        """A delegate's ballot on the open item: checks here, then forwarded to voting with the
+        delegate's own token (voting keeps the ballot and the secrecy). In: :class:`VoteIn`
+        (``{"choice": "yes" | "no" | "abstain"}``). Out: :class:`VoteOut` with the receipt code.
+
+        Errors: BadInput (choice); Forbidden (not a delegate of the term, not checked in); Conflict (the
+        item is not open for voting, or a second ballot); NotFound."""
+        data = c.VoteIn().load(data)
+        actor = self.identity.actor
+        item = self._item(item_id)
+        session = self._session(item["session_id"])
+        if self.store.get_delegate(session["term_id"], actor.member_id) is None:
+            raise Forbidden("only delegates of this term vote / 仅本届职工代表可表决")
+        if item["state"] != "voting" or not item.get("poll_id"):
+            raise Conflict(
+                "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
+            )
+        if not self.store.is_present(session["_id"], actor.member_id):
+            raise Forbidden("check in before voting / 请先签到再表决")
+        receipt = self.voting_rpc.cast_choice(item["poll_id"], {"choice": data["choice"]})
+        return c.VoteOut().dump(
+            {"item_id": item_id, "poll_id": item["poll_id"], "receipt": receipt["receipt"]}
+        )
+
+    @rpc
+    def close_vote(self, item_id: str) -> dict:
+        """Close the vote on an item and record the outcome: adopted only if yes > 1/2 of ALL delegates of
+        the term (1986 条例 art. 18; 企业民主管理规定 2012 art. 20), whatever the abstentions. Out:
+        :class:`ItemOut` with ``outcome`` (counts, ``due``, ``required``, ``adopted``). Publishes
+        ``resolution_adopted`` or ``resolution_failed`` once (two admins closing at once, or the
+        ``poll_closed`` event arriving first: one records, the others read it). Admins. Errors: Conflict
+        (not voting)."""
+        actor = self.identity.actor
+        item = self._item(item_id)
+        session = self._session(item["session_id"])
+        self._require_admin(actor, session)
+        if item["state"] in ("adopted", "failed"):
+            return self._item_out(item)
+        if item["state"] != "voting" or not item.get("poll_id"):
+            raise Conflict(
+                "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
+            )
+        self.identity.act_as_service()
+        closed = self.voting_rpc.close_poll(item["poll_id"])
+        return self._item_out(self._record_outcome(item, session, closed))
+
+    def _record_outcome(self, item: dict, session: dict, poll: dict) -> dict:
+        """Record the outcome of a closed poll once (guarded: voting → adopted | failed); returns the item."""
+        due = session.get("due_count") or 0
+        result = rules.outcome(
+            poll.get("counts") or {}, int(poll.get("ballots", 0)), int(poll.get("eligible", 0)), due
+        )
+        outcome = {
+            "yes": result.yes,
+            "no": result.no,
+            "abstain": result.abstain,
+            "ballots": result.ballots,
+            "eligible": result.eligible,
+            "due": result.due,
+            "required": result.required,
+            "adopted": result.adopted,
+            "recount_matches": poll.get("recount_matches"),
+        }
+        decided = self.store.transition_item(
+            item["_id"],
+            {"state": "voting"},
+            {"$set": {"state": result.state, "outcome": outcome, "decided_at": now()}},
+        )
+        if decided is None:
+            return self._item(item["_id"])
+        self.store.transition_session(
+            session["_id"], {"open_item": item["_id"]}, {"$set": {"open_item": None}}
+        )
+        self.events.publish(
+            f"resolution_{result.state}",
+            congress_id=session["congress_id"],
+            term_id=session["term_id"],
+            session_id=session["_id"],
+            item_id=item["_id"],
+            poll_id=item.get("poll_id"),
+            title=item["title"],
+            **{k: outcome[k] for k in ("yes", "no", "abstain", "ballots", "eligible", "due", "required")},
+        )
+        return decided
+
+    @event_handler("voting", "poll_closed")
+    def handle_poll_closed(self, payload: dict) -> None:
+        """A choice poll of ours closed (e.g. at its ``closes_at``): record the outcome if not yet done."""
+        if payload.get("owner") != "congress" or not payload.get("ref"):
+            return
+        if not self.store.first_time(payload.get("event_id", ""), "handle_poll_closed"):
+            return
+        item = self.store.get_item(payload["ref"])
+        if item is None or item["state"] != "voting" or item.get("poll_id") != payload.get("poll_id"):
+            return
+        self._record_outcome(item, self._session(item["session_id"]), payload)
+
+    # ----- the delegate's view and the minutes ---------------------------------------------------
+    @rpc
+    def my_status(self, session_id: str) -> dict:
+        """The caller's place in a session, for the delegate's page: ``{"session_id", "is_delegate",
+        "delegation", "checked_in", "open_item": {id, title, secret, has_voted} | null}``. Anyone who may
+        read the session."""
+        actor = self.identity.actor
+        session = self._session(session_id)
+        delegate = self.store.get_delegate(session["term_id"], actor.member_id)
+        if delegate is None:
+            self._require_reader(actor, session)
+        term = self._term(session["term_id"])
+        names = {d["id"]: d["name"] for d in term.get("delegations", [])}
+        checked_in = delegate is not None and self.store.is_present(session_id, actor.member_id)
+        open_item = None
+        if session.get("open_item"):
+            item = self.store.get_item(session["open_item"])
+            open_item = {
+                "id": item["_id"],
+                "title": item["title"],
+                "secret": item["secret"],
+                "has_voted": False,
+            }
+            if checked_in and item.get("poll_id"):
+                try:
+                    open_item["has_voted"] = bool(self.voting_rpc.get_poll(item["poll_id"]).get("has_voted"))
+                except ServiceError as exc:
+                    log.warning("poll %s not readable for %s: %s", item["poll_id"], actor.member_id, exc)
+        return {
+            "session_id": session_id,
+            "member_id": actor.member_id,
+            "is_delegate": delegate is not None,
+            "delegation": names.get(delegate["delegation_id"], "") if delegate else None,
+            "checked_in": checked_in,
+            "open_item": open_item,
+        }
+
+    @rpc
+    def minutes(self, session_id: str) -> dict:
+        """Everything the minutes (会议纪要) of a session record: ``{"congress", "term", "session"
+        (SessionOut with items and outcomes), "delegations": [{id, name, due, present}], "present":
+        [{member_id, name, delegation}], "absent": [...]}``. Members of the union, delegates, admins."""
+        session = self._session(session_id)
+        self._require_reader(self.identity.actor, session)
+        term = self._term(session["term_id"])
+        congress = self._congress(session["congress_id"])
+        names = {d["id"]: d["name"] for d in term.get("delegations", [])}
+        present_ids = set(self.store.present_members(session_id))
+        present, absent = [], []
+        for d in sorted(
+            self.store.delegates_of(term["_id"]), key=lambda d: (d["delegation_id"], d["member_id"])
+        ):
+            entry = {
+                "member_id": d["member_id"],
+                "name": d["name"],
+                "delegation": names.get(d["delegation_id"], ""),
+            }
+            (present if d["member_id"] in present_ids else absent).append(entry)
+        counts = term.get("delegation_counts", {})
+        pcounts = session.get("present_by_delegation", {})
+        return {
+            "congress": {
+                "id": congress["_id"],
+                "name": congress["name"],
+                "union_name": congress["union_name"],
+            },
+            "term": self._term_out(term),
+            "session": self._session_out(session, term, self.store.items_of(session)),
+            "delegations": [
+                {
+                    "id": d["id"],
+                    "name": d["name"],
+                    "due": counts.get(d["id"], 0),
+                    "present": pcounts.get(d["id"], 0),
+                }
+                for d in term.get("delegations", [])
+            ],
+            "present": present,
+            "absent": absent,
+        }
