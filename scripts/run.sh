@@ -14,6 +14,9 @@ if [ ! -f .local/secrets.env ]; then
   printf 'AUTH_SECRET=%s\nID_HASH_KEY=%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" \
     "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" > .local/secrets.env
 fi
+# The ballot key (voting service): added to an existing secrets file too.
+grep -q '^VOTING_KEY=' .local/secrets.env ||
+  (umask 077; printf 'VOTING_KEY=%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" >> .local/secrets.env)
 set -a; . .local/secrets.env; set +a
 
 if [ -f .local/services.pid ] && kill -0 "$(cat .local/services.pid)" 2>/dev/null; then

@@ -28,7 +28,7 @@ from nameko.testing.utils import find_free_port  # noqa: E402
 
 from dmlib.auth import Actor  # noqa: E402
 from dmlib.storage import make_client  # noqa: E402
-from tests.helpers import AUTH_SECRET, ID_HASH_KEY, MONGO_URI, ROOT, SYSTEM, token  # noqa: E402
+from tests.helpers import AUTH_SECRET, ID_HASH_KEY, MONGO_URI, ROOT, SYSTEM, VOTING_KEY, token  # noqa: E402
 
 
 # ----- servers ------------------------------------------------------------------------------------
@@ -60,6 +60,7 @@ def config(rabbit_config, db_prefix, web_config):
         "MONGO_DB_PREFIX": db_prefix,
         "AUTH_SECRET": AUTH_SECRET,
         "ID_HASH_KEY": ID_HASH_KEY,
+        "VOTING_KEY": VOTING_KEY,
         "RPC_TIMEOUT": 5,
         "max_workers": 10,
     }
@@ -135,6 +136,7 @@ def stack(rabbit_manager, tmp_path_factory):
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         "AUTH_SECRET": AUTH_SECRET,
         "ID_HASH_KEY": ID_HASH_KEY,
+        "VOTING_KEY": VOTING_KEY,
         "RPC_TIMEOUT": "10",
     }
     log = open(tmp_path_factory.mktemp("stack") / "services.log", "w+")

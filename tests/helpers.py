@@ -9,6 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MONGO_URI = os.environ.get("TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
 AUTH_SECRET = "test-auth-secret-0123456789abcdef"
 ID_HASH_KEY = "test-id-hash-key-0123456789abcdef"
+VOTING_KEY = "test-voting-key-0123456789abcdef"
 SYSTEM = service_actor("tests")
 
 

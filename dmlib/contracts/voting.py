@@ -1,0 +1,270 @@
+"""Contract of the ``voting`` service: choice polls, rating polls, ballots, tallies, evaluation campaigns.
+
+Choice polls (``open_choice_poll``, ``cast_choice``, ``close_poll``, ``get_poll``) are what the congress
+service codes against: keep their shapes stable. Rating polls back the Worker Home evaluation campaigns
+(星级职工之家评选, DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from dmlib.schemas import BaseSchema, Id, PageOut
+
+DEFAULT_OPTIONS = ["yes", "no", "abstain"]
+OPINION_MAX = 2000
+#: Star level thresholds on the total (0-100): at least [5★, 4★, 3★, 2★, 1★]; below the last, 0 stars.
+DEFAULT_THRESHOLDS = [90, 80, 70, 60, 50]
+#: Default criteria of a Worker Home evaluation (seed: 北京经开区总工会).
+DEFAULT_CRITERIA = ["工会组织健全", "基础设施完善", "工作务实创新", "劳动关系和谐", "财务管理规范"]
+#: Weight presets in percent: 2018 onwards member 50 %, 2017 member 40 % (seed articles).
+WEIGHT_PRESETS = {
+    "2018": {"member": 50, "unit": 25, "superior": 25},
+    "2017": {"member": 40, "unit": 30, "superior": 30},
+}
+CAMPAIGN_STATES = ("draft", "open", "closed", "published")
+
+
+class StrictInt(fields.Integer):
+    """An integer given as a JSON number: refuses 2.5, "5", "five" and booleans."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValidationError("must be a whole number / 须为整数")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Score(fields.Float):
+    """A score 0-100 given as a JSON number (integer or decimal, at most 2 decimals kept)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValidationError("must be a number 0-100 / 须为0-100的数字")
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not 0 <= value <= 100:
+            raise ValidationError("must be between 0 and 100 / 须在0到100之间")
+        return round(value, 2)
+
+
+# ----- choice polls (used by the congress service) -----------------------------------------------
+def _distinct(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("must be distinct / 不能重复")
+
+
+class ChoicePollIn(BaseSchema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    options = fields.List(
+        fields.String(validate=validate.Length(min=1, max=50)),
+        load_default=lambda: list(DEFAULT_OPTIONS),
+        validate=[validate.Length(min=2, max=20), _distinct],
+    )
+    voters = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
+        validate=validate.Length(min=1, max=100000, error="at least one voter / 至少一名投票人"),
+    )
+    secret = fields.Boolean(load_default=True)
+    owner = fields.String(load_default="", validate=validate.Length(max=50))
+    ref = fields.String(load_default="", validate=validate.Length(max=100))
+    closes_at = fields.AwareDateTime(load_default=None)
+
+
+class ChoiceIn(BaseSchema):
+    choice = fields.String(required=True, validate=validate.Length(min=1, max=50))
+
+
+class ReceiptOut(BaseSchema):
+    poll_id = fields.String()
+    receipt = fields.String(metadata={"description": "12-character code to find one's ballot in the list"})
+
+
+class PollOut(BaseSchema):
+    poll_id = fields.String()
+    kind = fields.String(metadata={"description": "choice | rating"})
+    status = fields.String(metadata={"description": "draft | open | closed"})
+    title = fields.String()
+    options = fields.List(fields.String())
+    secret = fields.Boolean()
+    owner = fields.String()
+    ref = fields.String()
+    eligible = fields.Integer()
+    ballots = fields.Integer()
+    closes_at = fields.String(allow_none=True)
+    has_voted = fields.Boolean()
+    receipt = fields.String(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    recount_matches = fields.Boolean(allow_none=True)
+    alarm = fields.Boolean()
+
+
+class ClosedPollOut(BaseSchema):
+    poll_id = fields.String()
+    status = fields.String()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    ballots = fields.Integer()
+    eligible = fields.Integer()
+    recount_matches = fields.Boolean()
+
+
+class PublishedBallotOut(BaseSchema):
+    receipt = fields.String()
+    choice = fields.String(allow_none=True)
+    subject = fields.String(allow_none=True)
+    stars = fields.List(fields.Integer(), allow_none=True)
+
+
+class BallotPageOut(PageOut):
+    items = fields.List(fields.Nested(PublishedBallotOut))
+
+
+class ReceiptCheckOut(BaseSchema):
+    poll_id = fields.String()
+    receipt = fields.String()
+    found = fields.Boolean()
+    ballot = fields.Nested(PublishedBallotOut, allow_none=True)
+
+
+# ----- evaluation campaigns ---------------------------------------------------------------------
+class WeightsIn(BaseSchema):
+    member = StrictInt(required=True, validate=validate.Range(min=0, max=100))
+    unit = StrictInt(required=True, validate=validate.Range(min=0, max=100))
+    superior = StrictInt(required=True, validate=validate.Range(min=0, max=100))
+
+    @validates_schema
+    def _sum(self, data, **kwargs):
+        if sum(data.values()) != 100:
+            raise ValidationError("weights must sum to 100 / 权重之和须为100%", "_schema")
+
+
+class CampaignIn(BaseSchema):
+    """A new evaluation campaign of the Worker Homes under ``union_id`` (a superior union)."""
+
+    id = Id(load_default=None)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    union_id = Id(required=True, metadata={"description": "the superior union running the campaign"})
+    year = StrictInt(load_default=None, validate=validate.Range(min=2000, max=2100))
+    preset = fields.String(
+        load_default=None,
+        validate=validate.OneOf(list(WEIGHT_PRESETS)),
+        metadata={"description": "weights preset: 2018 (member 50 %) or 2017 (member 40 %)"},
+    )
+    weights = fields.Nested(WeightsIn, load_default=None)
+    criteria = fields.List(
+        fields.String(validate=validate.Length(min=1, max=40)),
+        load_default=lambda: list(DEFAULT_CRITERIA),
+        validate=[validate.Length(min=1, max=10), _distinct],
+    )
+    thresholds = fields.List(
+        Score(),
+        load_default=lambda: list(DEFAULT_THRESHOLDS),
+        validate=validate.Length(equal=5),
+        metadata={"description": "minimum totals for 5, 4, 3, 2 and 1 stars, strictly descending"},
+    )
+    homes = fields.List(Id(), load_default=None, metadata={"description": "default: all under union_id"})
+    opens_at = fields.AwareDateTime(load_default=None)
+    closes_at = fields.AwareDateTime(load_default=None)
+
+    @validates_schema
+    def _rules(self, data, **kwargs):
+        t = data.get("thresholds") or []
+        if any(a <= b for a, b in zip(t, t[1:], strict=False)):
+            raise ValidationError("thresholds must be strictly descending / 星级分数线须递减", "thresholds")
+        if data.get("weights") and data.get("preset"):
+            raise ValidationError("give weights or a preset, not both / 权重与预设只能选一", "preset")
+        o, c = data.get("opens_at"), data.get("closes_at")
+        if o and c and c <= o:
+            raise ValidationError("closes after it opens / 结束时间须晚于开始时间", "closes_at")
+
+
+class RatingIn(BaseSchema):
+    """A member's ballot: 1-5 stars on every criterion (keys ``c1`` … ``cN``) and an optional opinion."""
+
+    stars = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
+    opinion = fields.String(load_default=None, validate=validate.Length(max=OPINION_MAX))
+    home = Id(load_default=None, metadata={"description": "optional: must be the member's own union"})
+
+
+class ScoreIn(BaseSchema):
+    score = Score(required=True)
+
+
+class SuperiorScoresIn(BaseSchema):
+    scores = fields.Dict(keys=Id(), values=Score(), required=True, validate=validate.Length(min=1))
+
+
+class CriterionOut(BaseSchema):
+    key = fields.String()
+    name = fields.String()
+
+
+class HomeOut(BaseSchema):
+    union_id = fields.String()
+    name = fields.String()
+    union_name = fields.String()
+    eligible = fields.Integer()
+    voters = fields.Integer()
+    participation = fields.Float(metadata={"description": "voters / eligible, percent"})
+    unit_score = fields.Float(allow_none=True)
+    superior_score = fields.Float(allow_none=True)
+
+
+class CampaignOut(BaseSchema):
+    id = fields.String()
+    title = fields.String()
+    union_id = fields.String()
+    union_name = fields.String()
+    year = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"description": "draft | open | closed | published"})
+    weights = fields.Dict(keys=fields.String(), values=fields.Integer())
+    criteria = fields.List(fields.Nested(CriterionOut))
+    thresholds = fields.List(fields.Float())
+    opens_at = fields.String(allow_none=True)
+    closes_at = fields.String(allow_none=True)
+    poll_id = fields.String()
+    eligible = fields.Integer()
+    ballots = fields.Integer()
+    opinions = fields.Integer()
+    participation = fields.Float()
+    homes = fields.List(fields.Nested(HomeOut))
+    alarm = fields.Boolean()
+    recount_matches = fields.Boolean(allow_none=True)
+    published_at = fields.String(allow_none=True)
+
+
+class ResultRowOut(BaseSchema):
+    rank = fields.Integer()
+    union_id = fields.String()
+    name = fields.String()
+    union_name = fields.String()
+    member_score = fields.Float(allow_none=True, metadata={"description": "mean stars ÷ 5 × 100"})
+    unit_score = fields.Float(allow_none=True)
+    superior_score = fields.Float(allow_none=True)
+    total = fields.Float()
+    star_level = fields.Integer()
+    voters = fields.Integer()
+    eligible = fields.Integer()
+    participation = fields.Float()
+    opinions = fields.Integer()
+    criteria_means = fields.List(fields.Float(allow_none=True))
+    star_counts = fields.List(fields.Integer(), metadata={"description": "how many 1…5-star marks"})
+
+
+class ResultsOut(BaseSchema):
+    campaign = fields.Nested(CampaignOut)
+    live = fields.Boolean(metadata={"description": "true: computed from the live tally, not yet published"})
+    rows = fields.List(fields.Nested(ResultRowOut))
+    star_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
+    recount = fields.Dict(allow_none=True)
+
+
+class OpinionOut(BaseSchema):
+    home = fields.String()
+    text = fields.String()
+    cast_at = fields.String()
+
+
+class OpinionPageOut(PageOut):
+    items = fields.List(fields.Nested(OpinionOut))

@@ -1,0 +1,941 @@
+"""The voting service: choice polls (congress resolutions), rating polls, ballots, live tallies, recounts,
+and the Worker Home evaluation campaigns (星级职工之家评选) built on rating polls.
+
+Secrecy (DESIGN.md §6): a ballot is stored under HMAC(VOTING_KEY, "poll:member"); one ``insert_one``
+both enforces one ballot per voter (a second → Conflict 409) and keeps the member id out of the ballot.
+The voter's receipt is derived from the ballot id; the published list shows receipts and contents.
+
+Tallies: the live tally is ``$inc``-ed right after each ballot insert; closing a poll recounts every
+ballot, records both, and raises an alarm (log, ``alarm`` flag on the poll, ``recount_mismatched``
+event) when they differ: the live tally is never overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from dmlib.auth import Actor, Identity
+from dmlib.contracts import voting as c
+from dmlib.errors import BadInput, Conflict, NotFound
+from dmlib.events import Events
+from dmlib.health import HealthRpc
+from dmlib.rpc import Rpc, rpc
+from dmlib.schemas import ID_RE, page_out
+from dmlib.storage import Mongo
+
+from . import evaluation as ev
+from . import tally as t
+from .store import VotingStore, now
+
+log = logging.getLogger(__name__)
+ALREADY_VOTED = "already voted / 您已投票"
+RECOUNT_SETTLE_S = 0.5
+
+
+class BallotKeys(DependencyProvider):
+    """The ballot key (config ``VOTING_KEY``, ≥ 16 characters): ballot ids and receipt codes."""
+
+    def setup(self):
+        key = self.container.config.get("VOTING_KEY") or ""
+        if len(key) < 16:
+            raise RuntimeError("VOTING_KEY must be set to at least 16 characters (see README)")
+        self.key = key.encode()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def ballot_id(self, poll_id: str, member_id: str) -> str:
+        return t.ballot_id(self.key, poll_id, member_id)
+
+    def receipt(self, ballot: str) -> str:
+        return t.receipt_code(self.key, ballot)
+
+
+def iso(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    return str(value)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def stars_errors(stars: dict, criteria: int) -> tuple[list[int], dict]:
+    """Checks ``{"c1": 1-5, …}`` against ``criteria`` marks; (marks in order, field errors)."""
+    errors: dict[str, list[str]] = {}
+    marks: list[int] = []
+    keys = [f"c{i + 1}" for i in range(criteria)]
+    for key in keys:
+        if key not in stars:
+            errors[key] = ["missing: rate every criterion / 请为每一项打分"]
+            continue
+        v = stars[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            errors[key] = ["must be a whole number of stars 1-5 / 须为1-5的整数星"]
+        elif not 1 <= v <= 5:
+            errors[key] = ["must be 1-5 stars / 须为1至5星"]
+        else:
+            marks.append(v)
+    for key in stars:
+        if key not in keys:
+            errors[key] = ["unknown criterion / 未知评价项目"]
+    return marks, errors
+
+
+class VotingService(HealthRpc):
+    name = "voting"
+
+    store: VotingStore = Mongo(VotingStore)
+    identity = Identity()
+    keys = BallotKeys()
+    events = Events()
+    members_rpc = Rpc("members")
+
+    # ===== helpers ==================================================================================
+    def _poll(self, poll_id: str, with_voters: bool = False) -> dict:
+        poll = self.store.get_poll(poll_id) if with_voters else self.store.poll_header(poll_id)
+        if poll is None:
+            raise NotFound(f"no poll {poll_id} / 投票不存在", details={"poll_id": poll_id})
+        return poll
+
+    def _voted(self, poll_id: str, member_id: str) -> tuple[bool, str | None]:
+        bid = self.keys.ballot_id(poll_id, member_id)
+        ballot = self.store.get_ballot(poll_id, bid)
+        return (True, ballot["receipt"]) if ballot else (False, None)
+
+    def _check_window(self, poll: dict) -> None:
+        if poll["status"] != "open":
+            raise Conflict(
+                "voting is not open / 投票未开放或已结束",
+                details={"poll_id": poll["_id"], "status": poll["status"]},
+            )
+        at = now()
+        opens, closes = aware(poll.get("opens_at")), aware(poll.get("closes_at"))
+        if opens and at < opens:
+            raise Conflict("voting has not started yet / 投票尚未开始", details={"opens_at": iso(opens)})
+        if closes and at >= closes:
+            raise Conflict("voting has ended / 投票已截止", details={"closes_at": iso(closes)})
+
+    def _cast(self, poll_id: str, member_id: str, ballot: dict, inc: dict) -> str:
+        """Insert the ballot (one per voter), then add it to the live tally. Returns the receipt."""
+        bid = self.keys.ballot_id(poll_id, member_id)
+        receipt = self.keys.receipt(bid)
+        doc = {"_id": bid, "receipt": receipt, "day": now().strftime("%Y-%m-%d"), **ballot}
+        try:
+            self.store.insert_ballot(poll_id, doc)
+        except DuplicateKeyError:
+            raise Conflict(ALREADY_VOTED, details={"poll_id": poll_id}) from None
+        if not self.store.count_ballot(poll_id, bid, inc):
+            raise Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
+        return receipt
+
+    def _counts(self, poll: dict, tally: dict) -> dict:
+        if poll["kind"] == "choice":
+            return t.choice_counts(tally, poll["options"])
+        return t.rating_counts(tally, [s["id"] for s in poll["subjects"]], poll["criteria"])
+
+    def _recount(self, poll: dict) -> dict:
+        if poll["kind"] == "choice":
+            return t.recount_choices(self.store.iter_ballots(poll["_id"], ["choice"]), poll["options"])
+        return t.recount_ratings(
+            self.store.iter_ballots(poll["_id"], ["subject", "stars", "opinion"]),
+            [s["id"] for s in poll["subjects"]],
+            poll["criteria"],
+        )
+
+    def _recount_and_record(self, poll: dict) -> dict:
+        """Recount every ballot and compare with the live tally; a mismatch that persists after a short
+        settle (a refused late ballot being removed) is an alarm. Both figures are recorded."""
+        live = self._counts(poll, self.store.get_tally(poll["_id"]))
+        recounted = self._recount(poll)
+        if recounted != live:
+            eventlet.sleep(RECOUNT_SETTLE_S)
+            live = self._counts(poll, self.store.get_tally(poll["_id"]))
+            recounted = self._recount(poll)
+        matches = recounted == live
+        record = {"at": now(), "matches": matches, "live": live, "recounted": recounted}
+        changes = {"recount": record}
+        if not matches:
+            changes["alarm"] = True
+            log.error("RECOUNT MISMATCH in poll %s: live %s, recount %s", poll["_id"], live, recounted)
+        self.store.update_poll(poll["_id"], **changes)
+        if not matches:
+            self.events.publish(
+                "recount_mismatched",
+                poll_id=poll["_id"],
+                owner=poll.get("owner", ""),
+                ref=poll.get("ref", ""),
+            )
+        return record
+
+    def _ballot_total(self, poll: dict, tally: dict) -> int:
+        return int(tally.get("n", 0))
+
+    def _closed_out(self, poll: dict) -> dict:
+        tally = self.store.get_tally(poll["_id"])
+        counts = self._counts(poll, tally)
+        if poll["kind"] == "rating":
+            counts = {s: v["n"] for s, v in counts["s"].items()}
+        return c.ClosedPollOut().dump(
+            {
+                "poll_id": poll["_id"],
+                "status": "closed",
+                "counts": counts,
+                "ballots": self._ballot_total(poll, tally),
+                "eligible": poll["eligible"],
+                "recount_matches": bool((poll.get("recount") or {}).get("matches")),
+            }
+        )
+
+    def _close(self, poll: dict) -> dict:
+        """Close an open poll (idempotent): stop the tally, recount, publish ``poll_closed``."""
+        if poll["status"] == "open":
+            self.store.close_tally(poll["_id"])
+            moved = self.store.set_poll_status(poll["_id"], "open", "closed", closed_at=now())
+            if moved is not None:
+                self._recount_and_record(moved)
+                poll = self._poll(poll["_id"])
+                out = self._closed_out(poll)
+                self.events.publish(
+                    "poll_closed",
+                    poll_id=poll["_id"],
+                    kind=poll["kind"],
+                    owner=poll.get("owner", ""),
+                    ref=poll.get("ref", ""),
+                    counts=out["counts"],
+                    ballots=out["ballots"],
+                    eligible=out["eligible"],
+                )
+                return out
+            poll = self._poll(poll["_id"])
+        if poll["status"] != "closed":
+            raise Conflict("the poll is not open / 投票未开放", details={"status": poll["status"]})
+        return self._closed_out(poll)
+
+    # ===== choice polls (the contract the congress service codes against) ==========================
+    @rpc
+    def open_choice_poll(self, data: dict) -> dict:
+        """Open a choice poll (e.g. a congress resolution, item by item). System only.
+
+        In: :class:`ChoicePollIn` ``{"title", "options" (default yes/no/abstain), "voters": [member ids],
+        "secret" (default true), "owner", "ref", "closes_at"}``. Out: ``{"poll_id", "kind": "choice",
+        "status": "open", "title", "options", "secret", "owner", "ref", "eligible", "ballots": 0}``.
+        Publishes ``poll_opened``. Errors: BadInput, Forbidden (not system)."""
+        data = c.ChoicePollIn().load(data)
+        actor = self.identity.actor
+        actor.require(actor.is_system, "only a service opens choice polls / 仅系统可发起表决")
+        poll_id = f"p{uuid.uuid4().hex[:15]}"
+        voters = sorted(set(data["voters"]))
+        poll = {
+            "_id": poll_id,
+            "kind": "choice",
+            "status": "open",
+            "title": data["title"],
+            "options": data["options"],
+            "voters": voters,
+            "secret": data["secret"],
+            "owner": data["owner"],
+            "ref": data["ref"],
+            "eligible": len(voters),
+            "closes_at": data["closes_at"],
+            "alarm": False,
+            "created_at": now(),
+        }
+        self.store.create_poll(poll, t.choice_zero(data["options"]))
+        self.events.publish(
+            "poll_opened", poll_id=poll_id, kind="choice", owner=data["owner"], ref=data["ref"]
+        )
+        return self._poll_out(poll, {"n": 0}, actor)
+
+    @rpc
+    def cast_choice(self, poll_id: str, data: dict) -> dict:
+        """Cast the caller's ballot in a choice poll. In: :class:`ChoiceIn` ``{"choice": option}``.
+
+        Out: ``{"poll_id", "receipt"}``. Errors: BadInput (unknown option), NotFound, Forbidden (not
+        an eligible voter), Conflict (not open, past ``closes_at``, or already voted: 您已投票)."""
+        data = c.ChoiceIn().load(data)
+        actor = self.identity.actor
+        poll = self._poll(poll_id)
+        if poll["kind"] != "choice":
+            raise BadInput("not a choice poll / 非表决投票", fields={"poll_id": ["not a choice poll"]})
+        if data["choice"] not in poll["options"]:
+            raise BadInput(
+                "unknown option / 无此选项", fields={"choice": [f"one of: {', '.join(poll['options'])}"]}
+            )
+        actor.require(
+            self.store.is_voter(poll_id, actor.member_id),
+            "you are not entitled to vote in this poll / 您不在本次表决的投票人名单中",
+            poll_id=poll_id,
+        )
+        self._check_window(poll)
+        ballot = {"choice": data["choice"]}
+        if not poll["secret"]:
+            ballot["voter"] = actor.member_id
+        receipt = self._cast(
+            poll_id, actor.member_id, ballot, t.choice_inc(poll["options"].index(data["choice"]))
+        )
+        return {"poll_id": poll_id, "receipt": receipt}
+
+    @rpc
+    def close_poll(self, poll_id: str) -> dict:
+        """Close a choice poll and recount it. System only; idempotent (closing a closed poll returns the
+        same result). Out: ``{"poll_id", "status": "closed", "counts": {option: n}, "ballots",
+        "eligible", "recount_matches"}``. Publishes ``poll_closed``. Errors: NotFound, Forbidden."""
+        actor = self.identity.actor
+        actor.require(actor.is_system, "only a service closes polls / 仅系统可结束表决")
+        poll = self._poll(poll_id)
+        if poll["kind"] != "choice":
+            raise BadInput(
+                "close a campaign instead / 请结束评选活动", fields={"poll_id": ["not a choice poll"]}
+            )
+        return self._close(poll)
+
+    @rpc
+    def get_poll(self, poll_id: str) -> dict:
+        """A poll as the caller may see it: eligible voters, admins, or the system.
+
+        Out: :class:`PollOut` with ``status``, ``ballots``, ``eligible``, ``has_voted`` and ``receipt``
+        (the caller's), and ``counts`` only once closed or when the poll is not secret."""
+        actor = self.identity.actor
+        poll = self._poll(poll_id)
+        if poll["kind"] == "choice":
+            allowed = (
+                actor.is_system or bool(actor.admin_unions) or self.store.is_voter(poll_id, actor.member_id)
+            )
+        else:
+            allowed = (
+                actor.is_system
+                or bool(actor.admin_unions)
+                or actor.union_id in {s["id"] for s in poll["subjects"]}
+            )
+        actor.require(allowed, "not a voter of this poll / 您不是本投票的投票人", poll_id=poll_id)
+        return self._poll_out(poll, self.store.get_tally(poll_id), actor)
+
+    def _poll_out(self, poll: dict, tally: dict, actor: Actor) -> dict:
+        out = {
+            "poll_id": poll["_id"],
+            "kind": poll["kind"],
+            "status": poll["status"],
+            "title": poll["title"],
+            "options": poll.get("options", []),
+            "secret": poll.get("secret", True),
+            "owner": poll.get("owner", ""),
+            "ref": poll.get("ref", ""),
+            "eligible": poll["eligible"],
+            "ballots": int(tally.get("n", 0)),
+            "closes_at": iso(poll.get("closes_at")),
+            "alarm": bool(poll.get("alarm")),
+            "recount_matches": (poll.get("recount") or {}).get("matches"),
+        }
+        if not actor.is_system:
+            out["has_voted"], out["receipt"] = self._voted(poll["_id"], actor.member_id)
+        else:
+            out["has_voted"], out["receipt"] = False, None
+        if poll["status"] == "closed" or not poll.get("secret", True):
+            counts = self._counts(poll, tally)
+            out["counts"] = (
+                counts if poll["kind"] == "choice" else {s: v["n"] for s, v in counts["s"].items()}
+            )
+        return c.PollOut().dump(out)
+
+    # ===== receipts, the published list, recounts =================================================
+    @rpc
+    def verify_receipt(self, poll_id: str, receipt: str) -> dict:
+        """Is the ballot with this receipt in the poll's list? Any logged-in caller (a receipt reveals
+        nobody). Out: :class:`ReceiptCheckOut`. Errors: NotFound (poll), BadInput (not a 12-character code)."""
+        self.identity.require_login()
+        self._poll(poll_id)
+        code = (receipt or "").strip().upper().replace("-", "").replace(" ", "")
+        if len(code) != 12 or any(ch not in "0123456789ABCDEF" for ch in code):
+            raise BadInput(
+                "a receipt is 12 characters 0-9, A-F / 回执码为12位",
+                fields={"receipt": ["12 hex characters"]},
+            )
+        doc = self.store.find_receipt(poll_id, code)
+        return c.ReceiptCheckOut().dump(
+            {
+                "poll_id": poll_id,
+                "receipt": code,
+                "found": doc is not None,
+                "ballot": doc and self._published(doc),
+            }
+        )
+
+    @staticmethod
+    def _published(doc: dict) -> dict:
+        return {
+            "receipt": doc["receipt"],
+            "choice": doc.get("choice"),
+            "subject": doc.get("subject"),
+            "stars": doc.get("stars"),
+        }
+
+    @rpc
+    def list_ballots(self, poll_id: str, page: int = 1, per_page: int = 100) -> dict:
+        """The published ballot list of a closed poll, by receipt: ``{"items": [{receipt, choice |
+        subject, stars}], "total", …}``. Anyone who may see the poll. Errors: Conflict while open."""
+        self.get_poll(poll_id)
+        poll = self._poll(poll_id)
+        if poll["status"] != "closed":
+            raise Conflict("the list is published when voting closes / 投票结束后公布选票清单")
+        if not isinstance(page, int) or page < 1 or not isinstance(per_page, int) or not 1 <= per_page <= 500:
+            raise BadInput(
+                "page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-500"]}
+            )
+        docs, total = self.store.ballot_page(poll_id, (page - 1) * per_page, per_page)
+        return page_out([self._published(d) for d in docs], total, page, per_page)
+
+    @rpc
+    def recount(self, poll_id: str) -> dict:
+        """Recount every ballot of a poll now and compare with the live tally (system or admins of the
+        campaign). Out: ``{"at", "matches", "live", "recounted"}``; a mismatch raises the alarm."""
+        actor = self.identity.actor
+        poll = self._poll(poll_id)
+        if poll["kind"] == "rating":
+            self._require_campaign_admin(actor, self._campaign(poll_id))
+        else:
+            actor.require(actor.is_system, "system only / 仅限系统")
+        record = self._recount_and_record(poll)
+        return {**record, "at": iso(record["at"])}
+
+    # ===== evaluation campaigns =====================================================================
+    def _campaign(self, campaign_id: str) -> dict:
+        doc = self.store.get_campaign(campaign_id)
+        if doc is None:
+            raise NotFound(
+                f"no campaign {campaign_id} / 评选活动不存在", details={"campaign_id": campaign_id}
+            )
+        return doc
+
+    @staticmethod
+    def _is_campaign_admin(actor: Actor, campaign: dict) -> bool:
+        return actor.is_system or bool(actor.scopes("superior_admin") & set(campaign["union_path"]))
+
+    def _require_campaign_admin(self, actor: Actor, campaign: dict) -> None:
+        actor.require(
+            self._is_campaign_admin(actor, campaign),
+            "only the superior union running the campaign may do this / 仅组织评选的上级工会可操作",
+            campaign_id=campaign["_id"],
+        )
+
+    @staticmethod
+    def _sees_campaign(actor: Actor, campaign: dict) -> bool:
+        homes = {h["union_id"] for h in campaign["homes"]}
+        return (
+            actor.is_system
+            or bool(actor.admin_unions & (set(campaign["union_path"]) | homes))
+            or actor.union_id in homes
+        )
+
+    @rpc
+    def create_campaign(self, data: dict) -> dict:
+        """Create an evaluation campaign (draft) over the Worker Homes of the unions under ``union_id``.
+
+        In: :class:`CampaignIn`; weights from ``weights`` or ``preset`` ("2018": member 50 / unit 25 /
+        superior 25, the default; "2017": 40 / 30 / 30), criteria (default the five of DESIGN.md §4),
+        thresholds (default 90/80/70/60/50 for 5…1 stars). Only a superior admin of ``union_id`` or
+        above. Out: :class:`CampaignOut`. Errors: BadInput, NotFound, Forbidden, Conflict (id taken)."""
+        data = c.CampaignIn().load(data)
+        actor = self.identity.actor
+        union = self.members_rpc.get_union(data["union_id"])
+        actor.require(
+            actor.is_system or bool(actor.scopes("superior_admin") & set(union["path"])),
+            "only a superior union's admin runs evaluations / 仅上级工会管理员可组织评选",
+        )
+        under = self.members_rpc.list_unions(data["union_id"], "grassroots")
+        available = {u["id"]: u for u in under if u.get("worker_home")}
+        if data["homes"] is None:
+            chosen = sorted(available)
+        else:
+            unknown = [h for h in data["homes"] if h not in available]
+            if unknown:
+                raise BadInput(
+                    "not Worker Homes under this union / 不是本工会下属的职工之家",
+                    fields={"homes": [f"unknown: {', '.join(unknown)}"]},
+                )
+            chosen = sorted(set(data["homes"]))
+        if not chosen:
+            raise BadInput("no Worker Homes to evaluate / 没有可参评的职工之家", fields={"homes": ["empty"]})
+        weights = data["weights"] or c.WEIGHT_PRESETS[data["preset"] or "2018"]
+        counts = self.members_rpc.count_members(chosen)
+        campaign_id = data["id"] or f"ev{uuid.uuid4().hex[:12]}"
+        homes = [
+            {
+                "union_id": h,
+                "name": available[h]["worker_home"]["name"],
+                "union_name": available[h]["name"],
+                "eligible": int(counts.get(h, 0)),
+            }
+            for h in chosen
+        ]
+        doc = {
+            "_id": campaign_id,
+            "title": data["title"],
+            "union_id": union["id"],
+            "union_name": union["name"],
+            "union_path": union["path"],
+            "year": data["year"],
+            "status": "draft",
+            "weights": dict(weights),
+            "criteria": data["criteria"],
+            "thresholds": data["thresholds"],
+            "opens_at": data["opens_at"],
+            "closes_at": data["closes_at"],
+            "homes": homes,
+            "unit_scores": {},
+            "superior_scores": {},
+            "created_by": actor.member_id,
+            "created_at": now(),
+        }
+        try:
+            self.store.insert_campaign(doc)
+        except DuplicateKeyError:
+            raise Conflict(
+                f"campaign id {campaign_id} is taken / 评选编号已存在", fields={"id": ["taken"]}
+            ) from None
+        return self._campaign_out(doc, actor)
+
+    @rpc
+    def open_campaign(self, campaign_id: str) -> dict:
+        """Open member voting: creates the rating poll (one ballot per member, each member rates their own
+        union's Worker Home) with the current member counts as the eligible figures. Campaign admins.
+        Errors: Conflict (not a draft). Publishes ``poll_opened``."""
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        self._require_campaign_admin(actor, campaign)
+        if campaign["status"] != "draft":
+            raise Conflict(
+                "the campaign is not a draft / 评选活动已开始", details={"status": campaign["status"]}
+            )
+        ids = [h["union_id"] for h in campaign["homes"]]
+        counts = self.members_rpc.count_members(ids)
+        homes = [{**h, "eligible": int(counts.get(h["union_id"], h["eligible"]))} for h in campaign["homes"]]
+        poll = {
+            "_id": campaign_id,
+            "kind": "rating",
+            "status": "open",
+            "title": campaign["title"],
+            "subjects": [{"id": h["union_id"], "name": h["name"]} for h in homes],
+            "criteria": len(campaign["criteria"]),
+            "secret": True,
+            "owner": "evaluations",
+            "ref": campaign_id,
+            "eligible": sum(h["eligible"] for h in homes),
+            "opens_at": campaign.get("opens_at"),
+            "closes_at": campaign.get("closes_at"),
+            "alarm": False,
+            "created_at": now(),
+        }
+        moved = self.store.move_campaign(campaign_id, ("draft",), "open", homes=homes, opened_at=now())
+        if moved is None:
+            raise Conflict("the campaign is not a draft / 评选活动已开始")
+        try:
+            self.store.create_poll(poll, t.rating_zero(ids, len(campaign["criteria"])))
+        except DuplicateKeyError:
+            pass  # reopened after an interrupted open: the poll exists
+        self.events.publish(
+            "poll_opened", poll_id=campaign_id, kind="rating", owner="evaluations", ref=campaign_id
+        )
+        return self._campaign_out(moved, actor)
+
+    @rpc
+    def close_campaign(self, campaign_id: str) -> dict:
+        """Close member voting and recount (campaign admins). Idempotent once closed. Out: :class:`CampaignOut`."""
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        self._require_campaign_admin(actor, campaign)
+        if campaign["status"] in ("closed", "published"):
+            return self._campaign_out(campaign, actor)
+        if campaign["status"] != "open":
+            raise Conflict(
+                "the campaign is not open / 评选活动未开始", details={"status": campaign["status"]}
+            )
+        self._close(self._poll(campaign_id))
+        moved = self.store.move_campaign(campaign_id, ("open",), "closed", closed_at=now())
+        return self._campaign_out(moved or self._campaign(campaign_id), actor)
+
+    @rpc
+    def set_unit_score(self, campaign_id: str, union_id: str, data: dict) -> dict:
+        """The unit score (单位评家, 0-100) of one Worker Home, by that union's own admin only.
+
+        In: :class:`ScoreIn` ``{"score"}``. Errors: BadInput, NotFound, Forbidden (another union's home,
+        even for admins above it), Conflict (results published)."""
+        data = c.ScoreIn().load(data)
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        if union_id not in {h["union_id"] for h in campaign["homes"]}:
+            raise NotFound("this Worker Home is not in the campaign / 该职工之家未参评")
+        actor.require(
+            actor.is_system or actor.has("union_admin", union_id),
+            "each union scores its own Worker Home only / 单位评分仅限本单位工会",
+        )
+        updated = self.store.set_scores(campaign_id, "unit_scores", {union_id: data["score"]})
+        if updated is None:
+            raise Conflict("results are published / 结果已公布，不能修改")
+        return self._campaign_out(updated, actor)
+
+    @rpc
+    def set_superior_scores(self, campaign_id: str, data: dict) -> dict:
+        """Superior scores (上级评家, 0-100) for homes of the campaign, by its superior admins.
+
+        In: :class:`SuperiorScoresIn` ``{"scores": {union_id: score}}``; all checked before any is
+        stored. Errors: BadInput, Forbidden, Conflict (published)."""
+        data = c.SuperiorScoresIn().load(data)
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        self._require_campaign_admin(actor, campaign)
+        homes = {h["union_id"] for h in campaign["homes"]}
+        unknown = sorted(set(data["scores"]) - homes)
+        if unknown:
+            raise BadInput(
+                "not Worker Homes of this campaign / 非本次参评的职工之家",
+                fields={"scores": {u: ["not in this campaign"] for u in unknown}},
+            )
+        updated = self.store.set_scores(campaign_id, "superior_scores", data["scores"])
+        if updated is None:
+            raise Conflict("results are published / 结果已公布，不能修改")
+        return self._campaign_out(updated, actor)
+
+    @rpc
+    def cast_rating(self, campaign_id: str, data: dict) -> dict:
+        """A member rates their own union's Worker Home: 1-5 whole stars on every criterion and an
+        optional opinion (≤ 2,000 characters). One ballot per member per campaign, stored secretly.
+
+        In: :class:`RatingIn` ``{"stars": {"c1": 1-5, …}, "opinion", "home"}``. Out: ``{"poll_id",
+        "campaign_id", "home", "receipt"}``. Errors: BadInput (stars 0, 6, 2.5, "five", a missing or
+        unknown criterion, opinion too long), NotFound, Forbidden (not a member of a participating union,
+        or another union's home), Conflict (outside the window; already voted: 您已投票)."""
+        data = c.RatingIn().load(data)
+        campaign = self._campaign(campaign_id)
+        marks, errors = stars_errors(data["stars"], len(campaign["criteria"]))
+        if errors:
+            raise BadInput(
+                "rate every criterion with 1-5 stars / 请为每一项打1-5星", fields={"stars": errors}
+            )
+        actor = self.identity.actor
+        home = actor.union_id
+        homes = {h["union_id"] for h in campaign["homes"]}
+        actor.require(
+            home is not None and home in homes and data["home"] in (None, home),
+            "members rate their own union's Worker Home only / 会员只能评价本单位职工之家",
+            campaign_id=campaign_id,
+        )
+        if campaign["status"] != "open":
+            raise Conflict(
+                "voting is not open / 评选投票未开放或已结束", details={"status": campaign["status"]}
+            )
+        poll = self._poll(campaign_id)
+        self._check_window(poll)
+        opinion = (data["opinion"] or "").strip() or None
+        receipt = self._cast(
+            campaign_id,
+            actor.member_id,
+            {"subject": home, "stars": marks, "opinion": opinion},
+            t.rating_inc(home, marks, opinion is not None),
+        )
+        return {"poll_id": campaign_id, "campaign_id": campaign_id, "home": home, "receipt": receipt}
+
+    @rpc
+    def get_campaign(self, campaign_id: str) -> dict:
+        """A campaign with live participation per home (:class:`CampaignOut`) and, for a member, ``me``:
+        ``{"home", "has_voted", "receipt"}``. Members of participating unions and admins."""
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        actor.require(
+            self._sees_campaign(actor, campaign), "not a campaign of your union / 非本单位参与的评选"
+        )
+        return self._campaign_out(campaign, actor)
+
+    @rpc
+    def list_campaigns(self) -> list[dict]:
+        """The campaigns the caller takes part in or runs, newest first (:class:`CampaignOut` without
+        per-home rows)."""
+        actor = self.identity.actor
+        docs = [d for d in self.store.all_campaigns() if self._sees_campaign(actor, d)]
+        docs.sort(key=lambda d: (d.get("year") or 0, d["created_at"]), reverse=True)
+        out = []
+        for d in docs:
+            item = self._campaign_out(d, actor, with_homes=False)
+            out.append(item)
+        return out
+
+    def _campaign_out(self, campaign: dict, actor: Actor, with_homes: bool = True) -> dict:
+        tally = self.store.get_tally(campaign["_id"]) if campaign["status"] != "draft" else {}
+        per = tally.get("s", {})
+        is_admin = self._is_campaign_admin(actor, campaign)
+        homes = []
+        for h in campaign["homes"]:
+            n = int(per.get(h["union_id"], {}).get("n", 0))
+            own = actor.has("union_admin", h["union_id"])
+            homes.append(
+                {
+                    **h,
+                    "voters": n,
+                    "participation": ev.participation(n, h["eligible"]),
+                    "unit_score": campaign["unit_scores"].get(h["union_id"]) if is_admin or own else None,
+                    "superior_score": campaign["superior_scores"].get(h["union_id"])
+                    if is_admin or own
+                    else None,
+                }
+            )
+        eligible = sum(h["eligible"] for h in homes)
+        ballots = int(tally.get("n", 0))
+        poll = self.store.poll_header(campaign["_id"]) if campaign["status"] != "draft" else None
+        out = c.CampaignOut().dump(
+            {
+                **campaign,
+                "id": campaign["_id"],
+                "criteria": [{"key": f"c{i + 1}", "name": n} for i, n in enumerate(campaign["criteria"])],
+                "opens_at": iso(campaign.get("opens_at")),
+                "closes_at": iso(campaign.get("closes_at")),
+                "poll_id": campaign["_id"],
+                "eligible": eligible,
+                "ballots": ballots,
+                "opinions": sum(int(v.get("op", 0)) for v in per.values()),
+                "participation": ev.participation(ballots, eligible),
+                "homes": homes if with_homes else [],
+                "alarm": bool(poll and poll.get("alarm")),
+                "recount_matches": ((poll or {}).get("recount") or {}).get("matches"),
+                "published_at": iso(campaign.get("published_at")),
+            }
+        )
+        if not actor.is_system and actor.union_id:
+            voted, receipt = (False, None)
+            if poll is not None:
+                voted, receipt = self._voted(campaign["_id"], actor.member_id)
+            mine = actor.union_id if actor.union_id in {h["union_id"] for h in campaign["homes"]} else None
+            out["me"] = {"home": mine, "has_voted": voted, "receipt": receipt}
+        out["is_admin"] = is_admin
+        return out
+
+    def _rows(self, campaign: dict, counts: dict) -> list[ev.HomeResult]:
+        k = len(campaign["criteria"])
+        results = []
+        for h in campaign["homes"]:
+            s = counts["s"].get(h["union_id"]) or t.subject_zero(k)
+            tally = ev.HomeTally(
+                ballots=s["n"],
+                star_sums=tuple(s[f"c{i}"] for i in range(k)),
+                star_counts=tuple(s[f"h{v}"] for v in range(1, 6)),
+                opinions=s["op"],
+            )
+            results.append(
+                ev.home_result(
+                    h["union_id"],
+                    tally,
+                    h["eligible"],
+                    campaign["unit_scores"].get(h["union_id"]),
+                    campaign["superior_scores"].get(h["union_id"]),
+                    campaign["weights"],
+                    campaign["thresholds"],
+                )
+            )
+        return ev.rank(results)
+
+    def _rows_out(self, campaign: dict, ranked: list[ev.HomeResult]) -> list[dict]:
+        names = {h["union_id"]: h for h in campaign["homes"]}
+        return [
+            c.ResultRowOut().dump(
+                {
+                    **r.__dict__,
+                    "name": names[r.union_id]["name"],
+                    "union_name": names[r.union_id]["union_name"],
+                    "criteria_means": list(r.criteria_means),
+                    "star_counts": list(r.star_counts),
+                }
+            )
+            for r in ranked
+        ]
+
+    @rpc
+    def campaign_results(self, campaign_id: str) -> dict:
+        """Results per home: member, unit, superior score, total, star level, participation, opinions,
+        ranked. Campaign admins see them live at any time (``live: true``, from the live tally); everyone
+        who takes part sees them once published (the stored table). Out: :class:`ResultsOut`."""
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        actor.require(
+            self._sees_campaign(actor, campaign), "not a campaign of your union / 非本单位参与的评选"
+        )
+        is_admin = self._is_campaign_admin(actor, campaign)
+        if campaign["status"] == "published":
+            rows = campaign["results"]["rows"]
+            distribution = campaign["results"]["star_distribution"]
+            live = False
+        else:
+            actor.require(
+                is_admin, "results are published after the campaign closes / 评选结果将在结束后公布"
+            )
+            if campaign["status"] == "draft":
+                counts = {"n": 0, "s": {}}
+            else:
+                poll = self._poll(campaign_id)
+                counts = self._counts(poll, self.store.get_tally(campaign_id))
+            ranked = self._rows(campaign, counts)
+            rows, distribution, live = self._rows_out(campaign, ranked), ev.star_distribution(ranked), True
+        poll = self.store.poll_header(campaign_id)
+        recount = (poll or {}).get("recount")
+        return c.ResultsOut().dump(
+            {
+                "campaign": self._campaign_out(campaign, actor),
+                "live": live,
+                "rows": rows,
+                "star_distribution": distribution,
+                "recount": {"at": iso(recount["at"]), "matches": recount["matches"]} if recount else None,
+            }
+        )
+
+    @rpc
+    def publish_results(self, campaign_id: str) -> dict:
+        """Publish a closed campaign's results (campaign admins): needs every unit and superior score and
+        a recount equal to the live tally. Stores the table, sets each home's star level in the member
+        registry, publishes ``results_published``. Errors: Conflict (not closed, scores missing, recount
+        alarm), Forbidden. Idempotent once published."""
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        self._require_campaign_admin(actor, campaign)
+        if campaign["status"] == "published":
+            return self.campaign_results(campaign_id)
+        if campaign["status"] != "closed":
+            raise Conflict(
+                "close the campaign first / 请先结束评选投票", details={"status": campaign["status"]}
+            )
+        ids = [h["union_id"] for h in campaign["homes"]]
+        missing = {
+            "unit_scores": [u for u in ids if u not in campaign["unit_scores"]],
+            "superior_scores": [u for u in ids if u not in campaign["superior_scores"]],
+        }
+        if missing["unit_scores"] or missing["superior_scores"]:
+            raise Conflict(
+                "scores are missing / 尚有单位评分或上级评分未录入",
+                details={k: v for k, v in missing.items() if v},
+            )
+        poll = self._poll(campaign_id)
+        record = self._recount_and_record(poll)
+        if not record["matches"]:
+            raise Conflict(
+                "the recount differs from the live tally: alarm raised / 复核计票与实时计票不一致，已告警"
+            )
+        ranked = self._rows(campaign, record["recounted"])
+        results = {
+            "rows": self._rows_out(campaign, ranked),
+            "star_distribution": ev.star_distribution(ranked),
+        }
+        moved = self.store.move_campaign(
+            campaign_id, ("closed",), "published", results=results, published_at=now()
+        )
+        if moved is None:
+            return self.campaign_results(campaign_id)
+        self.identity.act_as_service()
+        for r in ranked:
+            self.members_rpc.set_star_level(r.union_id, r.star_level)
+        self.events.publish(
+            "results_published",
+            campaign_id=campaign_id,
+            union_id=campaign["union_id"],
+            homes=len(ranked),
+            ballots=record["recounted"]["n"],
+            star_levels={r.union_id: r.star_level for r in ranked},
+        )
+        return self.campaign_results(campaign_id)
+
+    @rpc
+    def campaign_opinions(
+        self, campaign_id: str, home: str | None = None, page: int = 1, per_page: int = 50
+    ) -> dict:
+        """Anonymous opinions (征求意见) of a campaign: campaign admins (all homes or ``home``), or a union
+        admin for their own home. Out: :class:`OpinionPageOut` (text, home, day; never who wrote it)."""
+        actor = self.identity.actor
+        campaign = self._campaign(campaign_id)
+        if home is not None and (not isinstance(home, str) or not ID_RE.match(home)):
+            raise BadInput("not a home id / 无效的编号", fields={"home": ["not an id"]})
+        if not self._is_campaign_admin(actor, campaign):
+            actor.require(
+                home is not None and actor.has("union_admin", home),
+                "opinions are for the admins of the home / 仅本单位工会可查看意见",
+            )
+        if not isinstance(page, int) or page < 1 or not isinstance(per_page, int) or not 1 <= per_page <= 500:
+            raise BadInput("page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"]})
+        if campaign["status"] == "draft":
+            docs = []
+        else:
+            docs = self.store.opinions(campaign_id, home)
+        items = [
+            {"home": d["subject"], "text": d["opinion"], "cast_at": d.get("day", "")}
+            for d in docs[(page - 1) * per_page : page * per_page]
+        ]
+        return page_out(items, len(docs), page, per_page)
+
+    @rpc
+    def load_ratings(self, campaign_id: str, ballots: list[dict]) -> dict:
+        """Bulk loading of rating ballots for the demo and benchmarks (system only, campaign open).
+
+        ``ballots`` = ``[{"member_id", "home", "stars": [1-5 …], "opinion"}]``, every one checked before
+        any is written; stored exactly as cast ballots are (secret ids, receipts, live tally). Out:
+        ``{"loaded": n}``. Errors: BadInput, Forbidden, Conflict (not open, or a voter already voted)."""
+        actor = self.identity.actor
+        actor.require(actor.is_system, "system only / 仅限系统")
+        campaign = self._campaign(campaign_id)
+        if campaign["status"] != "open":
+            raise Conflict("voting is not open / 评选投票未开放")
+        if not isinstance(ballots, list) or len(ballots) > 20000:
+            raise BadInput(
+                "ballots: a list of at most 20,000 / 至多20000张", fields={"ballots": ["too many"]}
+            )
+        homes = {h["union_id"] for h in campaign["homes"]}
+        k = len(campaign["criteria"])
+        docs, incs, seen = [], [], set()
+        day = now().strftime("%Y-%m-%d")
+        for i, b in enumerate(ballots):
+            stars = b.get("stars") if isinstance(b, dict) else None
+            ok = (
+                isinstance(stars, list)
+                and len(stars) == k
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5 for v in stars)
+                and b.get("home") in homes
+                and isinstance(b.get("member_id"), str)
+                and (
+                    b.get("opinion") is None
+                    or (isinstance(b["opinion"], str) and len(b["opinion"]) <= c.OPINION_MAX)
+                )
+            )
+            if not ok:
+                raise BadInput(
+                    f"ballot {i} is invalid / 第{i}张选票有误", fields={"ballots": {str(i): ["invalid"]}}
+                )
+            bid = self.keys.ballot_id(campaign_id, b["member_id"])
+            if bid in seen:
+                raise BadInput(
+                    f"ballot {i}: same voter twice / 重复投票人", fields={"ballots": {str(i): ["duplicate"]}}
+                )
+            seen.add(bid)
+            opinion = (b.get("opinion") or "").strip() or None
+            docs.append(
+                {
+                    "_id": bid,
+                    "receipt": self.keys.receipt(bid),
+                    "day": day,
+                    "subject": b["home"],
+                    "stars": stars,
+                    "opinion": opinion,
+                }
+            )
+            incs.append(t.rating_inc(b["home"], stars, opinion is not None))
+        try:
+            self.store.bulk_ballots(campaign_id, docs, t.merge_inc(incs))
+        except BulkWriteError:
+            raise Conflict("a voter had already voted: nothing loaded / 有投票人已投票，未载入") from None
+        return {"loaded": len(docs)}

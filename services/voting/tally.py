@@ -1,0 +1,100 @@
+"""Tallies as pure functions: what one ballot adds, what a recount of all ballots gives, and the
+normalised form both are compared in. Sums are done in Python while streaming the ballots (FerretDB's
+``$group`` computes only its first ``$sum``, docs/storage.md), which is also correct on MongoDB."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+
+def ballot_id(key: bytes, poll_id: str, member_id: str) -> str:
+    """The ballot's ``_id``: HMAC-SHA256(key, "poll:member"), hex. Keyed, so nobody without the key can
+    tell whose ballot it is; deterministic, so a second ballot by the same voter collides."""
+    return hmac.new(key, f"{poll_id}:{member_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def receipt_code(key: bytes, ballot: str) -> str:
+    """The voter's receipt: 12 upper-case hex characters of HMAC(key, "receipt:" + ballot id)."""
+    return hmac.new(key, f"receipt:{ballot}".encode(), hashlib.sha256).hexdigest()[:12].upper()
+
+
+# ----- choice polls -------------------------------------------------------------------------------
+def choice_inc(option_index: int) -> dict[str, int]:
+    return {"n": 1, f"o{option_index}": 1}
+
+
+def choice_zero(options: Sequence[str]) -> dict:
+    return {"open": True, "n": 0, **{f"o{i}": 0 for i in range(len(options))}}
+
+
+def choice_counts(tally: dict, options: Sequence[str]) -> dict[str, int]:
+    """``{option: count}`` from a tally document."""
+    return {opt: int(tally.get(f"o{i}", 0)) for i, opt in enumerate(options)}
+
+
+def recount_choices(ballots: Iterable[dict], options: Sequence[str]) -> dict[str, int]:
+    counts = Counter(b["choice"] for b in ballots)
+    unknown = set(counts) - set(options)
+    if unknown:
+        raise ValueError(f"ballots with unknown options: {sorted(unknown)}")
+    return {opt: counts.get(opt, 0) for opt in options}
+
+
+# ----- rating polls -------------------------------------------------------------------------------
+def subject_zero(criteria: int) -> dict[str, int]:
+    return {"n": 0, "op": 0, **{f"c{i}": 0 for i in range(criteria)}, **{f"h{v}": 0 for v in range(1, 6)}}
+
+
+def rating_zero(subjects: Sequence[str], criteria: int) -> dict:
+    return {"open": True, "n": 0, "s": {s: subject_zero(criteria) for s in subjects}}
+
+
+def rating_inc(subject: str, stars: Sequence[int], has_opinion: bool) -> dict[str, int]:
+    """The ``$inc`` of one rating ballot."""
+    inc = {"n": 1, f"s.{subject}.n": 1}
+    for i, v in enumerate(stars):
+        inc[f"s.{subject}.c{i}"] = v
+    for v, k in Counter(stars).items():
+        inc[f"s.{subject}.h{v}"] = k
+    if has_opinion:
+        inc[f"s.{subject}.op"] = 1
+    return inc
+
+
+def merge_inc(incs: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Many ``$inc`` documents added up into one (bulk loading)."""
+    total: Counter = Counter()
+    for inc in incs:
+        total.update(inc)
+    return dict(total)
+
+
+def rating_counts(tally: dict, subjects: Sequence[str], criteria: int) -> dict:
+    """The normalised rating tally: ``{"n": int, "s": {subject: {n, op, c0…, h1…h5}}}``."""
+    stored = tally.get("s", {})
+    out = {}
+    for s in subjects:
+        src = stored.get(s, {})
+        out[s] = {k: int(src.get(k, 0)) for k in subject_zero(criteria)}
+    return {"n": int(tally.get("n", 0)), "s": out}
+
+
+def recount_ratings(ballots: Iterable[dict], subjects: Sequence[str], criteria: int) -> dict:
+    """The same shape as :func:`rating_counts`, from the ballots themselves."""
+    per = {s: subject_zero(criteria) for s in subjects}
+    n = 0
+    for b in ballots:
+        row = per.get(b["subject"])
+        if row is None:
+            raise ValueError(f"ballot for an unknown subject {b['subject']!r}")
+        n += 1
+        row["n"] += 1
+        for i, v in enumerate(b["stars"]):
+            row[f"c{i}"] += v
+            row[f"h{v}"] += 1
+        if isinstance(b.get("opinion"), str):
+            row["op"] += 1
+    return {"n": n, "s": per}

@@ -1,0 +1,169 @@
+"""Choice polls (the contract the congress service codes against) on the real RabbitMQ and FerretDB."""
+
+import eventlet
+import pytest
+
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
+from services.voting.service import VotingService
+from tests.helpers import SYSTEM, VOTING_KEY, member, union_admin
+
+pytestmark = pytest.mark.integration
+
+VOTERS = ["M0100011", "M0100012", "M0100013", "M0100014"]
+
+
+@pytest.fixture
+def voting(container_factory, config, rpc_as):
+    container_factory(VotingService, config).start()
+    return rpc_as
+
+
+def open_poll(rpc, **extra):
+    return rpc.voting.open_choice_poll(
+        {
+            "title": "关于年度工资集体协商方案的决议",
+            "voters": VOTERS,
+            "owner": "congress",
+            "ref": "r1",
+            **extra,
+        }
+    )
+
+
+def test_open_cast_close_contract(voting, db):
+    with voting(SYSTEM) as rpc:
+        poll = open_poll(rpc)
+    assert poll == {
+        "poll_id": poll["poll_id"],
+        "kind": "choice",
+        "status": "open",
+        "title": "关于年度工资集体协商方案的决议",
+        "options": ["yes", "no", "abstain"],
+        "secret": True,
+        "owner": "congress",
+        "ref": "r1",
+        "eligible": 4,
+        "ballots": 0,
+        "closes_at": None,
+        "alarm": False,
+        "recount_matches": None,
+        "has_voted": False,
+        "receipt": None,
+    }
+    pid = poll["poll_id"]
+    receipts = {}
+    for voter, choice in zip(VOTERS[:3], ["yes", "yes", "no"], strict=True):
+        with voting(member(voter, "u01")) as rpc:
+            receipts[voter] = rpc.voting.cast_choice(pid, {"choice": choice})["receipt"]
+            seen = rpc.voting.get_poll(pid)
+            assert seen["has_voted"] and seen["receipt"] == receipts[voter]
+            assert "counts" not in seen  # secret and still open
+    with voting(member("M0100014", "u01")) as rpc:
+        assert rpc.voting.get_poll(pid)["has_voted"] is False
+    with voting(SYSTEM) as rpc:
+        closed = rpc.voting.close_poll(pid)
+        again = rpc.voting.close_poll(pid)
+    assert closed == {
+        "poll_id": pid,
+        "status": "closed",
+        "counts": {"yes": 2, "no": 1, "abstain": 0},
+        "ballots": 3,
+        "eligible": 4,
+        "recount_matches": True,
+    }
+    assert again == closed
+    with voting(member("M0100014", "u01")) as rpc:
+        assert rpc.voting.get_poll(pid)["counts"] == {"yes": 2, "no": 1, "abstain": 0}
+        with pytest.raises(Conflict):
+            rpc.voting.cast_choice(pid, {"choice": "yes"})  # closed
+        check = rpc.voting.verify_receipt(pid, receipts["M0100011"])
+        listed = rpc.voting.list_ballots(pid)
+    assert check["found"] and check["ballot"]["choice"] == "yes"
+    assert sorted(b["receipt"] for b in listed["items"]) == sorted(receipts.values())
+    ballots = list(db("voting")[f"ballots_{pid}"].find({}))
+    assert len(ballots) == 3
+    for b in ballots:
+        assert not any(v in str(b) for v in VOTERS), b  # no voter id in a secret ballot
+        assert VOTING_KEY not in str(b)
+
+
+def test_refusals_store_nothing(voting, db):
+    with voting(SYSTEM) as rpc:
+        pid = open_poll(rpc)["poll_id"]
+    with voting(member("M0100011", "u01")) as rpc:
+        with pytest.raises(BadInput) as bad:
+            rpc.voting.cast_choice(pid, {"choice": "maybe"})
+        assert "choice" in bad.value.fields
+        with pytest.raises(BadInput):
+            rpc.voting.cast_choice(pid, {"choise": "yes"})
+        with pytest.raises(NotFound):
+            rpc.voting.cast_choice("pnothere", {"choice": "yes"})
+        with pytest.raises(Forbidden):
+            rpc.voting.open_choice_poll({"title": "x", "voters": ["M0100011"]})
+        with pytest.raises(Forbidden):
+            rpc.voting.close_poll(pid)
+    with voting(member("X9", "u01")) as rpc:
+        with pytest.raises(Forbidden):
+            rpc.voting.cast_choice(pid, {"choice": "yes"})
+        with pytest.raises(Forbidden):
+            rpc.voting.get_poll(pid)
+    with voting(SYSTEM) as rpc:
+        with pytest.raises(BadInput) as bad:
+            rpc.voting.open_choice_poll({"title": "", "voters": [], "options": ["a", "a"]})
+        assert {"title", "voters", "options"} <= set(bad.value.fields)
+        past = open_poll(rpc, closes_at="2020-01-01T00:00:00+00:00")["poll_id"]
+    with voting(member("M0100011", "u01")) as rpc:
+        with pytest.raises(Conflict):
+            rpc.voting.cast_choice(past, {"choice": "yes"})  # past its closing time
+    assert db("voting")[f"ballots_{pid}"].count_documents({}) == 0
+    assert db("voting").tallies.find_one({"_id": pid})["n"] == 0
+
+
+def test_fifty_concurrent_ballots_by_one_voter_leave_one(voting, db):
+    with voting(SYSTEM) as rpc:
+        pid = open_poll(rpc)["poll_id"]
+    outcomes = []
+
+    def attempt():
+        with voting(member("M0100012", "u01")) as rpc:
+            try:
+                outcomes.append(rpc.voting.cast_choice(pid, {"choice": "no"})["receipt"])
+            except Conflict as exc:
+                outcomes.append(exc)
+
+    pool = eventlet.GreenPool(50)
+    for _ in range(50):
+        pool.spawn(attempt)
+    pool.waitall()
+    ok = [o for o in outcomes if isinstance(o, str)]
+    refused = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(ok) == 1 and len(refused) == 49
+    assert all(str(e) == "already voted / 您已投票" for e in refused)
+    assert db("voting")[f"ballots_{pid}"].count_documents({}) == 1
+    with voting(SYSTEM) as rpc:
+        assert rpc.voting.close_poll(pid)["counts"] == {"yes": 0, "no": 1, "abstain": 0}
+
+
+def test_named_poll_keeps_the_voter_and_admins_can_read(voting, db):
+    with voting(SYSTEM) as rpc:
+        pid = open_poll(rpc, secret=False, options=["同意", "不同意", "弃权"])["poll_id"]
+    with voting(member("M0100013", "u01")) as rpc:
+        rpc.voting.cast_choice(pid, {"choice": "同意"})
+    with voting(union_admin("u01")) as rpc:
+        assert rpc.voting.get_poll(pid)["counts"] == {"同意": 1, "不同意": 0, "弃权": 0}  # not secret
+    assert db("voting")[f"ballots_{pid}"].find_one({})["voter"] == "M0100013"
+
+
+def test_a_tampered_tally_raises_the_alarm(voting, db):
+    with voting(SYSTEM) as rpc:
+        pid = open_poll(rpc)["poll_id"]
+    with voting(member("M0100011", "u01")) as rpc:
+        rpc.voting.cast_choice(pid, {"choice": "yes"})
+    db("voting").tallies.update_one({"_id": pid}, {"$inc": {"o0": 5, "n": 5}})  # someone edits the tally
+    with voting(SYSTEM) as rpc:
+        closed = rpc.voting.close_poll(pid)
+        poll = rpc.voting.get_poll(pid)
+    assert closed["recount_matches"] is False and poll["alarm"] is True
+    stored = db("voting").polls.find_one({"_id": pid})["recount"]
+    assert stored["live"]["yes"] == 6 and stored["recounted"]["yes"] == 1  # both kept, nothing overwritten
+    assert db("voting").tallies.find_one({"_id": pid})["o0"] == 6
