@@ -30,6 +30,14 @@ from pymongo.operations import IndexModel
 from dmlib.storage import Store
 
 SESSION_COUNTS_PROJECTION = {"present": 0}
+# FerretDB 1.24 refuses a projection in findAndModify (NotImplemented): find_one_and_update returns the
+# whole document and the ``present`` list is dropped here instead.
+
+
+def _light(doc: dict | None) -> dict | None:
+    if doc is not None:
+        doc.pop("present", None)
+    return doc
 
 
 def now() -> datetime:
@@ -140,7 +148,6 @@ class CongressStore(Store):
         session = self.db.sessions.find_one_and_update(
             {"_id": session_id, "state": {"$in": ["planned", "convened"]}},
             {"$inc": {"item_count": 1}},
-            projection=SESSION_COUNTS_PROJECTION,
             return_document=ReturnDocument.AFTER,
         )
         if session is None:
@@ -164,11 +171,10 @@ class CongressStore(Store):
 
     def transition_session(self, session_id: str, expected: dict, update: dict) -> dict | None:
         """Atomic guarded update: applies ``update`` only if the session matches ``expected``."""
-        return self.db.sessions.find_one_and_update(
-            {"_id": session_id, **expected},
-            update,
-            projection=SESSION_COUNTS_PROJECTION,
-            return_document=ReturnDocument.AFTER,
+        return _light(
+            self.db.sessions.find_one_and_update(
+                {"_id": session_id, **expected}, update, return_document=ReturnDocument.AFTER
+            )
         )
 
     def transition_item(self, item_id: str, expected: dict, update: dict) -> dict | None:
@@ -202,10 +208,9 @@ class CongressStore(Store):
                 "$inc": {"present_count": 1, f"present_by_delegation.{delegate['delegation_id']}": 1},
                 "$push": {"present": member_id},
             },
-            projection=SESSION_COUNTS_PROJECTION,
             return_document=ReturnDocument.AFTER,
         )
-        return True, after
+        return True, _light(after)
 
     def is_present(self, session_id: str, member_id: str) -> bool:
         return self.db.checkins.find_one({"_id": checkin_id(session_id, member_id)}, {"_id": 1}) is not None
