@@ -54,6 +54,11 @@ def _distinct(values: list) -> None:
         raise ValidationError("must be distinct / 不能重复")
 
 
+def _descending(values: list) -> None:
+    if any(a <= b for a, b in zip(values, values[1:], strict=False)):
+        raise ValidationError("must be strictly descending / 星级分数线须递减")
+
+
 class ChoicePollIn(BaseSchema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     options = fields.List(
@@ -160,7 +165,7 @@ class CampaignIn(BaseSchema):
     thresholds = fields.List(
         Score(),
         load_default=lambda: list(DEFAULT_THRESHOLDS),
-        validate=validate.Length(equal=5),
+        validate=[validate.Length(equal=5), _descending],
         metadata={"description": "minimum totals for 5, 4, 3, 2 and 1 stars, strictly descending"},
     )
     homes = fields.List(Id(), load_default=None, metadata={"description": "default: all under union_id"})
@@ -169,9 +174,6 @@ class CampaignIn(BaseSchema):
 
     @validates_schema
     def _rules(self, data, **kwargs):
-        t = data.get("thresholds") or []
-        if any(a <= b for a, b in zip(t, t[1:], strict=False)):
-            raise ValidationError("thresholds must be strictly descending / 星级分数线须递减", "thresholds")
         if data.get("weights") and data.get("preset"):
             raise ValidationError("give weights or a preset, not both / 权重与预设只能选一", "preset")
         o, c = data.get("opens_at"), data.get("closes_at")

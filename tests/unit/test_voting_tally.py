@@ -1,0 +1,131 @@
+"""Ballot ids, receipts, tallies and recounts as pure functions; the cast path with worker_factory."""
+
+import pytest
+from nameko.testing.services import worker_factory
+from pymongo.errors import DuplicateKeyError
+
+from dmlib.errors import BadInput, Conflict, Forbidden
+from services.voting import tally as t
+from services.voting.service import VotingService, stars_errors
+from tests.helpers import member
+
+KEY = b"unit-test-voting-key-0123456789"
+
+
+def test_ballot_id_is_keyed_and_deterministic():
+    a = t.ballot_id(KEY, "p1", "M0100002")
+    assert a == t.ballot_id(KEY, "p1", "M0100002") and len(a) == 64
+    assert a != t.ballot_id(KEY, "p2", "M0100002") != t.ballot_id(b"another-key-0123456789", "p1", "M0100002")
+    assert "M0100002" not in a
+    r = t.receipt_code(KEY, a)
+    assert len(r) == 12 and r == r.upper() and r not in a.upper()
+
+
+def test_rating_tally_and_recount_agree():
+    ballots = [
+        {"subject": "u01", "stars": [5, 4, 3], "opinion": "好"},
+        {"subject": "u01", "stars": [1, 1, 2], "opinion": None},
+        {"subject": "u02", "stars": [5, 5, 5], "opinion": None},
+    ]
+    live = t.rating_zero(["u01", "u02"], 3)
+    for b in ballots:
+        for path, v in t.rating_inc(b["subject"], b["stars"], b["opinion"] is not None).items():
+            node = live
+            *parents, leaf = path.split(".")
+            for p in parents:
+                node = node[p]
+            node[leaf] += v
+    recount = t.recount_ratings(ballots, ["u01", "u02"], 3)
+    assert t.rating_counts(live, ["u01", "u02"], 3) == recount
+    assert recount["s"]["u01"] == {
+        "n": 2,
+        "op": 1,
+        "c0": 6,
+        "c1": 5,
+        "c2": 5,
+        "h1": 2,
+        "h2": 1,
+        "h3": 1,
+        "h4": 1,
+        "h5": 1,
+    }
+    merged = t.merge_inc(t.rating_inc(b["subject"], b["stars"], False) for b in ballots)
+    assert merged["n"] == 3 and merged["s.u01.c0"] == 6
+
+
+def test_choice_recount():
+    assert t.recount_choices(
+        [{"choice": "yes"}, {"choice": "no"}, {"choice": "yes"}], ["yes", "no", "abstain"]
+    ) == {
+        "yes": 2,
+        "no": 1,
+        "abstain": 0,
+    }
+    with pytest.raises(ValueError):
+        t.recount_choices([{"choice": "maybe"}], ["yes", "no"])
+    assert t.choice_counts({"o0": 2, "o2": 1}, ["同意", "不同意", "弃权"]) == {
+        "同意": 2,
+        "不同意": 0,
+        "弃权": 1,
+    }
+
+
+@pytest.mark.parametrize("value", [0, 6, 2.5, "five", "5", True, None, [5]])
+def test_stars_must_be_whole_1_to_5(value):
+    _, errors = stars_errors({"c1": value, "c2": 3}, 2)
+    assert list(errors) == ["c1"]
+
+
+def test_stars_missing_and_unknown_criteria():
+    marks, errors = stars_errors({"c1": 5, "c3": 4}, 2)
+    assert marks == [5] and set(errors) == {"c2", "c3"}
+    assert stars_errors({"c1": 1, "c2": 5}, 2) == ([1, 5], {})
+
+
+CAMPAIGN = {
+    "_id": "ev1",
+    "status": "open",
+    "criteria": ["a", "b"],
+    "homes": [{"union_id": "u01", "eligible": 10}],
+    "union_path": ["ftu"],
+}
+
+
+def service_with(campaign=CAMPAIGN):
+    svc = worker_factory(VotingService)
+    svc.store.get_campaign.return_value = dict(campaign)
+    svc.store.poll_header.return_value = {"_id": "ev1", "status": "open", "kind": "rating"}
+    svc.keys.ballot_id.side_effect = lambda p, m: t.ballot_id(KEY, p, m)
+    svc.keys.receipt.side_effect = lambda b: t.receipt_code(KEY, b)
+    svc.store.count_ballot.return_value = True
+    return svc
+
+
+def test_cast_rating_writes_one_secret_ballot_then_counts_it():
+    svc = service_with()
+    svc.identity.actor = member("M0100002", "u01")
+    out = svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}, "opinion": " 很好 "})
+    poll_id, doc = svc.store.insert_ballot.call_args.args
+    assert poll_id == "ev1" and doc["_id"] == t.ballot_id(KEY, "ev1", "M0100002")
+    assert doc["stars"] == [5, 4] and doc["opinion"] == "很好" and "M0100002" not in str(doc)
+    assert out["receipt"] == doc["receipt"]
+    svc.store.count_ballot.assert_called_once_with("ev1", doc["_id"], t.rating_inc("u01", [5, 4], True))
+
+
+def test_cast_rating_refusals_never_write():
+    svc = service_with()
+    svc.identity.actor = member("M0900001", "u09")
+    with pytest.raises(Forbidden):
+        svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}})
+    svc.identity.actor = member("M0100002", "u01")
+    with pytest.raises(BadInput):
+        svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 0}})
+    svc.store.insert_ballot.side_effect = DuplicateKeyError("dup")
+    with pytest.raises(Conflict, match="您已投票"):
+        svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}})
+    svc.store.count_ballot.assert_not_called()
+    closed = service_with({**CAMPAIGN, "status": "closed"})
+    closed.identity.actor = member("M0100002", "u01")
+    with pytest.raises(Conflict):
+        closed.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}})
+    closed.store.insert_ballot.assert_not_called()
