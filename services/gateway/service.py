@@ -10,13 +10,15 @@ from dmlib.auth import Identity
 from dmlib.rpc import Rpc
 
 from .account import AccountHttp
+from .congress import CongressHttp
 from .members import MembersHttp
 from .web import Web
 
 
-class GatewayService(AccountHttp, MembersHttp):
+class GatewayService(AccountHttp, MembersHttp, CongressHttp):
     name = "gateway"
 
     identity = Identity()
     web = Web()
     members_rpc = Rpc("members")
+    congress_rpc = Rpc("congress")

@@ -1,0 +1,368 @@
+"""HTTP API and pages of the workers' congress (职代会): congresses, terms, delegates, sessions, check-in,
+quorum, resolution votes, the published record and the minutes (DOCX).
+
+Pages: ``/congress`` (the caller's union's congress), ``/congress/<congress id>`` (the published list of
+sessions and resolutions with counts), ``/congress/sessions/<id>/console`` (admins: live due/present
+counts updated by ``static/congress.js`` without reloading, agenda, open and close votes, outcomes),
+``/congress/sessions/<id>`` (the delegate's page: check in, vote on the open item, outcomes) and
+``/congress/sessions/<id>/minutes.docx``.
+"""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import quote
+
+from werkzeug.wrappers import Response
+
+from dmlib.contracts import congress as c
+from dmlib.errors import BadInput, ServiceError
+
+from .http import api, page
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+KIND_ZH = {"report": "报告", "resolution": "决议", "election": "选举"}
+STATE_ZH = {"pending": "待表决", "voting": "表决中", "adopted": "通过", "failed": "未通过"}
+
+
+def congress_id_of(union_id: str) -> str:
+    """A union's congress id (the congress service's convention: one congress per grassroots union)."""
+    return f"cg-{union_id}"
+
+
+def minutes_docx(m: dict) -> bytes:
+    """The minutes (会议纪要) of a session as a DOCX document (python-docx), Chinese, A4."""
+    from docx import Document
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    doc = Document()
+    normal = doc.styles["Normal"]
+    normal.font.name = "SimSun"
+    normal.font.size = Pt(11)
+    normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), "宋体")
+    s, term = m["session"], m["term"]
+    doc.add_heading(f"{m['congress']['name']}第{term['number']}届{s['title']}会议纪要", level=1)
+    kind = "临时会议" if s["kind"] == "extraordinary" else "例会"
+    facts = [
+        ("工会", m["congress"]["union_name"]),
+        ("届期", f"第{term['number']}届（{term['start']} 至 {term['end']}）"),
+        ("会议", f"第{s['number']}次会议（{kind}）"),
+        ("开幕时间", (s.get("convened_at") or "未开幕")[:16].replace("T", " ")),
+        ("闭幕时间", (s.get("closed_at") or "—")[:16].replace("T", " ")),
+        ("出席情况", f"应到代表{s['due_count']}人，实到{s['present_count']}人，法定人数{s['required']}人"),
+    ]
+    for label, value in facts:
+        p = doc.add_paragraph()
+        p.add_run(f"{label}：").bold = True
+        p.add_run(str(value))
+    doc.add_heading("各代表团出席情况", level=2)
+    table = doc.add_table(rows=1, cols=3)
+    table.style = "Table Grid"
+    for cell, text in zip(table.rows[0].cells, ("代表团", "应到", "实到"), strict=True):
+        cell.text = text
+    for d in m["delegations"]:
+        row = table.add_row().cells
+        row[0].text, row[1].text, row[2].text = d["name"], str(d["due"]), str(d["present"])
+    doc.add_heading("议程与表决结果", level=2)
+    doc.add_paragraph(
+        "表决规则：决议须经全体职工代表过半数赞成方为通过（《全民所有制工业企业职工代表大会条例》第十八条；"
+        "《企业民主管理规定》第二十条）。"
+    )
+    table = doc.add_table(rows=1, cols=7)
+    table.style = "Table Grid"
+    for cell, text in zip(
+        table.rows[0].cells, ("议程", "类别", "方式", "赞成", "反对", "弃权", "结果"), strict=True
+    ):
+        cell.text = text
+    for item in s["items"]:
+        o = item.get("outcome") or {}
+        row = table.add_row().cells
+        values = [
+            f"{item['order']}. {item['title']}",
+            KIND_ZH.get(item["kind"], item["kind"]),
+            ("无记名" if item["secret"] else "记名") if item["kind"] != "report" else "—",
+            str(o.get("yes", "")),
+            str(o.get("no", "")),
+            str(o.get("abstain", "")),
+            STATE_ZH.get(item["state"], item["state"]) if item["kind"] != "report" else "已听取",
+        ]
+        for cell, text in zip(row, values, strict=True):
+            cell.text = text
+    for item in s["items"]:
+        o = item.get("outcome")
+        if o:
+            doc.add_paragraph(
+                f"《{item['title']}》：应到{o['due']}人，参加表决{o['eligible']}人，收回表决票{o['ballots']}张；"
+                f"赞成{o['yes']}票、反对{o['no']}票、弃权{o['abstain']}票；通过须至少{o['required']}票赞成，"
+                f"{'获得通过' if o['adopted'] else '未获通过'}。"
+            )
+    doc.add_heading(f"缺席代表（{len(m['absent'])}人）", level=2)
+    doc.add_paragraph("、".join(f"{a['name']}（{a['delegation']}）" for a in m["absent"]) or "无")
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+class CongressHttp:
+    # ----- API: congresses, terms, delegates -----------------------------------------------------
+    @api(
+        "POST", "/api/v1/congresses", body=c.CongressIn, response=c.CongressOut, status=201, tags=["congress"]
+    )
+    def api_create_congress(self, request, body):
+        """Set up a grassroots union's workers' congress (admins of the union or above); id ``cg-<union>``."""
+        return self.congress_rpc.create_congress(body)
+
+    @api("GET", "/api/v1/congresses/<congress_id>", response=c.CongressOut, tags=["congress"])
+    def api_get_congress(self, request, congress_id):
+        """A congress with its terms, delegations and the 20 % managers flag."""
+        return self.congress_rpc.get_congress(congress_id)
+
+    @api("GET", "/api/v1/congresses/<congress_id>/sessions", response=[c.SessionOut], tags=["congress"])
+    def api_list_sessions(self, request, congress_id):
+        """The published record: sessions with their agenda and each vote's outcome and counts (members)."""
+        return self.congress_rpc.list_sessions(congress_id)
+
+    @api(
+        "POST",
+        "/api/v1/congresses/<congress_id>/terms",
+        body=c.TermIn,
+        response=c.TermOut,
+        status=201,
+        tags=["congress"],
+    )
+    def api_create_term(self, request, congress_id, body):
+        """Open a term (届): ``{"number", "start", "end", "delegations": [{"name"}]}``. 409 if it exists."""
+        return self.congress_rpc.create_term(congress_id, body)
+
+    @api("GET", "/api/v1/congress/terms/<term_id>", response=c.TermOut, tags=["congress"])
+    def api_get_term(self, request, term_id):
+        """A term with delegate counts per delegation and ``managers_over_limit`` (> 20 %)."""
+        return self.congress_rpc.get_term(term_id)
+
+    @api(
+        "POST",
+        "/api/v1/congress/terms/<term_id>/delegations",
+        body=c.DelegationIn,
+        response=c.TermOut,
+        status=201,
+        tags=["congress"],
+    )
+    def api_add_delegation(self, request, term_id, body):
+        """Add a delegation (代表团/组) to a term."""
+        return self.congress_rpc.add_delegation(term_id, body)
+
+    @api("GET", "/api/v1/congress/terms/<term_id>/delegates", response=[c.DelegateOut], tags=["congress"])
+    def api_list_delegates(self, request, term_id):
+        """The delegates of a term (代表名单), by delegation."""
+        return self.congress_rpc.list_delegates(term_id)
+
+    @api(
+        "POST",
+        "/api/v1/congress/terms/<term_id>/delegates",
+        body=c.ElectIn,
+        response=c.ElectOut,
+        status=201,
+        tags=["congress"],
+    )
+    def api_elect_delegates(self, request, term_id, body):
+        """Record elected delegates, all or none (members of the union; ≤ 1,000 per call). 400 lists each
+        failing entry under ``fields.delegates.<index>``; 409 if one is already a delegate."""
+        return self.congress_rpc.elect_delegates(term_id, body)
+
+    # ----- API: sessions, check-in, votes ---------------------------------------------------------
+    @api(
+        "POST",
+        "/api/v1/congress/terms/<term_id>/sessions",
+        body=c.SessionIn,
+        response=c.SessionOut,
+        status=201,
+        tags=["congress"],
+    )
+    def api_create_session(self, request, term_id, body):
+        """Plan a session (次会议) with its agenda (reports, resolutions, elections)."""
+        return self.congress_rpc.create_session(term_id, body)
+
+    @api("GET", "/api/v1/congress/sessions/<session_id>", response=c.SessionOut, tags=["congress"])
+    def api_get_session(self, request, session_id):
+        """A session with agenda, outcomes and counts."""
+        return self.congress_rpc.get_session(session_id)
+
+    @api("GET", "/api/v1/congress/sessions/<session_id>/counts", response=c.CountsOut, tags=["congress"])
+    def api_session_counts(self, request, session_id):
+        """Live 应到/实到 counts, the quorum needed (⌈2/3⌉ of all delegates), per delegation, and the open
+        vote's ballots so far. Polled by the console."""
+        return self.congress_rpc.session_counts(session_id)
+
+    @api("GET", "/api/v1/congress/sessions/<session_id>/me", tags=["congress"])
+    def api_my_status(self, request, session_id):
+        """The caller's place in a session: delegate?, checked in?, the open item and whether they voted."""
+        return self.congress_rpc.my_status(session_id)
+
+    @api(
+        "POST",
+        "/api/v1/congress/sessions/<session_id>/check-in",
+        body=c.CheckInIn,
+        response=c.CheckInOut,
+        tags=["congress"],
+    )
+    def api_check_in(self, request, session_id, body):
+        """Check in (签到): ``{}`` for oneself (delegates), ``{"member_id"}`` for an admin's desk.
+        Idempotent (``already``: true the second time). 403 for a non-delegate; 409 when closed."""
+        return self.congress_rpc.check_in(session_id, body)
+
+    @api("POST", "/api/v1/congress/sessions/<session_id>/convene", response=c.SessionOut, tags=["congress"])
+    def api_convene(self, request, session_id):
+        """Convene: only with present ≥ 2/3 of all delegates; otherwise 409 with ``details``
+        ``{due_count, present_count, required}``."""
+        return self.congress_rpc.convene_session(session_id)
+
+    @api("POST", "/api/v1/congress/sessions/<session_id>/close", response=c.SessionOut, tags=["congress"])
+    def api_close_session(self, request, session_id):
+        """Close the session (409 while a vote is open)."""
+        return self.congress_rpc.close_session(session_id)
+
+    @api(
+        "POST",
+        "/api/v1/congress/sessions/<session_id>/items",
+        body=c.AgendaItemIn,
+        response=c.ItemOut,
+        status=201,
+        tags=["congress"],
+    )
+    def api_add_item(self, request, session_id, body):
+        """Add an agenda item to a session not yet closed."""
+        return self.congress_rpc.add_agenda_item(session_id, body)
+
+    @api("POST", "/api/v1/congress/items/<item_id>/open", response=c.ItemOut, tags=["congress"])
+    def api_open_vote(self, request, item_id):
+        """Put a resolution to the vote of the delegates present (a choice poll in voting)."""
+        return self.congress_rpc.open_vote(item_id)
+
+    @api("POST", "/api/v1/congress/items/<item_id>/close", response=c.ItemOut, tags=["congress"])
+    def api_close_vote(self, request, item_id):
+        """Close the vote and record the outcome: adopted only if yes > 1/2 of ALL delegates."""
+        return self.congress_rpc.close_vote(item_id)
+
+    @api(
+        "POST", "/api/v1/congress/items/<item_id>/vote", body=c.VoteIn, response=c.VoteOut, tags=["congress"]
+    )
+    def api_cast_vote(self, request, item_id, body):
+        """A delegate's ballot ``{"choice": "yes" | "no" | "abstain"}``: 403 not a delegate or not checked
+        in, 409 not open or already voted, 400 bad choice. Returns the receipt code."""
+        return self.congress_rpc.cast_vote(item_id, body)
+
+    @api("GET", "/api/v1/congress/sessions/<session_id>/minutes.docx", tags=["congress"])
+    def api_minutes(self, request, session_id):
+        """The minutes (会议纪要) of a session as a Word document (DOCX)."""
+        m = self.congress_rpc.minutes(session_id)
+        name = quote(f"{m['session']['title']}-会议纪要.docx")
+        return Response(
+            minutes_docx(m),
+            mimetype=DOCX,
+            headers={
+                "Content-Disposition": f"attachment; filename=\"minutes.docx\"; filename*=UTF-8''{name}"
+            },
+        )
+
+    # ----- pages ---------------------------------------------------------------------------------
+    def _back(self, request, target: str, exc: ServiceError | None = None) -> Response:
+        """303 back to ``target``, with the refusal's message shown there (409 quorum numbers, 403…)."""
+        if exc is not None:
+            target += ("&" if "?" in target else "?") + "notice=" + quote(exc.message)
+        return Response(status=303, headers={"Location": target})
+
+    def _act(self, request, target: str, call) -> Response:
+        try:
+            call()
+        except ServiceError as exc:
+            if exc.status >= 500 or exc.status == 401:
+                raise
+            return self._back(request, target, exc)
+        return self._back(request, target)
+
+    @page("GET", "/congress")
+    def congress_home(self, request):
+        actor = self.identity.actor
+        union = request.args.get("union") or actor.union_id or next(iter(sorted(actor.admin_unions)), "")
+        if not union:
+            raise BadInput("no union / 未指定工会")
+        return Response(status=303, headers={"Location": f"/congress/{congress_id_of(union)}"})
+
+    @page("GET", "/congress/<congress_id>")
+    def congress_page(self, request, congress_id):
+        congress = self.congress_rpc.get_congress(congress_id)
+        sessions = self.congress_rpc.list_sessions(congress_id)
+        actor = self.identity.actor
+        return self.web.render(
+            "congress/congress.html",
+            request=request,
+            congress=congress,
+            sessions=sessions,
+            is_admin=bool(actor.admin_unions),
+            notice=request.args.get("notice"),
+        )
+
+    @page("GET", "/congress/sessions/<session_id>/console")
+    def congress_console(self, request, session_id):
+        session = self.congress_rpc.get_session(session_id)
+        counts = self.congress_rpc.session_counts(session_id)
+        return self.web.render(
+            "congress/console.html",
+            request=request,
+            session=session,
+            counts=counts,
+            notice=request.args.get("notice"),
+        )
+
+    @page("GET", "/congress/sessions/<session_id>")
+    def congress_delegate_page(self, request, session_id):
+        session = self.congress_rpc.get_session(session_id)
+        me = self.congress_rpc.my_status(session_id)
+        return self.web.render(
+            "congress/session.html",
+            request=request,
+            session=session,
+            me=me,
+            receipt=request.args.get("receipt"),
+            notice=request.args.get("notice"),
+        )
+
+    @page("POST", "/congress/sessions/<session_id>/check-in")
+    def congress_check_in_submit(self, request, session_id):
+        member_id = request.form.get("member_id", "").strip() or None
+        back = request.form.get("back") == "console"
+        target = f"/congress/sessions/{session_id}" + ("/console" if back else "")
+        body = {"member_id": member_id} if member_id else {}
+        return self._act(request, target, lambda: self.congress_rpc.check_in(session_id, body))
+
+    @page("POST", "/congress/sessions/<session_id>/convene")
+    def congress_convene_submit(self, request, session_id):
+        target = f"/congress/sessions/{session_id}/console"
+        return self._act(request, target, lambda: self.congress_rpc.convene_session(session_id))
+
+    @page("POST", "/congress/sessions/<session_id>/close")
+    def congress_close_submit(self, request, session_id):
+        target = f"/congress/sessions/{session_id}/console"
+        return self._act(request, target, lambda: self.congress_rpc.close_session(session_id))
+
+    @page("POST", "/congress/items/<item_id>/open")
+    def congress_open_vote_submit(self, request, item_id):
+        target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}/console"
+        return self._act(request, target, lambda: self.congress_rpc.open_vote(item_id))
+
+    @page("POST", "/congress/items/<item_id>/close")
+    def congress_close_vote_submit(self, request, item_id):
+        target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}/console"
+        return self._act(request, target, lambda: self.congress_rpc.close_vote(item_id))
+
+    @page("POST", "/congress/items/<item_id>/vote")
+    def congress_vote_submit(self, request, item_id):
+        target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}"
+        try:
+            out = self.congress_rpc.cast_vote(item_id, {"choice": request.form.get("choice", "")})
+        except ServiceError as exc:
+            if exc.status >= 500 or exc.status == 401:
+                raise
+            return self._back(request, target, exc)
+        return self._back(request, f"{target}?receipt={quote(out['receipt'])}")

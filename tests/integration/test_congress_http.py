@@ -1,0 +1,213 @@
+"""The congress API and pages through the gateway, with members, voting and congress running: every bad
+input is a 400 with field messages, the refusals keep their status, pages render, the minutes are a DOCX."""
+
+import base64
+import io
+
+import pytest
+
+from services.congress.service import CongressService
+from services.gateway.service import GatewayService
+from services.members.service import MembersService
+from services.voting.service import VotingService
+from tests.helpers import SYSTEM, member, token, union_admin, wait_until
+from tests.integration.test_members_service import valid_ids
+
+pytestmark = pytest.mark.integration
+
+ADMIN = union_admin("u01", "A0001")
+OUTSIDER = member("X0001", "u02")
+
+
+def delegate(n: int):
+    return member(f"D{n:04d}", "u01")
+
+
+@pytest.fixture
+def site(runner_factory, config, rpc_as, web_session):
+    """Gateway + members + voting + congress; u01 with 6 members, a term of 5 delegates, a planned session."""
+    runner_factory(config, GatewayService, MembersService, VotingService, CongressService).start()
+    with rpc_as(SYSTEM) as rpc:
+        rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+        rpc.members.create_union(
+            {"id": "u01", "name": "亦庄精密机械制造有限公司工会", "kind": "grassroots", "parent_id": "ftu"}
+        )
+        rpc.members.create_union(
+            {"id": "u02", "name": "京南生物医药股份有限公司工会", "kind": "grassroots", "parent_id": "ftu"}
+        )
+        ids = valid_ids(7)
+        rows = "".join(f"D{i:04d},代表{i},u01,{ids[i]}\n" for i in range(6)) + f"X0001,外单位,u02,{ids[6]}\n"
+        job = rpc.members.start_import(
+            {
+                "filename": "d.csv",
+                "content_b64": base64.b64encode(
+                    f"member_no,name,union_id,national_id\n{rows}".encode()
+                ).decode(),
+            }
+        )
+        wait_until(lambda: rpc.members.get_import(job["id"])["status"] == "done", 30)
+    with rpc_as(ADMIN) as rpc:
+        rpc.congress.create_congress({"union_id": "u01"})
+        term = rpc.congress.create_term(
+            "cg-u01",
+            {
+                "number": 1,
+                "start": "2025-01-01",
+                "end": "2030-01-01",
+                "delegations": [{"name": "一团"}, {"name": "二团"}],
+            },
+        )
+        rpc.congress.elect_delegates(
+            term["id"],
+            {"delegates": [{"member_id": f"D{i:04d}", "delegation_id": f"g{i % 2 + 1}"} for i in range(5)]},
+        )
+        session = rpc.congress.create_session(
+            term["id"],
+            {
+                "title": "第一届第一次会议",
+                "agenda": [
+                    {"kind": "report", "title": "工作报告"},
+                    {"kind": "resolution", "title": "关于食堂改造方案的决议"},
+                ],
+            },
+        )
+    return web_session, session
+
+
+def call(http, actor, method, path, body=None):
+    headers = {"Authorization": f"Bearer {token(actor)}"} if actor else {}
+    return http.request(method, path, json=body, headers=headers)
+
+
+BAD_INPUTS = [
+    ("POST", "/api/v1/congresses", {"union_id": "no such!"}, "union_id"),
+    (
+        "POST",
+        "/api/v1/congresses/cg-u01/terms",
+        {"number": "one", "start": "x", "end": "2030-01-01"},
+        "number",
+    ),
+    (
+        "POST",
+        "/api/v1/congresses/cg-u01/terms",
+        {"number": 2, "start": "2030-01-01", "end": "2029-01-01"},
+        "end",
+    ),
+    (
+        "POST",
+        "/api/v1/congress/terms/cg-u01-t1/delegates",
+        {"delegates": [{"member_id": "D0005"}]},
+        "delegates",
+    ),
+    (
+        "POST",
+        "/api/v1/congress/terms/cg-u01-t1/delegates",
+        {"delegates": [{"member_id": "D0005", "delegation_id": "g7"}]},
+        "delegates",
+    ),
+    ("POST", "/api/v1/congress/terms/cg-u01-t1/sessions", {"title": "", "kind": "urgent"}, "title"),
+    ("POST", "/api/v1/congress/sessions/cg-u01-t1-s1/items", {"kind": "poem", "title": "x"}, "kind"),
+    ("POST", "/api/v1/congress/sessions/cg-u01-t1-s1/check-in", {"member_id": "D0005"}, "member_id"),
+    ("POST", "/api/v1/congress/sessions/cg-u01-t1-s1/check-in", {"member_id": 7}, "member_id"),
+    ("POST", "/api/v1/congress/items/cg-u01-t1-s1-i2/vote", {"choice": "perhaps"}, "choice"),
+    ("POST", "/api/v1/congress/items/cg-u01-t1-s1-i2/vote", {}, "choice"),
+    ("POST", "/api/v1/congress/sessions/cg-u01-t1-s1/check-in", [], "_body"),
+]
+
+
+def test_bad_inputs_are_400_with_field_messages(site):
+    http, _ = site
+    for method, path, body, field in BAD_INPUTS:
+        r = call(http, ADMIN, method, path, body)
+        assert r.status_code == 400, (path, body, r.text)
+        assert field in r.json()["fields"], (path, body, r.json())
+    r = http.post(
+        "/api/v1/congress/sessions/cg-u01-t1-s1/check-in",
+        data="{nope",
+        headers={"Authorization": f"Bearer {token(ADMIN)}"},
+    )
+    assert r.status_code == 400
+
+
+def test_check_in_quorum_vote_and_pages_over_http(site):
+    http, session = site
+    sid, item = session["id"], session["items"][1]["id"]
+    assert call(http, OUTSIDER, "POST", f"/api/v1/congress/sessions/{sid}/check-in", {}).status_code == 403
+    assert (
+        call(
+            http, member("D0005", "u01"), "POST", f"/api/v1/congress/sessions/{sid}/check-in", {}
+        ).status_code
+        == 403
+    )
+    for n in range(3):
+        r = call(http, delegate(n), "POST", f"/api/v1/congress/sessions/{sid}/check-in", {})
+        assert r.status_code == 200 and not r.json()["already"]
+    assert call(http, delegate(0), "POST", f"/api/v1/congress/sessions/{sid}/check-in", {}).json() == {
+        "session_id": sid,
+        "member_id": "D0000",
+        "already": True,
+        "present_count": 3,
+        "due_count": 5,
+    }
+    refused = call(http, ADMIN, "POST", f"/api/v1/congress/sessions/{sid}/convene")
+    assert refused.status_code == 409  # 3 of 5 is under two thirds (4 needed)
+    assert refused.json()["details"] == {"due_count": 5, "present_count": 3, "required": 4}
+    counts = call(http, delegate(0), "GET", f"/api/v1/congress/sessions/{sid}/counts").json()
+    assert (counts["due_count"], counts["present_count"], counts["required"], counts["quorum"]) == (
+        5,
+        3,
+        4,
+        False,
+    )
+    assert [(d["name"], d["due"], d["present"]) for d in counts["by_delegation"]] == [
+        ("一团", 3, 2),
+        ("二团", 2, 1),
+    ]
+    assert (
+        call(
+            http, ADMIN, "POST", f"/api/v1/congress/sessions/{sid}/check-in", {"member_id": "D0003"}
+        ).status_code
+        == 200
+    )
+    assert call(http, delegate(0), "POST", f"/api/v1/congress/sessions/{sid}/convene").status_code == 403
+    assert call(http, ADMIN, "POST", f"/api/v1/congress/sessions/{sid}/convene").json()["state"] == "convened"
+    assert call(http, ADMIN, "POST", f"/api/v1/congress/items/{item}/open").json()["state"] == "voting"
+    for n, choice in enumerate(["yes", "yes", "no", "abstain"]):
+        r = call(http, delegate(n), "POST", f"/api/v1/congress/items/{item}/vote", {"choice": choice})
+        assert r.status_code == 200 and r.json()["receipt"], r.text
+    assert (
+        call(http, delegate(0), "POST", f"/api/v1/congress/items/{item}/vote", {"choice": "no"}).status_code
+        == 409
+    )
+    assert (
+        call(http, OUTSIDER, "POST", f"/api/v1/congress/items/{item}/vote", {"choice": "yes"}).status_code
+        == 403
+    )
+    closed = call(http, ADMIN, "POST", f"/api/v1/congress/items/{item}/close").json()
+    assert (closed["state"], closed["outcome"]["yes"], closed["outcome"]["required"]) == (
+        "failed",
+        2,
+        3,
+    )  # 2 of 5
+    assert (
+        call(http, delegate(3), "POST", f"/api/v1/congress/items/{item}/vote", {"choice": "yes"}).status_code
+        == 409
+    )
+
+    for actor, path in [
+        (ADMIN, f"/congress/sessions/{sid}/console"),
+        (delegate(1), f"/congress/sessions/{sid}"),
+        (member("D0005", "u01"), "/congress/cg-u01"),
+    ]:
+        r = call(http, actor, "GET", path)
+        assert r.status_code == 200 and "关于食堂改造方案的决议" in r.text, path
+    assert call(http, OUTSIDER, "GET", "/congress/cg-u01").status_code == 403
+    docx = call(http, delegate(1), "GET", f"/api/v1/congress/sessions/{sid}/minutes.docx")
+    assert docx.status_code == 200 and docx.headers["Content-Type"].startswith(
+        "application/vnd.openxmlformats"
+    )
+    from docx import Document
+
+    text = "\n".join(p.text for p in Document(io.BytesIO(docx.content)).paragraphs)
+    assert "应到代表5人，实到4人" in text and "赞成2票、反对1票、弃权1票" in text and "未获通过" in text
+    assert "代表4（一团）" in text  # the absent delegate
