@@ -11,14 +11,16 @@ from dmlib.rpc import Rpc
 
 from .account import AccountHttp
 from .congress import CongressHttp
+from .disclosure import DisclosureHttp
 from .members import MembersHttp
 from .web import Web
 
 
-class GatewayService(AccountHttp, MembersHttp, CongressHttp):
+class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp):
     name = "gateway"
 
     identity = Identity()
     web = Web()
     members_rpc = Rpc("members")
+    disclosure_rpc = Rpc("disclosure")
     congress_rpc = Rpc("congress")

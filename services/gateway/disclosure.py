@@ -1,0 +1,435 @@
+"""HTTP API and pages of factory-affairs disclosure (厂务公开): the members' board, item pages with
+questions, the admin's publish and correction forms, the read-rate dashboard, the question desk and the
+disclosure register export (XLSX). Rights are checked by the disclosure service on the caller's token."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from werkzeug.wrappers import Response
+
+from dmlib.contracts import disclosure as c
+from dmlib.errors import BadInput, PayloadTooLarge, ServiceError
+
+from .http import api, page
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Content types a browser may show inline; everything else is downloaded.
+INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
+
+
+def _field_errors(exc: ServiceError) -> dict[str, str]:
+    """Field messages of a 400/413 flattened for a form: ``{"title": "…", "attachments": "…"}``."""
+
+    def flat(v) -> str:
+        if isinstance(v, dict):
+            return "; ".join(flat(x) for x in v.values())
+        if isinstance(v, list):
+            return "; ".join(flat(x) for x in v)
+        return str(v)
+
+    errors = {k: flat(v) for k, v in exc.fields.items()}
+    if exc.status == 413 or not errors:
+        errors.setdefault("form", exc.message)
+    return errors
+
+
+def _file_response(doc: dict, download: bool) -> Response:
+    name = doc["filename"]
+    inline = not download and doc["content_type"] in INLINE_TYPES
+    disposition = "inline" if inline else "attachment"
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+    return Response(
+        base64.b64decode(doc["content_b64"]),
+        mimetype=doc["content_type"] if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "private, no-store",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+def register_xlsx(reads: dict) -> bytes:
+    """The disclosure register (厂务公开登记簿) of a union as an XLSX workbook, newest first."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "厂务公开登记簿"
+    ws.append([f"{reads['union_name']} 厂务公开登记簿"])
+    ws.append([f"导出时间 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC，会员 {reads['members']} 人"])
+    header = [
+        "编号", "类别", "期间", "标题", "状态", "版本", "必读", "发布时间(UTC)", "发布人",
+        "已读人数", "阅读率", "提问数", "未答复", "更正说明", "撤回说明",
+    ]  # fmt: skip
+    ws.append(header)
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="F2F4F7")
+    ws["A1"].font = Font(bold=True, size=14)
+    for i in reads["items"]:
+        ws.append(
+            [
+                i["id"],
+                i["category_label"],
+                i["period_label"],
+                i["title"],
+                "已撤回" if i["status"] == "withdrawn" else "已发布",
+                i["revision"],
+                "是" if i["mandatory"] else "否",
+                i["published_at"][:16].replace("T", " "),
+                i["published_by_name"],
+                i["read"],
+                i["rate"],
+                i["questions_total"],
+                i["questions_open"],
+                "；".join(i["correction_reasons"]),
+                i.get("withdraw_reason") or "",
+            ]
+        )
+        ws.cell(ws.max_row, 11).number_format = "0.0%"
+    for col, width in zip(
+        "ABCDEFGHIJKLMNO", (16, 10, 14, 40, 8, 6, 6, 17, 10, 9, 8, 7, 7, 30, 20), strict=True
+    ):
+        ws.column_dimensions[col].width = width
+    for row in ws.iter_rows(min_row=4):
+        row[3].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.freeze_panes = "A4"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+class DisclosureHttp:
+    # ----- API -----------------------------------------------------------------------------------
+    @api(
+        "GET",
+        "/api/v1/unions/<union_id>/disclosures",
+        query=c.ItemListIn,
+        response=c.ItemPageOut,
+        tags=["disclosure"],
+    )
+    def api_disclosure_board(self, request, union_id):
+        """The disclosure board of a union, newest first, with the caller's ``read`` flag per item
+        (members of the union and its admins; 403 for anyone else)."""
+        return self.disclosure_rpc.list_items(union_id, request.args.to_dict())
+
+    @api(
+        "POST",
+        "/api/v1/unions/<union_id>/disclosures",
+        body=c.ItemIn,
+        response=c.ItemOut,
+        status=201,
+        tags=["disclosure"],
+    )
+    def api_publish_disclosure(self, request, union_id, body):
+        """Publish an item (admins of the grassroots union or above). Attachments as
+        ``[{"filename", "content_b64"}]``, at most 5, each ≤ ``MAX_ATTACHMENT_BYTES`` (else 413)."""
+        return self.disclosure_rpc.publish(union_id, body)
+
+    @api("GET", "/api/v1/disclosures/<item_id>", response=c.ItemOut, tags=["disclosure"])
+    def api_open_disclosure(self, request, item_id):
+        """Open an item; a member's first open records their read receipt (once)."""
+        return self.disclosure_rpc.open_item(item_id)
+
+    @api(
+        "GET",
+        "/api/v1/disclosures/<item_id>/revisions/<int:revision>",
+        response=c.ItemOut,
+        tags=["disclosure"],
+    )
+    def api_disclosure_revision(self, request, item_id, revision):
+        """One revision of an item, earlier ones included (corrections keep them); records no read."""
+        return self.disclosure_rpc.get_revision(item_id, revision)
+
+    @api(
+        "POST",
+        "/api/v1/disclosures/<item_id>/corrections",
+        body=c.CorrectionIn,
+        response=c.ItemOut,
+        tags=["disclosure"],
+    )
+    def api_correct_disclosure(self, request, item_id, body):
+        """Correct an item: a new revision with ``reason``; the previous one stays readable."""
+        return self.disclosure_rpc.correct_item(item_id, body)
+
+    @api(
+        "POST",
+        "/api/v1/disclosures/<item_id>/withdrawal",
+        body=c.WithdrawIn,
+        response=c.ItemOut,
+        tags=["disclosure"],
+    )
+    def api_withdraw_disclosure(self, request, item_id, body):
+        """Withdraw an item with a reason; it stays on record, marked withdrawn."""
+        return self.disclosure_rpc.withdraw_item(item_id, body)
+
+    @api("GET", "/api/v1/disclosures/<item_id>/attachments/<attachment_id>", tags=["disclosure"])
+    def api_disclosure_attachment(self, request, item_id, attachment_id):
+        """Download an attachment (whoever may open the item); always as a download."""
+        return _file_response(self.disclosure_rpc.get_attachment(item_id, attachment_id), download=True)
+
+    @api("GET", "/api/v1/disclosures/<item_id>/questions", response=[c.QuestionOut], tags=["disclosure"])
+    def api_disclosure_questions(self, request, item_id):
+        """Questions under an item: answered ones, one's own, and (admins) every open one."""
+        return self.disclosure_rpc.list_questions(item_id)
+
+    @api(
+        "POST",
+        "/api/v1/disclosures/<item_id>/questions",
+        body=c.QuestionIn,
+        response=c.QuestionOut,
+        status=201,
+        tags=["disclosure"],
+    )
+    def api_ask_question(self, request, item_id, body):
+        """Ask about an item of one's own union, optionally anonymously."""
+        return self.disclosure_rpc.ask_question(item_id, body)
+
+    @api(
+        "POST",
+        "/api/v1/disclosure-questions/<question_id>/answer",
+        body=c.AnswerIn,
+        response=c.QuestionOut,
+        tags=["disclosure"],
+    )
+    def api_answer_question(self, request, question_id, body):
+        """Answer a question publicly (admins of the item's union; once, else 409)."""
+        return self.disclosure_rpc.answer_question(question_id, body)
+
+    @api(
+        "GET",
+        "/api/v1/unions/<union_id>/disclosure-questions",
+        response=[c.QuestionOut],
+        tags=["disclosure"],
+    )
+    def api_open_questions(self, request, union_id):
+        """The admin's desk: unanswered questions of a union, oldest first, with their age in days."""
+        return self.disclosure_rpc.open_questions(union_id)
+
+    @api("GET", "/api/v1/disclosures/<item_id>/reads", response=c.ItemReadsOut, tags=["disclosure"])
+    def api_disclosure_reads(self, request, item_id):
+        """Read rate of an item overall and per department, and (mandatory items) who has not read it."""
+        return self.disclosure_rpc.item_reads(item_id)
+
+    @api("GET", "/api/v1/unions/<union_id>/disclosure-reads", response=c.UnionReadsOut, tags=["disclosure"])
+    def api_union_reads(self, request, union_id):
+        """Read rate of every item of a union (admins)."""
+        return self.disclosure_rpc.union_reads(union_id)
+
+    @api("GET", "/api/v1/unions/<union_id>/disclosures/register.xlsx", tags=["disclosure"])
+    def api_disclosure_register(self, request, union_id):
+        """The disclosure register of a union as an Excel workbook (admins)."""
+        return self._register_response(union_id)
+
+    def _register_response(self, union_id: str) -> Response:
+        data = register_xlsx(self.disclosure_rpc.union_reads(union_id))
+        name = f"disclosure-register-{union_id}-{datetime.now(UTC):%Y%m%d}.xlsx"
+        return Response(
+            data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+
+    # ----- pages ---------------------------------------------------------------------------------
+    def _board(self, request, union_id: str):
+        query = {k: v for k, v in request.args.items() if k in ("page", "category") and v}
+        board = self.disclosure_rpc.list_items(union_id, query)
+        return self.web.render(
+            "disclosure/board.html",
+            request=request,
+            board=board,
+            categories=c.CATEGORIES,
+            category=query.get("category"),
+        )
+
+    @page("GET", "/disclosures")
+    def disclosure_board_page(self, request):
+        actor = self.identity.actor
+        if not actor.union_id:
+            raise BadInput("you are not a member of a union / 您不是工会会员")
+        return self._board(request, actor.union_id)
+
+    @page("GET", "/unions/<union_id>/disclosures")
+    def union_disclosure_board_page(self, request, union_id):
+        return self._board(request, union_id)
+
+    def _item_page(self, request, item: dict, status: int = 200, errors: dict | None = None, asked=None):
+        questions = self.disclosure_rpc.list_questions(item["id"])
+        return self.web.render(
+            "disclosure/item.html",
+            status=status,
+            request=request,
+            item=item,
+            questions=questions,
+            errors=errors or {},
+            asked=asked or {},
+            sent=bool(request.args.get("asked")),
+        )
+
+    @page("GET", "/disclosures/<item_id>")
+    def disclosure_item_page(self, request, item_id):
+        return self._item_page(request, self.disclosure_rpc.open_item(item_id))
+
+    @page("GET", "/disclosures/<item_id>/revisions/<int:revision>")
+    def disclosure_revision_page(self, request, item_id, revision):
+        item = self.disclosure_rpc.get_revision(item_id, revision)
+        return self.web.render("disclosure/revision.html", request=request, item=item)
+
+    @page("GET", "/disclosures/<item_id>/attachments/<attachment_id>")
+    def disclosure_attachment_page(self, request, item_id, attachment_id):
+        return _file_response(
+            self.disclosure_rpc.get_attachment(item_id, attachment_id),
+            download=bool(request.args.get("download")),
+        )
+
+    @page("POST", "/disclosures/<item_id>/questions")
+    def ask_question_submit(self, request, item_id):
+        body = {"text": request.form.get("text", ""), "anonymous": request.form.get("anonymous") == "on"}
+        try:
+            self.disclosure_rpc.ask_question(item_id, body)
+        except ServiceError as exc:
+            if exc.status != 400:
+                raise
+            item = self.disclosure_rpc.open_item(item_id)
+            return self._item_page(request, item, status=400, errors=_field_errors(exc), asked=body)
+        return Response(status=303, headers={"Location": f"/disclosures/{item_id}?asked=1#questions"})
+
+    @page("POST", "/disclosure-questions/<question_id>/answer")
+    def answer_question_submit(self, request, question_id):
+        back = request.form.get("next", "")
+        if not back.startswith("/") or back.startswith("//"):
+            back = "/disclosures"
+        try:
+            self.disclosure_rpc.answer_question(question_id, {"text": request.form.get("text", "")})
+        except ServiceError as exc:
+            if exc.status not in (400, 409):
+                raise
+            sep = "&" if "?" in back else "?"
+            return Response(
+                status=303, headers={"Location": f"{back}{sep}error={exc.status}#q-{question_id}"}
+            )
+        return Response(status=303, headers={"Location": f"{back}#q-{question_id}"})
+
+    def _item_form(self, request) -> dict:
+        """The publish/correct form as the service's input; files become base64 attachments."""
+        if request.content_length and request.content_length > self.web.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"upload over {self.web.max_upload_bytes // (1024 * 1024)} MiB / 上传文件过大",
+                details={"limit_bytes": self.web.max_upload_bytes},
+            )
+        form = request.form
+        data = {
+            "category": form.get("category", ""),
+            "period": form.get("period", "").strip(),
+            "title": form.get("title", ""),
+            "body": form.get("body", ""),
+            "mandatory": form.get("mandatory") == "on",
+            "attachments": [
+                {"filename": f.filename, "content_b64": base64.b64encode(f.read()).decode()}
+                for f in request.files.getlist("attachments")
+                if f and f.filename
+            ],
+        }
+        if "reason" in form:
+            data["reason"] = form.get("reason", "")
+            data["drop_attachments"] = form.getlist("drop_attachments")
+        return data
+
+    def _form_page(self, request, template: str, status: int = 200, **context):
+        return self.web.render(template, status=status, request=request, categories=c.CATEGORIES, **context)
+
+    @page("GET", "/unions/<union_id>/disclosures/new")
+    def publish_page(self, request, union_id):
+        union = self.members_rpc.get_union(union_id)
+        values = {"period": datetime.now(UTC).strftime("%Y-%m"), "category": request.args.get("category", "")}
+        return self._form_page(request, "disclosure/publish.html", union=union, values=values, errors={})
+
+    @page("POST", "/unions/<union_id>/disclosures")
+    def publish_submit(self, request, union_id):
+        try:
+            data = self._item_form(request)
+            item = self.disclosure_rpc.publish(union_id, data)
+        except ServiceError as exc:
+            if exc.status not in (400, 413):
+                raise
+            union = self.members_rpc.get_union(union_id)
+            values = {k: v for k, v in request.form.items()}
+            return self._form_page(
+                request,
+                "disclosure/publish.html",
+                exc.status,
+                union=union,
+                values=values,
+                errors=_field_errors(exc),
+            )
+        return Response(status=303, headers={"Location": f"/disclosures/{item['id']}"})
+
+    @page("GET", "/disclosures/<item_id>/correct")
+    def correct_page(self, request, item_id):
+        item = self.disclosure_rpc.open_item(item_id)
+        return self._form_page(request, "disclosure/correct.html", item=item, values=item, errors={})
+
+    @page("POST", "/disclosures/<item_id>/correct")
+    def correct_submit(self, request, item_id):
+        try:
+            data = self._item_form(request)
+            self.disclosure_rpc.correct_item(item_id, data)
+        except ServiceError as exc:
+            if exc.status not in (400, 409, 413):
+                raise
+            item = self.disclosure_rpc.open_item(item_id)
+            values = {**request.form.to_dict(), "mandatory": request.form.get("mandatory") == "on"}
+            return self._form_page(
+                request,
+                "disclosure/correct.html",
+                exc.status,
+                item=item,
+                values=values,
+                errors=_field_errors(exc),
+            )
+        return Response(status=303, headers={"Location": f"/disclosures/{item_id}"})
+
+    @page("POST", "/disclosures/<item_id>/withdraw")
+    def withdraw_submit(self, request, item_id):
+        try:
+            self.disclosure_rpc.withdraw_item(item_id, {"reason": request.form.get("reason", "")})
+        except ServiceError as exc:
+            if exc.status not in (400, 409):
+                raise
+            item = self.disclosure_rpc.open_item(item_id)
+            return self._item_page(
+                request, item, status=exc.status, errors={"withdraw": exc.message, **_field_errors(exc)}
+            )
+        return Response(status=303, headers={"Location": f"/disclosures/{item_id}"})
+
+    @page("GET", "/unions/<union_id>/disclosures/dashboard")
+    def disclosure_dashboard_page(self, request, union_id):
+        reads = self.disclosure_rpc.union_reads(union_id)
+        open_questions = self.disclosure_rpc.open_questions(union_id)
+        return self.web.render(
+            "disclosure/dashboard.html", request=request, reads=reads, open_questions=open_questions
+        )
+
+    @page("GET", "/disclosures/<item_id>/reads")
+    def disclosure_reads_page(self, request, item_id):
+        reads = self.disclosure_rpc.item_reads(item_id)
+        return self.web.render("disclosure/reads.html", request=request, reads=reads)
+
+    @page("GET", "/unions/<union_id>/disclosures/questions")
+    def disclosure_desk_page(self, request, union_id):
+        questions = self.disclosure_rpc.open_questions(union_id)
+        union = self.members_rpc.get_union(union_id)
+        return self.web.render(
+            "disclosure/desk.html",
+            request=request,
+            union=union,
+            questions=questions,
+            error=request.args.get("error"),
+        )
+
+    @page("GET", "/unions/<union_id>/disclosures/register.xlsx")
+    def disclosure_register_page(self, request, union_id):
+        return self._register_response(union_id)
