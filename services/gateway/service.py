@@ -12,11 +12,12 @@ from dmlib.rpc import Rpc
 from .account import AccountHttp
 from .congress import CongressHttp
 from .disclosure import DisclosureHttp
+from .evaluations import EvaluationsHttp
 from .members import MembersHttp
 from .web import Web
 
 
-class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp):
+class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, EvaluationsHttp):
     name = "gateway"
 
     identity = Identity()
@@ -24,3 +25,4 @@ class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp):
     members_rpc = Rpc("members")
     disclosure_rpc = Rpc("disclosure")
     congress_rpc = Rpc("congress")
+    voting_rpc = Rpc("voting")

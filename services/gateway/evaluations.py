@@ -1,0 +1,495 @@
+"""HTTP API and pages of online evaluations: Worker Home evaluation campaigns (星级职工之家评选) and the
+generic polls behind them (receipts, the published ballot list).
+
+Members: "evaluate my Worker Home" (a star widget that works on a phone without script), then the receipt
+and its check. Admins: campaign set-up, live participation, unit and superior scores, results with charts,
+CSV and XLSX export, anonymous opinions. Every right is checked by the voting service on the caller's
+token; the gateway only shapes requests and pages.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from openpyxl import Workbook
+from openpyxl.styles import Font, PatternFill
+from werkzeug.wrappers import Response
+
+from dmlib.contracts import voting as c
+from dmlib.errors import BadInput, ServiceError
+
+from .http import api, page
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STAR_COLORS = {"5": "#c8102e", "4": "#e0533d", "3": "#f5a623", "2": "#7a8699", "1": "#98a2b3", "0": "#d0d5dd"}
+#: Export columns: (English header id, row key).
+EXPORT_COLUMNS = [
+    ("Place", "rank"),
+    ("Worker Home", "name"),
+    ("Union name", "union_name"),
+    ("Member score", "member_score"),
+    ("Unit score", "unit_score"),
+    ("Superior score", "superior_score"),
+    ("Total score", "total"),
+    ("Star level", "star_level"),
+    ("Members voted", "voters"),
+    ("Eligible members", "eligible"),
+    ("Participation rate %", "participation"),
+    ("Opinions", "opinions"),
+]
+
+
+def flat_errors(exc: ServiceError) -> dict[str, str]:
+    """A 400's field messages flattened for a form: ``{"title": "…", "c3": "…"}`` (stars per criterion)."""
+
+    def flat(v) -> str:
+        if isinstance(v, dict):
+            return "; ".join(flat(x) for x in v.values())
+        if isinstance(v, list):
+            return "; ".join(flat(x) for x in v)
+        return str(v)
+
+    errors: dict[str, str] = {}
+    for k, v in exc.fields.items():
+        if k == "stars" and isinstance(v, dict):
+            errors.update({ck: flat(cv) for ck, cv in v.items()})
+        else:
+            errors[k] = flat(v)
+    if not errors:
+        errors["form"] = exc.message
+    return errors
+
+
+def results_csv(results: dict, headers: list[str]) -> bytes:
+    """The results table as CSV (UTF-8 with BOM so that Excel shows the Chinese)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow([results["campaign"]["title"]])
+    writer.writerow(headers)
+    for r in results["rows"]:
+        writer.writerow(["" if r.get(k) is None else r[k] for _, k in EXPORT_COLUMNS])
+    return out.getvalue().encode("utf-8")
+
+
+def results_xlsx(results: dict, headers: list[str]) -> bytes:
+    """The results table as an XLSX workbook: title, weights, then one row per Worker Home."""
+    camp = results["campaign"]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "评选结果"
+    ws.append([camp["title"]])
+    ws["A1"].font = Font(bold=True, size=14)
+    w = camp["weights"]
+    ws.append(
+        [
+            f"会员评家 {w['member']}% · 单位评家 {w['unit']}% · 上级评家 {w['superior']}% · "
+            f"参评会员 {camp['ballots']} / {camp['eligible']} · 导出 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        ]
+    )
+    ws.append(headers)
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="F2F4F7")
+    for r in results["rows"]:
+        ws.append([r.get(k) for _, k in EXPORT_COLUMNS])
+    for col, width in zip("ABCDEFGHIJKL", [6, 30, 30, 10, 10, 10, 10, 8, 8, 8, 10, 8], strict=True):
+        ws.column_dimensions[col].width = width
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def attachment(content: bytes, mimetype: str, filename: str) -> Response:
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return Response(
+        content,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def _int_or_none(value: str | None):
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value  # the contract answers with a field message
+
+
+class EvaluationsHttp:
+    # ===== API: campaigns ==========================================================================
+    @api("GET", "/api/v1/campaigns", response=[c.CampaignOut], tags=["evaluations"])
+    def api_campaigns(self, request):
+        """The evaluation campaigns the caller takes part in or runs, newest first."""
+        return self.voting_rpc.list_campaigns()
+
+    @api(
+        "POST",
+        "/api/v1/campaigns",
+        body=c.CampaignIn,
+        response=c.CampaignOut,
+        status=201,
+        tags=["evaluations"],
+    )
+    def api_create_campaign(self, request, body):
+        """Create a campaign (draft) over the Worker Homes under ``union_id``: superior admins. Weights
+        from ``weights`` or ``preset`` (2018: member 50 %, 2017: member 40 %), default criteria and
+        thresholds (90/80/70/60/50 for 5…1 stars)."""
+        return self.voting_rpc.create_campaign(body)
+
+    @api("GET", "/api/v1/campaigns/<campaign_id>", response=c.CampaignOut, tags=["evaluations"])
+    def api_campaign(self, request, campaign_id):
+        """A campaign with live participation per Worker Home and, for a member, ``me`` (has voted, receipt)."""
+        return self.voting_rpc.get_campaign(campaign_id)
+
+    @api("POST", "/api/v1/campaigns/<campaign_id>/open", response=c.CampaignOut, tags=["evaluations"])
+    def api_open_campaign(self, request, campaign_id):
+        """Open member voting (draft → open). 409 if not a draft."""
+        return self.voting_rpc.open_campaign(campaign_id)
+
+    @api("POST", "/api/v1/campaigns/<campaign_id>/close", response=c.CampaignOut, tags=["evaluations"])
+    def api_close_campaign(self, request, campaign_id):
+        """Close member voting and recount every ballot (open → closed; idempotent)."""
+        return self.voting_rpc.close_campaign(campaign_id)
+
+    @api("POST", "/api/v1/campaigns/<campaign_id>/publish", response=c.ResultsOut, tags=["evaluations"])
+    def api_publish(self, request, campaign_id):
+        """Publish the results (closed → published): needs every score and a recount equal to the tally;
+        sets each Worker Home's star level."""
+        return self.voting_rpc.publish_results(campaign_id)
+
+    @api(
+        "PUT",
+        "/api/v1/campaigns/<campaign_id>/unit-scores/<union_id>",
+        body=c.ScoreIn,
+        response=c.CampaignOut,
+        tags=["evaluations"],
+    )
+    def api_unit_score(self, request, campaign_id, union_id, body):
+        """The unit score (0-100) of one Worker Home, by that union's own admin only (403 otherwise)."""
+        return self.voting_rpc.set_unit_score(campaign_id, union_id, body)
+
+    @api(
+        "PUT",
+        "/api/v1/campaigns/<campaign_id>/superior-scores",
+        body=c.SuperiorScoresIn,
+        response=c.CampaignOut,
+        tags=["evaluations"],
+    )
+    def api_superior_scores(self, request, campaign_id, body):
+        """Superior scores ``{"scores": {union_id: 0-100}}`` by the campaign's superior admins."""
+        return self.voting_rpc.set_superior_scores(campaign_id, body)
+
+    @api(
+        "POST",
+        "/api/v1/campaigns/<campaign_id>/ballots",
+        body=c.RatingIn,
+        response=c.ReceiptOut,
+        status=201,
+        tags=["evaluations"],
+    )
+    def api_rate(self, request, campaign_id, body):
+        """Rate one's own union's Worker Home: ``{"stars": {"c1": 1-5, …}, "opinion"}``. Returns the
+        receipt. 400 bad stars or opinion over 2,000 characters; 403 another union; 409 outside the
+        window or already voted (您已投票)."""
+        return self.voting_rpc.cast_rating(campaign_id, body)
+
+    @api("GET", "/api/v1/campaigns/<campaign_id>/results", response=c.ResultsOut, tags=["evaluations"])
+    def api_results(self, request, campaign_id):
+        """Results per Worker Home, ranked: live for the campaign's admins, for everyone once published."""
+        return self.voting_rpc.campaign_results(campaign_id)
+
+    def _export_headers(self) -> list[str]:
+        _ = self.web.gettext
+        return [_(h) for h, _k in EXPORT_COLUMNS]
+
+    @api("GET", "/api/v1/campaigns/<campaign_id>/results.csv", tags=["evaluations"])
+    def api_results_csv(self, request, campaign_id):
+        """The results table as CSV (UTF-8 with BOM)."""
+        results = self.voting_rpc.campaign_results(campaign_id)
+        return attachment(
+            results_csv(results, self._export_headers()), "text/csv", f"{campaign_id}-results.csv"
+        )
+
+    @api("GET", "/api/v1/campaigns/<campaign_id>/results.xlsx", tags=["evaluations"])
+    def api_results_xlsx(self, request, campaign_id):
+        """The results table as an Excel workbook."""
+        results = self.voting_rpc.campaign_results(campaign_id)
+        return attachment(
+            results_xlsx(results, self._export_headers()), XLSX_TYPE, f"{campaign_id}-results.xlsx"
+        )
+
+    @api("GET", "/api/v1/campaigns/<campaign_id>/opinions", response=c.OpinionPageOut, tags=["evaluations"])
+    def api_opinions(self, request, campaign_id):
+        """Anonymous opinions: ``home`` (a union id), ``page``, ``per_page`` (≤ 500). Campaign admins, or a
+        union admin for their own home."""
+        return self.voting_rpc.campaign_opinions(
+            campaign_id, request.args.get("home") or None, *self._paging(request)
+        )
+
+    @staticmethod
+    def _paging(request) -> tuple[int, int]:
+        try:
+            return int(request.args.get("page", 1)), int(request.args.get("per_page", 50))
+        except ValueError:
+            raise BadInput(
+                "page must be a number / 页码须为数字", fields={"page": ["not an integer"]}
+            ) from None
+
+    # ===== API: polls ===============================================================================
+    @api("GET", "/api/v1/polls/<poll_id>", response=c.PollOut, tags=["evaluations"])
+    def api_poll(self, request, poll_id):
+        """A poll: status, ballots, eligible, whether the caller voted (and their receipt); counts once
+        closed or when not secret."""
+        return self.voting_rpc.get_poll(poll_id)
+
+    @api(
+        "POST",
+        "/api/v1/polls/<poll_id>/ballots",
+        body=c.ChoiceIn,
+        response=c.ReceiptOut,
+        status=201,
+        tags=["evaluations"],
+    )
+    def api_cast_choice(self, request, poll_id, body):
+        """Vote in a choice poll: ``{"choice": option}``. 403 not a voter, 409 closed or already voted."""
+        return self.voting_rpc.cast_choice(poll_id, body)
+
+    @api(
+        "GET", "/api/v1/polls/<poll_id>/receipts/<receipt>", response=c.ReceiptCheckOut, tags=["evaluations"]
+    )
+    def api_verify_receipt(self, request, poll_id, receipt):
+        """Is the ballot with this receipt in the poll's list (and what does it say)?"""
+        return self.voting_rpc.verify_receipt(poll_id, receipt)
+
+    @api("GET", "/api/v1/polls/<poll_id>/ballots", response=c.BallotPageOut, tags=["evaluations"])
+    def api_ballots(self, request, poll_id):
+        """The published ballot list of a closed poll, by receipt (``page``, ``per_page`` ≤ 500)."""
+        page_no, per_page = self._paging(request)
+        return self.voting_rpc.list_ballots(
+            poll_id, page_no, min(per_page, 500) if per_page > 0 else per_page
+        )
+
+    # ===== pages ====================================================================================
+    @page("GET", "/evaluations")
+    def evaluations_page(self, request):
+        campaigns = self.voting_rpc.list_campaigns()
+        actor = self.identity.actor
+        return self.web.render(
+            "evaluations/list.html",
+            request=request,
+            campaigns=campaigns,
+            can_create=bool(actor.scopes("superior_admin")),
+        )
+
+    def _setup_context(self) -> dict:
+        actor = self.identity.actor
+        unions = [self.members_rpc.get_union(u) for u in sorted(actor.scopes("superior_admin"))]
+        return {
+            "unions": unions,
+            "presets": c.WEIGHT_PRESETS,
+            "default_criteria": c.DEFAULT_CRITERIA,
+            "default_thresholds": c.DEFAULT_THRESHOLDS,
+            "year": datetime.now(UTC).year,
+        }
+
+    @page("GET", "/evaluations/new")
+    def campaign_new_page(self, request):
+        return self.web.render(
+            "evaluations/new.html", request=request, errors={}, form={}, **self._setup_context()
+        )
+
+    @page("POST", "/evaluations")
+    def campaign_create_submit(self, request):
+        f = request.form
+        data: dict = {
+            "title": f.get("title", "").strip(),
+            "union_id": f.get("union_id", ""),
+            "criteria": [line.strip() for line in f.get("criteria", "").splitlines() if line.strip()],
+            "thresholds": [_int_or_none(f.get(f"t{i}")) for i in range(5, 0, -1)],
+        }
+        if f.get("year"):
+            data["year"] = _int_or_none(f.get("year"))
+        if f.get("preset") in c.WEIGHT_PRESETS:
+            data["preset"] = f["preset"]
+        else:
+            data["weights"] = {k: _int_or_none(f.get(f"w_{k}")) for k in ("member", "unit", "superior")}
+        for key in ("opens_at", "closes_at"):
+            if f.get(key):
+                data[key] = f[key] if "T" in f[key] or "+" in f[key] else f"{f[key]}T00:00:00+08:00"
+        try:
+            campaign = self.voting_rpc.create_campaign(data)
+        except ServiceError as exc:
+            if exc.status not in (400, 409):
+                raise
+            return self.web.render(
+                "evaluations/new.html",
+                status=exc.status,
+                request=request,
+                errors=flat_errors(exc),
+                form=f.to_dict(),
+                **self._setup_context(),
+            )
+        if f.get("open_now"):
+            self.voting_rpc.open_campaign(campaign["id"])
+        return Response(status=303, headers={"Location": f"/evaluations/{campaign['id']}/manage"})
+
+    @page("GET", "/evaluations/<campaign_id>/rate")
+    def rate_page(self, request, campaign_id):
+        campaign = self.voting_rpc.get_campaign(campaign_id)
+        me = campaign.get("me") or {}
+        if me.get("has_voted"):
+            return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/receipt"})
+        return self.web.render(
+            "evaluations/rate.html", request=request, campaign=campaign, errors={}, chosen={}, opinion=""
+        )
+
+    @page("POST", "/evaluations/<campaign_id>/rate")
+    def rate_submit(self, request, campaign_id):
+        f = request.form
+        campaign = self.voting_rpc.get_campaign(campaign_id)
+        stars = {cr["key"]: _int_or_none(f.get(cr["key"])) for cr in campaign["criteria"]}
+        stars = {k: v for k, v in stars.items() if v is not None}
+        try:
+            self.voting_rpc.cast_rating(campaign_id, {"stars": stars, "opinion": f.get("opinion") or None})
+        except ServiceError as exc:
+            if exc.status == 409 and "您已投票" in exc.message:
+                return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/receipt"})
+            if exc.status not in (400, 409):
+                raise
+            return self.web.render(
+                "evaluations/rate.html",
+                status=exc.status,
+                request=request,
+                campaign=campaign,
+                errors=flat_errors(exc) if exc.status == 400 else {"form": exc.message},
+                chosen=stars,
+                opinion=f.get("opinion", ""),
+            )
+        return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/receipt"})
+
+    @page("GET", "/evaluations/<campaign_id>/receipt")
+    def receipt_page(self, request, campaign_id):
+        campaign = self.voting_rpc.get_campaign(campaign_id)
+        return self.web.render("evaluations/receipt.html", request=request, campaign=campaign)
+
+    @page("GET", "/evaluations/<campaign_id>/verify")
+    def verify_page(self, request, campaign_id):
+        campaign = self.voting_rpc.get_campaign(campaign_id)
+        code = request.args.get("receipt", "").strip()
+        check, error = None, None
+        if code:
+            try:
+                check = self.voting_rpc.verify_receipt(campaign["poll_id"], code)
+            except BadInput as exc:
+                error = exc.message
+        return self.web.render(
+            "evaluations/verify.html", request=request, campaign=campaign, code=code, check=check, error=error
+        )
+
+    @page("GET", "/evaluations/<campaign_id>/manage")
+    def manage_page(self, request, campaign_id):
+        return self._manage(request, campaign_id, {}, 200, request.args.get("saved"))
+
+    def _manage(self, request, campaign_id, errors: dict, status: int, saved: str | None = None):
+        campaign = self.voting_rpc.get_campaign(campaign_id)
+        actor = self.identity.actor
+        own_homes = [h for h in campaign["homes"] if actor.has("union_admin", h["union_id"])]
+        return self.web.render(
+            "evaluations/manage.html",
+            status=status,
+            request=request,
+            campaign=campaign,
+            own_homes=own_homes,
+            errors=errors,
+            saved=saved,
+        )
+
+    @page("POST", "/evaluations/<campaign_id>/actions/<action>")
+    def campaign_action(self, request, campaign_id, action):
+        """Form posts of the manage page: open, close, publish, unit-score, superior-scores."""
+        f = request.form
+        try:
+            if action == "open":
+                self.voting_rpc.open_campaign(campaign_id)
+            elif action == "close":
+                self.voting_rpc.close_campaign(campaign_id)
+            elif action == "publish":
+                self.voting_rpc.publish_results(campaign_id)
+                return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/results"})
+            elif action == "unit-score":
+                self.voting_rpc.set_unit_score(
+                    campaign_id, f.get("union_id", ""), {"score": _int_or_none(f.get("score"))}
+                )
+            elif action == "superior-scores":
+                scores = {
+                    k[6:]: _int_or_none(v) for k, v in f.items() if k.startswith("score_") and v.strip() != ""
+                }
+                self.voting_rpc.set_superior_scores(campaign_id, {"scores": scores})
+            else:
+                raise BadInput("unknown action / 未知操作")
+        except ServiceError as exc:
+            if exc.status not in (400, 409):
+                raise
+            errors = flat_errors(exc)
+            errors.setdefault("form", exc.message)
+            for key, value in exc.details.items():
+                errors[f"missing_{key}"] = (
+                    ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+                )
+            return self._manage(request, campaign_id, errors, exc.status)
+        return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/manage?saved={action}"})
+
+    @page("GET", "/evaluations/<campaign_id>/results")
+    def results_page(self, request, campaign_id):
+        results = self.voting_rpc.campaign_results(campaign_id)
+        _ = self.web.gettext
+        rows = results["rows"]
+        composite = [
+            {"label": r["name"].replace("职工之家", ""), "value": r["total"], "text": f"{r['total']:.2f}",
+             "color": STAR_COLORS[str(r["star_level"])]}
+            for r in rows
+        ]  # fmt: skip
+        participation = [
+            {"label": r["name"].replace("职工之家", ""), "value": r["participation"], "text": f"{r['participation']:.1f}"}
+            for r in sorted(rows, key=lambda r: -r["participation"])
+        ]  # fmt: skip
+        stars = [
+            {
+                "label": _("%(n)s stars", n=k) if k != "0" else _("no star"),
+                "value": v,
+                "color": STAR_COLORS[k],
+            }
+            for k, v in results["star_distribution"].items()
+        ]
+        return self.web.render(
+            "evaluations/results.html",
+            request=request,
+            results=results,
+            campaign=results["campaign"],
+            composite=composite,
+            participation=participation,
+            stars=stars,
+        )
+
+    @page("GET", "/evaluations/<campaign_id>/opinions")
+    def opinions_page(self, request, campaign_id):
+        campaign = self.voting_rpc.get_campaign(campaign_id)
+        home = request.args.get("home") or None
+        page_no, _per = self._paging(request)
+        opinions = self.voting_rpc.campaign_opinions(campaign_id, home, page_no, 50)
+        return self.web.render(
+            "evaluations/opinions.html", request=request, campaign=campaign, opinions=opinions, home=home
+        )
