@@ -280,3 +280,37 @@ class UnionReadsOut(BaseSchema):
     union_name = fields.String()
     members = fields.Integer()
     items = fields.List(fields.Nested(ItemRateOut))
+
+
+class HistoryReadIn(BaseSchema):
+    member_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    read_at = fields.AwareDateTime(required=True)
+
+
+class HistoryQuestionIn(BaseSchema):
+    member_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    anonymous = fields.Boolean(load_default=False)
+    text = fields.String(
+        required=True,
+        validate=validate.Length(min=5, max=1000, error="5-1,000 characters / 问题须为5-1000字"),
+    )
+    asked_at = fields.AwareDateTime(required=True)
+    answer = fields.String(load_default=None, validate=validate.Length(min=2, max=4000))
+    answered_at = fields.AwareDateTime(load_default=None)
+    answered_by_name = fields.String(load_default=None, validate=validate.Length(min=1, max=50))
+
+    @validates_schema
+    def _answer_complete(self, data, **kwargs):
+        if bool(data.get("answer")) != bool(data.get("answered_at")):
+            raise ValidationError("answer and answered_at go together / 答复与答复时间须同时提供", "answer")
+
+
+class HistoryEntryIn(ItemIn):
+    """An item of a union's earlier register (paper or another system), with its original dates,
+    read records and questions: see ``import_register``."""
+
+    published_at = fields.AwareDateTime(required=True)
+    published_by_name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    reads = fields.List(fields.Nested(HistoryReadIn), load_default=list)
+    questions = fields.List(fields.Nested(HistoryQuestionIn), load_default=list)

@@ -164,6 +164,58 @@ class DisclosureService(HealthRpc):
             }
         )
 
+    def _new_item(self, union: dict, data: dict, files: list[dict], by: str, by_name: str, stamp) -> dict:
+        """The document of a new item (revision 1); ``files`` get their item id."""
+        item_id = f"d{uuid.uuid4().hex[:12]}"
+        for f in files:
+            f.update(item_id=item_id, union_id=union["id"], uploaded_at=stamp)
+        return {
+            "_id": item_id,
+            "union_id": union["id"],
+            "union_name": union["name"],
+            "union_path": union["path"],
+            "category": data["category"],
+            "period": data["period"],
+            "title": data["title"].strip(),
+            "body": data["body"],
+            "mandatory": data["mandatory"],
+            "attachments": [
+                {k: f[k] for k in ("filename", "content_type", "size")} | {"id": f["_id"]} for f in files
+            ],
+            "status": "published",
+            "revision": 1,
+            "correction_reason": None,
+            "revisions": [],
+            "published_at": stamp,
+            "revised_at": stamp,
+            "published_by": by,
+            "published_by_name": by_name,
+            "withdrawn_at": None,
+            "withdraw_reason": None,
+            "read_count": 0,
+            "questions_total": 0,
+            "questions_open": 0,
+            "question_ids": [],
+        }
+
+    def _new_question(self, item: dict, member_id: str, name: str, anonymous: bool, text: str, at) -> dict:
+        return {
+            "_id": f"q{uuid.uuid4().hex[:12]}",
+            "item_id": item["_id"],
+            "union_id": item["union_id"],
+            "text": text.strip(),
+            "anonymous": anonymous,
+            "asker_id": None if anonymous else member_id,
+            "asker_name": None if anonymous else name,
+            "asker_key": self.settings.asker_hash(member_id),
+            "asked_at": at,
+            "status": "open",
+            "answer": None,
+            "answered_at": None,
+            "answered_by": None,
+            "answered_by_name": None,
+        }
+
     # ----- publishing ----------------------------------------------------------------------------
     @rpc
     def publish(self, union_id: str, data: dict) -> dict:
@@ -184,43 +236,12 @@ class DisclosureService(HealthRpc):
                 fields={"union_id": ["not a grassroots union"]},
             )
         files = self._decode_attachments(data["attachments"])
-        item_id = f"d{uuid.uuid4().hex[:12]}"
-        stamp = now()
-        for f in files:
-            f.update(item_id=item_id, union_id=union_id, uploaded_at=stamp)
-        item = {
-            "_id": item_id,
-            "union_id": union_id,
-            "union_name": union["name"],
-            "union_path": union["path"],
-            "category": data["category"],
-            "period": data["period"],
-            "title": data["title"].strip(),
-            "body": data["body"],
-            "mandatory": data["mandatory"],
-            "attachments": [
-                {k: f[k] for k in ("filename", "content_type", "size")} | {"id": f["_id"]} for f in files
-            ],
-            "status": "published",
-            "revision": 1,
-            "correction_reason": None,
-            "revisions": [],
-            "published_at": stamp,
-            "revised_at": stamp,
-            "published_by": actor.member_id,
-            "published_by_name": actor.name,
-            "withdrawn_at": None,
-            "withdraw_reason": None,
-            "read_count": 0,
-            "questions_total": 0,
-            "questions_open": 0,
-            "question_ids": [],
-        }
+        item = self._new_item(union, data, files, actor.member_id, actor.name, now())
         self.store.insert_attachments(files)
         self.store.insert_item(item)
         self.events.publish(
             "disclosure_published",
-            item_id=item_id,
+            item_id=item["_id"],
             union_id=union_id,
             category=item["category"],
             title=item["title"],
@@ -542,6 +563,52 @@ class DisclosureService(HealthRpc):
         return {"recorded": recorded, "read_count": self._item(item_id).get("read_count", 0)}
 
     @rpc
+    def import_register(self, union_id: str, entries: list[dict]) -> dict:
+        """Take over a union's earlier disclosure register (paper or another system): items with their
+        original publication dates, read records and questions with their answers. System only (an
+        operator's migration, also the demo). Publishes no events: these are history, not news.
+
+        In: ``union_id`` and [:class:`HistoryEntryIn`] (all validated before the first write). Out:
+        ``{"items", "reads", "questions"}`` counts. Errors: BadInput, NotFound (union), Forbidden."""
+        actor = self.identity.actor
+        actor.require(actor.is_system, "system only / 仅限系统")
+        if not isinstance(entries, list) or len(entries) > 500:
+            raise BadInput("entries: a list of at most 500 / 至多500项", fields={"entries": ["not a list"]})
+        entries = c.HistoryEntryIn(many=True).load(entries)
+        union = self._union_info(union_id)
+        if union["kind"] != "grassroots":
+            raise BadInput(
+                "not a grassroots union / 非基层工会", fields={"union_id": ["not a grassroots union"]}
+            )
+        decoded = [self._decode_attachments(e["attachments"]) for e in entries]
+        counts = {"items": 0, "reads": 0, "questions": 0}
+        for entry, files in sorted(zip(entries, decoded, strict=True), key=lambda p: p[0]["published_at"]):
+            item = self._new_item(
+                union, entry, files, "import", entry["published_by_name"], entry["published_at"]
+            )
+            self.store.insert_attachments(files)
+            self.store.insert_item(item)
+            counts["items"] += 1
+            counts["reads"] += self.store.record_reads(item["_id"], entry["reads"], 1)
+            for q in sorted(entry["questions"], key=lambda q: q["asked_at"]):
+                doc = self._new_question(
+                    item, q["member_id"], q["name"], q["anonymous"], q["text"], q["asked_at"]
+                )
+                self.store.insert_question(doc)
+                if q["answer"]:
+                    self.store.answer_question(
+                        doc["_id"],
+                        {
+                            "answer": q["answer"],
+                            "answered_at": q["answered_at"],
+                            "answered_by": "import",
+                            "answered_by_name": q["answered_by_name"] or entry["published_by_name"],
+                        },
+                    )
+                counts["questions"] += 1
+        return counts
+
+    @rpc
     def recount_reads(self, item_id: str) -> dict:
         """Rebuild an item's read counter and readers list from its receipts (the source of truth) and
         say whether they had drifted. System or admins of the union. Out: ``{"item_id", "before",
@@ -591,22 +658,7 @@ class DisclosureService(HealthRpc):
         if item["status"] != "published":
             raise Conflict("the item was withdrawn / 该事项已撤回，不能提问")
         anonymous = data["anonymous"]
-        doc = {
-            "_id": f"q{uuid.uuid4().hex[:12]}",
-            "item_id": item_id,
-            "union_id": item["union_id"],
-            "text": data["text"].strip(),
-            "anonymous": anonymous,
-            "asker_id": None if anonymous else actor.member_id,
-            "asker_name": None if anonymous else actor.name,
-            "asker_key": self.settings.asker_hash(actor.member_id),
-            "asked_at": now(),
-            "status": "open",
-            "answer": None,
-            "answered_at": None,
-            "answered_by": None,
-            "answered_by_name": None,
-        }
+        doc = self._new_question(item, actor.member_id, actor.name, anonymous, data["text"], now())
         self.store.insert_question(doc)
         self.events.publish(
             "question_asked",

@@ -370,3 +370,42 @@ def test_bulk_reads_are_system_only_and_first_read_wins(services, db):
     assert db("disclosure").receipts.count_documents({"item_id": item["id"]}) == 3
     with services(ADMIN) as rpc:
         assert rpc.disclosure.item_reads(item["id"])["read"] == 3
+
+
+def test_taking_over_an_earlier_register_keeps_the_original_dates(services, db):
+    entry = {
+        **ITEM,
+        "published_at": "2025-12-10T09:00:00+08:00",
+        "published_by_name": "工会主席",
+        "reads": [{"member_id": "M0000001", "read_at": "2025-12-11T08:00:00+08:00"}],
+        "questions": [
+            {
+                "member_id": "M0000002",
+                "name": "会员2",
+                "anonymous": True,
+                "text": "年终奖什么时候发？",
+                "asked_at": "2025-12-12T10:00:00+08:00",
+                "answer": "春节前发放。",
+                "answered_at": "2025-12-15T10:00:00+08:00",
+            }
+        ],
+    }
+    with services(ADMIN) as rpc:
+        with pytest.raises(Forbidden):
+            rpc.disclosure.import_register("u01", [entry])
+    with services(SYSTEM) as rpc:
+        with pytest.raises(BadInput) as info:
+            rpc.disclosure.import_register("u01", [entry, {**entry, "published_at": "yesterday"}])
+        assert db("disclosure").items.count_documents({}) == 0  # nothing partial
+        assert "1" in info.value.fields or 1 in info.value.fields
+        assert rpc.disclosure.import_register("u01", [entry]) == {"items": 1, "reads": 1, "questions": 1}
+    with services(M2) as rpc:
+        item = rpc.disclosure.list_items("u01")["items"][0]
+        questions = rpc.disclosure.list_questions(item["id"])
+    assert item["published_at"].startswith("2025-12-10T01:00:00") and item["read_count"] == 1
+    assert (
+        questions[0]["mine"]
+        and questions[0]["asker_name"] is None
+        and questions[0]["answer"] == "春节前发放。"
+    )
+    assert questions[0]["age_days"] == 3
