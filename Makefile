@@ -30,7 +30,7 @@ test-integration: servers
 	@$(VENV)/pytest tests/integration -q
 
 test-e2e: servers
-	@$(VENV)/pytest tests/e2e -q
+	@DM_TEST_TIER=e2e $(VENV)/pytest tests/e2e -q
 
 lint: setup
 	@$(VENV)/ruff check dmlib services dmtools tests

@@ -22,16 +22,9 @@ from tqdm import tqdm
 
 def procfile_services() -> list[str]:
     """The nameko services started by the Procfile (the one list of services), gateway excluded."""
-    from .config import ROOT
+    from .stack import procfile
 
-    names = []
-    with open(os.path.join(ROOT, "Procfile")) as f:
-        for line in f:
-            if line.strip() and not line.startswith("#"):
-                name = line.split(":", 1)[0].strip()
-                if name != "gateway":
-                    names.append(name)
-    return names
+    return [name for name in procfile() if name != "gateway"]
 
 
 def cmd_wait(args) -> int:
@@ -48,7 +41,9 @@ def cmd_wait(args) -> int:
         try:
             requests.get(url, timeout=2).raise_for_status()
             with system_rpc(config, timeout=3) as rpc:
-                for name in procfile_services():
+                for name in args.services.split(",") if args.services else procfile_services():
+                    if name == "gateway":
+                        continue
                     getattr(rpc, name).health()
             print("[wait] gateway and services answer")
             return 0
@@ -180,6 +175,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("wait")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--pid-file", help="give up at once when this process has exited")
+    p.add_argument("--services", help="comma-separated services to wait for (default: the Procfile's)")
     p.set_defaults(fn=cmd_wait)
     p = sub.add_parser("health")
     p.add_argument("service")

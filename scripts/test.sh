@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# make test: the import contract, then every test tier in one pytest run (unit, integration, e2e).
+# make test: lint and the import contract, then every test tier: unit + integration in one pytest run
+# (eventlet-patched, nameko in-process), end-to-end in another (unpatched: Playwright drives Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+.venv/bin/ruff check dmlib services dmtools tests bench
 .venv/bin/lint-imports --no-cache
-.venv/bin/pytest tests "$@"
+.venv/bin/pytest tests/unit tests/integration "$@"
+DM_TEST_TIER=e2e .venv/bin/pytest tests/e2e "$@"

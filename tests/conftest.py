@@ -6,29 +6,38 @@
 - e2e: ``stack`` starts every service of the Procfile as its own process on a free port, waits for them,
   loads the demo data, and yields the base URL; ``browser`` is headless Debian Chromium (Playwright).
 
-Since nameko 2.13 its pytest plugin no longer monkey-patches eventlet: do it before anything else.
+Since nameko 2.13 its pytest plugin no longer monkey-patches eventlet: do it before anything else, for
+the unit and integration tiers (nameko runs in-process there). The e2e tier must NOT be patched:
+Playwright's sync API hangs under eventlet's patched sockets and threads. So a run of only tests/e2e
+(or DM_TEST_TIER=e2e) is left unpatched, and `make test` runs the e2e tier as its own pytest process.
 """
+
+import os
+import sys
 
 import eventlet
 
-eventlet.monkey_patch()
 
-import os  # noqa: E402
-import shlex  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
+def _e2e_only() -> bool:
+    if os.environ.get("DM_TEST_TIER"):
+        return os.environ["DM_TEST_TIER"] == "e2e"
+    paths = [a for a in sys.argv[1:] if not a.startswith("-") and a.startswith("tests")]
+    return bool(paths) and all(a.replace(os.sep, "/").startswith("tests/e2e") for a in paths)
+
+
+E2E_ONLY = _e2e_only()
+if not E2E_ONLY:
+    eventlet.monkey_patch()
+
 import uuid  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 import pytest  # noqa: E402
-import requests  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
-from nameko.testing.utils import find_free_port  # noqa: E402
 
 from dmlib.auth import Actor  # noqa: E402
 from dmlib.storage import make_client  # noqa: E402
-from tests.helpers import AUTH_SECRET, ID_HASH_KEY, MONGO_URI, ROOT, SYSTEM, VOTING_KEY, token  # noqa: E402
+from tests.helpers import MONGO_URI, SYSTEM, TEST_SECRETS, token  # noqa: E402
 
 
 # ----- servers ------------------------------------------------------------------------------------
@@ -58,9 +67,7 @@ def config(rabbit_config, db_prefix, web_config):
         **web_config,
         "MONGO_URI": MONGO_URI,
         "MONGO_DB_PREFIX": db_prefix,
-        "AUTH_SECRET": AUTH_SECRET,
-        "ID_HASH_KEY": ID_HASH_KEY,
-        "VOTING_KEY": VOTING_KEY,
+        **TEST_SECRETS,
         "RPC_TIMEOUT": 5,
         "max_workers": 10,
     }
@@ -101,71 +108,21 @@ def http(web_session):
 
 
 # ----- end to end ---------------------------------------------------------------------------------
-@dataclass
-class Stack:
-    url: str
-    env: dict
-    prefix: str
-
-    def login(self, login: str, password: str = "demo1234") -> requests.Session:
-        s = requests.Session()
-        r = s.post(f"{self.url}/api/v1/auth/login", json={"login": login, "password": password}, timeout=30)
-        assert r.status_code == 200, r.text
-        s.headers["Authorization"] = f"Bearer {r.json()['token']}"
-        return s
-
-
-def procfile_commands() -> list[list[str]]:
-    """The services as the Procfile starts them (one list of services for make run and the tests)."""
-    with open(os.path.join(ROOT, "Procfile")) as f:
-        return [shlex.split(line.split(":", 1)[1]) for line in f if line.strip() and not line.startswith("#")]
-
-
 @pytest.fixture(scope="session")
-def stack(rabbit_manager, tmp_path_factory):
-    """Every service running as in ``make run``, on its own vhost, databases and port, demo loaded."""
-    vhost = f"e2e_{uuid.uuid4().hex[:8]}"
-    rabbit_manager.create_vhost(vhost)
-    rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
-    prefix, port = f"e2e{uuid.uuid4().hex[:6]}_", find_free_port()
-    env = {
-        **os.environ,
-        "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "MONGO_URI": MONGO_URI,
-        "MONGO_DB_PREFIX": prefix,
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "AUTH_SECRET": AUTH_SECRET,
-        "ID_HASH_KEY": ID_HASH_KEY,
-        "VOTING_KEY": VOTING_KEY,
-        "RPC_TIMEOUT": "10",
-    }
-    log = open(tmp_path_factory.mktemp("stack") / "services.log", "w+")
-    procs = [
-        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        for cmd in procfile_commands()
-    ]
-    dm = os.path.join(os.path.dirname(sys.executable), "dm")
+def stack(tmp_path_factory):
+    """Every service running as in ``make run``, on its own vhost, databases and port, demo loaded.
+    Yields a :class:`dmtools.stack.Stack` (``.url``, ``.env``, ``.dm(...)``)."""
+    from dmtools.stack import running_stack
+
+    prefix = f"e2e{uuid.uuid4().hex[:6]}_"
+    log = str(tmp_path_factory.mktemp("stack") / "services.log")
     try:
-        ready = subprocess.run(
-            [dm, "wait", "--timeout", "90"], cwd=ROOT, env=env, capture_output=True, text=True
-        )
-        if ready.returncode != 0:
-            log.seek(0)
-            pytest.fail(f"services did not start: {ready.stderr}\n{log.read()[-4000:]}")
-        loaded = subprocess.run([dm, "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-        assert loaded.returncode == 0, loaded.stderr[-4000:]
-        yield Stack(url=f"http://127.0.0.1:{port}", env=env, prefix=prefix)
+        with running_stack(prefix, log, {"MONGO_URI": MONGO_URI, **TEST_SECRETS}) as s:
+            loaded = s.dm("demo")
+            assert loaded.returncode == 0, loaded.stderr[-4000:] + s.log_tail()
+            yield s
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        log.close()
         drop_databases(prefix)
-        rabbit_manager.delete_vhost(vhost)
 
 
 CHROMIUM_ARGS = [
@@ -184,6 +141,9 @@ CHROMIUM_ARGS = [
 def browser():
     """Headless Debian Chromium driven by Playwright (no browser download: /usr/bin/chromium)."""
     from playwright.sync_api import sync_playwright
+
+    if not E2E_ONLY:
+        pytest.fail("browser tests run unpatched by eventlet: run them alone (pytest tests/e2e, make test-e2e)")
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
