@@ -139,9 +139,9 @@ def wait_import(rpc, job_id: str, total: int, label: str) -> dict:
             time.sleep(0.3)
 
 
-def load(rpc, quiet: bool = False) -> dict:
-    """Load the demo scenario through the services' RPC interfaces (as the operator)."""
-    rng = random.Random(SEED)
+def load_structure(rpc, rng: random.Random) -> dict[str, list[tuple[str, str]]]:
+    """The union tree (federation, areas, 16 grassroots unions with Worker Homes) and the departments,
+    without members. Returns the departments per union. Used by the demo and the benchmarks."""
     rpc.members.create_union({"id": FEDERATION[0], "name": FEDERATION[1], "kind": "federation"})
     for area_id, area_name in AREAS:
         rpc.members.create_union(
@@ -152,6 +152,13 @@ def load(rpc, quiet: bool = False) -> dict:
         rpc.members.create_union({"id": union_id, "name": name, "kind": "grassroots", "parent_id": area})
         for dep_id, dep_name in deps[union_id]:
             rpc.members.create_department({"id": dep_id, "union_id": union_id, "name": dep_name})
+    return deps
+
+
+def load(rpc, quiet: bool = False) -> dict:
+    """Load the demo scenario through the services' RPC interfaces (as the operator)."""
+    rng = random.Random(SEED)
+    deps = load_structure(rpc, rng)
     sizes = union_sizes(rng)
     plan = [(u[0], n, [d[1] for d in deps[u[0]]]) for u, n in zip(GRASSROOTS, sizes, strict=True)]
     content = to_csv(member_rows(rng, plan))
