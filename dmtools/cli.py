@@ -142,7 +142,9 @@ def cmd_gen_members(args) -> int:
         (u[0], per_union + (1 if i < extra else 0), [d[1] for d in deps[u[0]]])
         for i, u in enumerate(demo.GRASSROOTS)
     ]
-    rows = demo.member_rows(rng, plan, prefix=args.prefix)
+    # resident IDs unique across generated files: a region code per prefix (the demo uses 110115)
+    region = {"G": "110105", "B": "110106", "X": "110107"}.get(args.prefix[:1], "110108")
+    rows = demo.member_rows(rng, plan, prefix=args.prefix, unique_region=region)
     bad_kinds = ["check_digit", "unknown_union", "duplicate_no", "missing_name"]
     previous = None
     with open(args.out, "w", encoding="utf-8", newline="") as f:

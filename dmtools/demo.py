@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from tqdm import tqdm
 
-from .names import mobile, person, resident_id
+from .names import mobile, person, resident_id, unique_resident_id
 
 SEED = 20180501
 DEMO_PASSWORD = "demo1234"
@@ -80,17 +80,27 @@ def departments_of(rng: random.Random) -> dict[str, list[tuple[str, str]]]:
 
 
 def member_rows(
-    rng: random.Random, plan: list[tuple[str, int, list[str]]], prefix: str = "M"
+    rng: random.Random,
+    plan: list[tuple[str, int, list[str]]],
+    prefix: str = "M",
+    unique_region: str | None = None,
 ) -> Iterator[list[str]]:
-    """CSV rows (without header) for ``plan`` = [(union id, count, department names)]; unique ids."""
+    """CSV rows (without header) for ``plan`` = [(union id, count, department names)]; unique member
+    numbers and resident IDs (random ones for the demo; with ``unique_region``, IDs derived from the row
+    index in that region, so that generated files never collide with each other or the demo)."""
     seen_ids: set[str] = set()
+    counter = 0
     for u_index, (union_id, count, deps) in enumerate(plan, start=1):
         for seq in range(1, count + 1):
             name, gender = person(rng)
-            nid = resident_id(rng, gender)
-            while nid in seen_ids:
+            if unique_region:
+                nid = unique_resident_id(counter, gender, unique_region)
+                counter += 1
+            else:
                 nid = resident_id(rng, gender)
-            seen_ids.add(nid)
+                while nid in seen_ids:
+                    nid = resident_id(rng, gender)
+                seen_ids.add(nid)
             no = f"{prefix}{u_index:02d}{seq:05d}"
             yield [
                 no,

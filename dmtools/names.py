@@ -125,6 +125,15 @@ def resident_id(rng: random.Random, gender: str, serial: int | None = None) -> s
     return first17 + resident_id_check_char(first17)
 
 
+def unique_resident_id(index: int, gender: str, region: str) -> str:
+    """A valid resident ID that is unique for each (region, index < 6,900,000): the index picks the birth
+    date and the serial. For generated test files that must not collide with each other or the demo."""
+    born = date(1966, 1, 1) + timedelta(days=(index // 500) % 13800)
+    odd = (index % 500) * 2 + (1 if gender == "M" else 0)
+    first17 = f"{region}{born:%Y%m%d}{odd:03d}"
+    return first17 + resident_id_check_char(first17)
+
+
 def mobile(rng: random.Random) -> str:
     return (
         rng.choice(
