@@ -36,7 +36,7 @@ from . import rules
 from .store import DisclosureStore, now
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
-UNREAD_LIMIT = 2000
+UNREAD_LIMIT = 10000
 ROSTER_PAGE = 5000
 
 
@@ -475,7 +475,7 @@ class DisclosureService(HealthRpc):
     @rpc
     def item_reads(self, item_id: str) -> dict:
         """Read figures of one item for its union's admins: read count and rate against the union's
-        members now, per department, and for a mandatory item who has not read it (first 2,000).
+        members now, per department, and for a mandatory item who has not read it (first 10,000).
 
         Out: :class:`ItemReadsOut`. The roster and departments come from the members service, asked as
         this service after the caller's rights were checked here. Cost: ⌈reads/1000⌉ + 1 lookups and

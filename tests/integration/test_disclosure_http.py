@@ -186,6 +186,12 @@ def test_publish_form_board_item_page_questions_and_export(gw):
     assert (
         "read-ring" in reads and "department-chart" in reads and "会员2" in reads
     )  # M0000002 has not read it
+    unread_csv = s().get(f"/disclosures/{item_id}/unread.csv")
+    assert unread_csv.status_code == 200 and unread_csv.text.splitlines()[1:] == [
+        "A0000001,会员1,生产部",
+        "M0000002,会员2,生产部",
+    ]
+    assert m().get(f"/disclosures/{item_id}/unread.csv").status_code == 403
     assert m().get("/unions/u01/disclosures/dashboard").status_code == 403
     export = s().get("/unions/u01/disclosures/register.xlsx")
     assert export.status_code == 200 and export.headers["Content-Type"].startswith("application/vnd.openxml")
