@@ -1,0 +1,114 @@
+"""The workers' congress as people use it, in headless Chromium at phone size, against every service
+running as in `make run` with the demo data (u01's 3rd-term congress: 120 delegates)."""
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+TERM = "cg-u01-t3"
+PLANNED = "cg-u01-t3-s2"  # the demo's planned extraordinary session
+
+
+def login(page, url, who, password="demo1234"):
+    page.goto(f"{url}/login")
+    page.fill("#login", who)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def delegates(stack) -> list[str]:
+    admin = stack.login("admin01")
+    r = admin.get(f"{stack.url}/api/v1/congress/terms/{TERM}/delegates", timeout=30)
+    assert r.status_code == 200, r.text
+    return [d["member_id"] for d in r.json()]
+
+
+def test_console_counts_update_without_reload(stack, phone):
+    admin = stack.login("admin01")
+    members = delegates(stack)
+    login(phone, stack.url, "admin01")
+    phone.goto(f"{stack.url}/congress")
+    assert phone.inner_text("h1") == "亦庄精密机械制造有限公司职工代表大会"
+    assert "未通过" in phone.inner_text("main") and "赞成52" in phone.inner_text(
+        "main"
+    )  # the demo's failed resolution
+    phone.goto(f"{stack.url}/congress/sessions/{PLANNED}/console")
+    assert phone.inner_text("#due-count") == "120" and phone.inner_text("#present-count") == "0"
+    assert phone.inner_text("#required-count") == "80"
+    phone.evaluate("window.__sameDocument = true")
+    for member_id in members[:3]:  # the check-in desk and phones elsewhere
+        r = admin.post(
+            f"{stack.url}/api/v1/congress/sessions/{PLANNED}/check-in",
+            json={"member_id": member_id},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+    expect(phone.locator("#present-count")).to_have_text("3", timeout=10000)  # no eval: the CSP forbids it
+    assert phone.evaluate("window.__sameDocument") is True  # updated in place, not reloaded
+    assert sum(int(t) for t in phone.locator("#by-delegation tr td:nth-child(3)").all_inner_texts()) == 3
+    assert phone.evaluate("document.getElementById('present-bar').value") == 3
+    phone.screenshot(path="/tmp/congress-console.png", full_page=True)
+    # convening with 3 of 120 present: refused, the numbers shown
+    phone.click("#convene")
+    phone.wait_for_load_state()
+    notice = phone.inner_text("#notice")
+    assert "应到120人" in notice and "实到3人" in notice and "须至少80人" in notice
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # fits the phone
+
+
+def test_delegate_checks_in_and_votes_on_a_phone(stack, phone):
+    admin = stack.login("admin01")
+    members = delegates(stack)
+    r = admin.post(
+        f"{stack.url}/api/v1/congress/terms/{TERM}/sessions",
+        json={
+            "title": "第三届职工代表大会第三次会议",
+            "agenda": [{"kind": "resolution", "title": "关于设立职工互助基金的决议"}],
+        },
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    sid, item = r.json()["id"], r.json()["items"][0]["id"]
+    for member_id in members[:79]:
+        admin.post(
+            f"{stack.url}/api/v1/congress/sessions/{sid}/check-in", json={"member_id": member_id}, timeout=30
+        )
+    short = admin.post(f"{stack.url}/api/v1/congress/sessions/{sid}/convene", timeout=30)
+    assert short.status_code == 409 and short.json()["details"] == {
+        "due_count": 120,
+        "present_count": 79,
+        "required": 80,
+    }
+
+    me = members[100]  # a delegate on their phone
+    login(phone, stack.url, me)
+    phone.goto(f"{stack.url}/congress/sessions/{sid}")
+    assert "您是本届职工代表" in phone.inner_text("#my-status")
+    phone.click("#check-in")
+    phone.wait_for_selector("#checked-in")
+    phone.click("#check-in") if phone.locator(
+        "#check-in"
+    ).count() else None  # the button is gone once checked in
+    assert (
+        admin.post(f"{stack.url}/api/v1/congress/sessions/{sid}/convene", timeout=30).json()["present_count"]
+        == 80
+    )
+    assert admin.post(f"{stack.url}/api/v1/congress/items/{item}/open", timeout=30).status_code == 200
+    phone.wait_for_selector("#vote-yes", timeout=15000)  # the page follows the opened vote by itself
+    phone.screenshot(path="/tmp/congress-delegate.png", full_page=True)
+    phone.click("#vote-yes")
+    phone.wait_for_selector("#receipt")
+    assert len(phone.inner_text("#receipt b")) >= 8
+    phone.goto(f"{stack.url}/congress/sessions/{sid}")
+    assert "您已对本事项投票" in phone.inner_text("#my-status")
+    closed = admin.post(f"{stack.url}/api/v1/congress/items/{item}/close", timeout=30).json()
+    assert (closed["state"], closed["outcome"]["yes"], closed["outcome"]["ballots"]) == ("failed", 1, 1)
+    phone.goto(f"{stack.url}/congress/sessions/{sid}")
+    assert "未通过" in phone.inner_text("main")
+    outsider = stack.login("M0200002")  # a member of another union
+    assert (
+        outsider.post(f"{stack.url}/api/v1/congress/sessions/{sid}/check-in", json={}, timeout=30).status_code
+        == 403
+    )
