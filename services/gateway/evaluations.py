@@ -282,6 +282,12 @@ class EvaluationsHttp:
             poll_id, page_no, min(per_page, 500) if per_page > 0 else per_page
         )
 
+    @api("POST", "/api/v1/polls/<poll_id>/recount", tags=["evaluations"])
+    def api_recount(self, request, poll_id):
+        """Recount every ballot of a poll now and compare with the live tally (a campaign's admins):
+        ``{"at", "matches", "live", "recounted"}``; a mismatch raises the alarm, nothing is overwritten."""
+        return self.voting_rpc.recount(poll_id)
+
     # ===== pages ====================================================================================
     @page("GET", "/evaluations")
     def evaluations_page(self, request):
