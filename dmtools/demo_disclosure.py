@@ -13,6 +13,7 @@ with their own token, corrects one item and withdraws another through the ordina
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -278,8 +279,12 @@ def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
                     "category": current["category"],
                     "period": current["period"],
                     "title": current["title"],
-                    "body": current["body"].replace("结余全部用于", "结余（经伙委会复核）全部用于")
-                    + "\n\n> 更正：原表“燃料水电”一项金额录入有误，已按财务凭证更正。",
+                    "body": re.sub(
+                        r"\| 燃料水电 \| ([\d,]+) \|",
+                        lambda m: f"| 燃料水电 | {int(m.group(1).replace(',', '')) - 4210:,} |",
+                        current["body"],
+                    )
+                    + "\n\n> 更正：原表“燃料水电”一项多计 4,210 元，已按财务凭证更正。",
                     "mandatory": current["mandatory"],
                     "reason": "燃料水电支出金额录入有误，按财务凭证更正",
                 },

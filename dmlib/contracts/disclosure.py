@@ -60,7 +60,7 @@ class AttachmentIn(BaseSchema):
     content_b64 = fields.String(required=True, load_only=True, validate=validate.Length(min=1))
 
 
-class _ItemFields(BaseSchema):
+class _DisclosureFields(BaseSchema):
     category = fields.String(
         required=True,
         validate=validate.OneOf(list(CATEGORIES), error="unknown category / 请选择公开类别"),
@@ -95,7 +95,7 @@ class _ItemFields(BaseSchema):
             raise ValidationError("the body is empty / 正文不能为空")
 
 
-class ItemIn(_ItemFields):
+class DisclosureIn(_DisclosureFields):
     """A new disclosure item."""
 
     @validates_schema
@@ -106,7 +106,7 @@ class ItemIn(_ItemFields):
             )
 
 
-class CorrectionIn(_ItemFields):
+class CorrectionIn(_DisclosureFields):
     """A correction: the full new content, the reason, new files and the ids of files to drop."""
 
     reason = fields.String(
@@ -140,7 +140,7 @@ class AnswerIn(BaseSchema):
     )
 
 
-class ItemListIn(PageIn):
+class DisclosureListIn(PageIn):
     category = fields.String(load_default=None, validate=validate.OneOf(list(CATEGORIES)))
 
 
@@ -157,7 +157,7 @@ class RevisionRef(BaseSchema):
     reason = fields.String(allow_none=True, metadata={"description": "why the next revision corrected it"})
 
 
-class ItemOut(BaseSchema):
+class DisclosureOut(BaseSchema):
     id = fields.String()
     union_id = fields.String()
     union_name = fields.String()
@@ -187,7 +187,7 @@ class ItemOut(BaseSchema):
     can_manage = fields.Boolean(metadata={"description": "the caller administers the item's union"})
 
 
-class ItemSummaryOut(BaseSchema):
+class DisclosureSummaryOut(BaseSchema):
     id = fields.String()
     category = fields.String()
     category_label = fields.String()
@@ -203,12 +203,12 @@ class ItemSummaryOut(BaseSchema):
     questions_answered = fields.Integer()
 
 
-class ItemPageOut(PageOut):
+class DisclosurePageOut(PageOut):
     union_id = fields.String()
     union_name = fields.String()
     unread = fields.Integer(metadata={"description": "items of the union the caller has not opened"})
     can_manage = fields.Boolean()
-    items = fields.List(fields.Nested(ItemSummaryOut))
+    items = fields.List(fields.Nested(DisclosureSummaryOut))
 
 
 class QuestionOut(BaseSchema):
@@ -241,7 +241,7 @@ class UnreadOut(BaseSchema):
     department = fields.String()
 
 
-class ItemReadsOut(BaseSchema):
+class DisclosureReadsOut(BaseSchema):
     item_id = fields.String()
     union_id = fields.String()
     union_name = fields.String()
@@ -255,7 +255,7 @@ class ItemReadsOut(BaseSchema):
     unread = fields.List(fields.Nested(UnreadOut), metadata={"description": "mandatory items only"})
 
 
-class ItemRateOut(BaseSchema):
+class DisclosureRateOut(BaseSchema):
     id = fields.String()
     title = fields.String()
     category = fields.String()
@@ -279,7 +279,7 @@ class UnionReadsOut(BaseSchema):
     union_id = fields.String()
     union_name = fields.String()
     members = fields.Integer()
-    items = fields.List(fields.Nested(ItemRateOut))
+    items = fields.List(fields.Nested(DisclosureRateOut))
 
 
 class HistoryReadIn(BaseSchema):
@@ -306,7 +306,7 @@ class HistoryQuestionIn(BaseSchema):
             raise ValidationError("answer and answered_at go together / 答复与答复时间须同时提供", "answer")
 
 
-class HistoryEntryIn(ItemIn):
+class HistoryEntryIn(DisclosureIn):
     """An item of a union's earlier register (paper or another system), with its original dates,
     read records and questions: see ``import_register``."""
 

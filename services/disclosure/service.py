@@ -131,7 +131,7 @@ class DisclosureService(HealthRpc):
         return out
 
     def _item_out(self, item: dict, actor: Actor, read: bool, first_read: bool = False) -> dict:
-        return c.ItemOut().dump(
+        return c.DisclosureOut().dump(
             {
                 **item,
                 "id": item["_id"],
@@ -152,7 +152,7 @@ class DisclosureService(HealthRpc):
         )
 
     def _summary(self, item: dict, read: bool) -> dict:
-        return c.ItemSummaryOut().dump(
+        return c.DisclosureSummaryOut().dump(
             {
                 **item,
                 "id": item["_id"],
@@ -221,12 +221,12 @@ class DisclosureService(HealthRpc):
     def publish(self, union_id: str, data: dict) -> dict:
         """Publish a disclosure item to the members of a grassroots union.
 
-        In: :class:`ItemIn` (category, period, title, Markdown body, mandatory, up to 5 attachments of at
-        most ``MAX_ATTACHMENT_BYTES`` each, base64). Out: :class:`ItemOut` (revision 1). Admins of the
+        In: :class:`DisclosureIn` (category, period, title, Markdown body, mandatory, up to 5 attachments of at
+        most ``MAX_ATTACHMENT_BYTES`` each, base64). Out: :class:`DisclosureOut` (revision 1). Admins of the
         union or above (DESIGN.md §1). Everything is checked before the first write. Publishes
         ``disclosure_published``. Errors: BadInput (field messages; not a grassroots union), NotFound
         (union), Forbidden, PayloadTooLarge (413, an attachment over the limit)."""
-        data = c.ItemIn().load(data)
+        data = c.DisclosureIn().load(data)
         actor = self.identity.actor
         union = self._union_info(union_id)
         self._require_manager(actor, union["path"], union_id)
@@ -256,7 +256,7 @@ class DisclosureService(HealthRpc):
         whole and stays readable (:meth:`get_revision`). Attachments carry over unless listed in
         ``drop_attachments``; new ones are added (at most 5 in all).
 
-        In: :class:`CorrectionIn` (with ``reason``). Out: :class:`ItemOut`. Admins of the item's union or
+        In: :class:`CorrectionIn` (with ``reason``). Out: :class:`DisclosureOut`. Admins of the item's union or
         above; a withdrawn item cannot be corrected (Conflict), nor one corrected by someone else at the
         same moment (Conflict: reload and retry). Publishes ``disclosure_corrected``."""
         data = c.CorrectionIn().load(data)
@@ -342,7 +342,7 @@ class DisclosureService(HealthRpc):
     @rpc
     def withdraw_item(self, item_id: str, data: dict) -> dict:
         """Withdraw an item: it stays on record and readable, marked withdrawn with the reason; no new
-        questions. In: :class:`WithdrawIn`. Out: :class:`ItemOut`. Admins of the item's union or above.
+        questions. In: :class:`WithdrawIn`. Out: :class:`DisclosureOut`. Admins of the item's union or above.
         Errors: Conflict if already withdrawn. Publishes ``disclosure_withdrawn``."""
         data = c.WithdrawIn().load(data)
         actor = self.identity.actor
@@ -372,11 +372,11 @@ class DisclosureService(HealthRpc):
     def list_items(self, union_id: str, query: dict | None = None) -> dict:
         """The disclosure board of a union, newest first, each with the caller's ``read`` flag.
 
-        In: ``union_id`` and :class:`ItemListIn` (``page``, ``per_page`` ≤ 200, ``category``). Out:
-        :class:`ItemPageOut` with ``unread`` (the caller's unread items of the union). Members of the union
+        In: ``union_id`` and :class:`DisclosureListIn` (``page``, ``per_page`` ≤ 200, ``category``). Out:
+        :class:`DisclosurePageOut` with ``unread`` (the caller's unread items of the union). Members of the union
         and its admins. Cost: one ``_id`` lookup for the union index, one per item (for the unread count
         and the page) and one per listed item for the receipt: ~60 lookups for a year of items."""
-        query = c.ItemListIn().load(query or {})
+        query = c.DisclosureListIn().load(query or {})
         actor = self.identity.actor
         index = self.store.get_union(union_id) if isinstance(union_id, str) else None
         if index is None:
@@ -401,14 +401,14 @@ class DisclosureService(HealthRpc):
             unread=sum(1 for i in items if member and not read[i["_id"]]),
             can_manage=self._may_manage(actor, index["path"]),
         )
-        return c.ItemPageOut().dump(out)
+        return c.DisclosurePageOut().dump(out)
 
     @rpc
     def open_item(self, item_id: str) -> dict:
         """Open an item: its current revision with the body rendered safely, attachments (metadata),
         earlier revisions (refs) and counters. A member's first open records their read receipt, once
         (``first_read`` true only then); opening again records nothing. Admins of the union who are not
-        its members may open without a receipt. Out: :class:`ItemOut`. Errors: NotFound, Forbidden."""
+        its members may open without a receipt. Out: :class:`DisclosureOut`. Errors: NotFound, Forbidden."""
         actor = self.identity.actor
         item = self._item(item_id)
         self._require_reader(actor, item)
@@ -423,7 +423,7 @@ class DisclosureService(HealthRpc):
     @rpc
     def get_revision(self, item_id: str, revision: int) -> dict:
         """One revision of an item (the current one, or an earlier one kept by a correction), for whoever
-        may open the item; records no read. Out: :class:`ItemOut` with that revision's content."""
+        may open the item; records no read. Out: :class:`DisclosureOut` with that revision's content."""
         actor = self.identity.actor
         item = self._item(item_id)
         self._require_reader(actor, item)
@@ -477,7 +477,7 @@ class DisclosureService(HealthRpc):
         """Read figures of one item for its union's admins: read count and rate against the union's
         members now, per department, and for a mandatory item who has not read it (first 10,000).
 
-        Out: :class:`ItemReadsOut`. The roster and departments come from the members service, asked as
+        Out: :class:`DisclosureReadsOut`. The roster and departments come from the members service, asked as
         this service after the caller's rights were checked here. Cost: ⌈reads/1000⌉ + 1 lookups and
         ⌈members/5000⌉ roster calls."""
         actor = self.identity.actor
@@ -495,7 +495,7 @@ class DisclosureService(HealthRpc):
         readers = self.store.readers(item_id, item.get("read_count", 0))
         departments, unread = rules.department_reads(roster, readers, names, "未分部门")
         read = item.get("read_count", 0)
-        return c.ItemReadsOut().dump(
+        return c.DisclosureReadsOut().dump(
             {
                 "item_id": item_id,
                 "union_id": item["union_id"],

@@ -110,8 +110,8 @@ class DisclosureHttp:
     @api(
         "GET",
         "/api/v1/unions/<union_id>/disclosures",
-        query=c.ItemListIn,
-        response=c.ItemPageOut,
+        query=c.DisclosureListIn,
+        response=c.DisclosurePageOut,
         tags=["disclosure"],
     )
     def api_disclosure_board(self, request, union_id):
@@ -122,8 +122,8 @@ class DisclosureHttp:
     @api(
         "POST",
         "/api/v1/unions/<union_id>/disclosures",
-        body=c.ItemIn,
-        response=c.ItemOut,
+        body=c.DisclosureIn,
+        response=c.DisclosureOut,
         status=201,
         tags=["disclosure"],
     )
@@ -132,7 +132,7 @@ class DisclosureHttp:
         ``[{"filename", "content_b64"}]``, at most 5, each ≤ ``MAX_ATTACHMENT_BYTES`` (else 413)."""
         return self.disclosure_rpc.publish(union_id, body)
 
-    @api("GET", "/api/v1/disclosures/<item_id>", response=c.ItemOut, tags=["disclosure"])
+    @api("GET", "/api/v1/disclosures/<item_id>", response=c.DisclosureOut, tags=["disclosure"])
     def api_open_disclosure(self, request, item_id):
         """Open an item; a member's first open records their read receipt (once)."""
         return self.disclosure_rpc.open_item(item_id)
@@ -140,7 +140,7 @@ class DisclosureHttp:
     @api(
         "GET",
         "/api/v1/disclosures/<item_id>/revisions/<int:revision>",
-        response=c.ItemOut,
+        response=c.DisclosureOut,
         tags=["disclosure"],
     )
     def api_disclosure_revision(self, request, item_id, revision):
@@ -151,7 +151,7 @@ class DisclosureHttp:
         "POST",
         "/api/v1/disclosures/<item_id>/corrections",
         body=c.CorrectionIn,
-        response=c.ItemOut,
+        response=c.DisclosureOut,
         tags=["disclosure"],
     )
     def api_correct_disclosure(self, request, item_id, body):
@@ -162,7 +162,7 @@ class DisclosureHttp:
         "POST",
         "/api/v1/disclosures/<item_id>/withdrawal",
         body=c.WithdrawIn,
-        response=c.ItemOut,
+        response=c.DisclosureOut,
         tags=["disclosure"],
     )
     def api_withdraw_disclosure(self, request, item_id, body):
@@ -212,7 +212,7 @@ class DisclosureHttp:
         """The admin's desk: unanswered questions of a union, oldest first, with their age in days."""
         return self.disclosure_rpc.open_questions(union_id)
 
-    @api("GET", "/api/v1/disclosures/<item_id>/reads", response=c.ItemReadsOut, tags=["disclosure"])
+    @api("GET", "/api/v1/disclosures/<item_id>/reads", response=c.DisclosureReadsOut, tags=["disclosure"])
     def api_disclosure_reads(self, request, item_id):
         """Read rate of an item overall and per department, and (mandatory items) who has not read it."""
         return self.disclosure_rpc.item_reads(item_id)

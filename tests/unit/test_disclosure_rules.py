@@ -135,10 +135,10 @@ GOOD = {"category": "safety", "period": "2026-03", "title": "三月安全检查"
 )
 def test_item_contract_refuses_bad_input_with_field_messages(change, fields):
     with pytest.raises(ValidationError) as info:
-        c.ItemIn().load({**GOOD, **change})
+        c.DisclosureIn().load({**GOOD, **change})
     assert set(info.value.messages) == fields
 
 
 def test_item_contract_defaults():
-    data = c.ItemIn().load(GOOD)
+    data = c.DisclosureIn().load(GOOD)
     assert data["mandatory"] is False and data["attachments"] == []
