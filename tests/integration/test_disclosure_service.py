@@ -178,6 +178,9 @@ def test_opening_twice_records_one_read_and_the_rate_matches_the_receipts(servic
     assert reads["read"] == receipts and reads["members"] == 6 and reads["rate"] == 0.5
     assert union["items"][0]["read"] == receipts and union["items"][0]["rate"] == 0.5
     assert recount == {"item_id": item["id"], "before": 3, "receipts": 3}
+    with services(SYSTEM) as rpc:  # the roster carries each member's department (members fix)
+        roster = rpc.members.union_roster("u01")["members"]
+    assert [(m["member_id"], m["department_id"]) for m in roster] == U01
     by_name = {d["name"]: (d["read"], d["members"]) for d in reads["departments"]}
     assert by_name == {"生产部": (2, 3), "财务部": (1, 2), "未分部门": (0, 1)}
     assert sorted(u["member_id"] for u in reads["unread"]) == ["M0000002", "M0000004", "M0000005"]
