@@ -327,6 +327,7 @@ class DisclosureService(HealthRpc):
             },
         )
         if moved is None:
+            self.store.forget_attachments([f["_id"] for f in files])  # referred to by nothing
             raise Conflict("the item changed meanwhile; reload it / 该事项已被他人修改，请刷新后重试")
         self.events.publish(
             "disclosure_corrected",

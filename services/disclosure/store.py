@@ -61,6 +61,11 @@ class DisclosureStore(Store):
         if docs:
             self.db.attachments.insert_many(docs)
 
+    def forget_attachments(self, attachment_ids: list[str]) -> None:
+        """Remove files that no item or revision refers to (a correction that lost a race)."""
+        for a in attachment_ids:
+            self.db.attachments.delete_one({"_id": a})
+
     def get_attachment(self, attachment_id: str) -> dict | None:
         return self.db.attachments.find_one({"_id": attachment_id})
 

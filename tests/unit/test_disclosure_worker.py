@@ -6,7 +6,7 @@ import base64
 import pytest
 from nameko.testing.services import worker_factory
 
-from dmlib.errors import BadInput, Forbidden, PayloadTooLarge
+from dmlib.errors import BadInput, Conflict, Forbidden, PayloadTooLarge
 from services.disclosure.service import DisclosureService
 from tests.helpers import member, union_admin
 
@@ -69,3 +69,30 @@ def test_publish_writes_then_announces():
     kind, payload = svc.events.publish.call_args.args[0], svc.events.publish.call_args.kwargs
     assert kind == "disclosure_published" and payload["item_id"] == out["id"] == doc["_id"]
     assert payload["union_id"] == "u01" and payload["mandatory"] is True
+
+
+def test_a_correction_that_loses_the_race_keeps_the_snapshot_and_drops_its_new_files():
+    svc = service(union_admin("u01"))
+    svc.store.get_item.return_value = {
+        "_id": "d1",
+        "union_id": "u01",
+        "union_path": ["ftu", "u01"],
+        "status": "published",
+        "revision": 1,
+        "attachments": [],
+        "correction_reason": None,
+        "published_by": "A1",
+        "revised_at": "2026-03-01T00:00:00+00:00",
+        **ITEM,
+        "mandatory": False,
+    }
+    svc.store.move_item.return_value = None  # someone else corrected it first
+    new_file = {"filename": "c.pdf", "content_b64": base64.b64encode(b"%PDF").decode()}
+    with pytest.raises(Conflict):
+        svc.correct_item("d1", {**ITEM, "reason": "更正金额", "attachments": [new_file]})
+    snapshot = svc.store.save_revision.call_args.args[0]
+    assert snapshot["_id"] == "d1:0001" and snapshot["body"] == ITEM["body"]
+    assert svc.store.move_item.call_args.args[1] == {"revision": 1, "status": "published"}
+    stored = [f["_id"] for f in svc.store.insert_attachments.call_args.args[0]]
+    svc.store.forget_attachments.assert_called_once_with(stored)
+    svc.events.publish.assert_not_called()
