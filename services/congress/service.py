@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import contextmanager
 
+import eventlet
 from pymongo.errors import DuplicateKeyError
 
 from dmlib.auth import Actor, Identity
@@ -136,8 +138,13 @@ class CongressService(HealthRpc):
             }
         )
 
+    def _present(self, session: dict) -> int:
+        """实到: fixed when the session closed, else the count of its check-ins now."""
+        final = session.get("present_final")
+        return final if final is not None else self.store.present_count(session["_id"])
+
     def _session_out(self, session: dict, term: dict, items: list[dict] | None = None) -> dict:
-        due, present = self._due(session, term), session.get("present_count", 0)
+        due, present = self._due(session, term), self._present(session)
         out = {
             **session,
             "id": session["_id"],
@@ -244,10 +251,14 @@ class CongressService(HealthRpc):
         data = c.DelegationIn().load(data)
         term = self._term(term_id)
         self._require_admin(self.identity.actor, term)
-        updated = self.store.add_delegation(term_id, {"id": f"g{uuid.uuid4().hex[:6]}", "name": data["name"]})
-        if updated is None:
-            raise Conflict("a delegation of that name exists / 代表团名称已存在", fields={"name": ["taken"]})
-        return self._term_out(updated)
+        with self._term_lock(term_id):
+            term = self._term(term_id)
+            if any(d["name"] == data["name"] for d in term.get("delegations", [])):
+                raise Conflict(
+                    "a delegation of that name exists / 代表团名称已存在", fields={"name": ["taken"]}
+                )
+            self.store.push_delegation(term_id, {"id": f"g{uuid.uuid4().hex[:6]}", "name": data["name"]})
+        return self._term_out(self._term(term_id))
 
     # ----- delegates -----------------------------------------------------------------------------
     def _union_roster(self, union_id: str) -> dict[str, dict]:
@@ -260,6 +271,58 @@ class CongressService(HealthRpc):
             offset += len(page["members"])
             if not page["members"] or offset >= page["total"]:
                 return roster
+
+    @contextmanager
+    def _term_lock(self, term_id: str):
+        """The term's lock claim: its counters and delegations have one writer at a time."""
+        if not self.store.lock(f"{term_id}:lock"):
+            raise Conflict(
+                "another change to this term is in progress, try again / 本届代表名单正在被修改，请稍后再试",
+                details={"term_id": term_id},
+            )
+        try:
+            yield
+        finally:
+            self.store.release(f"{term_id}:lock")
+
+    def _check_and_insert_delegates(
+        self, term: dict, roster: dict[str, dict], entries: list[dict]
+    ) -> list[dict]:
+        """Validate every entry, then insert them all (under the term's lock). Returns the documents."""
+        term_id = term["_id"]
+        delegations = {d["id"] for d in term.get("delegations", [])}
+        bad: dict[str, dict[str, list[str]]] = {}
+        taken: dict[str, dict[str, list[str]]] = {}
+        for i, d in enumerate(entries):
+            if d["member_id"] not in roster:
+                bad.setdefault(str(i), {})["member_id"] = ["not a member of this union / 不是本单位会员"]
+            if d["delegation_id"] not in delegations:
+                bad.setdefault(str(i), {})["delegation_id"] = ["no such delegation / 代表团不存在"]
+        if bad:
+            raise BadInput("some delegates cannot be elected / 部分代表信息有误", fields={"delegates": bad})
+        for i, d in enumerate(entries):
+            if self.store.get_delegate(term_id, d["member_id"]) is not None:
+                taken[str(i)] = {"member_id": ["already a delegate of this term / 已是本届代表"]}
+        if taken:
+            raise Conflict("already delegates / 已是本届代表", fields={"delegates": taken})
+        at = now()
+        docs = [
+            {
+                "_id": f"{term_id}:{d['member_id']}",
+                "term_id": term_id,
+                "congress_id": term["congress_id"],
+                "member_id": d["member_id"],
+                "name": roster[d["member_id"]]["name"],
+                "delegation_id": d["delegation_id"],
+                "category": d["category"],
+                "elected_at": at,
+            }
+            for d in entries
+        ]
+        clashes = self.store.insert_delegates(term_id, docs)
+        if clashes:
+            raise Conflict("already delegates / 已是本届代表", details={"member_ids": clashes})
+        return docs
 
     @rpc
     def elect_delegates(self, term_id: str, data: dict) -> dict:
@@ -282,38 +345,8 @@ class CongressService(HealthRpc):
                 details={"term_id": term_id},
             )
         roster = self._union_roster(term["union_id"])
-        delegations = {d["id"] for d in term.get("delegations", [])}
-        bad: dict[str, dict[str, list[str]]] = {}
-        taken: dict[str, dict[str, list[str]]] = {}
-        for i, d in enumerate(data["delegates"]):
-            if d["member_id"] not in roster:
-                bad.setdefault(str(i), {})["member_id"] = ["not a member of this union / 不是本单位会员"]
-            if d["delegation_id"] not in delegations:
-                bad.setdefault(str(i), {})["delegation_id"] = ["no such delegation / 代表团不存在"]
-        if bad:
-            raise BadInput("some delegates cannot be elected / 部分代表信息有误", fields={"delegates": bad})
-        for i, d in enumerate(data["delegates"]):
-            if self.store.get_delegate(term_id, d["member_id"]) is not None:
-                taken[str(i)] = {"member_id": ["already a delegate of this term / 已是本届代表"]}
-        if taken:
-            raise Conflict("already delegates / 已是本届代表", fields={"delegates": taken})
-        at = now()
-        docs = [
-            {
-                "_id": f"{term_id}:{d['member_id']}",
-                "term_id": term_id,
-                "congress_id": term["congress_id"],
-                "member_id": d["member_id"],
-                "name": roster[d["member_id"]]["name"],
-                "delegation_id": d["delegation_id"],
-                "category": d["category"],
-                "elected_at": at,
-            }
-            for d in data["delegates"]
-        ]
-        clashes = self.store.insert_delegates(term_id, docs)
-        if clashes:
-            raise Conflict("already delegates / 已是本届代表", details={"member_ids": clashes})
+        with self._term_lock(term_id):
+            docs = self._check_and_insert_delegates(self._term(term_id), roster, data["delegates"])
         self.identity.act_as_service()
         granted = 0
         for d in docs:
@@ -354,35 +387,34 @@ class CongressService(HealthRpc):
         actor = self.identity.actor
         term = self._term(term_id)
         self._require_admin(actor, term)
-        number = self.store.next_session_number(term_id)
-        session_id = f"{term_id}-s{number}"
-        items = [
-            {**i, "_id": f"{session_id}-i{n}", "session_id": session_id, "order": n, "state": "pending"}
-            for n, i in enumerate(data["agenda"], 1)
-        ]
-        doc = {
-            "_id": session_id,
-            "term_id": term_id,
-            "congress_id": term["congress_id"],
-            "union_id": term["union_id"],
-            "union_path": term["union_path"],
-            "number": number,
-            "kind": data["kind"],
-            "title": data["title"],
-            "scheduled_at": data["scheduled_at"],
-            "state": "planned",
-            "due_count": None,
-            "present_count": 0,
-            "present_by_delegation": {},
-            "present": [],
-            "item_count": len(items),
-            "open_item": None,
-            "created_at": now(),
-            "created_by": actor.member_id,
-        }
-        self.store.insert_session(doc, items)
+
+        def make(session_id: str, number: int) -> tuple[dict, list[dict]]:
+            items = [
+                {**i, "_id": f"{session_id}-i{n}", "session_id": session_id, "order": n, "state": "pending"}
+                for n, i in enumerate(data["agenda"], 1)
+            ]
+            doc = {
+                "_id": session_id,
+                "term_id": term_id,
+                "congress_id": term["congress_id"],
+                "union_id": term["union_id"],
+                "union_path": term["union_path"],
+                "number": number,
+                "kind": data["kind"],
+                "title": data["title"],
+                "scheduled_at": data["scheduled_at"],
+                "state": "planned",
+                "due_count": None,
+                "present_final": None,
+                "open_item": None,
+                "created_at": now(),
+                "created_by": actor.member_id,
+            }
+            return doc, items
+
+        doc, items = self.store.insert_session(term_id, make)
         self.events.publish(
-            "session_planned", congress_id=term["congress_id"], term_id=term_id, session_id=session_id
+            "session_planned", congress_id=term["congress_id"], term_id=term_id, session_id=doc["_id"]
         )
         return self._session_out(doc, term, items)
 
@@ -393,17 +425,16 @@ class CongressService(HealthRpc):
         data = c.AgendaItemIn().load(data)
         session = self._session(session_id)
         self._require_admin(self.identity.actor, session)
-        doc = self.store.add_item(session_id, {**data, "state": "pending"})
-        if doc is None:
+        if session["state"] == "closed":
             raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
-        return self._item_out(doc)
+        return self._item_out(self.store.add_item(session_id, {**data, "state": "pending"}))
 
     @rpc
     def get_session(self, session_id: str) -> dict:
         """A session with its agenda, outcomes and counts (:class:`SessionOut`). Members of the union."""
         session = self._session(session_id)
         self._require_reader(self.identity.actor, session)
-        return self._session_out(session, self._term(session["term_id"]), self.store.items_of(session))
+        return self._session_out(session, self._term(session["term_id"]), self.store.items_of(session_id))
 
     @rpc
     def list_sessions(self, congress_id: str) -> list[dict]:
@@ -413,7 +444,7 @@ class CongressService(HealthRpc):
         self._require_reader(self.identity.actor, {**congress, "congress_id": congress_id})
         terms = {t["_id"]: t for t in self.store.terms_of(congress_id)}
         sessions = self.store.sessions_of(congress_id)
-        out = [self._session_out(s, terms[s["term_id"]], self.store.items_of(s)) for s in sessions]
+        out = [self._session_out(s, terms[s["term_id"]], self.store.items_of(s["_id"])) for s in sessions]
         return sorted(out, key=lambda s: (s["term_id"], s["number"]), reverse=True)
 
     @rpc
@@ -423,12 +454,14 @@ class CongressService(HealthRpc):
         ``due_count`` (应到) = all delegates of the term, ``present_count`` (实到) = delegates checked in,
         ``required`` = ⌈2/3 × due⌉, ``quorum`` = present ≥ required (1986 条例 art. 18); ``by_delegation``
         ``[{id, name, due, present}]``; ``open_item`` ``{id, title, secret, ballots, eligible}`` or null.
-        Cost: two ``_id`` lookups (+ one voting RPC while a vote is open). Members of the union."""
+        Cost: two ``_id`` lookups and a read of the session's check-ins (~8 ms at 120), plus one voting RPC
+        while a vote is open. Members of the union."""
         session = self._session(session_id)
         self._require_reader(self.identity.actor, session)
         term = self._term(session["term_id"])
-        due, present = self._due(session, term), session.get("present_count", 0)
-        dcounts, pcounts = term.get("delegation_counts", {}), session.get("present_by_delegation", {})
+        present_ids, by = self.store.presence(session_id)
+        due, present = self._due(session, term), len(present_ids)
+        dcounts = term.get("delegation_counts", {})
         open_item = None
         if session.get("open_item"):
             item = self.store.get_item(session["open_item"])
@@ -453,7 +486,7 @@ class CongressService(HealthRpc):
                         "id": d["id"],
                         "name": d["name"],
                         "due": dcounts.get(d["id"], 0),
-                        "present": pcounts.get(d["id"], 0),
+                        "present": by.get(d["id"], 0),
                     }
                     for d in term.get("delegations", [])
                 ],
@@ -466,11 +499,11 @@ class CongressService(HealthRpc):
     def check_in(self, session_id: str, data: dict | None = None) -> dict:
         """Check a delegate in (签到), idempotently. In: :class:`CheckInIn` (``member_id`` when an admin
         checks someone in; omitted = oneself). Out: :class:`CheckInOut` with ``already`` true when the
-        delegate had checked in before (counted once). Publishes ``quorum_reached`` when this check-in
-        brings a planned session to ⌈2/3⌉ of all delegates.
+        delegate had checked in before (counted once: the check-in's key is the member id). Publishes
+        ``quorum_reached`` once, when a planned session first has ⌈2/3⌉ of all delegates present.
 
-        Errors: BadInput; Forbidden (not a delegate of this term, or checking someone else in without
-        being an admin); NotFound; Conflict (the session is closed)."""
+        Errors: BadInput (``member_id`` of a non-delegate from an admin); Forbidden (a non-delegate
+        checking in, or checking someone else in without being an admin); NotFound; Conflict (closed)."""
         data = c.CheckInIn().load(data or {})
         actor = self.identity.actor
         session = self._session(session_id)
@@ -488,10 +521,15 @@ class CongressService(HealthRpc):
             raise Forbidden("only delegates of this term check in / 仅本届职工代表可签到")
         if session["state"] == "closed":
             raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
-        first, after = self.store.check_in(session, delegate, actor.member_id)
+        first = self.store.check_in(session_id, delegate, actor.member_id)
         term = self._term(session["term_id"])
-        due, present = self._due(after, term), after.get("present_count", 0)
-        if first and after["state"] == "planned" and present == rules.quorum_required(due) and due > 0:
+        due, present = self._due(session, term), self.store.present_count(session_id)
+        if (
+            first
+            and session["state"] == "planned"
+            and rules.quorum(present, due)
+            and self.store.claim(f"{session_id}:quorum-reached")
+        ):
             self.events.publish(
                 "quorum_reached",
                 congress_id=session["congress_id"],
@@ -509,97 +547,80 @@ class CongressService(HealthRpc):
             }
         )
 
+    def _leave(self, session: dict, state: str) -> bool:
+        """Claim the one transition out of ``state`` (True for exactly one caller)."""
+        return self.store.claim(f"{session['_id']}:from-{state}")
+
     @rpc
     def convene_session(self, session_id: str) -> dict:
         """Convene a planned session (planned → convened), only with present ≥ 2/3 of ALL delegates of the
         term (1986 条例 art. 18); 应到 is then fixed for the session. Out: :class:`SessionOut`. Publishes
         ``session_convened``. Admins. Errors: Conflict with ``details`` ``{due_count, present_count,
-        required}`` when short of the quorum, or when the session is not planned (two admins convening at
-        once: exactly one succeeds)."""
+        required}`` when short of the quorum, or ``{state}`` when the session is not planned (two admins
+        convening at once: exactly one succeeds)."""
         actor = self.identity.actor
         session = self._session(session_id)
         self._require_admin(actor, session)
         term = self._term(session["term_id"])
         due = term.get("delegate_count", 0)
-        required = rules.quorum_required(due)
-        after = self.store.transition_session(
-            session_id,
-            {"state": "planned", "present_count": {"$gte": max(required, 1)}},
-            {
-                "$set": {
-                    "state": "convened",
-                    "due_count": due,
-                    "convened_at": now(),
-                    "convened_by": actor.member_id,
-                }
-            },
-        )
-        if after is None:
-            current = self._session(session_id)
-            if current["state"] != "planned":
-                raise Conflict(
-                    f"the session is {current['state']}, not planned / 会议当前状态不可开幕",
-                    details={"state": current["state"]},
-                )
-            present = current.get("present_count", 0)
+        present = self.store.present_count(session_id)  # only grows while planned
+        if session["state"] == "planned" and not rules.quorum(present, due):
+            required = rules.quorum_required(due)
             raise Conflict(
                 f"quorum not reached: {present} present of {due} delegates, {required} needed "
                 f"/ 未达法定人数：应到{due}人，实到{present}人，须至少{required}人",
                 details={"due_count": due, "present_count": present, "required": required},
             )
+        if session["state"] != "planned" or not self._leave(session, "planned"):
+            state = self._session(session_id)["state"]
+            raise Conflict(
+                "the session is not planned (already convened or closed) / 会议已开幕或已闭幕",
+                details={"state": "convened" if state == "planned" else state},
+            )
+        after = self.store.set_session(
+            session_id, state="convened", due_count=due, convened_at=now(), convened_by=actor.member_id
+        )
         self.events.publish(
             "session_convened",
             congress_id=session["congress_id"],
             term_id=session["term_id"],
             session_id=session_id,
             due_count=due,
-            present_count=after["present_count"],
+            present_count=present,
         )
-        return self._session_out(after, term, self.store.items_of(after))
+        return self._session_out(after, term, self.store.items_of(session_id))
 
     @rpc
     def close_session(self, session_id: str) -> dict:
         """Close a session (convened → closed; a planned one may be called off). Refused while a vote is
-        open. Out: :class:`SessionOut`. Publishes ``session_closed``. Admins. Errors: Conflict."""
+        open. 实到 is then fixed. Out: :class:`SessionOut`. Publishes ``session_closed``. Admins.
+        Errors: Conflict (already closed, a vote open)."""
         actor = self.identity.actor
         session = self._session(session_id)
         self._require_admin(actor, session)
-        after = self.store.transition_session(
+        state = session["state"]
+        if state == "closed" or not self._leave(session, state):
+            raise Conflict("the session is already closed / 会议已闭幕", details={"state": "closed"})
+        if self.store.claimed(f"{session_id}:vote"):
+            self.store.release(f"{session_id}:from-{state}")
+            raise Conflict(
+                "close the open vote first / 请先结束正在进行的表决",
+                details={"open_item": self._session(session_id).get("open_item")},
+            )
+        after = self.store.set_session(
             session_id,
-            {"state": {"$in": ["planned", "convened"]}, "open_item": None},
-            {"$set": {"state": "closed", "closed_at": now(), "closed_by": actor.member_id}},
+            state="closed",
+            closed_at=now(),
+            closed_by=actor.member_id,
+            present_final=self.store.present_count(session_id),
         )
-        if after is None:
-            current = self._session(session_id)
-            if current.get("open_item"):
-                raise Conflict(
-                    "close the open vote first / 请先结束正在进行的表决",
-                    details={"open_item": current["open_item"]},
-                )
-            raise Conflict("the session is already closed / 会议已闭幕", details={"state": current["state"]})
-        term = self._term(session["term_id"])
         self.events.publish(
             "session_closed",
             congress_id=session["congress_id"],
             session_id=session_id,
-            convened=session["state"] == "convened",
+            convened=state == "convened",
         )
-        return self._session_out(after, term, self.store.items_of(after))
-
-    @rpc
-    def recount_session(self, session_id: str) -> dict:
-        """Recompute the presence counters from the check-ins (the source of truth). Admins or the
-        system. Out: ``{"session_id", "before": n, "after": n, "matches": bool}``."""
-        session = self._session(session_id)
-        self._require_admin(self.identity.actor, session)
-        counts = self.store.recount(session_id)
-        before = session.get("present_count", 0)
-        return {
-            "session_id": session_id,
-            "before": before,
-            "after": counts["present_count"],
-            "matches": before == counts["present_count"],
-        }
+        return self._session_out(after, self._term(session["term_id"]), self.store.items_of(session_id))
 
     # ----- votes on resolutions ------------------------------------------------------------------
     @rpc
@@ -608,33 +629,34 @@ class CongressService(HealthRpc):
         abstain) for the delegates present now, secret or named as the item says. One item at a time per
         session, only while it is convened. Out: :class:`ItemOut` (state ``voting``, ``poll_id``).
         Publishes ``vote_opened``. Admins. Errors: Conflict (session not convened, another vote open, item
-        not pending or a report), ServiceUnavailable (voting down; the item stays pending)."""
+        already voted on, or a report), ServiceUnavailable (voting down: the item stays pending)."""
         actor = self.identity.actor
         item = self._item(item_id)
-        session = self._session(item["session_id"])
+        sid = item["session_id"]
+        session = self._session(sid)
         self._require_admin(actor, session)
         if item["kind"] == "report":
             raise Conflict("reports are heard, not voted on / 报告事项不表决", details={"kind": "report"})
-        claimed = self.store.transition_session(
-            session["_id"], {"state": "convened", "open_item": None}, {"$set": {"open_item": item_id}}
-        )
-        if claimed is None:
-            current = self._session(session["_id"])
-            if current["state"] != "convened":
-                raise Conflict(
-                    "votes are taken only in a convened session / 会议开幕后方可表决",
-                    details={"state": current["state"]},
-                )
+        if session["state"] != "convened":
             raise Conflict(
-                "another vote is open / 另一项表决正在进行", details={"open_item": current.get("open_item")}
+                "votes are taken only in a convened session / 会议开幕后方可表决",
+                details={"state": session["state"]},
             )
-        item = self.store.transition_item(item_id, {"state": "pending"}, {"$set": {"state": "voting"}})
-        if item is None:
-            self.store.transition_session(
-                session["_id"], {"open_item": item_id}, {"$set": {"open_item": None}}
+        if not self.store.claim(f"{sid}:vote", item_id=item_id):
+            raise Conflict(
+                "another vote is open / 另一项表决正在进行", details={"open_item": session.get("open_item")}
             )
-            raise Conflict("this item has been voted on / 该事项已表决", details={"item_id": item_id})
-        voters = self.store.present_members(session["_id"])
+        if self.store.claimed(
+            f"{sid}:from-convened"
+        ):  # closed meanwhile (close_session checks the other way)
+            self.store.release(f"{sid}:vote")
+            raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        if not self.store.claim(f"{item_id}:from-pending"):
+            self.store.release(f"{sid}:vote")
+            raise Conflict(
+                "this item has been voted on / 该事项已表决", details={"state": self._item(item_id)["state"]}
+            )
+        voters, _ = self.store.presence(sid)
         self.identity.act_as_service()
         try:
             poll = self.voting_rpc.open_choice_poll(
@@ -648,20 +670,17 @@ class CongressService(HealthRpc):
                 }
             )
         except Exception:
-            self.store.transition_item(
-                item_id, {"state": "voting", "poll_id": None}, {"$set": {"state": "pending"}}
-            )
-            self.store.transition_session(
-                session["_id"], {"open_item": item_id}, {"$set": {"open_item": None}}
-            )
+            self.store.release(f"{item_id}:from-pending")
+            self.store.release(f"{sid}:vote")
             raise
-        item = self.store.transition_item(
-            item_id, {"state": "voting"}, {"$set": {"poll_id": poll["poll_id"], "opened_at": now()}}
+        item = self.store.set_item(
+            item_id, state="voting", poll_id=poll["poll_id"], opened_at=now(), eligible=len(voters)
         )
+        self.store.set_session(sid, open_item=item_id)
         self.events.publish(
             "vote_opened",
             congress_id=session["congress_id"],
-            session_id=session["_id"],
+            session_id=sid,
             item_id=item_id,
             poll_id=poll["poll_id"],
             eligible=len(voters),
@@ -670,8 +689,8 @@ class CongressService(HealthRpc):
 
     @rpc
     def cast_vote(self, item_id: str, data: dict) -> dict:
-        """A delegate's ballot on the open item: checks here, then forwarded to voting with the
-        delegate's own token (voting keeps the ballot and the secrecy). In: :class:`VoteIn`
+        """A delegate's ballot on the open item: checked here, then forwarded to voting with the
+        delegate's own token (voting keeps the ballot and its secrecy). In: :class:`VoteIn`
         (``{"choice": "yes" | "no" | "abstain"}``). Out: :class:`VoteOut` with the receipt code.
 
         Errors: BadInput (choice); Forbidden (not a delegate of the term, not checked in); Conflict (the
@@ -698,7 +717,7 @@ class CongressService(HealthRpc):
         """Close the vote on an item and record the outcome: adopted only if yes > 1/2 of ALL delegates of
         the term (1986 条例 art. 18; 企业民主管理规定 2012 art. 20), whatever the abstentions. Out:
         :class:`ItemOut` with ``outcome`` (counts, ``due``, ``required``, ``adopted``). Publishes
-        ``resolution_adopted`` or ``resolution_failed`` once (two admins closing at once, or the
+        ``resolution_adopted`` or ``resolution_failed`` exactly once (two admins closing at once, or the
         ``poll_closed`` event arriving first: one records, the others read it). Admins. Errors: Conflict
         (not voting)."""
         actor = self.identity.actor
@@ -716,10 +735,19 @@ class CongressService(HealthRpc):
         return self._item_out(self._record_outcome(item, session, closed))
 
     def _record_outcome(self, item: dict, session: dict, poll: dict) -> dict:
-        """Record the outcome of a closed poll once (guarded: voting → adopted | failed); returns the item."""
-        due = session.get("due_count") or 0
+        """Record the outcome of a closed poll once (the claim ``<item>:from-voting``); returns the item."""
+        if not self.store.claim(f"{item['_id']}:from-voting"):
+            for _ in range(40):  # another worker is recording it: wait for its write (≤ 2 s)
+                current = self._item(item["_id"])
+                if current["state"] in ("adopted", "failed"):
+                    return current
+                eventlet.sleep(0.05)
+            return current
         result = rules.outcome(
-            poll.get("counts") or {}, int(poll.get("ballots", 0)), int(poll.get("eligible", 0)), due
+            poll.get("counts") or {},
+            int(poll.get("ballots", 0)),
+            int(poll.get("eligible", 0)),
+            session.get("due_count") or 0,
         )
         outcome = {
             "yes": result.yes,
@@ -732,16 +760,9 @@ class CongressService(HealthRpc):
             "adopted": result.adopted,
             "recount_matches": poll.get("recount_matches"),
         }
-        decided = self.store.transition_item(
-            item["_id"],
-            {"state": "voting"},
-            {"$set": {"state": result.state, "outcome": outcome, "decided_at": now()}},
-        )
-        if decided is None:
-            return self._item(item["_id"])
-        self.store.transition_session(
-            session["_id"], {"open_item": item["_id"]}, {"$set": {"open_item": None}}
-        )
+        decided = self.store.set_item(item["_id"], state=result.state, outcome=outcome, decided_at=now())
+        self.store.set_session(session["_id"], open_item=None)
+        self.store.release(f"{session['_id']}:vote")
         self.events.publish(
             f"resolution_{result.state}",
             congress_id=session["congress_id"],
@@ -769,9 +790,9 @@ class CongressService(HealthRpc):
     # ----- the delegate's view and the minutes ---------------------------------------------------
     @rpc
     def my_status(self, session_id: str) -> dict:
-        """The caller's place in a session, for the delegate's page: ``{"session_id", "is_delegate",
-        "delegation", "checked_in", "open_item": {id, title, secret, has_voted} | null}``. Anyone who may
-        read the session."""
+        """The caller's place in a session, for the delegate's page: ``{"session_id", "member_id",
+        "is_delegate", "delegation", "checked_in", "open_item": {id, title, secret, has_voted} | null}``.
+        Anyone who may read the session."""
         actor = self.identity.actor
         session = self._session(session_id)
         delegate = self.store.get_delegate(session["term_id"], actor.member_id)
@@ -813,7 +834,8 @@ class CongressService(HealthRpc):
         term = self._term(session["term_id"])
         congress = self._congress(session["congress_id"])
         names = {d["id"]: d["name"] for d in term.get("delegations", [])}
-        present_ids = set(self.store.present_members(session_id))
+        present_ids, by = self.store.presence(session_id)
+        present_set = set(present_ids)
         present, absent = [], []
         for d in sorted(
             self.store.delegates_of(term["_id"]), key=lambda d: (d["delegation_id"], d["member_id"])
@@ -823,9 +845,8 @@ class CongressService(HealthRpc):
                 "name": d["name"],
                 "delegation": names.get(d["delegation_id"], ""),
             }
-            (present if d["member_id"] in present_ids else absent).append(entry)
+            (present if d["member_id"] in present_set else absent).append(entry)
         counts = term.get("delegation_counts", {})
-        pcounts = session.get("present_by_delegation", {})
         return {
             "congress": {
                 "id": congress["_id"],
@@ -833,13 +854,13 @@ class CongressService(HealthRpc):
                 "union_name": congress["union_name"],
             },
             "term": self._term_out(term),
-            "session": self._session_out(session, term, self.store.items_of(session)),
+            "session": self._session_out(session, term, self.store.items_of(session_id)),
             "delegations": [
                 {
                     "id": d["id"],
                     "name": d["name"],
                     "due": counts.get(d["id"], 0),
-                    "present": pcounts.get(d["id"], 0),
+                    "present": by.get(d["id"], 0),
                 }
                 for d in term.get("delegations", [])
             ],

@@ -227,12 +227,6 @@ def test_whole_session_quorum_and_adoption_boundaries(world, config, db):
         )
         closed = rpc.congress.close_session(sid)
         assert closed["state"] == "closed"
-        assert rpc.congress.recount_session(sid) == {
-            "session_id": sid,
-            "before": 85,
-            "after": 85,
-            "matches": True,
-        }
 
     with world(member("D0129", "u01")) as rpc:  # any member of the union reads the published record
         published = rpc.congress.list_sessions("cg-u01")
@@ -250,7 +244,7 @@ def test_whole_session_quorum_and_adoption_boundaries(world, config, db):
     outcomes = [(e, p["item_id"], p["yes"], p["due"]) for e, p in SEEN if e.startswith("resolution_")]
     assert outcomes == [("resolution_adopted", items[1], 61, 120), ("resolution_failed", items[2], 60, 120)]
     assert [p["present_count"] for e, p in SEEN if e == "quorum_reached"] == [80]
-    assert db("congress").checkins.count_documents({"session_id": sid}) == 85
+    assert db("congress")[f"checkins_{sid}"].count_documents({}) == 85  # the source of 实到
 
 
 def test_delegates_membership_and_manager_flag(world):
