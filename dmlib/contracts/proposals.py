@@ -151,14 +151,14 @@ class HistoryOut(BaseSchema):
     note = fields.String(allow_none=True)
 
 
-class DepartmentOut(BaseSchema):
+class AssignedDepartmentOut(BaseSchema):
     id = fields.String()
     name = fields.String()
 
 
 class RoundOut(BaseSchema):
     round = fields.Integer()
-    departments = fields.List(fields.Nested(DepartmentOut))
+    departments = fields.List(fields.Nested(AssignedDepartmentOut))
     assigned_at = fields.String()
     deadline = fields.String()
     replied_at = fields.String(allow_none=True)

@@ -14,15 +14,17 @@ from .congress import CongressHttp
 from .disclosure import DisclosureHttp
 from .evaluations import EvaluationsHttp
 from .members import MembersHttp
+from .proposals import ProposalsHttp
 from .web import Web
 
 
-class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, EvaluationsHttp):
+class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, EvaluationsHttp, ProposalsHttp):
     name = "gateway"
 
     identity = Identity()
     web = Web()
     members_rpc = Rpc("members")
-    disclosure_rpc = Rpc("disclosure")
     congress_rpc = Rpc("congress")
+    disclosure_rpc = Rpc("disclosure")
     voting_rpc = Rpc("voting")
+    proposals_rpc = Rpc("proposals")

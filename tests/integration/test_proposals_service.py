@@ -66,6 +66,12 @@ def world(container_factory, config, rpc_as):
     for cls in (MembersService, CongressService, ProposalsService, Recorder):
         containers[cls.name] = container_factory(cls, config)
         containers[cls.name].start()
+    return populate(rpc_as), containers
+
+
+def populate(rpc_as) -> str:
+    """Unions u01 (departments u01-d1, u01-d2; members D0000-D0005) and u02 (X0001); cg-u01's first
+    term with delegates D0000-D0004 and a planned session, whose id is returned."""
     with rpc_as(SYSTEM) as rpc:
         rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
         rpc.members.create_union(
@@ -97,7 +103,7 @@ def world(container_factory, config, rpc_as):
             term["id"], {"delegates": [{"member_id": f"D{i:04d}", "delegation_id": "g1"} for i in range(5)]}
         )
         session = rpc.congress.create_session(term["id"], {"title": "第一届第一次会议", "agenda": []})
-    return session["id"], containers
+    return session["id"]
 
 
 @contextmanager

@@ -1,0 +1,482 @@
+"""HTTP API and pages of delegate proposals (提案): collection windows, drafting and co-signing, review,
+assignment, replies, ratings, excellence, statistics and the register (XLSX).
+
+Pages (Chinese first, plain forms, no script): ``/proposals`` (the sessions of the caller's congress with
+their windows and the links each role needs), ``/proposals/sessions/<id>/mine`` (the delegate: my
+proposals, the submission form, co-sign invitations), ``/proposals/sessions/<id>/desk`` (the union admin's
+review desk: window, review, assignment, excellence), ``/proposals/inbox/<department id>`` (a handling
+department's inbox with the reply form), ``/proposals/sessions/<id>`` (the public list of accepted proposals
+and their replies), ``/proposals/<id>`` (one proposal: co-signers, rounds, replies, ratings, history; the
+rating form), ``/proposals/sessions/<id>/stats`` (statistics with SVG charts).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from urllib.parse import quote
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from werkzeug.wrappers import Response
+
+from dmlib.contracts import proposals as c
+from dmlib.errors import BadInput, ServiceError
+
+from .http import api, page
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: English message ids of the states (Chinese in proposals.po).
+STATE_LABELS = {
+    "draft": "Draft, collecting co-signers",
+    "submitted": "Submitted, awaiting review",
+    "accepted": "Accepted as a proposal",
+    "converted": "Converted to a suggestion",
+    "rejected": "Not accepted",
+    "assigned": "With the departments",
+    "replied": "Replied, awaiting rating",
+    "closed": "Handled and closed",
+}
+SATISFACTION_LABELS = {"satisfied": "Satisfied", "partly": "Partly satisfied", "dissatisfied": "Dissatisfied"}
+ACTION_LABELS = {
+    "draft": "drafted",
+    "cosign": "co-signed",
+    "submit": "submitted",
+    "accept": "accepted it",
+    "convert": "converted it to a suggestion",
+    "reject": "did not accept it",
+    "assign": "assigned it",
+    "reply": "replied",
+    "replies_complete": "all departments replied",
+    "rate": "rated the reply",
+    "return": "was dissatisfied: back to the departments",
+    "mark_excellent": "marked it excellent",
+}
+STATE_ZH = {
+    "draft": "草稿",
+    "submitted": "待审查",
+    "accepted": "已立案",
+    "converted": "转为意见建议",
+    "rejected": "不予立案",
+    "assigned": "办理中",
+    "replied": "已答复",
+    "closed": "已办结",
+}
+DECISION_ZH = {"accept": "立案", "convert": "转为意见建议", "reject": "不予立案"}
+SPLIT = re.compile(r"[\s,，、;；]+")
+
+
+def _flat(v) -> str:
+    if isinstance(v, dict):
+        return "; ".join(_flat(x) for x in v.values())
+    if isinstance(v, list):
+        return "; ".join(_flat(x) for x in v)
+    return str(v)
+
+
+def _field_errors(exc: ServiceError) -> dict[str, str]:
+    """A 400's field messages flattened for a form (``{"subject": "…"}``); the message under ``form``."""
+    errors = {k: _flat(v) for k, v in exc.fields.items()}
+    errors.setdefault("form", exc.message)
+    return errors
+
+
+def register_xlsx(reg: dict) -> bytes:
+    """The session's proposal register (提案登记表) as an XLSX workbook: one row per submitted proposal
+    (number, subject, category, proposer, co-signers, state, review, departments, deadline, reply dates,
+    on time, satisfaction of the proposer, excellent)."""
+    w = reg["window"]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "提案登记表"
+    ws.append([f"{w['session_title']} 提案登记表"])
+    ws["A1"].font = Font(bold=True, size=14)
+    head = [
+        "提案号",
+        "案由",
+        "类别",
+        "提案人",
+        "附议人",
+        "状态",
+        "审查结果",
+        "审查意见",
+        "承办部门",
+        "办理轮次",
+        "答复期限",
+        "答复时间",
+        "按期答复",
+        "提案人满意度",
+        "优秀提案",
+    ]
+    ws.append(head)
+    for cell in ws[2]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="C8102E")
+        cell.alignment = Alignment(horizontal="center")
+    for p in reg["proposals"]:
+        last = p["rounds"][-1] if p["rounds"] else None
+        proposer_rating = [r for r in p["ratings"] if r["member_id"] == p["proposer"]["member_id"]]
+        ws.append(
+            [
+                p["number"],
+                p["subject"],
+                p["category_label"],
+                p["proposer"]["name"],
+                "、".join(x["name"] for x in p["cosigners"]),
+                STATE_ZH.get(p["state"], p["state"]),
+                DECISION_ZH.get((p["review"] or {}).get("decision"), ""),
+                (p["review"] or {}).get("reason") or "",
+                "、".join(d["name"] for d in last["departments"]) if last else "",
+                p["round"] or "",
+                (last["deadline"] or "")[:10] if last else "",
+                (last["replied_at"] or "")[:10] if last else "",
+                ("是" if last["on_time"] else "否") if last and last["on_time"] is not None else "",
+                c.SATISFACTION_ZH.get(proposer_rating[-1]["satisfaction"], "") if proposer_rating else "",
+                "是" if p["excellent"] else "",
+            ]
+        )
+    for col, width in zip(
+        "ABCDEFGHIJKLMNO", (8, 40, 10, 10, 24, 12, 12, 24, 22, 8, 12, 12, 8, 12, 8), strict=True
+    ):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A3"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+class ProposalsHttp:
+    # ----- API -----------------------------------------------------------------------------------
+    @api(
+        "POST",
+        "/api/v1/proposals/sessions/<session_id>/window",
+        body=c.WindowIn,
+        response=c.WindowOut,
+        tags=["proposals"],
+    )
+    def api_proposals_open_window(self, request, session_id, body):
+        """Open (or re-open) a session's collection window: ``{"min_cosigners": 2, "deadline_days": 20}``.
+        Union admins (403 otherwise); 404 for an unknown session."""
+        return self.proposals_rpc.open_window(session_id, body)
+
+    @api(
+        "POST",
+        "/api/v1/proposals/sessions/<session_id>/window/close",
+        response=c.WindowOut,
+        tags=["proposals"],
+    )
+    def api_proposals_close_window(self, request, session_id):
+        """Close the collection window (409 if it is not open)."""
+        return self.proposals_rpc.close_window(session_id)
+
+    @api("GET", "/api/v1/proposals/sessions/<session_id>/window", response=c.WindowOut, tags=["proposals"])
+    def api_proposals_get_window(self, request, session_id):
+        """The session's window: ``status`` none | open | closed, minimum co-signers, deadline days."""
+        return self.proposals_rpc.get_window(session_id)
+
+    @api(
+        "POST",
+        "/api/v1/proposals/sessions/<session_id>/proposals",
+        body=c.ProposalIn,
+        response=c.ProposalOut,
+        status=201,
+        tags=["proposals"],
+    )
+    def api_proposals_create_proposal(self, request, session_id, body):
+        """Draft a proposal and invite co-signers (delegates of the congress; 409 outside the window)."""
+        return self.proposals_rpc.create_proposal(session_id, body)
+
+    @api(
+        "GET",
+        "/api/v1/proposals/sessions/<session_id>/proposals",
+        response=[c.ProposalOut],
+        tags=["proposals"],
+    )
+    def api_proposals_list_session(self, request, session_id):
+        """``?view=public`` (default): accepted proposals with replies (members); ``?view=desk``: every
+        submitted one (admins)."""
+        return self.proposals_rpc.list_session(session_id, request.args.get("view", "public"))
+
+    @api("GET", "/api/v1/proposals/sessions/<session_id>/mine", tags=["proposals"])
+    def api_proposals_my_proposals(self, request, session_id):
+        """``{"window", "own": [...], "invitations": [...]}`` for the calling delegate."""
+        return self.proposals_rpc.my_proposals(session_id)
+
+    @api("GET", "/api/v1/proposals/sessions/<session_id>/statistics", response=c.StatsOut, tags=["proposals"])
+    def api_proposals_statistics(self, request, session_id):
+        """Counts and rates of the session: acceptance, on-time replies, closure, satisfaction shares."""
+        return self.proposals_rpc.statistics(session_id)
+
+    @api("GET", "/api/v1/proposals/sessions/<session_id>/register.xlsx", tags=["proposals"])
+    def api_proposals_register(self, request, session_id):
+        """The session's proposal register (提案登记表) as an Excel workbook (admins)."""
+        reg = self.proposals_rpc.register(session_id)
+        name = quote(f"{reg['window']['session_title']}-提案登记表.xlsx")
+        return Response(
+            register_xlsx(reg),
+            mimetype=XLSX,
+            headers={
+                "Content-Disposition": f"attachment; filename=\"proposals.xlsx\"; filename*=UTF-8''{name}"
+            },
+        )
+
+    @api("GET", "/api/v1/proposals/inbox/<department_id>", response=[c.ProposalOut], tags=["proposals"])
+    def api_proposals_inbox(self, request, department_id):
+        """A department's inbox (handlers of the department): awaiting its reply first."""
+        return self.proposals_rpc.inbox(department_id)
+
+    @api("GET", "/api/v1/proposals/<proposal_id>", response=c.ProposalOut, tags=["proposals"])
+    def api_proposals_get_proposal(self, request, proposal_id):
+        """One proposal with co-signers, rounds, replies, ratings and its full history."""
+        return self.proposals_rpc.get_proposal(proposal_id)
+
+    @api("POST", "/api/v1/proposals/<proposal_id>/cosign", response=c.ProposalOut, tags=["proposals"])
+    def api_proposals_cosign(self, request, proposal_id):
+        """Co-sign a draft: 403 one's own, 409 twice or outside the window."""
+        return self.proposals_rpc.cosign(proposal_id)
+
+    @api("POST", "/api/v1/proposals/<proposal_id>/submit", response=c.ProposalOut, tags=["proposals"])
+    def api_proposals_submit(self, request, proposal_id):
+        """Submit one's draft: 409 outside the window or with too few co-signers (``details.missing``)."""
+        return self.proposals_rpc.submit(proposal_id)
+
+    @api(
+        "POST",
+        "/api/v1/proposals/<proposal_id>/review",
+        body=c.ReviewIn,
+        response=c.ProposalOut,
+        tags=["proposals"],
+    )
+    def api_proposals_review(self, request, proposal_id, body):
+        """``{"decision": "accept" | "convert" | "reject", "reason"}`` (a rejection needs a reason). Admins."""
+        return self.proposals_rpc.review(proposal_id, body)
+
+    @api(
+        "POST",
+        "/api/v1/proposals/<proposal_id>/assign",
+        body=c.AssignIn,
+        response=c.ProposalOut,
+        tags=["proposals"],
+    )
+    def api_proposals_assign(self, request, proposal_id, body):
+        """``{"department_ids": [...], "deadline_days": 20}``: assign an accepted proposal. Admins."""
+        return self.proposals_rpc.assign(proposal_id, body)
+
+    @api(
+        "POST",
+        "/api/v1/proposals/<proposal_id>/reply",
+        body=c.ReplyIn,
+        response=c.ProposalOut,
+        tags=["proposals"],
+    )
+    def api_proposals_reply(self, request, proposal_id, body):
+        """A handling department's written reply ``{"text"}``: 403 another department, 409 not assigned."""
+        return self.proposals_rpc.reply(proposal_id, body)
+
+    @api(
+        "POST",
+        "/api/v1/proposals/<proposal_id>/rate",
+        body=c.RateIn,
+        response=c.ProposalOut,
+        tags=["proposals"],
+    )
+    def api_proposals_rate(self, request, proposal_id, body):
+        """``{"satisfaction": "satisfied" | "partly" | "dissatisfied", "comment"}`` by the proposer or a
+        co-signer; the proposer's dissatisfaction sends it back for one more round."""
+        return self.proposals_rpc.rate(proposal_id, body)
+
+    @api("POST", "/api/v1/proposals/<proposal_id>/excellent", response=c.ProposalOut, tags=["proposals"])
+    def api_proposals_mark_excellent(self, request, proposal_id):
+        """Mark a closed proposal excellent (优秀提案). Admins."""
+        return self.proposals_rpc.mark_excellent(proposal_id)
+
+    # ----- pages: helpers ------------------------------------------------------------------------
+    def _p_render(self, template: str, request, **context) -> Response:
+        return self.web.render(
+            f"proposals/{template}",
+            request=request,
+            STATE_LABELS=STATE_LABELS,
+            SATISFACTION_LABELS=SATISFACTION_LABELS,
+            ACTION_LABELS=ACTION_LABELS,
+            CATEGORIES=c.CATEGORIES,
+            notice=request.args.get("notice"),
+            done=request.args.get("done"),
+            **context,
+        )
+
+    @staticmethod
+    def _p_back(target: str, exc: ServiceError | None = None, done: str | None = None) -> Response:
+        """303 to ``target`` with the refusal's message (403/409/400) or a done flag shown there."""
+        if exc is not None:
+            target += ("&" if "?" in target else "?") + "notice=" + quote(exc.message)
+        elif done:
+            target += ("&" if "?" in target else "?") + "done=" + quote(done)
+        return Response(status=303, headers={"Location": target})
+
+    def _p_act(self, target: str, call, done: str = "1") -> Response:
+        try:
+            call()
+        except ServiceError as exc:
+            if exc.status >= 500 or exc.status == 401:
+                raise
+            return self._p_back(target, exc)
+        return self._p_back(target, done=done)
+
+    @staticmethod
+    def _p_safe(value: str) -> str:
+        return quote(value or "", safe="-_")
+
+    # ----- pages ---------------------------------------------------------------------------------
+    @page("GET", "/proposals")
+    def proposals_home(self, request):
+        """The sessions of the caller's congress with their windows and the links each role needs."""
+        actor = self.identity.actor
+        congresses = sorted(actor.scopes("delegate"))
+        union = request.args.get("union") or actor.union_id or next(iter(sorted(actor.admin_unions)), "")
+        congress_id = request.args.get("congress") or (congresses[0] if congresses else f"cg-{union}")
+        try:
+            sessions = self.congress_rpc.list_sessions(congress_id)
+        except ServiceError as exc:
+            if exc.status not in (403, 404):
+                raise
+            sessions = []
+        windows = (
+            {w["session_id"]: w for w in self.proposals_rpc.list_windows(congress_id)} if sessions else {}
+        )
+        return self._p_render(
+            "index.html",
+            request,
+            congress_id=congress_id,
+            sessions=sessions,
+            windows=windows,
+            is_delegate=actor.has("delegate", congress_id),
+            is_admin=bool(actor.admin_unions),
+            departments=sorted(actor.scopes("handler")),
+        )
+
+    @page("POST", "/proposals/sessions/<session_id>/window")
+    def proposals_window_submit(self, request, session_id):
+        target = f"/proposals/sessions/{self._p_safe(session_id)}/desk"
+        if request.form.get("action") == "close":
+            return self._p_act(target, lambda: self.proposals_rpc.close_window(session_id))
+        try:
+            data = {
+                "min_cosigners": int(request.form.get("min_cosigners") or 2),
+                "deadline_days": int(request.form.get("deadline_days") or 20),
+            }
+        except ValueError:
+            return self._p_back(target, BadInput("whole numbers only / 请填写整数"))
+        return self._p_act(target, lambda: self.proposals_rpc.open_window(session_id, data))
+
+    @page("GET", "/proposals/sessions/<session_id>/mine")
+    def proposals_mine(self, request, session_id):
+        """The delegate's page: my proposals, the submission form, co-sign invitations."""
+        return self._p_mine(request, session_id)
+
+    def _p_mine(self, request, session_id, form=None, errors=None, status=200):
+        mine = self.proposals_rpc.my_proposals(session_id)
+        response = self._p_render(
+            "mine.html", request, session_id=session_id, mine=mine, form=form or {}, errors=errors or {}
+        )
+        response.status_code = status
+        return response
+
+    @page("POST", "/proposals/sessions/<session_id>/mine")
+    def proposals_create_submit(self, request, session_id):
+        form = {k: request.form.get(k, "") for k in ("subject", "category", "reasons", "measures", "invite")}
+        body = {**form, "invite": [m for m in SPLIT.split(form["invite"].strip()) if m]}
+        try:
+            p = self.proposals_rpc.create_proposal(session_id, body)
+        except BadInput as exc:
+            return self._p_mine(request, session_id, form, _field_errors(exc), 400)
+        except ServiceError as exc:
+            if exc.status >= 500 or exc.status == 401:
+                raise
+            return self._p_back(f"/proposals/sessions/{self._p_safe(session_id)}/mine", exc)
+        return self._p_back(f"/proposals/sessions/{self._p_safe(session_id)}/mine", done=p["id"])
+
+    @page("POST", "/proposals/<proposal_id>/cosign")
+    def proposals_cosign_submit(self, request, proposal_id):
+        target = request.form.get("back") or f"/proposals/{self._p_safe(proposal_id)}"
+        target = target if target.startswith("/proposals/") else "/proposals"
+        return self._p_act(target, lambda: self.proposals_rpc.cosign(proposal_id))
+
+    @page("POST", "/proposals/<proposal_id>/submit")
+    def proposals_submit_submit(self, request, proposal_id):
+        target = request.form.get("back") or f"/proposals/{self._p_safe(proposal_id)}"
+        target = target if target.startswith("/proposals/") else "/proposals"
+        return self._p_act(target, lambda: self.proposals_rpc.submit(proposal_id))
+
+    @page("GET", "/proposals/sessions/<session_id>/desk")
+    def proposals_desk(self, request, session_id):
+        """The admin's review desk."""
+        window = self.proposals_rpc.get_window(session_id)
+        items = self.proposals_rpc.list_session(session_id, "desk") if window["status"] != "none" else []
+        departments = self.members_rpc.list_departments(window["union_id"])
+        groups = {s: [p for p in items if p["state"] == s] for s in STATE_LABELS}
+        return self._p_render(
+            "desk.html", request, session_id=session_id, window=window, groups=groups, departments=departments
+        )
+
+    @page("POST", "/proposals/<proposal_id>/review")
+    def proposals_review_submit(self, request, proposal_id):
+        target = f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        body = {"decision": request.form.get("decision", ""), "reason": request.form.get("reason", "")}
+        return self._p_act(target, lambda: self.proposals_rpc.review(proposal_id, body))
+
+    @page("POST", "/proposals/<proposal_id>/assign")
+    def proposals_assign_submit(self, request, proposal_id):
+        target = f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        try:
+            days = int(request.form.get("deadline_days") or 0) or None
+        except ValueError:
+            return self._p_back(target, BadInput("whole numbers only / 请填写整数"))
+        body = {"department_ids": request.form.getlist("department_ids"), "deadline_days": days}
+        return self._p_act(target, lambda: self.proposals_rpc.assign(proposal_id, body))
+
+    @page("POST", "/proposals/<proposal_id>/excellent")
+    def proposals_excellent_submit(self, request, proposal_id):
+        target = f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        return self._p_act(target, lambda: self.proposals_rpc.mark_excellent(proposal_id))
+
+    @page("GET", "/proposals/inbox/<department_id>")
+    def proposals_inbox(self, request, department_id):
+        """A handling department's inbox with the reply form."""
+        items = self.proposals_rpc.inbox(department_id)
+        return self._p_render("inbox.html", request, department_id=department_id, items=items)
+
+    @page("POST", "/proposals/<proposal_id>/reply")
+    def proposals_reply_submit(self, request, proposal_id):
+        dep = request.form.get("department_id", "")
+        target = f"/proposals/inbox/{self._p_safe(dep)}"
+        body = {"text": request.form.get("text", ""), "department_id": dep or None}
+        return self._p_act(target, lambda: self.proposals_rpc.reply(proposal_id, body))
+
+    @page("GET", "/proposals/sessions/<session_id>")
+    def proposals_public(self, request, session_id):
+        """The public list of accepted proposals and their replies."""
+        window = self.proposals_rpc.get_window(session_id)
+        items = self.proposals_rpc.list_session(session_id, "public") if window["status"] != "none" else []
+        return self._p_render("public.html", request, session_id=session_id, window=window, items=items)
+
+    @page("GET", "/proposals/sessions/<session_id>/stats")
+    def proposals_stats(self, request, session_id):
+        """Statistics with charts."""
+        window = self.proposals_rpc.get_window(session_id)
+        stats = self.proposals_rpc.statistics(session_id)
+        return self._p_render("stats.html", request, session_id=session_id, window=window, s=stats)
+
+    @page("GET", "/proposals/<proposal_id>")
+    def proposals_detail(self, request, proposal_id):
+        """One proposal with its history and, for the proposer and co-signers, the rating form."""
+        p = self.proposals_rpc.get_proposal(proposal_id)
+        return self._p_render("detail.html", request, p=p)
+
+    @page("POST", "/proposals/<proposal_id>/rate")
+    def proposals_rate_submit(self, request, proposal_id):
+        target = f"/proposals/{self._p_safe(proposal_id)}"
+        body = {
+            "satisfaction": request.form.get("satisfaction", ""),
+            "comment": request.form.get("comment", ""),
+        }
+        return self._p_act(target, lambda: self.proposals_rpc.rate(proposal_id, body))

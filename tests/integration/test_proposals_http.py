@@ -1,0 +1,171 @@
+"""The proposals API and pages through the gateway, with members, congress and proposals running: bad
+inputs are 400 with field messages, refusals keep their 403/409 status and message, the pages render for
+each role, the register is a real XLSX workbook."""
+
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+from services.congress.service import CongressService
+from services.gateway.service import GatewayService
+from services.members.service import MembersService
+from services.proposals.service import ProposalsService
+from tests.helpers import member, token
+from tests.integration.test_proposals_service import ADMIN, DRAFT, H1, H2, d, populate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def site(runner_factory, config, rpc_as, web_session):
+    runner_factory(config, GatewayService, MembersService, CongressService, ProposalsService).start()
+    return web_session, populate(rpc_as)
+
+
+def call(http, actor, method, path, body=None):
+    headers = {"Authorization": f"Bearer {token(actor)}"} if actor else {}
+    return http.request(method, path, json=body, headers=headers)
+
+
+def test_api_bad_inputs_refusals_and_the_register(site):
+    http, sid = site
+    base = f"/api/v1/proposals/sessions/{sid}"
+    r = call(http, d(1), "POST", f"{base}/proposals", DRAFT)
+    assert r.status_code == 404 and "尚未开启提案征集" in r.json()["message"]
+    assert call(http, d(1), "POST", f"{base}/window", {}).status_code == 403
+    for body, field in (
+        ({"min_cosigners": -1}, "min_cosigners"),
+        ({"min_cosigners": "two"}, "min_cosigners"),
+        ({"deadline_days": 0}, "deadline_days"),
+        ({"extra": 1}, "extra"),
+    ):
+        r = call(http, ADMIN, "POST", f"{base}/window", body)
+        assert r.status_code == 400 and field in r.json()["fields"], (body, r.text)
+    assert call(http, ADMIN, "POST", f"{base}/window", {"min_cosigners": 2})
+    assert call(http, ADMIN, "POST", "/api/v1/proposals/sessions/cg-u01-t1-s9/window", {}).status_code == 404
+
+    for body, field in (
+        ({**DRAFT, "subject": ""}, "subject"),
+        ({**DRAFT, "subject": "x" * 101}, "subject"),
+        ({**DRAFT, "category": "lunch"}, "category"),
+        ({**DRAFT, "reasons": "太短"}, "reasons"),
+        ({k: v for k, v in DRAFT.items() if k != "measures"}, "measures"),
+        ({**DRAFT, "invite": "D0002"}, "invite"),
+        ({**DRAFT, "invite": ["D0002", "D0002"]}, "invite"),
+        ({**DRAFT, "invite": ["D0005"]}, "invite"),
+    ):
+        r = call(http, d(1), "POST", f"{base}/proposals", body)
+        assert r.status_code == 400 and field in r.json()["fields"], (body, r.text)
+    r = http.post(f"{base}/proposals", data="{oops", headers={"Authorization": f"Bearer {token(d(1))}"})
+    assert r.status_code == 400
+
+    r = call(http, d(1), "POST", f"{base}/proposals", {**DRAFT, "invite": ["D0002", "D0003"]})
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    api = f"/api/v1/proposals/{pid}"
+    r = call(http, d(1), "POST", f"{api}/submit")
+    assert r.status_code == 409 and r.json()["details"]["missing"] == 2
+    r = call(http, d(1), "POST", f"{api}/cosign")
+    assert r.status_code == 403 and "your own" in r.json()["message"]
+    assert call(http, d(2), "POST", f"{api}/cosign").status_code == 200
+    r = call(http, d(2), "POST", f"{api}/cosign")
+    assert r.status_code == 409 and "already co-signed" in r.json()["message"]
+    assert call(http, d(3), "POST", f"{api}/cosign").status_code == 200
+    assert call(http, d(1), "POST", f"{api}/submit").json()["state"] == "submitted"
+
+    r = call(http, d(2), "POST", f"{api}/review", {"decision": "accept"})
+    assert r.status_code == 403 and "admin" in r.json()["message"]
+    for body, field in (
+        ({"decision": "reject"}, "reason"),
+        ({"decision": "ok"}, "decision"),
+        ({}, "decision"),
+    ):
+        r = call(http, ADMIN, "POST", f"{api}/review", body)
+        assert r.status_code == 400 and field in r.json()["fields"], (body, r.text)
+    assert call(http, ADMIN, "POST", f"{api}/review", {"decision": "accept"}).json()["state"] == "accepted"
+    for body, field in (
+        ({"department_ids": []}, "department_ids"),
+        ({"department_ids": ["u01-d1"], "deadline_days": 0}, "deadline_days"),
+        ({"department_ids": ["nope"]}, "department_ids"),
+    ):
+        r = call(http, ADMIN, "POST", f"{api}/assign", body)
+        assert r.status_code == 400 and field in r.json()["fields"], (body, r.text)
+    assert call(http, ADMIN, "POST", f"{api}/assign", {"department_ids": ["u01-d1"]}).status_code == 200
+    r = call(http, H2, "POST", f"{api}/reply", {"text": "安全环保部试图答复别的部门的提案。"})
+    assert r.status_code == 403 and "not assigned to your department" in r.json()["message"]
+    assert call(http, H1, "POST", f"{api}/reply", {"text": "短"}).status_code == 400
+    assert (
+        call(http, H1, "POST", f"{api}/reply", {"text": "夜宵延长至凌晨两点，下周一起执行。"}).status_code
+        == 200
+    )
+    r = call(http, d(1), "POST", f"{api}/rate", {"satisfaction": "great"})
+    assert r.status_code == 400, r.text[-1500:]
+    assert call(http, d(1), "POST", f"{api}/rate", {"satisfaction": "satisfied"}).json()["state"] == "closed"
+    assert call(http, ADMIN, "POST", f"{api}/excellent").json()["excellent"] is True
+
+    stats = call(http, member("D0005", "u01"), "GET", f"{base}/statistics").json()
+    assert (stats["submitted"], stats["accepted"], stats["closed"], stats["acceptance_rate"]) == (
+        1,
+        1,
+        1,
+        1.0,
+    )
+    assert call(http, member("X0001", "u02"), "GET", f"{base}/statistics").status_code == 403
+    assert call(http, d(1), "GET", f"{base}/register.xlsx").status_code == 403
+    r = call(http, ADMIN, "GET", f"{base}/register.xlsx")
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/vnd.openxml")
+    ws = load_workbook(io.BytesIO(r.content)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[1][:3] == ("提案号", "案由", "类别")
+    assert (
+        rows[2][1] == DRAFT["subject"]
+        and rows[2][5] == "已办结"
+        and rows[2][13] == "满意"
+        and rows[2][14] == "是"
+    )
+    spec = call(http, None, "GET", "/api/v1/openapi.json").json()
+    assert f"/api/v1/proposals/{{proposal_id}}/review" in spec["paths"]
+
+
+def test_pages_for_each_role(site):
+    http, sid = site
+    base = f"/api/v1/proposals/sessions/{sid}"
+    call(http, ADMIN, "POST", f"{base}/window", {"min_cosigners": 1})
+    pid = call(http, d(1), "POST", f"{base}/proposals", {**DRAFT, "invite": ["D0002"]}).json()["id"]
+
+    def page(actor, path):
+        r = call(http, actor, "GET", path)
+        assert r.status_code == 200, (path, r.text[:500])
+        return r.text
+
+    assert "我的提案" in page(d(1), "/proposals") and sid in page(d(1), "/proposals")
+    mine = page(d(2), f"/proposals/sessions/{sid}/mine")
+    assert "附议邀请" in mine and DRAFT["subject"] in mine and f"/proposals/{pid}/cosign" in mine
+    call(http, d(2), "POST", f"/api/v1/proposals/{pid}/cosign")
+    call(http, d(1), "POST", f"/api/v1/proposals/{pid}/submit")
+    desk = page(ADMIN, f"/proposals/sessions/{sid}/desk")
+    assert "待审查" in desk and f"/proposals/{pid}/review" in desk
+    call(http, ADMIN, "POST", f"/api/v1/proposals/{pid}/review", {"decision": "accept"})
+    assert "后勤保障部" in page(ADMIN, f"/proposals/sessions/{sid}/desk")
+    call(http, ADMIN, "POST", f"/api/v1/proposals/{pid}/assign", {"department_ids": ["u01-d1"]})
+    inbox = page(H1, "/proposals/inbox/u01-d1")
+    assert DRAFT["subject"] in inbox and f"/proposals/{pid}/reply" in inbox
+    assert call(http, H2, "GET", "/proposals/inbox/u01-d1").status_code == 403
+    call(http, H1, "POST", f"/api/v1/proposals/{pid}/reply", {"text": "夜宵延长至凌晨两点，下周一起执行。"})
+    detail = page(d(1), f"/proposals/{pid}")
+    assert 'id="rate"' in detail and "办理记录" in detail and "交办" in detail
+    public = page(member("D0005", "u01"), f"/proposals/sessions/{sid}")
+    assert "夜宵延长至凌晨两点" in public
+    stats = page(member("D0005", "u01"), f"/proposals/sessions/{sid}/stats")
+    assert "立案率" in stats and "<svg" in stats
+    # a form post with a bad field comes back as the form with the message, nothing stored
+    r = http.post(
+        f"/proposals/sessions/{sid}/mine",
+        data={"subject": "短", "category": "welfare", "reasons": "", "measures": "", "invite": ""},
+        headers={"Authorization": f"Bearer {token(d(1))}"},
+    )
+    assert r.status_code == 400 and 'class="field-error"' in r.text and 'value="短"' in r.text
+    assert len(call(http, d(1), "GET", f"{base}/mine").json()["own"]) == 1
+    english = call(http, d(1), "GET", f"/proposals/sessions/{sid}/mine?lang=en").text
+    assert "My proposals" in english
