@@ -1,0 +1,1 @@
+"""The proposals service (提案): see service.py."""
