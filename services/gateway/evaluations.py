@@ -313,6 +313,11 @@ class EvaluationsHttp:
 
     @page("GET", "/evaluations/new")
     def campaign_new_page(self, request):
+        actor = self.identity.actor
+        actor.require(
+            bool(actor.scopes("superior_admin")),
+            "only a superior union's admin runs evaluations / 仅上级工会管理员可组织评选",
+        )
         return self.web.render(
             "evaluations/new.html", request=request, errors={}, form={}, **self._setup_context()
         )
@@ -334,7 +339,8 @@ class EvaluationsHttp:
             data["weights"] = {k: _int_or_none(f.get(f"w_{k}")) for k in ("member", "unit", "superior")}
         for key in ("opens_at", "closes_at"):
             if f.get(key):
-                data[key] = f[key] if "T" in f[key] or "+" in f[key] else f"{f[key]}T00:00:00+08:00"
+                # a date from the form: voting runs to the end of that day, Beijing time
+                data[key] = f[key] if "T" in f[key] else f"{f[key]}T23:59:59+08:00"
         try:
             campaign = self.voting_rpc.create_campaign(data)
         except ServiceError as exc:

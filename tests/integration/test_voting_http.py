@@ -55,6 +55,30 @@ def test_rating_over_http_statuses_and_pages(site, http):
     assert 'id="receipt-found"' in check.text
 
 
+def test_fifty_concurrent_http_ballots_by_one_member_leave_one(site, web_config, db):
+    import eventlet
+    import requests
+
+    from tests.helpers import token
+
+    url = f"http://{web_config['WEB_SERVER_ADDRESS']}/api/v1/campaigns/ev2018/ballots"
+    headers = {"Authorization": f"Bearer {token(member('M0100014', 'u01'))}"}
+    statuses = []
+
+    def attempt():
+        r = requests.post(url, json={"stars": STARS}, headers=headers, timeout=60)
+        statuses.append((r.status_code, r.json().get("message")))
+
+    pool = eventlet.GreenPool(50)
+    for _ in range(50):
+        pool.spawn(attempt)
+    pool.waitall()
+    assert sorted(s for s, _ in statuses) == [201] + [409] * 49
+    assert {m for s, m in statuses if s == 409} == {"already voted / 您已投票"}
+    assert db("voting").ballots_ev2018.count_documents({}) == 1
+    assert db("voting").tallies.find_one({"_id": "ev2018"})["n"] == 1
+
+
 def test_admin_pages_and_exports(site, http):
     http(member("M0100011", "u01")).post("/api/v1/campaigns/ev2018/ballots", json={"stars": STARS})
     http(member("M0200011", "u02")).post(
@@ -107,6 +131,9 @@ def test_admin_pages_and_exports(site, http):
     assert opinions.status_code == 200 and "好" in opinions.text
     assert http(member("M0100012", "u01")).get("/evaluations/ev2018/results").status_code == 200  # published
     assert http(member("M0100012", "u01")).get("/evaluations/ev2018/opinions").status_code == 403
+    spec = http(member("M0100012", "u01")).get("/api/v1/openapi.json").json()
+    assert "/api/v1/campaigns/{campaign_id}/ballots" in spec["paths"]
+    assert http(member("M0100012", "u01")).get("/evaluations/new").status_code == 403
     listing = http(member("M0100012", "u01")).get("/evaluations")
     assert listing.status_code == 200 and "2018年度星级职工之家评选" in listing.text
 
