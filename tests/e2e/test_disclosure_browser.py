@@ -85,6 +85,7 @@ def test_member_reads_and_asks_admin_publishes_and_answers_on_a_phone(stack, bro
     # the admin publishes an item whose Markdown tries to run script
     login(phone, stack.url, "admin13")
     phone.goto(f"{stack.url}/")
+    phone.screenshot(path=f"{SHOTS}/home.png", full_page=True)
     phone.click("text=厂务公开管理")
     phone.wait_for_selector("#read-chart")
     assert fits_the_phone(phone)
@@ -134,7 +135,8 @@ def test_member_reads_and_asks_admin_publishes_and_answers_on_a_phone(stack, bro
     login(phone, stack.url, "admin13")
     phone.goto(f"{stack.url}/unions/u13/disclosures/questions")
     card = phone.locator("section.qa", has_text="食堂是否考虑增加夜班餐？")
-    assert "匿名" in card.inner_text()
+    assert "匿名" in card.inner_text() and fits_the_phone(phone)
+    phone.screenshot(path=f"{SHOTS}/desk.png", full_page=False)
     card.locator("textarea").fill("下月起增设夜班餐，标准另行公布。")
     card.locator("button").click()
     phone.wait_for_load_state()
