@@ -731,7 +731,13 @@ class ProposalsService(HealthRpc):
                     "$push": {
                         **push,
                         "history": self._entry(
-                            "rate", p["state"], p["state"], actor, "cosigner", at, data["satisfaction"]
+                            "rate",
+                            p["state"],
+                            p["state"],
+                            actor,
+                            "cosigner",
+                            at,
+                            c.SATISFACTION_ZH[data["satisfaction"]],
                         ),
                     }
                 },
@@ -742,7 +748,7 @@ class ProposalsService(HealthRpc):
             return self._out(doc, actor, at)
         action = rules.rating_move(data["satisfaction"], r)
         target = self._check(action, p["state"], roles)
-        note = data["satisfaction"] + (f"：{data['comment']}" if data["comment"] else "")
+        note = c.SATISFACTION_ZH[data["satisfaction"]] + (f"：{data['comment']}" if data["comment"] else "")
         history = self._entry(action, "replied", target, actor, "proposer", at, note)
         if action == "return":
             days = self._window(p["session_id"])["deadline_days"]
