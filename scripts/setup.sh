@@ -29,24 +29,26 @@ fi
 # proxy refuses the version list that `go install` asks for (deprecation check), and the module zip has
 # no build/version/version.txt, so such a binary panics at start ("Please run bin/task gen-version").
 # We therefore download exactly that module version, write the version file as upstream's task does,
-# and build its cmd/ferretdb.
-# One patch (docs/storage.md): the SQLite backend creates the _id index on `_ferretdb_sjson->"_id"` but
-# queries `_ferretdb_sjson->'$._id'`; SQLite matches index expressions by their text, so every _id lookup
-# was a table scan (explain: SCAN; 20-200 ms at 100k documents). Querying with the index's own expression
-# (same meaning) makes it an index search (explain: SEARCH … USING INDEX; 0.5 ms).
-FERRETDB_BUILD="$FERRETDB_VERSION+dm-id-index"
+# apply our patches (scripts/ferretdb/*.patch, explained in docs/storage.md), and build its cmd/ferretdb:
+#   01  the SQLite backend never used its _id index (query and index expressions differ in text), so
+#       every _id lookup was a table scan (20-200 ms at 100k documents; 0.5 ms patched);
+#   02  update, findAndModify and delete are read-modify-write in FerretDB 1.24 with nothing serialising
+#       them: concurrent $inc lost updates (200 increments → 47) and a guarded findAndModify had up to
+#       5 winners. One mutex makes single-document writes atomic, as they are on MongoDB.
+FERRETDB_BUILD="$FERRETDB_VERSION+dm-$(cat scripts/ferretdb/*.patch | sha1sum | cut -c1-10)"
 if [ ! -x .local/bin/ferretdb ] || [ "$(cat .local/bin/ferretdb.build 2>/dev/null)" != "$FERRETDB_BUILD" ]; then
   command -v go >/dev/null 2>&1 || { echo "Go is needed to build FerretDB (https://go.dev)"; exit 1; }
-  log "building FerretDB $FERRETDB_VERSION (once, ~1-2 min)"
+  log "building FerretDB $FERRETDB_BUILD (once, ~1-2 min)"
   mkdir -p .local/bin .local/build
   src=$(cd .local/build && GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
         | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   rm -rf .local/build/ferretdb && cp -r "$src" .local/build/ferretdb && chmod -R u+w .local/build/ferretdb
   echo "$FERRETDB_VERSION" > .local/build/ferretdb/build/version/version.txt
-  meta=.local/build/ferretdb/internal/backends/sqlite/metadata/metadata.go
-  sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \`->\"_id\"\`|" "$meta"
-  grep -q 'IDColumn = DefaultColumn + `->"_id"`' "$meta" || { echo "FerretDB _id index patch did not apply"; exit 1; }
-  (cd .local/build/ferretdb && go build -o "$ROOT/.local/bin/ferretdb" ./cmd/ferretdb)
+  for p in scripts/ferretdb/*.patch; do
+    (cd .local/build/ferretdb && git apply -p1 "$ROOT/$p") || { echo "FerretDB patch $p did not apply"; exit 1; }
+  done
+  (cd .local/build/ferretdb && go build -o "$ROOT/.local/bin/ferretdb.new" ./cmd/ferretdb)
+  mv .local/bin/ferretdb.new .local/bin/ferretdb
   echo "$FERRETDB_BUILD" > .local/bin/ferretdb.build
   rm -rf .local/build/ferretdb
 fi
