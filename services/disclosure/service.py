@@ -56,6 +56,14 @@ class Settings(DependencyProvider):
         return hmac.new(self.asker_key, member_id.encode(), hashlib.sha256).hexdigest()
 
 
+def _size(n: int) -> str:
+    """A byte count for people: 5 MiB, 4 KiB, 300 B."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -98,6 +106,11 @@ class DisclosureService(HealthRpc):
         """``{id, name, path, kind, member_count}`` of a union, asked of the members service."""
         return self.members_rpc.get_union(union_id)
 
+    def _newest_first(self, item_ids: list[str]) -> list[dict]:
+        """Items by id (``_id`` lookups), newest publication first (an import may add older ones later)."""
+        items = self.store.get_items(list(reversed(item_ids)))
+        return sorted(items, key=lambda i: (i["published_at"], i["_id"]), reverse=True)
+
     def _decode_attachments(self, files: list[dict]) -> list[dict]:
         """Check and decode every file before anything is written: 400 for bad base64, 413 if too big."""
         limit = self.settings.max_attachment_bytes
@@ -113,7 +126,7 @@ class DisclosureService(HealthRpc):
                 raise BadInput("attachment is empty / 附件为空", fields={"attachments": {i: ["empty file"]}})
             if len(content) > limit:
                 raise PayloadTooLarge(
-                    f"attachment {f['filename']} is over {limit / 1048576:.1f} MiB / 附件超过大小限制",
+                    f"attachment {f['filename']} is over {_size(limit)} / 附件超过{_size(limit)}",
                     fields={"attachments": {i: [f"over {limit} bytes"]}},
                     details={"limit_bytes": limit, "size_bytes": len(content), "filename": f["filename"]},
                 )
@@ -389,7 +402,7 @@ class DisclosureService(HealthRpc):
             "only members of this union may see its disclosures / 仅本单位会员可查看厂务公开",
             union_id=union_id,
         )
-        items = self.store.get_items(list(reversed(index["item_ids"])))
+        items = self._newest_first(index["item_ids"])
         if query["category"]:
             items = [i for i in items if i["category"] == query["category"]]
         read = {i["_id"]: member and self.store.has_read(i["_id"], actor.member_id) for i in items}
@@ -523,7 +536,7 @@ class DisclosureService(HealthRpc):
         index = self.store.get_union(union_id) or {"item_ids": []}
         members = union["member_count"]
         rows = []
-        for item in self.store.get_items(list(reversed(index["item_ids"]))):
+        for item in self._newest_first(index["item_ids"]):
             rows.append(
                 {
                     **item,
