@@ -136,6 +136,9 @@ def test_publish_form_board_item_page_questions_and_export(gw):
     board = m().get("/disclosures")
     assert board.status_code == 200 and "三月工资调整方案" in board.text
     assert re.search(r'class="entry unread"[^>]*data-id="' + item_id, board.text)
+    english = m().get("/disclosures?lang=en").text
+    assert "Factory-affairs disclosure" in english and "Wages and bonuses" in english and "2026-03" in english
+    assert "厂务公开" in m().get("/disclosures").text and "工资奖金" in m().get("/disclosures").text
     page = m().get(item_path)
     assert (
         page.status_code == 200 and "<script>alert" not in page.text and 'href="javascript' not in page.text
