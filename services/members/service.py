@@ -376,7 +376,8 @@ class MembersService(HealthRpc):
     def union_roster(self, union_id: str, offset: int = 0, limit: int = 5000) -> dict:
         """The member roster of a union for other services (eligibility, unread lists, fan-out).
 
-        Out: ``{"union_id", "total", "offset", "members": [{"member_id", "name", "department_id"}]}``,
+        Out: ``{"union_id", "total", "offset", "members": [{"member_id", "name", "department_id", "locale"}]}``
+        (``locale`` lets a notifier render in the member's language without a lookup per member),
         ``limit`` ≤ 5,000 entries from ``offset`` (page through large unions). The system or admins of
         the union or above. Cost: one ``_id`` lookup per 1,000 entries."""
         actor = self.identity.actor
@@ -394,7 +395,13 @@ class MembersService(HealthRpc):
             "total": count,
             "offset": offset,
             "members": [
-                {"member_id": e["i"], "name": e["n"], "department_id": e.get("d") or None} for e in entries
+                {
+                    "member_id": e["i"],
+                    "name": e["n"],
+                    "department_id": e.get("d") or None,
+                    "locale": e.get("l") or "zh-CN",
+                }
+                for e in entries
             ],
         }
 

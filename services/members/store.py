@@ -11,7 +11,7 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   ``roles`` (list of ``{role, scope}``), ``login``, ``import_job``.
 - ``rosters``: the member roster (会员名册) of each union, a derived index for paging and searching
   a union's members without scanning the registry: ``_id`` = union id + chunk number, ``entries`` =
-  ``[{i: member number, n: name, p: phone, d: department id}]``, at most :data:`ROSTER_CHUNK` per document, positions
+  ``[{i: member number, n: name, p: phone, d: department id, l: locale (only when not zh-CN)}]``, at most :data:`ROSTER_CHUNK` per document, positions
   allocated by ``$inc`` on the union's ``member_count``. :meth:`MembersStore.rebuild_rosters`
   recomputes it from ``members`` (the source of truth).
 - ``credentials``: ``_id`` = login name; ``member_id``, ``password_hash`` (argon2id).
@@ -71,6 +71,7 @@ class MembersStore(Store):
         for pos, m in enumerate(members, start=start):
             by_chunk.setdefault(pos // ROSTER_CHUNK, []).append(
                 {"i": m["_id"], "n": m["name"], "p": m.get("phone") or "", "d": m.get("department_id") or ""}
+                | ({"l": m["locale"]} if m.get("locale") not in (None, "zh-CN") else {})
             )
         for chunk, entries in by_chunk.items():
             self.db.rosters.update_one(
@@ -94,7 +95,7 @@ class MembersStore(Store):
         """Recompute every roster and member count from ``members``; returns the counts per union."""
         per_union: dict[str, list[dict]] = {}
         for m in self.db.members.find(
-            {}, projection={"name": 1, "phone": 1, "union_id": 1, "department_id": 1}
+            {}, projection={"name": 1, "phone": 1, "union_id": 1, "department_id": 1, "locale": 1}
         ):
             per_union.setdefault(m["union_id"], []).append(m)
         self.db.rosters.delete_many({})
