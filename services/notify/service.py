@@ -1,0 +1,779 @@
+"""The notify service: tells members what concerns them (DESIGN.md §3), exactly once per member per event.
+
+Event handlers decide who to tell by asking the owning services over RPC (as the system), render each
+message from ``templates/<locale>/<kind>.txt`` in the member's language and store/queue it:
+
+- inbox: always (the record); e-mail and SMS: the member's preferences per kind of event
+  (:mod:`services.notify.rules`), only on channels configured here (``SMTP_URI``, ``SMS_URL``);
+- every message has the ``_id`` ``<event id>:<member>:<channel>``, inserted once, so a redelivered or
+  duplicated event sends nothing twice;
+- push messages go to the delivery queue in bulk (kombu, :mod:`services.notify.delivery`); at most
+  ``NOTIFY_HOURLY_LIMIT`` immediate push messages per member per hour, the rest (and everything for
+  members who chose the daily digest) go into the next daily digest;
+- the delivery worker (``deliver``, nameko ``consume``) sends one message, logs the try on the message,
+  and on a transient failure puts the job into a delay queue (TTL + dead-lettering back to the work
+  queue) until ``NOTIFY_RETRY_DELAYS`` are used up; then the message is ``failed`` and
+  ``notification_failed`` is published.
+
+Large audiences (a union's roster) are paged 5,000 members at a time from ``members.union_roster``,
+rendered, inserted with ``insert_many`` and announced on each union's feed (see :mod:`.store`); memory
+holds one page at a time. Progress is logged per batch and kept in ``fanouts``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from nameko.extensions import DependencyProvider
+from nameko.messaging import consume
+from nameko.timer import timer
+
+from dmlib.auth import Identity
+from dmlib.contracts import notify as c
+from dmlib.errors import BadInput, NotFound, ServiceError
+from dmlib.events import Events
+from dmlib.health import HealthRpc
+from dmlib.rpc import Rpc, event_handler, rpc
+from dmlib.schemas import page_out
+from dmlib.storage import Mongo
+
+from .delivery import WORK_QUEUE, CourierProvider, Permanent, SendersProvider, Transient
+from .render import Templates
+from .rules import CST, KINDS, Prefs, digest_day, hour_bucket, message_id, next_delay, within_limit
+from .store import NotifyStore, now
+
+log = logging.getLogger(__name__)
+ROSTER_PAGE = 5000
+MEMBERS_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str
+    hourly_limit: int
+
+
+class SettingsProvider(DependencyProvider):
+    """``NOTIFY_BASE_URL`` (links in e-mail and SMS; default http://127.0.0.1:8000) and
+    ``NOTIFY_HOURLY_LIMIT`` (immediate push messages per member per hour, default 5; 0 = no limit)."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.settings = Settings(
+            base_url=(config.get("NOTIFY_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            hourly_limit=5
+            if str(config.get("NOTIFY_HOURLY_LIMIT", "")).strip() == ""
+            else int(config["NOTIFY_HOURLY_LIMIT"]),
+        )
+
+    def get_dependency(self, worker_ctx) -> Settings:
+        return self.settings
+
+
+def _iso_minute(value: str | None) -> str:
+    """``2026-11-30T08:00:00Z`` → ``2026-11-30 16:00`` (China time), for message texts."""
+    if not value:
+        return ""
+    try:
+        at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return at.astimezone(CST).strftime("%Y-%m-%d %H:%M") if at.tzinfo else at.strftime("%Y-%m-%d %H:%M")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+
+
+class NotifyService(HealthRpc):
+    name = "notify"
+
+    store: NotifyStore = Mongo(NotifyStore)
+    identity = Identity()
+    events = Events()
+    templates = Templates()
+    courier = CourierProvider()
+    senders = SendersProvider()
+    settings = SettingsProvider()
+    members_rpc = Rpc("members")
+    voting_rpc = Rpc("voting")
+    congress_rpc = Rpc("congress")
+
+    # ===== audiences ==============================================================================
+    def _roster_pages(self, union_id: str) -> Iterator[list[dict]]:
+        """A union's members, 5,000 per RPC call, as recipients ``{member_id, name, locale, union_id}``."""
+        offset = 0
+        while True:
+            page = self.members_rpc.union_roster(union_id, offset, ROSTER_PAGE)
+            members = page["members"]
+            if not members:
+                return
+            yield [
+                {
+                    "member_id": m["member_id"],
+                    "name": m["name"],
+                    "locale": m.get("locale") or "zh-CN",
+                    "union_id": union_id,
+                }
+                for m in members
+            ]
+            offset += len(members)
+            if offset >= page["total"]:
+                return
+
+    def _member_pages(self, member_ids: Iterable[str]) -> Iterator[list[dict]]:
+        """Named members (delegates, a proposer and co-signers, an asker), 1,000 per RPC call."""
+        ids = list(dict.fromkeys(m for m in member_ids if m))
+        for i in range(0, len(ids), MEMBERS_PAGE):
+            found = self.members_rpc.get_members(ids[i : i + MEMBERS_PAGE])
+            yield [
+                {
+                    "member_id": m["id"],
+                    "name": m["name"],
+                    "locale": m.get("locale") or "zh-CN",
+                    "union_id": m["union_id"],
+                }
+                for m in found
+            ]
+
+    # ===== fan-out ================================================================================
+    def _fanout(
+        self,
+        payload: dict,
+        kind: str,
+        context: dict,
+        link: str,
+        unions: list[str] | None = None,
+        member_ids: Iterable[str] | None = None,
+        extra: Callable[[dict], dict] | None = None,
+    ) -> dict:
+        """Render, store and queue the messages of one event for its audience: the members of
+        ``unions`` (paged rosters, announced on the unions' feeds) or the named ``member_ids`` (put in
+        their boxes directly). Idempotent: replaying the event inserts and queues nothing twice.
+        Returns ``{"members", "inbox", "push", "queued", "seconds"}``."""
+        event_id = payload["event_id"]
+        started = time.perf_counter()
+        self.store.fanout_started(event_id, kind)
+        state = {
+            "prefs": self.store.all_prefs(),
+            "available": self.senders.available,
+            "paths": {},
+            "bucket": hour_bucket(now()),
+            "day": digest_day(now()),
+        }
+        totals = {"members": 0, "inbox": 0, "push": 0, "queued": 0, "batches": 0}
+
+        def run(batch: list[dict], direct: bool) -> None:
+            n_inbox, n_push, n_queued = self._batch(
+                event_id, kind, batch, context, link, extra, state, direct
+            )
+            totals["members"] += len(batch)
+            totals["inbox"] += n_inbox
+            totals["push"] += n_push
+            totals["queued"] += n_queued
+            totals["batches"] += 1
+            elapsed = time.perf_counter() - started
+            log.info(
+                "fan-out %s %s: batch %d done, %d members, %d inbox + %d push messages new, %d queued, "
+                "%.0f members/s",
+                kind,
+                event_id,
+                totals["batches"],
+                totals["members"],
+                totals["inbox"],
+                totals["push"],
+                totals["queued"],
+                totals["members"] / elapsed if elapsed else 0,
+            )
+            self.store.fanout_progress(event_id, **totals)
+
+        for union_id in unions or []:
+            for batch in self._roster_pages(union_id):
+                run(batch, direct=False)
+            self.store.add_to_feed(union_id, event_id)
+        if member_ids is not None:
+            for batch in self._member_pages(member_ids):
+                run(batch, direct=True)
+        totals["seconds"] = round(time.perf_counter() - started, 3)
+        self.store.fanout_done(event_id, **totals)
+        return totals
+
+    def _path(self, state: dict, union_id: str) -> list[str]:
+        paths = state["paths"]
+        if union_id not in paths:
+            try:
+                paths[union_id] = self.members_rpc.get_union(union_id)["path"]
+            except NotFound:
+                paths[union_id] = [union_id]
+        return paths[union_id]
+
+    def _batch(self, event_id, kind, batch, context, link, extra, state, direct) -> tuple[int, int, int]:
+        at = now()
+        base = self.settings.base_url
+        render = self.templates.render
+        inbox_docs, outbox_docs = [], []
+        for r in batch:
+            prefs = Prefs.from_doc(state["prefs"].get(r["member_id"]))
+            push = prefs.push_channels(kind, state["available"])
+            ctx = {
+                **context,
+                **(extra(r) if extra else {}),
+                "name": r["name"],
+                "url": base + link,
+                "base_url": base,
+            }
+            text = render(kind, r["locale"], ctx, ("subject", "inbox", *push))
+            inbox_docs.append(
+                {
+                    "_id": message_id(event_id, r["member_id"], "inbox"),
+                    "member_id": r["member_id"],
+                    "union_id": r["union_id"],
+                    "event_id": event_id,
+                    "kind": kind,
+                    "subject": text["subject"],
+                    "body": text["inbox"],
+                    "link": link,
+                    "at": at,
+                    "read_at": None,
+                }
+            )
+            for channel in push:
+                status = "digest" if prefs.digest == "daily" else "queued"
+                outbox_docs.append(
+                    {
+                        "_id": message_id(event_id, r["member_id"], channel),
+                        "member_id": r["member_id"],
+                        "name": r["name"],
+                        "union_id": r["union_id"],
+                        "union_path": self._path(state, r["union_id"]),
+                        "event_id": event_id,
+                        "kind": kind,
+                        "channel": channel,
+                        "locale": r["locale"],
+                        "subject": text["subject"],
+                        "body": text[channel],
+                        "link": link,
+                        "status": status,
+                        "attempts": 0,
+                        "log": [
+                            {
+                                "at": at,
+                                "status": status,
+                                "note": "daily digest chosen" if status == "digest" else "",
+                            }
+                        ],
+                        "at": at,
+                        "updated_at": at,
+                    }
+                )
+        new_inbox = self.store.insert_inbox(inbox_docs)
+        new_push = self.store.insert_outbox(outbox_docs)
+        jobs = []
+        for d in outbox_docs:
+            if d["_id"] not in new_push:
+                continue
+            if d["status"] == "queued":
+                n = self.store.count_this_hour(d["member_id"], state["bucket"])
+                if within_limit(n, self.settings.hourly_limit):
+                    jobs.append(d["_id"])
+                    continue
+                self.store.set_outbox(
+                    d["_id"], "digest", note=f"over the hourly limit of {self.settings.hourly_limit}"
+                )
+            self.store.defer_to_digest(d["member_id"], state["day"], d["_id"], d["union_id"], d["locale"])
+        self.courier.publish_jobs(jobs)
+        if direct:  # every message of the batch, new or not: a replay completes an interrupted run
+            self.store.push_to_boxes({d["member_id"]: d["_id"] for d in inbox_docs})
+        return len(new_inbox), len(new_push), len(jobs)
+
+    # ===== event handlers =========================================================================
+    @event_handler("voting", "poll_opened")
+    def handle_poll_opened(self, payload: dict) -> None:
+        """A Worker Home evaluation campaign opened (rating poll owned by ``evaluations``): every member of
+        every participating union (their Worker Home's members), inbox + their chosen channels."""
+        if payload.get("owner") != "evaluations" or payload.get("kind") != "rating":
+            return
+        self.identity.act_as_service()
+        campaign = self.voting_rpc.get_campaign(payload["ref"])
+        self._fanout(
+            payload,
+            "campaign_opened",
+            {
+                "title": campaign["title"],
+                "union_name": campaign.get("union_name") or "",
+                "closes_at": _iso_minute(campaign.get("closes_at")),
+            },
+            f"/evaluations/{campaign['id']}",
+            unions=[h["union_id"] for h in campaign["homes"]],
+        )
+
+    @event_handler("voting", "results_published")
+    def handle_results_published(self, payload: dict) -> None:
+        """A campaign's results: the members of each evaluated union, with their own home's star level."""
+        self.identity.act_as_service()
+        campaign = self.voting_rpc.get_campaign(payload["campaign_id"])
+        stars = payload.get("star_levels") or {}
+        self._fanout(
+            payload,
+            "results_published",
+            {"title": campaign["title"], "ballots": payload.get("ballots", 0)},
+            f"/evaluations/{campaign['id']}/results",
+            unions=[h["union_id"] for h in campaign["homes"]],
+            extra=lambda r: {"star_level": stars.get(r["union_id"], 0)},
+        )
+
+    def _disclosure(self, payload: dict, kind: str) -> None:
+        self.identity.act_as_service()
+        self._fanout(
+            payload,
+            kind,
+            {
+                "title": payload.get("title") or "",
+                "mandatory": bool(payload.get("mandatory")),
+                "revision": payload.get("revision") or 1,
+                "reason": payload.get("reason") or "",
+            },
+            f"/disclosures/{payload['item_id']}",
+            unions=[payload["union_id"]],
+        )
+
+    @event_handler("disclosure", "disclosure_published")
+    def handle_disclosure_published(self, payload: dict) -> None:
+        """A disclosure item published: every member of the union (its audience)."""
+        self._disclosure(payload, "disclosure_published")
+
+    @event_handler("disclosure", "disclosure_corrected")
+    def handle_disclosure_corrected(self, payload: dict) -> None:
+        """A disclosure item corrected: every member of the union, like a publication."""
+        self._disclosure(payload, "disclosure_corrected")
+
+    @event_handler("disclosure", "question_answered")
+    def handle_question_answered(self, payload: dict) -> None:
+        """A question answered: the asker, unless they asked anonymously (then nobody knows who asked)."""
+        if not payload.get("asker_id"):
+            return
+        self.identity.act_as_service()
+        self._fanout(
+            payload,
+            "question_answered",
+            {},
+            f"/disclosures/{payload['item_id']}#questions",
+            member_ids=[payload["asker_id"]],
+        )
+
+    def _session_delegates(self, payload: dict, kind: str, context: dict) -> None:
+        self.identity.act_as_service()
+        session = self.congress_rpc.get_session(payload["session_id"])
+        delegates = self.congress_rpc.list_delegates(session["term_id"])
+        self._fanout(
+            payload,
+            kind,
+            {
+                "title": session["title"],
+                "scheduled_at": _iso_minute(session.get("scheduled_at")),
+                **context(session),
+            },
+            f"/congress/sessions/{session['id']}",
+            member_ids=[d["member_id"] for d in delegates],
+        )
+
+    @event_handler("congress", "session_planned")
+    def handle_session_planned(self, payload: dict) -> None:
+        """A session planned: the delegates of its term."""
+        self._session_delegates(payload, "session_planned", lambda s: {})
+
+    @event_handler("congress", "session_convened")
+    def handle_session_convened(self, payload: dict) -> None:
+        """A session convened: the delegates of its term, with 应到/实到."""
+        self._session_delegates(
+            payload,
+            "session_convened",
+            lambda s: {
+                "due_count": payload.get("due_count", 0),
+                "present_count": payload.get("present_count", 0),
+            },
+        )
+
+    @event_handler("congress", "vote_opened")
+    def handle_vote_opened(self, payload: dict) -> None:
+        """A vote opened on a resolution: the delegates of the term (congress exposes no list of those
+        present; the message says that those present vote)."""
+
+        def item_title(session: dict) -> dict:
+            item = next((i for i in session.get("items", []) if i["id"] == payload["item_id"]), None)
+            return {"item_title": item["title"] if item else payload["item_id"]}
+
+        self._session_delegates(payload, "vote_opened", item_title)
+
+    def _resolution(self, payload: dict, kind: str) -> None:
+        self.identity.act_as_service()
+        session = self.congress_rpc.get_session(payload["session_id"])
+        self._fanout(
+            payload,
+            kind,
+            {k: payload.get(k, 0) for k in ("yes", "no", "abstain", "due", "required")}
+            | {"title": payload.get("title") or ""},
+            f"/congress/{payload['congress_id']}",
+            unions=[session["union_id"]],
+        )
+
+    @event_handler("congress", "resolution_adopted")
+    def handle_resolution_adopted(self, payload: dict) -> None:
+        """A resolution adopted: every member of the union (it binds them all), with the counts."""
+        self._resolution(payload, "resolution_adopted")
+
+    @event_handler("congress", "resolution_failed")
+    def handle_resolution_failed(self, payload: dict) -> None:
+        """A resolution failed: every member of the union, with the counts and the yes votes needed."""
+        self._resolution(payload, "resolution_failed")
+
+    def _proposal(self, payload: dict, kind: str) -> None:
+        self.identity.act_as_service()
+        proposer = payload.get("proposer_id")
+        cosigners = list(payload.get("cosigner_ids") or [])
+        self._fanout(
+            payload,
+            kind,
+            {
+                "subject": payload.get("subject") or payload["proposal_id"],
+                "deadline": payload.get("deadline") or "",
+            },
+            f"/proposals/{payload['proposal_id']}",
+            member_ids=[proposer, *cosigners],
+            extra=lambda r: {"role": "proposer" if r["member_id"] == proposer else "cosigner"},
+        )
+
+    @event_handler("proposals", "proposal_accepted")
+    def handle_proposal_accepted(self, payload: dict) -> None:
+        """A proposal accepted (立案): its proposer and co-signers."""
+        self._proposal(payload, "proposal_accepted")
+
+    @event_handler("proposals", "proposal_assigned")
+    def handle_proposal_assigned(self, payload: dict) -> None:
+        """A proposal assigned to its departments (交办): its proposer and co-signers."""
+        self._proposal(payload, "proposal_assigned")
+
+    @event_handler("proposals", "proposal_replied")
+    def handle_proposal_replied(self, payload: dict) -> None:
+        """A department replied (答复): its proposer and co-signers, asked to rate the reply."""
+        self._proposal(payload, "proposal_replied")
+
+    @event_handler("proposals", "proposal_overdue")
+    def handle_proposal_overdue(self, payload: dict) -> None:
+        """A proposal past its deadline (催办): its proposer and co-signers."""
+        self._proposal(payload, "proposal_overdue")
+
+    # ===== delivery ===============================================================================
+    @consume(queue=WORK_QUEUE)
+    def deliver(self, job: dict) -> None:
+        """Send one push message (job ``{"id": message id}`` from the work queue, first try or retry).
+
+        A job for a message that is not ``queued``/``retrying`` (already sent, failed, or a duplicate
+        job) does nothing. The address is read from members at send time (``get_member``, as the
+        system). No address → ``skipped``. Transient failure → ``retrying`` and the job goes to the delay
+        queue of the next back-off step; after the last step, or on a permanent failure → ``failed`` and
+        ``notification_failed`` is published."""
+        mid = (job or {}).get("id") if isinstance(job, dict) else None
+        if not mid:
+            log.warning("delivery job without id: %r", job)
+            return
+        msg = self.store.claim_outbox(mid, ("queued", "retrying"))
+        if msg is None:
+            return
+        self.identity.act_as_service()
+        try:
+            member = self.members_rpc.get_member(msg["member_id"])
+        except NotFound:
+            self.store.set_outbox(mid, "skipped", note="member no longer registered")
+            return
+        except ServiceError as exc:
+            self._retry(msg, f"members unavailable: {exc}")
+            return
+        address = member.get("email") if msg["channel"] == "email" else member.get("phone")
+        if not address:
+            what = "e-mail address" if msg["channel"] == "email" else "mobile number"
+            self.store.set_outbox(mid, "skipped", note=f"no {what} on record")
+            return
+        try:
+            if msg["channel"] == "email":
+                self.senders.send_email(address, msg["subject"], msg["body"], mid)
+            else:
+                self.senders.send_sms(address, msg["body"], mid)
+        except Permanent as exc:
+            self._fail(msg, str(exc))
+        except Transient as exc:
+            self._retry(msg, str(exc))
+        else:
+            self.store.set_outbox(
+                mid, "sent", note=f"try {msg['attempts'] + 1}", inc_attempts=True, sent_at=now()
+            )
+
+    def _retry(self, msg: dict, reason: str) -> None:
+        attempts = msg["attempts"] + 1
+        delay = next_delay(self.courier.delays, attempts)
+        if delay is None:
+            self._fail(msg, f"gave up after {attempts} tries: {reason}")
+            return
+        self.store.set_outbox(
+            msg["_id"],
+            "retrying",
+            note=f"try {attempts} failed ({reason}); next in {delay:g} s",
+            inc_attempts=True,
+        )
+        self.courier.publish_retry(msg["_id"], delay)
+
+    def _fail(self, msg: dict, reason: str) -> None:
+        after = self.store.set_outbox(msg["_id"], "failed", note=reason, inc_attempts=True)
+        log.warning("notification %s failed for good: %s", msg["_id"], reason)
+        self.events.publish(
+            "notification_failed",
+            message_id=msg["_id"],
+            member_id=msg["member_id"],
+            union_id=msg["union_id"],
+            channel=msg["channel"],
+            kind=msg["kind"],
+            attempts=after["attempts"] if after else msg["attempts"] + 1,
+            reason=reason[:300],
+        )
+
+    # ===== digests ================================================================================
+    @timer(interval=600)
+    def send_due_digests(self) -> None:
+        """Every 10 minutes: send the digests of the days that are over (China time), once each."""
+        self._send_digests(digest_day(now() - timedelta(days=1)))
+
+    @rpc
+    def run_digests(self, through_day: str | None = None) -> dict:
+        """Send the pending digests of days up to ``through_day`` (``YYYY-MM-DD``, China time; default
+        yesterday) now. System only (operators, tests). Idempotent per member per day: a digest is
+        claimed once and its e-mail has the ``_id`` ``digest-<day>:<member>:email``. Out: ``{"sent"}``."""
+        actor = self.identity.actor
+        actor.require(actor.is_system, "system only / 仅限系统")
+        day = through_day or digest_day(now() - timedelta(days=1))
+        try:
+            datetime.strptime(day, "%Y-%m-%d")
+        except (TypeError, ValueError):
+            raise BadInput(
+                "through_day: YYYY-MM-DD / 日期格式有误", fields={"through_day": ["YYYY-MM-DD"]}
+            ) from None
+        return {"sent": self._send_digests(day)}
+
+    def _send_digests(self, through_day: str) -> int:
+        sent = 0
+        base = self.settings.base_url
+        for digest in self.store.pending_digests(through_day):
+            claimed = self.store.close_digest(digest["_id"])
+            if claimed is None:
+                continue
+            items = [m for m in (self.store.get_outbox(i) for i in claimed["items"]) if m]
+            if not items:
+                continue
+            day, member_id = claimed["day"], claimed["member_id"]
+            for m in items:
+                self.store.set_outbox(m["_id"], "digested", note=f"in the digest of {day}")
+            if "email" not in self.senders.available:
+                continue
+            text = self.templates.render(
+                "digest",
+                claimed.get("locale") or "zh-CN",
+                {
+                    "name": items[0].get("name") or member_id,
+                    "day": day,
+                    "base_url": base,
+                    "items": [
+                        {"subject": m["subject"], "url": base + (m.get("link") or "/inbox")} for m in items
+                    ],
+                },
+                ("subject", "email"),
+            )
+            at = now()
+            doc = {
+                "_id": f"digest-{day}:{member_id}:email",
+                "member_id": member_id,
+                "name": items[0].get("name") or "",
+                "union_id": claimed["union_id"],
+                "union_path": items[0].get("union_path") or [claimed["union_id"]],
+                "event_id": f"digest-{day}",
+                "kind": "digest",
+                "channel": "email",
+                "locale": claimed.get("locale") or "zh-CN",
+                "subject": text["subject"],
+                "body": text["email"],
+                "link": "/inbox",
+                "status": "queued",
+                "attempts": 0,
+                "log": [{"at": at, "status": "queued", "note": f"digest of {len(items)}"}],
+                "at": at,
+                "updated_at": at,
+            }
+            if self.store.insert_outbox([doc]):
+                self.courier.publish_jobs([doc["_id"]])
+                sent += 1
+        if sent:
+            log.info("digests through %s: %d queued", through_day, sent)
+        return sent
+
+    # ===== the inbox ==============================================================================
+    def _member(self):
+        actor = self.identity.actor
+        actor.require(bool(actor.union_id), "only members have an inbox / 仅会员有站内信")
+        return actor
+
+    @rpc
+    def inbox(self, query: dict | None = None) -> dict:
+        """A page of the caller's own inbox, newest first. In: :class:`InboxIn` (``page``, ``per_page``
+        ≤ 100, default 20; ``unread``). Out: :class:`InboxOut` (``items`` with ``read``, ``unread``
+        count). Cost: two ``_id`` lookups plus one per message shown (and one per new broadcast)."""
+        query = c.InboxIn().load(query or {})
+        actor = self._member()
+        box = self.store.fold(actor.member_id, actor.union_id)
+        ids = list(reversed(box["unread"] if query["unread"] else box["items"]))
+        unread = set(box["unread"])
+        page, per = query["page"], query["per_page"]
+        shown = self.store.inbox_messages(ids[(page - 1) * per : page * per])
+        items = [
+            c.MessageOut().dump(
+                {
+                    "id": m["_id"],
+                    "kind": m["kind"],
+                    "subject": m["subject"],
+                    "body": m["body"],
+                    "link": m.get("link"),
+                    "at": _iso(m["at"]),
+                    "read": m.get("read_at") is not None or m["_id"] not in unread,
+                }
+            )
+            for m in shown
+        ]
+        return {**page_out(items, len(ids), page, per), "unread": len(box["unread"])}
+
+    @rpc
+    def unread_count(self) -> dict:
+        """``{"unread": n}`` for the caller (shown on every page). Two ``_id`` lookups when nothing is new."""
+        actor = self._member()
+        return {"unread": len(self.store.fold(actor.member_id, actor.union_id)["unread"])}
+
+    @rpc
+    def mark_read(self, data: dict) -> dict:
+        """Mark messages of the caller's own inbox read. In: :class:`MarkReadIn` (``ids`` ≤ 200, or
+        ``all``). Every id must be in the caller's inbox, else NotFound and nothing is marked.
+        Out: ``{"marked", "unread"}``."""
+        data = c.MarkReadIn().load(data)
+        actor = self._member()
+        box = self.store.fold(actor.member_id, actor.union_id)
+        if data["all"]:
+            ids = list(box["unread"])
+        else:
+            mine = set(box["items"])
+            foreign = [i for i in data["ids"] if i not in mine]
+            if foreign:
+                raise NotFound(
+                    "no such message in your inbox / 您的站内信中没有该消息", details={"ids": foreign[:10]}
+                )
+            ids = list(dict.fromkeys(data["ids"]))
+        marked = sum(self.store.mark_read(actor.member_id, i) for i in ids)
+        return {"marked": marked, "unread": len(self.store.get_box(actor.member_id)["unread"])}
+
+    # ===== preferences ============================================================================
+    @rpc
+    def get_prefs(self) -> dict:
+        """The caller's preferences (:class:`PrefsOut`): push channels per group (defaults when never set),
+        digest mode, the channels this server offers, the hourly limit, and whether the registry has an
+        e-mail address and a mobile number for them."""
+        actor = self._member()
+        prefs = Prefs.from_doc(self.store.get_prefs(actor.member_id))
+        try:
+            me = self.members_rpc.get_member(actor.member_id)
+        except NotFound:
+            me = {}
+        return c.PrefsOut().dump(
+            {
+                "channels": {g: list(v) for g, v in prefs.channels.items()},
+                "digest": prefs.digest,
+                "available": list(self.senders.available),
+                "hourly_limit": self.settings.hourly_limit,
+                "has_email": bool(me.get("email")),
+                "has_phone": bool(me.get("phone")),
+            }
+        )
+
+    @rpc
+    def set_prefs(self, data: dict) -> dict:
+        """Replace the caller's preferences. In: :class:`PrefsIn` ``{"channels": {group: [email|sms]},
+        "digest": "immediate"|"daily"}`` (groups not given keep no push channel). Out: :class:`PrefsOut`."""
+        data = c.PrefsIn().load(data)
+        actor = self._member()
+        channels = {g: sorted(set(v)) for g, v in data["channels"].items()}
+        for group in c.GROUPS:
+            channels.setdefault(group, [])
+        self.store.put_prefs(actor.member_id, channels, data["digest"])
+        return self.get_prefs()
+
+    # ===== the delivery log (admins) ================================================================
+    @rpc
+    def delivery_log(self, query: dict) -> dict:
+        """The push messages (e-mail, SMS, digests) of the members of a union and the unions below it,
+        newest first, with counts per status, failures and retries. In: :class:`DeliveryLogIn`
+        (``union_id``, ``status``, ``channel``, ``page``, ``per_page``). Out: :class:`DeliveryLogOut`.
+        Admins of the union or above. A scan of ``outbox`` (an admin report; see docs/storage.md)."""
+        query = c.DeliveryLogIn().load(query)
+        actor = self.identity.actor
+        union = self.members_rpc.get_union(query["union_id"])
+        actor.require(
+            actor.administers(union["path"]),
+            "only admins of this union or above see its delivery log / 仅本级或上级工会管理员可查看",
+        )
+        docs = self.store.outbox_of([union["id"]], limit=0)
+        counts: dict[str, int] = {}
+        by_channel: dict[str, dict[str, int]] = {}
+        retries = 0
+        for d in docs:
+            counts[d["status"]] = counts.get(d["status"], 0) + 1
+            ch = by_channel.setdefault(d["channel"], {})
+            ch[d["status"]] = ch.get(d["status"], 0) + 1
+            retries += sum(1 for line in d.get("log", []) if line["status"] == "retrying")
+        chosen = [
+            d
+            for d in docs
+            if (query["status"] is None or d["status"] == query["status"])
+            and (query["channel"] is None or d["channel"] == query["channel"])
+        ]
+        page, per = query["page"], query["per_page"]
+        items = [
+            c.DeliveryOut().dump(
+                {
+                    **d,
+                    "id": d["_id"],
+                    "at": _iso(d["at"]),
+                    "updated_at": _iso(d.get("updated_at")),
+                    "log": [{**line, "at": _iso(line["at"])} for line in d.get("log", [])],
+                }
+            )
+            for d in chosen[(page - 1) * per : page * per]
+        ]
+        return {
+            **page_out(items, len(chosen), page, per),
+            "union_id": union["id"],
+            "counts": counts,
+            "failures": counts.get("failed", 0),
+            "retries": retries,
+            "by_channel": by_channel,
+        }
+
+    @rpc
+    def fanout_status(self, event_id: str) -> dict:
+        """Progress of the fan-out of one event (system and admins): ``{state, members, inbox, push,
+        queued, batches, seconds}``."""
+        actor = self.identity.actor
+        actor.require(actor.is_system or bool(actor.admin_unions), "admins only / 仅限管理员")
+        doc = self.store.get_fanout(str(event_id))
+        if doc is None:
+            raise NotFound("no such fan-out / 无此通知任务", details={"event_id": event_id})
+        return {k: _iso(v) for k, v in doc.items() if k != "_id"} | {"event_id": doc["_id"]}
+
+
+__all__ = ["NotifyService", "KINDS"]
