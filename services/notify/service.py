@@ -63,11 +63,10 @@ class SettingsProvider(DependencyProvider):
 
     def setup(self) -> None:
         config = self.container.config
+        raw_limit = config.get("NOTIFY_HOURLY_LIMIT")
         self.settings = Settings(
             base_url=(config.get("NOTIFY_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
-            hourly_limit=5
-            if str(config.get("NOTIFY_HOURLY_LIMIT", "")).strip() == ""
-            else int(config["NOTIFY_HOURLY_LIMIT"]),
+            hourly_limit=5 if raw_limit in (None, "") else int(raw_limit),
         )
 
     def get_dependency(self, worker_ctx) -> Settings:

@@ -240,7 +240,9 @@ def test_every_event_reaches_inbox_email_and_sms_in_the_members_language(start, 
     expected_inbox = sum(len(v) for v in AUDIENCE.values())
     wait_until(lambda: db("notify").inbox.count_documents({}) == expected_inbox, timeout=30)
     wait_until(lambda: db("notify").fanouts.count_documents({"state": "done"}) == len(EVENTS), timeout=10)
-    push = sum(len(v & {"N0000001", "N0000002"}) for v in AUDIENCE.values())  # the others: defaults, no address
+    push = sum(
+        len(v & {"N0000001", "N0000002"}) for v in AUDIENCE.values()
+    )  # the others: defaults, no address
     wait_until(lambda: len(smtp.records()) >= push and len(sms.records()) >= push, timeout=30)
 
     # the inbox, through the service, in each member's language
