@@ -412,3 +412,44 @@ def test_taking_over_an_earlier_register_keeps_the_original_dates(services, db):
         and questions[0]["answer"] == "春节前发放。"
     )
     assert questions[0]["age_days"] == 3
+
+
+def test_concurrent_readers_and_answers_keep_counts_exact(services, db):
+    """Counters are $inc and answering is a guarded update: both rely on single-document atomicity
+    (MongoDB; the local FerretDB with scripts/ferretdb/02-serialise-writes.patch)."""
+    import eventlet
+
+    with services(ADMIN) as rpc:
+        item = publish(rpc, mandatory=True)
+    with services(M1) as rpc:
+        question = rpc.disclosure.ask_question(item["id"], {"text": "夜班补贴是否一起调整？"})
+
+    def open_as(member_id):
+        with services(member(member_id, "u01")) as rpc:
+            return rpc.disclosure.open_item(item["id"])["first_read"]
+
+    def answer(text):
+        with services(ADMIN) as rpc:
+            try:
+                return rpc.disclosure.answer_question(question["id"], {"text": text})["answer"]
+            except Conflict:
+                return None
+
+    readers = [no for no, _ in U01]
+    opened = [eventlet.spawn(open_as, m) for m in readers]
+    answers = [eventlet.spawn(answer, f"答复{i}：一起调整。") for i in range(4)]
+    assert all(o.wait() for o in opened)
+    winners = [a for a in (x.wait() for x in answers) if a]
+    assert len(winners) == 1
+    stored = db("disclosure").items.find_one({"_id": item["id"]})
+    assert (
+        stored["read_count"]
+        == len(readers)
+        == db("disclosure").receipts.count_documents({"item_id": item["id"]})
+    )
+    assert stored["questions_open"] == 0 and stored["questions_total"] == 1
+    with services(ADMIN) as rpc:
+        reads = rpc.disclosure.item_reads(item["id"])
+        assert rpc.disclosure.recount_reads(item["id"])["before"] == len(readers)
+    assert reads["rate"] == 1.0 and reads["unread_total"] == 0
+    assert db("disclosure").questions.find_one({"_id": question["id"]})["answer"] == winners[0]
