@@ -672,8 +672,17 @@ class VotingService(HealthRpc):
             out.append(item)
         return out
 
-    def _campaign_out(self, campaign: dict, actor: Actor, with_homes: bool = True) -> dict:
-        tally = self.store.get_tally(campaign["_id"]) if campaign["status"] != "draft" else {}
+    def _campaign_out(
+        self,
+        campaign: dict,
+        actor: Actor,
+        with_homes: bool = True,
+        tally: dict | None = None,
+        poll: dict | None = None,
+    ) -> dict:
+        """The campaign as :class:`CampaignOut` for ``actor`` (``tally`` and ``poll`` when already read)."""
+        if tally is None:
+            tally = self.store.get_tally(campaign["_id"]) if campaign["status"] != "draft" else {}
         per = tally.get("s", {})
         is_admin = self._is_campaign_admin(actor, campaign)
         homes = []
@@ -693,7 +702,8 @@ class VotingService(HealthRpc):
             )
         eligible = sum(h["eligible"] for h in homes)
         ballots = int(tally.get("n", 0))
-        poll = self.store.poll_header(campaign["_id"]) if campaign["status"] != "draft" else None
+        if poll is None and campaign["status"] != "draft":
+            poll = self.store.poll_header(campaign["_id"])
         out = c.CampaignOut().dump(
             {
                 **campaign,
@@ -771,6 +781,8 @@ class VotingService(HealthRpc):
             self._sees_campaign(actor, campaign), "not a campaign of your union / 非本单位参与的评选"
         )
         is_admin = self._is_campaign_admin(actor, campaign)
+        poll = self.store.poll_header(campaign_id) if campaign["status"] != "draft" else None
+        tally = self.store.get_tally(campaign_id) if poll else {}
         if campaign["status"] == "published":
             rows = campaign["results"]["rows"]
             distribution = campaign["results"]["star_distribution"]
@@ -779,18 +791,13 @@ class VotingService(HealthRpc):
             actor.require(
                 is_admin, "results are published after the campaign closes / 评选结果将在结束后公布"
             )
-            if campaign["status"] == "draft":
-                counts = {"n": 0, "s": {}}
-            else:
-                poll = self._poll(campaign_id)
-                counts = self._counts(poll, self.store.get_tally(campaign_id))
+            counts = self._counts(poll, tally) if poll else {"n": 0, "s": {}}
             ranked = self._rows(campaign, counts)
             rows, distribution, live = self._rows_out(campaign, ranked), ev.star_distribution(ranked), True
-        poll = self.store.poll_header(campaign_id)
         recount = (poll or {}).get("recount")
         return c.ResultsOut().dump(
             {
-                "campaign": self._campaign_out(campaign, actor),
+                "campaign": self._campaign_out(campaign, actor, tally=tally, poll=poll),
                 "live": live,
                 "rows": rows,
                 "star_distribution": distribution,
