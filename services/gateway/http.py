@@ -32,7 +32,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
 from dmlib.auth import CONTEXT_KEY, auth_secret, csrf_token, verify_token
-from dmlib.errors import BadInput, Forbidden, ServiceError, Unauthenticated
+from dmlib.errors import EXPECTED, BadInput, Forbidden, ServiceError, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class GatewayEntrypoint(HttpRequestHandler):
             "public": public,
         }
         self.csrf = csrf
+        kwargs.setdefault("expected_exceptions", EXPECTED)  # typed 4xx are answers, not errors to log loudly
         super().__init__(method, url, **kwargs)
 
     def setup(self):
