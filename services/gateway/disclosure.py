@@ -40,6 +40,11 @@ def _field_errors(exc: ServiceError) -> dict[str, str]:
     return errors
 
 
+def _cell(text: str) -> str:
+    """A CSV value Excel will not run as a formula (OWASP CSV injection: prefix ``'``)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
 def _file_response(doc: dict, download: bool) -> Response:
     name = doc["filename"]
     inline = not download and doc["content_type"] in INLINE_TYPES
@@ -93,6 +98,9 @@ def register_xlsx(reads: dict) -> bytes:
             ]
         )
         ws.cell(ws.max_row, 11).number_format = "0.0%"
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":  # text that starts with "=" stays text, never a formula
+                cell.data_type = "s"
     for col, width in zip(
         "ABCDEFGHIJKLMNO", (16, 10, 14, 40, 8, 6, 6, 17, 10, 9, 8, 7, 7, 30, 20), strict=True
     ):
@@ -427,7 +435,9 @@ class DisclosureHttp:
         out.write("\ufeff")
         writer = csv.writer(out)
         writer.writerow(["会员编号", "姓名", "部门"])
-        writer.writerows([m["member_id"], m["name"], m["department"]] for m in reads["unread"])
+        writer.writerows(
+            [_cell(m["member_id"]), _cell(m["name"]), _cell(m["department"])] for m in reads["unread"]
+        )
         return Response(
             out.getvalue(),
             mimetype="text/csv",

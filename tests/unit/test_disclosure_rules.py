@@ -142,3 +142,35 @@ def test_item_contract_refuses_bad_input_with_field_messages(change, fields):
 def test_item_contract_defaults():
     data = c.DisclosureIn().load(GOOD)
     assert data["mandatory"] is False and data["attachments"] == []
+
+
+def test_register_export_keeps_formulas_as_text():
+    import io
+
+    from openpyxl import load_workbook
+
+    from services.gateway.disclosure import register_xlsx
+
+    row = {
+        "id": "d1",
+        "category_label": "安全生产",
+        "period_label": "2026年3月",
+        "title": '=HYPERLINK("http://evil.example","点我")',
+        "status": "published",
+        "revision": 1,
+        "mandatory": True,
+        "published_at": "2026-03-05T01:00:00+00:00",
+        "published_by_name": "管理员",
+        "read": 3,
+        "rate": 0.25,
+        "questions_total": 1,
+        "questions_open": 0,
+        "correction_reasons": [],
+        "withdraw_reason": None,
+    }
+    ws = load_workbook(
+        io.BytesIO(register_xlsx({"union_name": "u01工会", "members": 12, "items": [row]}))
+    ).active
+    title = ws.cell(4, 4)
+    assert title.value == row["title"] and title.data_type == "s"
+    assert ws.cell(4, 11).value == 0.25 and ws.cell(4, 11).number_format == "0.0%"
