@@ -14,11 +14,14 @@ from .congress import CongressHttp
 from .disclosure import DisclosureHttp
 from .evaluations import EvaluationsHttp
 from .members import MembersHttp
+from .notify import NotifyHttp
 from .proposals import ProposalsHttp
 from .web import Web
 
 
-class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, EvaluationsHttp, ProposalsHttp):
+class GatewayService(
+    AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, EvaluationsHttp, ProposalsHttp, NotifyHttp
+):
     name = "gateway"
 
     identity = Identity()
@@ -28,3 +31,4 @@ class GatewayService(AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, Eva
     disclosure_rpc = Rpc("disclosure")
     voting_rpc = Rpc("voting")
     proposals_rpc = Rpc("proposals")
+    notify_rpc = Rpc("notify")

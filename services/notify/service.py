@@ -633,7 +633,10 @@ class NotifyService(HealthRpc):
         ids = list(reversed(box["unread"] if query["unread"] else box["items"]))
         unread = set(box["unread"])
         page, per = query["page"], query["per_page"]
-        shown = self.store.inbox_messages(ids[(page - 1) * per : page * per])
+        # Box order is arrival in the box (broadcasts arrive when folded in); within a page, newest first.
+        shown = sorted(
+            self.store.inbox_messages(ids[(page - 1) * per : page * per]), key=lambda m: m["at"], reverse=True
+        )
         items = [
             c.MessageOut().dump(
                 {

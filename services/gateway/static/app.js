@@ -47,3 +47,21 @@ document.addEventListener("DOMContentLoaded", () => {
   const box = document.getElementById("import-job");
   if (box) followImport(box);
 });
+
+// Unread inbox messages on every page: one cheap GET (/api/v1/inbox/unread, two _id reads in notify);
+// the nav link gets a badge when there are any. Pages work without it.
+async function showUnread(link) {
+  let n = 0;
+  try { n = (await api("GET", "/api/v1/inbox/unread")).unread; } catch (e) { return; }
+  if (!n) return;
+  const badge = document.createElement("span");
+  badge.className = "badge unread-badge";
+  badge.id = "unread-badge";
+  badge.textContent = n > 99 ? "99+" : String(n);
+  link.appendChild(badge);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const link = document.getElementById("inbox-link");
+  if (link) showUnread(link);
+});
