@@ -351,8 +351,22 @@ class ProposalsHttp:
             windows=windows,
             is_delegate=actor.has("delegate", congress_id),
             is_admin=bool(actor.admin_unions),
-            departments=sorted(actor.scopes("handler")),
+            departments=self._p_departments(actor),
         )
+
+    def _p_departments(self, actor) -> list[dict]:
+        """The departments the actor handles, with their names (``[{id, name}]``)."""
+        mine = actor.scopes("handler")
+        if not mine:
+            return []
+        names = {}
+        if actor.union_id:
+            try:
+                names = {d["id"]: d["name"] for d in self.members_rpc.list_departments(actor.union_id)}
+            except ServiceError as exc:
+                if exc.status >= 500:
+                    raise
+        return [{"id": d, "name": names.get(d, d)} for d in sorted(mine)]
 
     @page("POST", "/proposals/sessions/<session_id>/window")
     def proposals_window_submit(self, request, session_id):

@@ -125,7 +125,7 @@ def test_api_bad_inputs_refusals_and_the_register(site):
         and rows[2][14] == "是"
     )
     spec = call(http, None, "GET", "/api/v1/openapi.json").json()
-    assert f"/api/v1/proposals/{{proposal_id}}/review" in spec["paths"]
+    assert "/api/v1/proposals/{proposal_id}/review" in spec["paths"]
 
 
 def test_pages_for_each_role(site):
@@ -152,6 +152,15 @@ def test_pages_for_each_role(site):
     inbox = page(H1, "/proposals/inbox/u01-d1")
     assert DRAFT["subject"] in inbox and f"/proposals/{pid}/reply" in inbox
     assert call(http, H2, "GET", "/proposals/inbox/u01-d1").status_code == 403
+    assert "交办给 后勤保障部 的提案" in page(H1, "/proposals")
+    # a refused form post comes back to the page with the refusal's message
+    r = http.post(
+        f"/proposals/{pid}/review",
+        data={"decision": "accept", "session_id": sid},
+        headers={"Authorization": f"Bearer {token(d(1))}"},
+        allow_redirects=False,
+    )
+    assert r.status_code == 303 and "notice=" in r.headers["Location"] and "/desk" in r.headers["Location"]
     call(http, H1, "POST", f"/api/v1/proposals/{pid}/reply", {"text": "夜宵延长至凌晨两点，下周一起执行。"})
     detail = page(d(1), f"/proposals/{pid}")
     assert 'id="rate"' in detail and "办理记录" in detail and "交办" in detail
