@@ -27,9 +27,9 @@ next to the proposals (rule 2), each updated right after the proposal write that
   decides whether a reminder is published, however often the timer ticks and however many instances run.
 
 :meth:`ProposalsStore.rebuild_indexes` rebuilds every derived document from ``proposals``. The arrays of
-``people`` and ``inboxes`` are updated with ``$addToSet``, which FerretDB 1.24 does not isolate: two
-concurrent updates of the SAME document (one member invited to two proposals in the same instant) may lose
-one entry; the rebuild repairs that. Proposals, numbers, claims and reminders do not depend on it.
+``people`` and ``inboxes`` are updated with ``$addToSet``, atomic on MongoDB and the patched local FerretDB;
+an unpatched FerretDB 1.24 may lose an entry when two updates of the SAME document race, which the rebuild
+repairs. Proposals, their numbers, claims and reminders do not depend on it.
 """
 
 from __future__ import annotations
@@ -120,10 +120,12 @@ class ProposalsStore(Store):
     def claim(self, proposal_id: str, version: int, at: datetime) -> bool:
         """Claim the right to make a proposal's transition number ``version`` (= its history length when
         read). One insert with ``_id`` = ``<proposal>:<version>`` decides: exactly one of any number of
-        concurrent writers gets True. This is what makes transitions exclusive on FerretDB 1.24, whose
-        ``findAndModify`` is a read-modify-write without isolation (measured: two concurrent guarded updates
-        of one document both "succeed" and the later silently overwrites the earlier); the guarded update
-        that follows keeps the same filter for MongoDB."""
+        concurrent writers gets True. The guarded update that follows is exclusive by itself on MongoDB and
+        on the patched local FerretDB (docs/storage.md, ``02-serialise-writes.patch``); the claim keeps
+        transitions exclusive on an unpatched FerretDB 1.24 too, whose ``findAndModify`` is a
+        read-modify-write without isolation (measured here before the patch: two concurrent guarded
+        updates of one document both "succeeded" in 14 of 30 tries, the later overwriting the earlier),
+        for one small insert per transition."""
         try:
             self.db.claims.insert_one({"_id": f"{proposal_id}:{version}", "at": at})
         except DuplicateKeyError:
