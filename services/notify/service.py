@@ -22,6 +22,8 @@ holds one page at a time. Progress is logged per batch and kept in ``fanouts``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -163,7 +165,9 @@ class NotifyService(HealthRpc):
             "paths": {},
             "bucket": hour_bucket(now()),
             "day": digest_day(now()),
+            "texts": {},
         }
+        state["default_push"] = Prefs.from_doc(None).push_channels(kind, state["available"])
         totals = {"members": 0, "inbox": 0, "push": 0, "queued": 0, "batches": 0}
 
         def run(batch: list[dict], direct: bool) -> None:
@@ -210,22 +214,41 @@ class NotifyService(HealthRpc):
                 paths[union_id] = [union_id]
         return paths[union_id]
 
+    def _text(self, event_id, kind, locale, context, variant, link, state) -> dict:
+        """The inbox and SMS texts of a member's language and context, rendered once per fan-out and
+        stored once (``texts``): these blocks do not use the member's name."""
+        key = (locale, json.dumps(variant, sort_keys=True, ensure_ascii=False, default=str))
+        text = state["texts"].get(key)
+        if text is None:
+            base = self.settings.base_url
+            ctx = {**context, **variant, "name": "", "url": base + link, "base_url": base}
+            rendered = self.templates.render(kind, locale, ctx, ("subject", "inbox", "sms"))
+            digest = hashlib.sha1(repr(key).encode()).hexdigest()[:12]
+            text = {
+                "_id": f"{event_id}:{locale}:{digest}",
+                "kind": kind,
+                "subject": rendered["subject"],
+                "body": rendered["inbox"],
+                "sms": rendered["sms"],
+                "link": link,
+            }
+            self.store.insert_texts([text])
+            state["texts"][key] = text
+        return text
+
     def _batch(self, event_id, kind, batch, context, link, extra, state, direct) -> tuple[int, int, int]:
         at = now()
         base = self.settings.base_url
-        render = self.templates.render
         inbox_docs, outbox_docs = [], []
         for r in batch:
-            prefs = Prefs.from_doc(state["prefs"].get(r["member_id"]))
-            push = prefs.push_channels(kind, state["available"])
-            ctx = {
-                **context,
-                **(extra(r) if extra else {}),
-                "name": r["name"],
-                "url": base + link,
-                "base_url": base,
-            }
-            text = render(kind, r["locale"], ctx, ("subject", "inbox", *push))
+            prefs = state["prefs"].get(r["member_id"])
+            push = (
+                Prefs.from_doc(prefs).push_channels(kind, state["available"])
+                if prefs
+                else state["default_push"]
+            )
+            variant = extra(r) if extra else {}
+            text = self._text(event_id, kind, r["locale"], context, variant, link, state)
             inbox_docs.append(
                 {
                     "_id": message_id(event_id, r["member_id"], "inbox"),
@@ -233,15 +256,20 @@ class NotifyService(HealthRpc):
                     "union_id": r["union_id"],
                     "event_id": event_id,
                     "kind": kind,
-                    "subject": text["subject"],
-                    "body": text["inbox"],
-                    "link": link,
+                    "text": text["_id"],
                     "at": at,
                     "read_at": None,
                 }
             )
+            if not push:
+                continue
+            digest_mode = (prefs or {}).get("digest") == "daily"
+            email = None
+            if "email" in push:  # the e-mail greets the member by name: rendered for each one
+                ctx = {**context, **variant, "name": r["name"], "url": base + link, "base_url": base}
+                email = self.templates.render(kind, r["locale"], ctx, ("email",))["email"]
             for channel in push:
-                status = "digest" if prefs.digest == "daily" else "queued"
+                status = "digest" if digest_mode else "queued"
                 outbox_docs.append(
                     {
                         "_id": message_id(event_id, r["member_id"], channel),
@@ -254,7 +282,7 @@ class NotifyService(HealthRpc):
                         "channel": channel,
                         "locale": r["locale"],
                         "subject": text["subject"],
-                        "body": text[channel],
+                        "body": email if channel == "email" else text["sms"],
                         "link": link,
                         "status": status,
                         "attempts": 0,

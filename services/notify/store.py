@@ -4,8 +4,12 @@
 Source of truth:
 
 - ``inbox``: one document per inbox message, ``_id`` = ``<event id>:<member>:inbox`` (inserted once:
-  exactly once per member per event); ``member_id``, ``union_id``, ``kind``, ``subject``, ``body``,
-  ``link``, ``at``, ``read_at`` (null until read).
+  exactly once per member per event); ``member_id``, ``union_id``, ``event_id``, ``kind``, ``text`` (the
+  id of its rendered text), ``at``, ``read_at`` (null until read).
+- ``texts``: the rendered inbox texts, ``_id`` = ``<event id>:<locale>:<variant>``; ``subject``, ``body``,
+  ``link``, ``sms``. An inbox text does not depend on the member's name, so members who share a language
+  and a context (e.g. their Worker Home's star level) share one rendering: a 100,000-member fan-out
+  inserts 100,000 small documents (FerretDB: ~4,000/s with the text in each, ~8,000/s without).
 - ``outbox``: one document per push message, ``_id`` = ``<event id>:<member>:<email|sms>``; ``channel``,
   ``member_id``, ``union_id``, ``union_path``, ``kind``, ``locale``, ``subject``, ``body``, ``status``
   (``queued`` → ``sent`` | ``retrying`` → … | ``failed`` | ``skipped``; ``digest`` → ``digested``),
@@ -83,6 +87,9 @@ class NotifyStore(Store):
 
     def insert_outbox(self, docs: list[dict]) -> set[str]:
         return insert_new(self.db.outbox, docs)
+
+    def insert_texts(self, docs: list[dict]) -> set[str]:
+        return insert_new(self.db.texts, docs)
 
     def get_inbox(self, message_id: str) -> dict | None:
         return self.db.inbox.find_one({"_id": message_id})
@@ -225,8 +232,20 @@ class NotifyStore(Store):
         return self.get_box(member_id)
 
     def inbox_messages(self, ids: list[str]) -> list[dict]:
-        """Messages by id (one ``_id`` lookup each, in the given order)."""
-        return [m for m in (self.db.inbox.find_one({"_id": i}) for i in ids) if m is not None]
+        """Messages by id with their text (``subject``, ``body``, ``link``): one ``_id`` lookup each,
+        plus one per distinct text."""
+        texts: dict[str, dict] = {}
+        out = []
+        for m in (self.db.inbox.find_one({"_id": i}) for i in ids):
+            if m is None:
+                continue
+            if m["text"] not in texts:
+                texts[m["text"]] = self.db.texts.find_one({"_id": m["text"]}) or {}
+            t = texts[m["text"]]
+            out.append(
+                {**m, "subject": t.get("subject", ""), "body": t.get("body", ""), "link": t.get("link")}
+            )
+        return out
 
     def mark_read(self, member_id: str, message_id: str) -> bool:
         """Mark one of the member's messages read; True if it was unread (the guard is the owner)."""

@@ -386,6 +386,7 @@ def test_inbox_rights_marking_and_preferences(start, rpc_as, db):
     dispatch(cfg, *EVENTS[2][:2], **EVENTS[2][2])
     dispatch(cfg, *EVENTS[4][:2], **EVENTS[4][2])
     wait_until(lambda: db("notify").inbox.count_documents({}) == 5, timeout=20)
+    wait_until(lambda: db("notify").fanouts.count_documents({"state": "done"}) == 2, timeout=10)
     with rpc_as(M2) as r:
         box = r.notify.inbox()
         assert r.notify.unread_count() == {"unread": 2}
