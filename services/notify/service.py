@@ -467,7 +467,7 @@ class NotifyService(HealthRpc):
             kind,
             {
                 "subject": payload.get("subject") or payload["proposal_id"],
-                "deadline": payload.get("deadline") or "",
+                "deadline": _iso_minute(payload.get("deadline"))[:10],
             },
             f"/proposals/{payload['proposal_id']}",
             member_ids=[proposer, *cosigners],
@@ -491,7 +491,10 @@ class NotifyService(HealthRpc):
 
     @event_handler("proposals", "proposal_overdue")
     def handle_proposal_overdue(self, payload: dict) -> None:
-        """A proposal past its deadline (催办): its proposer and co-signers."""
+        """A proposal past its deadline (催办): its proposer and co-signers. The early reminder (``overdue``
+        false: due within 3 days) is for the departments, not the proposer: not sent."""
+        if payload.get("overdue") is False:
+            return
         self._proposal(payload, "proposal_overdue")
 
     # ===== delivery ===============================================================================
