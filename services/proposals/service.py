@@ -22,6 +22,7 @@ atomic update ``find_one_and_update({"_id", "state": expected, …})`` that also
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REMINDER_INTERVAL_S = 3600.0
 STALE_CLAIM = timedelta(seconds=60)
+DEPARTMENT_TTL = 60.0
 CHANGED = "the proposal was changed by someone else just now; reload / 提案刚被他人处理，请刷新后重试"
 
 
@@ -61,6 +63,24 @@ class Clock(DependencyProvider):
         from .store import now
 
         return now() + self.offset
+
+
+class DepartmentCache(DependencyProvider):
+    """Department names per union as members gave them, kept :data:`DEPARTMENT_TTL` (departments change
+    rarely; assignment validates against them and must not wait on members for each proposal)."""
+
+    def setup(self) -> None:
+        self.entries: dict[str, tuple[float, dict[str, str]]] = {}
+
+    def get_dependency(self, worker_ctx) -> DepartmentCache:
+        return self
+
+    def get(self, union_id: str) -> dict[str, str] | None:
+        entry = self.entries.get(union_id)
+        return entry[1] if entry and time.monotonic() - entry[0] < DEPARTMENT_TTL else None
+
+    def put(self, union_id: str, names: dict[str, str]) -> None:
+        self.entries[union_id] = (time.monotonic(), names)
 
 
 class ReminderTimer(Timer):
@@ -92,6 +112,7 @@ class ProposalsService(HealthRpc):
     identity = Identity()
     events = Events()
     clock = Clock()
+    department_cache = DepartmentCache()
     congress_rpc = Rpc("congress")
     members_rpc = Rpc("members")
 
@@ -114,7 +135,7 @@ class ProposalsService(HealthRpc):
     @staticmethod
     def _roles(actor: Actor, p: dict, handler_of: set[str] | None = None) -> set[str]:
         """The actor's relations to a proposal: proposer, cosigner (the proposer counts as one for
-        rating), invited, delegate, admin, handler (``handler_of``: their departments in the union)."""
+        rating), invited, delegate, admin, handler (``handler_of``: the departments they handle)."""
         roles: set[str] = set()
         me = actor.member_id
         if me == p["proposer"]["member_id"]:
@@ -131,6 +152,14 @@ class ProposalsService(HealthRpc):
         if handler_of or any(actor.has("handler", d) for d in current):
             roles.add("handler")
         return roles
+
+    def _departments(self, union_id: str, fresh: bool = False) -> dict[str, str]:
+        """``{department id: name}`` of a union (members, cached for a minute)."""
+        names = None if fresh else self.department_cache.get(union_id)
+        if names is None:
+            names = {d["id"]: d["name"] for d in self.members_rpc.list_departments(union_id)}
+            self.department_cache.put(union_id, names)
+        return names
 
     @staticmethod
     def _check(action: str, state: str, roles: set[str]) -> str:
@@ -558,7 +587,9 @@ class ProposalsService(HealthRpc):
         actor = self.identity.actor
         p = self._proposal(proposal_id)
         self._check("assign", p["state"], self._roles(actor, p))
-        deps = {d["id"]: d["name"] for d in self.members_rpc.list_departments(p["union_id"])}
+        deps = self._departments(p["union_id"])
+        if any(d not in deps for d in data["department_ids"]):  # perhaps new since cached: ask again
+            deps = self._departments(p["union_id"], fresh=True)
         unknown = {
             str(i): ["not a department of this union / 非本单位部门"]
             for i, d in enumerate(data["department_ids"])
@@ -603,16 +634,18 @@ class ProposalsService(HealthRpc):
     @rpc
     def reply(self, proposal_id: str, data: dict) -> dict:
         """A handling department's written reply. In: :class:`ReplyIn` (``text``; ``department_id`` when
-        the handler serves several). Handlers of a department of the proposal's union; the proposal must be
-        with the departments (409, e.g. a rejected one); the department must be one it is assigned to (403)
-        and not have replied in this round (409). When the last assigned department has replied, the
+        the handler serves several). Handlers only (403 for anyone else); the proposal must be with the
+        departments (409, e.g. a rejected one); the department must be one it is assigned to (403) and not
+        have replied in this round (409). When the last assigned department has replied, the
         proposal is ``replied`` and ``proposal_replied`` is published."""
         data = c.ReplyIn().load(data)
         actor = self.identity.actor
         p = self._proposal(proposal_id)
-        union_deps = {d["id"]: d["name"] for d in self.members_rpc.list_departments(p["union_id"])}
-        mine = [d for d in union_deps if actor.has("handler", d)]
+        # any handler may learn the state (409 for a proposal not with the departments); only the handler
+        # of an assigned department may reply (403). The names were stored at assignment: no members call.
+        mine = sorted(actor.scopes("handler"))
         self._check("reply", p["state"], self._roles(actor, p, set(mine)))
+        union_deps = p["departments"]
         if data["department_id"]:
             if data["department_id"] not in mine:
                 raise Forbidden("you do not handle that department / 您不是该部门的承办人")
