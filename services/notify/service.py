@@ -303,15 +303,10 @@ class NotifyService(HealthRpc):
         for d in outbox_docs:
             if d["_id"] not in new_push:
                 continue
-            if d["status"] == "queued":
-                n = self.store.count_this_hour(d["member_id"], state["bucket"])
-                if within_limit(n, self.settings.hourly_limit):
-                    jobs.append(d["_id"])
-                    continue
-                self.store.set_outbox(
-                    d["_id"], "digest", note=f"over the hourly limit of {self.settings.hourly_limit}"
-                )
-            self.store.defer_to_digest(d["member_id"], state["day"], d["_id"], d["union_id"], d["locale"])
+            if d["status"] == "queued":  # the hourly limit is applied by the worker, before it sends
+                jobs.append(d["_id"])
+            else:
+                self.store.defer_to_digest(d["member_id"], state["day"], d["_id"], d["union_id"], d["locale"])
         self.courier.publish_jobs(jobs)
         if direct:  # every message of the batch, new or not: a replay completes an interrupted run
             self.store.push_to_boxes({d["member_id"]: d["_id"] for d in inbox_docs})
@@ -503,7 +498,8 @@ class NotifyService(HealthRpc):
         """Send one push message (job ``{"id": message id}`` from the work queue, first try or retry).
 
         A job for a message that is not ``queued``/``retrying`` (already sent, failed, or a duplicate
-        job) does nothing. The address is read from members at send time (``get_member``, as the
+        job) does nothing. Before the first try the member's immediate messages this hour are counted:
+        above ``NOTIFY_HOURLY_LIMIT`` the message goes into the next daily digest instead. The address is read from members at send time (``get_member``, as the
         system). No address → ``skipped``. Transient failure → ``retrying`` and the job goes to the delay
         queue of the next back-off step; after the last step, or on a permanent failure → ``failed`` and
         ``notification_failed`` is published."""
@@ -514,6 +510,16 @@ class NotifyService(HealthRpc):
         msg = self.store.claim_outbox(mid, ("queued", "retrying"))
         if msg is None:
             return
+        if msg["attempts"] == 0 and msg["kind"] != "digest" and self.settings.hourly_limit > 0:
+            n = self.store.count_this_hour(msg["member_id"], hour_bucket(now()))
+            if not within_limit(n, self.settings.hourly_limit):
+                self.store.set_outbox(
+                    mid, "digest", note=f"over the hourly limit of {self.settings.hourly_limit}"
+                )
+                self.store.defer_to_digest(
+                    msg["member_id"], digest_day(now()), mid, msg["union_id"], msg.get("locale") or "zh-CN"
+                )
+                return
         self.identity.act_as_service()
         try:
             member = self.members_rpc.get_member(msg["member_id"])
