@@ -30,7 +30,8 @@ from dmtools.stack import free_port, running_stack
 
 MEMBERS = int(os.environ.get("BENCH_NOTIFY_MEMBERS", "100000"))
 OPT_IN = MEMBERS // 100
-PREFIX = "bench_notify_"
+# bench_voting drops every "bench_*" database when it starts and ends; a run beside it may set its own prefix.
+PREFIX = os.environ.get("BENCH_NOTIFY_PREFIX", "bench_notify_")
 SECRETS = {
     "AUTH_SECRET": "bench-auth-secret-0123456789abcdef0123",
     "ID_HASH_KEY": "bench-id-hash-key-0123456789",
