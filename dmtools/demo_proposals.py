@@ -18,11 +18,13 @@ in ``delegate_login`` has proposals in every state and an invitation to co-sign.
 from __future__ import annotations
 
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from dmlib.auth import Actor, Grant, auth_secret, issue_token
+from dmlib.auth import Actor, Grant, auth_secret, issue_token, service_actor
 
 from .config import load_config
 
@@ -491,6 +493,7 @@ def actors(config: dict):
 
 def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
     """Load the proposals demo (after the congress demo). Returns figures to print."""
+    started = time.monotonic()
     config = config or load_config()
     sessions = sorted(rpc.congress.list_sessions(CONGRESS), key=lambda s: (s["term_id"], s["number"]))
     first, second = sessions[0], sessions[-1]
@@ -517,99 +520,62 @@ def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
     pool = [d["member_id"] for d in delegates]
     star = pool[0]  # the demo delegate: proposals in several states and an invitation
     rpc.proposals.open_window(first["id"], {"min_cosigners": 2, "deadline_days": 20})
-    counts: dict[str, int] = {}
-    excellent = 0
-    with actors(config) as as_:
-        for n, ((category, subject, reasons, measures, prefer), fate) in enumerate(
-            zip(SUBJECTS, PLAN, strict=True)
-        ):
-            proposer = star if n % 9 == 0 or n == 20 else rng.choice(pool)
-            cosigners = rng.sample([m for m in pool if m != proposer], rng.choice((2, 2, 3, 4)))
-            invite = cosigners + ([star] if fate == "draft" and proposer != star else [])
-            body = {
-                "subject": subject,
-                "category": category,
-                "reasons": reasons,
+    # every random choice first, in order, so that the data do not depend on the threads below
+    plans, excellent = [], 0
+    for n, ((category, subject, reasons, measures, prefer), fate) in enumerate(
+        zip(SUBJECTS, PLAN, strict=True)
+    ):
+        prng = random.Random(rng.random())
+        proposer = star if n % 9 == 0 or n == 20 else prng.choice(pool)
+        cosigners = prng.sample([m for m in pool if m != proposer], prng.choice((2, 2, 3, 4)))
+        deps = [by_name[x] for x in prefer if x in by_name][:2] or [departments[n % len(departments)]["id"]]
+        if fate in ("assigned", "overdue") and n % 2 == 0 and departments[0]["id"] not in deps:
+            deps = [departments[0]["id"], *deps[:1]]  # the first department's inbox is busy
+        choice = prng.choices(("satisfied", "partly"), (7, 3))[0]  # dissatisfied would reopen it
+        if fate == "closed_round2":
+            choice = prng.choice(("satisfied", "partly", "dissatisfied"))
+        mark = fate == "closed" and choice == "satisfied" and excellent < 5
+        excellent += mark
+        plans.append(
+            {
+                "n": n,
+                "fate": fate,
+                "proposer": proposer,
+                "cosigners": cosigners,
+                "deps": deps,
+                "choice": choice,
+                "excellent": mark,
                 "measures": measures,
-                "invite": invite,
+                "rng": prng,
+                "body": {
+                    "subject": subject,
+                    "category": category,
+                    "reasons": reasons,
+                    "measures": measures,
+                    "invite": cosigners + ([star] if fate == "draft" and proposer != star else []),
+                },
             }
-            p = as_(delegate(proposer)).proposals.create_proposal(first["id"], body)
-            pid = p["id"]
-            signing = cosigners[:1] if fate == "draft" else cosigners
-            for m in signing:
-                as_(delegate(m)).proposals.cosign(pid)
-            counts[fate] = counts.get(fate, 0) + 1
-            if fate == "draft":
-                rpc.proposals.backdate(pid, 245 + rng.randint(0, 5))
-                continue
-            as_(delegate(proposer)).proposals.submit(pid)
-            if fate == "submitted":
-                rpc.proposals.backdate(pid, 244 + rng.randint(0, 5))
-                continue
-            rpc.proposals.backdate(pid, rng.randint(4, 8))  # reviewed about a week after submission
-            if fate in ("converted", "rejected"):
-                decision = {"converted": "convert", "rejected": "reject"}[fate]
-                reason = (
-                    REJECT_REASONS[n % len(REJECT_REASONS)]
-                    if fate == "rejected"
-                    else "属日常管理事项，转有关部门作为意见建议办理"
-                )
-                as_(admin).proposals.review(pid, {"decision": decision, "reason": reason})
-                rpc.proposals.backdate(pid, 236 + rng.randint(0, 4))
-                continue
-            as_(admin).proposals.review(pid, {"decision": "accept", "reason": ""})
-            deps = [by_name[x] for x in prefer if x in by_name][:2] or [
-                departments[n % len(departments)]["id"]
+        )
+    counts: dict[str, int] = {}
+    with actors(config) as as_:
+        for plan in plans:  # drafted in order: the numbers p001 … p060 follow SUBJECTS
+            plan["id"] = as_(delegate(plan["proposer"])).proposals.create_proposal(first["id"], plan["body"])[
+                "id"
             ]
-            if fate == "accepted":
-                rpc.proposals.backdate(pid, 236 + rng.randint(0, 4))
-                continue
-            if fate in ("assigned", "overdue"):
-                if n % 2 == 0 and departments[0]["id"] not in deps:  # the first department's inbox is busy
-                    deps = [departments[0]["id"], *deps[:1]]
-                # accepted in March, assigned now or a month ago: overdue ones are past their 20 days
-                ago = rng.randint(23, 35) if fate == "overdue" else rng.randint(1, 15)
-                rpc.proposals.backdate(pid, 236 - ago)
-                as_(admin).proposals.assign(pid, {"department_ids": deps})
-                rpc.proposals.backdate(pid, ago)
-                continue
-            rpc.proposals.backdate(pid, rng.randint(3, 6))  # assigned a few days after acceptance
-            as_(admin).proposals.assign(pid, {"department_ids": deps})
-            late = n % 6 == 5
-            rpc.proposals.backdate(pid, rng.randint(22, 30) if late else rng.randint(6, 18))
-            for dep in deps:
-                dep_name = next(d["name"] for d in departments if d["id"] == dep)
-                text = REPLY_TEXT.format(dep=dep_name, measure=measures)
-                as_(handlers[dep]).proposals.reply(pid, {"text": text, "department_id": dep})
-            rpc.proposals.backdate(pid, rng.randint(2, 6))
-            if fate == "replied":
-                if proposer != star and n % 2:
-                    as_(delegate(cosigners[0])).proposals.rate(pid, {"satisfaction": "partly", "comment": ""})
-                rpc.proposals.backdate(pid, 200 + rng.randint(0, 10))
-                continue
-            if fate == "closed_round2":
-                as_(delegate(proposer)).proposals.rate(
-                    pid, {"satisfaction": "dissatisfied", "comment": "答复没有明确完成时间，希望进一步落实"}
-                )
-                rpc.proposals.backdate(pid, rng.randint(10, 16))
-                for dep in deps:
-                    dep_name = next(d["name"] for d in departments if d["id"] == dep)
-                    as_(handlers[dep]).proposals.reply(
-                        pid, {"text": SECOND_REPLY.format(dep=dep_name), "department_id": dep}
-                    )
-                rpc.proposals.backdate(pid, rng.randint(2, 5))
-            choice = rng.choices(("satisfied", "partly"), (7, 3))[0]  # dissatisfied would reopen it
-            if fate == "closed_round2":
-                choice = rng.choice(("satisfied", "partly", "dissatisfied"))
-            as_(delegate(proposer)).proposals.rate(pid, {"satisfaction": choice, "comment": ""})
-            for m in cosigners:
-                if rng.random() < 0.6:
-                    c = rng.choices(("satisfied", "partly", "dissatisfied"), (6, 3, 1))[0]
-                    as_(delegate(m)).proposals.rate(pid, {"satisfaction": c, "comment": ""})
-            if choice == "satisfied" and excellent < 5 and rng.random() < 0.4:
-                as_(admin).proposals.mark_excellent(pid)
-                excellent += 1
-            rpc.proposals.backdate(pid, 170 + rng.randint(0, 30))
+            counts[plan["fate"]] = counts.get(plan["fate"], 0) + 1
+    dep_names = {d["id"]: d["name"] for d in departments}
+    context = {
+        "star": star,
+        "admin": admin,
+        "handlers": handlers,
+        "delegate": delegate,
+        "dep_names": dep_names,
+    }
+    with ThreadPoolExecutor(THREADS) as pool_:
+        list(
+            pool_.map(lambda chunk: _run(config, chunk, context), [plans[i::THREADS] for i in range(THREADS)])
+        )
+    with actors(config) as as_:
         rpc.proposals.close_window(first["id"])
         # the 2nd session's collection is open: a draft of the demo delegate and an invitation for them
         rpc.proposals.open_window(second["id"], {"min_cosigners": 2, "deadline_days": 20})
@@ -645,4 +611,83 @@ def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
         "overdue": stats["overdue"],
         "delegate_login": star,
         "handler_logins": {dep: a.member_id for dep, a in handlers.items()},
+        "seconds": round(time.monotonic() - started, 1),
     }
+
+
+THREADS = 4
+
+
+def _run(config: dict, plans: list[dict], ctx: dict) -> None:
+    """Take each planned proposal from draft to its fate, as the people who act, dating the steps back
+    with ``backdate`` (one thread per share of the proposals, each with its own connection)."""
+    system = service_actor("dmtools")
+    admin, handlers, delegate, dep_names = ctx["admin"], ctx["handlers"], ctx["delegate"], ctx["dep_names"]
+    with actors(config) as as_:
+        for plan in plans:
+            _chain(as_, system, admin, handlers, delegate, dep_names, plan)
+
+
+def _chain(as_, system, admin, handlers, delegate, dep_names, plan: dict) -> None:
+    pid, fate, n, rng, deps = plan["id"], plan["fate"], plan["n"], plan["rng"], plan["deps"]
+    proposer, cosigners = plan["proposer"], plan["cosigners"]
+
+    def back(days: int) -> None:
+        as_(system).proposals.backdate(pid, days)
+
+    for m in cosigners[:1] if fate == "draft" else cosigners:
+        as_(delegate(m)).proposals.cosign(pid)
+    if fate == "draft":
+        return back(245 + rng.randint(0, 5))
+    as_(delegate(proposer)).proposals.submit(pid)
+    if fate == "submitted":
+        return back(244 + rng.randint(0, 5))
+    back(rng.randint(4, 8))  # reviewed about a week after submission
+    if fate in ("converted", "rejected"):
+        reason = (
+            REJECT_REASONS[n % len(REJECT_REASONS)]
+            if fate == "rejected"
+            else "属日常管理事项，转有关部门作为意见建议办理"
+        )
+        as_(admin).proposals.review(
+            pid, {"decision": "convert" if fate == "converted" else "reject", "reason": reason}
+        )
+        return back(236 + rng.randint(0, 4))
+    as_(admin).proposals.review(pid, {"decision": "accept", "reason": ""})
+    if fate == "accepted":
+        return back(236 + rng.randint(0, 4))
+    if fate in ("assigned", "overdue"):
+        # accepted in March, assigned now or a month ago: overdue ones are past their 20 days
+        ago = rng.randint(23, 35) if fate == "overdue" else rng.randint(1, 15)
+        back(236 - ago)
+        as_(admin).proposals.assign(pid, {"department_ids": deps})
+        return back(ago)
+    back(rng.randint(3, 6))  # assigned a few days after acceptance
+    as_(admin).proposals.assign(pid, {"department_ids": deps})
+    back(rng.randint(22, 30) if n % 6 == 5 else rng.randint(6, 18))  # every sixth replies late
+    for dep in deps:
+        text = REPLY_TEXT.format(dep=dep_names[dep], measure=plan["measures"])
+        as_(handlers[dep]).proposals.reply(pid, {"text": text, "department_id": dep})
+    back(rng.randint(2, 6))
+    if fate == "replied":
+        if n % 2:
+            as_(delegate(cosigners[0])).proposals.rate(pid, {"satisfaction": "partly", "comment": ""})
+        return back(200 + rng.randint(0, 10))
+    if fate == "closed_round2":
+        as_(delegate(proposer)).proposals.rate(
+            pid, {"satisfaction": "dissatisfied", "comment": "答复没有明确完成时间，希望进一步落实"}
+        )
+        back(rng.randint(10, 16))
+        for dep in deps:
+            as_(handlers[dep]).proposals.reply(
+                pid, {"text": SECOND_REPLY.format(dep=dep_names[dep]), "department_id": dep}
+            )
+        back(rng.randint(2, 5))
+    as_(delegate(proposer)).proposals.rate(pid, {"satisfaction": plan["choice"], "comment": ""})
+    for m in cosigners:
+        if rng.random() < 0.6:
+            c = rng.choices(("satisfied", "partly", "dissatisfied"), (6, 3, 1))[0]
+            as_(delegate(m)).proposals.rate(pid, {"satisfaction": c, "comment": ""})
+    if plan["excellent"]:
+        as_(admin).proposals.mark_excellent(pid)
+    back(170 + rng.randint(0, 30))
