@@ -42,6 +42,14 @@ EXPORT_COLUMNS = [
 ]
 
 
+def short_name(name: str) -> str:
+    """A Worker Home's name without the common suffixes, for chart labels on a phone."""
+    short = name
+    for suffix in ("职工之家", "股份有限公司", "有限公司", "工会"):
+        short = short.replace(suffix, "")
+    return short or name
+
+
 def flat_errors(exc: ServiceError) -> dict[str, str]:
     """A 400's field messages flattened for a form: ``{"title": "…", "c3": "…"}`` (stars per criterion)."""
 
@@ -470,12 +478,12 @@ class EvaluationsHttp:
         _ = self.web.gettext
         rows = results["rows"]
         composite = [
-            {"label": r["name"].replace("职工之家", ""), "value": r["total"], "text": f"{r['total']:.2f}",
+            {"label": short_name(r["name"]), "value": r["total"], "text": f"{r['total']:.2f}",
              "color": STAR_COLORS[str(r["star_level"])]}
             for r in rows
         ]  # fmt: skip
         participation = [
-            {"label": r["name"].replace("职工之家", ""), "value": r["participation"], "text": f"{r['participation']:.1f}"}
+            {"label": short_name(r["name"]), "value": r["participation"], "text": f"{r['participation']:.1f}"}
             for r in sorted(rows, key=lambda r: -r["participation"])
         ]  # fmt: skip
         stars = [
