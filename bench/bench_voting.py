@@ -46,12 +46,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The databases this benchmark's services use (only these are dropped: other benchmarks may share the
+#: ``bench_`` prefix family and run at the same time).
+DATABASES = ("members", "voting", "bare")
+
+
 def drop_databases() -> None:
     client = make_client(MONGO_URI)
     try:
-        for name in client.list_database_names():
-            if name.startswith(PREFIX):
-                client.drop_database(name)
+        for name in DATABASES:
+            client.drop_database(f"{PREFIX}{name}")
     finally:
         client.close()
 
