@@ -73,7 +73,8 @@ def test_inbox_unread_count_and_marking_only_ones_own(gw):
     s = gw(M1)
     assert s.get("/api/v1/inbox/unread").json() == {"unread": 2}
     box = s.get("/api/v1/inbox").json()
-    assert [m["subject"] for m in box["items"]] == ["您的提问已获答复", "厂务公开：职工食堂账目"]
+    assert {m["subject"] for m in box["items"]} == {"您的提问已获答复", "厂务公开：职工食堂账目"}
+    assert [m["at"] for m in box["items"]] == sorted((m["at"] for m in box["items"]), reverse=True)
     assert s.get("/api/v1/inbox?per_page=0").status_code == 400
     english = gw(M2).get("/api/v1/inbox").json()["items"]
     assert [m["subject"] for m in english] == ["Disclosure: 职工食堂账目"]
