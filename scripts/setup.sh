@@ -34,7 +34,9 @@ fi
 #       every _id lookup was a table scan (20-200 ms at 100k documents; 0.5 ms patched);
 #   02  update, findAndModify and delete are read-modify-write in FerretDB 1.24 with nothing serialising
 #       them: concurrent $inc lost updates (200 increments → 47) and a guarded findAndModify had up to
-#       5 winners. One mutex makes single-document writes atomic, as they are on MongoDB.
+#       5 winners. One mutex makes single-document writes atomic, as they are on MongoDB;
+#   03  _id equality was pushed down only when it was the filter's only key, so every guarded transition
+#       ({_id, state}) scanned its collection (1.6 s at 100k documents; 2.3 ms patched).
 FERRETDB_BUILD="$FERRETDB_VERSION+dm-$(cat scripts/ferretdb/*.patch | sha1sum | cut -c1-10)"
 if [ ! -x .local/bin/ferretdb ] || [ "$(cat .local/bin/ferretdb.build 2>/dev/null)" != "$FERRETDB_BUILD" ]; then
   command -v go >/dev/null 2>&1 || { echo "Go is needed to build FerretDB (https://go.dev)"; exit 1; }

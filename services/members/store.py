@@ -144,7 +144,10 @@ class MembersStore(Store):
         return self.db.members.find_one({"_id": member_id})
 
     def get_members(self, member_ids: list[str]) -> list[dict]:
-        return list(self.db.members.find({"_id": {"$in": member_ids}}))
+        """Members by number, one ``_id`` lookup each: FerretDB answers ``$in`` by decoding the whole
+        collection (0.6 s at 12,000 members), a lookup by ``_id`` from its index (0.5 ms)."""
+        found = (self.db.members.find_one({"_id": m}) for m in dict.fromkeys(member_ids))
+        return [m for m in found if m is not None]
 
     def roster_page(self, unions: list[dict], q: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
         """A page of the members of ``unions`` (in roster order, union after union) and the total; with
