@@ -43,3 +43,12 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def browser_login(page, url: str, who: str, password: str = "demo1234") -> None:
+    """Log ``page`` in through the login form of the gateway at ``url`` (the way a person does)."""
+    page.goto(f"{url}/login")
+    page.fill("#login", who)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

@@ -4,18 +4,12 @@ running as in `make run` with the demo data (u01's 3rd-term congress: 120 delega
 import pytest
 from playwright.sync_api import expect
 
+from tests.helpers import browser_login as login
+
 pytestmark = pytest.mark.e2e
 
 TERM = "cg-u01-t3"
 PLANNED = "cg-u01-t3-s2"  # the demo's planned extraordinary session
-
-
-def login(page, url, who, password="demo1234"):
-    page.goto(f"{url}/login")
-    page.fill("#login", who)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def delegates(stack) -> list[str]:

@@ -7,17 +7,11 @@ import time
 import pytest
 import requests
 
+from tests.helpers import browser_login as login
+
 pytestmark = pytest.mark.e2e
 
 SHOTS = "/tmp/disclosure-shots"
-
-
-def login(page, url, who, password="demo1234"):
-    page.goto(f"{url}/login")
-    page.fill("#login", who)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def fits_the_phone(page) -> bool:

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from services.voting import evaluation as ev
-from tests.helpers import MONGO_URI, TEST_SECRETS
+from tests.helpers import MONGO_URI, TEST_SECRETS, browser_login
 
 pytestmark = pytest.mark.e2e
 SHOTS = "/tmp/evaluations"
@@ -42,11 +42,7 @@ def stack(tmp_path_factory):
 
 def login(page, url, who, password="demo1234"):
     page.set_default_timeout(90_000)  # the shared 2-core machine and FerretDB can be slow; no speed asserted
-    page.goto(f"{url}/login")
-    page.fill("#login", who)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    browser_login(page, url, who, password)
 
 
 def fill_stars(page):

@@ -3,15 +3,9 @@ running as in `make run` with the demo data."""
 
 import pytest
 
+from tests.helpers import browser_login as login
+
 pytestmark = pytest.mark.e2e
-
-
-def login(page, url, who, password="demo1234"):
-    page.goto(f"{url}/login")
-    page.fill("#login", who)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def test_union_admin_sees_own_members_and_not_another_unions(stack, phone):

@@ -5,17 +5,11 @@ import os
 
 import pytest
 
+from tests.helpers import browser_login as login
+
 pytestmark = pytest.mark.e2e
 
 SHOTS = "/tmp/notify-shots"
-
-
-def login(page, url, who, password="demo1234"):
-    page.goto(f"{url}/login")
-    page.fill("#login", who)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def test_demo_inbox_unread_badge_marking_and_preferences_on_a_phone(stack, phone):

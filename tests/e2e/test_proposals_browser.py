@@ -4,18 +4,12 @@ collection open)."""
 
 import pytest
 
+from tests.helpers import browser_login as login
+
 pytestmark = pytest.mark.e2e
 
 FIRST = "cg-u01-t3-s1"
 SECOND = "cg-u01-t3-s2"
-
-
-def login(page, url, who, password="demo1234"):
-    page.goto(f"{url}/login")
-    page.fill("#login", who)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def fits(page) -> bool:
