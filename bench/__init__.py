@@ -30,7 +30,13 @@ class Report:
     rows: list[Row] = field(default_factory=list)
 
     def add(self, figure: str, unit: str, measured, target: str = "—", bare="—", note: str = "") -> None:
-        text = f"{measured:,.1f}" if isinstance(measured, float) else f"{measured:,}" if isinstance(measured, int) else str(measured)
+        text = (
+            f"{measured:,.1f}"
+            if isinstance(measured, float)
+            else f"{measured:,}"
+            if isinstance(measured, int)
+            else str(measured)
+        )
         bare_text = f"{bare:,.1f}" if isinstance(bare, float) else str(bare)
         row = Row(figure, unit, target, text, bare_text, note)
         self.rows.append(row)
@@ -46,7 +52,16 @@ class Report:
             "| figure | unit | target | measured | bare framework | note |",
             "|---|---|---|---|---|---|",
         ]
-        return "\n".join(head + [f"| {r.figure} | {r.unit} | {r.target} | {r.measured} | {r.bare} | {r.note} |" for r in self.rows]) + "\n"
+        return (
+            "\n".join(
+                head
+                + [
+                    f"| {r.figure} | {r.unit} | {r.target} | {r.measured} | {r.bare} | {r.note} |"
+                    for r in self.rows
+                ]
+            )
+            + "\n"
+        )
 
 
 def peak_rss_mib(children: bool = False) -> float:

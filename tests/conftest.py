@@ -143,7 +143,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not E2E_ONLY:
-        pytest.fail("browser tests run unpatched by eventlet: run them alone (pytest tests/e2e, make test-e2e)")
+        pytest.fail(
+            "browser tests run unpatched by eventlet: run them alone (pytest tests/e2e, make test-e2e)"
+        )
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
