@@ -52,3 +52,18 @@ def browser_login(page, url: str, who: str, password: str = "demo1234") -> None:
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+
+
+def event_recorder(name: str, source: str, events: list[str], seen: list) -> type:
+    """A nameko service class named ``name`` that appends ``(event, payload)`` to ``seen`` for each of
+    ``source``'s ``events``: run it beside the services under test to assert on what they published."""
+    from nameko.events import event_handler
+
+    def handler(event: str):
+        def handle(self, payload):
+            seen.append((event, payload))
+
+        handle.__name__ = f"on_{event}"
+        return event_handler(source, event)(handle)
+
+    return type(name, (), {"name": name, **{f"on_{e}": handler(e) for e in events}})

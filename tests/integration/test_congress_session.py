@@ -7,14 +7,13 @@ import base64
 from contextlib import contextmanager
 
 import pytest
-from nameko.events import event_handler
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from dmlib.errors import BadInput, Conflict, Forbidden
 from services.congress.service import CongressService
 from services.members.service import MembersService
 from services.voting.service import VotingService
-from tests.helpers import SYSTEM, member, token, union_admin, wait_until
+from tests.helpers import SYSTEM, event_recorder, member, token, union_admin, wait_until
 from tests.integration.test_members_service import valid_ids
 
 pytestmark = pytest.mark.integration
@@ -23,26 +22,12 @@ SEEN: list[tuple[str, dict]] = []
 DELEGATIONS = ["生产一团", "生产二团", "技术研发团", "质量安全团", "经营管理团", "后勤保障团"]
 
 
-class Recorder:
-    """Subscribes to the congress events the test asserts on."""
-
-    name = "congress_recorder"
-
-    @event_handler("congress", "quorum_reached")
-    def quorum_reached(self, payload):
-        SEEN.append(("quorum_reached", payload))
-
-    @event_handler("congress", "session_convened")
-    def session_convened(self, payload):
-        SEEN.append(("session_convened", payload))
-
-    @event_handler("congress", "resolution_adopted")
-    def resolution_adopted(self, payload):
-        SEEN.append(("resolution_adopted", payload))
-
-    @event_handler("congress", "resolution_failed")
-    def resolution_failed(self, payload):
-        SEEN.append(("resolution_failed", payload))
+Recorder = event_recorder(
+    "congress_recorder",
+    "congress",
+    ["quorum_reached", "session_convened", "resolution_adopted", "resolution_failed"],
+    SEEN,
+)
 
 
 def member_no(i: int) -> str:

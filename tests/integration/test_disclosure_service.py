@@ -4,13 +4,12 @@ revisions, withdrawal, attachments, questions and answers, events."""
 import base64
 
 import pytest
-from nameko.events import event_handler
 
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge
 from dmlib.schemas import resident_id_check_char
 from services.disclosure.service import DisclosureService
 from services.members.service import MembersService
-from tests.helpers import SYSTEM, member, union_admin, wait_until
+from tests.helpers import SYSTEM, event_recorder, member, union_admin, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,33 +24,7 @@ EVENTS = (
 )
 
 
-class Listener:
-    """Collects the disclosure events, as a notification service would receive them."""
-
-    name = "disclosure_listener"
-
-    def _seen(self, kind, payload):
-        SEEN.append((kind, payload))
-
-    @event_handler("disclosure", "disclosure_published")
-    def published(self, payload):
-        self._seen("disclosure_published", payload)
-
-    @event_handler("disclosure", "disclosure_corrected")
-    def corrected(self, payload):
-        self._seen("disclosure_corrected", payload)
-
-    @event_handler("disclosure", "disclosure_withdrawn")
-    def withdrawn(self, payload):
-        self._seen("disclosure_withdrawn", payload)
-
-    @event_handler("disclosure", "question_asked")
-    def asked(self, payload):
-        self._seen("question_asked", payload)
-
-    @event_handler("disclosure", "question_answered")
-    def answered(self, payload):
-        self._seen("question_answered", payload)
+Listener = event_recorder("disclosure_listener", "disclosure", list(EVENTS), SEEN)
 
 
 def national_ids(n, start=1):

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import eventlet
 import pytest
-from nameko.events import event_handler
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_extension
 
@@ -17,7 +16,7 @@ from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
 from services.congress.service import CongressService
 from services.members.service import MembersService
 from services.proposals.service import Clock, ProposalsService
-from tests.helpers import SYSTEM, member, token, union_admin, wait_until
+from tests.helpers import SYSTEM, event_recorder, member, token, union_admin, wait_until
 from tests.integration.test_members_service import valid_ids
 
 pytestmark = pytest.mark.integration
@@ -41,20 +40,9 @@ def d(n: int):
     return member(f"D{n:04d}", "u01", ("delegate", CONGRESS), name=f"代表{n}")
 
 
-class Recorder:
-    name = "proposals_recorder"
-
-    @event_handler("proposals", "proposal_overdue")
-    def overdue(self, payload):
-        SEEN.append(("proposal_overdue", payload))
-
-    @event_handler("proposals", "proposal_closed")
-    def closed(self, payload):
-        SEEN.append(("proposal_closed", payload))
-
-    @event_handler("proposals", "proposal_assigned")
-    def assigned(self, payload):
-        SEEN.append(("proposal_assigned", payload))
+Recorder = event_recorder(
+    "proposals_recorder", "proposals", ["proposal_overdue", "proposal_closed", "proposal_assigned"], SEEN
+)
 
 
 @pytest.fixture
