@@ -216,3 +216,19 @@ class VoteOut(BaseSchema):
     item_id = fields.String()
     poll_id = fields.String()
     receipt = fields.String()
+
+
+class OpenItemStatusOut(BaseSchema):
+    id = fields.String()
+    title = fields.String()
+    secret = fields.Boolean()
+    has_voted = fields.Boolean()
+
+
+class MyStatusOut(BaseSchema):
+    session_id = fields.String()
+    member_id = fields.String()
+    is_delegate = fields.Boolean()
+    delegation = fields.String(allow_none=True, metadata={"description": "null for a non-delegate"})
+    checked_in = fields.Boolean()
+    open_item = fields.Nested(OpenItemStatusOut, allow_none=True)

@@ -129,6 +129,25 @@ class PasswordIn(BaseSchema):
     login = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9._-]{3,64}$"))
 
 
+class PasswordOut(BaseSchema):
+    member_id = fields.String()
+    login = fields.String(metadata={"description": "the login name now in force"})
+
+
+class LoginMemberOut(BaseSchema):
+    member_id = fields.String()
+    name = fields.String()
+    union_id = fields.String()
+    roles = fields.List(fields.Nested(RoleOut))
+    locale = fields.String()
+
+
+class LoginOut(BaseSchema):
+    token = fields.String(metadata={"description": "send as ``Authorization: Bearer <token>``"})
+    expires_at = fields.Integer(metadata={"description": "expiry, seconds since the Unix epoch"})
+    member = fields.Nested(LoginMemberOut)
+
+
 class ImportIn(BaseSchema):
     """A member file to import: CSV (UTF-8, with or without BOM) or XLSX, base64-encoded."""
 
@@ -172,3 +191,9 @@ class ImportJobOut(BaseSchema):
 
 class ImportErrorsOut(PageOut):
     items = fields.List(fields.Nested(ImportRowError))
+
+
+class ImportErrorsIn(BaseSchema):
+    """Query of an import's bad rows: ``page`` (1,000 rows of the file per page)."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))

@@ -246,3 +246,17 @@ class StatsOut(BaseSchema):
     on_time_rate = fields.Float()
     closure_rate = fields.Float()
     satisfaction_shares = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class MyProposalsOut(BaseSchema):
+    window = fields.Nested(WindowOut)
+    own = fields.List(fields.Nested(ProposalOut))
+    invitations = fields.List(
+        fields.Nested(ProposalOut), metadata={"description": "drafts the caller is invited to co-sign"}
+    )
+
+
+class SessionProposalsIn(BaseSchema):
+    """Query of a session's proposals: ``public`` (accepted ones, members) or ``desk`` (admins)."""
+
+    view = fields.String(load_default="public", validate=validate.OneOf(["public", "desk"]))

@@ -132,6 +132,26 @@ class ReceiptCheckOut(BaseSchema):
     ballot = fields.Nested(PublishedBallotOut, allow_none=True)
 
 
+class RecountOut(BaseSchema):
+    at = fields.String(metadata={"description": "ISO 8601, UTC"})
+    matches = fields.Boolean(metadata={"description": "the recount equals the live tally"})
+    live = fields.Dict(keys=fields.String(), metadata={"description": "counts from the live tally"})
+    recounted = fields.Dict(keys=fields.String(), metadata={"description": "counts from every ballot"})
+
+
+class BallotListIn(BaseSchema):
+    """Query of the published ballot list (the gateway passes them to ``list_ballots``)."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class OpinionListIn(BallotListIn):
+    """Query of a campaign's opinions: ``home`` (a Worker Home's union id) narrows them to one home."""
+
+    home = Id(load_default=None)
+
+
 # ----- evaluation campaigns ---------------------------------------------------------------------
 class WeightsIn(BaseSchema):
     member = StrictInt(required=True, validate=validate.Range(min=0, max=100))

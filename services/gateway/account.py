@@ -47,7 +47,15 @@ class AccountHttp:
         return response
 
     # ----- API -----------------------------------------------------------------------------------
-    @api("POST", "/api/v1/auth/login", body=c.LoginIn, public=True, tags=["auth"], csrf=False)
+    @api(
+        "POST",
+        "/api/v1/auth/login",
+        body=c.LoginIn,
+        response=c.LoginOut,
+        public=True,
+        tags=["auth"],
+        csrf=False,
+    )
     def api_login(self, request, body):
         """Log in with a login name and password. Returns ``{"token", "expires_at", "member"}``; send the
         token as ``Authorization: Bearer <token>``. 401 for a wrong login or password."""
@@ -66,7 +74,13 @@ class AccountHttp:
         """The caller's own member record, union path and roles."""
         return self.members_rpc.profile()
 
-    @api("PUT", "/api/v1/me/password", body=c.PasswordIn, tags=["auth"])
+    @api(
+        "PUT",
+        "/api/v1/me/password",
+        body=c.PasswordIn(exclude=("member_id",)),  # the caller's own
+        response=c.PasswordOut,
+        tags=["auth"],
+    )
     def api_password(self, request, body):
         """Change one's own password: ``{"current_password", "new_password"}`` (8-128 characters)."""
         me = self.identity.actor

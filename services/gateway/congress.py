@@ -194,7 +194,7 @@ class CongressHttp:
         vote's ballots so far. Polled by the console."""
         return self.congress_rpc.session_counts(session_id)
 
-    @api("GET", "/api/v1/congress/sessions/<session_id>/me", tags=["congress"])
+    @api("GET", "/api/v1/congress/sessions/<session_id>/me", response=c.MyStatusOut, tags=["congress"])
     def api_my_status(self, request, session_id):
         """The caller's place in a session: delegate?, checked in?, the open item and whether they voted."""
         return self.congress_rpc.my_status(session_id)
@@ -252,7 +252,7 @@ class CongressHttp:
         in, 409 not open or already voted, 400 bad choice. Returns the receipt code."""
         return self.congress_rpc.cast_vote(item_id, body)
 
-    @api("GET", "/api/v1/congress/sessions/<session_id>/minutes.docx", tags=["congress"])
+    @api("GET", "/api/v1/congress/sessions/<session_id>/minutes.docx", response=DOCX, tags=["congress"])
     def api_minutes(self, request, session_id):
         """The minutes (会议纪要) of a session as a Word document (DOCX)."""
         m = self.congress_rpc.minutes(session_id)

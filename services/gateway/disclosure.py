@@ -177,7 +177,12 @@ class DisclosureHttp:
         """Withdraw an item with a reason; it stays on record, marked withdrawn."""
         return self.disclosure_rpc.withdraw_item(item_id, body)
 
-    @api("GET", "/api/v1/disclosures/<item_id>/attachments/<attachment_id>", tags=["disclosure"])
+    @api(
+        "GET",
+        "/api/v1/disclosures/<item_id>/attachments/<attachment_id>",
+        response="application/octet-stream",
+        tags=["disclosure"],
+    )
     def api_disclosure_attachment(self, request, item_id, attachment_id):
         """Download an attachment (whoever may open the item); always as a download."""
         return _file_response(self.disclosure_rpc.get_attachment(item_id, attachment_id), download=True)
@@ -230,7 +235,7 @@ class DisclosureHttp:
         """Read rate of every item of a union (admins)."""
         return self.disclosure_rpc.union_reads(union_id)
 
-    @api("GET", "/api/v1/unions/<union_id>/disclosures/register.xlsx", tags=["disclosure"])
+    @api("GET", "/api/v1/unions/<union_id>/disclosures/register.xlsx", response=XLSX, tags=["disclosure"])
     def api_disclosure_register(self, request, union_id):
         """The disclosure register of a union as an Excel workbook (admins)."""
         return self._register_response(union_id)
@@ -347,12 +352,18 @@ class DisclosureHttp:
             data["drop_attachments"] = form.getlist("drop_attachments")
         return data
 
+    def _require_admin_of(self, union: dict) -> None:
+        actor = self.identity.actor
+        actor.require(actor.administers(union["path"]), "union admins only / 仅本工会管理员可操作")
+
     def _form_page(self, request, template: str, status: int = 200, **context):
         return self.web.render(template, status=status, request=request, categories=c.CATEGORIES, **context)
 
     @page("GET", "/unions/<union_id>/disclosures/new")
     def publish_page(self, request, union_id):
+        """The publish form: admins of the union or above (DESIGN.md §4, the union publishes)."""
         union = self.members_rpc.get_union(union_id)
+        self._require_admin_of(union)
         values = {"period": datetime.now(UTC).strftime("%Y-%m"), "category": request.args.get("category", "")}
         return self._form_page(request, "disclosure/publish.html", union=union, values=values, errors={})
 
@@ -378,7 +389,9 @@ class DisclosureHttp:
 
     @page("GET", "/disclosures/<item_id>/correct")
     def correct_page(self, request, item_id):
+        """The correction form: admins of the item's union or above (DESIGN.md §4)."""
         item = self.disclosure_rpc.open_item(item_id)
+        self._require_admin_of(self.members_rpc.get_union(item["union_id"]))
         return self._form_page(request, "disclosure/correct.html", item=item, values=item, errors={})
 
     @page("POST", "/disclosures/<item_id>/correct")

@@ -223,7 +223,7 @@ class EvaluationsHttp:
         _ = self.web.gettext
         return [_(h) for h, _k in EXPORT_COLUMNS]
 
-    @api("GET", "/api/v1/campaigns/<campaign_id>/results.csv", tags=["evaluations"])
+    @api("GET", "/api/v1/campaigns/<campaign_id>/results.csv", response="text/csv", tags=["evaluations"])
     def api_results_csv(self, request, campaign_id):
         """The results table as CSV (UTF-8 with BOM)."""
         results = self.voting_rpc.campaign_results(campaign_id)
@@ -231,7 +231,7 @@ class EvaluationsHttp:
             results_csv(results, self._export_headers()), "text/csv", f"{campaign_id}-results.csv"
         )
 
-    @api("GET", "/api/v1/campaigns/<campaign_id>/results.xlsx", tags=["evaluations"])
+    @api("GET", "/api/v1/campaigns/<campaign_id>/results.xlsx", response=XLSX_TYPE, tags=["evaluations"])
     def api_results_xlsx(self, request, campaign_id):
         """The results table as an Excel workbook."""
         results = self.voting_rpc.campaign_results(campaign_id)
@@ -239,7 +239,13 @@ class EvaluationsHttp:
             results_xlsx(results, self._export_headers()), XLSX_TYPE, f"{campaign_id}-results.xlsx"
         )
 
-    @api("GET", "/api/v1/campaigns/<campaign_id>/opinions", response=c.OpinionPageOut, tags=["evaluations"])
+    @api(
+        "GET",
+        "/api/v1/campaigns/<campaign_id>/opinions",
+        query=c.OpinionListIn,
+        response=c.OpinionPageOut,
+        tags=["evaluations"],
+    )
     def api_opinions(self, request, campaign_id):
         """Anonymous opinions: ``home`` (a union id), ``page``, ``per_page`` (≤ 500). Campaign admins, or a
         union admin for their own home."""
@@ -282,7 +288,13 @@ class EvaluationsHttp:
         """Is the ballot with this receipt in the poll's list (and what does it say)?"""
         return self.voting_rpc.verify_receipt(poll_id, receipt)
 
-    @api("GET", "/api/v1/polls/<poll_id>/ballots", response=c.BallotPageOut, tags=["evaluations"])
+    @api(
+        "GET",
+        "/api/v1/polls/<poll_id>/ballots",
+        query=c.BallotListIn,
+        response=c.BallotPageOut,
+        tags=["evaluations"],
+    )
     def api_ballots(self, request, poll_id):
         """The published ballot list of a closed poll, by receipt (``page``, ``per_page`` ≤ 500)."""
         page_no, per_page = self._paging(request)
@@ -290,7 +302,7 @@ class EvaluationsHttp:
             poll_id, page_no, min(per_page, 500) if per_page > 0 else per_page
         )
 
-    @api("POST", "/api/v1/polls/<poll_id>/recount", tags=["evaluations"])
+    @api("POST", "/api/v1/polls/<poll_id>/recount", response=c.RecountOut, tags=["evaluations"])
     def api_recount(self, request, poll_id):
         """Recount every ballot of a poll now and compare with the live tally (a campaign's admins):
         ``{"at", "matches", "live", "recounted"}``; a mismatch raises the alarm, nothing is overwritten."""
@@ -421,6 +433,10 @@ class EvaluationsHttp:
 
     @page("GET", "/evaluations/<campaign_id>/manage")
     def manage_page(self, request, campaign_id):
+        """The manage page: the campaign's superior admins and the union admins of its Worker Homes (the
+        service refuses other unions' admins); members get 403 (DESIGN.md §1, §4)."""
+        actor = self.identity.actor
+        actor.require(bool(actor.admin_unions), "union admins only / 仅工会管理员可管理评选")
         return self._manage(request, campaign_id, {}, 200, request.args.get("saved"))
 
     def _manage(self, request, campaign_id, errors: dict, status: int, saved: str | None = None):

@@ -161,6 +161,8 @@ class GatewayEntrypoint(HttpRequestHandler):
             locale = request_locale(request)
             request.locale = locale
             self.check_csrf(request, token, via)
+            if not self.meta["public"]:
+                verify_token(self.secret, token)  # 401 / the login redirect, whatever the handler does
             context_data = {CONTEXT_KEY: token, "language": locale}
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)

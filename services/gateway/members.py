@@ -12,8 +12,23 @@ from dmlib.contracts import members as c
 from dmlib.errors import BadInput, PayloadTooLarge, ServiceError
 
 from .http import ApiEndpoint, api, page
+from .openapi import request_body
 
 IMPORT_TEMPLATE = "member_no,name,union_id,department,phone,email,national_id,gender\r\n"
+#: The import's two request forms (it parses the body itself: a multipart upload or JSON).
+IMPORT_BODY = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "file": {"type": "string", "format": "binary", "description": "a .csv or .xlsx file"},
+                "initial_password": {"type": "string", "minLength": 8, "maxLength": 128},
+            },
+            "required": ["file"],
+        }
+    },
+    "application/json": {"schema": c.ImportIn},
+}
 
 
 class MembersHttp:
@@ -83,7 +98,13 @@ class MembersHttp:
         """Withdraw a scoped role."""
         return self.members_rpc.revoke_role({"member_id": member_id, "role": role, "scope": scope})
 
-    @api("POST", "/api/v1/members/<member_id>/password", body=c.PasswordIn, tags=["members"])
+    @api(
+        "POST",
+        "/api/v1/members/<member_id>/password",
+        body=c.PasswordIn,
+        response=c.PasswordOut,
+        tags=["members"],
+    )
     def api_reset_password(self, request, member_id, body):
         """Set a member's password and optionally login name (admins of their union or above)."""
         return self.members_rpc.set_password({**body, "member_id": member_id})
@@ -108,6 +129,7 @@ class MembersHttp:
         return ApiEndpoint.parse_body(request)
 
     @api("POST", "/api/v1/imports", body=None, response=c.ImportJobOut, status=202, tags=["members"])
+    @request_body(IMPORT_BODY)
     def api_start_import(self, request):
         """Start a member import from a CSV or XLSX file: multipart field ``file`` (and optional
         ``initial_password``), or JSON :class:`ImportIn`. Answers 202 with the job; poll
@@ -120,7 +142,13 @@ class MembersHttp:
         """Progress of an import: ``processed`` of ``total`` rows, ``inserted``, ``failed``, a sample of errors."""
         return self.members_rpc.get_import(job_id)
 
-    @api("GET", "/api/v1/imports/<job_id>/errors", response=c.ImportErrorsOut, tags=["members"])
+    @api(
+        "GET",
+        "/api/v1/imports/<job_id>/errors",
+        query=c.ImportErrorsIn,
+        response=c.ImportErrorsOut,
+        tags=["members"],
+    )
     def api_import_errors(self, request, job_id):
         """The bad rows of an import with row number and reason, a page per 1,000 rows of the file."""
         try:
@@ -131,7 +159,7 @@ class MembersHttp:
             ) from None
         return self.members_rpc.import_errors(job_id, page_no)
 
-    @api("GET", "/api/v1/imports/<job_id>/errors.csv", tags=["members"])
+    @api("GET", "/api/v1/imports/<job_id>/errors.csv", response="text/csv", tags=["members"])
     def api_import_errors_csv(self, request, job_id):
         """All bad rows of an import as a CSV file (row, field, reason), UTF-8 with BOM for Excel."""
         out = io.StringIO()
@@ -176,12 +204,19 @@ class MembersHttp:
         member = self.members_rpc.get_member(member_id)
         return self.web.render("member.html", request=request, member=member)
 
+    def _require_admin(self) -> None:
+        """Imports are for the admins of a union (README: the member registry; DESIGN.md §3)."""
+        actor = self.identity.actor
+        actor.require(bool(actor.admin_unions), "union admins only / 仅工会管理员可导入会员")
+
     @page("GET", "/imports/new")
     def import_page(self, request):
+        self._require_admin()
         return self.web.render("import.html", request=request, errors={})
 
     @page("GET", "/imports/template.csv")
     def import_template(self, request):
+        self._require_admin()
         return Response(
             "\ufeff" + IMPORT_TEMPLATE,
             mimetype="text/csv",

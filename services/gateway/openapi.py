@@ -1,4 +1,23 @@
-"""The OpenAPI 3 document of /api/v1, generated from the routes' declared contract schemas (apispec)."""
+"""The OpenAPI 3 document of /api/v1, generated from the routes' declared contract schemas (apispec).
+
+What a route declares (``@api(..., body=, query=, response=, status=, public=)``, see
+:class:`services.gateway.http.GatewayEntrypoint`) becomes its operation:
+
+- path parameters: every ``<name>`` of the URL, an id (:data:`dmlib.schemas.ID_RE`) or, for
+  ``<int:name>``, an integer;
+- ``query``: the schema's fields as query parameters, less those that are path parameters;
+- ``body``: the JSON request body, less the fields the gateway fills itself from the path (e.g.
+  ``union_id`` of ``POST /unions/{union_id}/departments``); a route passes a schema instance with
+  ``exclude=`` for fields filled from the caller's identity;
+- ``response``: a schema, ``[schema]`` for a list, or a media type string for a file download
+  (``"text/csv"``, the XLSX or DOCX type); ``None`` documents a JSON answer of no declared shape;
+- every error status the one mapping (:func:`services.gateway.http.error_payload`) can give, with the one
+  error shape :class:`ErrorOut`: 400, 401, 403, 404, 409, 429, 503 on every operation, 413 on those
+  with a body. A 5xx other than 503 is a bug and is not documented;
+- a route that reads its request body itself (an upload) documents it with :func:`request_body`.
+
+The document is what ``tests/fuzz/test_fuzz_api.py`` (schemathesis) checks every answer against.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +25,121 @@ import re
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import Schema
 from marshmallow import fields as f
 
+from dmlib.schemas import ID_RE
+
 ERROR_STATUSES = {
     "400": "bad input: malformed JSON, missing or wrong-typed fields (see `fields`)",
-    "401": "no token, or an invalid or expired one",
+    "401": "no token, or an invalid or expired one (login: wrong login or password)",
     "403": "the caller has no right to this (e.g. another union's data)",
     "404": "no such object",
     "409": "conflicts with the current state (duplicate, wrong state, outside a window)",
     "413": "upload over the size limit",
+    "429": "too many attempts (failed logins); `Retry-After` says when to try again",
     "503": "a service or the database did not answer in time",
 }
+#: Statuses only operations with a request body can answer.
+BODY_ONLY_STATUSES = {"413"}
+PATH_PARAM = re.compile(r"<(?:([a-z]+):)?([a-zA-Z_]+)>")
 
 
 class ErrorOut(Schema):
-    error = f.String(required=True, metadata={"description": "stable code, e.g. bad_input, forbidden"})
-    message = f.String(required=True)
-    fields = f.Dict(required=True, metadata={"description": "field name → list of messages"})
-    details = f.Dict(required=True)
+    """The one error shape of every 4xx/5xx answer (``services.gateway.http.error_payload``)."""
+
+    error = f.String(
+        required=True,
+        metadata={
+            "description": "stable code: bad_input, unauthenticated, forbidden, not_found, conflict, "
+            "payload_too_large, service_unavailable"
+        },
+    )
+    message = f.String(required=True, metadata={"description": "English / 中文"})
+    fields = f.Dict(
+        keys=f.String(),
+        required=True,
+        metadata={"description": "field name → messages (nested for nested fields)"},
+    )
+    details = f.Dict(
+        keys=f.String(), required=True, metadata={"description": "figures and ids worth showing"}
+    )
+
+
+def request_body(content: dict, required: bool = True):
+    """Decorator documenting the request body of a route that parses it itself (``body=None``), e.g. a
+    multipart upload: ``content`` maps media types to ``{"schema": ...}`` (a marshmallow schema or a
+    JSON schema)."""
+
+    def mark(handler):
+        handler.openapi_request_body = {"required": required, "content": content}
+        return handler
+
+    return mark
 
 
 def _path(url: str) -> str:
-    return re.sub(r"<(?:[a-z]+:)?([a-zA-Z_]+)>", r"{\1}", url)
+    return PATH_PARAM.sub(r"{\2}", url)
 
 
-def _schema_ref(spec_schema):
-    if isinstance(spec_schema, list):
-        return {"type": "array", "items": spec_schema[0]}
-    return spec_schema
+def _path_params(url: str) -> list[dict]:
+    params = []
+    for converter, name in PATH_PARAM.findall(url):
+        if converter == "int":
+            schema = {"type": "integer", "minimum": 0}
+        else:
+            schema = {"type": "string", "pattern": ID_RE.pattern}
+        params.append({"in": "path", "name": name, "required": True, "schema": schema})
+    return params
+
+
+def _without(schema, names: set[str]):
+    """``schema`` without the fields in ``names`` (those the gateway fills itself), keeping any ``exclude``
+    the route already gave."""
+    cls = resolve_schema_cls(schema)
+    given = set() if isinstance(schema, type) else set(schema.exclude or ())
+    drop = (names & set(cls._declared_fields)) | given
+    if not drop:
+        return schema
+    return cls(exclude=tuple(sorted(drop)))
+
+
+def _schema_namer():
+    """apispec's component names: the class name; ``<Name>_without_<fields>`` for a body less the fields
+    the gateway fills; prefixed by the contract module (``NotifyUnreadOut``) when two contracts use one
+    name. Same schema and exclusions → same name."""
+    taken: dict[str, tuple] = {}
+
+    def name(schema) -> str:
+        cls = resolve_schema_cls(schema)
+        excluded = () if isinstance(schema, type) else tuple(sorted(schema.exclude or ()))
+        base = cls.__name__ + (f"_without_{'_'.join(excluded)}" if excluded else "")
+        key = (cls, excluded)
+        if taken.get(base, key) != key:
+            base = cls.__module__.rsplit(".", 1)[-1].title() + base
+        taken.setdefault(base, key)
+        return base
+
+    return name
+
+
+def _success(meta: dict) -> dict:
+    response = meta["response"]
+    if meta["status"] == 204:
+        return {"description": "done, no content"}
+    if isinstance(response, str):
+        return {
+            "description": "the file, as a download",
+            "content": {response: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    if response is None:
+        return {"description": "success", "content": {"application/json": {"schema": {}}}}
+    if isinstance(response, list):
+        schema = {"type": "array", "items": response[0]}
+    else:
+        schema = response
+    return {"description": "success", "content": {"application/json": {"schema": schema}}}
 
 
 def build_spec(entrypoints, server_url: str = "/") -> dict:
@@ -43,9 +148,10 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
         title="Democratic management API / 民主管理平台接口",
         version="1",
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_namer())],
         info={
-            "description": "Workers' congresses, proposals, Worker Home evaluations, factory-affairs disclosure."
+            "description": "Workers' congresses, proposals, Worker Home evaluations, factory-affairs "
+            "disclosure, notifications. Errors share one shape (ErrorOut)."
         },
         servers=[{"url": server_url}],
     )
@@ -58,7 +164,8 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
         meta = ep.meta
         handler = getattr(ep.container.service_cls, ep.method_name)
         doc = (handler.__doc__ or "").strip()
-        summary = meta["summary"] or doc.splitlines()[0] if doc else ep.method_name
+        summary = meta["summary"] or (doc.splitlines()[0] if doc else ep.method_name)
+        path_names = {name for _, name in PATH_PARAM.findall(ep.url)}
         for method in ep.method.split(","):
             op: dict = {
                 "operationId": ep.method_name
@@ -67,27 +174,23 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
                 "summary": summary,
                 "description": doc,
                 "tags": list(meta["tags"]) or ["api"],
-                "responses": {},
+                "responses": {str(meta["status"]): _success(meta)},
             }
-            params = [
-                {"in": "path", "name": n, "required": True, "schema": {"type": "string"}}
-                for n in re.findall(r"<(?:[a-z]+:)?([a-zA-Z_]+)>", ep.url)
-            ]
+            params = _path_params(ep.url)
             if meta["query"] is not None:
-                params.append({"in": "query", "schema": meta["query"]})
+                params.append({"in": "query", "schema": _without(meta["query"], path_names)})
             if params:
                 op["parameters"] = params
+            has_body = meta["body"] is not None or hasattr(handler, "openapi_request_body")
             if meta["body"] is not None:
                 op["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": meta["body"]}},
+                    "content": {"application/json": {"schema": _without(meta["body"], path_names)}},
                 }
-            ok = {"description": "success"}
-            if meta["response"] is not None:
-                ok["content"] = {"application/json": {"schema": _schema_ref(meta["response"])}}
-            op["responses"][str(meta["status"])] = ok
+            elif has_body:
+                op["requestBody"] = handler.openapi_request_body
             for status, text in ERROR_STATUSES.items():
-                if status == "401" and meta["public"]:
+                if status in BODY_ONLY_STATUSES and not has_body:
                     continue
                 op["responses"][status] = {
                     "description": text,

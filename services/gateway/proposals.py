@@ -189,6 +189,7 @@ class ProposalsHttp:
     @api(
         "GET",
         "/api/v1/proposals/sessions/<session_id>/proposals",
+        query=c.SessionProposalsIn,
         response=[c.ProposalOut],
         tags=["proposals"],
     )
@@ -197,7 +198,12 @@ class ProposalsHttp:
         submitted one (admins)."""
         return self.proposals_rpc.list_session(session_id, request.args.get("view", "public"))
 
-    @api("GET", "/api/v1/proposals/sessions/<session_id>/mine", tags=["proposals"])
+    @api(
+        "GET",
+        "/api/v1/proposals/sessions/<session_id>/mine",
+        response=c.MyProposalsOut,
+        tags=["proposals"],
+    )
     def api_proposals_my_proposals(self, request, session_id):
         """``{"window", "own": [...], "invitations": [...]}`` for the calling delegate."""
         return self.proposals_rpc.my_proposals(session_id)
@@ -207,7 +213,7 @@ class ProposalsHttp:
         """Counts and rates of the session: acceptance, on-time replies, closure, satisfaction shares."""
         return self.proposals_rpc.statistics(session_id)
 
-    @api("GET", "/api/v1/proposals/sessions/<session_id>/register.xlsx", tags=["proposals"])
+    @api("GET", "/api/v1/proposals/sessions/<session_id>/register.xlsx", response=XLSX, tags=["proposals"])
     def api_proposals_register(self, request, session_id):
         """The session's proposal register (提案登记表) as an Excel workbook (admins)."""
         reg = self.proposals_rpc.register(session_id)

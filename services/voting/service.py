@@ -305,7 +305,10 @@ class VotingService(HealthRpc):
 
     @rpc
     def get_poll(self, poll_id: str) -> dict:
-        """A poll as the caller may see it: eligible voters, admins, or the system.
+        """A poll as the caller may see it: eligible voters, admins, or the system. A rating poll is seen
+        by whoever sees its campaign (its superior union's admins, the admins and members of its Worker
+        Homes), not by the admin of an unrelated union (DESIGN.md §1: "a union_admin of union A can do
+        nothing to union B"; found by tests/e2e/test_authz_matrix.py).
 
         Out: :class:`PollOut` with ``status``, ``ballots``, ``eligible``, ``has_voted`` and ``receipt``
         (the caller's), and ``counts`` only once closed or when the poll is not secret."""
@@ -315,6 +318,8 @@ class VotingService(HealthRpc):
             allowed = (
                 actor.is_system or bool(actor.admin_unions) or self.store.is_voter(poll_id, actor.member_id)
             )
+        elif poll.get("owner") == "evaluations" and self.store.get_campaign(poll.get("ref", "")):
+            allowed = self._sees_campaign(actor, self._campaign(poll["ref"]))
         else:
             allowed = (
                 actor.is_system
