@@ -45,10 +45,14 @@ class Store:
 
     @classmethod
     def ensure_indexes(cls, db: Database) -> None:
-        """Create the declared indexes; creating an existing index is a no-op on MongoDB and FerretDB."""
+        """Create the declared indexes; creating an existing index is a no-op on MongoDB and FerretDB.
+
+        One index per command: FerretDB 1.24.2 panics (and drops the connection) when one
+        ``createIndexes`` names two or more indexes that already exist, i.e. at every restart of a
+        service whose collection has two indexes (measured 2026-11-21; one at a time is fine)."""
         for collection, models in cls.indexes.items():
-            if models:
-                db[collection].create_indexes(models)
+            for model in models:
+                db[collection].create_indexes([model])
 
     def first_time(self, event_id: str, handler: str) -> bool:
         """Record that ``handler`` saw ``event_id``; False if it had already (idempotent event handlers).
