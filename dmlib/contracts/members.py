@@ -95,6 +95,21 @@ class MemberOut(BaseSchema):
     roles = fields.List(fields.Nested(RoleOut))
 
 
+class PathUnionOut(BaseSchema):
+    id = fields.String()
+    name = fields.String()
+    kind = fields.String()
+
+
+class ProfileOut(MemberOut):
+    """The caller's own record: :class:`MemberOut` with their union's path and the names of their scopes."""
+
+    union_path = fields.List(fields.Nested(PathUnionOut), metadata={"description": "from the top down"})
+    scope_names = fields.Dict(
+        keys=fields.String(), values=fields.String(), metadata={"description": "scope id → union name"}
+    )
+
+
 class MemberListIn(PageIn):
     union_id = Id(required=True)
     q = fields.String(
@@ -154,7 +169,8 @@ class ImportIn(BaseSchema):
     filename = fields.String(
         required=True,
         validate=validate.Regexp(
-            r"(?i)^.{1,200}\.(csv|xlsx)$", error="a .csv or .xlsx file / 须为 .csv 或 .xlsx 文件"
+            r"^.{1,200}\.([cC][sS][vV]|[xX][lL][sS][xX])$",
+            error="a .csv or .xlsx file / 须为 .csv 或 .xlsx 文件",
         ),
     )
     content_b64 = fields.String(required=True, load_only=True)

@@ -233,6 +233,14 @@ class HomeOut(BaseSchema):
     superior_score = fields.Float(allow_none=True)
 
 
+class CampaignMeOut(BaseSchema):
+    home = fields.String(
+        allow_none=True, metadata={"description": "the caller's Worker Home if it takes part"}
+    )
+    has_voted = fields.Boolean()
+    receipt = fields.String(allow_none=True)
+
+
 class CampaignOut(BaseSchema):
     id = fields.String()
     title = fields.String()
@@ -254,6 +262,10 @@ class CampaignOut(BaseSchema):
     alarm = fields.Boolean()
     recount_matches = fields.Boolean(allow_none=True)
     published_at = fields.String(allow_none=True)
+    me = fields.Nested(
+        "CampaignMeOut", metadata={"description": "the calling member's home and ballot (members only)"}
+    )
+    is_admin = fields.Boolean(metadata={"description": "the caller runs this campaign"})
 
 
 class ResultRowOut(BaseSchema):

@@ -159,7 +159,7 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     paths: dict[str, dict] = {}
     for ep in sorted(entrypoints, key=lambda e: (e.url, e.method)):
-        if not ep.url.startswith("/api/v1/") or ep.url.endswith("openapi.json"):
+        if not ep.url.startswith("/api/v1/") or ep.url.endswith("openapi.json") or "<path:" in ep.url:
             continue
         meta = ep.meta
         handler = getattr(ep.container.service_cls, ep.method_name)

@@ -484,3 +484,12 @@ def test_import_base64_json(gateway):
         headers={"Authorization": f"Bearer {token(ADMIN)}"},
     )
     assert r.status_code == 202
+
+
+def test_any_other_api_address_is_a_json_404(gateway):
+    """Found by the fuzz tier: a URL that matches no route (``revisions/true`` is not an integer), or a
+    method a route does not take, answered the web server's HTML page instead of the error shape."""
+    for method, path in [("GET", "/api/v1/disclosures/d1/revisions/true"), ("DELETE", "/api/v1/unions")]:
+        r = gateway.request(method, path)
+        assert r.status_code == 404 and r.headers["Content-Type"].startswith("application/json")
+        assert r.json()["error"] == "not_found" and set(r.json()) == {"error", "message", "fields", "details"}

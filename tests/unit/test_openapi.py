@@ -84,3 +84,15 @@ def test_two_contracts_with_one_schema_name_get_two_components(spec):
     schemas = spec["components"]["schemas"]
     assert "unread" in schemas["NotifyUnreadOut"]["properties"]
     assert "member_id" in schemas["UnreadOut"]["properties"]
+
+
+def test_documented_shapes_found_by_the_fuzz_tier(spec):
+    """Answers carried fields their documented schema did not allow, and one pattern had an inline flag
+    that JSON Schema (and so every client generator) does not understand."""
+    schemas = spec["components"]["schemas"]
+    me = spec["paths"]["/api/v1/me"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert me == {"$ref": "#/components/schemas/ProfileOut"}
+    assert {"union_path", "scope_names"} <= set(schemas["ProfileOut"]["properties"])
+    assert {"me", "is_admin"} <= set(schemas["CampaignOut"]["properties"])
+    assert "(?" not in schemas["ImportIn"]["properties"]["filename"]["pattern"]
+    assert "/api/v1/{rest}" not in spec["paths"]
