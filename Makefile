@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup servers run stop logs test test-unit test-integration test-e2e lint bench clean
+.PHONY: setup servers run stop logs test test-unit test-integration test-e2e test-fuzz lint bench clean
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,10 @@ test-integration: servers
 
 test-e2e: servers
 	@DM_TEST_TIER=e2e $(VENV)/pytest tests/e2e -q
+
+# schemathesis over every /api/v1 operation on its own stack with the demo (unpatched, like e2e)
+test-fuzz: servers
+	@DM_TEST_TIER=e2e $(VENV)/pytest tests/fuzz -q
 
 lint: setup
 	@$(VENV)/ruff check dmlib services dmtools tests
