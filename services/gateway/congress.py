@@ -22,6 +22,8 @@ from .http import api, page
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 KIND_ZH = {"report": "报告", "resolution": "决议", "election": "选举"}
+#: Agenda rows of the "plan a session" form (more items: ``POST /api/v1/congress/sessions/<id>/items``).
+AGENDA_ROWS = 4
 STATE_ZH = {"pending": "待表决", "voting": "表决中", "adopted": "通过", "failed": "未通过"}
 
 
@@ -300,6 +302,7 @@ class CongressHttp:
             congress=congress,
             sessions=sessions,
             is_admin=bool(actor.admin_unions),
+            agenda_rows=range(1, AGENDA_ROWS + 1),
             notice=request.args.get("notice"),
         )
 
@@ -335,6 +338,37 @@ class CongressHttp:
         target = f"/congress/sessions/{session_id}" + ("/console" if back else "")
         body = {"member_id": member_id} if member_id else {}
         return self._act(request, target, lambda: self.congress_rpc.check_in(session_id, body))
+
+    @page("POST", "/congress/terms/<term_id>/sessions")
+    def congress_plan_session_submit(self, request, term_id):
+        """The congress page's "plan a session" form (union admins): title, kind, date and time (China
+        time, UTC+8), and up to :data:`AGENDA_ROWS` agenda rows (kind, title, named vote?; rows without a
+        title are left out). Plans it like ``POST /api/v1/congress/terms/<id>/sessions`` and goes to the
+        new session's console; a refusal (400 with the field, 403, 404) is shown on the congress page."""
+        back = f"/congress/{quote(request.form.get('congress_id', ''), safe='-_')}"
+        agenda = [
+            {
+                "kind": request.form.get(f"kind-{n}", "resolution"),
+                "title": title,
+                "secret": not request.form.get(f"named-{n}"),
+            }
+            for n in range(1, AGENDA_ROWS + 1)
+            if (title := request.form.get(f"title-{n}", "").strip())
+        ]
+        when = request.form.get("scheduled_at", "").strip()
+        body = {
+            "title": request.form.get("title", "").strip(),
+            "kind": request.form.get("kind", "ordinary"),
+            "scheduled_at": f"{when}:00+08:00" if len(when) == 16 else (when or None),
+            "agenda": agenda,
+        }
+        try:
+            session = self.congress_rpc.create_session(term_id, body)
+        except ServiceError as exc:
+            if exc.status >= 500 or exc.status == 401:
+                raise
+            return self._back(request, back, exc)
+        return self._back(request, f"/congress/sessions/{quote(session['id'], safe='-_')}/console")
 
     @page("POST", "/congress/sessions/<session_id>/convene")
     def congress_convene_submit(self, request, session_id):
