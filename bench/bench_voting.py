@@ -251,6 +251,7 @@ def cast_part(stack: Stack, report: Report, n: int) -> None:
 
 def big_part(stack: Stack, report: Report, ballots: int, homes_n: int = 1000) -> None:
     from services.voting import tally as t
+    from services.voting.store import parts_collection
 
     homes = [f"h{i:04d}" for i in range(homes_n)]
     with stack.rpc(timeout=300) as rpc:
@@ -264,7 +265,7 @@ def big_part(stack: Stack, report: Report, ballots: int, homes_n: int = 1000) ->
     db = client[f"{PREFIX}voting"]
     coll = db["ballots_bigcamp"]
     rng = random.Random(7)
-    live = t.rating_zero(homes, 5)
+    _head, live = t.rating_zero(homes, 5)
     chunk, inserted = 5000, 0
     with Timer() as load:
         while inserted < ballots:
@@ -284,7 +285,7 @@ def big_part(stack: Stack, report: Report, ballots: int, homes_n: int = 1000) ->
                         "opinion": opinion,
                     }
                 )
-                row = live["s"][home]
+                row = live[home]
                 row["n"] += 1
                 for j, v in enumerate(stars):
                     row[f"c{j}"] += v
@@ -292,7 +293,9 @@ def big_part(stack: Stack, report: Report, ballots: int, homes_n: int = 1000) ->
                 row["op"] += opinion is not None
             coll.insert_many(docs, ordered=False)
             inserted += len(docs)
-    db.tallies.update_one({"_id": "bigcamp"}, {"$set": {"n": ballots, "s": live["s"]}})
+    parts = db[parts_collection("bigcamp")]  # the live tally, one part per home, as casting leaves it
+    parts.drop()
+    parts.insert_many([{**row, "_id": home, "open": True} for home, row in live.items()])
     client.close()
     report.add(
         "bulk insert of the ballots (set-up, not a target)",

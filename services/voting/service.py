@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import eventlet
+from cachetools import TTLCache
 from nameko.extensions import DependencyProvider
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -55,6 +57,42 @@ class BallotKeys(DependencyProvider):
 
     def receipt(self, ballot: str) -> str:
         return t.receipt_code(self.key, ballot)
+
+
+class OpenDocCache:
+    """Open campaigns and polls as last read, for the ballot hot path (cachetools ``TTLCache``).
+
+    Only documents whose ``status`` is ``open`` are kept, for ``ttl`` seconds. A stale "open" is safe:
+    the live tally's own ``open`` guard refuses, and removes, a ballot that arrives after the close
+    (:meth:`VotingStore.count_ballot`), so a close still takes effect at once; a poll or campaign that
+    is not open is read afresh every time. Saves two FerretDB reads per ballot (docs/benchmarks.md)."""
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._docs: TTLCache = TTLCache(maxsize=1024, ttl=ttl)
+
+    def get(self, kind: str, doc_id: str, load: Callable[[str], dict | None]) -> dict | None:
+        """The ``kind`` document ``doc_id`` from the cache or from ``load(doc_id)``. Read-only: callers
+        must not change it."""
+        if self.ttl <= 0:
+            return load(doc_id)
+        doc = self._docs.get((kind, doc_id))
+        if doc is None:
+            doc = load(doc_id)
+            if doc is not None and doc.get("status") == "open":
+                self._docs[(kind, doc_id)] = doc
+        return doc
+
+
+class OpenDocs(DependencyProvider):
+    """One :class:`OpenDocCache` per service process; config ``VOTING_CACHE_S`` (seconds, default 1;
+    0 turns it off)."""
+
+    def setup(self):
+        self.cache = OpenDocCache(float(self.container.config.get("VOTING_CACHE_S", 1.0)))
+
+    def get_dependency(self, worker_ctx):
+        return self.cache
 
 
 def iso(value) -> str | None:
@@ -101,12 +139,18 @@ class VotingService(HealthRpc):
     store: VotingStore = Mongo(VotingStore)
     identity = Identity()
     keys = BallotKeys()
+    open_docs = OpenDocs()
     events = Events()
     members_rpc = Rpc("members")
 
     # ===== helpers ==================================================================================
-    def _poll(self, poll_id: str, with_voters: bool = False) -> dict:
-        poll = self.store.get_poll(poll_id) if with_voters else self.store.poll_header(poll_id)
+    def _poll(self, poll_id: str, with_voters: bool = False, cached: bool = False) -> dict:
+        """The poll (``with_voters``: with its voter list; ``cached``: an open poll may come from
+        :class:`OpenDocCache`, read-only). NotFound if there is none."""
+        if cached:
+            poll = self.open_docs.get("poll", poll_id, self.store.poll_header)
+        else:
+            poll = self.store.get_poll(poll_id) if with_voters else self.store.poll_header(poll_id)
         if poll is None:
             raise NotFound(f"no poll {poll_id} / 投票不存在", details={"poll_id": poll_id})
         return poll
@@ -129,8 +173,9 @@ class VotingService(HealthRpc):
         if closes and at >= closes:
             raise Conflict("voting has ended / 投票已截止", details={"closes_at": iso(closes)})
 
-    def _cast(self, poll_id: str, member_id: str, ballot: dict, inc: dict) -> str:
-        """Insert the ballot (one per voter), then add it to the live tally. Returns the receipt."""
+    def _cast(self, poll_id: str, member_id: str, ballot: dict, inc: dict, part: str | None = None) -> str:
+        """Insert the ballot (one per voter), then add it to the live tally (subject ``part`` of a rating
+        poll). Returns the receipt."""
         bid = self.keys.ballot_id(poll_id, member_id)
         receipt = self.keys.receipt(bid)
         doc = {"_id": bid, "receipt": receipt, "day": now().strftime("%Y-%m-%d"), **ballot}
@@ -138,7 +183,7 @@ class VotingService(HealthRpc):
             self.store.insert_ballot(poll_id, doc)
         except DuplicateKeyError:
             raise Conflict(ALREADY_VOTED, details={"poll_id": poll_id}) from None
-        if not self.store.count_ballot(poll_id, bid, inc):
+        if not self.store.count_ballot(poll_id, bid, inc, part):
             raise Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
         return receipt
 
@@ -417,8 +462,10 @@ class VotingService(HealthRpc):
         return {**record, "at": iso(record["at"])}
 
     # ===== evaluation campaigns =====================================================================
-    def _campaign(self, campaign_id: str) -> dict:
-        doc = self.store.get_campaign(campaign_id)
+    def _campaign(self, campaign_id: str, cached: bool = False) -> dict:
+        """The campaign (``cached``: an open one may come from :class:`OpenDocCache`, read-only)."""
+        load = self.store.get_campaign
+        doc = self.open_docs.get("campaign", campaign_id, load) if cached else load(campaign_id)
         if doc is None:
             raise NotFound(
                 f"no campaign {campaign_id} / 评选活动不存在", details={"campaign_id": campaign_id}
@@ -548,7 +595,7 @@ class VotingService(HealthRpc):
         if moved is None:
             raise Conflict("the campaign is not a draft / 评选活动已开始")
         try:
-            self.store.create_poll(poll, t.rating_zero(ids, len(campaign["criteria"])))
+            self.store.create_poll(poll, *t.rating_zero(ids, len(campaign["criteria"])))
         except DuplicateKeyError:
             pass  # reopened after an interrupted open: the poll exists
         self.events.publish(
@@ -624,7 +671,7 @@ class VotingService(HealthRpc):
         unknown criterion, opinion too long), NotFound, Forbidden (not a member of a participating union,
         or another union's home), Conflict (outside the window; already voted: 您已投票)."""
         data = c.RatingIn().load(data)
-        campaign = self._campaign(campaign_id)
+        campaign = self._campaign(campaign_id, cached=True)
         marks, errors = stars_errors(data["stars"], len(campaign["criteria"]))
         if errors:
             raise BadInput(
@@ -642,14 +689,15 @@ class VotingService(HealthRpc):
             raise Conflict(
                 "voting is not open / 评选投票未开放或已结束", details={"status": campaign["status"]}
             )
-        poll = self._poll(campaign_id)
+        poll = self._poll(campaign_id, cached=True)
         self._check_window(poll)
         opinion = (data["opinion"] or "").strip() or None
         receipt = self._cast(
             campaign_id,
             actor.member_id,
             {"subject": home, "stars": marks, "opinion": opinion},
-            t.rating_inc(home, marks, opinion is not None),
+            t.rating_inc(marks, opinion is not None),
+            part=home,
         )
         return {"poll_id": campaign_id, "campaign_id": campaign_id, "home": home, "receipt": receipt}
 
@@ -913,7 +961,8 @@ class VotingService(HealthRpc):
             )
         homes = {h["union_id"] for h in campaign["homes"]}
         k = len(campaign["criteria"])
-        docs, incs, seen = [], [], set()
+        docs, seen = [], set()
+        incs: dict[str, list[dict]] = {}
         day = now().strftime("%Y-%m-%d")
         for i, b in enumerate(ballots):
             stars = b.get("stars") if isinstance(b, dict) else None
@@ -949,9 +998,9 @@ class VotingService(HealthRpc):
                     "opinion": opinion,
                 }
             )
-            incs.append(t.rating_inc(b["home"], stars, opinion is not None))
+            incs.setdefault(b["home"], []).append(t.rating_inc(stars, opinion is not None))
         try:
-            self.store.bulk_ballots(campaign_id, docs, t.merge_inc(incs))
+            self.store.bulk_ballots(campaign_id, docs, {h: t.merge_inc(i) for h, i in incs.items()})
         except BulkWriteError:
             raise Conflict("a voter had already voted: nothing loaded / 有投票人已投票，未载入") from None
         return {"loaded": len(docs)}

@@ -48,19 +48,23 @@ def subject_zero(criteria: int) -> dict[str, int]:
     return {"n": 0, "op": 0, **{f"c{i}": 0 for i in range(criteria)}, **{f"h{v}": 0 for v in range(1, 6)}}
 
 
-def rating_zero(subjects: Sequence[str], criteria: int) -> dict:
-    return {"open": True, "n": 0, "s": {s: subject_zero(criteria) for s in subjects}}
+def rating_zero(subjects: Sequence[str], criteria: int) -> tuple[dict, dict[str, dict]]:
+    """The poll's tally document and one zeroed part per subject (``{subject: counts}``): each subject's
+    counts live in a document of their own, so a ballot's ``$inc`` rewrites a 13-field document whatever
+    the number of subjects (one document for 1,000 Worker Homes cost 95 ms per update on FerretDB)."""
+    return {"open": True, "parts": True}, {s: subject_zero(criteria) for s in subjects}
 
 
-def rating_inc(subject: str, stars: Sequence[int], has_opinion: bool) -> dict[str, int]:
-    """The ``$inc`` of one rating ballot."""
-    inc = {"n": 1, f"s.{subject}.n": 1}
+def rating_inc(stars: Sequence[int], has_opinion: bool) -> dict[str, int]:
+    """The ``$inc`` one rating ballot applies to its subject's part: ``n``, ``c<i>`` star sums per
+    criterion, ``h<v>`` marks of each value, ``op`` opinions."""
+    inc = {"n": 1}
     for i, v in enumerate(stars):
-        inc[f"s.{subject}.c{i}"] = v
+        inc[f"c{i}"] = v
     for v, k in Counter(stars).items():
-        inc[f"s.{subject}.h{v}"] = k
+        inc[f"h{v}"] = k
     if has_opinion:
-        inc[f"s.{subject}.op"] = 1
+        inc["op"] = 1
     return inc
 
 
@@ -73,12 +77,14 @@ def merge_inc(incs: Iterable[dict[str, int]]) -> dict[str, int]:
 
 
 def rating_counts(tally: dict, subjects: Sequence[str], criteria: int) -> dict:
-    """The normalised rating tally: ``{"n": int, "s": {subject: {n, op, c0…, h1…h5}}}``."""
+    """The normalised rating tally: ``{"n": int, "s": {subject: {n, op, c0…, h1…h5}}}`` (``tally`` as
+    :meth:`VotingStore.get_tally` assembles it from the parts)."""
     stored = tally.get("s", {})
+    keys = list(subject_zero(criteria))
     out = {}
     for s in subjects:
         src = stored.get(s, {})
-        out[s] = {k: int(src.get(k, 0)) for k in subject_zero(criteria)}
+        out[s] = {k: int(src.get(k, 0)) for k in keys}
     return {"n": int(tally.get("n", 0)), "s": out}
 
 

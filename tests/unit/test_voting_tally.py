@@ -6,7 +6,7 @@ from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import BadInput, Conflict, Forbidden
 from services.voting import tally as t
-from services.voting.service import VotingService, stars_errors
+from services.voting.service import OpenDocCache, VotingService, stars_errors
 from tests.helpers import member
 
 KEY = b"unit-test-voting-key-0123456789"
@@ -27,14 +27,12 @@ def test_rating_tally_and_recount_agree():
         {"subject": "u01", "stars": [1, 1, 2], "opinion": None},
         {"subject": "u02", "stars": [5, 5, 5], "opinion": None},
     ]
-    live = t.rating_zero(["u01", "u02"], 3)
+    head, parts = t.rating_zero(["u01", "u02"], 3)
+    assert head == {"open": True, "parts": True} and set(parts) == {"u01", "u02"}
     for b in ballots:
-        for path, v in t.rating_inc(b["subject"], b["stars"], b["opinion"] is not None).items():
-            node = live
-            *parents, leaf = path.split(".")
-            for p in parents:
-                node = node[p]
-            node[leaf] += v
+        for key, v in t.rating_inc(b["stars"], b["opinion"] is not None).items():
+            parts[b["subject"]][key] += v
+    live = {**head, "n": sum(p["n"] for p in parts.values()), "s": parts}  # as VotingStore.get_tally
     recount = t.recount_ratings(ballots, ["u01", "u02"], 3)
     assert t.rating_counts(live, ["u01", "u02"], 3) == recount
     assert recount["s"]["u01"] == {
@@ -49,8 +47,8 @@ def test_rating_tally_and_recount_agree():
         "h4": 1,
         "h5": 1,
     }
-    merged = t.merge_inc(t.rating_inc(b["subject"], b["stars"], False) for b in ballots)
-    assert merged["n"] == 3 and merged["s.u01.c0"] == 6
+    merged = t.merge_inc(t.rating_inc(b["stars"], False) for b in ballots if b["subject"] == "u01")
+    assert merged == {"n": 2, "c0": 6, "c1": 5, "c2": 5, "h1": 2, "h2": 1, "h3": 1, "h4": 1, "h5": 1}
 
 
 def test_choice_recount():
@@ -92,7 +90,7 @@ CAMPAIGN = {
 
 
 def service_with(campaign=CAMPAIGN):
-    svc = worker_factory(VotingService)
+    svc = worker_factory(VotingService, open_docs=OpenDocCache(0))
     svc.store.get_campaign.return_value = dict(campaign)
     svc.store.poll_header.return_value = {"_id": "ev1", "status": "open", "kind": "rating"}
     svc.keys.ballot_id.side_effect = lambda p, m: t.ballot_id(KEY, p, m)
@@ -109,7 +107,7 @@ def test_cast_rating_writes_one_secret_ballot_then_counts_it():
     assert poll_id == "ev1" and doc["_id"] == t.ballot_id(KEY, "ev1", "M0100002")
     assert doc["stars"] == [5, 4] and doc["opinion"] == "很好" and "M0100002" not in str(doc)
     assert out["receipt"] == doc["receipt"]
-    svc.store.count_ballot.assert_called_once_with("ev1", doc["_id"], t.rating_inc("u01", [5, 4], True))
+    svc.store.count_ballot.assert_called_once_with("ev1", doc["_id"], t.rating_inc([5, 4], True), "u01")
 
 
 def test_cast_rating_refusals_never_write():
@@ -129,3 +127,21 @@ def test_cast_rating_refusals_never_write():
     with pytest.raises(Conflict):
         closed.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}})
     closed.store.insert_ballot.assert_not_called()
+
+
+def test_open_doc_cache_keeps_only_open_documents():
+    reads = []
+
+    def load(doc_id):
+        reads.append(doc_id)
+        return {"_id": doc_id, "status": "open" if doc_id == "a" else "draft"}
+
+    cache = OpenDocCache(60)
+    for _ in range(3):
+        assert cache.get("campaign", "a", load)["status"] == "open"
+        assert cache.get("campaign", "b", load)["status"] == "draft"
+    assert reads == ["a", "b", "b", "b"]  # an open document is read once; any other every time
+    off = OpenDocCache(0)
+    off.get("poll", "a", load)
+    off.get("poll", "a", load)
+    assert reads[-2:] == ["a", "a"]
