@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -23,11 +24,8 @@ from dmtools.stack import running_stack
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 PREFIX = "bench_import_"
-SECRETS = {
-    "AUTH_SECRET": "bench-auth-secret-0123456789abcdef0123",
-    "ID_HASH_KEY": "bench-id-hash-key-0123456789",
-    "VOTING_KEY": "bench-voting-key-0123456789abcdef",
-}
+# Generated per run: the services refuse secrets that are written in the repository (dmlib/secrets.py).
+SECRETS = {key: secrets.token_urlsafe(32) for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY")}
 
 
 def vm_hwm_mib(pid: int) -> float:

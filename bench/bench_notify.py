@@ -16,6 +16,7 @@ import io
 import os
 import random
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -32,11 +33,8 @@ MEMBERS = int(os.environ.get("BENCH_NOTIFY_MEMBERS", "100000"))
 OPT_IN = MEMBERS // 100
 # bench_voting drops every "bench_*" database when it starts and ends; a run beside it may set its own prefix.
 PREFIX = os.environ.get("BENCH_NOTIFY_PREFIX", "bench_notify_")
-SECRETS = {
-    "AUTH_SECRET": "bench-auth-secret-0123456789abcdef0123",
-    "ID_HASH_KEY": "bench-id-hash-key-0123456789",
-    "VOTING_KEY": "bench-voting-key-0123456789abcdef",
-}
+# Generated per run: the services refuse secrets that are written in the repository (dmlib/secrets.py).
+SECRETS = {key: secrets.token_urlsafe(32) for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY")}
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
 

@@ -33,6 +33,7 @@ import jwt
 from nameko.extensions import DependencyProvider
 
 from dmlib.errors import Forbidden, Unauthenticated
+from dmlib.secrets import require_secret
 
 ROLE_SCOPES = {
     "delegate": "congress",
@@ -158,10 +159,8 @@ def csrf_token(secret: str, actor: Actor) -> str:
 
 
 def auth_secret(config: dict) -> str:
-    secret = config.get("AUTH_SECRET") or ""
-    if len(secret) < 32:
-        raise RuntimeError("AUTH_SECRET must be set to at least 32 characters (see README, 'Configuration')")
-    return secret
+    """``AUTH_SECRET`` (≥ 32 characters, not a published test value): see :mod:`dmlib.secrets`."""
+    return require_secret(config, "AUTH_SECRET", 32)
 
 
 class Identified:

@@ -10,8 +10,14 @@ MONGO_URI = os.environ.get("TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
 AUTH_SECRET = "test-auth-secret-0123456789abcdef"
 ID_HASH_KEY = "test-id-hash-key-0123456789abcdef"
 VOTING_KEY = "test-voting-key-0123456789abcdef"
-#: Every secret the services need, for configs and stacks under test (add new keys here).
-TEST_SECRETS = {"AUTH_SECRET": AUTH_SECRET, "ID_HASH_KEY": ID_HASH_KEY, "VOTING_KEY": VOTING_KEY}
+#: Every secret the services need, for configs and stacks under test (add new keys here). These values
+#: are public, so the services accept them only with ``ALLOW_TEST_SECRETS`` (dmlib/secrets.py).
+TEST_SECRETS = {
+    "AUTH_SECRET": AUTH_SECRET,
+    "ID_HASH_KEY": ID_HASH_KEY,
+    "VOTING_KEY": VOTING_KEY,
+    "ALLOW_TEST_SECRETS": "true",
+}
 SYSTEM = service_actor("tests")
 
 

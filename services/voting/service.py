@@ -29,6 +29,7 @@ from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
 from dmlib.schemas import ID_RE, page_out
+from dmlib.secrets import require_secret
 from dmlib.storage import Mongo
 
 from . import evaluation as ev
@@ -41,13 +42,11 @@ RECOUNT_SETTLE_S = 0.5
 
 
 class BallotKeys(DependencyProvider):
-    """The ballot key (config ``VOTING_KEY``, ≥ 16 characters): ballot ids and receipt codes."""
+    """The ballot key (config ``VOTING_KEY``, ≥ 16 characters, checked by :mod:`dmlib.secrets`): ballot
+    ids and receipt codes."""
 
     def setup(self):
-        key = self.container.config.get("VOTING_KEY") or ""
-        if len(key) < 16:
-            raise RuntimeError("VOTING_KEY must be set to at least 16 characters (see README)")
-        self.key = key.encode()
+        self.key = require_secret(self.container.config, "VOTING_KEY", 16).encode()
 
     def get_dependency(self, worker_ctx):
         return self
