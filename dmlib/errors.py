@@ -93,6 +93,17 @@ class PayloadTooLarge(ServiceError):
 
 
 @deserialize_to_instance
+class TooManyRequests(ServiceError):
+    """Too many attempts in a time window, e.g. failed logins (HTTP 429).
+
+    ``details["retry_after_s"]`` (whole seconds) says when to try again; the gateway sends it as the
+    ``Retry-After`` header (RFC 9110 §10.2.3)."""
+
+    status = 429
+    code = "too_many_requests"
+
+
+@deserialize_to_instance
 class ServiceUnavailable(ServiceError):
     """A service or the database did not answer in time (HTTP 503)."""
 
@@ -101,4 +112,13 @@ class ServiceUnavailable(ServiceError):
 
 
 #: What every RPC entrypoint declares as ``expected_exceptions``.
-EXPECTED = (BadInput, Unauthenticated, Forbidden, NotFound, Conflict, PayloadTooLarge, ServiceUnavailable)
+EXPECTED = (
+    BadInput,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    TooManyRequests,
+    ServiceUnavailable,
+)

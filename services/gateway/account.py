@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.auth import Actor, Grant
 from dmlib.contracts import members as c
-from dmlib.errors import BadInput, NotFound, ServiceError
+from dmlib.errors import BadInput, NotFound, ServiceError, TooManyRequests
 
 from .http import COOKIE, LANG_COOKIE, LOCALES, api, json_response, page
 from .openapi import build_spec
@@ -22,10 +22,10 @@ def safe_next(target: str | None) -> str:
 
 
 class AccountHttp:
-    def _login(self, credentials: dict) -> tuple[str, dict]:
-        """Check ``{"login", "password"}`` with members (which validates them), then sign the token.
-        Returns (token, member)."""
-        member = self.members_rpc.authenticate(credentials)
+    def _login(self, credentials: dict, request) -> tuple[str, dict]:
+        """Check ``{"login", "password"}`` with members (which validates them and applies the failed-login
+        limits per login and per client address), then sign the token. Returns (token, member)."""
+        member = self.members_rpc.authenticate(credentials, getattr(request, "client_address", None))
         actor = Actor(
             member_id=member["member_id"],
             name=member["name"],
@@ -58,8 +58,11 @@ class AccountHttp:
     )
     def api_login(self, request, body):
         """Log in with a login name and password. Returns ``{"token", "expires_at", "member"}``; send the
-        token as ``Authorization: Bearer <token>``. 401 for a wrong login or password."""
-        token, member = self._login(body)
+        token as ``Authorization: Bearer <token>``. 401 for a wrong login or password; 429 with
+        ``Retry-After`` (seconds) after too many failures for this login (``LOGIN_ACCOUNT_LIMIT``, default
+        5) or from this address (``LOGIN_ADDRESS_LIMIT``, default 20) within ``LOGIN_WINDOW_SECONDS``
+        (default 900); the password is then not checked."""
+        token, member = self._login(body, request)
         return {"token": token, "expires_at": self.identity.actor.expires_at, "member": member}
 
     @api("POST", "/api/v1/auth/logout", tags=["auth"], status=204, public=True)
@@ -130,28 +133,37 @@ class AccountHttp:
     def login_submit(self, request):
         login, password = request.form.get("login", "").strip(), request.form.get("password", "")
         target = safe_next(request.form.get("next"))
-        errors = {}
+        errors, status, headers = {}, 400, {}
         if not login:
             errors["login"] = self.web.gettext("Enter your login name")
         if not password:
             errors["password"] = self.web.gettext("Enter your password")
         if not errors:
             try:
-                token, _ = self._login({"login": login, "password": password})
+                token, _ = self._login({"login": login, "password": password}, request)
+            except TooManyRequests as exc:
+                retry = int(exc.details.get("retry_after_s") or 60)
+                minutes = max(1, -(-retry // 60))
+                errors["form"] = self.web.gettext(
+                    "Too many failed logins. Try again in %(minutes)s minutes.", minutes=minutes
+                )
+                status, headers = 429, {"Retry-After": str(retry)}
             except ServiceError as exc:
                 if exc.status >= 500:
                     raise
                 errors["form"] = self.web.gettext("Wrong login or password")
             else:
                 return self._set_session(Response(status=303, headers={"Location": target}), token)
-        return self.web.render(
+        response = self.web.render(
             "login.html",
-            status=400 if errors else 200,
+            status=status if errors else 200,
             request=request,
             next=target,
             errors=errors,
             login=login,
         )
+        response.headers.extend(headers)
+        return response
 
     @page("POST", "/logout")
     def logout(self, request):

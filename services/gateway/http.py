@@ -10,15 +10,27 @@ change authenticated by the cookie must carry the login's CSRF token (form field
 Error mapping (API → JSON ``{"error", "message", "fields", "details"}``; pages → an error page, and a
 redirect to /login for 401):
 
-- typed errors from any service (:mod:`dmlib.errors`) → their ``status`` (400/401/403/404/409/413/503);
+- typed errors from any service (:mod:`dmlib.errors`) → their ``status`` (400/401/403/404/409/413/429/503);
+  a 429 carries ``Retry-After`` (seconds, from ``details.retry_after_s``);
 - malformed JSON or a body that is not an object → 400;
 - database connection errors that escaped a service → 503;
 - anything else → 500 with an incident id in the log; never a traceback in the answer.
+
+Every answer of the web server, routed or not (werkzeug's own 404/405 too), carries
+:data:`SECURITY_HEADERS` (CSP without inline script, no framing, nosniff, same-origin referrer),
+``Cache-Control: no-store`` unless the route set its own (static files are public; nothing personal is
+kept by a browser or proxy cache), and ``Strict-Transport-Security`` when config ``HSTS_SECONDS`` > 0
+(set it only when the site is served over HTTPS): :class:`GatewayWebServer` adds them as WSGI middleware.
+
+The client address (:func:`client_address`, for the login limits) is the socket peer; a
+``X-Forwarded-For`` header is believed only hop by hop through the proxies listed in config
+``TRUSTED_PROXIES`` (comma-separated addresses or networks, default none).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import uuid
@@ -28,6 +40,7 @@ from urllib.parse import quote
 from eventlet.event import Event
 from nameko.exceptions import RemoteError
 from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
@@ -56,6 +69,37 @@ def request_token(request) -> tuple[str | None, str | None]:
         return header[7:].strip() or None, "bearer"
     token = request.cookies.get(COOKIE)
     return (token, "cookie") if token else (None, None)
+
+
+def trusted_networks(value) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse config ``TRUSTED_PROXIES``: "10.0.0.5, 172.16.0.0/12" (a list is accepted too)."""
+    items = value if isinstance(value, list | tuple) else str(value or "").split(",")
+    return tuple(ipaddress.ip_network(str(i).strip(), strict=False) for i in items if str(i).strip())
+
+
+def client_address(request, trusted: tuple = ()) -> str | None:
+    """The client's IP address: the socket peer, or, when the peer is a trusted proxy, the nearest
+    address in ``X-Forwarded-For`` (read right to left) that is not itself a trusted proxy.
+
+    A forged header from a client that is not a trusted proxy is ignored; a malformed entry stops the
+    walk at the proxy that passed it on."""
+    address = request.remote_addr
+    if not trusted or not address:
+        return address
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+    while True:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        if not any(ip in net for net in trusted) or not forwarded:
+            return address
+        candidate = forwarded.pop()
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            return address
+        address = candidate
 
 
 def request_locale(request) -> str:
@@ -95,12 +139,45 @@ def error_payload(exc: BaseException) -> tuple[int, dict]:
     }
 
 
+def error_headers(status: int, payload: dict) -> dict:
+    """Headers an error answer needs: ``Retry-After`` for a 429."""
+    retry = (payload.get("details") or {}).get("retry_after_s")
+    return {"Retry-After": str(int(retry))} if status == 429 and retry else {}
+
+
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
     body = "" if payload is None else json.dumps(payload, ensure_ascii=False, default=str)
     response = Response(body, status=status, mimetype="application/json")
     for k, v in (headers or {}).items():
         response.headers[k] = v
     return response
+
+
+class SecurityHeaders:
+    """WSGI middleware: adds ``headers`` to every response that does not set them itself."""
+
+    def __init__(self, app, headers: dict[str, str]):
+        self.app = app
+        self.headers = headers
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, *exc_info):
+            present = {k.lower() for k, _ in headers}
+            extra = [(k, v) for k, v in self.headers.items() if k.lower() not in present]
+            return start_response(status, [*headers, *extra], *exc_info)
+
+        return self.app(environ, start)
+
+
+class GatewayWebServer(WebServer):
+    """nameko's web server with :class:`SecurityHeaders` around it (config ``HSTS_SECONDS``)."""
+
+    def get_wsgi_app(self):
+        headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+        hsts = int(self.container.config.get("HSTS_SECONDS") or 0)
+        if hsts > 0:
+            headers["Strict-Transport-Security"] = f"max-age={hsts}; includeSubDomains"
+        return SecurityHeaders(super().get_wsgi_app(), headers)
 
 
 class GatewayEntrypoint(HttpRequestHandler):
@@ -110,6 +187,8 @@ class GatewayEntrypoint(HttpRequestHandler):
     request body), ``query`` (schema of the query string), ``response`` (schema, or ``[schema]`` for a
     list), ``status`` (success status), ``tags``, ``public`` (no login needed), ``csrf`` (default True).
     """
+
+    server = GatewayWebServer()
 
     def __init__(
         self,
@@ -140,7 +219,9 @@ class GatewayEntrypoint(HttpRequestHandler):
         super().__init__(method, url, **kwargs)
 
     def setup(self):
-        self.secret = auth_secret(self.container.config)
+        config = self.container.config
+        self.secret = auth_secret(config)
+        self.trusted_proxies = trusted_networks(config.get("TRUSTED_PROXIES"))
         super().setup()
 
     def check_csrf(self, request, token: str | None, via: str | None) -> None:
@@ -160,6 +241,7 @@ class GatewayEntrypoint(HttpRequestHandler):
             token, via = request_token(request)
             locale = request_locale(request)
             request.locale = locale
+            request.client_address = client_address(request, self.trusted_proxies)
             self.check_csrf(request, token, via)
             if not self.meta["public"]:
                 verify_token(self.secret, token)  # 401 / the login redirect, whatever the handler does
@@ -177,9 +259,7 @@ class GatewayEntrypoint(HttpRequestHandler):
             response = self.response_from_result(event.wait())
         except Exception as exc:  # noqa: BLE001 - the one error mapping
             response = self.response_from_exception(exc, request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        return response
+        return response  # the security headers are added by GatewayWebServer
 
 
 class ApiEndpoint(GatewayEntrypoint):
@@ -217,7 +297,7 @@ class ApiEndpoint(GatewayEntrypoint):
 
     def response_from_exception(self, exc, request=None):
         status, payload = error_payload(exc)
-        return json_response(payload, status)
+        return json_response(payload, status, error_headers(status, payload))
 
 
 class PageEndpoint(GatewayEntrypoint):
@@ -237,8 +317,11 @@ class PageEndpoint(GatewayEntrypoint):
         web = next((d for d in self.container.dependencies if getattr(d, "is_web", False)), None)
         locale = getattr(request, "locale", "zh-CN")
         if web is None:
-            return Response(payload["message"], status=status, mimetype="text/plain")
-        return web.render_error(status, payload, locale)
+            response = Response(payload["message"], status=status, mimetype="text/plain")
+        else:
+            response = web.render_error(status, payload, locale)
+        response.headers.extend(error_headers(status, payload))
+        return response
 
 
 api = ApiEndpoint.decorator

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
 from nameko.extensions import DependencyProvider
+from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
 from dmlib.auth import Actor, Identity
@@ -27,6 +28,7 @@ from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
 from dmlib.schemas import page_out
+from dmlib.secrets import require_secret
 from dmlib.storage import Mongo
 
 from .importer import (
@@ -39,6 +41,7 @@ from .importer import (
     national_id_hash,
     read_rows,
 )
+from .logins import LoginLimits
 from .store import MembersStore, now
 
 log = logging.getLogger(__name__)
@@ -48,14 +51,11 @@ ERRORS_SAMPLE = 20
 
 class Registry(DependencyProvider):
     """Password hashing (argon2id, in a native thread so the event loop keeps serving), the resident-ID
-    hash key (config ``ID_HASH_KEY``) and the import size limit (``MAX_IMPORT_BYTES``)."""
+    hash key (config ``ID_HASH_KEY``, checked by :mod:`dmlib.secrets`) and the import size limit (``MAX_IMPORT_BYTES``)."""
 
     def setup(self):
         config = self.container.config
-        key = config.get("ID_HASH_KEY") or ""
-        if len(key) < 16:
-            raise RuntimeError("ID_HASH_KEY must be set to at least 16 characters")
-        self.id_key = key.encode()
+        self.id_key = require_secret(config, "ID_HASH_KEY", 16).encode()
         self.max_import_bytes = int(config.get("MAX_IMPORT_BYTES") or DEFAULT_MAX_IMPORT_BYTES)
         self.hasher = PasswordHasher()
         self.dummy_hash = self.hasher.hash("timing-equaliser")  # verified for unknown logins
@@ -94,6 +94,7 @@ class MembersService(HealthRpc):
     store: MembersStore = Mongo(MembersStore)
     identity = Identity()
     registry = Registry()
+    logins = LoginLimits()
     events = Events()
     members_rpc = Rpc("members")
 
@@ -473,13 +474,18 @@ class MembersService(HealthRpc):
         return self._member_out(updated)
 
     @rpc
-    def authenticate(self, credentials: dict) -> dict:
-        """Check a login name and password (argon2id). In: :class:`LoginIn`.
+    def authenticate(self, credentials: dict, client_address: str | None = None) -> dict:
+        """Check a login name and password (argon2id). In: :class:`LoginIn`; ``client_address``: the
+        client's IP address as the gateway saw it (None: only the account is limited).
 
         Out: ``{"member_id", "name", "union_id", "roles": [{"role", "scope"}], "locale"}``, from which
         the gateway issues the token. No token needed. Errors: Unauthenticated (the same message for an
-        unknown login and a wrong password), BadInput."""
+        unknown login and a wrong password), TooManyRequests (over ``LOGIN_ACCOUNT_LIMIT`` failures for
+        this login or ``LOGIN_ADDRESS_LIMIT`` from this address in ``LOGIN_WINDOW_SECONDS``; details
+        ``retry_after_s``; the password is then not checked; rules in :mod:`services.members.logins`),
+        BadInput. The password is never logged nor put in an error."""
         data = c.LoginIn().load(credentials)
+        attempt = self.logins.begin(self.store, data["login"], client_address)
         cred = self.store.get_credential(data["login"])
         if cred is None:
             self.registry.verify_password(
@@ -489,6 +495,7 @@ class MembersService(HealthRpc):
         if not self.registry.verify_password(cred["password_hash"], data["password"]):
             raise Unauthenticated("wrong login or password / 账号或密码错误")
         member = self._member(cred["member_id"])
+        attempt.succeeded()
         return {
             "member_id": member["_id"],
             "name": member["name"],
@@ -496,6 +503,13 @@ class MembersService(HealthRpc):
             "roles": member.get("roles", []),
             "locale": member.get("locale", "zh-CN"),
         }
+
+    @timer(interval=3600)
+    def purge_login_attempts(self) -> None:
+        """Hourly: delete the failed-login counters of windows that have ended (FerretDB has no TTL index)."""
+        removed = self.store.purge_attempts(now())
+        if removed:
+            log.info("purged %d expired login-attempt counters", removed)
 
     @rpc
     def set_password(self, data: dict) -> dict:

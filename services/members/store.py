@@ -16,6 +16,8 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   recomputes it from ``members`` (the source of truth).
 - ``credentials``: ``_id`` = login name; ``member_id``, ``password_hash`` (argon2id).
 - ``import_jobs`` and ``import_errors`` (``_id`` = job id + batch number: one document per 1,000 rows).
+- ``login_attempts``: failed-login counters, ``_id`` = ``acct:<login>:<window>`` or
+  ``addr:<address>:<window>``; ``count``, ``expires_at`` (see :mod:`services.members.logins`).
 """
 
 from __future__ import annotations
@@ -212,6 +214,27 @@ class MembersStore(Store):
 
     def set_login(self, member_id: str, login: str) -> None:
         self.db.members.update_one({"_id": member_id}, {"$set": {"login": login}})
+
+    # --- login attempts (services/members/logins.py) ---------------------------------------------
+    def count_attempt(self, key: str, expires_at: datetime) -> int:
+        """Add one to the counter ``key`` (created at 0) and return the new count: one atomic ``$inc``."""
+        doc = self.db.login_attempts.find_one_and_update(
+            {"_id": key},
+            {"$inc": {"count": 1}, "$set": {"expires_at": expires_at}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(doc["count"])
+
+    def uncount_attempt(self, key: str) -> None:
+        self.db.login_attempts.update_one({"_id": key}, {"$inc": {"count": -1}})
+
+    def clear_attempts(self, key: str) -> None:
+        self.db.login_attempts.delete_one({"_id": key})
+
+    def purge_attempts(self, before: datetime) -> int:
+        """Delete the counters of windows that ended before ``before`` (a scan of a small collection)."""
+        return self.db.login_attempts.delete_many({"expires_at": {"$lt": before}}).deleted_count
 
     # --- imports ---------------------------------------------------------------------------------
     def insert_job(self, doc: dict) -> None:
