@@ -49,9 +49,20 @@ def test_images_and_healthchecks():
 
 
 def test_secrets_are_required_not_defaulted():
-    env = compose()["services"]["members"]["environment"]
-    assert env["AUTH_SECRET"].startswith("${AUTH_SECRET:?")
-    assert env["ID_HASH_KEY"].startswith("${ID_HASH_KEY:?")
+    for name in ("members", "voting", "gateway", "notify"):
+        env = compose()["services"][name]["environment"]
+        for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY"):
+            assert env[key].startswith(f"${{{key}:?"), (name, key)
+
+
+def test_config_has_no_secret_defaults_and_reads_the_hardening_keys():
+    with open(os.path.join(ROOT, "config.yaml")) as f:
+        text = f.read()
+    for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY"):
+        assert f"{key}: ${{{key}:}}" in text, key  # empty default: the service refuses to start
+    assert "ALLOW_TEST_SECRETS: ${ALLOW_TEST_SECRETS:false}" in text
+    for key in ("LOGIN_WINDOW_SECONDS", "LOGIN_ACCOUNT_LIMIT", "LOGIN_ADDRESS_LIMIT", "TRUSTED_PROXIES"):
+        assert f"{key}: ${{{key}:" in text, key
 
 
 def test_dockerfile_installs_the_project_and_drops_root():
