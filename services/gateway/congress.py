@@ -308,7 +308,13 @@ class CongressHttp:
 
     @page("GET", "/congress/sessions/<session_id>/console")
     def congress_console(self, request, session_id):
+        """The session console: admins of the session's union or above only (DESIGN.md §4, admins run
+        sessions; members read the record at ``/congress/<id>``)."""
         session = self.congress_rpc.get_session(session_id)
+        union = self.members_rpc.get_union(session["union_id"])
+        self.identity.actor.require(
+            self.identity.actor.administers(union["path"]), "union admins only / 仅工会管理员可使用会议控制台"
+        )
         counts = self.congress_rpc.session_counts(session_id)
         return self.web.render(
             "congress/console.html",
