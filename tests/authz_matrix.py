@@ -1,0 +1,360 @@
+"""The authorisation matrix: every route of the gateway × seven roles → the status the route answers.
+
+One table, three uses: ``tests/e2e/test_authz_matrix.py`` asks every cell of it on a running demo stack,
+the same test fails when the gateway has a route the table lacks, and ``docs/authorization.md`` is
+rendered from it (``.venv/bin/python -m tests.authz_matrix > docs/authorization.md``; a test checks the
+committed page equals the rendering).
+
+Roles are relative to the union that owns the target (in the test: 博瑞集成电路, ``u05``):
+
+- ``anonymous``: no token;
+- ``member``: a member of the union with no other role;
+- ``delegate``: a member elected delegate of the union's workers' congress (grant ``delegate``, scope =
+  congress) and the proposer of the proposals the rows act on (co-signing: another delegate's draft that
+  invites them);
+- ``handler``: staff of the union's first department (grant ``handler``, scope = department), the
+  department the proposals are assigned to;
+- ``admin``: ``union_admin`` of the union;
+- ``other_admin``: ``union_admin`` of another grassroots union (u01);
+- ``superior``: ``superior_admin`` of the federation above every union (``ftu-admin``).
+
+Codes: ``200`` ``201`` ``202`` ``204`` allowed (API); ``401`` anonymous (API); ``403`` refused; ``404``
+hidden (the rule is that the object does not exist for that caller); ``409`` allowed past the role check
+but refused by the state (only where the row's target cannot be made fresh per caller); a code with ``*``
+is answered like a success but must change nothing (an import by another union's admin is accepted and
+each of its rows refused in the job's report). Pages: ``200``
+(the page), ``303`` (a form done, redirected onward), ``login`` (303 to ``/login``: anonymous), ``back``
+(a refused form: 303 back to the page with the refusal's message in ``notice=``), ``403`` (the error
+page).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+ROLES = ("anonymous", "member", "delegate", "handler", "admin", "other_admin", "superior")
+ROLE_TITLES = {
+    "anonymous": "anonymous",
+    "member": "member",
+    "delegate": "delegate",
+    "handler": "handler",
+    "admin": "union admin (same union)",
+    "other_admin": "union admin (other union)",
+    "superior": "superior admin",
+}
+ALLOWED = {"200", "201", "202", "204", "303"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One route: ``method`` and ``path`` exactly as the gateway declares them, the expected code per
+    role (seven codes in :data:`ROLES` order, space-separated) and the rule's source."""
+
+    method: str
+    path: str
+    codes: str
+    rule: str
+
+    @property
+    def expect(self) -> dict[str, str]:
+        codes = self.codes.split()
+        assert len(codes) == len(ROLES), (self.method, self.path, self.codes)
+        return dict(zip(ROLES, codes, strict=True))
+
+    @property
+    def is_page(self) -> bool:
+        return not (self.path.startswith("/api/") or self.path == "/healthz")
+
+    @property
+    def changes_state(self) -> bool:
+        return self.method not in ("GET", "HEAD")
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+# rule sources, cited in the table
+D1 = "DESIGN §1 (roles, scoped)"
+PUB = "public"
+LOGIN = "any login"
+OWN = "oneself (one's own record)"
+REG = "DESIGN §3 members: admins of the union or above"
+CG = "DESIGN §4 congress: admins run sessions"
+CGR = "DESIGN §4 congress: members read the published record"
+CGD = "DESIGN §4 congress: delegates check in and vote"
+PR = "DESIGN §4 proposals: admins review, assign, mark excellent"
+PRD = "DESIGN §4 proposals: delegates draft, co-sign, submit"
+PRH = "DESIGN §4 proposals: the handling department replies"
+PRR = "DESIGN §4 proposals: the proposer and co-signers rate"
+PRM = "DESIGN §4 proposals: members read accepted proposals and statistics"
+CGV = "DESIGN §4 congress: the delegates present when the vote opens are its voters"
+EV = "DESIGN §1/§4 evaluations: superior admins run campaigns"
+EVU = "DESIGN §4 evaluations: a union admin scores their own unit"
+EVM = "DESIGN §4 evaluations: members rate their own Worker Home, one ballot"
+DI = "DESIGN §4 disclosure: the union publishes and answers"
+DIM = "DESIGN §4 disclosure: visible to the union's own members"
+NO = "DESIGN §3 notify: one's own inbox and preferences"
+NOA = "DESIGN §3 notify: admins read their members' delivery log"
+
+#            anonymous member delegate handler admin other_admin superior
+ROUTES: list[Row] = [
+    # ----- account and meta ---------------------------------------------------------------------
+    Row("GET", "/healthz", "200 200 200 200 200 200 200", PUB),
+    Row("GET", "/api/v1/openapi.json", "200 200 200 200 200 200 200", PUB),
+    Row("POST", "/api/v1/auth/login", "200 200 200 200 200 200 200", PUB),
+    Row("POST", "/api/v1/auth/logout", "204 204 204 204 204 204 204", PUB),
+    Row("GET", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),
+    Row("POST", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),
+    Row("PUT", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),
+    Row("PATCH", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),
+    Row("DELETE", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),
+    Row("GET", "/api/v1/me", "401 200 200 200 200 200 200", OWN),
+    Row("PUT", "/api/v1/me/password", "401 200 200 200 200 200 200", OWN),
+    Row("GET", "/static/<path:path>", "200 200 200 200 200 200 200", PUB),
+    Row("GET", "/lang/<code>", "303 303 303 303 303 303 303", PUB),
+    Row("GET", "/login", "200 200 200 200 200 200 200", PUB),
+    Row("POST", "/login", "303 303 303 303 303 303 303", PUB),
+    Row("POST", "/logout", "login login login login login login login", LOGIN),
+    Row("GET", "/", "login 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/me", "login 200 200 200 200 200 200", OWN),
+    Row("POST", "/me/password", "login 200 200 200 200 200 200", OWN),
+    # ----- member registry -----------------------------------------------------------------------
+    Row("GET", "/api/v1/unions", "401 200 200 200 200 200 200", LOGIN),
+    Row("POST", "/api/v1/unions", "401 403 403 403 403 403 201", REG),
+    Row("GET", "/api/v1/unions/<union_id>", "401 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/api/v1/unions/<union_id>/departments", "401 200 200 200 200 200 200", LOGIN),
+    Row("POST", "/api/v1/unions/<union_id>/departments", "401 403 403 403 201 403 201", REG),
+    Row("GET", "/api/v1/unions/<union_id>/members", "401 403 403 403 200 403 200", REG),
+    Row("POST", "/api/v1/members", "401 403 403 403 201 403 201", REG),
+    Row("GET", "/api/v1/members/<member_id>", "401 200 403 403 200 403 200", OWN + "; " + REG),
+    Row("POST", "/api/v1/members/<member_id>/roles", "401 403 403 403 200 403 200", REG),
+    Row("DELETE", "/api/v1/members/<member_id>/roles/<role>/<scope>", "401 403 403 403 200 403 200", REG),
+    Row("POST", "/api/v1/members/<member_id>/password", "401 403 403 403 200 403 200", REG),
+    Row("POST", "/api/v1/imports", "401 403 403 403 202 202* 202", REG),
+    Row("GET", "/api/v1/imports/<job_id>", "401 403 403 403 200 403 403", REG),
+    Row("GET", "/api/v1/imports/<job_id>/errors", "401 403 403 403 200 403 403", REG),
+    Row("GET", "/api/v1/imports/<job_id>/errors.csv", "401 403 403 403 200 403 403", REG),
+    Row("GET", "/unions", "login 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/unions/<union_id>/members", "login 403 403 403 200 403 200", REG),
+    Row("GET", "/members/<member_id>", "login 200 403 403 200 403 200", OWN + "; " + REG),
+    Row("GET", "/imports/new", "login 403 403 403 200 200 200", REG),
+    Row("GET", "/imports/template.csv", "login 403 403 403 200 200 200", REG),
+    Row("POST", "/imports", "login 403 403 403 303 303* 303", REG),
+    Row("GET", "/imports/<job_id>", "login 403 403 403 200 403 403", REG),
+    # ----- workers' congress ---------------------------------------------------------------------
+    Row("POST", "/api/v1/congresses", "401 403 403 403 409 403 409", CG),
+    Row("GET", "/api/v1/congresses/<congress_id>", "401 200 200 200 200 403 200", CGR),
+    Row("GET", "/api/v1/congresses/<congress_id>/sessions", "401 200 200 200 200 403 200", CGR),
+    Row("POST", "/api/v1/congresses/<congress_id>/terms", "401 403 403 403 201 403 201", CG),
+    Row("GET", "/api/v1/congress/terms/<term_id>", "401 200 200 200 200 403 200", CGR),
+    Row("POST", "/api/v1/congress/terms/<term_id>/delegations", "401 403 403 403 201 403 201", CG),
+    Row("GET", "/api/v1/congress/terms/<term_id>/delegates", "401 200 200 200 200 403 200", CGR),
+    Row("POST", "/api/v1/congress/terms/<term_id>/delegates", "401 403 403 403 201 403 201", CG),
+    Row("POST", "/api/v1/congress/terms/<term_id>/sessions", "401 403 403 403 201 403 201", CG),
+    Row("GET", "/api/v1/congress/sessions/<session_id>", "401 200 200 200 200 403 200", CGR),
+    Row("GET", "/api/v1/congress/sessions/<session_id>/counts", "401 200 200 200 200 403 200", CGR),
+    Row("GET", "/api/v1/congress/sessions/<session_id>/me", "401 200 200 200 200 403 200", CGD),
+    Row("POST", "/api/v1/congress/sessions/<session_id>/check-in", "401 403 200 403 403 403 403", CGD),
+    Row("POST", "/api/v1/congress/sessions/<session_id>/convene", "401 403 403 403 200 403 200", CG),
+    Row("POST", "/api/v1/congress/sessions/<session_id>/close", "401 403 403 403 200 403 200", CG),
+    Row("POST", "/api/v1/congress/sessions/<session_id>/items", "401 403 403 403 201 403 201", CG),
+    Row("POST", "/api/v1/congress/items/<item_id>/open", "401 403 403 403 200 403 200", CG),
+    Row("POST", "/api/v1/congress/items/<item_id>/close", "401 403 403 403 200 403 200", CG),
+    Row("POST", "/api/v1/congress/items/<item_id>/vote", "401 403 200 403 403 403 403", CGD),
+    Row("GET", "/api/v1/congress/sessions/<session_id>/minutes.docx", "401 200 200 200 200 403 200", CGR),
+    Row("GET", "/congress", "login 303 303 303 303 303 303", CGR),
+    Row("GET", "/congress/<congress_id>", "login 200 200 200 200 403 200", CGR),
+    Row("GET", "/congress/sessions/<session_id>/console", "login 403 403 403 200 403 200", CG),
+    Row("GET", "/congress/sessions/<session_id>", "login 200 200 200 200 403 200", CGD),
+    Row("POST", "/congress/terms/<term_id>/sessions", "login back back back 303 back 303", CG),
+    Row("POST", "/congress/sessions/<session_id>/check-in", "login back 303 back back back back", CGD),
+    Row("POST", "/congress/sessions/<session_id>/convene", "login back back back 303 back 303", CG),
+    Row("POST", "/congress/sessions/<session_id>/close", "login back back back 303 back 303", CG),
+    Row("POST", "/congress/items/<item_id>/open", "login back back back 303 back 303", CG),
+    Row("POST", "/congress/items/<item_id>/close", "login back back back 303 back 303", CG),
+    Row("POST", "/congress/items/<item_id>/vote", "login back 303 back back back back", CGD),
+    # ----- proposals -----------------------------------------------------------------------------
+    Row("POST", "/api/v1/proposals/sessions/<session_id>/window", "401 403 403 403 200 403 200", PR),
+    Row("POST", "/api/v1/proposals/sessions/<session_id>/window/close", "401 403 403 403 200 403 200", PR),
+    Row("GET", "/api/v1/proposals/sessions/<session_id>/window", "401 200 200 200 200 403 200", PRM),
+    Row("POST", "/api/v1/proposals/sessions/<session_id>/proposals", "401 403 201 403 403 403 403", PRD),
+    Row("GET", "/api/v1/proposals/sessions/<session_id>/proposals", "401 200 200 200 200 403 200", PRM),
+    Row("GET", "/api/v1/proposals/sessions/<session_id>/mine", "401 200 200 200 200 403 200", PRD),
+    Row("GET", "/api/v1/proposals/sessions/<session_id>/statistics", "401 200 200 200 200 403 200", PRM),
+    Row("GET", "/api/v1/proposals/sessions/<session_id>/register.xlsx", "401 403 403 403 200 403 200", PR),
+    Row("GET", "/api/v1/proposals/inbox/<department_id>", "401 403 403 200 403 403 403", PRH),
+    Row("GET", "/api/v1/proposals/<proposal_id>", "401 200 200 200 200 403 200", PRM),
+    Row("POST", "/api/v1/proposals/<proposal_id>/cosign", "401 403 200 403 403 403 403", PRD),
+    Row("POST", "/api/v1/proposals/<proposal_id>/submit", "401 403 200 403 403 403 403", PRD),
+    Row("POST", "/api/v1/proposals/<proposal_id>/review", "401 403 403 403 200 403 200", PR),
+    Row("POST", "/api/v1/proposals/<proposal_id>/assign", "401 403 403 403 200 403 200", PR),
+    Row("POST", "/api/v1/proposals/<proposal_id>/reply", "401 403 403 200 403 403 403", PRH),
+    Row("POST", "/api/v1/proposals/<proposal_id>/rate", "401 403 200 403 403 403 403", PRR),
+    Row("POST", "/api/v1/proposals/<proposal_id>/excellent", "401 403 403 403 200 403 200", PR),
+    Row("GET", "/proposals", "login 200 200 200 200 200 200", PRM),
+    Row("POST", "/proposals/sessions/<session_id>/window", "login back back back 303 back 303", PR),
+    Row("GET", "/proposals/sessions/<session_id>/mine", "login 200 200 200 200 403 200", PRD),
+    Row("POST", "/proposals/sessions/<session_id>/mine", "login back 303 back back back back", PRD),
+    Row("POST", "/proposals/<proposal_id>/cosign", "login back 303 back back back back", PRD),
+    Row("POST", "/proposals/<proposal_id>/submit", "login back 303 back back back back", PRD),
+    Row("GET", "/proposals/sessions/<session_id>/desk", "login 403 403 403 200 403 200", PR),
+    Row("POST", "/proposals/<proposal_id>/review", "login back back back 303 back 303", PR),
+    Row("POST", "/proposals/<proposal_id>/assign", "login back back back 303 back 303", PR),
+    Row("POST", "/proposals/<proposal_id>/excellent", "login back back back 303 back 303", PR),
+    Row("GET", "/proposals/inbox/<department_id>", "login 403 403 200 403 403 403", PRH),
+    Row("POST", "/proposals/<proposal_id>/reply", "login back back 303 back back back", PRH),
+    Row("GET", "/proposals/sessions/<session_id>", "login 200 200 200 200 403 200", PRM),
+    Row("GET", "/proposals/sessions/<session_id>/stats", "login 200 200 200 200 403 200", PRM),
+    Row("GET", "/proposals/<proposal_id>", "login 200 200 200 200 403 200", PRM),
+    Row("POST", "/proposals/<proposal_id>/rate", "login back 303 back back back back", PRR),
+    # ----- evaluations ---------------------------------------------------------------------------
+    Row("GET", "/api/v1/campaigns", "401 200 200 200 200 200 200", LOGIN),
+    Row("POST", "/api/v1/campaigns", "401 403 403 403 403 403 201", EV),
+    Row("GET", "/api/v1/campaigns/<campaign_id>", "401 200 200 200 200 403 200", EVM),
+    Row("POST", "/api/v1/campaigns/<campaign_id>/open", "401 403 403 403 403 403 200", EV),
+    Row("POST", "/api/v1/campaigns/<campaign_id>/close", "401 403 403 403 403 403 200", EV),
+    Row("POST", "/api/v1/campaigns/<campaign_id>/publish", "401 403 403 403 403 403 200", EV),
+    Row("PUT", "/api/v1/campaigns/<campaign_id>/unit-scores/<union_id>", "401 403 403 403 200 403 403", EVU),
+    Row("PUT", "/api/v1/campaigns/<campaign_id>/superior-scores", "401 403 403 403 403 403 200", EV),
+    Row("POST", "/api/v1/campaigns/<campaign_id>/ballots", "401 201 201 201 201 403 403", EVM),
+    Row("GET", "/api/v1/campaigns/<campaign_id>/results", "401 403 403 403 403 403 200", EV),
+    Row("GET", "/api/v1/campaigns/<campaign_id>/results.csv", "401 403 403 403 403 403 200", EV),
+    Row("GET", "/api/v1/campaigns/<campaign_id>/results.xlsx", "401 403 403 403 403 403 200", EV),
+    Row("GET", "/api/v1/campaigns/<campaign_id>/opinions", "401 403 403 403 200 403 200", EVU),
+    Row("GET", "/api/v1/polls/<poll_id>", "401 200 200 200 200 403 200", EVM),
+    Row("POST", "/api/v1/polls/<poll_id>/ballots", "401 403 201 403 403 403 403", CGV),
+    Row("GET", "/api/v1/polls/<poll_id>/receipts/<receipt>", "401 200 200 200 200 200 200", EVM),
+    Row("GET", "/api/v1/polls/<poll_id>/ballots", "401 409 409 409 409 403 409", EVM),
+    Row("POST", "/api/v1/polls/<poll_id>/recount", "401 403 403 403 403 403 200", EV),
+    Row("GET", "/evaluations", "login 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/evaluations/new", "login 403 403 403 403 403 200", EV),
+    Row("POST", "/evaluations", "login 403 403 403 403 403 303", EV),
+    Row("GET", "/evaluations/<campaign_id>/rate", "login 303 200 200 200 403 200", EVM),
+    Row("POST", "/evaluations/<campaign_id>/rate", "login 303 303 303 303 403 403", EVM),
+    Row("GET", "/evaluations/<campaign_id>/receipt", "login 200 200 200 200 403 200", EVM),
+    Row("GET", "/evaluations/<campaign_id>/verify", "login 200 200 200 200 403 200", EVM),
+    Row("GET", "/evaluations/<campaign_id>/manage", "login 403 403 403 200 403 200", EV),
+    Row("POST", "/evaluations/<campaign_id>/actions/<action>", "login 403 403 403 403 403 303", EV),
+    Row("GET", "/evaluations/<campaign_id>/results", "login 403 403 403 403 403 200", EV),
+    Row("GET", "/evaluations/<campaign_id>/opinions", "login 403 403 403 200 403 200", EVU),
+    # ----- disclosure ----------------------------------------------------------------------------
+    Row("GET", "/api/v1/unions/<union_id>/disclosures", "401 200 200 200 200 403 200", DIM),
+    Row("POST", "/api/v1/unions/<union_id>/disclosures", "401 403 403 403 201 403 201", DI),
+    Row("GET", "/api/v1/disclosures/<item_id>", "401 200 200 200 200 403 200", DIM),
+    Row("GET", "/api/v1/disclosures/<item_id>/revisions/<int:revision>", "401 200 200 200 200 403 200", DIM),
+    Row("POST", "/api/v1/disclosures/<item_id>/corrections", "401 403 403 403 200 403 200", DI),
+    Row("POST", "/api/v1/disclosures/<item_id>/withdrawal", "401 403 403 403 200 403 200", DI),
+    Row(
+        "GET", "/api/v1/disclosures/<item_id>/attachments/<attachment_id>", "401 200 200 200 200 403 200", DIM
+    ),
+    Row("GET", "/api/v1/disclosures/<item_id>/questions", "401 200 200 200 200 403 200", DIM),
+    Row("POST", "/api/v1/disclosures/<item_id>/questions", "401 201 201 201 201 403 403", DIM),
+    Row("POST", "/api/v1/disclosure-questions/<question_id>/answer", "401 403 403 403 200 403 200", DI),
+    Row("GET", "/api/v1/unions/<union_id>/disclosure-questions", "401 403 403 403 200 403 200", DI),
+    Row("GET", "/api/v1/disclosures/<item_id>/reads", "401 403 403 403 200 403 200", DI),
+    Row("GET", "/api/v1/unions/<union_id>/disclosure-reads", "401 403 403 403 200 403 200", DI),
+    Row("GET", "/api/v1/unions/<union_id>/disclosures/register.xlsx", "401 403 403 403 200 403 200", DI),
+    Row("GET", "/disclosures", "login 200 200 200 200 200 200", DIM),
+    Row("GET", "/unions/<union_id>/disclosures", "login 200 200 200 200 403 200", DIM),
+    Row("GET", "/disclosures/<item_id>", "login 200 200 200 200 403 200", DIM),
+    Row("GET", "/disclosures/<item_id>/revisions/<int:revision>", "login 200 200 200 200 403 200", DIM),
+    Row("GET", "/disclosures/<item_id>/attachments/<attachment_id>", "login 200 200 200 200 403 200", DIM),
+    Row("POST", "/disclosures/<item_id>/questions", "login 303 303 303 303 403 403", DIM),
+    Row("POST", "/disclosure-questions/<question_id>/answer", "login 403 403 403 303 403 303", DI),
+    Row("GET", "/unions/<union_id>/disclosures/new", "login 403 403 403 200 403 200", DI),
+    Row("POST", "/unions/<union_id>/disclosures", "login 403 403 403 303 403 303", DI),
+    Row("GET", "/disclosures/<item_id>/correct", "login 403 403 403 200 403 200", DI),
+    Row("POST", "/disclosures/<item_id>/correct", "login 403 403 403 303 403 303", DI),
+    Row("POST", "/disclosures/<item_id>/withdraw", "login 403 403 403 303 403 303", DI),
+    Row("GET", "/unions/<union_id>/disclosures/dashboard", "login 403 403 403 200 403 200", DI),
+    Row("GET", "/disclosures/<item_id>/reads", "login 403 403 403 200 403 200", DI),
+    Row("GET", "/disclosures/<item_id>/unread.csv", "login 403 403 403 200 403 200", DI),
+    Row("GET", "/unions/<union_id>/disclosures/questions", "login 403 403 403 200 403 200", DI),
+    Row("GET", "/unions/<union_id>/disclosures/register.xlsx", "login 403 403 403 200 403 200", DI),
+    # ----- notifications -------------------------------------------------------------------------
+    Row("GET", "/api/v1/inbox", "401 200 200 200 200 200 200", NO),
+    Row("GET", "/api/v1/inbox/unread", "401 200 200 200 200 200 200", NO),
+    Row("POST", "/api/v1/inbox/read", "401 200 200 200 200 200 200", NO),
+    Row("GET", "/api/v1/notifications/preferences", "401 200 200 200 200 200 200", NO),
+    Row("PUT", "/api/v1/notifications/preferences", "401 200 200 200 200 200 200", NO),
+    Row("GET", "/api/v1/unions/<union_id>/deliveries", "401 403 403 403 200 403 200", NOA),
+    Row("GET", "/inbox", "login 200 200 200 200 200 200", NO),
+    Row("POST", "/inbox/read", "login 303 303 303 303 303 303", NO),
+    Row("GET", "/notifications/preferences", "login 200 200 200 200 200 200", NO),
+    Row("POST", "/notifications/preferences", "login 303 303 303 303 303 303", NO),
+    Row("GET", "/unions/<union_id>/deliveries", "login 403 403 403 200 403 200", NOA),
+]
+
+
+def render_markdown() -> str:
+    """docs/authorization.md: the roles, the codes and the table, grouped by capability."""
+    head = "| route | " + " | ".join(ROLE_TITLES[r] for r in ROLES) + " | rule |"
+    rule_line = "|---|" + "---|" * len(ROLES) + "---|"
+    lines = [
+        "# Authorisation matrix",
+        "",
+        "<!-- generated by `.venv/bin/python -m tests.authz_matrix > docs/authorization.md`; edit",
+        "tests/authz_matrix.py, not this page (tests/e2e/test_authz_matrix.py checks they agree) -->",
+        "",
+        "Every route of the gateway and what each of seven roles gets from it, as asked by",
+        "`tests/e2e/test_authz_matrix.py` on a running demo stack (the test also fails when the gateway has",
+        "a route this table lacks). Authorisation is always scoped (DESIGN.md §1): roles are granted per",
+        "union, per congress (delegates) and per department (handlers), and each service checks the verified",
+        "token of every call itself (DESIGN.md §5), so a refusal here comes from the service that owns the",
+        "data, and the gateway only maps it to HTTP (`services/gateway/http.py`).",
+        "",
+        "## Roles",
+        "",
+        "The roles are relative to the union that owns the route's target (in the test, 博瑞集成电路 `u05`):",
+        "",
+        "- **anonymous**: no token. The API answers 401; pages redirect to `/login` (303).",
+        "- **member** (会员): a member of the union with no other role: reads their union's disclosures,",
+        "  congress record, accepted proposals, rates their own Worker Home (DESIGN.md §1, §4).",
+        "- **delegate** (职工代表): a member elected delegate of the union's congress (grant `delegate`,",
+        "  scope = the congress): drafts, co-signs, submits and rates proposals, checks in and votes.",
+        "- **handler** (承办部门): staff of a handling department (grant `handler`, scope = the department):",
+        "  the department's proposal inbox and replies.",
+        "- **union admin (same union)** (基层工会): `union_admin` of the union: runs its congress, reviews",
+        "  proposals, publishes disclosures, enters its own unit score.",
+        "- **union admin (other union)**: `union_admin` of another grassroots union: nothing of this union",
+        '  ("a union_admin of union A can do nothing to union B", DESIGN.md §1).',
+        "- **superior admin** (上级工会): `superior_admin` of the federation: runs evaluation campaigns,",
+        "  enters superior scores, and, as an admin of every union below, may do what their admins do.",
+        "",
+        "## Codes",
+        "",
+        "`200` `201` `202` `204`: allowed (API). `401`: not logged in (API). `403`: refused. `404`: hidden.",
+        "`409`: past the role check but refused by the target's state. Pages: `200` the page, `303` a form",
+        "done and redirected onward, `login` a 303 to `/login`, `back` a refused form sent back to its page",
+        "with the refusal's message (`notice=`), `403` the error page. State-changing rows are asked on a",
+        "fresh target per allowed role (each must succeed) and on one shared target for the refused roles",
+        "(read back before and after: nothing may change).",
+        "",
+    ]
+    groups = [
+        ("Account and meta", lambda r: r.path in ("/", "/healthz", "/login", "/logout", "/me")
+         or r.path.startswith(("/api/v1/auth", "/api/v1/me", "/api/v1/openapi", "/static", "/lang", "/me/"))),
+        ("Member registry", lambda r: "/unions" in r.path and not any(
+            k in r.path for k in ("disclosure", "deliveries")) or "/members" in r.path or "/imports" in r.path),
+        ("Workers' congress", lambda r: "/congress" in r.path),
+        ("Proposals", lambda r: "/proposals" in r.path),
+        ("Evaluations", lambda r: "/campaigns" in r.path or "/polls" in r.path or "/evaluations" in r.path),
+        ("Disclosure", lambda r: "disclosure" in r.path),
+        ("Notifications", lambda r: True),
+    ]  # fmt: skip
+    placed: set[str] = set()
+    for title, belongs in groups:
+        rows = [r for r in ROUTES if r.key not in placed and belongs(r)]
+        placed.update(r.key for r in rows)
+        lines += [f"## {title}", "", head, rule_line]
+        for r in rows:
+            cells = " | ".join(r.expect[role] for role in ROLES)
+            lines.append(f"| `{r.method} {r.path}` | {cells} | {r.rule} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_markdown())

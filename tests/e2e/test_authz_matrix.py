@@ -1,0 +1,769 @@
+"""The authorisation matrix (issue 8, part 5): every route of the gateway × the seven roles of
+``tests/authz_matrix.py`` answers the status the table says, on a real stack with the demo loaded.
+
+Where it runs: on the session's shared ``stack`` (the demo is loaded once for the whole e2e tier; a second
+stack with its own demo would cost minutes more). So that the other e2e tests see no change, every state
+change this test makes happens in a union no other test or demo part touches beyond its member registry:
+博瑞集成电路 (``u05``). The test sets up u05's workers' congress (a term with six elected delegates, a
+session and its proposals window), publishes u05 disclosures and runs its own evaluation campaign over
+u05's Worker Home only; a new union is created under the federation (not a grassroots one, so no campaign
+ever counts it). The actors are demo people: ``admin05`` (admin of the same union), ``admin01`` (admin of
+another union), ``ftu-admin`` (superior admin), ``M0500002`` (the demo's handler of u05's first
+department), a plain u05 member and a u05 member the test elects delegate.
+
+For a row that changes state, each allowed role acts on a fresh target made for it (a new draft, a new
+session, …) and must succeed with a valid body; the refused roles act on one shared target and must get
+their status with NOTHING changed (the target read back by the superior admin before and after).
+
+``DM_AUTHZ_URL=http://127.0.0.1:PORT`` runs it against an already running demo stack instead (it then
+changes that stack's u05 the same way).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+from tests import authz_matrix as m
+
+PASSWORD = "demo1234"
+UNION = "u05"
+OTHER = "u01"
+TIMEOUT = 60
+
+
+# ----- the stack and the people ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def base_url(request) -> str:
+    url = os.environ.get("DM_AUTHZ_URL")
+    if url:
+        return url.rstrip("/")
+    return request.getfixturevalue("stack").url
+
+
+def login(url: str, who: str) -> requests.Session:
+    s = requests.Session()
+    r = s.post(f"{url}/api/v1/auth/login", json={"login": who, "password": PASSWORD}, timeout=TIMEOUT)
+    assert r.status_code == 200, (who, r.status_code, r.text)
+    s.headers["Authorization"] = f"Bearer {r.json()['token']}"
+    s.login_name = who  # type: ignore[attr-defined]
+    return s
+
+
+def ok(r: requests.Response, *codes: int) -> dict:
+    assert r.status_code in (codes or (200, 201, 202, 204)), (r.request.method, r.url, r.status_code, r.text)
+    return r.json() if r.content and r.headers.get("Content-Type", "").startswith("application/json") else {}
+
+
+@dataclass
+class World:
+    """The ids and sessions the rows need (built once per module)."""
+
+    url: str
+    who: dict[str, requests.Session | None] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    delegates: list[str] = field(default_factory=list)
+    n: int = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{uuid.uuid4().hex[:6]}{self.n}"
+
+    def call(self, role: str, method: str, path: str, **kw) -> requests.Response:
+        s = self.who[role] or requests.Session()
+        return s.request(method, f"{self.url}{path}", timeout=TIMEOUT, allow_redirects=False, **kw)
+
+    def api(self, role: str, method: str, path: str, body=None, *codes: int) -> dict:
+        return ok(self.call(role, method, f"/api/v1{path}", json=body), *codes)
+
+
+@pytest.fixture(scope="module")
+def world(base_url) -> World:
+    w = World(base_url)
+    w.who = {"anonymous": None}
+    for role, who in (
+        ("admin", "admin05"),
+        ("other_admin", "admin01"),
+        ("superior", "ftu-admin"),
+        ("handler", "M0500002"),
+    ):
+        w.who[role] = login(base_url, who)
+    roster = w.api("admin", "GET", f"/unions/{UNION}/members?per_page=40")["items"]
+    plain = [x["id"] for x in roster if x["id"] not in ("M0500001", "M0500002", "M0500003")]
+    member_id, delegate_ids = plain[0], plain[1:7]
+    w.ids.update(member=member_id, union=UNION, other_union=OTHER, department=f"{UNION}-d1")
+    w.who["member"] = login(base_url, member_id)
+    # u05's workers' congress: a term, six delegates (quorum 4), the delegates log in with their grant
+    w.api("admin", "POST", "/congresses", {"union_id": UNION}, 201, 409)
+    congress_id = f"cg-{UNION}"
+    term_id = f"{congress_id}-t1"
+    r = w.call("admin", "GET", f"/api/v1/congress/terms/{term_id}")
+    if r.status_code == 404:  # a fresh stack; DM_AUTHZ_URL reruns reuse the term
+        body = {
+            "number": 1,
+            "start": "2025-01-01",
+            "end": "2029-12-31",
+            "delegations": [{"name": "全体代表"}],
+        }
+        w.api("admin", "POST", f"/congresses/{congress_id}/terms", body, 201)
+    term = w.api("admin", "GET", f"/congress/terms/{term_id}")
+    delegation = term["delegations"][0]["id"]
+    elected = {d["member_id"] for d in w.api("admin", "GET", f"/congress/terms/{term_id}/delegates")}
+    new = [{"member_id": d, "delegation_id": delegation} for d in delegate_ids if d not in elected]
+    if new:
+        w.api("admin", "POST", f"/congress/terms/{term_id}/delegates", {"delegates": new}, 201)
+    w.delegates = delegate_ids
+    w.ids.update(congress=congress_id, term=term["id"], delegation=delegation, delegate=delegate_ids[0])
+    w.who["delegate"] = login(base_url, delegate_ids[0])
+    w.who["cosigner"] = login(base_url, delegate_ids[1])
+    # a planned session with its proposals window open (min 1 co-signer)
+    session = new_session(w)
+    w.ids["session"] = session["id"]
+    w.ids["item"] = session["items"][0]["id"]
+    w.api("admin", "POST", f"/proposals/sessions/{session['id']}/window", {"min_cosigners": 1}, 200)
+    # a proposal taken to the end, for the read rows
+    w.ids["proposal"] = proposal(w, "closed")
+    # a disclosure with an attachment and a question
+    item = new_disclosure(w)
+    w.ids["disclosure"] = item["id"]
+    w.ids["attachment"] = item["attachments"][0]["id"]
+    w.ids["question"] = w.api(
+        "member", "POST", f"/disclosures/{item['id']}/questions", {"text": "食堂账目何时公布？"}, 201
+    )["id"]
+    # an evaluation campaign over u05's Worker Home only, open, with the member's ballot
+    camp = new_campaign(w, state="open")
+    w.ids["campaign"] = camp["id"]
+    w.ids["poll"] = camp["poll_id"]
+    receipt = w.api("member", "POST", f"/campaigns/{camp['id']}/ballots", {"stars": stars(camp)}, 201)
+    w.ids["receipt"] = receipt["receipt"]
+    # an import job started by the union's admin
+    w.ids["import"] = new_import(w, "admin")["id"]
+    return w
+
+
+def stars(campaign: dict) -> dict:
+    return {c["key"]: 4 for c in campaign["criteria"]}
+
+
+def new_session(w: World, agenda_kind: str = "resolution") -> dict:
+    return w.api(
+        "admin",
+        "POST",
+        f"/congress/terms/{w.ids['term']}/sessions",
+        {"title": w.fresh("授权测试会议"), "agenda": [{"kind": agenda_kind, "title": "关于测试方案的决议"}]},
+        201,
+    )
+
+
+def checked_in_session(w: World) -> dict:
+    """A planned session with every delegate of the term checked in at the desk (quorum: 2/3 of all)."""
+    s = new_session(w)
+    for d in w.api("admin", "GET", f"/congress/terms/{w.ids['term']}/delegates"):
+        w.api("admin", "POST", f"/congress/sessions/{s['id']}/check-in", {"member_id": d["member_id"]}, 200)
+    return s
+
+
+def convened_session(w: World) -> dict:
+    s = checked_in_session(w)
+    w.api("admin", "POST", f"/congress/sessions/{s['id']}/convene", None, 200)
+    return s
+
+
+def new_disclosure(w: World) -> dict:
+    body = {
+        "category": "welfare",
+        "period": "2026-03",
+        "title": w.fresh("食堂账目公示"),
+        "body": "三月份食堂收支明细。",
+        "attachments": [{"filename": "a.txt", "content_b64": base64.b64encode(b"hello").decode()}],
+    }
+    return w.api("admin", "POST", f"/unions/{UNION}/disclosures", body, 201)
+
+
+def new_campaign(w: World, state: str = "draft") -> dict:
+    body = {"title": w.fresh("授权测试评家"), "union_id": "ftu", "preset": "2018", "homes": [UNION]}
+    camp = w.api("superior", "POST", "/campaigns", body, 201)
+    if state in ("open", "closed"):
+        camp = w.api("superior", "POST", f"/campaigns/{camp['id']}/open", None, 200)
+    if state == "closed":
+        w.api("member", "POST", f"/campaigns/{camp['id']}/ballots", {"stars": stars(camp)}, 201)
+        w.api("admin", "PUT", f"/campaigns/{camp['id']}/unit-scores/{UNION}", {"score": 80}, 200)
+        w.api("superior", "PUT", f"/campaigns/{camp['id']}/superior-scores", {"scores": {UNION: 85}}, 200)
+        camp = w.api("superior", "POST", f"/campaigns/{camp['id']}/close", None, 200)
+    return camp
+
+
+def new_import(w: World, role: str) -> dict:
+    no = f"Z{uuid.uuid4().int % 10**7:07d}"
+    csv = (
+        f"member_no,name,union_id,department,phone,email,national_id,gender\r\n{no},测试会员,{UNION},,,,,\r\n"
+    )
+    body = {"filename": "m.csv", "content_b64": base64.b64encode(csv.encode()).decode()}
+    return w.api(role, "POST", "/imports", body, 202)
+
+
+PROPOSAL_STEPS = ("draft", "cosigned", "submitted", "accepted", "assigned", "replied", "closed")
+
+
+def proposal(w: World, state: str, by: str = "delegate") -> str:
+    """A fresh proposal of ``by`` (the other of the two delegates co-signs) taken to ``state``."""
+    other = "cosigner" if by == "delegate" else "delegate"
+    body = {
+        "subject": w.fresh("改善倒班休息条件"),
+        "category": "welfare",
+        "reasons": "夜班工人缺少休息场所，影响安全生产。",
+        "measures": "在车间旁设置休息室并配备饮水设施。",
+        "invite": [w.delegates[1] if by == "delegate" else w.delegates[0]],
+    }
+    pid = w.api(by, "POST", f"/proposals/sessions/{w.ids['session']}/proposals", body, 201)["id"]
+    for step in PROPOSAL_STEPS[1 : PROPOSAL_STEPS.index(state) + 1]:
+        if step == "cosigned":
+            w.api(other, "POST", f"/proposals/{pid}/cosign", None, 200)
+        elif step == "submitted":
+            w.api(by, "POST", f"/proposals/{pid}/submit", None, 200)
+        elif step == "accepted":
+            w.api("admin", "POST", f"/proposals/{pid}/review", {"decision": "accept"}, 200)
+        elif step == "assigned":
+            w.api("admin", "POST", f"/proposals/{pid}/assign", {"department_ids": [w.ids["department"]]}, 200)
+        elif step == "replied":
+            w.api("handler", "POST", f"/proposals/{pid}/reply", {"text": "已设置休息室，配备饮水机。"}, 200)
+        elif step == "closed":
+            w.api(by, "POST", f"/proposals/{pid}/rate", {"satisfaction": "satisfied"}, 200)
+    return pid
+
+
+def spare_member(w: World) -> str:
+    """A u05 member nobody else in this test uses (for role grants and password resets)."""
+    if "spares" not in w.__dict__:
+        roster = w.api("admin", "GET", f"/unions/{UNION}/members?per_page=200&page=2")["items"]
+        taken = {d["member_id"] for d in w.api("admin", "GET", f"/congress/terms/{w.ids['term']}/delegates")}
+        w.__dict__["spares"] = [x["id"] for x in roster if x["id"] not in taken]
+    return w.__dict__["spares"].pop()
+
+
+# ----- how each row is asked --------------------------------------------------------------------------
+@dataclass
+class Ask:
+    """One request of a row: path values, a JSON body or a form, and the URL whose answer (read by the
+    superior admin) must not change when the request is refused."""
+
+    values: dict = field(default_factory=dict)
+    json: dict | None = None
+    form: dict | None = None
+    files: dict | None = None
+    check: str | None = None
+
+
+def default_values(w: World, path: str) -> dict:
+    ids = w.ids
+    return {
+        "union_id": ids["union"],
+        "congress_id": ids["congress"],
+        "term_id": ids["term"],
+        "session_id": ids["session"],
+        "item_id": ids["disclosure"] if "disclosure" in path else ids["item"],
+        "attachment_id": ids["attachment"],
+        "question_id": ids["question"],
+        "campaign_id": ids["campaign"],
+        "poll_id": ids["poll"],
+        "receipt": ids["receipt"],
+        "proposal_id": ids["proposal"],
+        "department_id": ids["department"],
+        "member_id": ids["member"],
+        "job_id": ids["import"],
+        "revision": "1",
+        "path": "app.css",
+        "rest": "no/such/address",
+        "code": "en",
+    }
+
+
+CREDENTIALS = {"anonymous": "member"}
+PROPOSAL_FORM = {
+    "subject": "增设职工书屋",
+    "category": "welfare",
+    "reasons": "职工业余学习缺少场所和图书。",
+    "measures": "在办公楼三层设置职工书屋。",
+}
+
+
+def _login_name(w: World, role: str) -> str:
+    role = CREDENTIALS.get(role, role)
+    s = w.who[role]
+    return s.login_name  # type: ignore[union-attr]
+
+
+def _new_member(w: World) -> dict:
+    from dmtools.names import unique_resident_id
+
+    n = uuid.uuid4().int % 10**6
+    return {
+        "member_no": f"Z{n:07d}",
+        "name": "授权测试",
+        "union_id": UNION,
+        "national_id": unique_resident_id(5_000_000 + n, "F", "110115"),
+        "gender": "F",
+    }
+
+
+def _p(state: str, by: str = "delegate", **extra):
+    """A fresh proposal in ``state``; ``extra`` → the JSON body; the page form carries the session."""
+
+    def make(w: World, role: str) -> Ask:
+        pid = proposal(w, state, by)
+        form = {"session_id": w.ids["session"], "department_id": w.ids["department"], **extra}
+        return Ask({"proposal_id": pid}, json=extra or None, form=form, check=f"/api/v1/proposals/{pid}")
+
+    return make
+
+
+def _session(make_session, check_counts: bool = False):
+    def make(w: World, role: str) -> Ask:
+        s = make_session(w)
+        return Ask({"session_id": s["id"]}, json={}, form={}, check=f"/api/v1/congress/sessions/{s['id']}")
+
+    return make
+
+
+def _item(make_item):
+    def make(w: World, role: str) -> Ask:
+        sid, item = make_item(w)
+        return Ask(
+            {"item_id": item},
+            json={"choice": "yes"},
+            form={"session_id": sid, "choice": "yes"},
+            check=f"/api/v1/congress/sessions/{sid}",
+        )
+
+    return make
+
+
+def _pending_item(w: World):
+    s = convened_session(w)
+    return s["id"], s["items"][0]["id"]
+
+
+def _voting_item(w: World):
+    s = convened_session(w)
+    item = s["items"][0]["id"]
+    w.api("admin", "POST", f"/congress/items/{item}/open", None, 200)
+    return s["id"], item
+
+
+def _window_open(w: World) -> dict:
+    s = new_session(w)
+    w.api("admin", "POST", f"/proposals/sessions/{s['id']}/window", {"min_cosigners": 1}, 200)
+    return s
+
+
+def _campaign(state: str, **extra):
+    def make(w: World, role: str) -> Ask:
+        camp = new_campaign(w, state)
+        return Ask(
+            {"campaign_id": camp["id"], "union_id": UNION}, check=f"/api/v1/campaigns/{camp['id']}", **extra
+        )
+
+    return make
+
+
+def _rating(w: World, role: str) -> Ask:
+    camp = new_campaign(w, "open")
+    s = stars(camp)
+    return Ask(
+        {"campaign_id": camp["id"]}, json={"stars": s}, form=s, check=f"/api/v1/campaigns/{camp['id']}"
+    )
+
+
+def _choice(w: World, role: str) -> Ask:
+    sid, item = _voting_item(w)
+    poll = next(i for i in w.api("admin", "GET", f"/congress/sessions/{sid}")["items"] if i["id"] == item)
+    return Ask({"poll_id": poll["poll_id"]}, json={"choice": "yes"}, check=f"/api/v1/congress/sessions/{sid}")
+
+
+def _disclosure(**extra):
+    def make(w: World, role: str) -> Ask:
+        item = new_disclosure(w)
+        body = {k: item[k] for k in ("category", "period", "title", "body")}
+        body["reason"] = "更正收支数字"
+        return Ask(
+            {"item_id": item["id"]},
+            json={**body, **extra} if not extra else extra,
+            form={**body, **extra} if not extra else extra,
+            check=f"/api/v1/disclosures/{item['id']}/revisions/1",
+        )
+
+    return make
+
+
+def _question(w: World, role: str) -> Ask:
+    q = w.api(
+        "member",
+        "POST",
+        f"/disclosures/{w.ids['disclosure']}/questions",
+        {"text": w.fresh("何时公布？")},
+        201,
+    )
+    return Ask(
+        {"question_id": q["id"]},
+        json={"text": "本月底公布。"},
+        form={"text": "本月底公布。", "next": f"/unions/{UNION}/disclosures/questions"},
+        check=f"/api/v1/disclosures/{w.ids['disclosure']}/questions",
+    )
+
+
+def _publish(w: World, role: str) -> Ask:
+    body = {
+        "category": "welfare",
+        "period": "2026-04",
+        "title": w.fresh("四月食堂账目"),
+        "body": "明细见附件。",
+    }
+    return Ask({}, json=body, form=body, check=f"/api/v1/unions/{UNION}/disclosure-reads")
+
+
+def _prefs(w: World, role: str) -> Ask:
+    s = w.who[role]
+    prefs = (
+        ok(s.get(f"{w.url}/api/v1/notifications/preferences", timeout=TIMEOUT))
+        if s
+        else {"channels": {}, "digest": "immediate"}
+    )
+    form = {f"ch-{g}": chans for g, chans in prefs["channels"].items()}
+    form["digest"] = prefs["digest"]
+    return Ask({}, json={"channels": prefs["channels"], "digest": prefs["digest"]}, form=form)
+
+
+def _import(w: World, role: str) -> Ask:
+    no = f"Z{uuid.uuid4().int % 10**7:07d}"
+    csv = (
+        f"member_no,name,union_id,department,phone,email,national_id,gender\r\n{no},测试会员,{UNION},,,,,\r\n"
+    )
+    return Ask(
+        {},
+        json={"filename": "m.csv", "content_b64": base64.b64encode(csv.encode()).decode()},
+        files={"file": ("m.csv", csv.encode(), "text/csv")},
+        check=f"/api/v1/unions/{UNION}/members?q={no}",
+    )
+
+
+def _grant(w: World, role: str) -> Ask:
+    mid = spare_member(w)
+    return Ask(
+        {"member_id": mid}, json={"role": "handler", "scope": f"{UNION}-d2"}, check=f"/api/v1/members/{mid}"
+    )
+
+
+def _revoke(w: World, role: str) -> Ask:
+    mid = spare_member(w)
+    w.api("admin", "POST", f"/members/{mid}/roles", {"role": "handler", "scope": f"{UNION}-d2"}, 200)
+    return Ask({"member_id": mid, "role": "handler", "scope": f"{UNION}-d2"}, check=f"/api/v1/members/{mid}")
+
+
+def _password(w: World, role: str) -> Ask:
+    mid = spare_member(w)
+    return Ask({"member_id": mid}, json={"new_password": PASSWORD}, check=f"/api/v1/members/{mid}")
+
+
+def _term_body(w: World) -> dict:
+    """A term number the congress does not have yet."""
+    taken = {t["number"] for t in w.api("superior", "GET", f"/congresses/{w.ids['congress']}")["terms"]}
+    number = next(
+        n for n in range(2, 100) if n not in taken and n not in w.__dict__.setdefault("numbers", set())
+    )
+    w.__dict__["numbers"].add(number)
+    return {"number": number, "start": "2030-01-01", "end": "2034-12-31", "delegations": [{"name": "一团"}]}
+
+
+def _elect(w: World, role: str) -> Ask:
+    """Elect a member into a fresh term (the test's main term has sessions in progress: 409 there)."""
+    term = w.api("admin", "POST", f"/congresses/{w.ids['congress']}/terms", _term_body(w), 201)
+    return Ask(
+        {"term_id": term["id"]},
+        json={"delegates": [{"member_id": spare_member(w), "delegation_id": term["delegations"][0]["id"]}]},
+        check=f"/api/v1/congress/terms/{term['id']}/delegates",
+    )
+
+
+#: How a state-changing row is asked: ``make(world, role) -> Ask``, called for each allowed role (a fresh
+#: target each) and once for all the refused ones.
+ASK = {
+    "POST /api/v1/auth/login": lambda w, r: Ask(json={"login": _login_name(w, r), "password": PASSWORD}),
+    "POST /api/v1/auth/logout": lambda w, r: Ask(),
+    "PUT /api/v1/me/password": lambda w, r: Ask(
+        json={"current_password": PASSWORD, "new_password": PASSWORD}
+    ),
+    "POST /login": lambda w, r: Ask(form={"login": _login_name(w, r), "password": PASSWORD, "next": "/"}),
+    "POST /logout": lambda w, r: Ask(form={}),
+    "POST /me/password": lambda w, r: Ask(form={"current_password": PASSWORD, "new_password": PASSWORD}),
+    # member registry
+    "POST /api/v1/unions": lambda w, r: (
+        lambda i: Ask(
+            json={"id": i, "name": "授权测试联合会", "kind": "street", "parent_id": "ftu"},
+            check=f"/api/v1/unions/{i}",
+        )
+    )(w.fresh("authz")),
+    "POST /api/v1/unions/<union_id>/departments": lambda w, r: Ask(
+        json={"id": w.fresh(f"{UNION}-x"), "name": w.fresh("测试部")},
+        check=f"/api/v1/unions/{UNION}/departments",
+    ),
+    "POST /api/v1/members": lambda w, r: (lambda b: Ask(json=b, check=f"/api/v1/members/{b['member_no']}"))(
+        _new_member(w)
+    ),
+    "POST /api/v1/members/<member_id>/roles": _grant,
+    "DELETE /api/v1/members/<member_id>/roles/<role>/<scope>": _revoke,
+    "POST /api/v1/members/<member_id>/password": _password,
+    "POST /api/v1/imports": _import,
+    "POST /imports": _import,
+    # congress
+    "POST /api/v1/congresses": lambda w, r: Ask(
+        json={"union_id": UNION}, check=f"/api/v1/congresses/{w.ids['congress']}"
+    ),
+    "POST /api/v1/congresses/<congress_id>/terms": lambda w, r: Ask(
+        json=_term_body(w), check=f"/api/v1/congresses/{w.ids['congress']}"
+    ),
+    "POST /api/v1/congress/terms/<term_id>/delegations": lambda w, r: Ask(
+        json={"name": w.fresh("代表团")}, check=f"/api/v1/congress/terms/{w.ids['term']}"
+    ),
+    "POST /api/v1/congress/terms/<term_id>/delegates": _elect,
+    "POST /api/v1/congress/terms/<term_id>/sessions": lambda w, r: Ask(
+        json={"title": w.fresh("临时会议"), "agenda": []},
+        form={"title": w.fresh("临时会议"), "congress_id": w.ids["congress"]},
+        check=f"/api/v1/congresses/{w.ids['congress']}/sessions",
+    ),
+    "POST /api/v1/congress/sessions/<session_id>/check-in": _session(new_session),
+    "POST /api/v1/congress/sessions/<session_id>/convene": _session(checked_in_session),
+    "POST /api/v1/congress/sessions/<session_id>/close": _session(convened_session),
+    "POST /api/v1/congress/sessions/<session_id>/items": lambda w, r: (
+        lambda s: Ask(
+            {"session_id": s["id"]},
+            json={"kind": "report", "title": "补充议程"},
+            check=f"/api/v1/congress/sessions/{s['id']}",
+        )
+    )(new_session(w)),
+    "POST /api/v1/congress/items/<item_id>/open": _item(_pending_item),
+    "POST /api/v1/congress/items/<item_id>/close": _item(_voting_item),
+    "POST /api/v1/congress/items/<item_id>/vote": _item(_voting_item),
+    # proposals
+    "POST /api/v1/proposals/sessions/<session_id>/window": lambda w, r: (
+        lambda s: Ask(
+            {"session_id": s["id"]},
+            json={"min_cosigners": 1},
+            form={"min_cosigners": "1"},
+            check=f"/api/v1/proposals/sessions/{s['id']}/window",
+        )
+    )(new_session(w)),
+    "POST /api/v1/proposals/sessions/<session_id>/window/close": lambda w, r: (
+        lambda s: Ask({"session_id": s["id"]}, check=f"/api/v1/proposals/sessions/{s['id']}/window")
+    )(_window_open(w)),
+    "POST /api/v1/proposals/sessions/<session_id>/proposals": lambda w, r: Ask(
+        json={**PROPOSAL_FORM, "subject": w.fresh("增设职工书屋")},
+        form={**PROPOSAL_FORM, "subject": w.fresh("增设职工书屋"), "invite": ""},
+        check=f"/api/v1/proposals/sessions/{w.ids['session']}/statistics",
+    ),
+    "POST /api/v1/proposals/<proposal_id>/cosign": _p("draft", by="cosigner"),
+    "POST /api/v1/proposals/<proposal_id>/submit": _p("cosigned"),
+    "POST /api/v1/proposals/<proposal_id>/review": _p("submitted", decision="accept"),
+    "POST /api/v1/proposals/<proposal_id>/assign": _p("accepted", department_ids=None),
+    "POST /api/v1/proposals/<proposal_id>/reply": _p("assigned", text="已按建议落实，设置了休息室。"),
+    "POST /api/v1/proposals/<proposal_id>/rate": _p("replied", satisfaction="satisfied"),
+    "POST /api/v1/proposals/<proposal_id>/excellent": _p("closed"),
+    # evaluations
+    "POST /api/v1/campaigns": lambda w, r: (
+        lambda i: Ask(
+            json={"id": i, "title": "授权测试评家", "union_id": "ftu", "preset": "2018", "homes": [UNION]},
+            form={
+                "title": "授权测试评家",
+                "union_id": "ftu",
+                "preset": "2018",
+                "year": "2026",
+                "criteria": "工会组织健全\n基础设施完善\n工作务实创新\n劳动关系和谐\n财务管理规范",
+                **{f"t{n}": str(40 + 10 * n) for n in range(1, 6)},
+            },
+            check=f"/api/v1/campaigns/{i}",
+        )
+    )(w.fresh("authz-c")),
+    "POST /api/v1/campaigns/<campaign_id>/open": _campaign("draft"),
+    "POST /api/v1/campaigns/<campaign_id>/close": _campaign("open"),
+    "POST /api/v1/campaigns/<campaign_id>/publish": _campaign("closed"),
+    "PUT /api/v1/campaigns/<campaign_id>/unit-scores/<union_id>": _campaign("open", json={"score": 80}),
+    "PUT /api/v1/campaigns/<campaign_id>/superior-scores": _campaign("open", json={"scores": {UNION: 85}}),
+    "POST /api/v1/campaigns/<campaign_id>/ballots": _rating,
+    "POST /api/v1/polls/<poll_id>/ballots": _choice,
+    "POST /api/v1/polls/<poll_id>/recount": lambda w, r: Ask(
+        {"poll_id": w.ids["poll"]}, check=f"/api/v1/campaigns/{w.ids['campaign']}"
+    ),
+    "POST /evaluations/<campaign_id>/actions/<action>": _campaign("open", form={f"score_{UNION}": "85"}),
+    # disclosure
+    "POST /api/v1/unions/<union_id>/disclosures": _publish,
+    "POST /api/v1/disclosures/<item_id>/corrections": _disclosure(),
+    "POST /api/v1/disclosures/<item_id>/withdrawal": _disclosure(reason="数据有误，撤回重发"),
+    "POST /api/v1/disclosures/<item_id>/questions": lambda w, r: Ask(
+        {"item_id": w.ids["disclosure"]},
+        json={"text": "加班费怎么算？"},
+        form={"text": "加班费怎么算？"},
+        check=f"/api/v1/disclosures/{w.ids['disclosure']}/questions",
+    ),
+    "POST /api/v1/disclosure-questions/<question_id>/answer": _question,
+    # notifications
+    "POST /api/v1/inbox/read": lambda w, r: Ask(json={"all": True}, form={"all": "1"}),
+    "PUT /api/v1/notifications/preferences": _prefs,
+}
+#: page forms asked like their API twins
+PAGE_TWINS = {
+    "POST /congress/terms/<term_id>/sessions": "POST /api/v1/congress/terms/<term_id>/sessions",
+    "POST /congress/sessions/<session_id>/check-in": "POST /api/v1/congress/sessions/<session_id>/check-in",
+    "POST /congress/sessions/<session_id>/convene": "POST /api/v1/congress/sessions/<session_id>/convene",
+    "POST /congress/sessions/<session_id>/close": "POST /api/v1/congress/sessions/<session_id>/close",
+    "POST /congress/items/<item_id>/open": "POST /api/v1/congress/items/<item_id>/open",
+    "POST /congress/items/<item_id>/close": "POST /api/v1/congress/items/<item_id>/close",
+    "POST /congress/items/<item_id>/vote": "POST /api/v1/congress/items/<item_id>/vote",
+    "POST /proposals/sessions/<session_id>/window": "POST /api/v1/proposals/sessions/<session_id>/window",
+    "POST /proposals/sessions/<session_id>/mine": "POST /api/v1/proposals/sessions/<session_id>/proposals",
+    "POST /proposals/<proposal_id>/cosign": "POST /api/v1/proposals/<proposal_id>/cosign",
+    "POST /proposals/<proposal_id>/submit": "POST /api/v1/proposals/<proposal_id>/submit",
+    "POST /proposals/<proposal_id>/review": "POST /api/v1/proposals/<proposal_id>/review",
+    "POST /proposals/<proposal_id>/assign": "POST /api/v1/proposals/<proposal_id>/assign",
+    "POST /proposals/<proposal_id>/excellent": "POST /api/v1/proposals/<proposal_id>/excellent",
+    "POST /proposals/<proposal_id>/reply": "POST /api/v1/proposals/<proposal_id>/reply",
+    "POST /proposals/<proposal_id>/rate": "POST /api/v1/proposals/<proposal_id>/rate",
+    "POST /evaluations": "POST /api/v1/campaigns",
+    "POST /evaluations/<campaign_id>/rate": "POST /api/v1/campaigns/<campaign_id>/ballots",
+    "POST /disclosures/<item_id>/questions": "POST /api/v1/disclosures/<item_id>/questions",
+    "POST /disclosure-questions/<question_id>/answer": "POST /api/v1/disclosure-questions/<question_id>/answer",
+    "POST /unions/<union_id>/disclosures": "POST /api/v1/unions/<union_id>/disclosures",
+    "POST /disclosures/<item_id>/correct": "POST /api/v1/disclosures/<item_id>/corrections",
+    "POST /disclosures/<item_id>/withdraw": "POST /api/v1/disclosures/<item_id>/withdrawal",
+    "POST /inbox/read": "POST /api/v1/inbox/read",
+    "POST /notifications/preferences": "PUT /api/v1/notifications/preferences",
+}
+#: query strings of read rows (a union admin reads the opinions of their own Worker Home)
+QUERY = {
+    "GET /api/v1/campaigns/<campaign_id>/opinions": f"?home={UNION}",
+    "GET /evaluations/<campaign_id>/opinions": f"?home={UNION}",
+}
+
+
+def ask_for(w: World, row: m.Row, role: str) -> Ask:
+    make = ASK.get(row.key) or ASK.get(PAGE_TWINS.get(row.key, ""))
+    a = make(w, role) if make else Ask()
+    a.values = {**default_values(w, row.path), **a.values}
+    if row.path.endswith("<action>"):
+        a.values["action"] = "superior-scores"
+    if "department_ids" in (a.json or {}):
+        a.json["department_ids"] = [w.ids["department"]]
+    if a.form and "department_ids" in a.form:
+        a.form["department_ids"] = [w.ids["department"]]
+    return a
+
+
+def url_of(row: m.Row, values: dict) -> str:
+    path = re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda mo: str(values[mo.group(1)]), row.path)
+    return path + QUERY.get(row.key, "")
+
+
+def answer(w: World, row: m.Row, role: str, a: Ask) -> tuple[str, requests.Response]:
+    """Ask and classify the answer in the table's codes."""
+    kw: dict = {}
+    if row.is_page and row.changes_state:
+        if a.files:
+            kw = {"files": a.files}
+        else:
+            kw = {"data": a.form or {}}
+    elif a.json is not None:
+        kw = {"json": a.json}
+    r = w.call(role, row.method, url_of(row, a.values), **kw)
+    code = str(r.status_code)
+    if r.status_code == 303:
+        location = r.headers.get("Location", "")
+        if location.startswith("/login"):
+            code = "login"
+        elif "notice=" in location or "error=" in location:
+            code = "back"
+    return code, r
+
+
+def snapshot(w: World, a: Ask):
+    if not a.check:
+        return None
+    r = w.call("superior", "GET", a.check)
+    body = r.json() if r.headers.get("Content-Type", "").startswith("application/json") else r.text
+    return r.status_code, json.dumps(body, sort_keys=True, ensure_ascii=False)
+
+
+# ----- the tests ----------------------------------------------------------------------------------
+def gateway_routes() -> set[str]:
+    """Every route the gateway declares (API and pages), as ``METHOD path``."""
+    import inspect
+
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    from services.gateway.service import GatewayService
+
+    out = set()
+    for _name, fn in inspect.getmembers(GatewayService, inspect.isfunction):
+        for ep in getattr(fn, ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            out.update(f"{method} {ep.url}" for method in ep.method.split(","))
+    return out
+
+
+def test_every_route_is_in_the_table(base_url):
+    """A route the table lacks (or a row for a route that is gone) fails here: new endpoints can't escape."""
+    table = {r.key for r in m.ROUTES}
+    assert len(table) == len(m.ROUTES), "a route is listed twice"
+    spec = requests.get(f"{base_url}/api/v1/openapi.json", timeout=TIMEOUT).json()
+    documented = {
+        method.upper() + " " + re.sub(r"{(\w+)}", r"<\1>", path)
+        for path, ops in spec["paths"].items()
+        for method in ops
+    }
+    plain = {re.sub(r"<(?:[a-z]+:)", "<", k) for k in table}
+    assert documented - plain == set(), "API routes missing from tests/authz_matrix.py"
+    declared = gateway_routes()
+    assert declared - table == set(), "gateway routes missing from tests/authz_matrix.py"
+    assert table - declared == set(), "rows for routes the gateway no longer has"
+
+
+def test_the_doc_is_the_table():
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "authorization.md")) as f:
+        assert f.read() == m.render_markdown(), (
+            "regenerate: .venv/bin/python -m tests.authz_matrix > docs/authorization.md"
+        )
+
+
+@pytest.mark.parametrize("row", m.ROUTES, ids=lambda r: r.key)
+def test_route(world, row):
+    """Every role gets the table's code; allowed roles succeed on a fresh target each, refused ones
+    change nothing."""
+    wrong = []
+    refused = [r for r in m.ROLES if row.expect[r] not in m.ALLOWED or row.expect[r].endswith("*")]
+    allowed = [r for r in m.ROLES if r not in refused]
+    if row.changes_state:
+        for role in allowed:
+            a = ask_for(world, row, role)
+            code, r = answer(world, row, role, a)
+            if code != row.expect[role]:
+                wrong.append((role, row.expect[role], code, r.text[:300]))
+            elif not row.is_page and r.status_code != 204 and r.content:
+                r.json() if r.headers.get("Content-Type", "").startswith("application/json") else None
+        if refused:
+            a = ask_for(world, row, refused[0])
+            before = snapshot(world, a)
+            for role in refused:
+                code, r = answer(world, row, role, a)
+                if code != row.expect[role].rstrip("*"):
+                    wrong.append((role, row.expect[role], code, r.text[:300]))
+            assert snapshot(world, a) == before, f"{row.key}: a refused request changed {a.check}"
+    else:
+        a = ask_for(world, row, "superior")
+        for role in m.ROLES:
+            code, r = answer(world, row, role, a)
+            if code != row.expect[role]:
+                wrong.append((role, row.expect[role], code, r.text[:300]))
+    assert not wrong, "\n".join(f"{row.key} as {role}: expected {e}, got {g}: {t}" for role, e, g, t in wrong)
