@@ -11,6 +11,21 @@ waits at most ``RPC_TIMEOUT`` seconds (config, default 10) and then raises :clas
 the request message carries the same expiry, so a request nobody took in time is dropped by RabbitMQ
 rather than executed after the caller gave up. A call to a service that is not running at all fails at
 once (nameko's ``UnknownService``) and maps to :class:`ServiceUnavailable` too.
+
+Broker failures (docs/architecture.md, "Failures"; drilled by tests/drills): a worker whose reply (or
+event) cannot be published because RabbitMQ went away must not take its service down. nameko 2.14 sends
+the RPC reply in ``handle_result``, outside the worker, and an error there kills the whole container
+(its consumers are gone for good while the process lives on). :class:`ResilientRpc` logs it instead: the
+request message stays unacknowledged, RabbitMQ requeues it, and nameko's consumer reconnects by itself
+and runs it again (handlers are idempotent; a ballot meets its own insert and answers 409) unless its
+expiry (the caller's timeout) has passed. An event that cannot be published inside a worker maps to
+:class:`ServiceUnavailable` (503) like every other broker error.
+
+Event handlers (:func:`event_handler`) whose work fails with :class:`ServiceUnavailable` (the database or
+a called service unreachable) put the event back in their queue instead of acknowledging it: nameko
+acknowledges a failed event by default, and such an event was lost for good. It is retried until the
+dependency answers again (each attempt is bounded by the database's and RPC's timeouts); other errors
+are acknowledged as before, so a bug does not loop.
 """
 
 from __future__ import annotations
@@ -22,10 +37,10 @@ import logging
 import eventlet
 from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
-from nameko.events import event_handler as nameko_event_handler
+from nameko.events import EventHandler
 from nameko.exceptions import UnknownService
+from nameko.rpc import Rpc as NamekoRpc
 from nameko.rpc import RpcProxy
-from nameko.rpc import rpc as nameko_rpc
 from pymongo.errors import ConnectionFailure
 
 from dmlib.errors import EXPECTED, BadInput, ServiceUnavailable
@@ -56,8 +71,26 @@ def _boundary(fn):
             raise ServiceUnavailable(
                 "database unavailable, try again shortly / 数据库暂不可用，请稍后再试"
             ) from None
+        except OperationalError as exc:  # an event publish (or a reply) with the broker gone
+            log.warning("message broker unavailable in %s: %s", fn.__name__, exc)
+            raise ServiceUnavailable("message broker unavailable / 消息服务暂不可用") from None
 
     return wrapper
+
+
+class ResilientRpc(NamekoRpc):
+    """nameko's RPC entrypoint whose reply, when the broker is gone, is given up (logged), not fatal."""
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except (OperationalError, OSError) as exc:
+            log.warning(
+                "reply of %s not sent, message broker unavailable (%s): the request is redelivered",
+                worker_ctx.entrypoint.method_name,
+                exc,
+            )
+            return result, exc_info
 
 
 def rpc(fn=None, **kwargs):
@@ -65,16 +98,29 @@ def rpc(fn=None, **kwargs):
     kwargs.setdefault("expected_exceptions", EXPECTED)
 
     def decorate(f):
-        return nameko_rpc(**kwargs)(_boundary(f))
+        return ResilientRpc.decorator(**kwargs)(_boundary(f))
 
     return decorate(fn) if fn is not None else decorate
+
+
+class RetryingEventHandler(EventHandler):
+    """nameko's event handler that requeues an event whose handling met :class:`ServiceUnavailable`."""
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is not None and issubclass(exc_info[0], ServiceUnavailable):
+            log.warning(
+                "%s: %s; the event goes back to the queue", worker_ctx.entrypoint.method_name, exc_info[1]
+            )
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+        return super().handle_result(message, worker_ctx, result, exc_info)
 
 
 def event_handler(source_service: str, event_type: str, **kwargs):
     """``@event_handler`` with the same boundary as :func:`rpc` (handlers must still be idempotent)."""
 
     def decorate(f):
-        return nameko_event_handler(source_service, event_type, **kwargs)(_boundary(f))
+        return RetryingEventHandler.decorator(source_service, event_type, **kwargs)(_boundary(f))
 
     return decorate
 
