@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
 from .config import ROOT
 
 RABBIT_API = "http://127.0.0.1:15672/api"
+AMQP_BASE = "pyamqp://guest:guest@127.0.0.1:5672/"
 GUEST = ("guest", "guest")
 
 
@@ -46,6 +48,7 @@ class Stack:
     vhost: str
     procs: dict[str, subprocess.Popen]
     log_path: str
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     def dm(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """Run ``dm …`` against this stack."""
@@ -62,6 +65,21 @@ class Stack:
         s.headers["Authorization"] = f"Bearer {r.json()['token']}"
         return s
 
+    def kill(self, name: str) -> int:
+        """``kill -9`` one service process (failure drills); returns its exit status (-9)."""
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        return proc.wait(30)
+
+    def start(self, name: str) -> subprocess.Popen:
+        """Start one service process again, as the stack started it (same command, environment, log)."""
+        with open(self.log_path, "a") as log:
+            proc = subprocess.Popen(
+                self.commands[name], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.procs[name] = proc
+        return proc
+
     def log_tail(self, chars: int = 4000) -> str:
         with open(self.log_path) as f:
             return f.read()[-chars:]
@@ -74,13 +92,19 @@ def running_stack(
     secrets: dict[str, str],
     services: list[str] | None = None,
     extra_env: dict | None = None,
+    amqp_base: str = AMQP_BASE,
+    rabbit_api: str = RABBIT_API,
 ):
     """Start the services on a fresh vhost and database prefix; stop them, drop the vhost afterwards
-    (the databases are left to the caller, who may want to inspect them)."""
+    (the databases are left to the caller, who may want to inspect them).
+
+    ``amqp_base`` (``pyamqp://user:pass@host:port/``, the vhost is appended) and ``rabbit_api`` (its
+    management API, where the vhost is made) default to the shared local RabbitMQ; the failure drills
+    pass a private node's. ``MONGO_URI`` comes with ``secrets``/``extra_env``."""
     vhost = f"{prefix.rstrip('_')}_{uuid.uuid4().hex[:6]}"
-    requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=GUEST, timeout=10).raise_for_status()
+    requests.put(f"{rabbit_api}/vhosts/{vhost}", auth=GUEST, timeout=10).raise_for_status()
     requests.put(
-        f"{RABBIT_API}/permissions/{vhost}/guest",
+        f"{rabbit_api}/permissions/{vhost}/guest",
         json={"configure": ".*", "write": ".*", "read": ".*"},
         auth=GUEST,
         timeout=10,
@@ -88,19 +112,26 @@ def running_stack(
     port = free_port()
     env = {
         **os.environ,
-        "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
+        "AMQP_URI": f"{amqp_base}{vhost}",
         "MONGO_DB_PREFIX": prefix,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         **secrets,
         **(extra_env or {}),
     }
     log = open(log_path, "w")
+    commands = procfile(services)
     procs = {
         name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        for name, cmd in procfile(services).items()
+        for name, cmd in commands.items()
     }
     stack = Stack(
-        url=f"http://127.0.0.1:{port}", env=env, prefix=prefix, vhost=vhost, procs=procs, log_path=log_path
+        url=f"http://127.0.0.1:{port}",
+        env=env,
+        prefix=prefix,
+        vhost=vhost,
+        procs=procs,
+        log_path=log_path,
+        commands=commands,
     )
     try:
         ready = stack.dm("wait", "--timeout", "90", *(["--services", ",".join(services)] if services else []))
@@ -108,12 +139,15 @@ def running_stack(
             raise RuntimeError(f"services did not start: {ready.stderr}\n{stack.log_tail()}")
         yield stack
     finally:
-        for p in procs.values():
+        for p in stack.procs.values():
             p.terminate()
-        for p in procs.values():
+        for p in stack.procs.values():
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
         log.close()
-        requests.delete(f"{RABBIT_API}/vhosts/{vhost}", auth=GUEST, timeout=10)
+        try:
+            requests.delete(f"{rabbit_api}/vhosts/{vhost}", auth=GUEST, timeout=10)
+        except requests.RequestException:  # a drill may have left its private broker down
+            pass

@@ -19,10 +19,11 @@ import eventlet
 
 
 def _e2e_only() -> bool:
+    """True for the unpatched tiers: e2e and the failure drills (tests/drills: subprocesses, threads)."""
     if os.environ.get("DM_TEST_TIER"):
-        return os.environ["DM_TEST_TIER"] == "e2e"
-    paths = [a for a in sys.argv[1:] if not a.startswith("-") and a.startswith("tests")]
-    return bool(paths) and all(a.replace(os.sep, "/").startswith("tests/e2e") for a in paths)
+        return os.environ["DM_TEST_TIER"] in ("e2e", "drills")
+    paths = [a.replace(os.sep, "/") for a in sys.argv[1:] if not a.startswith("-") and a.startswith("tests")]
+    return bool(paths) and all(a.startswith(("tests/e2e", "tests/drills")) for a in paths)
 
 
 E2E_ONLY = _e2e_only()
