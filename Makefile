@@ -32,6 +32,10 @@ test-integration: servers
 test-e2e: servers
 	@DM_TEST_TIER=e2e $(VENV)/pytest tests/e2e -q
 
+# Failure drills: their own RabbitMQ node and FerretDB on free ports (the shared ones are not touched).
+test-drills: setup
+	@DM_TEST_TIER=drills $(VENV)/pytest tests/drills -q -rxX
+
 # schemathesis over every /api/v1 operation on its own stack with the demo (unpatched, like e2e)
 test-fuzz: servers
 	@DM_TEST_TIER=e2e $(VENV)/pytest tests/fuzz -q

@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 .venv/bin/lint-imports --no-cache
 .venv/bin/pytest tests/unit tests/integration "$@"
 DM_TEST_TIER=e2e .venv/bin/pytest tests/e2e "$@"
+DM_TEST_TIER=drills .venv/bin/pytest tests/drills -rxX "$@"
 DM_TEST_TIER=e2e .venv/bin/pytest tests/fuzz "$@"  # schemathesis: every API operation as documented

@@ -1,0 +1,182 @@
+"""Private servers for the failure drills: a RabbitMQ node and a FerretDB instance of their own, on free
+loopback ports with their data under a temporary directory, so that the drills can stop, kill and restart
+them without touching the shared servers (127.0.0.1:5672 / 15672 / 27017) that other tests are using.
+
+- :class:`PrivateRabbit`: ``/usr/lib/rabbitmq/bin/rabbitmq-server`` run in the foreground as node
+  ``drill-<random>@localhost`` (AMQP, Erlang distribution and management API on free ports, all bound to
+  127.0.0.1; its own config, env and plugins files, so /etc/rabbitmq is not read). Its Mnesia directory
+  is kept between :meth:`stop` and :meth:`start`, so durable queues and persistent messages survive a
+  restart, as on a real server.
+- :class:`PrivateFerret`: ``.local/bin/ferretdb`` (built by ``scripts/setup.sh``), SQLite backend with its
+  files in its own directory, kept across restarts.
+
+Both start within a bounded time or raise, and are stopped for good by :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import requests
+
+from dmtools.stack import free_port
+from tests.helpers import ROOT
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+FERRETDB = os.path.join(ROOT, ".local", "bin", "ferretdb")
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(predicate, timeout: float, what: str, log_path: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            tail = ""
+            if log_path and os.path.exists(log_path):
+                with open(log_path, errors="replace") as f:
+                    tail = f.read()[-3000:]
+            raise RuntimeError(f"{what} not ready within {timeout:g} s\n{tail}")
+        time.sleep(0.2)
+
+
+class _Server:
+    proc: subprocess.Popen | None = None
+    log_path: str
+
+    def _spawn(self, cmd: list[str], env: dict | None = None) -> None:
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.base, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def stop(self, kill: bool = False, timeout: float = 60) -> None:
+        """Stop the server (SIGTERM: a clean shutdown; ``kill``: SIGKILL) and wait until it is gone."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+        wait_for(lambda: not listening(self.port), 30, f"{type(self).__name__} port release")
+
+    def restart(self, down_s: float = 0.0, kill: bool = False) -> None:
+        """Stop, stay down ``down_s`` seconds (requests meanwhile must fail fast), start again."""
+        self.stop(kill=kill)
+        time.sleep(down_s)
+        self.start()
+
+    def close(self) -> None:
+        self.stop(kill=True)
+
+
+class PrivateRabbit(_Server):
+    """A RabbitMQ node of our own with the management plugin (``api``) on a free port."""
+
+    def __init__(self, base: str):
+        self.base = os.path.join(base, "rabbitmq")
+        os.makedirs(self.base, exist_ok=True)
+        self.node = f"drill-{uuid.uuid4().hex[:8]}@localhost"
+        self.port, self.dist_port, self.mgmt_port = free_port(), free_port(), free_port()
+        self.log_path = os.path.join(self.base, "console.log")
+        conf = os.path.join(self.base, "rabbitmq.conf")
+        with open(conf, "w") as f:
+            f.write(
+                f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+                f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.mgmt_port}\n"
+                "loopback_users.guest = true\n"
+            )
+        plugins = os.path.join(self.base, "enabled_plugins")
+        with open(plugins, "w") as f:
+            f.write("[rabbitmq_management].\n")
+        env_file = os.path.join(self.base, "rabbitmq-env.conf")
+        open(env_file, "w").close()
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_CONFIG_FILE": conf,
+            "RABBITMQ_CONF_ENV_FILE": env_file,
+            "RABBITMQ_ENABLED_PLUGINS_FILE": plugins,
+            "RABBITMQ_MNESIA_BASE": os.path.join(self.base, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(self.base, "log"),
+            "RABBITMQ_PID_FILE": os.path.join(self.base, "rabbit.pid"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+
+    @property
+    def amqp_base(self) -> str:
+        """``pyamqp://guest:guest@127.0.0.1:<port>/`` (append the vhost)."""
+        return f"pyamqp://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.mgmt_port}/api"
+
+    def _api_ready(self) -> bool:
+        try:
+            return requests.get(f"{self.api}/overview", auth=("guest", "guest"), timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def start(self, timeout: float = 120) -> None:
+        self._spawn([RABBITMQ_SERVER], self.env)
+        wait_for(lambda: listening(self.port), timeout, f"RabbitMQ {self.node}", self.log_path)
+        wait_for(self._api_ready, timeout, f"RabbitMQ {self.node} management API", self.log_path)
+
+    def queue_depths(self, vhost: str) -> dict[str, int]:
+        """name → messages (ready + unacknowledged) of every queue of ``vhost``."""
+        from urllib.parse import quote
+
+        r = requests.get(f"{self.api}/queues/{quote(vhost, safe='')}", auth=("guest", "guest"), timeout=10)
+        r.raise_for_status()
+        return {q["name"]: int(q.get("messages", 0)) for q in r.json()}
+
+
+class PrivateFerret(_Server):
+    """A FerretDB of our own (SQLite backend) on a free port."""
+
+    def __init__(self, base: str):
+        self.base = os.path.join(base, "ferretdb")
+        os.makedirs(os.path.join(self.base, "data"), exist_ok=True)
+        self.port = free_port()
+        self.log_path = os.path.join(self.base, "ferretdb.log")
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 60) -> None:
+        self._spawn(
+            [
+                FERRETDB,
+                "--handler=sqlite",
+                f"--sqlite-url=file:{self.base}/data/",
+                f"--listen-addr=127.0.0.1:{self.port}",
+                "--debug-addr=-",
+                "--telemetry=disable",
+                "--log-level=warn",
+                f"--state-dir={self.base}",
+            ]
+        )
+        wait_for(lambda: listening(self.port), timeout, "FerretDB", self.log_path)
