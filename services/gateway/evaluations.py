@@ -216,8 +216,9 @@ class EvaluationsHttp:
 
     @api("GET", "/api/v1/campaigns/<campaign_id>/results", response=c.ResultsOut, tags=["evaluations"])
     def api_results(self, request, campaign_id):
-        """Results per Worker Home, ranked: live for the campaign's admins, for everyone once published."""
-        return self.voting_rpc.campaign_results(campaign_id)
+        """Results per Worker Home, ranked: live for the campaign's admins, for everyone once published.
+        The voting service sends the table already serialised; it is passed through as it is."""
+        return Response(self.voting_rpc.campaign_results(campaign_id, True), mimetype="application/json")
 
     def _export_headers(self) -> list[str]:
         _ = self.web.gettext

@@ -78,7 +78,7 @@ class HomeTally:
     opinions: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HomeResult:
     union_id: str
     member_score: float | None
@@ -128,19 +128,12 @@ def home_result(
 
 
 def rank(results: Sequence[HomeResult]) -> list[HomeResult]:
-    """Sorted by total (then member score, then id); equal totals share a rank (1, 2, 2, 4)."""
+    """Sorted by total (then member score, then id); equal totals share a rank (1, 2, 2, 4). Sets
+    ``rank`` on the rows (fresh rows are built for every table)."""
     ordered = sorted(results, key=lambda r: (-r.total, -(r.member_score or 0), r.union_id))
-    ranked: list[HomeResult] = []
     for i, r in enumerate(ordered):
-        same = ranked and ranked[-1].total == r.total
-        ranked.append(_with_rank(r, ranked[-1].rank if same else i + 1))
-    return ranked
-
-
-def _with_rank(r: HomeResult, n: int) -> HomeResult:
-    from dataclasses import replace
-
-    return replace(r, rank=n)
+        r.rank = ordered[i - 1].rank if i and ordered[i - 1].total == r.total else i + 1
+    return ordered
 
 
 def star_distribution(results: Sequence[HomeResult], levels: int = 5) -> dict[str, int]:
