@@ -52,7 +52,7 @@ start() {
     log "FerretDB already listening on 127.0.0.1:27017"
   else
     log "starting FerretDB"
-    nohup .local/bin/ferretdb --handler=sqlite --sqlite-url="file:$ROOT/.local/ferretdb-data/?_pragma=synchronous(normal)" \
+    GOGC=400 nohup .local/bin/ferretdb --handler=sqlite --sqlite-url="file:$ROOT/.local/ferretdb-data/?_pragma=synchronous(normal)" \
       --listen-addr=127.0.0.1:27017 --debug-addr=127.0.0.1:8088 --telemetry=disable \
       --log-level=warn --state-dir="$ROOT/.local" > .local/logs/ferretdb.log 2>&1 &
     echo $! > .local/ferretdb.pid
