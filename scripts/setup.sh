@@ -40,7 +40,7 @@ fi
 #   04  decoding a stored document made a json.Decoder per value, re-parsed the same schema for every
 #       document and recorded a stack trace per object for leak tracking: a scan cost 91 µs per ballot
 #       (26 µs patched, 21 µs with GOGC=400 as scripts/servers.sh runs it).
-FERRETDB_BUILD="$FERRETDB_VERSION+dm-$(cat scripts/ferretdb/*.patch | sha1sum | cut -c1-10)"
+FERRETDB_BUILD="$FERRETDB_VERSION+dm-$(cat scripts/ferretdb/*.patch | sha1sum | cut -c1-10)-r2"  # r2: patches really applied
 if [ ! -x .local/bin/ferretdb ] || [ "$(cat .local/bin/ferretdb.build 2>/dev/null)" != "$FERRETDB_BUILD" ]; then
   command -v go >/dev/null 2>&1 || { echo "Go is needed to build FerretDB (https://go.dev)"; exit 1; }
   log "building FerretDB $FERRETDB_BUILD (once, ~1-2 min)"
@@ -49,8 +49,12 @@ if [ ! -x .local/bin/ferretdb ] || [ "$(cat .local/bin/ferretdb.build 2>/dev/nul
         | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   rm -rf .local/build/ferretdb && cp -r "$src" .local/build/ferretdb && chmod -R u+w .local/build/ferretdb
   echo "$FERRETDB_VERSION" > .local/build/ferretdb/build/version/version.txt
+  # GIT_CEILING_DIRECTORIES: inside our own repository `git apply` would read git-style patch paths as
+  # relative to its top and silently skip every file (exit 0); outside any repository it patches here.
   for p in scripts/ferretdb/*.patch; do
-    (cd .local/build/ferretdb && git apply -p1 "$ROOT/$p") || { echo "FerretDB patch $p did not apply"; exit 1; }
+    (cd .local/build/ferretdb && export GIT_CEILING_DIRECTORIES="$ROOT/.local/build" \
+      && git apply -p1 "$ROOT/$p" && git apply -p1 -R --check "$ROOT/$p") \
+      || { echo "FerretDB patch $p did not apply"; exit 1; }
   done
   (cd .local/build/ferretdb && go build -o "$ROOT/.local/bin/ferretdb.new" ./cmd/ferretdb)
   mv .local/bin/ferretdb.new .local/bin/ferretdb
