@@ -35,6 +35,7 @@ PREFIX = "bench_"
 NAMEKO = os.path.join(os.path.dirname(sys.executable), "nameko")
 CONCURRENCY = 16
 WARMUP = 200
+ROUNDS = 6
 STARS = {"c1": 5, "c2": 4, "c3": 4, "c4": 5, "c5": 3}
 
 
@@ -214,9 +215,25 @@ def cast_part(stack: Stack, report: Report, n: int) -> None:
         for i in range(total)
     ]
     hammer(bare[:WARMUP])
-    bare_s, bare_lat, bare_fail = hammer(bare[WARMUP:])
     hammer(ours[:WARMUP])
-    our_s, our_lat, our_fail = hammer(ours[WARMUP:])
+    # Interleaved rounds (bare, ours, ours, bare, …) so that drift of the machine during the run
+    # weighs on both pipelines alike; the rates are totals over all rounds.
+    bare_s = our_s = 0.0
+    bare_lat: list[float] = []
+    our_lat: list[float] = []
+    bare_fail = our_fail = 0
+    step = max(1, n // ROUNDS)
+    for r, start in enumerate(range(WARMUP, total, step)):
+        order = ("bare", "ours") if r % 2 == 0 else ("ours", "bare")
+        for which in order:
+            chunk = (bare if which == "bare" else ours)[start : min(total, start + step)]
+            secs, lat, fail = hammer(chunk)
+            if which == "bare":
+                bare_s, bare_fail = bare_s + secs, bare_fail + fail
+                bare_lat += lat
+            else:
+                our_s, our_fail = our_s + secs, our_fail + fail
+                our_lat += lat
     ours_rate, bare_rate = n / our_s, n / bare_s
     note = f"{n:,} ballots, {CONCURRENCY} concurrent clients, tokens minted (login's argon2 not in the path)"
     report.add(
@@ -235,7 +252,13 @@ def cast_part(stack: Stack, report: Report, n: int) -> None:
         round(statistics.median(bare_lat), 1),
     )
     report.add("ballot latency p99", "ms", round(pct(our_lat, 99), 1), "≤ 100", round(pct(bare_lat, 99), 1))
-    report.add("ours ÷ bare pipeline", "ratio", round(ours_rate / bare_rate, 2), "≥ 0.8")
+    report.add(
+        "ours ÷ bare pipeline",
+        "ratio",
+        f"{ours_rate / bare_rate:.2f}",
+        "≥ 0.8",
+        note=f"{ROUNDS} interleaved rounds",
+    )
     if our_fail or bare_fail:
         report.add("failed requests", "count", our_fail, "0", bare_fail)
     with stack.rpc() as rpc:
@@ -330,7 +353,7 @@ def big_part(stack: Stack, report: Report, ballots: int, homes_n: int = 1000) ->
         "s",
         round(seconds, 1),
         "≤ 10",
-        note=f"matches live tally: {check['matches']}; FerretDB decodes every document (~50 µs each, docs/storage.md)",
+        note=f"matches live tally: {check['matches']}; one cursor over every ballot; FerretDB decodes each (~30 µs, docs/storage.md)",
     )
 
 
