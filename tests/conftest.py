@@ -109,14 +109,15 @@ def http(web_session):
 
 
 # ----- end to end ---------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    """Every service running as in ``make run``, on its own vhost, databases and port, demo loaded.
-    Yields a :class:`dmtools.stack.Stack` (``.url``, ``.env``, ``.dm(...)``)."""
+@contextmanager
+def demo_stack(tmp_path_factory, label: str):
+    """Every service running as in ``make run``, on its own vhost, databases (``<label><hex>_``) and
+    port, with the whole demo loaded; the databases are dropped afterwards. Yields a
+    :class:`dmtools.stack.Stack` (``.url``, ``.env``, ``.dm(...)``)."""
     from dmtools.stack import running_stack
 
-    prefix = f"e2e{uuid.uuid4().hex[:6]}_"
-    log = str(tmp_path_factory.mktemp("stack") / "services.log")
+    prefix = f"{label}{uuid.uuid4().hex[:6]}_"
+    log = str(tmp_path_factory.mktemp(label) / "services.log")
     try:
         with running_stack(prefix, log, {"MONGO_URI": MONGO_URI, **TEST_SECRETS}) as s:
             loaded = s.dm("demo")
@@ -124,6 +125,13 @@ def stack(tmp_path_factory):
             yield s
     finally:
         drop_databases(prefix)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The demo stack the end-to-end tests share (:func:`demo_stack`)."""
+    with demo_stack(tmp_path_factory, "e2e") as s:
+        yield s
 
 
 CHROMIUM_ARGS = [

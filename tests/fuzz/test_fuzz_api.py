@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import os
-import uuid
 
 import pytest
 import requests
@@ -35,8 +34,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
-from tests.helpers import MONGO_URI, TEST_SECRETS
 
 EXAMPLES = int(os.environ.get("DM_FUZZ_EXAMPLES", "12"))
 RANDOM = bool(os.environ.get("DM_FUZZ_RANDOM"))
@@ -120,18 +117,10 @@ def fuzz_target(tmp_path_factory):
     if os.environ.get("DM_FUZZ_URL"):
         yield os.environ["DM_FUZZ_URL"].rstrip("/")
         return
-    from dmtools.stack import running_stack
-    from tests.conftest import drop_databases
+    from tests.conftest import demo_stack
 
-    prefix = f"fuzz{uuid.uuid4().hex[:6]}_"
-    log = str(tmp_path_factory.mktemp("fuzz") / "services.log")
-    try:
-        with running_stack(prefix, log, {"MONGO_URI": MONGO_URI, **TEST_SECRETS}) as s:
-            loaded = s.dm("demo")
-            assert loaded.returncode == 0, loaded.stderr[-4000:] + s.log_tail()
-            yield s.url
-    finally:
-        drop_databases(prefix)
+    with demo_stack(tmp_path_factory, "fuzz") as s:  # its own: fuzzing creates and withdraws things
+        yield s.url
 
 
 @pytest.fixture(scope="module")
