@@ -172,9 +172,8 @@ class Rpc(RpcProxy):
     def setup(self):
         self.timeout = float(self.container.config.get("RPC_TIMEOUT") or DEFAULT_TIMEOUT)
         self.options.setdefault("expiration", self.timeout)
-        # No publisher confirm per request (one broker round trip less): the reply is the confirmation,
-        # and a request lost with a failing broker still ends in ServiceUnavailable at the timeout.
-        self.options.setdefault("use_confirms", False)
+        # Publisher confirms stay on (nameko's default): without them a request to a service that is not
+        # running comes back as NO_ROUTE on the channel's *next* publish, and the wrong call fails.
         super().setup()
 
     def get_dependency(self, worker_ctx):
