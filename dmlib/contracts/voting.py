@@ -137,6 +137,15 @@ class RecountOut(BaseSchema):
     matches = fields.Boolean(metadata={"description": "the recount equals the live tally"})
     live = fields.Dict(keys=fields.String(), metadata={"description": "counts from the live tally"})
     recounted = fields.Dict(keys=fields.String(), metadata={"description": "counts from every ballot"})
+    repaired = fields.Dict(
+        keys=fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "on a closed poll: ballots of casts interrupted by a crash, found still marked "
+            "pending and added to the live tally because they explain the difference exactly "
+            "(``{ballots, pending, parts}``)"
+        },
+    )
 
 
 class BallotListIn(BaseSchema):

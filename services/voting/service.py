@@ -99,6 +99,14 @@ class OpenDocs(DependencyProvider):
         return self.cache
 
 
+def _watch_pending(ballots, pending: list[dict]):
+    """Pass ``ballots`` through, keeping those still marked ``pending`` in ``pending``."""
+    for b in ballots:
+        if b.get("pending"):
+            pending.append(b)
+        yield b
+
+
 def iso(value) -> str | None:
     if value is None:
         return None
@@ -182,13 +190,15 @@ class VotingService(HealthRpc):
         poll). Returns the receipt."""
         bid = self.keys.ballot_id(poll_id, member_id)
         receipt = self.keys.receipt(bid)
-        doc = {"_id": bid, "receipt": receipt, "day": now().strftime("%Y-%m-%d"), **ballot}
+        doc = {"_id": bid, "receipt": receipt, "day": now().strftime("%Y-%m-%d"), **ballot, "pending": True}
         try:
             self.store.insert_ballot(poll_id, doc)
         except DuplicateKeyError:
             raise Conflict(ALREADY_VOTED, details={"poll_id": poll_id}) from None
         if not self.store.count_ballot(poll_id, bid, inc, part):
             raise Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
+        # ``pending`` lets the close find a cast a crash cut between these writes (_repair_interrupted)
+        self.store.settle_ballot(poll_id, bid)
         return receipt
 
     def _counts(self, poll: dict, tally: dict) -> dict:
@@ -196,26 +206,70 @@ class VotingService(HealthRpc):
             return t.choice_counts(tally, poll["options"])
         return t.rating_counts(tally, [s["id"] for s in poll["subjects"]], poll["criteria"])
 
-    def _recount(self, poll: dict) -> dict:
+    def _recount(self, poll: dict, pending: list[dict] | None = None) -> dict:
+        """Counts from every ballot; ballots still marked ``pending`` are appended to ``pending``."""
+        fields = ["choice"] if poll["kind"] == "choice" else ["subject", "stars", "opinion"]
+        ballots = self.store.iter_ballots(poll["_id"], [*fields, "pending", "_id"])
+        if pending is not None:
+            ballots = _watch_pending(ballots, pending)
         if poll["kind"] == "choice":
-            return t.recount_choices(self.store.iter_ballots(poll["_id"], ["choice"]), poll["options"])
-        return t.recount_ratings(
-            self.store.iter_ballots(poll["_id"], ["subject", "stars", "opinion"]),
-            [s["id"] for s in poll["subjects"]],
-            poll["criteria"],
-        )
+            return t.recount_choices(ballots, poll["options"])
+        return t.recount_ratings(ballots, [s["id"] for s in poll["subjects"]], poll["criteria"])
+
+    def _repair_interrupted(self, poll: dict, live: dict, recounted: dict, pending: list[dict]) -> dict:
+        """On a closed poll: bring into the live tally the casts a crash cut between the ballot insert
+        and the tally ``$inc``. Candidates are the ballots still marked ``pending``; the tally is only
+        changed when, part by part, a subset of them accounts for the difference exactly (anything else
+        stays an alarm: "a mismatch is an alarm, not silently overwritten", issue 3). Pending ballots
+        whose ``$inc`` had landed are just settled. Out: ``{"ballots", "pending", "parts"}`` or {} when
+        nothing could be explained (nothing is changed then)."""
+        if poll["kind"] == "choice":
+            index = {opt: i for i, opt in enumerate(poll["options"])}
+            diff = t.subtract(
+                {"n": sum(recounted.values()), **{f"o{index[o]}": v for o, v in recounted.items()}},
+                {"n": sum(live.values()), **{f"o{index[o]}": v for o, v in live.items()}},
+            )
+            groups = {None: (diff, [t.choice_inc(index[b["choice"]]) for b in pending])}
+        else:
+            groups = {}
+            for subject, counted in recounted["s"].items():
+                mine = [b for b in pending if b["subject"] == subject]
+                diff = t.subtract(counted, live["s"].get(subject, {}))
+                if diff or mine:
+                    incs = [t.rating_inc(b["stars"], isinstance(b.get("opinion"), str)) for b in mine]
+                    groups[subject] = (diff, incs)
+        fixes = {}
+        for part, (diff, incs) in groups.items():
+            if t.explaining_subset(diff, incs) is None:
+                return {}
+            if diff:
+                fixes[part] = diff
+        self.store.add_to_tally(poll["_id"], fixes)
+        for b in pending:
+            self.store.settle_ballot(poll["_id"], b["_id"])
+        added = sum(d.get("n", 0) for d in fixes.values())
+        if added:
+            log.warning("poll %s: %d interrupted cast(s) added to the live tally", poll["_id"], added)
+        return {"ballots": added, "pending": len(pending), "parts": {str(k): v for k, v in fixes.items()}}
 
     def _recount_and_record(self, poll: dict) -> dict:
         """Recount every ballot and compare with the live tally; a mismatch that persists after a short
         settle (a refused late ballot being removed) is an alarm. Both figures are recorded."""
+        pending: list[dict] = []
         live = self._counts(poll, self.store.get_tally(poll["_id"]))
-        recounted = self._recount(poll)
+        recounted = self._recount(poll, pending)
         if recounted != live:
             eventlet.sleep(RECOUNT_SETTLE_S)
+            pending.clear()
             live = self._counts(poll, self.store.get_tally(poll["_id"]))
-            recounted = self._recount(poll)
-        matches = recounted == live
-        record = {"at": now(), "matches": matches, "live": live, "recounted": recounted}
+            recounted = self._recount(poll, pending)
+        record: dict = {"at": now(), "matches": recounted == live, "live": live, "recounted": recounted}
+        if poll["status"] == "closed" and pending:
+            repaired = self._repair_interrupted(poll, live, recounted, pending)
+            if repaired:
+                live = self._counts(poll, self.store.get_tally(poll["_id"]))
+                record.update(matches=recounted == live, live=live, repaired=repaired)
+        matches = record["matches"]
         changes = {"recount": record}
         if not matches:
             changes["alarm"] = True

@@ -105,6 +105,23 @@ class VotingStore(Store):
         self.db[ballots_collection(poll_id)].delete_one({"_id": ballot_id})
         return False
 
+    def settle_ballot(self, poll_id: str, ballot_id: str) -> None:
+        """The ballot is in the live tally: drop its ``pending`` mark (set by the insert)."""
+        self.db[ballots_collection(poll_id)].update_one({"_id": ballot_id}, {"$unset": {"pending": ""}})
+
+    def pending_ballots(self, poll_id: str) -> list[dict]:
+        """Ballots still marked ``pending``: casts interrupted between the insert and the tally update,
+        or between the tally update and :meth:`settle_ballot` (a scan; used when a poll closes)."""
+        return list(self.db[ballots_collection(poll_id)].find({"pending": True}))
+
+    def add_to_tally(self, poll_id: str, incs: dict[str | None, dict]) -> None:
+        """``$inc`` parts of the tally (``None``: the poll's own tally document), unguarded."""
+        for part, inc in incs.items():
+            if part is None:
+                self.db.tallies.update_one({"_id": poll_id}, {"$inc": inc})
+            else:
+                self.db[parts_collection(poll_id)].update_one({"_id": part}, {"$inc": inc})
+
     def bulk_ballots(self, poll_id: str, ballots: list[dict], incs: dict[str | None, dict]) -> None:
         """Demo and benchmark loading: many ballots in one insert, then one tally update per part
         (``incs``: part → ``$inc``; ``None`` is the poll's own tally document)."""
@@ -117,11 +134,7 @@ class VotingStore(Store):
             failed = {e["index"] for e in exc.details.get("writeErrors", [])}
             coll.delete_many({"_id": {"$in": [b["_id"] for i, b in enumerate(ballots) if i not in failed]}})
             raise
-        for part, inc in incs.items():
-            if part is None:
-                self.db.tallies.update_one({"_id": poll_id}, {"$inc": inc})
-            else:
-                self.db[parts_collection(poll_id)].update_one({"_id": part}, {"$inc": inc})
+        self.add_to_tally(poll_id, incs)
 
     def close_tally(self, poll_id: str) -> None:
         """Stop counting: every part first, then the poll's tally document."""
@@ -145,9 +158,10 @@ class VotingStore(Store):
         return self.db[ballots_collection(poll_id)].find_one({"_id": ballot_id})
 
     def iter_ballots(self, poll_id: str, fields: list[str]) -> Iterator[dict]:
-        """Every ballot of a poll, only ``fields`` (a full read of this poll's collection)."""
+        """Every ballot of a poll, only ``fields`` (a full read of this poll's collection; ``_id`` only
+        when asked for)."""
         projection = {f: 1 for f in fields}
-        projection["_id"] = 0
+        projection.setdefault("_id", 0)
         return self.db[ballots_collection(poll_id)].find({}, projection=projection, batch_size=5000)
 
     def find_receipt(self, poll_id: str, receipt: str) -> dict | None:

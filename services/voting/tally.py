@@ -104,3 +104,26 @@ def recount_ratings(ballots: Iterable[dict], subjects: Sequence[str], criteria: 
         if isinstance(b.get("opinion"), str):
             row["op"] += 1
     return {"n": n, "s": per}
+
+
+# ----- interrupted casts --------------------------------------------------------------------------
+def subtract(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    """``a - b`` key by key (missing keys count 0); zero entries dropped."""
+    out = {k: a.get(k, 0) - b.get(k, 0) for k in set(a) | set(b)}
+    return {k: v for k, v in out.items() if v}
+
+
+def explaining_subset(diff: dict[str, int], contributions: list[dict[str, int]], limit: int = 12):
+    """Indexes of a subset of ``contributions`` (each the ``$inc`` of one ballot) that adds up to
+    ``diff`` exactly, or None. Exhaustive, so only for up to ``limit`` contributions (a crash leaves at
+    most the casts that were in flight); more is treated as unexplained."""
+    diff = {k: v for k, v in diff.items() if v}
+    if not diff:
+        return []
+    if len(contributions) > limit:
+        return None
+    for mask in range(1, 1 << len(contributions)):
+        chosen = [i for i in range(len(contributions)) if mask >> i & 1]
+        if not subtract(diff, merge_inc(contributions[i] for i in chosen)):
+            return chosen
+    return None

@@ -4,6 +4,7 @@ import eventlet
 import pytest
 
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
+from services.voting import tally as t
 from services.voting.service import VotingService
 from tests.helpers import SYSTEM, VOTING_KEY, member, union_admin
 
@@ -167,3 +168,58 @@ def test_a_tampered_tally_raises_the_alarm(voting, db):
     stored = db("voting").polls.find_one({"_id": pid})["recount"]
     assert stored["live"]["yes"] == 6 and stored["recounted"]["yes"] == 1  # both kept, nothing overwritten
     assert db("voting").tallies.find_one({"_id": pid})["o0"] == 6
+
+
+def test_casts_cut_by_a_crash_are_counted_at_the_close(voting, db):
+    """A crash between the ballot insert and the tally ``$inc`` leaves a stored, uncounted ballot still
+    marked pending; one between the ``$inc`` and the settle leaves a counted one marked pending. The
+    close accounts for both exactly and records the repair (the kill -9 drill's case)."""
+    key = VOTING_KEY.encode()
+    with voting(SYSTEM) as rpc:
+        pid = open_poll(rpc)["poll_id"]
+    with voting(member("M0100011", "u01")) as rpc:
+        rpc.voting.cast_choice(pid, {"choice": "yes"})
+    ballots = db("voting")[f"ballots_{pid}"]
+    for voter, choice in (("M0100012", "no"), ("M0100013", "yes")):
+        bid = t.ballot_id(key, pid, voter)
+        ballots.insert_one(
+            {
+                "_id": bid,
+                "receipt": t.receipt_code(key, bid),
+                "day": "2026-11-21",
+                "choice": choice,
+                "pending": True,
+            }
+        )
+    db("voting").tallies.update_one({"_id": pid}, {"$inc": t.choice_inc(0)})  # M0100013's $inc landed
+    with voting(SYSTEM) as rpc:
+        closed = rpc.voting.close_poll(pid)
+        poll = rpc.voting.get_poll(pid)
+    assert closed["recount_matches"] is True and closed["counts"] == {"yes": 2, "no": 1, "abstain": 0}
+    assert poll["alarm"] is False
+    repaired = db("voting").polls.find_one({"_id": pid})["recount"]["repaired"]
+    assert repaired == {"ballots": 1, "pending": 2, "parts": {"None": {"n": 1, "o1": 1}}}
+    assert ballots.count_documents({"pending": True}) == 0 and ballots.count_documents({}) == 3
+
+
+def test_a_difference_pending_ballots_do_not_explain_stays_an_alarm(voting, db):
+    key = VOTING_KEY.encode()
+    with voting(SYSTEM) as rpc:
+        pid = open_poll(rpc)["poll_id"]
+    bid = t.ballot_id(key, pid, "M0100012")
+    db("voting")[f"ballots_{pid}"].insert_one(
+        {
+            "_id": bid,
+            "receipt": t.receipt_code(key, bid),
+            "day": "2026-11-21",
+            "choice": "no",
+            "pending": True,
+        }
+    )
+    db("voting").tallies.update_one({"_id": pid}, {"$inc": {"n": 2, "o0": 2}})  # and someone edits it
+    with voting(SYSTEM) as rpc:
+        closed = rpc.voting.close_poll(pid)
+    assert closed["recount_matches"] is False
+    stored = db("voting").polls.find_one({"_id": pid})
+    assert stored["alarm"] is True and "repaired" not in stored["recount"]
+    assert db("voting").tallies.find_one({"_id": pid})["o0"] == 2  # nothing changed

@@ -145,3 +145,14 @@ def test_open_doc_cache_keeps_only_open_documents():
     off.get("poll", "a", load)
     off.get("poll", "a", load)
     assert reads[-2:] == ["a", "a"]
+
+
+def test_explaining_subset_accounts_for_a_difference_exactly_or_not_at_all():
+    a, b, c = t.rating_inc([5, 4], True), t.rating_inc([3, 3], False), t.rating_inc([1, 2], False)
+    diff = t.merge_inc([a, c])
+    assert sorted(t.explaining_subset(diff, [a, b, c])) == [0, 2]
+    assert t.explaining_subset({}, [a, b]) == []  # nothing to explain
+    assert t.explaining_subset({"n": 1, "c0": 9}, [a, b, c]) is None  # no ballot gives 9 stars
+    assert t.explaining_subset(t.merge_inc([a]), [b, c]) is None
+    assert t.explaining_subset(diff, [a] * 13) is None  # more than the limit: an alarm, not a search
+    assert t.subtract({"n": 2, "c0": 5}, {"n": 2, "c0": 4}) == {"c0": 1}
