@@ -39,8 +39,8 @@ from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
 from nameko.events import EventHandler
 from nameko.exceptions import UnknownService
+from nameko.rpc import ReplyListener, RpcProxy
 from nameko.rpc import Rpc as NamekoRpc
-from nameko.rpc import RpcProxy
 from pymongo.errors import ConnectionFailure
 
 from dmlib.errors import EXPECTED, BadInput, ServiceUnavailable
@@ -104,16 +104,42 @@ def rpc(fn=None, **kwargs):
 
 
 class RetryingEventHandler(EventHandler):
-    """nameko's event handler that requeues an event whose handling met :class:`ServiceUnavailable`."""
+    """nameko's event handler that requeues an event whose handling met :class:`ServiceUnavailable`,
+    and survives an acknowledgement lost with the broker (the event is redelivered; handlers are
+    idempotent)."""
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
-        if exc_info is not None and issubclass(exc_info[0], ServiceUnavailable):
+        try:
+            if exc_info is not None and issubclass(exc_info[0], ServiceUnavailable):
+                log.warning(
+                    "%s: %s; the event goes back to the queue", worker_ctx.entrypoint.method_name, exc_info[1]
+                )
+                self.queue_consumer.requeue_message(message)
+                return result, exc_info
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except (OperationalError, OSError) as exc:
             log.warning(
-                "%s: %s; the event goes back to the queue", worker_ctx.entrypoint.method_name, exc_info[1]
+                "%s: message broker unavailable (%s); the event is redelivered",
+                worker_ctx.entrypoint.method_name,
+                exc,
             )
-            self.queue_consumer.requeue_message(message)
             return result, exc_info
-        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+class ResilientReplyListener(ReplyListener):
+    """nameko's listener for RPC replies, which acknowledges each reply before handing it to the caller:
+    an acknowledgement lost with the broker raised out of its thread and killed the calling service (the
+    gateway, in the RabbitMQ restart drill). The reply is handed over anyway; nothing is redelivered to
+    an exclusive reply queue."""
+
+    def handle_message(self, body, message):
+        try:
+            self.queue_consumer.ack_message(message)
+        except (OperationalError, OSError) as exc:
+            log.warning("reply not acknowledged, message broker unavailable (%s)", exc)
+        client_event = self._reply_events.pop(message.properties.get("correlation_id"), None)
+        if client_event is not None:
+            client_event.send(body)
 
 
 def event_handler(source_service: str, event_type: str, **kwargs):
@@ -168,6 +194,8 @@ class TimedServiceProxy:
 
 class Rpc(RpcProxy):
     """``Rpc("members")``: a proxy to another service whose calls time out (config ``RPC_TIMEOUT``)."""
+
+    rpc_reply_listener = ResilientReplyListener()
 
     def setup(self):
         self.timeout = float(self.container.config.get("RPC_TIMEOUT") or DEFAULT_TIMEOUT)
