@@ -207,9 +207,10 @@ class VotingService(HealthRpc):
         return t.rating_counts(tally, [s["id"] for s in poll["subjects"]], poll["criteria"])
 
     def _recount(self, poll: dict, pending: list[dict] | None = None) -> dict:
-        """Counts from every ballot; ballots still marked ``pending`` are appended to ``pending``."""
+        """Counts from every ballot; ballots still marked ``pending`` are appended to ``pending``
+        (without their ids: the pass over every ballot reads only what it counts)."""
         fields = ["choice"] if poll["kind"] == "choice" else ["subject", "stars", "opinion"]
-        ballots = self.store.iter_ballots(poll["_id"], [*fields, "pending", "_id"])
+        ballots = self.store.iter_ballots(poll["_id"], [*fields, "pending"])
         if pending is not None:
             ballots = _watch_pending(ballots, pending)
         if poll["kind"] == "choice":
@@ -264,8 +265,10 @@ class VotingService(HealthRpc):
             live = self._counts(poll, self.store.get_tally(poll["_id"]))
             recounted = self._recount(poll, pending)
         record: dict = {"at": now(), "matches": recounted == live, "live": live, "recounted": recounted}
-        if poll["status"] == "closed" and pending:
-            repaired = self._repair_interrupted(poll, live, recounted, pending)
+        if poll["status"] == "closed" and pending:  # rare (a crash): read them again, with their ids
+            repaired = self._repair_interrupted(
+                poll, live, recounted, self.store.pending_ballots(poll["_id"])
+            )
             if repaired:
                 live = self._counts(poll, self.store.get_tally(poll["_id"]))
                 record.update(matches=recounted == live, live=live, repaired=repaired)
