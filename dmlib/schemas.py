@@ -7,7 +7,7 @@ are refused (a typo is a 400, not silently dropped); ids are short ASCII strings
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -99,3 +99,14 @@ class PageOut(Schema):
     page = fields.Integer()
     per_page = fields.Integer()
     pages = fields.Integer()
+
+
+def iso(value):
+    """ISO 8601 text for an answer: a datetime in UTC with ``Z`` (a naive one is taken as UTC, as
+    pymongo stores them), a date as ``YYYY-MM-DD``; None and anything else as it is."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -27,6 +27,7 @@ from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceError
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, event_handler, rpc
+from dmlib.schemas import iso
 from dmlib.storage import Mongo
 
 from . import rules
@@ -40,14 +41,6 @@ ROSTER_PAGE = 5000
 def congress_id_of(union_id: str) -> str:
     """The id of a union's congress (one per grassroots union): ``cg-<union id>``."""
     return f"cg-{union_id}"
-
-
-def _iso(value) -> str | None:
-    return (
-        value.isoformat().replace("+00:00", "Z")
-        if value is not None and hasattr(value, "isoformat")
-        else value
-    )
 
 
 class CongressService(HealthRpc):
@@ -134,7 +127,7 @@ class CongressService(HealthRpc):
                 **item,
                 "id": item["_id"],
                 "poll_id": item.get("poll_id"),
-                "decided_at": _iso(item.get("decided_at")),
+                "decided_at": iso(item.get("decided_at")),
             }
         )
 
@@ -148,9 +141,9 @@ class CongressService(HealthRpc):
         out = {
             **session,
             "id": session["_id"],
-            "scheduled_at": _iso(session.get("scheduled_at")),
-            "convened_at": _iso(session.get("convened_at")),
-            "closed_at": _iso(session.get("closed_at")),
+            "scheduled_at": iso(session.get("scheduled_at")),
+            "convened_at": iso(session.get("convened_at")),
+            "closed_at": iso(session.get("closed_at")),
             "due_count": due,
             "present_count": present,
             "required": rules.quorum_required(due),

@@ -29,7 +29,7 @@ from dmlib.errors import BadInput, Conflict, NotFound, PayloadTooLarge
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
-from dmlib.schemas import page_out
+from dmlib.schemas import iso, page_out
 from dmlib.storage import Mongo
 
 from . import rules
@@ -62,10 +62,6 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n} B"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 class DisclosureService(HealthRpc):
@@ -151,12 +147,11 @@ class DisclosureService(HealthRpc):
                 "category_label": c.CATEGORIES[item["category"]],
                 "period_label": c.period_label(item["period"]),
                 "body_html": rules.render_markdown(item["body"]),
-                "published_at": _iso(item["published_at"]),
-                "revised_at": _iso(item["revised_at"]),
-                "withdrawn_at": _iso(item.get("withdrawn_at")),
+                "published_at": iso(item["published_at"]),
+                "revised_at": iso(item["revised_at"]),
+                "withdrawn_at": iso(item.get("withdrawn_at")),
                 "previous_revisions": [
-                    {**r, "published_at": _iso(r["published_at"])}
-                    for r in reversed(item.get("revisions", []))
+                    {**r, "published_at": iso(r["published_at"])} for r in reversed(item.get("revisions", []))
                 ],
                 "read": read,
                 "first_read": first_read,
@@ -171,7 +166,7 @@ class DisclosureService(HealthRpc):
                 "id": item["_id"],
                 "category_label": c.CATEGORIES[item["category"]],
                 "period_label": c.period_label(item["period"]),
-                "published_at": _iso(item["published_at"]),
+                "published_at": iso(item["published_at"]),
                 "read": read,
                 "questions_answered": item.get("questions_total", 0) - item.get("questions_open", 0),
             }
@@ -543,7 +538,7 @@ class DisclosureService(HealthRpc):
                     "id": item["_id"],
                     "category_label": c.CATEGORIES[item["category"]],
                     "period_label": c.period_label(item["period"]),
-                    "published_at": _iso(item["published_at"]),
+                    "published_at": iso(item["published_at"]),
                     "read": item.get("read_count", 0),
                     "rate": rules.rate(item.get("read_count", 0), members),
                     "correction_reasons": [r["reason"] for r in item.get("revisions", [])],
@@ -648,8 +643,8 @@ class DisclosureService(HealthRpc):
                 "id": q["_id"],
                 "item_title": item_title,
                 "asker_name": None if q["anonymous"] else q.get("asker_name"),
-                "asked_at": _iso(q["asked_at"]),
-                "answered_at": _iso(q.get("answered_at")),
+                "asked_at": iso(q["asked_at"]),
+                "answered_at": iso(q.get("answered_at")),
                 "mine": q["asker_key"] == self.settings.asker_hash(actor.member_id),
                 "age_days": rules.age_days(q["asked_at"], end),
             }

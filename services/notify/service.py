@@ -40,7 +40,7 @@ from dmlib.errors import BadInput, NotFound, ServiceError
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, event_handler, rpc
-from dmlib.schemas import page_out
+from dmlib.schemas import iso, page_out
 from dmlib.storage import Mongo
 
 from .delivery import WORK_QUEUE, CourierProvider, Permanent, SendersProvider, Transient
@@ -84,10 +84,6 @@ def _iso_minute(value: str | None) -> str:
     except ValueError:
         return str(value)
     return at.astimezone(CST).strftime("%Y-%m-%d %H:%M") if at.tzinfo else at.strftime("%Y-%m-%d %H:%M")
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
 
 
 class NotifyService(HealthRpc):
@@ -682,7 +678,7 @@ class NotifyService(HealthRpc):
                     "subject": m["subject"],
                     "body": m["body"],
                     "link": m.get("link"),
-                    "at": _iso(m["at"]),
+                    "at": iso(m["at"]),
                     "read": m.get("read_at") is not None or m["_id"] not in unread,
                 }
             )
@@ -787,9 +783,9 @@ class NotifyService(HealthRpc):
                 {
                     **d,
                     "id": d["_id"],
-                    "at": _iso(d["at"]),
-                    "updated_at": _iso(d.get("updated_at")),
-                    "log": [{**line, "at": _iso(line["at"])} for line in d.get("log", [])],
+                    "at": iso(d["at"]),
+                    "updated_at": iso(d.get("updated_at")),
+                    "log": [{**line, "at": iso(line["at"])} for line in d.get("log", [])],
                 }
             )
             for d in chosen[(page - 1) * per : page * per]
@@ -812,7 +808,7 @@ class NotifyService(HealthRpc):
         doc = self.store.get_fanout(str(event_id))
         if doc is None:
             raise NotFound("no such fan-out / 无此通知任务", details={"event_id": event_id})
-        return {k: _iso(v) for k, v in doc.items() if k != "_id"} | {"event_id": doc["_id"]}
+        return {k: iso(v) for k, v in doc.items() if k != "_id"} | {"event_id": doc["_id"]}
 
 
 __all__ = ["NotifyService", "KINDS"]

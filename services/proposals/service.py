@@ -35,6 +35,7 @@ from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
+from dmlib.schemas import iso
 from dmlib.storage import Mongo
 
 from . import rules
@@ -88,10 +89,6 @@ class ReminderTimer(Timer):
 
     def setup(self) -> None:
         self.interval = float(self.container.config.get("REMINDER_INTERVAL_S") or self.interval)
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
 
 
 def _shift(value, delta: timedelta):
@@ -251,9 +248,9 @@ class ProposalsService(HealthRpc):
                 {
                     "round": r["round"],
                     "departments": [{"id": d, "name": names.get(d, d)} for d in r["department_ids"]],
-                    "assigned_at": _iso(r["assigned_at"]),
-                    "deadline": _iso(r["deadline"]),
-                    "replied_at": _iso(r.get("replied_at")),
+                    "assigned_at": iso(r["assigned_at"]),
+                    "deadline": iso(r["deadline"]),
+                    "replied_at": iso(r.get("replied_at")),
                     "on_time": rules.is_on_time(r["replied_at"], r["deadline"])
                     if r.get("replied_at")
                     else None,
@@ -266,22 +263,22 @@ class ProposalsService(HealthRpc):
                 **p,
                 "id": p["_id"],
                 "category_label": c.CATEGORIES.get(p["category"], p["category"]),
-                "proposer": {**p["proposer"], "at": _iso(p["created_at"])},
+                "proposer": {**p["proposer"], "at": iso(p["created_at"])},
                 "invited": [{**i, "at": None} for i in p.get("invited", [])],
-                "cosigners": [{**x, "at": _iso(x["at"])} for x in p.get("cosigners", [])],
-                "review": {**p["review"], "at": _iso(p["review"]["at"])} if p.get("review") else None,
+                "cosigners": [{**x, "at": iso(x["at"])} for x in p.get("cosigners", [])],
+                "review": {**p["review"], "at": iso(p["review"]["at"])} if p.get("review") else None,
                 "round": p.get("round", 0),
                 "rounds": rounds,
-                "deadline": _iso(current["deadline"]) if current else None,
+                "deadline": iso(current["deadline"]) if current else None,
                 "days_left": rules.days_left(open_deadline, now) if open_deadline else None,
                 "overdue": bool(open_deadline and now > open_deadline),
-                "replies": [{**r, "at": _iso(r["at"])} for r in p.get("replies", [])],
-                "ratings": [{**r, "at": _iso(r["at"])} for r in p.get("ratings", [])],
+                "replies": [{**r, "at": iso(r["at"])} for r in p.get("replies", [])],
+                "ratings": [{**r, "at": iso(r["at"])} for r in p.get("ratings", [])],
                 "excellent": p.get("excellent", False),
-                "history": [{**h, "at": _iso(h["at"])} for h in p.get("history", [])],
-                "created_at": _iso(p["created_at"]),
-                "submitted_at": _iso(p.get("submitted_at")),
-                "closed_at": _iso(p.get("closed_at")),
+                "history": [{**h, "at": iso(h["at"])} for h in p.get("history", [])],
+                "created_at": iso(p["created_at"]),
+                "submitted_at": iso(p.get("submitted_at")),
+                "closed_at": iso(p.get("closed_at")),
                 "my_roles": sorted(self._roles(actor, p)) if actor else [],
             }
         )
@@ -291,8 +288,8 @@ class ProposalsService(HealthRpc):
             {
                 **w,
                 "session_id": w["_id"],
-                "opened_at": _iso(w.get("opened_at")),
-                "closed_at": _iso(w.get("closed_at")),
+                "opened_at": iso(w.get("opened_at")),
+                "closed_at": iso(w.get("closed_at")),
                 "proposal_count": w.get("seq", 0),
             }
         )
@@ -627,7 +624,7 @@ class ProposalsService(HealthRpc):
         )
         self.store.add_to_inboxes(data["department_ids"], doc["_id"])
         self.store.watch(doc["_id"])
-        self._publish("proposal_assigned", doc, round=1, deadline=_iso(first["deadline"]))
+        self._publish("proposal_assigned", doc, round=1, deadline=iso(first["deadline"]))
         return self._out(doc, actor, at)
 
     # ----- reply ---------------------------------------------------------------------------------
@@ -805,7 +802,7 @@ class ProposalsService(HealthRpc):
             self._publish(
                 "proposal_rated", doc, rater_id=actor.member_id, satisfaction=data["satisfaction"], round=r
             )
-            self._publish("proposal_assigned", doc, round=r + 1, deadline=_iso(nxt["deadline"]))
+            self._publish("proposal_assigned", doc, round=r + 1, deadline=iso(nxt["deadline"]))
         else:
             doc = self._move(
                 p,
@@ -973,7 +970,7 @@ class ProposalsService(HealthRpc):
                     p,
                     overdue=kind == "overdue",
                     days_left=rules.days_left(deadline, when),
-                    deadline=_iso(deadline),
+                    deadline=iso(deadline),
                     round=p["round"],
                     pending_department_ids=list(p["pending_departments"]),
                     day=day,

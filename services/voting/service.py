@@ -29,7 +29,7 @@ from dmlib.errors import BadInput, Conflict, NotFound
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
-from dmlib.schemas import ID_RE, page_out
+from dmlib.schemas import ID_RE, iso, page_out
 from dmlib.secrets import require_secret
 from dmlib.storage import Mongo
 
@@ -97,24 +97,6 @@ class OpenDocs(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.cache
-
-
-def _watch_pending(ballots, pending: list[dict]):
-    """Pass ``ballots`` through, keeping those still marked ``pending`` in ``pending``."""
-    for b in ballots:
-        if b.get("pending"):
-            pending.append(b)
-        yield b
-
-
-def iso(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.isoformat()
-    return str(value)
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -206,16 +188,21 @@ class VotingService(HealthRpc):
             return t.choice_counts(tally, poll["options"])
         return t.rating_counts(tally, [s["id"] for s in poll["subjects"]], poll["criteria"])
 
-    def _recount(self, poll: dict, pending: list[dict] | None = None) -> dict:
-        """Counts from every ballot; ballots still marked ``pending`` are appended to ``pending``
-        (without their ids: the pass over every ballot reads only what it counts)."""
+    def _recount(self, poll: dict) -> tuple[dict, int]:
+        """Counts from every ballot, and how many ballots are still marked ``pending`` (the pass over
+        every ballot reads only what it counts; :meth:`_repair_interrupted` reads those few again)."""
         fields = ["choice"] if poll["kind"] == "choice" else ["subject", "stars", "opinion"]
-        ballots = self.store.iter_ballots(poll["_id"], [*fields, "pending"])
-        if pending is not None:
-            ballots = _watch_pending(ballots, pending)
+        pending = 0
+
+        def ballots():
+            nonlocal pending
+            for b in self.store.iter_ballots(poll["_id"], [*fields, "pending"]):
+                pending += bool(b.get("pending"))
+                yield b
+
         if poll["kind"] == "choice":
-            return t.recount_choices(ballots, poll["options"])
-        return t.recount_ratings(ballots, [s["id"] for s in poll["subjects"]], poll["criteria"])
+            return t.recount_choices(ballots(), poll["options"]), pending
+        return t.recount_ratings(ballots(), [s["id"] for s in poll["subjects"]], poll["criteria"]), pending
 
     def _repair_interrupted(self, poll: dict, live: dict, recounted: dict, pending: list[dict]) -> dict:
         """On a closed poll: bring into the live tally the casts a crash cut between the ballot insert
@@ -256,16 +243,14 @@ class VotingService(HealthRpc):
     def _recount_and_record(self, poll: dict) -> dict:
         """Recount every ballot and compare with the live tally; a mismatch that persists after a short
         settle (a refused late ballot being removed) is an alarm. Both figures are recorded."""
-        pending: list[dict] = []
         live = self._counts(poll, self.store.get_tally(poll["_id"]))
-        recounted = self._recount(poll, pending)
+        recounted, pending = self._recount(poll)
         if recounted != live:
             eventlet.sleep(RECOUNT_SETTLE_S)
-            pending.clear()
             live = self._counts(poll, self.store.get_tally(poll["_id"]))
-            recounted = self._recount(poll, pending)
+            recounted, pending = self._recount(poll)
         record: dict = {"at": now(), "matches": recounted == live, "live": live, "recounted": recounted}
-        if poll["status"] == "closed" and pending:  # rare (a crash): read them again, with their ids
+        if poll["status"] == "closed" and pending:  # rare (a crash)
             repaired = self._repair_interrupted(
                 poll, live, recounted, self.store.pending_ballots(poll["_id"])
             )
