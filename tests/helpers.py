@@ -73,3 +73,32 @@ def event_recorder(name: str, source: str, events: list[str], seen: list) -> typ
         return event_handler(source, event)(handle)
 
     return type(name, (), {"name": name, **{f"on_{e}": handler(e) for e in events}})
+
+
+def valid_ids(n: int) -> list[str]:
+    """``n`` distinct resident ID numbers with a correct GB 11643 check character."""
+    from dmlib.schemas import resident_id_check_char
+
+    return [
+        (f := f"1101151990{(i // 28) % 12 + 1:02d}{i % 28 + 1:02d}{i % 999:03d}")
+        and f + resident_id_check_char(f)
+        for i in range(n)
+    ]
+
+
+def import_members(rpc, people: list[tuple[str, str, str]], timeout: float = 30) -> None:
+    """Register ``people`` (member number, name, union id), each with a valid resident ID, through the
+    members service's CSV import, and wait until the job is done."""
+    import base64
+
+    rows = "".join(
+        f"{no},{name},{union},{nid}\n"
+        for (no, name, union), nid in zip(people, valid_ids(len(people)), strict=True)
+    )
+    job = rpc.members.start_import(
+        {
+            "filename": "people.csv",
+            "content_b64": base64.b64encode(f"member_no,name,union_id,national_id\n{rows}".encode()).decode(),
+        }
+    )
+    wait_until(lambda: rpc.members.get_import(job["id"])["status"] == "done", timeout)

@@ -11,8 +11,7 @@ from dmtools import demo_congress
 from services.congress.service import CongressService
 from services.members.service import MembersService
 from services.voting.service import VotingService
-from tests.helpers import SYSTEM, wait_until
-from tests.integration.test_members_service import valid_ids
+from tests.helpers import SYSTEM, valid_ids, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,6 @@
 """The congress API and pages through the gateway, with members, voting and congress running: every bad
 input is a 400 with field messages, the refusals keep their status, pages render, the minutes are a DOCX."""
 
-import base64
 import io
 
 import pytest
@@ -10,8 +9,7 @@ from services.congress.service import CongressService
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.voting.service import VotingService
-from tests.helpers import SYSTEM, member, token, union_admin, wait_until
-from tests.integration.test_members_service import valid_ids
+from tests.helpers import SYSTEM, import_members, member, token, union_admin
 
 pytestmark = pytest.mark.integration
 
@@ -35,17 +33,9 @@ def site(runner_factory, config, rpc_as, web_session):
         rpc.members.create_union(
             {"id": "u02", "name": "京南生物医药股份有限公司工会", "kind": "grassroots", "parent_id": "ftu"}
         )
-        ids = valid_ids(7)
-        rows = "".join(f"D{i:04d},代表{i},u01,{ids[i]}\n" for i in range(6)) + f"X0001,外单位,u02,{ids[6]}\n"
-        job = rpc.members.start_import(
-            {
-                "filename": "d.csv",
-                "content_b64": base64.b64encode(
-                    f"member_no,name,union_id,national_id\n{rows}".encode()
-                ).decode(),
-            }
+        import_members(
+            rpc, [(f"D{i:04d}", f"代表{i}", "u01") for i in range(6)] + [("X0001", "外单位", "u02")]
         )
-        wait_until(lambda: rpc.members.get_import(job["id"])["status"] == "done", 30)
     with rpc_as(ADMIN) as rpc:
         rpc.congress.create_congress({"union_id": "u01"})
         term = rpc.congress.create_term(

@@ -3,7 +3,6 @@
 idempotent check-in, votes through voting's choice polls and the adoption boundary (61 of 120 adopts,
 60 fails whatever the abstentions), with the published events."""
 
-import base64
 from contextlib import contextmanager
 
 import pytest
@@ -13,8 +12,7 @@ from dmlib.errors import BadInput, Conflict, Forbidden
 from services.congress.service import CongressService
 from services.members.service import MembersService
 from services.voting.service import VotingService
-from tests.helpers import SYSTEM, event_recorder, member, token, union_admin, wait_until
-from tests.integration.test_members_service import valid_ids
+from tests.helpers import SYSTEM, event_recorder, import_members, member, token, union_admin, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,18 +47,9 @@ def world(container_factory, config, rpc_as):
         rpc.members.create_union(
             {"id": "u02", "name": "京南生物医药股份有限公司工会", "kind": "grassroots", "parent_id": "area"}
         )
-        ids = valid_ids(131)
-        rows = "".join(f"{member_no(i)},代表{i},u01,{ids[i]}\n" for i in range(130))
-        rows += f"X0001,外单位,u02,{ids[130]}\n"
-        job = rpc.members.start_import(
-            {
-                "filename": "d.csv",
-                "content_b64": base64.b64encode(
-                    f"member_no,name,union_id,national_id\n{rows}".encode()
-                ).decode(),
-            }
+        import_members(
+            rpc, [(member_no(i), f"代表{i}", "u01") for i in range(130)] + [("X0001", "外单位", "u02")]
         )
-        wait_until(lambda: rpc.members.get_import(job["id"])["status"] == "done", 30)
     return rpc_as
 
 

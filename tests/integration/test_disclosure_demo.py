@@ -11,8 +11,7 @@ import pytest
 from dmtools import demo_disclosure
 from services.disclosure.service import DisclosureService
 from services.members.service import MembersService
-from tests.helpers import SYSTEM, union_admin, wait_until
-from tests.integration.test_members_service import valid_ids
+from tests.helpers import SYSTEM, union_admin, valid_ids, wait_until
 
 pytestmark = pytest.mark.integration
 PER_UNION = 60

@@ -194,7 +194,9 @@ def test_tokens_expire_and_logout_forgets_the_cookie(start):
     assert api.status_code == 401 and "登录已过期" in api.json()["message"]
     page = s.get("/me", cookies={"dm_token": expired}, allow_redirects=False)
     assert page.status_code == 303 and page.headers["Location"] == "/login?next=/me"
-    assert page.headers["Set-Cookie"].startswith("dm_token=; Expires=Thu, 01 Jan 1970")  # the stale cookie is deleted
+    assert page.headers["Set-Cookie"].startswith(
+        "dm_token=; Expires=Thu, 01 Jan 1970"
+    )  # the stale cookie is deleted
 
     form = s.post(
         "/login", data={"login": "member02", "password": PASSWORDS["member02"]}, allow_redirects=False

@@ -6,7 +6,7 @@ import pytest
 
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
 from services.members.service import MembersService
-from tests.helpers import SYSTEM, member, union_admin, wait_until
+from tests.helpers import SYSTEM, member, union_admin, valid_ids, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -143,16 +143,6 @@ def test_roster_pages_search_and_rebuild(members):
         assert rpc.members.get_union("u01")["member_count"] == 120
         again = rpc.members.list_members({"union_id": "u01", "page": 3, "per_page": 50})
     assert len(again["items"]) == 20
-
-
-def valid_ids(n):
-    from dmlib.schemas import resident_id_check_char
-
-    return [
-        (f := f"1101151990{(i // 28) % 12 + 1:02d}{i % 28 + 1:02d}{i % 999:03d}")
-        and f + resident_id_check_char(f)
-        for i in range(n)
-    ]
 
 
 def test_import_reports_each_bad_row_and_keeps_every_good_one(members, db):

@@ -3,7 +3,6 @@ every state including a dissatisfied round (history and events checked), the ref
 and message, two admins accepting at once, and the overdue reminder once per day however often the
 timer ticks (the service's clock moved by the test)."""
 
-import base64
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -16,8 +15,7 @@ from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
 from services.congress.service import CongressService
 from services.members.service import MembersService
 from services.proposals.service import Clock, ProposalsService
-from tests.helpers import SYSTEM, event_recorder, member, token, union_admin, wait_until
-from tests.integration.test_members_service import valid_ids
+from tests.helpers import SYSTEM, event_recorder, import_members, member, token, union_admin, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -70,17 +68,9 @@ def populate(rpc_as) -> str:
         )
         rpc.members.create_department({"id": "u01-d1", "union_id": "u01", "name": "后勤保障部"})
         rpc.members.create_department({"id": "u01-d2", "union_id": "u01", "name": "安全环保部"})
-        ids = valid_ids(7)
-        rows = "".join(f"D{i:04d},代表{i},u01,{ids[i]}\n" for i in range(6)) + f"X0001,外单位,u02,{ids[6]}\n"
-        job = rpc.members.start_import(
-            {
-                "filename": "d.csv",
-                "content_b64": base64.b64encode(
-                    f"member_no,name,union_id,national_id\n{rows}".encode()
-                ).decode(),
-            }
+        import_members(
+            rpc, [(f"D{i:04d}", f"代表{i}", "u01") for i in range(6)] + [("X0001", "外单位", "u02")]
         )
-        wait_until(lambda: rpc.members.get_import(job["id"])["status"] == "done", 30)
     with rpc_as(ADMIN) as rpc:
         rpc.congress.create_congress({"union_id": "u01"})
         term = rpc.congress.create_term(
