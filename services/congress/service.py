@@ -730,9 +730,13 @@ class CongressService(HealthRpc):
     def _record_outcome(self, item: dict, session: dict, poll: dict) -> dict:
         """Record the outcome of a closed poll once (the claim ``<item>:from-voting``); returns the item."""
         if not self.store.claim(f"{item['_id']}:from-voting"):
-            for _ in range(40):  # another worker is recording it: wait for its write (≤ 2 s)
+            # another worker is recording it: wait (≤ 2 s) for its write *and* its release of the
+            # session's vote, so that whoever asked may open the next vote as soon as this returns
+            for _ in range(40):
                 current = self._item(item["_id"])
-                if current["state"] in ("adopted", "failed"):
+                if current["state"] in ("adopted", "failed") and not self.store.claimed(
+                    f"{session['_id']}:vote"
+                ):
                     return current
                 eventlet.sleep(0.05)
             return current
