@@ -2,7 +2,7 @@
 the events it causes (a transactional outbox), and the relay that publishes those events.
 
 Every document written through here carries ``_v`` (its version, 0 when created, +1 on every change) and
-``outbox`` (``{event_id: {"type", "body", "batch", "seq"}}``: events committed but not yet acknowledged
+``outbox`` (``{event_id: {"type", "body", "batch", "at", "seq"}}``: events committed but not yet acknowledged
 by RabbitMQ). A change is ONE ``find_one_and_update``::
 
     filter  {"_id": id, **expect}          # expect: {"_v": v} as read, or the expected state itself
@@ -25,7 +25,7 @@ If step 2 does not apply (Conflict, NotFound, duplicate key) the writer deletes 
 process dies between the steps the marker names a batch that never committed and the relay drops it once
 it is older than :data:`STALE_MARKER`. The relay (a nameko ``timer`` every second, plus an immediate
 attempt right after the commit) reads each marker, then its document by ``_id``, publishes every entry
-of the outbox in order (``occurred_at``, ``seq``) through the service's ``Events`` (publisher confirms:
+of the outbox in the order of the writes (``at``, ``seq``) through the service's ``Events`` (publisher confirms:
 ``publish`` returns only once RabbitMQ acknowledged), ``$unset``s each entry after its acknowledgement,
 and deletes the markers of the batches it emptied. A failure (broker or database) stops the pass and
 leaves the rest pending for the next one. So an event is published at least once and never lost; it may
@@ -40,6 +40,7 @@ with ``02-serialise-writes.patch``) and on ``_id`` + other keys in a filter usin
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -74,8 +75,17 @@ def event(event_type: str, **payload: Any) -> dict[str, Any]:
 
 
 def _entries(events: Iterable[Mapping[str, Any]], batch: str) -> dict[str, dict[str, Any]]:
+    """Outbox entries keyed ``outbox.<event_id>``; ``at`` (ns since the epoch, of this write) and ``seq``
+    (position in the write) give the order the relay publishes them in."""
+    at = time.time_ns()
     return {
-        f"{OUTBOX}.{e['body']['event_id']}": {"type": e["type"], "body": e["body"], "batch": batch, "seq": i}
+        f"{OUTBOX}.{e['body']['event_id']}": {
+            "type": e["type"],
+            "body": e["body"],
+            "batch": batch,
+            "at": at,
+            "seq": i,
+        }
         for i, e in enumerate(events)
     }
 
@@ -192,9 +202,7 @@ def relay(
 def _relay_document(db, publish, collection: str, doc_id: Any) -> int:
     """Publish the whole outbox of one document, oldest first; delete the markers of emptied batches."""
     doc = db[collection].find_one({"_id": doc_id}, {OUTBOX: 1})
-    entries = sorted(
-        (doc or {}).get(OUTBOX, {}).items(), key=lambda kv: (kv[1]["body"]["occurred_at"], kv[1]["seq"])
-    )
+    entries = sorted((doc or {}).get(OUTBOX, {}).items(), key=lambda kv: (kv[1]["at"], kv[1]["seq"]))
     for event_id, entry in entries:
         publish(entry["type"], **entry["body"])
         db[collection].update_one({"_id": doc_id}, {"$unset": {f"{OUTBOX}.{event_id}": ""}})
