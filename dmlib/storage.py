@@ -21,13 +21,17 @@ stage computes only its first ``$sum`` accumulator, so group with one accumulato
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
+
+from dmlib import state
+from dmlib.errors import ServiceError
 
 DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/"
 
@@ -42,6 +46,45 @@ class Store:
 
     def __init__(self, db: Database):
         self.db = db
+        self.batches: list[str] = []  # outbox batches this worker committed, for the immediate relay
+
+    # --- the one way to change state (dmlib.state; docs/architecture.md, "Changing state") ----------
+    def change(
+        self,
+        collection: str,
+        doc_id: Any,
+        *,
+        expect: Mapping[str, Any] | None = None,
+        set: Mapping[str, Any] | None = None,  # noqa: A002 (the MongoDB operator's name)
+        inc: Mapping[str, int] | None = None,
+        events: Iterable[Mapping[str, Any]] = (),
+        conflict: Callable[[dict], ServiceError] | None = None,
+    ) -> dict:
+        """A guarded, versioned update with its events in the document's outbox
+        (:func:`dmlib.state.update`); returns the document after. Raises NotFound or Conflict."""
+        doc, batch = state.update(
+            self.db, collection, doc_id, expect=expect, set=set, inc=inc, events=events, conflict=conflict
+        )
+        if batch:
+            self.batches.append(batch)
+        return doc
+
+    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = ()):
+        """Insert a new document (``_v`` 0) with its events (:func:`dmlib.state.insert`); returns it.
+        A duplicate ``_id`` raises pymongo's ``DuplicateKeyError``."""
+        full, batch = state.insert(self.db, collection, doc, events=events)
+        if batch:
+            self.batches.append(batch)
+        return full
+
+    def relay(self, publish: Callable[..., Any], *, mine: bool = False) -> int:
+        """Publish pending outbox events with ``publish`` (``Events.publish``): with ``mine``, only those
+        this store committed (the immediate attempt after a commit), else every pending one (the timer).
+        Never raises; what fails stays pending (:func:`dmlib.state.relay`)."""
+        if mine:
+            batches, self.batches = self.batches, []
+            return state.relay(self.db, publish, batches=batches) if batches else 0
+        return state.relay(self.db, publish)
 
     @classmethod
     def ensure_indexes(cls, db: Database) -> None:

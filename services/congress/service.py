@@ -9,17 +9,17 @@ ALL delegates voting yes (art. 18; 企业民主管理规定 2012 art. 20), whate
 Who may do what: admins of the congress's union (or a union above it) run congresses and sessions; a
 delegate (a document in this service's own ``delegates`` collection; the ``delegate`` role granted in
 members, scope = congress id, is a convenience for pages) checks in and votes; members of the union read
-the published sessions and outcomes. Every state change is one guarded atomic update of the current state.
+the published sessions and outcomes. Every state change is one guarded, versioned write with its events
+in the document's outbox (:mod:`dmlib.state`): no claims, no locks, no retry loops; the relay publishes
+the events right after the commit and, for what that attempt leaves, every second.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from contextlib import contextmanager
 
-import eventlet
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from dmlib.auth import Actor, Identity
 from dmlib.contracts import congress as c
@@ -28,6 +28,7 @@ from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, event_handler, rpc
 from dmlib.schemas import iso
+from dmlib.state import OutboxRelay, event
 from dmlib.storage import Mongo
 
 from . import rules
@@ -43,7 +44,7 @@ def congress_id_of(union_id: str) -> str:
     return f"cg-{union_id}"
 
 
-class CongressService(HealthRpc):
+class CongressService(OutboxRelay, HealthRpc):
     name = "congress"
 
     store: CongressStore = Mongo(CongressStore)
@@ -148,7 +149,12 @@ class CongressService(HealthRpc):
             "present_count": present,
             "required": rules.quorum_required(due),
             "quorum": rules.quorum(present, due),
-            "open_item": session.get("open_item"),
+            "open_item": session.get("open_item")
+            if items is None
+            or any(
+                i["_id"] == session.get("open_item") and i["state"] in ("pending", "voting") for i in items
+            )
+            else None,
             "items": [self._item_out(i) for i in (items if items is not None else [])],
         }
         return c.SessionOut().dump(out)
@@ -181,12 +187,14 @@ class CongressService(HealthRpc):
             "created_by": actor.member_id,
         }
         try:
-            self.store.insert_congress(doc)
+            self.store.insert_congress(
+                doc, [event("congress_created", congress_id=doc["_id"], union_id=doc["union_id"])]
+            )
         except DuplicateKeyError:
             raise Conflict(
                 "this union already has a congress / 该工会已设职代会", details={"congress_id": doc["_id"]}
             ) from None
-        self.events.publish("congress_created", congress_id=doc["_id"], union_id=doc["union_id"])
+        self.relay_mine()
         return c.CongressOut().dump({**doc, "id": doc["_id"], "terms": []})
 
     @rpc
@@ -244,14 +252,16 @@ class CongressService(HealthRpc):
         data = c.DelegationIn().load(data)
         term = self._term(term_id)
         self._require_admin(self.identity.actor, term)
-        with self._term_lock(term_id):
-            term = self._term(term_id)
-            if any(d["name"] == data["name"] for d in term.get("delegations", [])):
-                raise Conflict(
-                    "a delegation of that name exists / 代表团名称已存在", fields={"name": ["taken"]}
-                )
-            self.store.push_delegation(term_id, {"id": f"g{uuid.uuid4().hex[:6]}", "name": data["name"]})
-        return self._term_out(self._term(term_id))
+        if any(d["name"] == data["name"] for d in term.get("delegations", [])):
+            raise Conflict("a delegation of that name exists / 代表团名称已存在", fields={"name": ["taken"]})
+        delegation = {"id": f"g{uuid.uuid4().hex[:6]}", "name": data["name"]}
+        after = self.store.change(
+            "terms",
+            term_id,
+            expect={"_v": term.get("_v")},  # unchanged since read: the name check still holds
+            set={"delegations": [*term.get("delegations", []), delegation]},
+        )
+        return self._term_out(after)
 
     # ----- delegates -----------------------------------------------------------------------------
     def _union_roster(self, union_id: str) -> dict[str, dict]:
@@ -265,23 +275,11 @@ class CongressService(HealthRpc):
             if not page["members"] or offset >= page["total"]:
                 return roster
 
-    @contextmanager
-    def _term_lock(self, term_id: str):
-        """The term's lock claim: its counters and delegations have one writer at a time."""
-        if not self.store.lock(f"{term_id}:lock"):
-            raise Conflict(
-                "another change to this term is in progress, try again / 本届代表名单正在被修改，请稍后再试",
-                details={"term_id": term_id},
-            )
-        try:
-            yield
-        finally:
-            self.store.release(f"{term_id}:lock")
-
     def _check_and_insert_delegates(
         self, term: dict, roster: dict[str, dict], entries: list[dict]
     ) -> list[dict]:
-        """Validate every entry, then insert them all (under the term's lock). Returns the documents."""
+        """Validate every entry, then insert them all and count them on the term at the version ``term``
+        was read at (another change of the term meanwhile: Conflict, nothing kept). Returns the documents."""
         term_id = term["_id"]
         delegations = {d["id"] for d in term.get("delegations", [])}
         bad: dict[str, dict[str, list[str]]] = {}
@@ -312,7 +310,7 @@ class CongressService(HealthRpc):
             }
             for d in entries
         ]
-        clashes = self.store.insert_delegates(term_id, docs)
+        clashes = self.store.insert_delegates(term, docs, [])
         if clashes:
             raise Conflict("already delegates / 已是本届代表", details={"member_ids": clashes})
         return docs
@@ -338,8 +336,7 @@ class CongressService(HealthRpc):
                 details={"term_id": term_id},
             )
         roster = self._union_roster(term["union_id"])
-        with self._term_lock(term_id):
-            docs = self._check_and_insert_delegates(self._term(term_id), roster, data["delegates"])
+        docs = self._check_and_insert_delegates(self._term(term_id), roster, data["delegates"])
         self.identity.act_as_service()
         granted = 0
         for d in docs:
@@ -350,13 +347,20 @@ class CongressService(HealthRpc):
                 granted += 1
             except ServiceError as exc:  # the role is a convenience; the delegates collection decides
                 log.warning("delegate role for %s not granted: %s", d["member_id"], exc)
-        self.events.publish(
-            "delegates_elected",
-            congress_id=term["congress_id"],
-            term_id=term_id,
-            member_ids=[d["member_id"] for d in docs],
-            roles_granted=granted,
+        self.store.change(  # the event after the grants, which it counts (an unconditional write)
+            "terms",
+            term_id,
+            events=[
+                event(
+                    "delegates_elected",
+                    congress_id=term["congress_id"],
+                    term_id=term_id,
+                    member_ids=[d["member_id"] for d in docs],
+                    roles_granted=granted,
+                )
+            ],
         )
+        self.relay_mine()
         return c.ElectOut().dump({"term": self._term_out(self._term(term_id)), "elected": len(docs)})
 
     @rpc
@@ -400,15 +404,21 @@ class CongressService(HealthRpc):
                 "due_count": None,
                 "present_final": None,
                 "open_item": None,
+                "quorum_reached_at": None,
                 "created_at": now(),
                 "created_by": actor.member_id,
             }
             return doc, items
 
-        doc, items = self.store.insert_session(term_id, make)
-        self.events.publish(
-            "session_planned", congress_id=term["congress_id"], term_id=term_id, session_id=doc["_id"]
-        )
+        def events(doc: dict) -> list[dict]:
+            return [
+                event(
+                    "session_planned", congress_id=term["congress_id"], term_id=term_id, session_id=doc["_id"]
+                )
+            ]
+
+        doc, items = self.store.insert_session(term, make, events)
+        self.relay_mine()
         return self._session_out(doc, term, items)
 
     @rpc
@@ -456,8 +466,7 @@ class CongressService(HealthRpc):
         due, present = self._due(session, term), len(present_ids)
         dcounts = term.get("delegation_counts", {})
         open_item = None
-        if session.get("open_item"):
-            item = self.store.get_item(session["open_item"])
+        if item := self._active_item(session):
             open_item = {"id": item["_id"], "title": item["title"], "secret": item["secret"], "ballots": None}
             if item.get("poll_id"):
                 self.identity.act_as_service()
@@ -517,19 +526,26 @@ class CongressService(HealthRpc):
         first = self.store.check_in(session_id, delegate, actor.member_id)
         term = self._term(session["term_id"])
         due, present = self._due(session, term), self.store.present_count(session_id)
-        if (
-            first
-            and session["state"] == "planned"
-            and rules.quorum(present, due)
-            and self.store.claim(f"{session_id}:quorum-reached")
-        ):
-            self.events.publish(
-                "quorum_reached",
-                congress_id=session["congress_id"],
-                session_id=session_id,
-                present_count=present,
-                due_count=due,
-            )
+        if first and session["state"] == "planned" and rules.quorum(present, due):
+            try:  # once per session: the write that marks it carries the event
+                self.store.change(
+                    "sessions",
+                    session_id,
+                    expect={"state": "planned", "quorum_reached_at": None},
+                    set={"quorum_reached_at": now()},
+                    events=[
+                        event(
+                            "quorum_reached",
+                            congress_id=session["congress_id"],
+                            session_id=session_id,
+                            present_count=present,
+                            due_count=due,
+                        )
+                    ],
+                )
+                self.relay_mine()
+            except Conflict:
+                pass  # another check-in reached it first, or the session convened meanwhile
         return c.CheckInOut().dump(
             {
                 "session_id": session_id,
@@ -539,10 +555,6 @@ class CongressService(HealthRpc):
                 "due_count": due,
             }
         )
-
-    def _leave(self, session: dict, state: str) -> bool:
-        """Claim the one transition out of ``state`` (True for exactly one caller)."""
-        return self.store.claim(f"{session['_id']}:from-{state}")
 
     @rpc
     def convene_session(self, session_id: str) -> dict:
@@ -564,23 +576,33 @@ class CongressService(HealthRpc):
                 f"/ 未达法定人数：应到{due}人，实到{present}人，须至少{required}人",
                 details={"due_count": due, "present_count": present, "required": required},
             )
-        if session["state"] != "planned" or not self._leave(session, "planned"):
-            state = self._session(session_id)["state"]
-            raise Conflict(
+
+        def not_planned(current: dict) -> Conflict:
+            return Conflict(
                 "the session is not planned (already convened or closed) / 会议已开幕或已闭幕",
-                details={"state": "convened" if state == "planned" else state},
+                details={"state": current["state"]},
             )
-        after = self.store.set_session(
-            session_id, state="convened", due_count=due, convened_at=now(), convened_by=actor.member_id
+
+        if session["state"] != "planned":
+            raise not_planned(session)
+        after = self.store.change(
+            "sessions",
+            session_id,
+            expect={"state": "planned"},
+            set={"state": "convened", "due_count": due, "convened_at": now(), "convened_by": actor.member_id},
+            events=[
+                event(
+                    "session_convened",
+                    congress_id=session["congress_id"],
+                    term_id=session["term_id"],
+                    session_id=session_id,
+                    due_count=due,
+                    present_count=present,
+                )
+            ],
+            conflict=not_planned,
         )
-        self.events.publish(
-            "session_convened",
-            congress_id=session["congress_id"],
-            term_id=session["term_id"],
-            session_id=session_id,
-            due_count=due,
-            present_count=present,
-        )
+        self.relay_mine()
         return self._session_out(after, term, self.store.items_of(session_id))
 
     @rpc
@@ -592,27 +614,42 @@ class CongressService(HealthRpc):
         session = self._session(session_id)
         self._require_admin(actor, session)
         state = session["state"]
-        if state == "closed" or not self._leave(session, state):
-            raise Conflict("the session is already closed / 会议已闭幕", details={"state": "closed"})
-        if self.store.claimed(f"{session_id}:vote"):
-            self.store.release(f"{session_id}:from-{state}")
-            raise Conflict(
-                "close the open vote first / 请先结束正在进行的表决",
-                details={"open_item": self._session(session_id).get("open_item")},
-            )
-        after = self.store.set_session(
+
+        def refused(current: dict) -> Conflict:
+            if current["state"] == "closed":
+                return Conflict("the session is already closed / 会议已闭幕", details={"state": "closed"})
+            if self._active_item(current):
+                return Conflict(
+                    "close the open vote first / 请先结束正在进行的表决",
+                    details={"open_item": current["open_item"]},
+                )
+            return Conflict("the session changed meanwhile, try again / 会议状态已变化，请重试")
+
+        if state == "closed" or self._active_item(session):
+            raise refused(session)
+        after = self.store.change(
+            "sessions",
             session_id,
-            state="closed",
-            closed_at=now(),
-            closed_by=actor.member_id,
-            present_final=self.store.present_count(session_id),
+            # a decided item may still be named (its release is the second write of close_vote)
+            expect={"state": state, "open_item": session.get("open_item")},
+            set={
+                "state": "closed",
+                "open_item": None,
+                "closed_at": now(),
+                "closed_by": actor.member_id,
+                "present_final": self.store.present_count(session_id),
+            },
+            events=[
+                event(
+                    "session_closed",
+                    congress_id=session["congress_id"],
+                    session_id=session_id,
+                    convened=state == "convened",
+                )
+            ],
+            conflict=refused,
         )
-        self.events.publish(
-            "session_closed",
-            congress_id=session["congress_id"],
-            session_id=session_id,
-            convened=state == "convened",
-        )
+        self.relay_mine()
         return self._session_out(after, self._term(session["term_id"]), self.store.items_of(session_id))
 
     # ----- votes on resolutions ------------------------------------------------------------------
@@ -635,19 +672,29 @@ class CongressService(HealthRpc):
                 "votes are taken only in a convened session / 会议开幕后方可表决",
                 details={"state": session["state"]},
             )
-        if not self.store.claim(f"{sid}:vote", item_id=item_id):
-            raise Conflict(
-                "another vote is open / 另一项表决正在进行", details={"open_item": session.get("open_item")}
-            )
-        if self.store.claimed(
-            f"{sid}:from-convened"
-        ):  # closed meanwhile (close_session checks the other way)
-            self.store.release(f"{sid}:vote")
-            raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
-        if not self.store.claim(f"{item_id}:from-pending"):
-            self.store.release(f"{sid}:vote")
-            raise Conflict(
-                "this item has been voted on / 该事项已表决", details={"state": self._item(item_id)["state"]}
+        if item["state"] != "pending":
+            raise Conflict("this item has been voted on / 该事项已表决", details={"state": item["state"]})
+        if session.get("open_item") != item_id:  # else: resuming an opening cut short by a crash or an outage
+            active = self._active_item(session)
+            if active:
+                raise Conflict(
+                    "another vote is open / 另一项表决正在进行", details={"open_item": active["_id"]}
+                )
+
+            def refused(current: dict) -> Conflict:
+                if current["state"] != "convened":
+                    return Conflict("the session is closed / 会议已闭幕", details={"state": current["state"]})
+                return Conflict(
+                    "another vote is open / 另一项表决正在进行", details={"open_item": current["open_item"]}
+                )
+
+            # step 1: the session names the item (one vote at a time); a decided item may still be named
+            self.store.change(
+                "sessions",
+                sid,
+                expect={"state": "convened", "open_item": session.get("open_item")},
+                set={"open_item": item_id},
+                conflict=refused,
             )
         voters, _ = self.store.presence(sid)
         self.identity.act_as_service()
@@ -663,22 +710,49 @@ class CongressService(HealthRpc):
                 }
             )
         except Exception:
-            self.store.release(f"{item_id}:from-pending")
-            self.store.release(f"{sid}:vote")
+            self._release_vote(sid, item_id)
             raise
-        item = self.store.set_item(
-            item_id, state="voting", poll_id=poll["poll_id"], opened_at=now(), eligible=len(voters)
+        # step 2, the commit point: the item is open for voting, with its event
+        item = self.store.change(
+            "items",
+            item_id,
+            expect={"state": "pending"},
+            set={"state": "voting", "poll_id": poll["poll_id"], "opened_at": now(), "eligible": len(voters)},
+            events=[
+                event(
+                    "vote_opened",
+                    congress_id=session["congress_id"],
+                    session_id=sid,
+                    item_id=item_id,
+                    poll_id=poll["poll_id"],
+                    eligible=len(voters),
+                )
+            ],
+            conflict=lambda current: Conflict(
+                "this item has been voted on / 该事项已表决", details={"state": current["state"]}
+            ),
         )
-        self.store.set_session(sid, open_item=item_id)
-        self.events.publish(
-            "vote_opened",
-            congress_id=session["congress_id"],
-            session_id=sid,
-            item_id=item_id,
-            poll_id=poll["poll_id"],
-            eligible=len(voters),
-        )
+        self.relay_mine()
         return self._item_out(item)
+
+    def _active_item(self, session: dict) -> dict | None:
+        """The item the session names as open, unless it is decided already (the session's release is
+        the second write of recording an outcome; until it lands, the decided item is not in the way)."""
+        if not session.get("open_item"):
+            return None
+        item = self.store.get_item(session["open_item"])
+        return item if item is not None and item["state"] in ("pending", "voting") else None
+
+    def _release_vote(self, session_id: str, item_id: str) -> None:
+        """The session no longer names ``item_id`` as open (nothing to do if it does not any more). A
+        database failure here is logged: the item is then found decided (or pending, and opening it
+        again resumes), so nothing stays blocked."""
+        try:
+            self.store.change("sessions", session_id, expect={"open_item": item_id}, set={"open_item": None})
+        except Conflict:
+            pass
+        except PyMongoError as exc:
+            log.warning("session %s still names %s as open: %s", session_id, item_id, exc)
 
     @rpc
     def cast_vote(self, item_id: str, data: dict) -> dict:
@@ -728,18 +802,10 @@ class CongressService(HealthRpc):
         return self._item_out(self._record_outcome(item, session, closed))
 
     def _record_outcome(self, item: dict, session: dict, poll: dict) -> dict:
-        """Record the outcome of a closed poll once (the claim ``<item>:from-voting``); returns the item."""
-        if not self.store.claim(f"{item['_id']}:from-voting"):
-            # another worker is recording it: wait (≤ 2 s) for its write *and* its release of the
-            # session's vote, so that whoever asked may open the next vote as soon as this returns
-            for _ in range(40):
-                current = self._item(item["_id"])
-                if current["state"] in ("adopted", "failed") and not self.store.claimed(
-                    f"{session['_id']}:vote"
-                ):
-                    return current
-                eventlet.sleep(0.05)
-            return current
+        """Record the outcome of a closed poll once: a guarded write (voting → adopted/failed) with the
+        ``resolution_*`` event; whoever loses the race (the admin's close or the ``poll_closed`` event)
+        returns the recorded item. Then the session's open item is released (both do it, so this returns
+        only once the next vote may open). Returns the decided item."""
         result = rules.outcome(
             poll.get("counts") or {},
             int(poll.get("ballots", 0)),
@@ -757,19 +823,34 @@ class CongressService(HealthRpc):
             "adopted": result.adopted,
             "recount_matches": poll.get("recount_matches"),
         }
-        decided = self.store.set_item(item["_id"], state=result.state, outcome=outcome, decided_at=now())
-        self.store.set_session(session["_id"], open_item=None)
-        self.store.release(f"{session['_id']}:vote")
-        self.events.publish(
-            f"resolution_{result.state}",
-            congress_id=session["congress_id"],
-            term_id=session["term_id"],
-            session_id=session["_id"],
-            item_id=item["_id"],
-            poll_id=item.get("poll_id"),
-            title=item["title"],
-            **{k: outcome[k] for k in ("yes", "no", "abstain", "ballots", "eligible", "due", "required")},
-        )
+        try:
+            decided = self.store.change(
+                "items",
+                item["_id"],
+                expect={"state": "voting", "poll_id": item.get("poll_id")},
+                set={"state": result.state, "outcome": outcome, "decided_at": now()},
+                events=[
+                    event(
+                        f"resolution_{result.state}",
+                        congress_id=session["congress_id"],
+                        term_id=session["term_id"],
+                        session_id=session["_id"],
+                        item_id=item["_id"],
+                        poll_id=item.get("poll_id"),
+                        title=item["title"],
+                        **{
+                            k: outcome[k]
+                            for k in ("yes", "no", "abstain", "ballots", "eligible", "due", "required")
+                        },
+                    )
+                ],
+            )
+        except Conflict:
+            decided = self._item(item["_id"])
+            if decided["state"] not in ("adopted", "failed"):
+                raise
+        self._release_vote(session["_id"], item["_id"])
+        self.relay_mine()
         return decided
 
     @event_handler("voting", "poll_closed")
@@ -799,8 +880,7 @@ class CongressService(HealthRpc):
         names = {d["id"]: d["name"] for d in term.get("delegations", [])}
         checked_in = delegate is not None and self.store.is_present(session_id, actor.member_id)
         open_item = None
-        if session.get("open_item"):
-            item = self.store.get_item(session["open_item"])
+        if item := self._active_item(session):
             open_item = {
                 "id": item["_id"],
                 "title": item["title"],

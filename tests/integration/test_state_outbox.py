@@ -1,0 +1,130 @@
+"""dmlib.state on the real FerretDB and RabbitMQ: concurrent guarded updates (one wins, the rest get a
+Conflict), events committed by a process that "crashed" before relaying them (published by the relay of
+the next process, consumed exactly once per event_id), and a database outage in the middle of a relay
+(the event stays pending and is relayed afterwards)."""
+
+import eventlet
+import pytest
+
+from dmlib import state
+from dmlib.errors import Conflict
+from dmlib.events import Events
+from dmlib.rpc import event_handler
+from dmlib.storage import Mongo, Store, make_client
+from tests.helpers import MONGO_URI, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+class Publisher(state.OutboxRelay):
+    """A service that only relays (its relay timer runs every second)."""
+
+    name = "outboxtest"
+    store = Mongo(Store)
+    events = Events()
+
+
+class Consumer:
+    name = "outboxconsumer"
+    store = Mongo(Store)
+
+    @event_handler("outboxtest", "thing_happened")
+    def handle(self, payload):
+        self.store.db.deliveries.update_one({"_id": payload["event_id"]}, {"$inc": {"n": 1}}, upsert=True)
+        if self.store.first_time(payload["event_id"], "handle"):
+            self.store.db.effects.insert_one({"_id": payload["event_id"], "k": payload["k"]})
+
+
+@pytest.fixture
+def database(db_prefix):
+    client = make_client(MONGO_URI)
+    yield client[f"{db_prefix}outboxtest"]
+    client.close()
+
+
+def test_concurrent_guarded_updates_one_wins_the_rest_conflict(database):
+    database.things.insert_one({"_id": "t1", "state": "planned", "_v": 0})
+    outcomes = []
+
+    def attempt(i):
+        try:
+            Store(database).change(
+                "things",
+                "t1",
+                expect={"_v": 0},
+                set={"state": "convened", "by": i},
+                events=[state.event("thing_happened", k=i)],
+            )
+            outcomes.append("won")
+        except Conflict:
+            outcomes.append("conflict")
+
+    pool = eventlet.GreenPool(8)
+    list(pool.imap(attempt, range(8)))
+    doc = database.things.find_one({"_id": "t1"})
+    assert sorted(outcomes) == ["conflict"] * 7 + ["won"]
+    assert doc["_v"] == 1 and len(doc["outbox"]) == 1
+    assert database[state.PENDING].count_documents({}) == 1  # only the winner's marker stays
+
+
+def test_events_left_by_a_crash_are_relayed_after_restart_exactly_once(container_factory, config, database):
+    store = Store(database)  # the "crashed" process: committed, never relayed
+    store.create("things", {"_id": "t1", "state": "new"}, events=[state.event("thing_happened", k=0)])
+    for k in (1, 2):
+        store.change("things", "t1", set={"k": k}, events=[state.event("thing_happened", k=k)])
+    consumer = container_factory(Consumer, config)
+    consumer.start()
+    publisher = container_factory(Publisher, config)
+    publisher.start()
+    consumed = make_client(MONGO_URI)[f"{config['MONGO_DB_PREFIX']}outboxconsumer"]
+    wait_until(lambda: consumed.effects.count_documents({}) == 3, timeout=30)
+    wait_until(lambda: database[state.PENDING].count_documents({}) == 0, timeout=30)
+    assert sorted(e["k"] for e in consumed.effects.find()) == [0, 1, 2]
+    assert database.things.find_one({"_id": "t1"})["outbox"] == {}
+
+
+def test_a_redelivered_event_has_its_effect_once(container_factory, config, database):
+    store = Store(database)
+    store.create("things", {"_id": "t2"}, events=[state.event("thing_happened", k=7)])
+    entry = next(iter(database.things.find_one({"_id": "t2"})["outbox"].values()))
+    consumer = container_factory(Consumer, config)
+    consumer.start()
+    publisher = container_factory(Publisher, config)
+    publisher.start()
+    consumed = make_client(MONGO_URI)[f"{config['MONGO_DB_PREFIX']}outboxconsumer"]
+    wait_until(lambda: consumed.effects.count_documents({}) == 1, timeout=30)
+    # the relay of a process that crashed before its $unset publishes the same envelope again
+    store.change("things", "t2", events=[{"type": entry["type"], "body": entry["body"]}])
+    wait_until(lambda: (consumed.deliveries.find_one({"_id": entry["body"]["event_id"]}) or {}).get("n") == 2)
+    assert consumed.effects.count_documents({}) == 1
+
+
+class FlakyDatabase:
+    """The real database until ``fail`` is set, then every collection is on a server that is not there."""
+
+    def __init__(self, real, dead):
+        self.real, self.dead, self.fail = real, dead, False
+
+    def __getitem__(self, name):
+        return (self.dead if self.fail else self.real)[name]
+
+
+def test_a_database_outage_during_relay_leaves_the_event_pending(database):
+    store = Store(database)
+    store.create("things", {"_id": "t3"}, events=[state.event("thing_happened", k=1)])
+    dead = make_client("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300")[database.name]
+    flaky = FlakyDatabase(database, dead)
+    published = []
+
+    def publish_then_outage(event_type, **body):
+        published.append(body["event_id"])
+        flaky.fail = True  # acknowledged by the broker, then the database goes away before the $unset
+
+    assert state.relay(flaky, publish_then_outage) == 0  # never raises
+    assert len(database.things.find_one({"_id": "t3"})["outbox"]) == 1
+    assert database[state.PENDING].count_documents({}) == 1
+    again = []
+    assert state.relay(database, lambda t, **body: again.append(body["event_id"])) == 1
+    assert again == published  # published again with the same event_id: consumers de-duplicate
+    assert database.things.find_one({"_id": "t3"})["outbox"] == {}
+    assert database[state.PENDING].count_documents({}) == 0
