@@ -1,11 +1,14 @@
 """Demo part: Worker Home evaluations (星级职工之家评选) from the seed articles' real runs.
 
 - 2017 (``ev2017``): the 16 Worker Homes, member weight 40 % (40/30/30), closed and published, star
-  levels set in the member registry;
-- 2018 (``ev2018``): the 16 Worker Homes, member weight 50 % (50/25/25), voting open with 3,890
-  members' ballots already in and 560+ opinions; every unit and superior score entered, so the superior
-  admin (``ftu-admin``) can close and publish it in two clicks. The first ten members of each union
-  (among them the admins and ``M0100002``) have not voted, so they can try the star page.
+  levels set in the member registry; run by the rules of its time (no minimum participation, a home
+  without ballots scored 0: ``rules`` given explicitly);
+- 2018 (``ev2018``): the 16 Worker Homes, member weight 50 % (50/25/25), the default campaign rules
+  (minimum participation 30 %, homes without member ballots flagged), voting open with 4,300 members'
+  ballots already in and 560+ opinions; every unit and superior score entered, so the superior admin
+  (``ftu-admin``) can close and publish it in two clicks. Two homes show the rules at work: nobody of
+  ``u16`` has voted (flagged 无会员评价) and 15 % of ``u15`` (flagged 参评率不足). The first ten members
+  of each union (among them the admins and ``M0100002``) have not voted, so they can try the star page.
 
 Ballots are loaded in bulk through ``voting.load_ratings`` (system only; stored exactly like cast ballots:
 secret ids, receipts, live tally), not one RPC each.
@@ -17,7 +20,11 @@ import random
 
 from .demo import FEDERATION, GRASSROOTS
 
-VOTERS_2018 = 3890
+VOTERS_2018 = 4300
+#: 2018: homes with a set share of their members voting, to show the campaign rules (README).
+QUIET_2018 = {"u16": 0.0, "u15": 0.15}
+#: 2017 ran before the minimum participation existed.
+RULES_2017 = {"min_participation": 0, "no_ballots": "zero"}
 OPINIONS_2018 = 566
 VOTERS_2017 = 3890
 OPINIONS_2017 = 214
@@ -64,19 +71,24 @@ def opinion(rng: random.Random) -> str:
     return f"{topic}{rng.choice(PRAISE)}，{rng.choice(WISHES)}。"
 
 
-def spread(rng: random.Random, total: int, sizes: dict[str, int]) -> dict[str, int]:
-    """Voters per union: uneven participation (about 15-50 %), summing exactly to ``total``."""
-    weights = {u: n * rng.uniform(0.5, 1.6) for u, n in sizes.items()}
-    scale = total / sum(weights.values())
+def spread(
+    rng: random.Random, total: int, sizes: dict[str, int], quiet: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Voters per union: uneven participation (about 0.7-1.3 × the mean), summing exactly to ``total``;
+    the ``quiet`` unions get the given share of their members instead."""
+    quiet = quiet or {}
+    fixed = {u: int(sizes[u] * share) for u, share in quiet.items()}
+    weights = {u: n * rng.uniform(0.7, 1.3) for u, n in sizes.items() if u not in quiet}
+    scale = (total - sum(fixed.values())) / sum(weights.values())
     counts = {u: min(int(w * scale), sizes[u] - NOT_VOTING) for u, w in weights.items()}
-    order = sorted(sizes, key=lambda u: -sizes[u])
+    order = sorted(weights, key=lambda u: -sizes[u])
     i = 0
-    while sum(counts.values()) < total:
+    while sum(counts.values()) < total - sum(fixed.values()):
         u = order[i % len(order)]
         if counts[u] < sizes[u] - NOT_VOTING:
             counts[u] += 1
         i += 1
-    return counts
+    return {**counts, **fixed}
 
 
 def ballots(rng, campaign_sizes, counts, quality, opinions_total) -> list[dict]:
@@ -97,13 +109,14 @@ def ballots(rng, campaign_sizes, counts, quality, opinions_total) -> list[dict]:
     return out
 
 
-def run_campaign(rpc, rng, *, campaign_id, title, year, preset, voters, opinions, sizes, publish) -> dict:
-    rpc.voting.create_campaign(
-        {"id": campaign_id, "title": title, "union_id": FEDERATION[0], "year": year, "preset": preset}
-    )
+def run_campaign(
+    rpc, rng, *, campaign_id, title, year, preset, voters, opinions, sizes, publish, rules=None, quiet=None
+) -> dict:
+    spec = {"id": campaign_id, "title": title, "union_id": FEDERATION[0], "year": year, "preset": preset}
+    rpc.voting.create_campaign({**spec, "rules": rules} if rules else spec)
     rpc.voting.open_campaign(campaign_id)
     quality = {u: rng.uniform(3.3, 4.8) for u in sizes}
-    counts = spread(rng, voters, sizes)
+    counts = spread(rng, voters, sizes, quiet)
     cast = ballots(rng, sizes, counts, quality, opinions)
     for i in range(0, len(cast), CHUNK):
         rpc.voting.load_ratings(campaign_id, cast[i : i + CHUNK])
@@ -137,6 +150,7 @@ def load(rpc, rng: random.Random) -> dict:
         opinions=OPINIONS_2017,
         sizes=sizes,
         publish=True,
+        rules=RULES_2017,
     )
     y2018 = run_campaign(
         rpc,
@@ -149,5 +163,6 @@ def load(rpc, rng: random.Random) -> dict:
         opinions=OPINIONS_2018,
         sizes=sizes,
         publish=False,
+        quiet=QUIET_2018,
     )
     return {"2017 (published)": y2017, "2018 (open)": y2018}

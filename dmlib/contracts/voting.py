@@ -15,15 +15,11 @@ from dmlib.schemas import BaseSchema, Id, PageOut
 
 DEFAULT_OPTIONS = ["yes", "no", "abstain"]
 OPINION_MAX = 2000
-#: Star level thresholds on the total (0-100): at least [5★, 4★, 3★, 2★, 1★]; below the last, 0 stars.
-DEFAULT_THRESHOLDS = [90, 80, 70, 60, 50]
-#: Default criteria of a Worker Home evaluation (seed: 北京经开区总工会).
-DEFAULT_CRITERIA = ["工会组织健全", "基础设施完善", "工作务实创新", "劳动关系和谐", "财务管理规范"]
-#: Weight presets in percent: 2018 onwards member 50 %, 2017 member 40 % (seed articles).
-WEIGHT_PRESETS = {
-    "2018": {"member": 50, "unit": 25, "superior": 25},
-    "2017": {"member": 40, "unit": 30, "superior": 30},
-}
+#: Names of the weight presets; their weights, the default criteria, thresholds and campaign rules belong
+#: to the evaluation domain (``services/voting/evaluation.py``, RPC ``voting.campaign_defaults``).
+WEIGHT_PRESET_NAMES = ("2018", "2017")
+NO_BALLOTS_RULES = ("exclude", "zero")
+STAR_BASES = ("published", "exact")
 CAMPAIGN_STATES = ("draft", "open", "closed", "published")
 
 
@@ -37,7 +33,8 @@ class StrictInt(fields.Integer):
 
 
 class Score(fields.Float):
-    """A score 0-100 given as a JSON number (integer or decimal, at most 2 decimals kept)."""
+    """A score 0-100 given as a JSON number (integer or decimal). Kept as given: the evaluation domain
+    rounds it half-up to 2 decimals when it is stored (one rounding everywhere, not float ``round()``)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -45,7 +42,7 @@ class Score(fields.Float):
         value = super()._deserialize(value, attr, data, **kwargs)
         if not 0 <= value <= 100:
             raise ValidationError("must be between 0 and 100 / 须在0到100之间")
-        return round(value, 2)
+        return value
 
 
 # ----- choice polls (used by the congress service) -----------------------------------------------
@@ -173,8 +170,37 @@ class WeightsIn(BaseSchema):
             raise ValidationError("weights must sum to 100 / 权重之和须为100%", "_schema")
 
 
+class RulesIn(BaseSchema):
+    """The campaign rules the seed leaves open (README "Worker Home evaluations"); a rule left out takes
+    the evaluation domain's default (``voting.campaign_defaults``)."""
+
+    min_participation = Score(
+        load_default=None,
+        metadata={
+            "description": "percent of a home's members who must cast a ballot for it to get a star level "
+            "and a place (0: no floor); below it the home is flagged 参评率不足"
+        },
+    )
+    no_ballots = fields.String(
+        load_default=None,
+        validate=validate.OneOf(NO_BALLOTS_RULES, error="exclude or zero / 须为 exclude 或 zero"),
+        metadata={
+            "description": "a home without member ballots: exclude (flagged, no star level, no place) or "
+            "zero (member score counts 0)"
+        },
+    )
+    star_basis = fields.String(
+        load_default=None,
+        validate=validate.OneOf(STAR_BASES, error="published or exact / 须为 published 或 exact"),
+        metadata={
+            "description": "star level from the total as published (2 decimals, half-up) or the exact total"
+        },
+    )
+
+
 class CampaignIn(BaseSchema):
-    """A new evaluation campaign of the Worker Homes under ``union_id`` (a superior union)."""
+    """A new evaluation campaign of the Worker Homes under ``union_id`` (a superior union). Fields left
+    out (preset, criteria, thresholds, rules) take the evaluation domain's defaults."""
 
     id = Id(load_default=None)
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -182,21 +208,26 @@ class CampaignIn(BaseSchema):
     year = StrictInt(load_default=None, validate=validate.Range(min=2000, max=2100))
     preset = fields.String(
         load_default=None,
-        validate=validate.OneOf(list(WEIGHT_PRESETS)),
-        metadata={"description": "weights preset: 2018 (member 50 %) or 2017 (member 40 %)"},
+        validate=validate.OneOf(WEIGHT_PRESET_NAMES),
+        metadata={"description": "weights preset: 2018 (member 50 %, the default) or 2017 (member 40 %)"},
     )
     weights = fields.Nested(WeightsIn, load_default=None)
     criteria = fields.List(
         fields.String(validate=validate.Length(min=1, max=40)),
-        load_default=lambda: list(DEFAULT_CRITERIA),
+        load_default=None,
         validate=[validate.Length(min=1, max=10), _distinct],
+        metadata={"description": "default: the five criteria of DESIGN.md §4"},
     )
     thresholds = fields.List(
         Score(),
-        load_default=lambda: list(DEFAULT_THRESHOLDS),
+        load_default=None,
         validate=[validate.Length(equal=5), _descending],
-        metadata={"description": "minimum totals for 5, 4, 3, 2 and 1 stars, strictly descending"},
+        metadata={
+            "description": "minimum totals for 5, 4, 3, 2 and 1 stars, strictly descending "
+            "(default 90/80/70/60/50)"
+        },
     )
+    rules = fields.Nested(RulesIn, load_default=None)
     homes = fields.List(Id(), load_default=None, metadata={"description": "default: all under union_id"})
     opens_at = fields.AwareDateTime(load_default=None)
     closes_at = fields.AwareDateTime(load_default=None)
@@ -250,6 +281,22 @@ class CampaignMeOut(BaseSchema):
     receipt = fields.String(allow_none=True)
 
 
+class RulesOut(BaseSchema):
+    min_participation = fields.Float(metadata={"description": "percent; 0: no floor"})
+    no_ballots = fields.String(metadata={"description": "exclude | zero"})
+    star_basis = fields.String(metadata={"description": "published | exact"})
+
+
+class CampaignDefaultsOut(BaseSchema):
+    preset = fields.String()
+    presets = fields.Dict(
+        keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer())
+    )
+    criteria = fields.List(fields.String())
+    thresholds = fields.List(fields.Float())
+    rules = fields.Nested(RulesOut)
+
+
 class CampaignOut(BaseSchema):
     id = fields.String()
     title = fields.String()
@@ -260,6 +307,10 @@ class CampaignOut(BaseSchema):
     weights = fields.Dict(keys=fields.String(), values=fields.Integer())
     criteria = fields.List(fields.Nested(CriterionOut))
     thresholds = fields.List(fields.Float())
+    rules = fields.Nested(
+        RulesOut,
+        metadata={"description": "the campaign's rules (defaults filled in for campaigns made before them)"},
+    )
     opens_at = fields.String(allow_none=True)
     closes_at = fields.String(allow_none=True)
     poll_id = fields.String()
@@ -278,7 +329,7 @@ class CampaignOut(BaseSchema):
 
 
 class ResultRowOut(BaseSchema):
-    rank = fields.Integer()
+    rank = fields.Integer(allow_none=True, metadata={"description": "null: flagged, no place"})
     union_id = fields.String()
     name = fields.String()
     union_name = fields.String()
@@ -293,6 +344,14 @@ class ResultRowOut(BaseSchema):
     opinions = fields.Integer()
     criteria_means = fields.List(fields.Float(allow_none=True))
     star_counts = fields.List(fields.Integer(), metadata={"description": "how many 1…5-star marks"})
+    flags = fields.List(
+        fields.String(),
+        metadata={
+            "description": "why the home has no star level and no place: no_member_ballots (无会员评价), "
+            "low_participation (参评率不足); empty when it qualifies"
+        },
+    )
+    min_voters = fields.Integer(metadata={"description": "ballots needed to reach min_participation"})
 
 
 class ResultsOut(BaseSchema):

@@ -39,7 +39,79 @@ EXPORT_COLUMNS = [
     ("Eligible members", "eligible"),
     ("Participation rate %", "participation"),
     ("Opinions", "opinions"),
+    ("Ballots needed", "min_voters"),
+    ("Flags", "flags"),
 ]
+#: Row flags of the results table (codes from the voting service, ``ResultRowOut.flags``).
+FLAG_LABELS = {
+    "no_member_ballots": "no member ballots",
+    "low_participation": "participation below the minimum",
+}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def campaign_rules(campaign: dict, gettext) -> list[tuple[str, str]]:
+    """The campaign's rules in plain words as (text in the page's language, English) pairs: weights and
+    member score (DESIGN.md §4, scheme of 北京经开区总工会), the one rounding, the star level's basis and
+    thresholds, the minimum participation and homes without member ballots (``rules`` of the campaign;
+    README "Worker Home evaluations")."""
+    w, t = campaign["weights"], campaign["thresholds"]
+    rules = campaign.get("rules") or {}
+    floor = rules.get("min_participation", 0)
+    lines: list[tuple[str, dict]] = [
+        (
+            "Total = member score × %(member)s%% + unit score × %(unit)s%% + superior score × "
+            "%(superior)s%%; member score = mean stars ÷ 5 × 100 (scheme of 北京经开区总工会).",
+            dict(w),
+        ),
+        (
+            "Every score and total is rounded half-up to 2 decimals (88.125 → 88.13), participation to "
+            "1 decimal.",
+            {},
+        ),
+        (
+            "The star level is read from the exact total before rounding (89.995 is below 90): 5 stars ≥ "
+            "%(t5)s, 4 ≥ %(t4)s, 3 ≥ %(t3)s, 2 ≥ %(t2)s, 1 ≥ %(t1)s."
+            if rules.get("star_basis") == "exact"
+            else "The star level is read from the total as published, to 2 decimals (89.995 → 90.00): "
+            "5 stars ≥ %(t5)s, 4 ≥ %(t4)s, 3 ≥ %(t3)s, 2 ≥ %(t2)s, 1 ≥ %(t1)s.",
+            {f"t{5 - i}": _fmt(x) for i, x in enumerate(t)},
+        ),
+        (
+            "Minimum participation %(floor)s%%: a Worker Home where a smaller share of its members voted "
+            "is flagged “participation below the minimum” and gets no star level and no place (its "
+            "figures are still shown)."
+            if floor
+            else "No minimum participation.",
+            {"floor": _fmt(floor)} if floor else {},
+        ),
+        (
+            "A Worker Home without member ballots counts member score 0 in its total."
+            if rules.get("no_ballots") == "zero"
+            else "A Worker Home without member ballots is flagged “no member ballots” and gets no star "
+            "level and no place.",
+            {},
+        ),
+    ]
+    return [(gettext(msg, **v), msg % v if v else msg) for msg, v in lines]
+
+
+def bilingual(pair: tuple[str, str]) -> str:
+    """ "中文 / English", or the English alone when the page is in English."""
+    text, english = pair
+    return text if text == english else f"{text} / {english}"
+
+
+def flag_text(row: dict, gettext) -> str:
+    """A row's flags in words (both languages), "" when it qualifies."""
+    return "; ".join(
+        bilingual((gettext(FLAG_LABELS[f]), FLAG_LABELS[f]))
+        for f in row.get("flags") or ()
+        if f in FLAG_LABELS
+    )
 
 
 def short_name(name: str) -> str:
@@ -51,7 +123,8 @@ def short_name(name: str) -> str:
 
 
 def flat_errors(exc: ServiceError) -> dict[str, str]:
-    """A 400's field messages flattened for a form: ``{"title": "…", "c3": "…"}`` (stars per criterion)."""
+    """A 400's field messages flattened for a form: ``{"title": "…", "c3": "…", "min_participation":
+    "…"}`` (stars per criterion, campaign rules per rule)."""
 
     def flat(v) -> str:
         if isinstance(v, dict):
@@ -62,7 +135,7 @@ def flat_errors(exc: ServiceError) -> dict[str, str]:
 
     errors: dict[str, str] = {}
     for k, v in exc.fields.items():
-        if k == "stars" and isinstance(v, dict):
+        if k in ("stars", "rules") and isinstance(v, dict):
             errors.update({ck: flat(cv) for ck, cv in v.items()})
         else:
             errors[k] = flat(v)
@@ -71,20 +144,33 @@ def flat_errors(exc: ServiceError) -> dict[str, str]:
     return errors
 
 
-def results_csv(results: dict, headers: list[str]) -> bytes:
-    """The results table as CSV (UTF-8 with BOM so that Excel shows the Chinese)."""
+def _cells(row: dict, gettext) -> list:
+    cells = {k: row.get(k) for _, k in EXPORT_COLUMNS}
+    cells["flags"] = flag_text(row, gettext)
+    return [cells[k] for _, k in EXPORT_COLUMNS]
+
+
+def results_csv(results: dict, headers: list[str], gettext=None) -> bytes:
+    """The results table as CSV (UTF-8 with BOM so that Excel shows the Chinese): title, headers, one
+    line per Worker Home (flagged ones without a place), then an empty line and the campaign's rules."""
+    gettext = gettext or (lambda m, **v: m % v if v else m)
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow([results["campaign"]["title"]])
     writer.writerow(headers)
     for r in results["rows"]:
-        writer.writerow(["" if r.get(k) is None else r[k] for _, k in EXPORT_COLUMNS])
+        writer.writerow(["" if v is None else v for v in _cells(r, gettext)])
+    writer.writerow([])
+    for pair in campaign_rules(results["campaign"], gettext):
+        writer.writerow([bilingual(pair)])
     return out.getvalue().encode("utf-8")
 
 
-def results_xlsx(results: dict, headers: list[str]) -> bytes:
-    """The results table as an XLSX workbook: title, weights, then one row per Worker Home."""
+def results_xlsx(results: dict, headers: list[str], gettext=None) -> bytes:
+    """The results table as an XLSX workbook: title, weights, then one row per Worker Home, then an
+    empty row and the campaign's rules."""
+    gettext = gettext or (lambda m, **v: m % v if v else m)
     camp = results["campaign"]
     wb = Workbook()
     ws = wb.active
@@ -103,8 +189,11 @@ def results_xlsx(results: dict, headers: list[str]) -> bytes:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="F2F4F7")
     for r in results["rows"]:
-        ws.append([r.get(k) for _, k in EXPORT_COLUMNS])
-    for col, width in zip("ABCDEFGHIJKL", [6, 30, 30, 10, 10, 10, 10, 8, 8, 8, 10, 8], strict=True):
+        ws.append(_cells(r, gettext))
+    ws.append([])
+    for pair in campaign_rules(camp, gettext):
+        ws.append([bilingual(pair)])
+    for col, width in zip("ABCDEFGHIJKLMN", [6, 30, 30, 10, 10, 10, 10, 8, 8, 8, 10, 8, 8, 30], strict=True):
         ws.column_dimensions[col].width = width
     buf = io.BytesIO()
     wb.save(buf)
@@ -229,7 +318,9 @@ class EvaluationsHttp:
         """The results table as CSV (UTF-8 with BOM)."""
         results = self.voting_rpc.campaign_results(campaign_id)
         return attachment(
-            results_csv(results, self._export_headers()), "text/csv", f"{campaign_id}-results.csv"
+            results_csv(results, self._export_headers(), self.web.gettext),
+            "text/csv",
+            f"{campaign_id}-results.csv",
         )
 
     @api("GET", "/api/v1/campaigns/<campaign_id>/results.xlsx", response=XLSX_TYPE, tags=["evaluations"])
@@ -237,7 +328,9 @@ class EvaluationsHttp:
         """The results table as an Excel workbook."""
         results = self.voting_rpc.campaign_results(campaign_id)
         return attachment(
-            results_xlsx(results, self._export_headers()), XLSX_TYPE, f"{campaign_id}-results.xlsx"
+            results_xlsx(results, self._export_headers(), self.web.gettext),
+            XLSX_TYPE,
+            f"{campaign_id}-results.xlsx",
         )
 
     @api(
@@ -324,11 +417,13 @@ class EvaluationsHttp:
     def _setup_context(self) -> dict:
         actor = self.identity.actor
         unions = [self.members_rpc.get_union(u) for u in sorted(actor.scopes("superior_admin"))]
+        defaults = self.voting_rpc.campaign_defaults()
         return {
             "unions": unions,
-            "presets": c.WEIGHT_PRESETS,
-            "default_criteria": c.DEFAULT_CRITERIA,
-            "default_thresholds": c.DEFAULT_THRESHOLDS,
+            "presets": defaults["presets"],
+            "default_criteria": defaults["criteria"],
+            "default_thresholds": defaults["thresholds"],
+            "default_rules": defaults["rules"],
             "year": datetime.now(UTC).year,
         }
 
@@ -354,10 +449,17 @@ class EvaluationsHttp:
         }
         if f.get("year"):
             data["year"] = _int_or_none(f.get("year"))
-        if f.get("preset") in c.WEIGHT_PRESETS:
+        if f.get("preset") in c.WEIGHT_PRESET_NAMES:
             data["preset"] = f["preset"]
         else:
             data["weights"] = {k: _int_or_none(f.get(f"w_{k}")) for k in ("member", "unit", "superior")}
+        rules = {
+            "min_participation": _int_or_none(f.get("min_participation")),
+            "no_ballots": f.get("no_ballots") or None,
+            "star_basis": f.get("star_basis") or None,
+        }
+        if any(v is not None for v in rules.values()):
+            data["rules"] = {k: v for k, v in rules.items() if v is not None}
         for key in ("opens_at", "closes_at"):
             if f.get(key):
                 # a date from the form: voting runs to the end of that day, Beijing time
@@ -515,6 +617,8 @@ class EvaluationsHttp:
             "evaluations/results.html",
             request=request,
             results=results,
+            rules=campaign_rules(results["campaign"], _),
+            flag_labels=FLAG_LABELS,
             campaign=results["campaign"],
             composite=composite,
             participation=participation,

@@ -33,6 +33,7 @@ from dmlib.schemas import ID_RE, iso, page_out
 from dmlib.secrets import require_secret
 from dmlib.storage import Mongo
 
+from . import campaigns as camp
 from . import evaluation as ev
 from . import tally as t
 from .store import VotingStore, now
@@ -539,12 +540,22 @@ class VotingService(HealthRpc):
         )
 
     @rpc
+    def campaign_defaults(self) -> dict:
+        """What a new campaign gets for a field left out (any logged-in caller; for the set-up form).
+        Out: :class:`CampaignDefaultsOut` ``{"preset", "presets": {name: weights}, "criteria",
+        "thresholds", "rules": {"min_participation", "no_ballots", "star_basis"}}``."""
+        self.identity.require_login()
+        return c.CampaignDefaultsOut().dump(ev.defaults())
+
+    @rpc
     def create_campaign(self, data: dict) -> dict:
         """Create an evaluation campaign (draft) over the Worker Homes of the unions under ``union_id``.
 
         In: :class:`CampaignIn`; weights from ``weights`` or ``preset`` ("2018": member 50 / unit 25 /
         superior 25, the default; "2017": 40 / 30 / 30), criteria (default the five of DESIGN.md §4),
-        thresholds (default 90/80/70/60/50 for 5…1 stars). Only a superior admin of ``union_id`` or
+        thresholds (default 90/80/70/60/50 for 5…1 stars), ``rules`` (``min_participation`` percent,
+        default 30; ``no_ballots`` exclude | zero, default exclude; ``star_basis`` published | exact,
+        default published: :class:`evaluation.CampaignRules`). Only a superior admin of ``union_id`` or
         above. Out: :class:`CampaignOut`. Errors: BadInput, NotFound, Forbidden, Conflict (id taken)."""
         data = c.CampaignIn().load(data)
         actor = self.identity.actor
@@ -567,7 +578,6 @@ class VotingService(HealthRpc):
             chosen = sorted(set(data["homes"]))
         if not chosen:
             raise BadInput("no Worker Homes to evaluate / 没有可参评的职工之家", fields={"homes": ["empty"]})
-        weights = data["weights"] or c.WEIGHT_PRESETS[data["preset"] or "2018"]
         counts = self.members_rpc.count_members(chosen)
         campaign_id = data["id"] or f"ev{uuid.uuid4().hex[:12]}"
         homes = [
@@ -587,9 +597,7 @@ class VotingService(HealthRpc):
             "union_path": union["path"],
             "year": data["year"],
             "status": "draft",
-            "weights": dict(weights),
-            "criteria": data["criteria"],
-            "thresholds": data["thresholds"],
+            **camp.settings(data),
             "opens_at": data["opens_at"],
             "closes_at": data["closes_at"],
             "homes": homes,
@@ -680,7 +688,8 @@ class VotingService(HealthRpc):
             actor.is_system or actor.has("union_admin", union_id),
             "each union scores its own Worker Home only / 单位评分仅限本单位工会",
         )
-        updated = self.store.set_scores(campaign_id, "unit_scores", {union_id: data["score"]})
+        score = ev.round2(data["score"])  # half-up: 88.125 → 88.13
+        updated = self.store.set_scores(campaign_id, "unit_scores", {union_id: score})
         self.open_docs.forget("campaign", campaign_id)
         if updated is None:
             raise Conflict("results are published / 结果已公布，不能修改")
@@ -703,7 +712,8 @@ class VotingService(HealthRpc):
                 "not Worker Homes of this campaign / 非本次参评的职工之家",
                 fields={"scores": {u: ["not in this campaign"] for u in unknown}},
             )
-        updated = self.store.set_scores(campaign_id, "superior_scores", data["scores"])
+        scores = {u: ev.round2(v) for u, v in data["scores"].items()}  # half-up: 88.125 → 88.13
+        updated = self.store.set_scores(campaign_id, "superior_scores", scores)
         self.open_docs.forget("campaign", campaign_id)
         if updated is None:
             raise Conflict("results are published / 结果已公布，不能修改")
@@ -810,6 +820,7 @@ class VotingService(HealthRpc):
                 **campaign,
                 "id": campaign["_id"],
                 "criteria": [{"key": f"c{i + 1}", "name": n} for i, n in enumerate(campaign["criteria"])],
+                "rules": camp.rules_of(campaign).to_doc(),
                 "opens_at": iso(campaign.get("opens_at")),
                 "closes_at": iso(campaign.get("closes_at")),
                 "poll_id": campaign["_id"],
@@ -832,52 +843,11 @@ class VotingService(HealthRpc):
         out["is_admin"] = is_admin
         return out
 
-    def _rows(self, campaign: dict, counts: dict) -> list[ev.HomeResult]:
-        k = len(campaign["criteria"])
-        results = []
-        for h in campaign["homes"]:
-            s = counts["s"].get(h["union_id"]) or t.subject_zero(k)
-            tally = ev.HomeTally(
-                ballots=s["n"],
-                star_sums=tuple(s[f"c{i}"] for i in range(k)),
-                star_counts=tuple(s[f"h{v}"] for v in range(1, 6)),
-                opinions=s["op"],
-            )
-            results.append(
-                ev.home_result(
-                    h["union_id"],
-                    tally,
-                    h["eligible"],
-                    campaign["unit_scores"].get(h["union_id"]),
-                    campaign["superior_scores"].get(h["union_id"]),
-                    campaign["weights"],
-                    campaign["thresholds"],
-                )
-            )
-        return ev.rank(results)
-
-    def _rows_out(self, campaign: dict, ranked: list[ev.HomeResult]) -> list[dict]:
-        """The ranked rows in the shape of :class:`ResultRowOut`, built directly (a 1,000-home table is
-        on the live-results path, where a schema dump per row costs more than the arithmetic)."""
-        names = {h["union_id"]: h for h in campaign["homes"]}
-        fields = list(c.ResultRowOut().fields)
-        rows = []
-        own = [f for f in fields if f in ev.HomeResult.__slots__]
-        for r in ranked:
-            row = {
-                **{f: getattr(r, f) for f in own},
-                "name": names[r.union_id]["name"],
-                "union_name": names[r.union_id]["union_name"],
-                "criteria_means": list(r.criteria_means),
-                "star_counts": list(r.star_counts),
-            }
-            rows.append({k: row[k] for k in fields})
-        return rows
-
     @rpc
     def campaign_results(self, campaign_id: str, as_json: bool = False) -> dict | str:
         """Results per home: member, unit, superior score, total, star level, participation, opinions,
-        ranked. Campaign admins see them live at any time (``live: true``, from the live tally); everyone
+        ranked under the campaign's rules (:mod:`.campaigns`): homes flagged ``no_member_ballots`` or
+        ``low_participation`` have star level 0 and ``rank`` null, after the ranked ones. Campaign admins see them live at any time (``live: true``, from the live tally); everyone
         who takes part sees them once published (the stored table). Out: :class:`ResultsOut`; with
         ``as_json`` the same already serialised as JSON text, so that the gateway can pass a 1,000-home
         table through without decoding and re-encoding it (a third of the live-results time)."""
@@ -898,8 +868,8 @@ class VotingService(HealthRpc):
                 is_admin, "results are published after the campaign closes / 评选结果将在结束后公布"
             )
             counts = self._counts(poll, tally) if poll else {"n": 0, "s": {}}
-            ranked = self._rows(campaign, counts)
-            rows, distribution, live = self._rows_out(campaign, ranked), ev.star_distribution(ranked), True
+            ranked = camp.results_table(campaign, counts)
+            rows, distribution, live = camp.rows_out(campaign, ranked), ev.star_distribution(ranked), True
         recount = (poll or {}).get("recount")
         out = c.ResultsOut().dump(
             {
@@ -944,13 +914,18 @@ class VotingService(HealthRpc):
             raise Conflict(
                 "the recount differs from the live tally: alarm raised / 复核计票与实时计票不一致，已告警"
             )
-        ranked = self._rows(campaign, record["recounted"])
+        ranked = camp.results_table(campaign, record["recounted"])
         results = {
-            "rows": self._rows_out(campaign, ranked),
+            "rows": camp.rows_out(campaign, ranked),
             "star_distribution": ev.star_distribution(ranked),
         }
         moved = self.store.move_campaign(
-            campaign_id, ("closed",), "published", results=results, published_at=now()
+            campaign_id,
+            ("closed",),
+            "published",
+            results=results,
+            published_at=now(),
+            rules=camp.rules_of(campaign).to_doc(),  # the rules of the stored table, for good
         )
         if moved is None:
             return self.campaign_results(campaign_id)

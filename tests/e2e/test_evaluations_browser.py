@@ -77,6 +77,7 @@ def test_demo_campaigns_and_published_table_equals_a_recount(stack):
             row["superior_score"],
             camp["weights"],
             camp["thresholds"],
+            ev.CampaignRules.from_doc(camp["rules"]),
         )
         assert (row["member_score"], row["total"], row["star_level"], row["voters"], row["opinions"]) == (
             expect.member_score,
@@ -138,11 +139,16 @@ def test_superior_admin_closes_publishes_and_reads_results_with_charts(stack, ph
     phone.click("text=公布评选结果")
     phone.wait_for_url("**/evaluations/ev2018/results")
     assert phone.locator("#results-table tbody tr").count() == 16
+    # the demo's two quiet homes show the campaign rules at work (dmtools/demo_evaluations.py)
+    assert phone.get_attribute("#results-table tr[data-home=u16]", "data-flags") == "no_member_ballots"
+    assert phone.get_attribute("#results-table tr[data-home=u15]", "data-flags") == "low_participation"
+    assert "无会员评价" in phone.inner_text("#results-table tr[data-home=u16]")
+    assert "最低参评率 30%" in phone.inner_text("#rules")
     for chart in ("#chart-total svg rect", "#chart-stars svg rect", "#chart-participation svg rect"):
         assert phone.locator(chart).count() >= 5
     assert "复核计票与实时计票一致" in phone.inner_text("#recount")
     phone.screenshot(path=f"{SHOTS}-results.png", full_page=True)
     csv = phone.request.get(f"{stack.url}/api/v1/campaigns/ev2018/results.csv")
-    assert csv.status == 200 and len(csv.text().splitlines()) == 18
+    assert csv.status == 200 and len(csv.text().splitlines()) == 18 + 1 + 5  # table, blank, the rules
     xlsx = phone.request.get(f"{stack.url}/api/v1/campaigns/ev2018/results.xlsx")
     assert xlsx.status == 200 and xlsx.body()[:2] == b"PK"

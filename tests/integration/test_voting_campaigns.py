@@ -236,3 +236,65 @@ def test_bulk_loading_equals_casting_and_refuses_duplicates(evaluation, db):
     assert check["matches"] is True and check["recounted"]["n"] == 3
     assert check["recounted"]["s"]["u01"]["c0"] == 7 and check["recounted"]["s"]["u02"]["op"] == 1
     assert db("voting").ballots_ev2018.count_documents({}) == 3  # the refused batch left nothing
+
+
+def test_campaign_rules_flag_homes_round_half_up_and_apply_to_old_campaigns(evaluation, db):
+    """The campaign rules (README "Worker Home evaluations"): a minimum participation, homes without
+    member ballots, one half-up rounding; a campaign stored without rules runs by the defaults."""
+    with evaluation(SUPERIOR) as rpc:
+        with pytest.raises(BadInput) as bad:
+            create(rpc, rules={"min_participation": -1, "no_ballots": "skip", "star_basis": "rounded"})
+        assert set(bad.value.fields["rules"]) == {"min_participation", "no_ballots", "star_basis"}
+        camp = create(rpc, rules={"min_participation": 50, "star_basis": "exact"})
+        assert camp["rules"] == {"min_participation": 50.0, "no_ballots": "exclude", "star_basis": "exact"}
+        rpc.voting.create_campaign({"id": "evold", "title": "旧评选", "union_id": "ftu"})
+        assert rpc.voting.campaign_defaults()["rules"]["min_participation"] == 30.0
+    # "evold" as a campaign stored before the rules existed: defaults applied on read
+    db("voting").campaigns.update_one({"_id": "evold"}, {"$unset": {"rules": ""}})
+    with evaluation(SUPERIOR) as rpc:
+        old = rpc.voting.get_campaign("evold")
+        assert old["rules"] == {"min_participation": 30.0, "no_ballots": "exclude", "star_basis": "published"}
+        rpc.voting.open_campaign("evold")
+        rpc.voting.open_campaign("ev2018")
+    stars = {"stars": {f"c{i}": 4 for i in range(1, 6)}}
+    for m, u, campaigns in [
+        ("M0100011", "u01", ("ev2018", "evold")),
+        ("M0100012", "u01", ("ev2018",)),  # ev2018: u01 2 of 4 members (exactly 50 %), u02 none
+        ("M0200011", "u02", ("evold",)),  # evold: u01 1 of 4 (25 % < 30 %), u02 1 of 2
+    ]:
+        with evaluation(member(m, u)) as rpc:
+            for campaign_id in campaigns:
+                rpc.voting.cast_rating(campaign_id, stars)
+    with evaluation(SUPERIOR) as rpc:
+        rows = {r["union_id"]: r for r in rpc.voting.campaign_results("evold")["rows"]}
+    assert rows["u01"]["flags"] == ["low_participation"] and rows["u01"]["rank"] is None
+    assert (rows["u01"]["star_level"], rows["u01"]["min_voters"], rows["u01"]["participation"]) == (
+        0,
+        2,
+        25.0,
+    )
+    assert rows["u02"]["flags"] == [] and rows["u02"]["rank"] == 1
+    with evaluation(union_admin("u01")) as rpc:
+        saved = rpc.voting.set_unit_score("ev2018", "u01", {"score": 88.125})
+        assert saved["homes"][0]["unit_score"] == 88.13  # half-up, not float round() (88.12)
+    with evaluation(union_admin("u02")) as rpc:
+        rpc.voting.set_unit_score("ev2018", "u02", {"score": 99})
+    with evaluation(SUPERIOR) as rpc:
+        rpc.voting.set_superior_scores("ev2018", {"scores": {"u01": 90.005, "u02": 99}})
+        rpc.voting.close_campaign("ev2018")
+        published = rpc.voting.publish_results("ev2018")
+    assert [r["union_id"] for r in published["rows"]] == ["u01", "u02"]  # flagged last, whatever its total
+    u01, u02 = published["rows"]
+    # u01: 80 × .5 + 88.13 × .25 + 90.01 × .25 = 40 + 22.0325 + 22.5025 = 84.535 → 84.54, 4★, at the floor
+    assert (u01["rank"], u01["flags"], u01["superior_score"], u01["total"], u01["star_level"]) == (
+        1, [], 90.01, 84.54, 4,
+    )  # fmt: skip
+    # u02: no ballots: 0 × .5 + 99 × .25 + 99 × .25 = 49.5, flagged, no star level, no place
+    assert (u02["rank"], u02["flags"], u02["member_score"], u02["total"], u02["star_level"]) == (
+        None, ["no_member_ballots"], None, 49.5, 0,
+    )  # fmt: skip
+    assert published["campaign"]["rules"]["star_basis"] == "exact"
+    assert db("voting").campaigns.find_one({"_id": "ev2018"})["rules"]["min_participation"] == 50.0
+    with evaluation(member("M0200012", "u02")) as rpc:
+        assert rpc.members.get_union("u02")["worker_home"]["star_level"] == 0  # set on publication
+        assert rpc.members.get_union("u01")["worker_home"]["star_level"] == 4

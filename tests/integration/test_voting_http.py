@@ -122,10 +122,13 @@ def test_admin_pages_and_exports(site, http):
     csv = admin.get("/api/v1/campaigns/ev2018/results.csv")
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
     lines = csv.content.decode("utf-8-sig").splitlines()
-    assert lines[0] == "2018年度星级职工之家评选" and "总分" in lines[1] and len(lines) == 2 + len(rows)
+    assert lines[0] == "2018年度星级职工之家评选" and "总分" in lines[1] and "标注" in lines[1]
+    assert len(lines) == 2 + len(rows) + 1 + 5 and lines[2 + len(rows)] == ""  # then the campaign's rules
+    assert lines[-2].startswith("最低参评率 30%：") and "/ Minimum participation 30%" in lines[-2]
+    assert "本次评选规则" in results.text and "参评率不足" in results.text  # the rules on the page
     xlsx = admin.get("/api/v1/campaigns/ev2018/results.xlsx")
     ws = load_workbook(io.BytesIO(xlsx.content)).active
-    table = list(ws.iter_rows(min_row=4, values_only=True))
+    table = list(ws.iter_rows(min_row=4, max_row=3 + len(rows), values_only=True))
     assert [(r[1], r[6], r[7]) for r in table] == [(x["name"], x["total"], x["star_level"]) for x in rows]
     opinions = admin.get("/evaluations/ev2018/opinions")
     assert opinions.status_code == 200 and "好" in opinions.text
@@ -142,6 +145,11 @@ def test_set_up_form(site, http):
     admin = http(SUPERIOR)
     form = admin.get("/evaluations/new")
     assert form.status_code == 200 and "2017年方案" in form.text
+    assert 'name="min_participation" type="number" step="0.01" min="0" max="100" value="30.0"' in form.text
+    too_high = admin.post(
+        "/evaluations", data={"title": "t", "union_id": "ftu", "preset": "2018", "min_participation": "120"}
+    )
+    assert too_high.status_code == 400 and "min_participation" in too_high.text
     bad = admin.post(
         "/evaluations",
         data={"title": "", "union_id": "ftu", "preset": "custom", "w_member": "50", "w_unit": "30", "w_superior": "30",
@@ -151,10 +159,12 @@ def test_set_up_form(site, http):
     ok = admin.post(
         "/evaluations",
         data={"title": "2017年度星级职工之家评选", "union_id": "ftu", "preset": "2017", "criteria": "甲\n乙",
-              "t5": "90", "t4": "80", "t3": "70", "t2": "60", "t1": "50", "open_now": "1"},
+              "t5": "90", "t4": "80", "t3": "70", "t2": "60", "t1": "50", "open_now": "1",
+              "min_participation": "40", "no_ballots": "zero", "star_basis": "exact"},
         allow_redirects=False,
     )  # fmt: skip
     assert ok.status_code == 303, ok.text
     with site(SYSTEM) as rpc:
         made = [c for c in rpc.voting.list_campaigns() if c["title"].startswith("2017")]
     assert made[0]["weights"] == {"member": 40, "unit": 30, "superior": 30} and made[0]["status"] == "open"
+    assert made[0]["rules"] == {"min_participation": 40.0, "no_ballots": "zero", "star_basis": "exact"}
