@@ -234,7 +234,7 @@ def verify_envelope(
         return "occurred_at without a time zone"
     at = at or datetime.now(UTC)
     if occurred < at - timedelta(seconds=max_age_s):
-        return f"stale: occurred_at {body['occurred_at']} is older than {max_age_s:g} s"
+        return f"stale: occurred_at {body['occurred_at']} is older than {max_age_s:.0f} s"
     if occurred > at + CLOCK_SKEW:
         return f"occurred_at {body['occurred_at']} lies in the future"
     return None
