@@ -17,15 +17,19 @@ import time
 
 from bench import Report, peak_rss_mib
 from dmlib.auth import auth_secret, issue_token, service_actor
+from dmlib.events import event_keys
 from dmlib.storage import make_client
 from dmtools import demo
 from dmtools.config import ROOT, load_config
-from dmtools.stack import running_stack
+from dmtools.stack import procfile, running_stack
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 PREFIX = "bench_import_"
 # Generated per run: the services refuse secrets that are written in the repository (dmlib/secrets.py).
-SECRETS = {key: secrets.token_urlsafe(32) for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY")}
+SECRETS = {
+    **{key: secrets.token_urlsafe(32) for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY")},
+    **event_keys([name for name in procfile() if name != "gateway"]),
+}
 
 
 def vm_hwm_mib(pid: int) -> float:

@@ -24,17 +24,21 @@ import time
 
 from bench import Report
 from dmlib.auth import Actor, auth_secret, issue_token, service_actor
+from dmlib.events import event_keys
 from dmlib.storage import make_client
 from dmtools import demo
 from dmtools.config import ROOT, load_config
-from dmtools.stack import free_port, running_stack
+from dmtools.stack import free_port, procfile, running_stack
 
 MEMBERS = int(os.environ.get("BENCH_NOTIFY_MEMBERS", "100000"))
 OPT_IN = MEMBERS // 100
 # bench_voting drops every "bench_*" database when it starts and ends; a run beside it may set its own prefix.
 PREFIX = os.environ.get("BENCH_NOTIFY_PREFIX", "bench_notify_")
 # Generated per run: the services refuse secrets that are written in the repository (dmlib/secrets.py).
-SECRETS = {key: secrets.token_urlsafe(32) for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY")}
+SECRETS = {
+    **{key: secrets.token_urlsafe(32) for key in ("AUTH_SECRET", "ID_HASH_KEY", "VOTING_KEY")},
+    **event_keys([name for name in procfile() if name != "gateway"]),
+}
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 
 

@@ -26,7 +26,9 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from bench import Report, Timer
 from dmlib.auth import Actor, Grant, issue_token, service_actor
+from dmlib.events import event_keys
 from dmlib.storage import make_client
+from dmtools.stack import procfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MGMT = "http://guest:guest@127.0.0.1:15672/api"
@@ -76,6 +78,7 @@ class Stack:
             "AUTH_SECRET": self.secret,
             "ID_HASH_KEY": uuid.uuid4().hex,
             "VOTING_KEY": uuid.uuid4().hex,
+            **event_keys([name for name in procfile() if name != "gateway"]),
             "RPC_TIMEOUT": "120",
             "LOG_LEVEL": "WARNING",
         }

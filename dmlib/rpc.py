@@ -26,6 +26,14 @@ a called service unreachable) put the event back in their queue instead of ackno
 acknowledges a failed event by default, and such an event was lost for good. It is retried until the
 dependency answers again (each attempt is bounded by the database's and RPC's timeouts); other errors
 are acknowledged as before, so a bug does not loop.
+
+Every event is checked before its handler runs (:class:`VerifiedEventHandler`, docs/events.md,
+"Verification"): the envelope must be signed by the handler's declared source service
+(:func:`dmlib.events.verify_envelope`), fresh (``EVENT_MAX_AGE_SECONDS``), and not taken by this handler
+before (:func:`dmlib.events.begin_handling`, the former per-handler ``first_time``, now here so that no
+handler can forget it). A refused event changes nothing: no worker runs, an ERROR (forged, stale) or
+WARNING (replayed) line starting with ``event refused`` names the handler, source, event id and reason,
+and the message is acknowledged, never requeued.
 """
 
 from __future__ import annotations
@@ -44,6 +52,16 @@ from nameko.rpc import Rpc as NamekoRpc
 from pymongo.errors import ConnectionFailure
 
 from dmlib.errors import EXPECTED, BadInput, ServiceUnavailable
+from dmlib.events import (
+    DEFAULT_MAX_AGE_SECONDS,
+    MAX_AGE_CONFIG,
+    REFUSED,
+    begin_handling,
+    finish_handling,
+    require_public_keys,
+    verify_envelope,
+)
+from dmlib.storage import Mongo
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10.0
@@ -142,11 +160,79 @@ class ResilientReplyListener(ReplyListener):
             client_event.send(body)
 
 
+class VerifiedEventHandler(RetryingEventHandler):
+    """An event handler that runs only for an event signed by its source service, fresh, and new to it.
+
+    Config: ``EVENT_PUBLIC_KEYS`` must hold the source service's public key and the service must have a
+    database (:class:`dmlib.storage.Mongo`, where ``processed_events`` is kept), else the service does
+    not start; ``EVENT_MAX_AGE_SECONDS`` (default 14 days, :data:`dmlib.events.DEFAULT_MAX_AGE_SECONDS`).
+    """
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.public_key = require_public_keys(config, [self.source_service])[self.source_service]
+        self.max_age_s = float(config.get(MAX_AGE_CONFIG) or DEFAULT_MAX_AGE_SECONDS)
+        self.mongo = next((d for d in self.container.dependencies if isinstance(d, Mongo)), None)
+        if self.mongo is None:
+            raise RuntimeError(
+                f"{self.container.service_name}.{self.method_name}: an event handler needs the service's "
+                "database (dmlib.storage.Mongo) to refuse replayed events"
+            )
+        super().setup()
+
+    def _refuse(self, body, message, reason: str, level: int) -> None:
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        log.log(
+            level,
+            "%s: handler=%s.%s source=%s event_type=%s event_id=%s reason=%s",
+            REFUSED,
+            self.container.service_name,
+            self.method_name,
+            self.source_service,
+            self.event_type,
+            event_id,
+            reason,
+        )
+        try:
+            self.queue_consumer.ack_message(message)
+        except (OperationalError, OSError) as exc:  # redelivered later, and refused again
+            log.warning("refused event not acknowledged, message broker unavailable (%s)", exc)
+
+    def handle_message(self, body, message):
+        reason = verify_envelope(body, self.source_service, self.event_type, self.public_key, self.max_age_s)
+        if reason is not None:
+            self._refuse(body, message, reason, logging.ERROR)
+            return
+        redelivered = bool((message.delivery_info or {}).get("redelivered"))
+        try:
+            reason = begin_handling(self.mongo.db, self.method_name, body["event_id"], redelivered)
+        except ConnectionFailure as exc:
+            log.warning(
+                "%s: database unavailable (%s); the event goes back to the queue", self.method_name, exc
+            )
+            self.queue_consumer.requeue_message(message)
+            return
+        if reason is not None:
+            self._refuse(body, message, reason, logging.WARNING)
+            return
+        super().handle_message(body, message)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        retried = exc_info is not None and issubclass(exc_info[0], ServiceUnavailable)
+        if not retried:  # done (or failed for good: acknowledged, so never redelivered): now a replay
+            try:
+                finish_handling(self.mongo.db, self.method_name, worker_ctx.args[0]["event_id"])
+            except ConnectionFailure as exc:  # stays "running": only a redelivery could run it again
+                log.warning("%s: handled event not marked done (%s)", self.method_name, exc)
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
 def event_handler(source_service: str, event_type: str, **kwargs):
-    """``@event_handler`` with the same boundary as :func:`rpc` (handlers must still be idempotent)."""
+    """``@event_handler(source, event_type)``: a :class:`VerifiedEventHandler` (signature, age and replay
+    checked before the handler runs; an outage requeues) with the same boundary as :func:`rpc`."""
 
     def decorate(f):
-        return RetryingEventHandler.decorator(source_service, event_type, **kwargs)(_boundary(f))
+        return VerifiedEventHandler.decorator(source_service, event_type, **kwargs)(_boundary(f))
 
     return decorate
 

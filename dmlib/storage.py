@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
 
 from dmlib import state
@@ -96,18 +95,6 @@ class Store:
         for collection, models in cls.indexes.items():
             for model in models:
                 db[collection].create_indexes([model])
-
-    def first_time(self, event_id: str, handler: str) -> bool:
-        """Record that ``handler`` saw ``event_id``; False if it had already (idempotent event handlers).
-
-        One insert keyed by ``_id`` = handler + event id, so two redeliveries racing each other still
-        let exactly one through.
-        """
-        try:
-            self.db.processed_events.insert_one({"_id": f"{handler}:{event_id}"})
-        except DuplicateKeyError:
-            return False
-        return True
 
 
 def make_client(uri: str) -> MongoClient:

@@ -6,6 +6,8 @@ dm import FILE [--url U --login L --password P --initial-password X]
                                         import a member file through the HTTP API, with a progress bar
 dm gen-members OUT --rows N [--bad-every K] [--seed S]
                                         write a member CSV (for load tests), every K-th row bad
+dm keys [ENV_FILE]                      the event-signing keys of every service: print a new set, or add
+                                        those ENV_FILE lacks to it (keeping its keys; make run does this)
 """
 
 from __future__ import annotations
@@ -169,6 +171,37 @@ def cmd_gen_members(args) -> int:
     return 0
 
 
+def cmd_keys(args) -> int:
+    """Event-signing keys (dmlib/events.py) for every service of the Procfile: ``EVENT_KEY_<SERVICE>``
+    lines and ``EVENT_PUBLIC_KEYS``. With a file: keep its private keys, add the missing ones, rewrite
+    ``EVENT_PUBLIC_KEYS`` from them; the file is written owner-only (it holds every private key)."""
+    from dmlib.events import PUBLIC_KEYS_CONFIG, event_keys
+
+    services = procfile_services()
+    if not args.env_file:
+        for name, value in event_keys(services).items():
+            print(f"{name}={value}")
+        return 0
+    lines: list[str] = []
+    existing: dict[str, str] = {}
+    if os.path.exists(args.env_file):
+        with open(args.env_file) as f:
+            lines = f.read().splitlines()
+        for line in lines:
+            name, sep, value = line.partition("=")
+            if sep:
+                existing[name.strip()] = value.strip()
+    keys = event_keys(services, existing)
+    kept = [line for line in lines if line.partition("=")[0].strip() not in keys]
+    os.umask(0o077)
+    with open(args.env_file, "w") as f:
+        f.write("\n".join([*kept, *(f"{name}={value}" for name, value in keys.items())]) + "\n")
+    os.chmod(args.env_file, 0o600)
+    added = [n for n in keys if n != PUBLIC_KEYS_CONFIG and n not in existing]
+    print(f"[keys] {args.env_file}: {len(added)} new event key(s) {' '.join(added)}".rstrip())
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="dm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -200,6 +233,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--prefix", default="G")
     p.set_defaults(fn=cmd_gen_members)
+    p = sub.add_parser("keys")
+    p.add_argument("env_file", nargs="?", help="an env file to complete (e.g. .local/secrets.env)")
+    p.set_defaults(fn=cmd_keys)
     args = parser.parse_args(argv)
     return args.fn(args)
 

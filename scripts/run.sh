@@ -17,6 +17,8 @@ fi
 # The ballot key (voting service): added to an existing secrets file too.
 grep -q '^VOTING_KEY=' .local/secrets.env ||
   (umask 077; printf 'VOTING_KEY=%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" >> .local/secrets.env)
+# The event-signing keys, one Ed25519 pair per service (dmlib/events.py): those missing are added.
+PYTHONWARNINGS=ignore .venv/bin/dm keys .local/secrets.env
 set -a; . .local/secrets.env; set +a
 
 if [ -f .local/services.pid ] && kill -0 "$(cat .local/services.pid)" 2>/dev/null; then

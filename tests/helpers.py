@@ -4,19 +4,25 @@ import os
 import time
 
 from dmlib.auth import Actor, Grant, issue_token, service_actor
+from dmlib.events import event_keys
+from dmtools.stack import procfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MONGO_URI = os.environ.get("TEST_MONGO_URI", "mongodb://127.0.0.1:27017/")
 AUTH_SECRET = "test-auth-secret-0123456789abcdef"
 ID_HASH_KEY = "test-id-hash-key-0123456789abcdef"
 VOTING_KEY = "test-voting-key-0123456789abcdef"
-#: Every secret the services need, for configs and stacks under test (add new keys here). These values
-#: are public, so the services accept them only with ``ALLOW_TEST_SECRETS`` (dmlib/secrets.py).
+#: The event-signing keys of every service (``EVENT_KEY_<SERVICE>``, ``EVENT_PUBLIC_KEYS``;
+#: dmlib/events.py), generated afresh for each test run and written nowhere.
+EVENT_KEYS = event_keys([name for name in procfile() if name != "gateway"])
+#: Every secret the services need, for configs and stacks under test (add new keys here). The first three
+#: values are public, so the services accept them only with ``ALLOW_TEST_SECRETS`` (dmlib/secrets.py).
 TEST_SECRETS = {
     "AUTH_SECRET": AUTH_SECRET,
     "ID_HASH_KEY": ID_HASH_KEY,
     "VOTING_KEY": VOTING_KEY,
     "ALLOW_TEST_SECRETS": "true",
+    **EVENT_KEYS,
 }
 SYSTEM = service_actor("tests")
 
@@ -73,6 +79,19 @@ def event_recorder(name: str, source: str, events: list[str], seen: list) -> typ
         return event_handler(source, event)(handle)
 
     return type(name, (), {"name": name, **{f"on_{e}": handler(e) for e in events}})
+
+
+def publish_event(config: dict, source: str, event_type: str, **payload) -> dict:
+    """Publish ``event_type`` as service ``source`` does: in an envelope signed with ``source``'s key from
+    ``config`` (``EVENT_KEY_<SOURCE>``), through nameko's standalone dispatcher. Returns the body sent
+    (with its ``event_id``); ``payload`` may bring its own ``event_id``/``occurred_at``."""
+    from nameko.standalone.events import event_dispatcher
+
+    from dmlib.events import load_private_key, private_key_config, signed_envelope
+
+    body = signed_envelope(source, event_type, payload, load_private_key(config[private_key_config(source)]))
+    event_dispatcher(config)(source, event_type, body)
+    return body
 
 
 def valid_ids(n: int) -> list[str]:

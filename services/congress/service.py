@@ -855,15 +855,43 @@ class CongressService(OutboxRelay, HealthRpc):
 
     @event_handler("voting", "poll_closed")
     def handle_poll_closed(self, payload: dict) -> None:
-        """A choice poll of ours closed (e.g. at its ``closes_at``): record the outcome if not yet done."""
+        """A choice poll of ours closed (e.g. at its ``closes_at``): record the outcome if not yet done.
+
+        The event only says *which* item to look at (``ref``); the outcome is decided from what voting
+        answers for the poll bound to that item when its vote was opened (``item.poll_id``), read over
+        RPC as the system, and only once voting says that poll is closed: never from the counts, state or
+        poll id in the message (DESIGN.md §5, "The broker is not trusted"; issue 12)."""
         if payload.get("owner") != "congress" or not payload.get("ref"):
             return
-        if not self.store.first_time(payload.get("event_id", ""), "handle_poll_closed"):
+        item = self.store.get_item(str(payload["ref"]))
+        if item is None or item["state"] != "voting" or not item.get("poll_id"):
             return
-        item = self.store.get_item(payload["ref"])
-        if item is None or item["state"] != "voting" or item.get("poll_id") != payload.get("poll_id"):
+        if payload.get("poll_id") != item["poll_id"]:
+            log.warning(
+                "poll_closed %s names poll %s, but item %s is bound to poll %s: ignored",
+                payload.get("event_id"),
+                payload.get("poll_id"),
+                item["_id"],
+                item["poll_id"],
+            )
             return
-        self._record_outcome(item, self._session(item["session_id"]), payload)
+        self.identity.act_as_service()
+        poll = self.voting_rpc.get_poll(item["poll_id"])
+        if (
+            poll.get("status") != "closed"
+            or poll.get("owner") != "congress"
+            or poll.get("ref") != item["_id"]
+        ):
+            log.warning(
+                "poll_closed %s: voting says poll %s is %s (owner %s, ref %s): no outcome recorded",
+                payload.get("event_id"),
+                item["poll_id"],
+                poll.get("status"),
+                poll.get("owner"),
+                poll.get("ref"),
+            )
+            return
+        self._record_outcome(item, self._session(item["session_id"]), poll)
 
     # ----- the delegate's view and the minutes ---------------------------------------------------
     @rpc

@@ -197,11 +197,19 @@ def test_poll_closed_event_and_admin_close_record_once(make, session, store):
         "ballots": 90,
         "eligible": 90,
     }
-    make(service_actor("voting")).handle_poll_closed({**closed, "event_id": "e1"})
-    make(service_actor("voting")).handle_poll_closed({**closed, "event_id": "e1"})  # redelivered
+    # the event's counts are not believed: the outcome is what voting answers for the item's poll
+    make.voting.get_poll.return_value = {"status": "open", "owner": "congress", "ref": item, "poll_id": "p3"}
+    event = {**closed, "counts": {"yes": 120, "no": 0, "abstain": 0}, "event_id": "e1"}
+    make(service_actor("voting")).handle_poll_closed(event)
+    assert store.get_item(item)["state"] == "voting"  # voting says the poll is still open: nothing recorded
+    make.voting.get_poll.return_value = {**closed, "status": "closed", "recount_matches": True}
+    make(service_actor("voting")).handle_poll_closed({**event, "event_id": "e2"})
+    make(service_actor("voting")).handle_poll_closed({**event, "event_id": "e2"})  # redelivered
+    make.voting.get_poll.assert_called_with("p3")
     make.voting.close_poll.return_value = {**closed, "status": "closed", "recount_matches": True}
     out = make().close_vote(item)
     assert out["state"] == "adopted" and out["outcome"]["yes"] == 70
+    make.voting.close_poll.assert_not_called()  # recorded from the event's read of voting already
     assert [c.args[0] for c in make.events.publish.call_args_list if c.args[0].startswith("resolution_")] == [
         "resolution_adopted"
     ]

@@ -3,13 +3,11 @@ unread count, marking (only one's own), preferences (400 with field messages), t
 (403 for members and other unions), and the pages."""
 
 import pytest
-from nameko.standalone.events import event_dispatcher
 
-from dmlib.events import envelope
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
-from tests.helpers import SYSTEM, member, union_admin, wait_until
+from tests.helpers import SYSTEM, member, publish_event, union_admin, wait_until
 from tests.integration.test_notify_service import national_id
 
 pytestmark = pytest.mark.integration
@@ -45,23 +43,26 @@ def gw(runner_factory, config, rpc_as, http, db):
                     "locale": locale,
                 }
             )
-    dispatch = event_dispatcher(config)
-    dispatch(
+    publish_event(
+        config,
         "disclosure",
         "disclosure_published",
-        envelope(
-            item_id="dx1",
-            union_id="hu1",
-            category="welfare",
-            title="职工食堂账目",
-            mandatory=False,
-            revision=1,
-        ),
+        item_id="dx1",
+        union_id="hu1",
+        category="welfare",
+        title="职工食堂账目",
+        mandatory=False,
+        revision=1,
     )
-    dispatch(
+    publish_event(
+        config,
         "disclosure",
         "question_answered",
-        envelope(question_id="q1", item_id="dx1", union_id="hu1", anonymous=False, asker_id="H0000001"),
+        question_id="q1",
+        item_id="dx1",
+        union_id="hu1",
+        anonymous=False,
+        asker_id="H0000001",
     )
     wait_until(lambda: db("notify").inbox.count_documents({}) == 4, timeout=20)
     wait_until(lambda: db("notify").fanouts.count_documents({"state": "done"}) == 2, timeout=10)

@@ -1,0 +1,419 @@
+"""Forged, foreign-signed, stale and replayed events change nothing (issue 12), over the real RabbitMQ and
+FerretDB: whoever reaches the broker can publish on any exchange, so every handler must refuse what its
+source service did not sign (dmlib.rpc.VerifiedEventHandler, docs/events.md, "Verification").
+
+The handlers are collected from the service classes in ``services/``: a new handler without a case in
+:data:`CASES` fails :func:`test_every_event_handler_has_a_case`. For each handler, an unsigned event, one
+signed with another service's key, a stale one and a replay of a genuine one are published; each is
+logged as refused and the service's whole database reads back unchanged, while the genuine one did
+change it. Then the scenario of the issue: a session convened, a vote open, a forged ``poll_closed``
+with ``yes: 120`` leaves the item open and sends nothing; the real close still decides and notifies."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from nameko.events import EventHandler
+from nameko.rpc import rpc
+from nameko.standalone.events import event_dispatcher
+
+from dmlib.events import (
+    load_private_key,
+    now_iso,
+    private_key_config,
+    signed_envelope,
+)
+from dmlib.rpc import VerifiedEventHandler
+from services.congress.service import CongressService
+from services.members.service import MembersService
+from services.notify.service import NotifyService
+from services.voting.service import VotingService
+from tests.helpers import ROOT, SYSTEM, event_recorder, import_members, member, union_admin, wait_until
+
+pytestmark = pytest.mark.integration
+
+PEOPLE = [(f"D{i:04d}", f"代表{i}", "u01") for i in range(6)]
+DELEGATES = [no for no, _, _ in PEOPLE[:3]]
+ADMIN = union_admin("u01", "M-ADMIN")
+SEEN: list[tuple[str, dict]] = []
+#: Records voting's genuine poll_closed as it went over the broker (to replay it byte for byte).
+Recorder = event_recorder("forged_events_recorder", "voting", ["poll_closed"], SEEN)
+
+
+# ----- the handlers and their cases --------------------------------------------------------------------
+def event_handlers() -> dict[tuple[str, str], tuple[str, str, type]]:
+    """``(service, method) → (source service, event type, entrypoint class)`` of every event handler of
+    every service class in ``services/*/service.py``."""
+    found = {}
+    for package in sorted(os.listdir(os.path.join(ROOT, "services"))):
+        if not os.path.exists(os.path.join(ROOT, "services", package, "service.py")):
+            continue
+        module = importlib.import_module(f"services.{package}.service")
+        for cls in vars(module).values():
+            if not (
+                inspect.isclass(cls) and cls.__module__ == module.__name__ and getattr(cls, "name", None)
+            ):
+                continue
+            for attr, fn in inspect.getmembers(cls, inspect.isfunction):
+                for entrypoint in getattr(fn, "nameko_entrypoints", ()):
+                    if isinstance(entrypoint, EventHandler):
+                        found[(cls.name, attr)] = (
+                            entrypoint.source_service,
+                            entrypoint.event_type,
+                            type(entrypoint),
+                        )
+    return found
+
+
+PROPOSAL = {
+    "proposal_id": "pr1",
+    "session_id": "s1",
+    "congress_id": "cg-u01",
+    "union_id": "u01",
+    "proposer_id": "D0001",
+    "cosigner_ids": ["D0002"],
+    "department_ids": ["u01-d1"],
+    "subject": "改善车间通风",
+    "state": "accepted",
+}
+RESOLUTION = {
+    "congress_id": "cg-u01",
+    "term_id": "cg-u01-t1",
+    "session_id": "s1",
+    "item_id": "s1-i1",
+    "poll_id": "p1",
+    "title": "集体合同草案",
+    "yes": 2,
+    "no": 0,
+    "abstain": 1,
+    "ballots": 3,
+    "eligible": 3,
+    "due": 3,
+    "required": 2,
+}
+DISCLOSURE = {
+    "item_id": "d1",
+    "union_id": "u01",
+    "category": "welfare",
+    "title": "食堂账目公开",
+    "mandatory": True,
+}
+#: (service, handler) → a genuine payload that makes the handler change its database. The congress
+#: handler's genuine event comes from voting closing the real poll (test_forged_poll_closed_…).
+CASES: dict[tuple[str, str], dict | None] = {
+    ("notify", "handle_poll_opened"): {
+        "poll_id": "ev1",
+        "kind": "rating",
+        "owner": "evaluations",
+        "ref": "ev1",
+    },
+    ("notify", "handle_results_published"): {
+        "campaign_id": "ev1",
+        "union_id": "ftu",
+        "homes": 1,
+        "ballots": 3,
+        "star_levels": {"u01": 4},
+    },
+    ("notify", "handle_disclosure_published"): {**DISCLOSURE, "revision": 1},
+    ("notify", "handle_disclosure_corrected"): {**DISCLOSURE, "revision": 2, "reason": "金额更正"},
+    ("notify", "handle_question_answered"): {
+        "question_id": "q1",
+        "item_id": "d1",
+        "union_id": "u01",
+        "anonymous": False,
+        "asker_id": "D0004",
+    },
+    ("notify", "handle_session_planned"): {
+        "congress_id": "cg-u01",
+        "term_id": "cg-u01-t1",
+        "session_id": "s1",
+    },
+    ("notify", "handle_session_convened"): {
+        "congress_id": "cg-u01",
+        "term_id": "cg-u01-t1",
+        "session_id": "s1",
+        "due_count": 3,
+        "present_count": 3,
+    },
+    ("notify", "handle_vote_opened"): {
+        "congress_id": "cg-u01",
+        "session_id": "s1",
+        "item_id": "s1-i1",
+        "poll_id": "p1",
+        "eligible": 3,
+    },
+    ("notify", "handle_resolution_adopted"): RESOLUTION,
+    ("notify", "handle_resolution_failed"): {**RESOLUTION, "yes": 1, "no": 2, "abstain": 0},
+    ("notify", "handle_proposal_accepted"): {**PROPOSAL, "reason": ""},
+    ("notify", "handle_proposal_assigned"): {**PROPOSAL, "round": 1, "deadline": "2026-12-31T15:59:59Z"},
+    ("notify", "handle_proposal_replied"): {**PROPOSAL, "round": 1},
+    ("notify", "handle_proposal_overdue"): {
+        **PROPOSAL,
+        "overdue": True,
+        "days_left": -2,
+        "deadline": "2026-12-01T15:59:59Z",
+        "round": 1,
+        "pending_department_ids": ["u01-d1"],
+        "day": "2026-12-03",
+    },
+    ("congress", "handle_poll_closed"): None,
+}
+
+
+def test_every_event_handler_has_a_case_and_verifies():
+    handlers = event_handlers()
+    assert set(handlers) == set(CASES), "every event handler needs a forged-event case here"
+    for (service, method), (_, _, kind) in handlers.items():
+        assert issubclass(kind, VerifiedEventHandler), f"{service}.{method} is not dmlib.rpc.event_handler"
+
+
+# ----- publishing as an attacker would ------------------------------------------------------------------
+def other_service(config: dict, source: str) -> str:
+    return next(
+        s for s in ("members", "disclosure", "proposals", "notify", "voting", "congress") if s != source
+    )
+
+
+def key_of(config: dict, service: str):
+    return load_private_key(config[private_key_config(service)])
+
+
+def forgeries(config: dict, source: str, event_type: str, payload: dict) -> dict[str, dict]:
+    """reason → body: unsigned, signed with another service's key, stale (properly signed, too old)."""
+    unsigned = {**payload, "event_id": uuid.uuid4().hex, "occurred_at": now_iso(), "publisher": source}
+    old = (datetime.now(UTC) - timedelta(days=15)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "unsigned": unsigned,
+        "bad signature": signed_envelope(
+            source, event_type, payload, key_of(config, other_service(config, source))
+        ),
+        "stale": signed_envelope(source, event_type, {**payload, "occurred_at": old}, key_of(config, source)),
+    }
+
+
+def refusals(caplog, event_id: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("event refused") and f"event_id={event_id} " in r.getMessage()
+    ]
+
+
+def snapshot(database) -> dict[str, list[str]]:
+    """Every document of every collection of a database, as sorted text (what "nothing changed" means)."""
+    return {
+        name: sorted(repr(sorted(doc.items())) for doc in database[name].find({}))
+        for name in sorted(database.list_collection_names())
+    }
+
+
+def without_records(snap: dict) -> dict:
+    return {k: v for k, v in snap.items() if k != "processed_events"}
+
+
+def handled(database, method: str, event_id: str) -> bool:
+    return bool(database.processed_events.find_one({"_id": f"{method}:{event_id}", "state": "done"}))
+
+
+def refuse_and_replay(config, caplog, database, method, source, event_type, genuine_payload) -> dict:
+    """The three forgeries refused and nothing changed; the genuine event changes the database; its
+    replay is refused and changes nothing. Returns the genuine body."""
+    dispatch = event_dispatcher(config)
+    before = snapshot(database)
+    for reason, body in forgeries(config, source, event_type, genuine_payload).items():
+        dispatch(source, event_type, body)
+        logged = wait_until(lambda body=body: refusals(caplog, body["event_id"]), timeout=15)
+        assert f"handler={database.name.split('_', 1)[1]}.{method} source={source}" in logged[0], logged
+        assert reason in logged[0], (reason, logged)
+        assert snapshot(database) == before, (method, reason)
+    genuine = signed_envelope(source, event_type, genuine_payload, key_of(config, source))
+    dispatch(source, event_type, genuine)
+    wait_until(lambda: handled(database, method, genuine["event_id"]), timeout=30)
+    after = snapshot(database)
+    assert without_records(after) != without_records(before), f"{method}: the genuine event changed nothing"
+    dispatch(source, event_type, genuine)  # the same body again: a replay
+    logged = wait_until(lambda: refusals(caplog, genuine["event_id"]), timeout=15)
+    assert "replayed" in logged[0]
+    assert snapshot(database) == after, f"{method}: the replay changed something"
+    return genuine
+
+
+# ----- notify: every handler ----------------------------------------------------------------------------
+class StandInVoting:
+    """What notify asks voting (a campaign), without a campaign to set up."""
+
+    name = "voting"
+
+    @rpc
+    def get_campaign(self, campaign_id):
+        return {
+            "id": campaign_id,
+            "title": "星级职工之家评选",
+            "union_name": "总工会",
+            "homes": [{"union_id": "u01"}],
+        }
+
+
+class StandInCongress:
+    """What notify asks congress (a session and its delegates)."""
+
+    name = "congress"
+
+    @rpc
+    def get_session(self, session_id):
+        return {
+            "id": session_id,
+            "term_id": "cg-u01-t1",
+            "union_id": "u01",
+            "title": "第一届职代会第一次会议",
+            "scheduled_at": "2026-12-05T01:30:00Z",
+            "items": [{"id": f"{session_id}-i1", "title": "集体合同草案"}],
+        }
+
+    @rpc
+    def list_delegates(self, term_id):
+        return [{"member_id": m} for m in DELEGATES]
+
+
+def populate(rpc) -> None:
+    rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+    rpc.members.create_union({"id": "u01", "name": "测试工会", "kind": "grassroots", "parent_id": "ftu"})
+    import_members(rpc, PEOPLE)
+
+
+def test_forged_and_replayed_events_change_nothing_in_notify(runner_factory, config, rpc_as, db, caplog):
+    runner_factory(config, MembersService, NotifyService, StandInVoting, StandInCongress).start()
+    with rpc_as(SYSTEM) as r:
+        populate(r)
+    notify = db("notify")
+    handlers = event_handlers()
+    for (service, method), payload in CASES.items():
+        if service != "notify":
+            continue
+        source, event_type, _ = handlers[(service, method)]
+        refuse_and_replay(config, caplog, notify, method, source, event_type, payload)
+    with rpc_as(member("D0004", "u01")) as r:  # the genuine events did reach the members
+        kinds = {m["kind"] for m in r.notify.inbox({"per_page": 100})["items"]}
+    assert {"question_answered", "disclosure_published", "resolution_adopted"} <= kinds
+
+
+# ----- congress: the scenario of the issue ---------------------------------------------------------------
+def test_forged_poll_closed_leaves_the_vote_open_and_sends_nothing(
+    container_factory, config, rpc_as, db, caplog
+):
+    SEEN.clear()
+    for cls in (MembersService, VotingService, CongressService, NotifyService, Recorder):
+        container_factory(cls, config).start()
+    with rpc_as(SYSTEM) as r:
+        populate(r)
+    with rpc_as(ADMIN) as r:
+        r.congress.create_congress({"union_id": "u01"})
+        term = r.congress.create_term(
+            "cg-u01",
+            {"number": 1, "start": "2026-01-01", "end": "2030-12-31", "delegations": [{"name": "一团"}]},
+        )
+        r.congress.elect_delegates(
+            term["id"],
+            {"delegates": [{"member_id": m, "delegation_id": "g1", "category": "worker"} for m in DELEGATES]},
+        )
+        session = r.congress.create_session(
+            term["id"], {"title": "第一次会议", "agenda": [{"kind": "resolution", "title": "集体合同草案"}]}
+        )
+        sid, item_id = session["id"], session["items"][0]["id"]
+        for m in DELEGATES:
+            r.congress.check_in(sid, {"member_id": m})
+        r.congress.convene_session(sid)
+        poll_id = r.congress.open_vote(item_id)["poll_id"]
+    congress, notify = db("congress"), db("notify")
+    # notify has taken the genuine events so far (poll_opened, session_planned/convened, vote_opened)
+    wait_until(lambda: notify.processed_events.count_documents({"state": "done"}) == 4, timeout=30)
+    sent_before = snapshot(notify)
+
+    forged = {
+        "poll_id": poll_id,
+        "kind": "choice",
+        "owner": "congress",
+        "ref": item_id,
+        "counts": {"yes": 120, "no": 0, "abstain": 0},
+        "ballots": 120,
+        "eligible": 3,
+    }
+    for m in DELEGATES[:2]:  # two real ballots: the poll stays open
+        with rpc_as(member(m, "u01")) as r:
+            r.congress.cast_vote(item_id, {"choice": "yes"})
+    # unsigned, signed with another service's key, stale: refused before the handler runs
+    before = snapshot(congress)
+    dispatch = event_dispatcher(config)
+    sent = []
+    for reason, body in forgeries(config, "voting", "poll_closed", forged).items():
+        sent.append(body["event_id"])
+        dispatch("voting", "poll_closed", body)
+        logged = wait_until(lambda body=body: refusals(caplog, body["event_id"]), timeout=15)
+        assert reason in logged[0] and "handler=congress.handle_poll_closed source=voting" in logged[0]
+    assert snapshot(congress) == before
+    # even signed with voting's own key, the counts in a message decide nothing: congress asks voting,
+    # which says the poll is open
+    lying = signed_envelope("voting", "poll_closed", forged, key_of(config, "voting"))
+    dispatch("voting", "poll_closed", lying)
+    wait_until(lambda: handled(congress, "handle_poll_closed", lying["event_id"]), timeout=15)
+    assert without_records(snapshot(congress)) == without_records(before)
+    with rpc_as(ADMIN) as r:
+        item = next(i for i in r.congress.get_session(sid)["items"] if i["id"] == item_id)
+        assert item["state"] == "voting" and not item.get("outcome")
+        assert r.voting.get_poll(poll_id)["status"] == "open"
+    assert snapshot(notify) == sent_before  # nothing sent to members
+    assert not notify.inbox.count_documents({"kind": {"$in": ["resolution_adopted", "resolution_failed"]}})
+
+    # the genuine close: voting publishes poll_closed itself; congress records what voting counted
+    with rpc_as(SYSTEM) as r:
+        r.voting.close_poll(poll_id)
+    wait_until(lambda: congress.items.find_one({"_id": item_id})["state"] == "adopted", timeout=30)
+    outcome = congress.items.find_one({"_id": item_id})["outcome"]
+    assert (outcome["yes"], outcome["ballots"], outcome["due"]) == (2, 2, 3)
+    # the members are told, once each (every member of u01)
+    wait_until(
+        lambda: notify.inbox.count_documents({"kind": "resolution_adopted"}) == len(PEOPLE), timeout=30
+    )
+
+    # a replay of voting's genuine event, byte for byte, is refused and changes nothing
+    ours = {lying["event_id"], *sent}
+    genuine = wait_until(lambda: [b for e, b in SEEN if e == "poll_closed" and b["event_id"] not in ours])[0]
+    assert handled(congress, "handle_poll_closed", genuine["event_id"])
+    after = snapshot(congress)
+    dispatch("voting", "poll_closed", genuine)
+    logged = wait_until(lambda: refusals(caplog, genuine["event_id"]), timeout=15)
+    assert "replayed" in logged[0]
+    assert snapshot(congress) == after
+
+
+# ----- keys ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "service, change, named",
+    [
+        (CongressService, {"EVENT_KEY_CONGRESS": None}, "EVENT_KEY_CONGRESS"),  # cannot sign
+        (CongressService, {"EVENT_KEY_CONGRESS": "not-a-key"}, "EVENT_KEY_CONGRESS"),
+        (CongressService, {"EVENT_KEY_CONGRESS": "voting"}, "EVENT_KEY_CONGRESS"),  # another service's key
+        (NotifyService, {"EVENT_PUBLIC_KEYS": "drop congress"}, "congress"),  # cannot verify congress
+    ],
+)
+def test_a_service_refuses_to_start_without_its_keys(container_factory, config, service, change, named):
+    ((key, value),) = change.items()
+    bad = dict(config)
+    if value is None:
+        bad.pop(key)
+    elif value == "voting":
+        bad[key] = config["EVENT_KEY_VOTING"]
+    elif value == "drop congress":
+        bad[key] = ",".join(e for e in config[key].split(",") if not e.startswith("congress:"))
+    else:
+        bad[key] = value
+    container = container_factory(service, bad)
+    with pytest.raises(RuntimeError) as refused:
+        container.start()
+    assert named in str(refused.value)
+    assert config["EVENT_KEY_VOTING"] not in str(refused.value)  # names the key, never a value
