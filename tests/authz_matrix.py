@@ -18,6 +18,12 @@ Roles are relative to the union that owns the target (in the test: 博瑞集成�
 - ``other_admin``: ``union_admin`` of another grassroots union (u01);
 - ``superior``: ``superior_admin`` of the federation above every union (``ftu-admin``).
 
+A row with a ``target`` asks the same route about another object: ``another union's member`` (a member of
+恒远建设工程 ``u16``, a union none of the roles but the superior admin administers), ``scope in another
+union`` (a u05 member given a role in a department of u01, the other admin's union), ``congress vote`` (a
+u05 congress resolution's poll instead of the evaluation poll). On every refused answer of a row that
+names a member, the body must contain none of that member's personal data (name, mobile, e-mail, ID tail).
+
 Codes: ``200`` ``201`` ``202`` ``204`` allowed (API); ``401`` anonymous (API); ``403`` refused; ``404``
 hidden (the rule is that the object does not exist for that caller); ``409`` allowed past the role check
 but refused by the state (only where the row's target cannot be made fresh per caller); a code with ``*``
@@ -55,6 +61,7 @@ class Row:
     path: str
     codes: str
     rule: str
+    target: str = ""
 
     @property
     def expect(self) -> dict[str, str]:
@@ -71,8 +78,14 @@ class Row:
         return self.method not in ("GET", "HEAD")
 
     @property
-    def key(self) -> str:
+    def route(self) -> str:
+        """``METHOD path`` as the gateway declares it."""
         return f"{self.method} {self.path}"
+
+    @property
+    def key(self) -> str:
+        """The row's identity: the route, and the target when the row asks it about another object."""
+        return f"{self.route} [{self.target}]" if self.target else self.route
 
 
 # rule sources, cited in the table
@@ -97,6 +110,12 @@ DI = "DESIGN §4 disclosure: the union publishes and answers"
 DIM = "DESIGN §4 disclosure: visible to the union's own members"
 NO = "DESIGN §3 notify: one's own inbox and preferences"
 NOA = "DESIGN §3 notify: admins read their members' delivery log"
+XU = "DESIGN §1: a member of another union is outside the admin's scope (issue 12)"
+XS = "a role's scope is administered by the actor and in the member's own union (issue 12)"
+CGP = "a congress vote poll is read inside its union: admins (and above), members, delegates (issue 12)"
+OTHER_MEMBER = "another union's member"
+OTHER_SCOPE = "scope in another union"
+VOTE = "congress vote"
 
 #            anonymous member delegate handler admin other_admin superior
 ROUTES: list[Row] = [
@@ -132,6 +151,17 @@ ROUTES: list[Row] = [
     Row("POST", "/api/v1/members/<member_id>/roles", "401 403 403 403 200 403 200", REG),
     Row("DELETE", "/api/v1/members/<member_id>/roles/<role>/<scope>", "401 403 403 403 200 403 200", REG),
     Row("POST", "/api/v1/members/<member_id>/password", "401 403 403 403 200 403 200", REG),
+    Row("GET", "/api/v1/members/<member_id>", "401 403 403 403 403 403 200", XU, OTHER_MEMBER),
+    Row("POST", "/api/v1/members/<member_id>/roles", "401 403 403 403 403 403 200", XU, OTHER_MEMBER),
+    Row("POST", "/api/v1/members/<member_id>/roles", "401 403 403 403 403 403 403", XS, OTHER_SCOPE),
+    Row(
+        "DELETE",
+        "/api/v1/members/<member_id>/roles/<role>/<scope>",
+        "401 403 403 403 403 403 200",
+        XU,
+        OTHER_MEMBER,
+    ),
+    Row("POST", "/api/v1/members/<member_id>/password", "401 403 403 403 403 403 200", XU, OTHER_MEMBER),
     Row("POST", "/api/v1/imports", "401 403 403 403 202 202* 202", REG),
     Row("GET", "/api/v1/imports/<job_id>", "401 403 403 403 200 403 403", REG),
     Row("GET", "/api/v1/imports/<job_id>/errors", "401 403 403 403 200 403 403", REG),
@@ -139,6 +169,7 @@ ROUTES: list[Row] = [
     Row("GET", "/unions", "login 200 200 200 200 200 200", LOGIN),
     Row("GET", "/unions/<union_id>/members", "login 403 403 403 200 403 200", REG),
     Row("GET", "/members/<member_id>", "login 200 403 403 200 403 200", OWN + "; " + REG),
+    Row("GET", "/members/<member_id>", "login 403 403 403 403 403 200", XU, OTHER_MEMBER),
     Row("GET", "/imports/new", "login 403 403 403 200 200 200", REG),
     Row("GET", "/imports/template.csv", "login 403 403 403 200 200 200", REG),
     Row("POST", "/imports", "login 403 403 403 303 303* 303", REG),
@@ -228,6 +259,16 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/polls/<poll_id>/receipts/<receipt>", "401 200 200 200 200 200 200", EVM),
     Row("GET", "/api/v1/polls/<poll_id>/ballots", "401 409 409 409 409 403 409", EVM),
     Row("POST", "/api/v1/polls/<poll_id>/recount", "401 403 403 403 403 403 200", EV),
+    Row("GET", "/api/v1/polls/<poll_id>", "401 200 200 200 200 403 200", CGP, VOTE),
+    Row("GET", "/api/v1/polls/<poll_id>/receipts/<receipt>", "401 200 200 200 200 403 200", CGP, VOTE),
+    Row("GET", "/api/v1/polls/<poll_id>/ballots", "401 200 200 200 200 403 200", CGP, VOTE),
+    Row(
+        "POST",
+        "/api/v1/polls/<poll_id>/recount",
+        "401 403 403 403 403 403 403",
+        "a choice poll is recounted by its service",
+        VOTE,
+    ),
     Row("GET", "/evaluations", "login 200 200 200 200 200 200", LOGIN),
     Row("GET", "/evaluations/new", "login 403 403 403 403 403 200", EV),
     Row("POST", "/evaluations", "login 403 403 403 403 403 303", EV),
@@ -332,6 +373,14 @@ def render_markdown() -> str:
         "fresh target per allowed role (each must succeed) and on one shared target for the refused roles",
         "(read back before and after: nothing may change).",
         "",
+        "A route followed by a target in brackets is asked about another object than its plain row:",
+        "*another union's member* (a member of `u16`, which only the superior admin administers), *scope in",
+        "another union* (a u05 member given a handler role in a department of u01, the other admin's",
+        "union: a role's scope must be one the actor administers and in the member's own union), *congress",
+        "vote* (the poll of a u05 congress resolution, not the evaluation poll). Every refused answer of a",
+        "route that names a member is checked to carry none of that member's personal data (name, mobile,",
+        "e-mail, last four ID characters): a refusal is a code and a plain message.",
+        "",
     ]
     groups = [
         ("Account and meta", lambda r: r.path in ("/", "/healthz", "/login", "/logout", "/me")
@@ -351,7 +400,8 @@ def render_markdown() -> str:
         lines += [f"## {title}", "", head, rule_line]
         for r in rows:
             cells = " | ".join(r.expect[role] for role in ROLES)
-            lines.append(f"| `{r.method} {r.path}` | {cells} | {r.rule} |")
+            target = f" ({r.target})" if r.target else ""
+            lines.append(f"| `{r.method} {r.path}`{target} | {cells} | {r.rule} |")
         lines.append("")
     return "\n".join(lines)
 

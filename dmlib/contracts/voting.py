@@ -72,6 +72,27 @@ class ChoicePollIn(BaseSchema):
     owner = fields.String(load_default="", validate=validate.Length(max=50))
     ref = fields.String(load_default="", validate=validate.Length(max=100))
     closes_at = fields.AwareDateTime(load_default=None)
+    union_id = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the union the poll belongs to (a congress's union): decides who reads it"},
+    )
+    union_path = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        load_default=list,
+        validate=validate.Length(max=20),
+        metadata={"description": "that union's path, root … itself (its admins and those above read it)"},
+    )
+    congress_id = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the congress whose delegates read the poll"},
+    )
+
+    @validates_schema
+    def _path_ends_in_union(self, data, **kwargs):
+        if data.get("union_id") and (data.get("union_path") or [None])[-1] != data["union_id"]:
+            raise ValidationError("must end with union_id", "union_path")
 
 
 class ChoiceIn(BaseSchema):

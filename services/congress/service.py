@@ -21,9 +21,9 @@ import uuid
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from dmlib.auth import Actor, Identity
+from dmlib.auth import Identity
 from dmlib.contracts import congress as c
-from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceError
+from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, event_handler, rpc
@@ -31,7 +31,7 @@ from dmlib.schemas import iso
 from dmlib.state import OutboxRelay, event
 from dmlib.storage import Mongo
 
-from . import rules
+from . import policy, rules
 from .store import CongressStore, now
 
 log = logging.getLogger(__name__)
@@ -77,26 +77,6 @@ class CongressService(OutboxRelay, HealthRpc):
         if doc is None:
             raise NotFound(f"no agenda item {item_id} / 议程不存在", details={"item_id": item_id})
         return doc
-
-    @staticmethod
-    def _require_admin(actor: Actor, scoped: dict) -> None:
-        """Admins of the congress's union or of a union above it (``scoped`` carries ``union_path``)."""
-        actor.require(
-            actor.administers(scoped["union_path"]),
-            "only admins of this union run its congress / 仅本级或上级工会管理员可操作职代会",
-            union_id=scoped["union_id"],
-        )
-
-    @staticmethod
-    def _require_reader(actor: Actor, scoped: dict) -> None:
-        """Members of the union, its delegates, admins of it or above, the system."""
-        actor.require(
-            actor.union_id == scoped["union_id"]
-            or actor.administers(scoped["union_path"])
-            or actor.has("delegate", scoped["congress_id"]),
-            "only members of this union see its congress / 仅本单位会员可查看",
-            union_id=scoped["union_id"],
-        )
 
     # ----- helpers: shaping ----------------------------------------------------------------------
     @staticmethod
@@ -168,10 +148,7 @@ class CongressService(OutboxRelay, HealthRpc):
         data = c.CongressIn().load(data)
         actor = self.identity.actor
         union = self.members_rpc.get_union(data["union_id"])
-        actor.require(
-            actor.administers(union["path"]),
-            "only admins of this union run its congress / 仅本级或上级工会管理员可操作职代会",
-        )
+        policy.require_union_admin(actor, union["path"])
         if union["kind"] != "grassroots":
             raise BadInput(
                 "a congress belongs to a grassroots union / 职代会须属于基层工会",
@@ -201,7 +178,7 @@ class CongressService(OutboxRelay, HealthRpc):
     def get_congress(self, congress_id: str) -> dict:
         """A congress with its terms (:class:`CongressOut`). Members of the union, its delegates, admins."""
         congress = self._congress(congress_id)
-        self._require_reader(self.identity.actor, {**congress, "congress_id": congress["_id"]})
+        policy.require_reader(self.identity.actor, {**congress, "congress_id": congress["_id"]})
         terms = [self._term_out(t) for t in self.store.terms_of(congress_id)]
         return c.CongressOut().dump({**congress, "id": congress["_id"], "terms": terms})
 
@@ -213,7 +190,7 @@ class CongressService(OutboxRelay, HealthRpc):
         number exists)."""
         data = c.TermIn().load(data)
         congress = self._congress(congress_id)
-        self._require_admin(self.identity.actor, congress)
+        policy.require_admin(self.identity.actor, congress)
         doc = {
             "_id": f"{congress_id}-t{data['number']}",
             "congress_id": congress_id,
@@ -242,7 +219,7 @@ class CongressService(OutboxRelay, HealthRpc):
     def get_term(self, term_id: str) -> dict:
         """A term with its delegations, delegate and manager counts and the 20 % flag (:class:`TermOut`)."""
         term = self._term(term_id)
-        self._require_reader(self.identity.actor, term)
+        policy.require_reader(self.identity.actor, term)
         return self._term_out(term)
 
     @rpc
@@ -251,7 +228,7 @@ class CongressService(OutboxRelay, HealthRpc):
         Admins only. Errors: BadInput, NotFound, Forbidden, Conflict (name taken)."""
         data = c.DelegationIn().load(data)
         term = self._term(term_id)
-        self._require_admin(self.identity.actor, term)
+        policy.require_admin(self.identity.actor, term)
         if any(d["name"] == data["name"] for d in term.get("delegations", [])):
             raise Conflict("a delegation of that name exists / 代表团名称已存在", fields={"name": ["taken"]})
         delegation = {"id": f"g{uuid.uuid4().hex[:6]}", "name": data["name"]}
@@ -329,7 +306,7 @@ class CongressService(OutboxRelay, HealthRpc):
         data = c.ElectIn().load(data)
         actor = self.identity.actor
         term = self._term(term_id)
-        self._require_admin(actor, term)
+        policy.require_admin(actor, term)
         if self.store.convened_sessions(term_id):
             raise Conflict(
                 "a session of this term is in progress / 本届有会议正在进行，暂不能增补代表",
@@ -368,7 +345,7 @@ class CongressService(OutboxRelay, HealthRpc):
         """The delegates of a term (:class:`DelegateOut`), by delegation then member number (代表名单).
         Members of the union, its delegates, admins."""
         term = self._term(term_id)
-        self._require_reader(self.identity.actor, term)
+        policy.require_reader(self.identity.actor, term)
         names = {d["id"]: d["name"] for d in term.get("delegations", [])}
         docs = sorted(self.store.delegates_of(term_id), key=lambda d: (d["delegation_id"], d["member_id"]))
         return [
@@ -383,7 +360,7 @@ class CongressService(OutboxRelay, HealthRpc):
         data = c.SessionIn().load(data)
         actor = self.identity.actor
         term = self._term(term_id)
-        self._require_admin(actor, term)
+        policy.require_admin(actor, term)
 
         def make(session_id: str, number: int) -> tuple[dict, list[dict]]:
             items = [
@@ -427,7 +404,7 @@ class CongressService(OutboxRelay, HealthRpc):
         In: :class:`AgendaItemIn`. Out: :class:`ItemOut`. Admins. Errors: Conflict (closed)."""
         data = c.AgendaItemIn().load(data)
         session = self._session(session_id)
-        self._require_admin(self.identity.actor, session)
+        policy.require_admin(self.identity.actor, session)
         if session["state"] == "closed":
             raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
         return self._item_out(self.store.add_item(session_id, {**data, "state": "pending"}))
@@ -436,7 +413,7 @@ class CongressService(OutboxRelay, HealthRpc):
     def get_session(self, session_id: str) -> dict:
         """A session with its agenda, outcomes and counts (:class:`SessionOut`). Members of the union."""
         session = self._session(session_id)
-        self._require_reader(self.identity.actor, session)
+        policy.require_reader(self.identity.actor, session)
         return self._session_out(session, self._term(session["term_id"]), self.store.items_of(session_id))
 
     @rpc
@@ -444,7 +421,7 @@ class CongressService(OutboxRelay, HealthRpc):
         """The published record: every session of a congress, newest first, with its agenda items and the
         outcome of each vote (counts). Members of the union, its delegates, admins. Out: [SessionOut]."""
         congress = self._congress(congress_id)
-        self._require_reader(self.identity.actor, {**congress, "congress_id": congress_id})
+        policy.require_reader(self.identity.actor, {**congress, "congress_id": congress_id})
         terms = {t["_id"]: t for t in self.store.terms_of(congress_id)}
         sessions = self.store.sessions_of(congress_id)
         out = [self._session_out(s, terms[s["term_id"]], self.store.items_of(s["_id"])) for s in sessions]
@@ -460,7 +437,7 @@ class CongressService(OutboxRelay, HealthRpc):
         Cost: two ``_id`` lookups and a read of the session's check-ins (~8 ms at 120), plus one voting RPC
         while a vote is open. Members of the union."""
         session = self._session(session_id)
-        self._require_reader(self.identity.actor, session)
+        policy.require_reader(self.identity.actor, session)
         term = self._term(session["term_id"])
         present_ids, by = self.store.presence(session_id)
         due, present = self._due(session, term), len(present_ids)
@@ -512,7 +489,7 @@ class CongressService(OutboxRelay, HealthRpc):
         member_id = data["member_id"] or actor.member_id
         by_admin = member_id != actor.member_id
         if by_admin:
-            self._require_admin(actor, session)
+            policy.require_admin(actor, session)
         delegate = self.store.get_delegate(session["term_id"], member_id)
         if delegate is None:
             if by_admin:
@@ -520,7 +497,7 @@ class CongressService(OutboxRelay, HealthRpc):
                     "not a delegate of this term / 不是本届职工代表",
                     fields={"member_id": ["not a delegate of this term / 不是本届职工代表"]},
                 )
-            raise Forbidden("only delegates of this term check in / 仅本届职工代表可签到")
+            policy.require_self_check_in(actor, False)
         if session["state"] == "closed":
             raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
         first = self.store.check_in(session_id, delegate, actor.member_id)
@@ -565,7 +542,7 @@ class CongressService(OutboxRelay, HealthRpc):
         convening at once: exactly one succeeds)."""
         actor = self.identity.actor
         session = self._session(session_id)
-        self._require_admin(actor, session)
+        policy.require_admin(actor, session)
         term = self._term(session["term_id"])
         due = term.get("delegate_count", 0)
         present = self.store.present_count(session_id)  # only grows while planned
@@ -612,7 +589,7 @@ class CongressService(OutboxRelay, HealthRpc):
         Errors: Conflict (already closed, a vote open)."""
         actor = self.identity.actor
         session = self._session(session_id)
-        self._require_admin(actor, session)
+        policy.require_admin(actor, session)
         state = session["state"]
 
         def refused(current: dict) -> Conflict:
@@ -664,7 +641,7 @@ class CongressService(OutboxRelay, HealthRpc):
         item = self._item(item_id)
         sid = item["session_id"]
         session = self._session(sid)
-        self._require_admin(actor, session)
+        policy.require_admin(actor, session)
         if item["kind"] == "report":
             raise Conflict("reports are heard, not voted on / 报告事项不表决", details={"kind": "report"})
         if session["state"] != "convened":
@@ -707,6 +684,9 @@ class CongressService(OutboxRelay, HealthRpc):
                     "secret": bool(item["secret"]),
                     "owner": "congress",
                     "ref": item_id,
+                    "union_id": session["union_id"],
+                    "union_path": session["union_path"],
+                    "congress_id": session["congress_id"],
                 }
             )
         except Exception:
@@ -766,14 +746,14 @@ class CongressService(OutboxRelay, HealthRpc):
         actor = self.identity.actor
         item = self._item(item_id)
         session = self._session(item["session_id"])
-        if self.store.get_delegate(session["term_id"], actor.member_id) is None:
-            raise Forbidden("only delegates of this term vote / 仅本届职工代表可表决")
+        policy.require_delegate_vote(
+            actor, self.store.get_delegate(session["term_id"], actor.member_id) is not None
+        )
         if item["state"] != "voting" or not item.get("poll_id"):
             raise Conflict(
                 "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
             )
-        if not self.store.is_present(session["_id"], actor.member_id):
-            raise Forbidden("check in before voting / 请先签到再表决")
+        policy.require_checked_in(actor, self.store.is_present(session["_id"], actor.member_id))
         receipt = self.voting_rpc.cast_choice(item["poll_id"], {"choice": data["choice"]})
         return c.VoteOut().dump(
             {"item_id": item_id, "poll_id": item["poll_id"], "receipt": receipt["receipt"]}
@@ -790,7 +770,7 @@ class CongressService(OutboxRelay, HealthRpc):
         actor = self.identity.actor
         item = self._item(item_id)
         session = self._session(item["session_id"])
-        self._require_admin(actor, session)
+        policy.require_admin(actor, session)
         if item["state"] in ("adopted", "failed"):
             return self._item_out(item)
         if item["state"] != "voting" or not item.get("poll_id"):
@@ -903,7 +883,7 @@ class CongressService(OutboxRelay, HealthRpc):
         session = self._session(session_id)
         delegate = self.store.get_delegate(session["term_id"], actor.member_id)
         if delegate is None:
-            self._require_reader(actor, session)
+            policy.require_reader(actor, session)
         term = self._term(session["term_id"])
         names = {d["id"]: d["name"] for d in term.get("delegations", [])}
         checked_in = delegate is not None and self.store.is_present(session_id, actor.member_id)
@@ -935,7 +915,7 @@ class CongressService(OutboxRelay, HealthRpc):
         (SessionOut with items and outcomes), "delegations": [{id, name, due, present}], "present":
         [{member_id, name, delegation}], "absent": [...]}``. Members of the union, delegates, admins."""
         session = self._session(session_id)
-        self._require_reader(self.identity.actor, session)
+        policy.require_reader(self.identity.actor, session)
         term = self._term(session["term_id"])
         congress = self._congress(session["congress_id"])
         names = {d["id"]: d["name"] for d in term.get("delegations", [])}

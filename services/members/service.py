@@ -21,7 +21,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from pymongo.errors import DuplicateKeyError
 
-from dmlib.auth import Actor, Identity
+from dmlib.auth import Identity
 from dmlib.contracts import members as c
 from dmlib.errors import BadInput, Conflict, NotFound, PayloadTooLarge, Unauthenticated
 from dmlib.events import Events
@@ -31,6 +31,7 @@ from dmlib.schemas import page_out
 from dmlib.secrets import require_secret
 from dmlib.storage import Mongo
 
+from . import policy
 from .importer import (
     BATCH_ROWS,
     FileProblem,
@@ -105,12 +106,12 @@ class MembersService(HealthRpc):
             raise NotFound(f"no union {union_id} / 工会不存在", details={"union_id": union_id})
         return union
 
-    def _require_admin(self, actor: Actor, union: dict) -> None:
-        actor.require(
-            actor.administers(union["path"]),
-            "only admins of this union or a union above it may do this / 仅本级或上级工会管理员可操作",
-            union_id=union["_id"],
-        )
+    def _member_union_path(self, member_id: str) -> list[str]:
+        """The path of a member's union, read without the member's record (for :mod:`.policy`)."""
+        union_id = self.store.member_union(member_id)
+        if union_id is None:
+            raise NotFound(f"no member {member_id} / 会员不存在", details={"member_id": member_id})
+        return self._union(union_id)["path"]
 
     def _member(self, member_id: str) -> dict:
         member = self.store.get_member(member_id)
@@ -147,7 +148,7 @@ class MembersService(HealthRpc):
         parent = None
         if data["parent_id"]:
             parent = self._union(data["parent_id"])
-            self._require_admin(actor, parent)
+            policy.require_admin(actor, parent["path"])
             if c.UNION_LEVEL[data["kind"]] <= c.UNION_LEVEL[parent["kind"]]:
                 raise BadInput(
                     "a union sits below a higher level / 下级工会层级须低于上级",
@@ -159,9 +160,7 @@ class MembersService(HealthRpc):
                     fields={"parent_id": ["is a grassroots union"]},
                 )
         else:
-            actor.require(
-                actor.is_system, "only the system creates a root federation / 仅系统可创建顶级总工会"
-            )
+            policy.require_create_root(actor)
         union_id = data["id"] or f"u-{uuid.uuid4().hex[:10]}"
         doc = {
             "_id": union_id,
@@ -249,10 +248,7 @@ class MembersService(HealthRpc):
         union = self._union(union_id)
         if not isinstance(star_level, int) or not 0 <= star_level <= 5:
             raise BadInput("star level is 0-5 / 星级为0-5", fields={"star_level": ["must be an integer 0-5"]})
-        actor.require(
-            actor.is_system or actor.administers(union["path"][:-1]),
-            "only a superior union sets star levels / 仅上级工会可评定星级",
-        )
+        policy.require_set_star_level(actor, union["path"])
         self.store.set_star_level(union_id, star_level)
         return _union_out(union, self.store.worker_homes([union_id]))
 
@@ -264,7 +260,7 @@ class MembersService(HealthRpc):
         In: :class:`DepartmentIn`; Out: :class:`DepartmentOut`. Admins of the union or above."""
         data = c.DepartmentIn().load(data)
         union = self._union(data["union_id"])
-        self._require_admin(self.identity.actor, union)
+        policy.require_admin(self.identity.actor, union["path"])
         if union["kind"] != "grassroots":
             raise BadInput(
                 "departments belong to a grassroots union / 部门须属于基层工会",
@@ -305,7 +301,7 @@ class MembersService(HealthRpc):
         data = c.MemberIn().load(data)
         actor = self.identity.actor
         union = self._union(data["union_id"])
-        self._require_admin(actor, union)
+        policy.require_admin(actor, union["path"])
         if union["kind"] != "grassroots":
             raise BadInput(
                 "members join a grassroots union / 会员须属于基层工会",
@@ -333,10 +329,9 @@ class MembersService(HealthRpc):
     def get_member(self, member_id: str) -> dict:
         """One member (:class:`MemberOut`): the member themself, or an admin of their union or above."""
         actor = self.identity.actor
-        member = self._member(member_id)
         if actor.member_id != member_id:
-            self._require_admin(actor, self._union(member["union_id"]))
-        return self._member_out(member)
+            policy.require_read_member(actor, member_id, self._member_union_path(member_id))
+        return self._member_out(self._member(member_id))
 
     @rpc
     def get_members(self, member_ids: list[str]) -> list[dict]:
@@ -347,11 +342,14 @@ class MembersService(HealthRpc):
                 "member_ids: a list of at most 1000 / 至多1000个",
                 fields={"member_ids": ["a list of at most 1000 ids"]},
             )
-        docs = self.store.get_members([str(m) for m in member_ids])
+        member_ids = [str(m) for m in member_ids]
         unions = {u["_id"]: u for u in self.store.all_unions()}
-        for d in docs:
-            if actor.member_id != d["_id"]:
-                self._require_admin(actor, unions[d["union_id"]])
+        if not actor.is_system:  # decide on each member's union before any record is read
+            for m in member_ids:
+                union_id = self.store.member_union(m)
+                if union_id is not None:
+                    policy.require_read_member(actor, m, unions[union_id]["path"])
+        docs = self.store.get_members(member_ids)
         return [self._member_out(d, {k: u["name"] for k, u in unions.items()}) for d in docs]
 
     @rpc
@@ -362,7 +360,7 @@ class MembersService(HealthRpc):
         query = c.MemberListIn().load(query)
         actor = self.identity.actor
         union = self._union(query["union_id"])
-        self._require_admin(actor, union)
+        policy.require_admin(actor, union["path"])
         unions = self.store.all_unions()
         names = {u["_id"]: u["name"] for u in unions}
         if query["include_below"]:
@@ -383,8 +381,7 @@ class MembersService(HealthRpc):
         the union or above. Cost: one ``_id`` lookup per 1,000 entries."""
         actor = self.identity.actor
         union = self._union(union_id)
-        if not actor.is_system:
-            self._require_admin(actor, union)
+        policy.require_admin(actor, union["path"])
         if not isinstance(offset, int) or not isinstance(limit, int) or offset < 0 or not 0 < limit <= 5000:
             raise BadInput(
                 "offset ≥ 0, 0 < limit ≤ 5000 / 分页参数有误", fields={"limit": ["1-5000"], "offset": ["≥ 0"]}
@@ -409,8 +406,7 @@ class MembersService(HealthRpc):
     @rpc
     def rebuild_rosters(self) -> dict:
         """Recompute the member rosters and counts from the registry (system only). Out: ``{union_id: n}``."""
-        actor = self.identity.actor
-        actor.require(actor.is_system, "system only / 仅限系统")
+        policy.require_system(self.identity.actor)
         return self.store.rebuild_rosters()
 
     @rpc
@@ -423,52 +419,56 @@ class MembersService(HealthRpc):
         return {u: unions[u].get("member_count", 0) for u in union_ids if u in unions}
 
     # ----- roles and credentials -----------------------------------------------------------------
+    def _scope_union_path(self, role: str, scope: str, missing_ok: bool = False) -> list[str] | None:
+        """The path of the union a role's scope belongs to: the scope union of an admin role, the
+        department's union of ``handler``; None for ``delegate`` (a congress) and, with ``missing_ok``,
+        for an unknown scope (else NotFound)."""
+        if role in ("union_admin", "superior_admin"):
+            union = self.store.get_union(scope)
+        elif role == "handler":
+            dep = self.store.get_department(scope)
+            union = self.store.get_union(dep["union_id"]) if dep else None
+        else:
+            return None
+        if union is None:
+            if missing_ok:
+                return None
+            raise NotFound(f"no such scope {scope} / 角色范围不存在", fields={"scope": ["unknown"]})
+        return union["path"]
+
     @rpc
     def grant_role(self, data: dict) -> dict:
         """Grant a scoped role. In: :class:`GrantIn`; Out: :class:`MemberOut`.
 
         ``union_admin``/``superior_admin``: by an admin of that union or above (never to oneself);
         ``handler``: by an admin of the department's union; ``delegate``: by the system (congress service).
-        Publishes ``roles_changed``."""
+        The member must be in a union the actor administers, and the scope in the member's own union
+        (a u01 department for a u01 member; rules in :func:`.policy.require_role_change`), decided
+        before the member's record is read. Publishes ``roles_changed``. Errors: BadInput, NotFound
+        (member, union, department), Forbidden (a plain message, nothing of the member)."""
         data = c.GrantIn().load(data)
         actor = self.identity.actor
-        member = self._member(data["member_id"])
         role, scope = data["role"], data["scope"]
-        if role in ("union_admin", "superior_admin"):
-            self._require_admin(actor, self._union(scope))
-            actor.require(
-                actor.is_system or actor.member_id != member["_id"],
-                "one cannot grant oneself a role / 不能给自己授权",
-            )
-        elif role == "handler":
-            dep = self.store.get_department(scope)
-            if dep is None:
-                raise NotFound(f"no department {scope} / 部门不存在")
-            self._require_admin(actor, self._union(dep["union_id"]))
-        else:
-            actor.require(
-                actor.is_system, "delegates are elected through the congress / 职工代表由职代会产生"
-            )
+        member_path = self._member_union_path(data["member_id"])
+        policy.require_role_change(
+            actor, data["member_id"], member_path, role, self._scope_union_path(role, scope), granting=True
+        )
+        member = self._member(data["member_id"])
         updated = self.store.add_role(member["_id"], {"role": role, "scope": scope})
         self.events.publish("roles_changed", member_id=member["_id"], role=role, scope=scope, granted=True)
         return self._member_out(updated)
 
     @rpc
     def revoke_role(self, data: dict) -> dict:
-        """Withdraw a scoped role; the same rights as :meth:`grant_role`. Out: :class:`MemberOut`."""
+        """Withdraw a scoped role; the same rights as :meth:`grant_role`, decided before the member's
+        record is read (an unknown scope: only the system). Out: :class:`MemberOut`."""
         data = c.GrantIn().load(data)
         actor = self.identity.actor
-        member = self._member(data["member_id"])
         role, scope = data["role"], data["scope"]
-        if role in ("union_admin", "superior_admin"):
-            self._require_admin(actor, self._union(scope))
-        elif role == "handler":
-            dep = self.store.get_department(scope)
-            self._require_admin(actor, self._union(dep["union_id"]) if dep else {"_id": scope, "path": []})
-        else:
-            actor.require(
-                actor.is_system, "delegates are elected through the congress / 职工代表由职代会产生"
-            )
+        member_path = self._member_union_path(data["member_id"])
+        scope_path = self._scope_union_path(role, scope, missing_ok=True)
+        policy.require_role_change(actor, data["member_id"], member_path, role, scope_path, granting=False)
+        member = self._member(data["member_id"])
         updated = self.store.remove_role(member["_id"], {"role": role, "scope": scope})
         self.events.publish("roles_changed", member_id=member["_id"], role=role, scope=scope, granted=False)
         return self._member_out(updated)
@@ -520,16 +520,17 @@ class MembersService(HealthRpc):
         taken), Unauthenticated (wrong current password)."""
         data = c.PasswordIn().load(data)
         actor = self.identity.actor
+        own = policy.require_set_password(
+            actor, data["member_id"], self._member_union_path(data["member_id"])
+        )
         member = self._member(data["member_id"])
         login = data["login"] or member.get("login") or member["_id"]
-        if actor.member_id == member["_id"] and not actor.is_system:
+        if own:
             current = self.store.get_credential(member.get("login") or member["_id"])
             if current and not self.registry.verify_password(
                 current["password_hash"], data["current_password"] or ""
             ):
                 raise Unauthenticated("current password is wrong / 原密码错误")
-        else:
-            self._require_admin(actor, self._union(member["union_id"]))
         existing = self.store.get_credential(login)
         if existing and existing["member_id"] != member["_id"]:
             raise Conflict("that login name is taken / 该账号名已被使用", fields={"login": ["taken"]})
@@ -567,10 +568,7 @@ class MembersService(HealthRpc):
         Errors: BadInput (not base64, not .csv/.xlsx), PayloadTooLarge (over ``MAX_IMPORT_BYTES``)."""
         data = c.ImportIn().load(data)
         actor = self.identity.actor
-        actor.require(
-            bool(actor.admin_unions) or actor.is_system,
-            "only union admins import members / 仅工会管理员可导入会员",
-        )
+        policy.require_importer(actor)
         try:
             content = base64.b64decode(data["content_b64"], validate=True)
         except (binascii.Error, ValueError):
@@ -607,12 +605,12 @@ class MembersService(HealthRpc):
         """Process an import job (sent by :meth:`start_import` to this service itself; resumable: after
         a restart the message is redelivered and the job goes on from the last recorded batch)."""
         actor = self.identity.actor
+        peek = self.store.get_job(job_id)
+        if peek is not None:  # decided before the job is claimed
+            policy.require_import_owner(actor, peek["actor"])
         job = self.store.claim_job(job_id)
         if job is None:
             return {"id": job_id, "status": "finished"}
-        actor.require(
-            actor.is_system or actor.member_id == job["actor"], "not your import / 非本人发起的导入"
-        )
         self.identity.act_as_service()
         started, resume_from = time.monotonic(), job["processed"]
         admin_unions = set(job["admin_unions"])
@@ -623,7 +621,7 @@ class MembersService(HealthRpc):
         ctx = ImportContext(
             unions=unions,
             departments=departments,
-            may_import_into=lambda u: "*" in admin_unions or bool(admin_unions & set(u["path"])),
+            may_import_into=lambda u: policy.may_import_into(admin_unions, u["path"]),
             id_key=self.registry.id_key,
             job_id=job_id,
         )
@@ -736,9 +734,7 @@ class MembersService(HealthRpc):
         job = self.store.get_job(job_id)
         if job is None:
             raise NotFound(f"no import {job_id} / 导入任务不存在")
-        actor.require(
-            actor.is_system or job["actor"] == actor.member_id, "not your import / 非本人发起的导入"
-        )
+        policy.require_import_owner(actor, job["actor"])
         return self._job_out(job)
 
     @rpc

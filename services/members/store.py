@@ -145,6 +145,12 @@ class MembersStore(Store):
     def get_member(self, member_id: str) -> dict | None:
         return self.db.members.find_one({"_id": member_id})
 
+    def member_union(self, member_id: str) -> str | None:
+        """The union id of a member (only that field is read: authorisation decides on it before the
+        record is read), or None if there is no such member."""
+        doc = self.db.members.find_one({"_id": member_id}, projection={"union_id": 1})
+        return doc["union_id"] if doc else None
+
     def get_members(self, member_ids: list[str]) -> list[dict]:
         """Members by number, one ``_id`` lookup each: FerretDB answers ``$in`` by decoding the whole
         collection (0.6 s at 12,000 members), a lookup by ``_id`` from its index (0.5 ms)."""

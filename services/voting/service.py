@@ -35,6 +35,7 @@ from dmlib.storage import Mongo
 
 from . import campaigns as camp
 from . import evaluation as ev
+from . import policy
 from . import tally as t
 from .store import VotingStore, now
 
@@ -328,7 +329,7 @@ class VotingService(HealthRpc):
         Publishes ``poll_opened``. Errors: BadInput, Forbidden (not system)."""
         data = c.ChoicePollIn().load(data)
         actor = self.identity.actor
-        actor.require(actor.is_system, "only a service opens choice polls / 仅系统可发起表决")
+        policy.require_system(actor, "only a service opens choice polls / 仅系统可发起表决")
         poll_id = f"p{uuid.uuid4().hex[:15]}"
         voters = sorted(set(data["voters"]))
         poll = {
@@ -343,6 +344,9 @@ class VotingService(HealthRpc):
             "ref": data["ref"],
             "eligible": len(voters),
             "closes_at": data["closes_at"],
+            "union_id": data["union_id"],
+            "union_path": data["union_path"],
+            "congress_id": data["congress_id"],
             "alarm": False,
             "created_at": now(),
         }
@@ -367,11 +371,7 @@ class VotingService(HealthRpc):
             raise BadInput(
                 "unknown option / 无此选项", fields={"choice": [f"one of: {', '.join(poll['options'])}"]}
             )
-        actor.require(
-            self.store.is_voter(poll_id, actor.member_id),
-            "you are not entitled to vote in this poll / 您不在本次表决的投票人名单中",
-            poll_id=poll_id,
-        )
+        policy.require_cast_choice(actor, self.store.is_voter(poll_id, actor.member_id))
         self._check_window(poll)
         ballot = {"choice": data["choice"]}
         if not poll["secret"]:
@@ -387,7 +387,7 @@ class VotingService(HealthRpc):
         same result). Out: ``{"poll_id", "status": "closed", "counts": {option: n}, "ballots",
         "eligible", "recount_matches"}``. Publishes ``poll_closed``. Errors: NotFound, Forbidden."""
         actor = self.identity.actor
-        actor.require(actor.is_system, "only a service closes polls / 仅系统可结束表决")
+        policy.require_system(actor, "only a service closes polls / 仅系统可结束表决")
         poll = self._poll(poll_id)
         if poll["kind"] != "choice":
             raise BadInput(
@@ -406,20 +406,20 @@ class VotingService(HealthRpc):
         (the caller's), and ``counts`` only once closed or when the poll is not secret."""
         actor = self.identity.actor
         poll = self._poll(poll_id)
+        self._require_poll_reader(actor, poll)
+        return self._poll_out(poll, self.store.get_tally(poll_id), actor)
+
+    def _require_poll_reader(self, actor: Actor, poll: dict) -> None:
+        """:mod:`.policy` on the poll's scope facts (a campaign's for a rating poll)."""
         if poll["kind"] == "choice":
-            allowed = (
-                actor.is_system or bool(actor.admin_unions) or self.store.is_voter(poll_id, actor.member_id)
+            allowed = policy.sees_choice_poll(
+                actor, poll, lambda: self.store.is_voter(poll["_id"], actor.member_id)
             )
         elif poll.get("owner") == "evaluations" and self.store.get_campaign(poll.get("ref", "")):
-            allowed = self._sees_campaign(actor, self._campaign(poll["ref"]))
+            allowed = policy.sees_campaign(actor, self._campaign(poll["ref"]))
         else:
-            allowed = (
-                actor.is_system
-                or bool(actor.admin_unions)
-                or actor.union_id in {s["id"] for s in poll["subjects"]}
-            )
-        actor.require(allowed, "not a voter of this poll / 您不是本投票的投票人", poll_id=poll_id)
-        return self._poll_out(poll, self.store.get_tally(poll_id), actor)
+            allowed = policy.sees_rating_poll(actor, poll)
+        policy.require_read_poll(actor, allowed)
 
     def _poll_out(self, poll: dict, tally: dict, actor: Actor) -> dict:
         out = {
@@ -451,10 +451,14 @@ class VotingService(HealthRpc):
     # ===== receipts, the published list, recounts =================================================
     @rpc
     def verify_receipt(self, poll_id: str, receipt: str) -> dict:
-        """Is the ballot with this receipt in the poll's list? Any logged-in caller (a receipt reveals
-        nobody). Out: :class:`ReceiptCheckOut`. Errors: NotFound (poll), BadInput (not a 12-character code)."""
-        self.identity.require_login()
-        self._poll(poll_id)
+        """Is the ballot with this receipt in the poll's list? A rating poll: any logged-in caller (a
+        receipt reveals nobody); a choice poll (a congress vote): those who may read the poll
+        (:func:`.policy.sees_choice_poll`). Out: :class:`ReceiptCheckOut`. Errors: NotFound (poll),
+        Forbidden, BadInput (not a 12-character code)."""
+        actor = self.identity.require_login()
+        poll = self._poll(poll_id)
+        if poll["kind"] == "choice":
+            self._require_poll_reader(actor, poll)
         code = (receipt or "").strip().upper().replace("-", "").replace(" ", "")
         if len(code) != 12 or any(ch not in "0123456789ABCDEF" for ch in code):
             raise BadInput(
@@ -502,9 +506,9 @@ class VotingService(HealthRpc):
         actor = self.identity.actor
         poll = self._poll(poll_id)
         if poll["kind"] == "rating":
-            self._require_campaign_admin(actor, self._campaign(poll_id))
+            policy.require_campaign_admin(actor, self._campaign(poll_id))
         else:
-            actor.require(actor.is_system, "system only / 仅限系统")
+            policy.require_system(actor)
         record = self._recount_and_record(poll)
         return {**record, "at": iso(record["at"])}
 
@@ -518,26 +522,6 @@ class VotingService(HealthRpc):
                 f"no campaign {campaign_id} / 评选活动不存在", details={"campaign_id": campaign_id}
             )
         return doc
-
-    @staticmethod
-    def _is_campaign_admin(actor: Actor, campaign: dict) -> bool:
-        return actor.is_system or bool(actor.scopes("superior_admin") & set(campaign["union_path"]))
-
-    def _require_campaign_admin(self, actor: Actor, campaign: dict) -> None:
-        actor.require(
-            self._is_campaign_admin(actor, campaign),
-            "only the superior union running the campaign may do this / 仅组织评选的上级工会可操作",
-            campaign_id=campaign["_id"],
-        )
-
-    @staticmethod
-    def _sees_campaign(actor: Actor, campaign: dict) -> bool:
-        homes = {h["union_id"] for h in campaign["homes"]}
-        return (
-            actor.is_system
-            or bool(actor.admin_unions & (set(campaign["union_path"]) | homes))
-            or actor.union_id in homes
-        )
 
     @rpc
     def campaign_defaults(self) -> dict:
@@ -560,10 +544,7 @@ class VotingService(HealthRpc):
         data = c.CampaignIn().load(data)
         actor = self.identity.actor
         union = self.members_rpc.get_union(data["union_id"])
-        actor.require(
-            actor.is_system or bool(actor.scopes("superior_admin") & set(union["path"])),
-            "only a superior union's admin runs evaluations / 仅上级工会管理员可组织评选",
-        )
+        policy.require_create_campaign(actor, union["path"])
         under = self.members_rpc.list_unions(data["union_id"], "grassroots")
         available = {u["id"]: u for u in under if u.get("worker_home")}
         if data["homes"] is None:
@@ -621,7 +602,7 @@ class VotingService(HealthRpc):
         Errors: Conflict (not a draft). Publishes ``poll_opened``."""
         actor = self.identity.actor
         campaign = self._campaign(campaign_id)
-        self._require_campaign_admin(actor, campaign)
+        policy.require_campaign_admin(actor, campaign)
         if campaign["status"] != "draft":
             raise Conflict(
                 "the campaign is not a draft / 评选活动已开始", details={"status": campaign["status"]}
@@ -662,7 +643,7 @@ class VotingService(HealthRpc):
         """Close member voting and recount (campaign admins). Idempotent once closed. Out: :class:`CampaignOut`."""
         actor = self.identity.actor
         campaign = self._campaign(campaign_id)
-        self._require_campaign_admin(actor, campaign)
+        policy.require_campaign_admin(actor, campaign)
         if campaign["status"] in ("closed", "published"):
             return self._campaign_out(campaign, actor)
         if campaign["status"] != "open":
@@ -684,10 +665,7 @@ class VotingService(HealthRpc):
         campaign = self._campaign(campaign_id)
         if union_id not in {h["union_id"] for h in campaign["homes"]}:
             raise NotFound("this Worker Home is not in the campaign / 该职工之家未参评")
-        actor.require(
-            actor.is_system or actor.has("union_admin", union_id),
-            "each union scores its own Worker Home only / 单位评分仅限本单位工会",
-        )
+        policy.require_unit_score(actor, union_id)
         score = ev.round2(data["score"])  # half-up: 88.125 → 88.13
         updated = self.store.set_scores(campaign_id, "unit_scores", {union_id: score})
         self.open_docs.forget("campaign", campaign_id)
@@ -704,7 +682,7 @@ class VotingService(HealthRpc):
         data = c.SuperiorScoresIn().load(data)
         actor = self.identity.actor
         campaign = self._campaign(campaign_id)
-        self._require_campaign_admin(actor, campaign)
+        policy.require_campaign_admin(actor, campaign)
         homes = {h["union_id"] for h in campaign["homes"]}
         unknown = sorted(set(data["scores"]) - homes)
         if unknown:
@@ -737,12 +715,7 @@ class VotingService(HealthRpc):
             )
         actor = self.identity.actor
         home = actor.union_id
-        homes = {h["union_id"] for h in campaign["homes"]}
-        actor.require(
-            home is not None and home in homes and data["home"] in (None, home),
-            "members rate their own union's Worker Home only / 会员只能评价本单位职工之家",
-            campaign_id=campaign_id,
-        )
+        policy.require_rate_home(actor, (h["union_id"] for h in campaign["homes"]), data["home"])
         if campaign["status"] != "open":
             raise Conflict(
                 "voting is not open / 评选投票未开放或已结束", details={"status": campaign["status"]}
@@ -765,9 +738,7 @@ class VotingService(HealthRpc):
         ``{"home", "has_voted", "receipt"}``. Members of participating unions and admins."""
         actor = self.identity.actor
         campaign = self._campaign(campaign_id)
-        actor.require(
-            self._sees_campaign(actor, campaign), "not a campaign of your union / 非本单位参与的评选"
-        )
+        policy.require_sees_campaign(actor, campaign)
         return self._campaign_out(campaign, actor)
 
     @rpc
@@ -775,7 +746,7 @@ class VotingService(HealthRpc):
         """The campaigns the caller takes part in or runs, newest first (:class:`CampaignOut` without
         per-home rows)."""
         actor = self.identity.actor
-        docs = [d for d in self.store.all_campaigns() if self._sees_campaign(actor, d)]
+        docs = [d for d in self.store.all_campaigns() if policy.sees_campaign(actor, d)]
         docs.sort(key=lambda d: (d.get("year") or 0, d["created_at"]), reverse=True)
         out = []
         for d in docs:
@@ -795,7 +766,7 @@ class VotingService(HealthRpc):
         if tally is None:
             tally = self.store.get_tally(campaign["_id"]) if campaign["status"] != "draft" else {}
         per = tally.get("s", {})
-        is_admin = self._is_campaign_admin(actor, campaign)
+        is_admin = policy.is_campaign_admin(actor, campaign)
         homes = []
         for h in campaign["homes"] if with_homes else ():
             n = int(per.get(h["union_id"], {}).get("n", 0))
@@ -853,10 +824,9 @@ class VotingService(HealthRpc):
         table through without decoding and re-encoding it (a third of the live-results time)."""
         actor = self.identity.actor
         campaign = self._campaign(campaign_id, cached=True)
-        actor.require(
-            self._sees_campaign(actor, campaign), "not a campaign of your union / 非本单位参与的评选"
-        )
-        is_admin = self._is_campaign_admin(actor, campaign)
+        policy.require_sees_campaign(actor, campaign)
+        if campaign["status"] != "published":
+            policy.require_live_results(actor, campaign)
         poll = self._poll(campaign_id, cached=True) if campaign["status"] != "draft" else None
         tally = self.store.get_tally(campaign_id) if poll else {}
         if campaign["status"] == "published":
@@ -864,9 +834,6 @@ class VotingService(HealthRpc):
             distribution = campaign["results"]["star_distribution"]
             live = False
         else:
-            actor.require(
-                is_admin, "results are published after the campaign closes / 评选结果将在结束后公布"
-            )
             counts = self._counts(poll, tally) if poll else {"n": 0, "s": {}}
             ranked = camp.results_table(campaign, counts)
             rows, distribution, live = camp.rows_out(campaign, ranked), ev.star_distribution(ranked), True
@@ -891,7 +858,7 @@ class VotingService(HealthRpc):
         alarm), Forbidden. Idempotent once published."""
         actor = self.identity.actor
         campaign = self._campaign(campaign_id)
-        self._require_campaign_admin(actor, campaign)
+        policy.require_campaign_admin(actor, campaign)
         if campaign["status"] == "published":
             return self.campaign_results(campaign_id)
         if campaign["status"] != "closed":
@@ -952,11 +919,7 @@ class VotingService(HealthRpc):
         campaign = self._campaign(campaign_id)
         if home is not None and (not isinstance(home, str) or not ID_RE.match(home)):
             raise BadInput("not a home id / 无效的编号", fields={"home": ["not an id"]})
-        if not self._is_campaign_admin(actor, campaign):
-            actor.require(
-                home is not None and actor.has("union_admin", home),
-                "opinions are for the admins of the home / 仅本单位工会可查看意见",
-            )
+        policy.require_opinions(actor, campaign, home)
         if not isinstance(page, int) or page < 1 or not isinstance(per_page, int) or not 1 <= per_page <= 500:
             raise BadInput("page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"]})
         if campaign["status"] == "draft":
@@ -977,7 +940,7 @@ class VotingService(HealthRpc):
         any is written; stored exactly as cast ballots are (secret ids, receipts, live tally). Out:
         ``{"loaded": n}``. Errors: BadInput, Forbidden, Conflict (not open, or a voter already voted)."""
         actor = self.identity.actor
-        actor.require(actor.is_system, "system only / 仅限系统")
+        policy.require_system(actor)
         campaign = self._campaign(campaign_id)
         if campaign["status"] != "open":
             raise Conflict("voting is not open / 评选投票未开放")

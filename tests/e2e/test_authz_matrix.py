@@ -36,6 +36,7 @@ from tests import authz_matrix as m
 PASSWORD = "demo1234"
 UNION = "u05"
 OTHER = "u01"
+FOREIGN = "u16"  # "another union's member" rows: a union only the superior admin administers
 TIMEOUT = 60
 
 
@@ -145,6 +146,17 @@ def world(base_url) -> World:
     w.ids["receipt"] = receipt["receipt"]
     # an import job started by the union's admin
     w.ids["import"] = new_import(w, "admin")["id"]
+    # a member of another union, for the rows that name one
+    w.ids["foreign_member"] = spare_member(w, FOREIGN)
+    # a congress vote: a u05 resolution voted on by a delegate and closed (its poll, the receipt)
+    sid, item = _voting_item(w)
+    w.ids["vote_receipt"] = w.api("delegate", "POST", f"/congress/items/{item}/vote", {"choice": "yes"}, 200)[
+        "receipt"
+    ]
+    w.api("admin", "POST", f"/congress/items/{item}/close", None, 200)
+    w.ids["vote_poll"] = next(
+        i for i in w.api("admin", "GET", f"/congress/sessions/{sid}")["items"] if i["id"] == item
+    )["poll_id"]
     return w
 
 
@@ -239,13 +251,25 @@ def proposal(w: World, state: str, by: str = "delegate") -> str:
     return pid
 
 
-def spare_member(w: World) -> str:
-    """A u05 member nobody else in this test uses (for role grants and password resets)."""
-    if "spares" not in w.__dict__:
-        roster = w.api("admin", "GET", f"/unions/{UNION}/members?per_page=200&page=2")["items"]
+def spare_member(w: World, union: str = UNION) -> str:
+    """A member of ``union`` (u05 by default) nobody else in this test uses (for role grants and password
+    resets)."""
+    key = f"spares-{union}"
+    if key not in w.__dict__:
+        roster = w.api("superior", "GET", f"/unions/{union}/members?per_page=200&page=2")["items"]
         taken = {d["member_id"] for d in w.api("admin", "GET", f"/congress/terms/{w.ids['term']}/delegates")}
-        w.__dict__["spares"] = [x["id"] for x in roster if x["id"] not in taken]
-    return w.__dict__["spares"].pop()
+        w.__dict__[key] = [x["id"] for x in roster if x["id"] not in taken]
+    return w.__dict__[key].pop()
+
+
+def personal_data(w: World, member_id: str) -> dict[str, str]:
+    """What a refusal about this member must not show: name, mobile, e-mail, ID tail (read by the
+    superior admin)."""
+    r = w.call("superior", "GET", f"/api/v1/members/{member_id}")
+    if r.status_code != 200:
+        return {}
+    person = r.json()
+    return {k: person[k] for k in ("name", "phone", "email", "national_id_last4") if person.get(k)}
 
 
 # ----- how each row is asked --------------------------------------------------------------------------
@@ -261,8 +285,12 @@ class Ask:
     check: str | None = None
 
 
-def default_values(w: World, path: str) -> dict:
-    ids = w.ids
+def default_values(w: World, row: m.Row) -> dict:
+    ids, path = w.ids, row.path
+    if row.target == m.VOTE:
+        ids = {**ids, "poll": ids["vote_poll"], "receipt": ids["vote_receipt"]}
+    elif row.target == m.OTHER_MEMBER:
+        ids = {**ids, "member": ids["foreign_member"]}
     return {
         "union_id": ids["union"],
         "congress_id": ids["congress"],
@@ -466,6 +494,34 @@ def _revoke(w: World, role: str) -> Ask:
     return Ask({"member_id": mid, "role": "handler", "scope": f"{UNION}-d2"}, check=f"/api/v1/members/{mid}")
 
 
+def _foreign_grant(w: World, role: str) -> Ask:
+    mid = spare_member(w, FOREIGN)
+    return Ask(
+        {"member_id": mid}, json={"role": "handler", "scope": f"{FOREIGN}-d2"}, check=f"/api/v1/members/{mid}"
+    )
+
+
+def _grant_elsewhere(w: World, role: str) -> Ask:
+    """A u05 member given a handler role in a department of u01 (the other admin's union)."""
+    mid = spare_member(w)
+    return Ask(
+        {"member_id": mid}, json={"role": "handler", "scope": f"{OTHER}-d1"}, check=f"/api/v1/members/{mid}"
+    )
+
+
+def _foreign_revoke(w: World, role: str) -> Ask:
+    mid = spare_member(w, FOREIGN)
+    w.api("superior", "POST", f"/members/{mid}/roles", {"role": "handler", "scope": f"{FOREIGN}-d2"}, 200)
+    return Ask(
+        {"member_id": mid, "role": "handler", "scope": f"{FOREIGN}-d2"}, check=f"/api/v1/members/{mid}"
+    )
+
+
+def _foreign_password(w: World, role: str) -> Ask:
+    mid = spare_member(w, FOREIGN)
+    return Ask({"member_id": mid}, json={"new_password": PASSWORD}, check=f"/api/v1/members/{mid}")
+
+
 def _password(w: World, role: str) -> Ask:
     mid = spare_member(w)
     return Ask({"member_id": mid}, json={"new_password": PASSWORD}, check=f"/api/v1/members/{mid}")
@@ -519,6 +575,13 @@ ASK = {
     "POST /api/v1/members/<member_id>/roles": _grant,
     "DELETE /api/v1/members/<member_id>/roles/<role>/<scope>": _revoke,
     "POST /api/v1/members/<member_id>/password": _password,
+    f"POST /api/v1/members/<member_id>/roles [{m.OTHER_MEMBER}]": _foreign_grant,
+    f"POST /api/v1/members/<member_id>/roles [{m.OTHER_SCOPE}]": _grant_elsewhere,
+    f"DELETE /api/v1/members/<member_id>/roles/<role>/<scope> [{m.OTHER_MEMBER}]": _foreign_revoke,
+    f"POST /api/v1/members/<member_id>/password [{m.OTHER_MEMBER}]": _foreign_password,
+    f"POST /api/v1/polls/<poll_id>/recount [{m.VOTE}]": lambda w, r: Ask(
+        {"poll_id": w.ids["vote_poll"]}, check=f"/api/v1/polls/{w.ids['vote_poll']}"
+    ),
     "POST /api/v1/imports": _import,
     "POST /imports": _import,
     # congress
@@ -653,7 +716,7 @@ QUERY = {
 def ask_for(w: World, row: m.Row, role: str) -> Ask:
     make = ASK.get(row.key) or ASK.get(PAGE_TWINS.get(row.key, ""))
     a = make(w, role) if make else Ask()
-    a.values = {**default_values(w, row.path), **a.values}
+    a.values = {**default_values(w, row), **a.values}
     if row.path.endswith("<action>"):
         a.values["action"] = "superior-scores"
     if "department_ids" in (a.json or {}):
@@ -723,11 +786,12 @@ def test_every_route_is_in_the_table(base_url):
         for path, ops in spec["paths"].items()
         for method in ops
     }
-    plain = {re.sub(r"<(?:[a-z]+:)", "<", k) for k in table}
+    routes = {r.route for r in m.ROUTES}
+    plain = {re.sub(r"<(?:[a-z]+:)", "<", k) for k in routes}
     assert documented - plain == set(), "API routes missing from tests/authz_matrix.py"
     declared = gateway_routes()
-    assert declared - table == set(), "gateway routes missing from tests/authz_matrix.py"
-    assert table - declared == set(), "rows for routes the gateway no longer has"
+    assert declared - routes == set(), "gateway routes missing from tests/authz_matrix.py"
+    assert routes - declared == set(), "rows for routes the gateway no longer has"
 
 
 def test_the_doc_is_the_table():
@@ -740,8 +804,19 @@ def test_the_doc_is_the_table():
 @pytest.mark.parametrize("row", m.ROUTES, ids=lambda r: r.key)
 def test_route(world, row):
     """Every role gets the table's code; allowed roles succeed on a fresh target each, refused ones
-    change nothing."""
+    change nothing; a refusal about a member shows none of their personal data (issue 12)."""
     wrong = []
+
+    def leaks(a: Ask, role: str, r: requests.Response) -> None:
+        if "<member_id>" not in row.path or row.expect[role] in m.ALLOWED:
+            return
+        data = personal_data(world, a.values["member_id"])
+        if row.is_page:  # a page's markup may hold any four digits; its name, mobile, e-mail are checked
+            data.pop("national_id_last4", None)
+        shown = [k for k, v in data.items() if v in r.text]
+        if shown:
+            wrong.append((role, row.expect[role], f"{r.status_code} with personal data {shown}", r.text))
+
     refused = [r for r in m.ROLES if row.expect[r] not in m.ALLOWED or row.expect[r].endswith("*")]
     allowed = [r for r in m.ROLES if r not in refused]
     if row.changes_state:
@@ -759,6 +834,7 @@ def test_route(world, row):
                 code, r = answer(world, row, role, a)
                 if code != row.expect[role].rstrip("*"):
                     wrong.append((role, row.expect[role], code, r.text[:300]))
+                leaks(a, role, r)
             assert snapshot(world, a) == before, f"{row.key}: a refused request changed {a.check}"
     else:
         a = ask_for(world, row, "superior")
@@ -766,4 +842,5 @@ def test_route(world, row):
             code, r = answer(world, row, role, a)
             if code != row.expect[role]:
                 wrong.append((role, row.expect[role], code, r.text[:300]))
+            leaks(a, role, r)
     assert not wrong, "\n".join(f"{row.key} as {role}: expected {e}, got {g}: {t}" for role, e, g, t in wrong)

@@ -245,3 +245,44 @@ def test_roles_and_login(members):
             rpc.members.authenticate({"login": "wangwei", "password": "second-password"})["member_id"]
             == "M0001"
         )
+
+
+def test_cross_union_member_routes_refused_before_anything_is_read(members):
+    """Issue 12: an admin of u01 may not revoke, grant or reset for a u02 member (the refusal carries
+    none of the member's data and nothing changes), nor grant a u02 role to a u01 member."""
+    with members(SYSTEM) as rpc:
+        register(rpc, "B0001", union="u02", nid=IDS[1], phone="13800000001", email="b@example.cn")
+        rpc.members.grant_role({"member_id": "B0001", "role": "handler", "scope": "u02-d1"})
+        register(rpc, "A0001", union="u01", nid=IDS[2])
+    attempts = [
+        ("revoke_role", {"member_id": "B0001", "role": "handler", "scope": "u02-d1"}),
+        ("revoke_role", {"member_id": "B0001", "role": "handler", "scope": "u01-d1"}),
+        ("grant_role", {"member_id": "B0001", "role": "handler", "scope": "u01-d1"}),
+        ("grant_role", {"member_id": "A0001", "role": "handler", "scope": "u02-d1"}),
+        ("set_password", {"member_id": "B0001", "new_password": "long-enough-1"}),
+        ("get_member", "B0001"),
+    ]
+    with members(union_admin("u01")) as rpc:
+        for method, arg in attempts:
+            with pytest.raises(Forbidden) as info:
+                getattr(rpc.members, method)(arg)
+            text = str(info.value) + repr(info.value.details) + repr(info.value.fields)
+            assert not any(pii in text for pii in ("王伟", "13800000001", "b@example.cn", IDS[1][-4:])), (
+                method
+            )
+    with members(SYSTEM) as rpc:
+        assert rpc.members.get_member("B0001")["roles"] == [{"role": "handler", "scope": "u02-d1"}]
+        assert rpc.members.get_member("A0001")["roles"] == []
+
+
+def test_role_scope_belongs_to_the_members_union(members):
+    """A superior admin administers u01 and u02, but a u02 department is no role for a u01 member."""
+    with members(SYSTEM) as rpc:
+        register(rpc, "A0001", union="u01", nid=IDS[2])
+    with members(member("S0001", "u01", ("superior_admin", "ftu"))) as rpc:
+        with pytest.raises(Forbidden):
+            rpc.members.grant_role({"member_id": "A0001", "role": "handler", "scope": "u02-d1"})
+        with pytest.raises(Forbidden):
+            rpc.members.grant_role({"member_id": "A0001", "role": "union_admin", "scope": "u02"})
+        assert rpc.members.grant_role({"member_id": "A0001", "role": "handler", "scope": "u01-d1"})["roles"]
+        assert rpc.members.grant_role({"member_id": "A0001", "role": "union_admin", "scope": "area"})["roles"]

@@ -11,6 +11,7 @@ from tests.helpers import SYSTEM, VOTING_KEY, member, union_admin
 pytestmark = pytest.mark.integration
 
 VOTERS = ["M0100011", "M0100012", "M0100013", "M0100014"]
+U01_SCOPE = {"union_id": "u01", "union_path": ["ftu", "area", "u01"], "congress_id": "cg-u01"}
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def test_fifty_concurrent_ballots_by_one_voter_leave_one(voting, db):
 
 def test_named_poll_keeps_the_voter_and_admins_can_read(voting, db):
     with voting(SYSTEM) as rpc:
-        pid = open_poll(rpc, secret=False, options=["同意", "不同意", "弃权"])["poll_id"]
+        pid = open_poll(rpc, secret=False, options=["同意", "不同意", "弃权"], **U01_SCOPE)["poll_id"]
     with voting(member("M0100013", "u01")) as rpc:
         rpc.voting.cast_choice(pid, {"choice": "同意"})
     with voting(union_admin("u01")) as rpc:
@@ -223,3 +224,46 @@ def test_a_difference_pending_ballots_do_not_explain_stays_an_alarm(voting, db):
     stored = db("voting").polls.find_one({"_id": pid})
     assert stored["alarm"] is True and "repaired" not in stored["recount"]
     assert db("voting").tallies.find_one({"_id": pid})["o0"] == 2  # nothing changed
+
+
+def test_a_congress_poll_is_read_inside_its_union_only(voting):
+    """Issue 12: congress vote polls (with their receipts and ballot list) were readable by any union's
+    admin. Now: the union's admins and those above, its members, its delegates, the voters."""
+    with voting(SYSTEM) as rpc:
+        pid = open_poll(rpc, **U01_SCOPE)["poll_id"]
+        old = open_poll(rpc)["poll_id"]  # a poll from before polls knew their union
+    with voting(member("M0100011", "u01")) as rpc:
+        receipt = rpc.voting.cast_choice(pid, {"choice": "yes"})["receipt"]
+    with voting(SYSTEM) as rpc:
+        rpc.voting.close_poll(pid)
+    superior = member("S1", "u09", ("superior_admin", "ftu"))
+    readers = [
+        union_admin("u01"),
+        superior,
+        member("M0100099", "u01"),
+        member("D1", "u02", ("delegate", "cg-u01")),
+    ]
+    for actor in readers:
+        with voting(actor) as rpc:
+            assert rpc.voting.get_poll(pid)["ballots"] == 1
+            assert rpc.voting.list_ballots(pid)["total"] == 1
+            assert rpc.voting.verify_receipt(pid, receipt)["found"] is True
+    for actor in (union_admin("u02"), member("M0200001", "u02")):
+        with voting(actor) as rpc:
+            for call in (
+                lambda: rpc.voting.get_poll(pid),
+                lambda: rpc.voting.list_ballots(pid),
+                lambda: rpc.voting.verify_receipt(pid, receipt),
+            ):
+                with pytest.raises(Forbidden) as info:
+                    call()
+                assert not info.value.details
+    with voting(union_admin("u01")) as rpc, pytest.raises(Forbidden):
+        rpc.voting.get_poll(old)
+    with voting(superior) as rpc:
+        assert rpc.voting.get_poll(old)["poll_id"] == old
+
+
+def test_a_poll_path_must_end_with_its_union(voting):
+    with voting(SYSTEM) as rpc, pytest.raises(BadInput):
+        open_poll(rpc, union_id="u01", union_path=["ftu", "u02"])
