@@ -258,7 +258,9 @@ class VotingStore(Store):
             target = f"{original}_{secrets.token_hex(8)}"
             self.db.polls.update_one({"_id": poll_id}, {"$push": {"shuffle_attempts": target}})
             copied, pending = self._copy_shuffled(self.db[original], self.db[target])
-            if copied != self.db[original].count_documents({}) or copied != self.db[target].count_documents({}):
+            if copied != self.db[original].count_documents({}) or copied != self.db[target].count_documents(
+                {}
+            ):
                 self.db.drop_collection(target)  # the ballots changed under the copy: start again
                 continue
             record = {"at": now(), "n": copied, "pending": pending, "checked": False}
