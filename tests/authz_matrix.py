@@ -97,6 +97,7 @@ DI = "DESIGN §4 disclosure: the union publishes and answers"
 DIM = "DESIGN §4 disclosure: visible to the union's own members"
 NO = "DESIGN §3 notify: one's own inbox and preferences"
 NOA = "DESIGN §3 notify: admins read their members' delivery log"
+AU = "DESIGN §3 audit: admins read the log of their union and the unions below"
 
 #            anonymous member delegate handler admin other_admin superior
 ROUTES: list[Row] = [
@@ -285,6 +286,12 @@ ROUTES: list[Row] = [
     Row("GET", "/notifications/preferences", "login 200 200 200 200 200 200", NO),
     Row("POST", "/notifications/preferences", "login 303 303 303 303 303 303", NO),
     Row("GET", "/unions/<union_id>/deliveries", "login 403 403 403 200 403 200", NOA),
+    # ----- audit log -----------------------------------------------------------------------------
+    Row("GET", "/api/v1/unions/<union_id>/audit", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/api/v1/unions/<union_id>/audit.csv", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/api/v1/unions/<union_id>/audit.xlsx", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/api/v1/unions/<union_id>/audit/verify", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/unions/<union_id>/audit", "login 403 403 403 200 403 200", AU),
 ]
 
 
@@ -336,6 +343,7 @@ def render_markdown() -> str:
     groups = [
         ("Account and meta", lambda r: r.path in ("/", "/healthz", "/login", "/logout", "/me")
          or r.path.startswith(("/api/v1/auth", "/api/v1/me", "/api/v1/openapi", "/static", "/lang", "/me/"))),
+        ("Audit log", lambda r: "/audit" in r.path),
         ("Member registry", lambda r: "/unions" in r.path and not any(
             k in r.path for k in ("disclosure", "deliveries")) or "/members" in r.path or "/imports" in r.path),
         ("Workers' congress", lambda r: "/congress" in r.path),

@@ -10,12 +10,11 @@ from dmlib.schemas import BaseSchema, Id, PageIn, PageOut
 EXPORT_LIMIT = 10000
 
 
-class EntriesIn(PageIn):
+class EntriesQuery(PageIn):
     """A page of the audit log of a union and the unions below it, newest first. Filters: ``actor``
-    (member id), ``object_type`` and ``object_id``, ``date_from``/``date_to`` (ISO dates, China time is
-    not applied: UTC calendar days, both inclusive)."""
+    (member id), ``object_type`` and ``object_id`` (exact), ``date_from``/``date_to`` (ISO dates: UTC
+    calendar days, both inclusive)."""
 
-    union_id = Id(required=True)
     actor = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     object_type = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
     object_id = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
@@ -26,6 +25,12 @@ class EntriesIn(PageIn):
     def _range(self, data, **kwargs):
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             raise ValidationError("the range ends before it starts / 结束日期早于开始日期", "date_to")
+
+
+class EntriesIn(EntriesQuery):
+    """:class:`EntriesQuery` of the union ``union_id`` (the RPC's input)."""
+
+    union_id = Id(required=True)
 
 
 class ExportIn(EntriesIn):

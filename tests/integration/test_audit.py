@@ -102,7 +102,7 @@ def test_admin_changes_are_chained_once_each_and_refusals_leave_nothing(site, db
 
     # the browse API: the admin of u01 and the federation's admin see it, another union's admin does not
     listed = http.get(
-        "/api/v1/unions/u01/audit?action=&object_type=session",
+        "/api/v1/unions/u01/audit?object_type=session&actor=",
         headers={"Authorization": f"Bearer {token(FEDERATION)}"},
     )
     assert listed.status_code == 200, listed.text
@@ -117,6 +117,15 @@ def test_admin_changes_are_chained_once_each_and_refusals_leave_nothing(site, db
         ).status_code
         == 403
     )
+    auth = {"Authorization": f"Bearer {token(ADMIN)}"}
+    page = http.get("/unions/u01/audit?object_type=session&date_from=&lang=zh-CN", headers=auth)
+    assert page.status_code == 200 and "宣布开幕" in page.text and "审计日志" in page.text
+    assert http.get("/unions/u01/audit?date_from=2026-02-01&date_to=2026-01-01", headers=auth).status_code == 400
+    exported = http.get("/api/v1/unions/u01/audit.csv?object_type=session", headers=auth)
+    assert exported.status_code == 200 and exported.headers["Content-Type"].startswith("text/csv")
+    assert len(exported.content.decode("utf-8-sig").strip().splitlines()) == 1 + 3
+    workbook = http.get("/api/v1/unions/u01/audit.xlsx", headers=auth)
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"
     with rpc_as(ADMIN) as rpc:
         by_actor = rpc.audit.list_entries({"union_id": "u01", "actor": "A0001", "per_page": 5, "page": 2})
         assert by_actor["total"] == 8 and len(by_actor["items"]) == 3
