@@ -6,6 +6,8 @@ dm import FILE [--url U --login L --password P --initial-password X]
                                         import a member file through the HTTP API, with a progress bar
 dm gen-members OUT --rows N [--bad-every K] [--seed S]
                                         write a member CSV (for load tests), every K-th row bad
+dm audit-verify [--union U]             verify the audit log's hash chains (every union, or U's) and
+                                        print the first broken link of each; exit 1 if one is broken
 """
 
 from __future__ import annotations
@@ -169,6 +171,25 @@ def cmd_gen_members(args) -> int:
     return 0
 
 
+def cmd_audit_verify(args) -> int:
+    """Ask the audit service (as the operator) to verify the chains; print one line per chain with its
+    head (sequence number), and the first broken link. Exit 0 if every chain is intact, 1 if not."""
+    from .config import load_config, system_rpc
+
+    with system_rpc(load_config(), timeout=args.timeout) as rpc:
+        result = rpc.audit.verify_chain({"union_id": args.union} if args.union else {})
+    for chain in result["chains"]:
+        line = f"{chain['union_id']}: {chain['entries']} entries, head {chain['head_seq']}"
+        if chain["ok"]:
+            print(f"{line}: ok")
+        else:
+            b = chain["first_break"]
+            print(f"{line}: BROKEN at {b['entry_id']} ({b['kind']}): {b['message']}")
+    if not result["chains"]:
+        print("no audit entries yet")
+    return 0 if result["ok"] else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="dm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -200,6 +221,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--prefix", default="G")
     p.set_defaults(fn=cmd_gen_members)
+    p = sub.add_parser("audit-verify")
+    p.add_argument("--union", help="only this union's chain (default: every union)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the whole pass")
+    p.set_defaults(fn=cmd_audit_verify)
     args = parser.parse_args(argv)
     return args.fn(args)
 

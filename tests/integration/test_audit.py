@@ -6,6 +6,7 @@ verifier passes, then reports an entry edited and an entry deleted directly in t
 import pytest
 
 from dmlib import state
+from dmtools import cli
 from dmlib.errors import Forbidden
 from services.audit.service import AuditService
 from services.congress.service import CongressService
@@ -120,7 +121,9 @@ def test_admin_changes_are_chained_once_each_and_refusals_leave_nothing(site, db
     auth = {"Authorization": f"Bearer {token(ADMIN)}"}
     page = http.get("/unions/u01/audit?object_type=session&date_from=&lang=zh-CN", headers=auth)
     assert page.status_code == 200 and "宣布开幕" in page.text and "审计日志" in page.text
-    assert http.get("/unions/u01/audit?date_from=2026-02-01&date_to=2026-01-01", headers=auth).status_code == 400
+    assert (
+        http.get("/unions/u01/audit?date_from=2026-02-01&date_to=2026-01-01", headers=auth).status_code == 400
+    )
     exported = http.get("/api/v1/unions/u01/audit.csv?object_type=session", headers=auth)
     assert exported.status_code == 200 and exported.headers["Content-Type"].startswith("text/csv")
     assert len(exported.content.decode("utf-8-sig").strip().splitlines()) == 1 + 3
@@ -134,7 +137,7 @@ def test_admin_changes_are_chained_once_each_and_refusals_leave_nothing(site, db
         rpc.audit.verify_chain({"union_id": "u01"})
 
 
-def test_the_verifier_reports_an_edited_and_a_deleted_entry(site, db, rpc_as):
+def test_the_verifier_reports_an_edited_and_a_deleted_entry(site, db, rpc_as, config, monkeypatch, capsys):
     entries = db("audit").entries
     wait_until(lambda: entries.count_documents({}) == 6, timeout=30)
     with rpc_as(SYSTEM) as rpc:
@@ -157,3 +160,7 @@ def test_the_verifier_reports_an_edited_and_a_deleted_entry(site, db, rpc_as):
         [chain] = rpc.audit.verify_chain({})["chains"]
         assert (chain["first_break"]["seq"], chain["first_break"]["kind"]) == (5, "deleted")
         assert chain["entries"] == 4 and chain["head_seq"] == 6
+    # the operator's command says the same and fails
+    monkeypatch.setattr("dmtools.config.load_config", lambda: config)
+    assert cli.main(["audit-verify", "--union", "u01"]) == 1
+    assert "u01: 4 entries, head 6: BROKEN at u01:000000000005 (deleted)" in capsys.readouterr().out
