@@ -6,8 +6,8 @@ verifier passes, then reports an entry edited and an entry deleted directly in t
 import pytest
 
 from dmlib import state
-from dmtools import cli
 from dmlib.errors import Forbidden
+from dmtools import cli
 from services.audit.service import AuditService
 from services.congress.service import CongressService
 from services.gateway.service import GatewayService
