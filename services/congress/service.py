@@ -11,7 +11,9 @@ delegate (a document in this service's own ``delegates`` collection; the ``deleg
 members, scope = congress id, is a convenience for pages) checks in and votes; members of the union read
 the published sessions and outcomes. Every state change is one guarded, versioned write with its events
 in the document's outbox (:mod:`dmlib.state`): no claims, no locks, no retry loops; the relay publishes
-the events right after the commit and, for what that attempt leaves, every second.
+the events right after the commit and, for what that attempt leaves, every second. A change made by a
+person also carries its audit entry in that write (``audit=self._audit(...)``, :mod:`dmlib.audit`): one
+per use case, at its commit point; none for the system (timers, event handlers, the demo loader).
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ Every change is one guarded, versioned write with its events in the document's o
 (:meth:`dmlib.storage.Store.change` / ``create``, docs/architecture.md "Changing state"): a session moves
 planned → convened only if it is still planned, a vote opens only if the session has no open item, a
 term's counters change only at the version they were read at. Nothing is claimed or locked, so a crash or
-an outage can leave nothing stuck; the loser of a race gets a typed Conflict.
+an outage can leave nothing stuck; the loser of a race gets a typed Conflict. Methods that commit a
+change a person made take its ``audit`` record (:mod:`dmlib.audit`) and pass it to that commit.
 
 - presence has no counter: the check-ins of a session are the documents of their own collection
-  ``checkins_<session id>`` (``_id`` = member id, so a second check-in is a duplicate key), and 实到 is
-  their count;
+  ``checkins_<session id>`` (``_id`` = member id, so a second check-in is a duplicate key; created through
+  ``Store.create`` so that a person's check-in carries its audit entry), and 实到 is their count;
 - numbers: a session's number is reserved on its term (``session_count``, a guarded write), then the
   agenda items and the session (the commit point) are written; an agenda item added later takes the
   first free ``<session>-i<n>`` by insert (a clash is a Conflict).
