@@ -9,7 +9,6 @@ token; the gateway only shapes requests and pages.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, ServiceError
+from dmlib.exports import csv_bytes, xlsx_append
 
 from .http import api, page
 
@@ -73,14 +73,13 @@ def flat_errors(exc: ServiceError) -> dict[str, str]:
 
 def results_csv(results: dict, headers: list[str]) -> bytes:
     """The results table as CSV (UTF-8 with BOM so that Excel shows the Chinese)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow([results["campaign"]["title"]])
-    writer.writerow(headers)
-    for r in results["rows"]:
-        writer.writerow(["" if r.get(k) is None else r[k] for _, k in EXPORT_COLUMNS])
-    return out.getvalue().encode("utf-8")
+    return csv_bytes(
+        [
+            [results["campaign"]["title"]],
+            headers,
+            *([r.get(k) for _, k in EXPORT_COLUMNS] for r in results["rows"]),
+        ]
+    )
 
 
 def results_xlsx(results: dict, headers: list[str]) -> bytes:
@@ -89,21 +88,22 @@ def results_xlsx(results: dict, headers: list[str]) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "评选结果"
-    ws.append([camp["title"]])
+    xlsx_append(ws, [camp["title"]])
     ws["A1"].font = Font(bold=True, size=14)
     w = camp["weights"]
-    ws.append(
+    xlsx_append(
+        ws,
         [
             f"会员评家 {w['member']}% · 单位评家 {w['unit']}% · 上级评家 {w['superior']}% · "
             f"参评会员 {camp['ballots']} / {camp['eligible']} · 导出 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        ]
+        ],
     )
-    ws.append(headers)
+    xlsx_append(ws, headers)
     for cell in ws[3]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="F2F4F7")
     for r in results["rows"]:
-        ws.append([r.get(k) for _, k in EXPORT_COLUMNS])
+        xlsx_append(ws, [r.get(k) for _, k in EXPORT_COLUMNS])
     for col, width in zip("ABCDEFGHIJKL", [6, 30, 30, 10, 10, 10, 10, 8, 8, 8, 10, 8], strict=True):
         ws.column_dimensions[col].width = width
     buf = io.BytesIO()
