@@ -52,7 +52,7 @@ from nameko.web.server import WebServer
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from dmlib.auth import CONTEXT_KEY, auth_secret, csrf_token, verify_token
+from dmlib.auth import CONTEXT_KEY, Identity, auth_secret, csrf_token, verify_token
 from dmlib.errors import EXPECTED, BadInput, Forbidden, PayloadTooLarge, ServiceError, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -287,13 +287,15 @@ class GatewayEntrypoint(HttpRequestHandler):
         self.secret = auth_secret(config)
         self.trusted_proxies = trusted_networks(config.get("TRUSTED_PROXIES"))
         self.max_body = int(config.get(self.max_body_key) or DEFAULT_MAX_JSON_BYTES)
+        identity = next((d for d in self.container.dependencies if isinstance(d, Identity)), None)
+        self.verify = identity.verify if identity is not None else partial(verify_token, self.secret)
         super().setup()
 
     def check_csrf(self, request, token: str | None, via: str | None) -> None:
         if request.method in SAFE_METHODS or via != "cookie" or not self.csrf:
             return
         try:
-            actor = verify_token(self.secret, token)
+            actor = self.verify(token)
         except Unauthenticated:
             return  # the handler answers 401 itself
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
@@ -312,7 +314,9 @@ class GatewayEntrypoint(HttpRequestHandler):
             request.client_address = client_address(request, self.trusted_proxies)
             self.check_csrf(request, token, via)
             if not self.meta["public"]:
-                verify_token(self.secret, token)  # 401 / the login redirect, whatever the handler does
+                self.verify(
+                    token
+                )  # 401 (also when logged out) / the login redirect, whatever the handler does
             context_data = {CONTEXT_KEY: token, "language": locale}
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)

@@ -6,7 +6,7 @@ routes of one domain live together; the service class only lists its mixins and 
 
 from __future__ import annotations
 
-from dmlib.auth import Identity
+from dmlib.auth import Identity, RevocationListener
 from dmlib.rpc import Rpc
 
 from .account import AccountHttp
@@ -20,7 +20,14 @@ from .web import Web
 
 
 class GatewayService(
-    AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, EvaluationsHttp, ProposalsHttp, NotifyHttp
+    AccountHttp,
+    MembersHttp,
+    DisclosureHttp,
+    CongressHttp,
+    EvaluationsHttp,
+    ProposalsHttp,
+    NotifyHttp,
+    RevocationListener,
 ):
     name = "gateway"
 
