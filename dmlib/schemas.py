@@ -65,6 +65,8 @@ def _is_multiline(field: fields.Field) -> bool:
 
 def _field_text_problem(field: fields.Field, value) -> str | None:
     if isinstance(field, fields.String) and isinstance(value, str):
+        if getattr(field, "trims", False):  # an identifier: surrounding white space is trimmed, not refused
+            value = value.strip()
         return text_problem(value, _is_multiline(field))
     if isinstance(field, fields.List) and isinstance(field.inner, fields.String) and isinstance(value, list):
         return next(
@@ -136,6 +138,8 @@ class Id(fields.String):
 class ResidentId(fields.String):
     """An 18-character resident ID validated against GB 11643, returned normalised (ASCII, upper-case X)."""
 
+    trims = True
+
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = resident_id_problem(text)
@@ -145,6 +149,7 @@ class ResidentId(fields.String):
 
 
 class _Identifier(fields.String):
+    trims = True
     pattern: re.Pattern = LOGIN_RE
     error = ""
 
