@@ -235,8 +235,7 @@ class VotingService(HealthRpc):
             if diff:
                 fixes[part] = diff
         self.store.add_to_tally(poll["_id"], fixes)
-        for b in pending:
-            self.store.settle_ballot(poll["_id"], b["_id"])
+        self.store.settle_ballots(poll["_id"], [b["_id"] for b in pending])
         added = sum(d.get("n", 0) for d in fixes.values())
         if added:
             log.warning("poll %s: %d interrupted cast(s) added to the live tally", poll["_id"], added)
@@ -294,12 +293,16 @@ class VotingService(HealthRpc):
         )
 
     def _close(self, poll: dict) -> dict:
-        """Close an open poll (idempotent): stop the tally, recount, publish ``poll_closed``."""
+        """Close an open poll (idempotent): stop the tally, recount (repairing interrupted casts), shuffle
+        the ballots so that their storage order no longer tells the order of casting
+        (:meth:`VotingStore.shuffle_ballots`), publish ``poll_closed``. Called again on a closed poll, it
+        finishes what a crash or an outage cut short (the recount, the shuffle) and answers the same."""
         if poll["status"] == "open":
             self.store.close_tally(poll["_id"])
             moved = self.store.set_poll_status(poll["_id"], "open", "closed", closed_at=now())
             if moved is not None:
                 self._recount_and_record(moved)
+                self.store.shuffle_ballots(poll["_id"])
                 poll = self._poll(poll["_id"])
                 out = self._closed_out(poll)
                 self.events.publish(
@@ -316,7 +319,10 @@ class VotingService(HealthRpc):
             poll = self._poll(poll["_id"])
         if poll["status"] != "closed":
             raise Conflict("the poll is not open / 投票未开放", details={"status": poll["status"]})
-        return self._closed_out(poll)
+        if "recount" not in poll:  # the close was cut short before its recount
+            self._recount_and_record(poll)
+        self.store.shuffle_ballots(poll["_id"])
+        return self._closed_out(self._poll(poll["_id"]))
 
     # ===== choice polls (the contract the congress service codes against) ==========================
     @rpc
@@ -640,7 +646,9 @@ class VotingService(HealthRpc):
 
     @rpc
     def close_campaign(self, campaign_id: str) -> dict:
-        """Close member voting and recount (campaign admins). Idempotent once closed. Out: :class:`CampaignOut`."""
+        """Close member voting, recount and shuffle the ballots (:meth:`_close`; campaign admins).
+        Idempotent once closed; called again after an interrupted close, it finishes it. Out:
+        :class:`CampaignOut`. Errors: Forbidden, NotFound, Conflict (not open), ServiceUnavailable."""
         actor = self.identity.actor
         campaign = self._campaign(campaign_id)
         policy.require_campaign_admin(actor, campaign)
@@ -914,7 +922,9 @@ class VotingService(HealthRpc):
         self, campaign_id: str, home: str | None = None, page: int = 1, per_page: int = 50
     ) -> dict:
         """Anonymous opinions (征求意见) of a campaign: campaign admins (all homes or ``home``), or a union
-        admin for their own home. Out: :class:`OpinionPageOut` (text, home, day; never who wrote it)."""
+        admin for their own home. Out: :class:`OpinionPageOut` (text, home, day; never who wrote it). The
+        day is there while voting is open only: the close removes it with the casting order (ballot
+        secrecy at rest, docs/storage.md), so ``cast_at`` is then empty."""
         actor = self.identity.actor
         campaign = self._campaign(campaign_id)
         if home is not None and (not isinstance(home, str) or not ID_RE.match(home)):

@@ -6,12 +6,18 @@ Collections:
   ``options`` (choice), ``voters`` (choice: the eligible member ids), ``secret``, ``owner``, ``ref``,
   ``subjects`` (rating: ``[{id, name}]``, a subject's id is the union whose members rate it),
   ``criteria`` (rating: number of marks per ballot), ``eligible`` (int; rating: also ``eligible_by``),
-  ``closes_at``, ``recount`` (the last recount: ``{at, matches, counts}``), ``alarm`` (bool).
+  ``closes_at``, ``recount`` (the last recount: ``{at, matches, counts}``), ``alarm`` (bool);
+  after the close ``ballot_collection`` (where the ballots now are), ``shuffled`` (``{at, n, pending,
+  checked}``) and ``shuffle_attempts`` (the copies started, so that a retry drops unfinished ones).
 - ``ballots_<poll id>``: one collection per poll, so a recount reads only that poll's ballots. A ballot's
   ``_id`` is HMAC-SHA256(``VOTING_KEY``, "poll:member") in hex: the one atomic insert enforces one ballot
   per voter, and no ballot carries a member id (except ``voter`` in named, non-secret choice polls).
-  Fields: ``receipt``, ``day`` (date only, so arrival times cannot be matched to log-ins),
-  ``choice`` | (``subject``, ``stars`` [per criterion], ``opinion``).
+  Fields: ``receipt``, ``day`` (date only, so arrival times cannot be matched to log-ins; removed at the
+  close), ``choice`` | (``subject``, ``stars`` [per criterion], ``opinion``), ``pending`` (a cast not yet
+  settled). While a poll is open its collection's natural order is the order of casting; the close
+  copies the ballots in a random order into ``ballots_<poll id>_<random hex>``, points the poll's
+  ``ballot_collection`` at it and drops the original (:meth:`VotingStore.shuffle_ballots`, docs/storage.md
+  "Ballot secrecy at rest"). Read a poll's ballots through :func:`ballots_of`.
 - ``tallies``: the live tally, ``_id`` = poll id, guarded by ``open`` (a ballot arriving after the
   close is refused and removed). Choice: ``n`` and ``o0`` … ``oK`` (per option index, since option texts
   may not be keys), updated by ``$inc`` right after each ballot insert: one small document.
@@ -25,13 +31,30 @@ Collections:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
 
+from dmlib.errors import ServiceUnavailable
 from dmlib.storage import Store
+
+log = logging.getLogger(__name__)
+
+#: The close's shuffle holds at most this many ballots in memory at once (~1 KB of Python each); a
+#: larger poll is copied in several passes over its ballots, each taking one random share of them.
+SHUFFLE_MEMORY_BALLOTS = 100_000
+#: Ballots per ``insert_many`` of the shuffled copy.
+SHUFFLE_BATCH = 1000
+#: Attempts of the copy within one close when the ballots change under it (a refused late cast).
+SHUFFLE_ATTEMPTS = 3
 
 
 def now() -> datetime:
@@ -40,6 +63,13 @@ def now() -> datetime:
 
 def ballots_collection(poll_id: str) -> str:
     return f"ballots_{poll_id}"
+
+
+def ballots_of(db: Database, poll_id: str) -> Collection:
+    """The collection that holds a poll's ballots now: ``ballots_<poll>`` while it is open (and before
+    the close's shuffle), the shuffled copy the poll points at afterwards."""
+    doc = db.polls.find_one({"_id": poll_id}, projection={"ballot_collection": 1}) or {}
+    return db[doc.get("ballot_collection") or ballots_collection(poll_id)]
 
 
 def parts_collection(poll_id: str) -> str:
@@ -91,6 +121,12 @@ class VotingStore(Store):
         self.db.polls.update_one({"_id": poll_id}, {"$set": changes})
 
     # --- ballots and tallies ---------------------------------------------------------------------
+    # Casting (insert, count, settle, bulk loading) happens only while the poll is open, so it writes to
+    # ``ballots_<poll>`` directly; everything that may run after the close reads the poll's pointer
+    # (:func:`ballots_of`, one ``_id`` lookup).
+    def _ballots(self, poll_id: str) -> Collection:
+        return ballots_of(self.db, poll_id)
+
     def insert_ballot(self, poll_id: str, ballot: dict) -> None:
         """Insert one ballot; raises DuplicateKeyError if this voter's ballot exists."""
         self.db[ballots_collection(poll_id)].insert_one(ballot)
@@ -103,16 +139,26 @@ class VotingStore(Store):
         if result.matched_count:
             return True
         self.db[ballots_collection(poll_id)].delete_one({"_id": ballot_id})
+        # the close may have copied it meanwhile: remove it from the copy too (see shuffle_ballots)
+        moved = self._ballots(poll_id)
+        if moved.name != ballots_collection(poll_id):
+            moved.delete_one({"_id": ballot_id})
         return False
 
     def settle_ballot(self, poll_id: str, ballot_id: str) -> None:
-        """The ballot is in the live tally: drop its ``pending`` mark (set by the insert)."""
+        """The ballot just cast is in the live tally: drop its ``pending`` mark (set by the insert)."""
         self.db[ballots_collection(poll_id)].update_one({"_id": ballot_id}, {"$unset": {"pending": ""}})
+
+    def settle_ballots(self, poll_id: str, ballot_ids: list[str]) -> None:
+        """Drop the ``pending`` mark of ballots found at a recount (wherever the poll's ballots are)."""
+        coll = self._ballots(poll_id)
+        for ballot_id in ballot_ids:
+            coll.update_one({"_id": ballot_id}, {"$unset": {"pending": ""}})
 
     def pending_ballots(self, poll_id: str) -> list[dict]:
         """Ballots still marked ``pending``: casts interrupted between the insert and the tally update,
         or between the tally update and :meth:`settle_ballot` (a scan; used when a poll closes)."""
-        return list(self.db[ballots_collection(poll_id)].find({"pending": True}))
+        return list(self._ballots(poll_id).find({"pending": True}))
 
     def add_to_tally(self, poll_id: str, incs: dict[str | None, dict]) -> None:
         """``$inc`` parts of the tally (``None``: the poll's own tally document), unguarded."""
@@ -155,34 +201,125 @@ class VotingStore(Store):
         return doc
 
     def get_ballot(self, poll_id: str, ballot_id: str) -> dict | None:
-        return self.db[ballots_collection(poll_id)].find_one({"_id": ballot_id})
+        return self._ballots(poll_id).find_one({"_id": ballot_id})
 
     def iter_ballots(self, poll_id: str, fields: list[str]) -> Iterator[dict]:
         """Every ballot of a poll, only ``fields`` (a full read of this poll's collection; ``_id`` only
         when asked for)."""
         projection = {f: 1 for f in fields}
         projection.setdefault("_id", 0)
-        return self.db[ballots_collection(poll_id)].find({}, projection=projection, batch_size=5000)
+        return self._ballots(poll_id).find({}, projection=projection, batch_size=5000)
 
     def find_receipt(self, poll_id: str, receipt: str) -> dict | None:
         """The ballot carrying ``receipt`` (a scan of the poll's ballots that stops at the first match)."""
-        return self.db[ballots_collection(poll_id)].find_one({"receipt": receipt})
+        return self._ballots(poll_id).find_one({"receipt": receipt})
 
     def ballot_page(self, poll_id: str, skip: int, limit: int) -> tuple[list[dict], int]:
         """A page of the published ballot list, ordered by receipt (reads the poll's ballots)."""
-        coll = self.db[ballots_collection(poll_id)]
+        coll = self._ballots(poll_id)
         docs = sorted(coll.find({}, projection={"_id": 0, "voter": 0}), key=lambda d: d["receipt"])
         return docs[skip : skip + limit], len(docs)
 
     def opinions(self, poll_id: str, subject: str | None) -> list[dict]:
-        """The opinions left in a poll (optionally for one subject), newest day first."""
+        """The opinions left in a poll (optionally for one subject), newest day first (while the poll is
+        open; the close removes the day, then by receipt)."""
         query: dict = {"opinion": {"$type": "string"}}
         if subject:
             query["subject"] = subject
-        docs = self.db[ballots_collection(poll_id)].find(
+        docs = self._ballots(poll_id).find(
             query, projection={"_id": 0, "subject": 1, "opinion": 1, "day": 1, "receipt": 1}
         )
         return sorted(docs, key=lambda d: (d.get("day", ""), d["receipt"]), reverse=True)
+
+    # --- ballot secrecy at rest: the close's shuffle ----------------------------------------------
+    def shuffle_ballots(self, poll_id: str) -> dict:
+        """Make the natural (storage) order of a closed poll's ballots unrelated to the order of casting
+        (issue 12, item 8): copy them, in an order drawn from :class:`secrets.SystemRandom` and without
+        their ``day``, into a fresh ``ballots_<poll>_<random hex>``, point the poll at it, drop the
+        original. Idempotent and safe to repeat after a crash at any point; returns the poll's
+        ``shuffled`` record ``{"at", "n", "pending", "checked"}``.
+
+        The commit point is one guarded update of the poll (``ballot_collection`` and ``shuffled`` set
+        only if no copy was committed before), so readers (:func:`ballots_of`) always find a complete
+        collection: the original until then, the copy after. Every copy is first recorded in
+        ``shuffle_attempts``; whatever was not committed (a crash mid-copy, a concurrent close that lost)
+        is dropped by the next call. A late cast refused by the closed tally deletes its ballot from the
+        original and the copy (:meth:`count_ballot`); for one deleted between the copy and the commit,
+        the copied ``pending`` ballots are checked against the original before it is dropped
+        (``checked``). Memory: at most :data:`SHUFFLE_MEMORY_BALLOTS` ballots at once; a larger poll is
+        read in several passes, each keeping the ballots a fresh random key assigns to it."""
+        original = ballots_collection(poll_id)
+        for _ in range(SHUFFLE_ATTEMPTS):
+            poll = self.db.polls.find_one({"_id": poll_id}, projection={"voters": 0}) or {}
+            if poll.get("status") != "closed":
+                raise ValueError(f"poll {poll_id} is not closed")
+            if poll.get("shuffled"):
+                return self._finish_shuffle(poll)
+            target = f"{original}_{secrets.token_hex(8)}"
+            self.db.polls.update_one({"_id": poll_id}, {"$push": {"shuffle_attempts": target}})
+            copied, pending = self._copy_shuffled(self.db[original], self.db[target])
+            if copied != self.db[original].count_documents({}) or copied != self.db[target].count_documents(
+                {}
+            ):
+                self.db.drop_collection(target)  # the ballots changed under the copy: start again
+                continue
+            record = {"at": now(), "n": copied, "pending": pending, "checked": False}
+            committed = self.db.polls.find_one_and_update(
+                {"_id": poll_id, "shuffled": {"$exists": False}},
+                {"$set": {"ballot_collection": target, "shuffled": record}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if committed is None:  # another close committed its copy first
+                self.db.drop_collection(target)
+                continue
+            return self._finish_shuffle(committed)
+        raise ServiceUnavailable(
+            "the ballots kept changing during the close: try again / 选票在结束时仍在变化，请重试",
+            details={"poll_id": poll_id},
+        )
+
+    @staticmethod
+    def _copy_shuffled(source: Collection, target: Collection) -> tuple[int, list[str]]:
+        """Insert every ballot of ``source`` into ``target`` in a random order, without ``day``.
+        Returns (ballots copied, ids of those still marked ``pending``)."""
+        target.drop()
+        rng = secrets.SystemRandom()
+        total = source.count_documents({})
+        passes = max(1, -(-total // SHUFFLE_MEMORY_BALLOTS))
+        key = secrets.token_bytes(32)  # assigns each ballot to one pass, unpredictably
+
+        def share(ballot_id: str) -> int:
+            digest = hmac.new(key, ballot_id.encode(), hashlib.sha256).digest()
+            return int.from_bytes(digest[:8], "big") % passes
+
+        copied, pending = 0, []
+        for part in range(passes):
+            docs = [
+                d
+                for d in source.find({}, projection={"day": 0}, batch_size=5000)
+                if passes == 1 or share(d["_id"]) == part
+            ]
+            rng.shuffle(docs)
+            for i in range(0, len(docs), SHUFFLE_BATCH):
+                target.insert_many(docs[i : i + SHUFFLE_BATCH], ordered=True)
+            copied += len(docs)
+            pending += [d["_id"] for d in docs if d.get("pending")]
+        return copied, pending
+
+    def _finish_shuffle(self, poll: dict) -> dict:
+        """After the commit: drop copied ``pending`` ballots that a refused late cast deleted from the
+        original meanwhile, then drop the original and every unfinished copy."""
+        poll_id, current, record = poll["_id"], poll["ballot_collection"], poll["shuffled"]
+        original = self.db[ballots_collection(poll_id)]
+        if not record.get("checked"):
+            for ballot_id in record.get("pending", []):
+                if original.find_one({"_id": ballot_id}, projection={"_id": 1}) is None:
+                    self.db[current].delete_one({"_id": ballot_id, "pending": True})
+            record = {**record, "checked": True}
+            self.db.polls.update_one({"_id": poll_id}, {"$set": {"shuffled.checked": True}})
+        for name in {original.name, *poll.get("shuffle_attempts", [])} - {current}:
+            self.db.drop_collection(name)
+        return record
 
     # --- campaigns -------------------------------------------------------------------------------
     def insert_campaign(self, doc: dict) -> None:

@@ -40,6 +40,7 @@ from dmlib.schemas import resident_id_check_char
 from dmlib.storage import make_client
 from dmtools.stack import running_stack
 from services.voting import tally as t
+from services.voting.store import ballots_of
 from tests.drills.servers import PrivateFerret, PrivateRabbit
 from tests.helpers import SYSTEM, TEST_SECRETS, VOTING_KEY, token, wait_until
 
@@ -238,7 +239,7 @@ def ballot_counts(drill: Drill, campaign: str, load: Load) -> dict:
     sent_voters = {voter for voter, *_ in load.ballots}
     client, db = drill.db("voting")
     try:
-        stored = list(db[f"ballots_{campaign}"].find({}, projection={"receipt": 1}))
+        stored = list(ballots_of(db, campaign).find({}, projection={"receipt": 1}))
     finally:
         client.close()
     stored_ids = Counter(d["_id"] for d in stored)

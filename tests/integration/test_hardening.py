@@ -324,7 +324,17 @@ def test_a_service_refuses_to_start_without_a_real_secret(container_factory, con
         assert value not in str(refused.value)  # the message names the key, never the value
 
 
-def test_published_secrets_are_accepted_only_when_allowed(container_factory, config):
-    container = container_factory(MembersService, config)  # TEST_SECRETS carry ALLOW_TEST_SECRETS
+@pytest.mark.parametrize("allowed", ["true", "false"])
+def test_published_secrets_are_accepted_only_when_allowed(container_factory, config, rpc_as, allowed):
+    """The secrets published in tests/helpers.py start a service only with ALLOW_TEST_SECRETS=true: it
+    then answers RPC; with false it refuses to start, naming the key."""
+    published = {**config, **TEST_SECRETS, "ALLOW_TEST_SECRETS": allowed}
+    container = container_factory(MembersService, published)
+    if allowed == "false":
+        with pytest.raises(RuntimeError) as refused:
+            container.start()
+        assert "AUTH_SECRET" in str(refused.value) or "ID_HASH_KEY" in str(refused.value)
+        return
     container.start()
-    assert config["ALLOW_TEST_SECRETS"] == "true"
+    with rpc_as(SYSTEM) as rpc:
+        assert rpc.members.health() == {"service": "members", "status": "ok"}

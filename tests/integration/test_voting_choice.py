@@ -6,6 +6,7 @@ import pytest
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
 from services.voting import tally as t
 from services.voting.service import VotingService
+from services.voting.store import ballots_of
 from tests.helpers import SYSTEM, VOTING_KEY, member, union_admin
 
 pytestmark = pytest.mark.integration
@@ -82,9 +83,11 @@ def test_open_cast_close_contract(voting, db):
         listed = rpc.voting.list_ballots(pid)
     assert check["found"] and check["ballot"]["choice"] == "yes"
     assert sorted(b["receipt"] for b in listed["items"]) == sorted(receipts.values())
-    ballots = list(db("voting")[f"ballots_{pid}"].find({}))
+    ballots = list(ballots_of(db("voting"), pid).find({}))  # the close moved them (shuffled, no day)
     assert len(ballots) == 3
+    assert f"ballots_{pid}" not in db("voting").list_collection_names()
     for b in ballots:
+        assert set(b) == {"_id", "receipt", "choice"}
         assert not any(v in str(b) for v in VOTERS), b  # no voter id in a secret ballot
         assert VOTING_KEY not in str(b)
 
@@ -200,6 +203,7 @@ def test_casts_cut_by_a_crash_are_counted_at_the_close(voting, db):
     assert poll["alarm"] is False
     repaired = db("voting").polls.find_one({"_id": pid})["recount"]["repaired"]
     assert repaired == {"ballots": 1, "pending": 2, "parts": {"None": {"n": 1, "o1": 1}}}
+    ballots = ballots_of(db("voting"), pid)  # the close moved them
     assert ballots.count_documents({"pending": True}) == 0 and ballots.count_documents({}) == 3
 
 
