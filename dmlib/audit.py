@@ -33,9 +33,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dmlib.auth import ADMIN_ROLES, Actor
+if TYPE_CHECKING:  # dmlib.auth imports dmlib.rpc → dmlib.storage → here: no import at run time
+    from dmlib.auth import Actor
 from dmlib.events import envelope
 
 AUDIT_EVENT = "change_recorded"
@@ -51,6 +52,8 @@ def role_over(actor: Actor, union_path: Iterable[str]) -> str:
     """The role under which ``actor`` administers the union of ``union_path`` (root … itself): the admin
     grant nearest the union (``union_admin`` / ``superior_admin``), ``system`` for a service, else
     ``member``. For the ``role`` of an admin's change."""
+    from dmlib.auth import ADMIN_ROLES
+
     if actor.is_system:
         return "system"
     path = list(union_path)

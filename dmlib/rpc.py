@@ -49,7 +49,7 @@ import typing
 import eventlet
 from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
-from nameko.events import EventHandler
+from nameko.events import BROADCAST, EventHandler
 from nameko.exceptions import UnknownService
 from nameko.rpc import ReplyListener, RpcProxy
 from nameko.rpc import Rpc as NamekoRpc
@@ -219,6 +219,11 @@ class VerifiedEventHandler(RetryingEventHandler):
     Config: ``EVENT_PUBLIC_KEYS`` must hold the source service's public key and the service must have a
     database (:class:`dmlib.storage.Mongo`, where ``processed_events`` is kept), else the service does
     not start; ``EVENT_MAX_AGE_SECONDS`` (default 14 days, :data:`dmlib.events.DEFAULT_MAX_AGE_SECONDS`).
+
+    A ``BROADCAST`` handler (every process of every service hears the event, e.g. ``token_revoked``)
+    keeps no replay record: a record shared by a service's processes would let only the first of them
+    act, and such a handler's effect must be idempotent (adding a token id to a set). Signature and
+    age are checked all the same, and it needs no database.
     """
 
     def setup(self) -> None:
@@ -226,7 +231,8 @@ class VerifiedEventHandler(RetryingEventHandler):
         self.public_key = require_public_keys(config, [self.source_service])[self.source_service]
         self.max_age_s = float(config.get(MAX_AGE_CONFIG) or DEFAULT_MAX_AGE_SECONDS)
         self.mongo = next((d for d in self.container.dependencies if isinstance(d, Mongo)), None)
-        if self.mongo is None:
+        self.replay_guard = self.handler_type != BROADCAST
+        if self.replay_guard and self.mongo is None:
             raise RuntimeError(
                 f"{self.container.service_name}.{self.method_name}: an event handler needs the service's "
                 "database (dmlib.storage.Mongo) to refuse replayed events"
@@ -256,6 +262,9 @@ class VerifiedEventHandler(RetryingEventHandler):
         if reason is not None:
             self._refuse(body, message, reason, logging.ERROR)
             return
+        if not self.replay_guard:
+            super().handle_message(body, message)
+            return
         redelivered = bool((message.delivery_info or {}).get("redelivered"))
         try:
             reason = begin_handling(self.mongo.db, self.method_name, body["event_id"], redelivered)
@@ -272,7 +281,7 @@ class VerifiedEventHandler(RetryingEventHandler):
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         retried = exc_info is not None and issubclass(exc_info[0], ServiceUnavailable)
-        if not retried:  # done (or failed for good: acknowledged, so never redelivered): now a replay
+        if self.replay_guard and not retried:  # done (or failed for good: acknowledged, so never redelivered): now a replay
             try:
                 finish_handling(self.mongo.db, self.method_name, worker_ctx.args[0]["event_id"])
             except ConnectionFailure as exc:  # stays "running": only a redelivery could run it again
