@@ -121,6 +121,7 @@ def update(
     inc: Mapping[str, int] | None = None,
     events: Iterable[Mapping[str, Any]] = (),
     conflict: Callable[[dict], ServiceError] | None = None,
+    audit: Callable[[dict], Mapping[str, Any]] | None = None,
 ) -> tuple[dict, str | None]:
     """Apply ``set``/``inc`` to document ``doc_id`` if it still matches ``expect``, with ``events`` in its
     outbox, in one write. Returns (the document after, the batch id or None without events).
@@ -128,9 +129,18 @@ def update(
     ``expect``: ``{"_v": doc.get("_v")}`` for "unchanged since I read it", or state fields
     (``{"state": "planned", "open_item": None}``; operators such as ``$ne`` allowed); ``{}`` for an
     unconditional change (an atomic counter). Raises NotFound (no such ``_id``) or what ``conflict(current
-    document)`` returns (default :func:`default_conflict`); nothing is written then."""
+    document)`` returns (default :func:`default_conflict`); nothing is written then.
+
+    ``audit(before)``: the audit event of this change (:mod:`dmlib.audit`), made from the document as
+    read by ``_id`` just before the write; the write is then also guarded by that document's ``_v`` (so
+    the "before" it records is exactly what the write replaced) and carries the event in its outbox."""
     expect = dict(expect or {})
     events = list(events)
+    if audit is not None:
+        before = db[collection].find_one({"_id": doc_id})
+        if before is not None:  # else the write below finds nothing: NotFound
+            expect.setdefault("_v", before.get("_v"))
+            events.append(audit(before))
     batch = _mark(db, collection, doc_id, events)
     changes: dict[str, Any] = {**(set or {}), **_entries(events, batch or "")}
     ops: dict[str, Any] = {"$inc": {"_v": 1, **(inc or {})}}
@@ -149,11 +159,18 @@ def update(
     raise (conflict or default_conflict(collection, doc_id, expect))(current)
 
 
-def insert(db, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = ()):
-    """Insert a new document (``_v`` 0) with ``events`` in its outbox, in one write. Returns (the
-    document, the batch id or None). A duplicate ``_id`` raises pymongo's ``DuplicateKeyError`` (the
-    caller says what the clash means) and leaves nothing behind."""
-    events = list(events)
+def insert(
+    db,
+    collection: str,
+    doc: Mapping[str, Any],
+    *,
+    events: Iterable[Mapping[str, Any]] = (),
+    audit: Mapping[str, Any] | None = None,
+):
+    """Insert a new document (``_v`` 0) with ``events`` (and the ``audit`` event, :mod:`dmlib.audit`) in
+    its outbox, in one write. Returns (the document, the batch id or None). A duplicate ``_id`` raises
+    pymongo's ``DuplicateKeyError`` (the caller says what the clash means) and leaves nothing behind."""
+    events = [*events, *([audit] if audit is not None else [])]
     batch = _mark(db, collection, doc["_id"], events)
     full = {**doc, "_v": 0}
     if events:

@@ -30,6 +30,7 @@ from pymongo.database import Database
 from pymongo.operations import IndexModel
 
 from dmlib import state
+from dmlib.audit import Audit
 from dmlib.errors import ServiceError
 
 DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/"
@@ -43,9 +44,11 @@ class Store:
 
     indexes: ClassVar[dict[str, list[IndexModel]]] = {}
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, service: str | None = None, request_id: str | None = None):
         self.db = db
         self.batches: list[str] = []  # outbox batches this worker committed, for the immediate relay
+        self.service = service  # the service name and the gateway's request id: for audit entries
+        self.request_id = request_id
 
     # --- the one way to change state (dmlib.state; docs/architecture.md, "Changing state") ----------
     def change(
@@ -58,20 +61,47 @@ class Store:
         inc: Mapping[str, int] | None = None,
         events: Iterable[Mapping[str, Any]] = (),
         conflict: Callable[[dict], ServiceError] | None = None,
+        audit: Audit | None = None,
     ) -> dict:
         """A guarded, versioned update with its events in the document's outbox
-        (:func:`dmlib.state.update`); returns the document after. Raises NotFound or Conflict."""
+        (:func:`dmlib.state.update`); returns the document after. Raises NotFound or Conflict.
+        ``audit``: a change made for a person; its audit entry commits with it (:mod:`dmlib.audit`)."""
+        recorder = None
+        if audit is not None:
+
+            def recorder(before: dict) -> dict:
+                return audit.event(before, set, inc, service=self.service, request_id=self.request_id)
+
         doc, batch = state.update(
-            self.db, collection, doc_id, expect=expect, set=set, inc=inc, events=events, conflict=conflict
+            self.db,
+            collection,
+            doc_id,
+            expect=expect,
+            set=set,
+            inc=inc,
+            events=events,
+            conflict=conflict,
+            audit=recorder,
         )
         if batch:
             self.batches.append(batch)
         return doc
 
-    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = ()):
+    def create(
+        self,
+        collection: str,
+        doc: Mapping[str, Any],
+        *,
+        events: Iterable[Mapping[str, Any]] = (),
+        audit: Audit | None = None,
+    ):
         """Insert a new document (``_v`` 0) with its events (:func:`dmlib.state.insert`); returns it.
-        A duplicate ``_id`` raises pymongo's ``DuplicateKeyError``."""
-        full, batch = state.insert(self.db, collection, doc, events=events)
+        A duplicate ``_id`` raises pymongo's ``DuplicateKeyError``. ``audit``: a creation made for a
+        person; its audit entry (the new document's fields) commits with it (:mod:`dmlib.audit`)."""
+        entry = None
+        if audit is not None:
+            entry = audit.event(None, doc, service=self.service, request_id=self.request_id)
+        full, batch = state.insert(self.db, collection, doc, events=events, audit=entry)
         if batch:
             self.batches.append(batch)
         return full
@@ -136,4 +166,17 @@ class Mongo(DependencyProvider):
         self.client.close()
 
     def get_dependency(self, worker_ctx) -> Store:
-        return self.store_cls(self.db)
+        return self.store_cls(
+            self.db, service=self.container.service_name, request_id=request_id_of(worker_ctx)
+        )
+
+
+def request_id_of(worker_ctx) -> str | None:
+    """The request a worker serves: context data ``request_id`` (set by the gateway's entrypoint for
+    each HTTP request and carried along every RPC and event that follows), else the first call id of
+    the worker's call chain (a command-line tool, a timer)."""
+    data = getattr(worker_ctx, "data", None) or {}
+    if data.get("request_id"):
+        return str(data["request_id"])
+    stack = getattr(worker_ctx, "call_id_stack", None) or []
+    return stack[0] if stack else None

@@ -8,6 +8,8 @@ dm gen-members OUT --rows N [--bad-every K] [--seed S]
                                         write a member CSV (for load tests), every K-th row bad
 dm keys [ENV_FILE]                      the event-signing keys of every service: print a new set, or add
                                         those ENV_FILE lacks to it (keeping its keys; make run does this)
+dm audit-verify [--union U]             verify the audit log's hash chains (every union, or U's) and
+                                        print the first broken link of each; exit 1 if one is broken
 """
 
 from __future__ import annotations
@@ -200,6 +202,23 @@ def cmd_keys(args) -> int:
     added = [n for n in keys if n != PUBLIC_KEYS_CONFIG and n not in existing]
     print(f"[keys] {args.env_file}: {len(added)} new event key(s) {' '.join(added)}".rstrip())
     return 0
+def cmd_audit_verify(args) -> int:
+    """Ask the audit service (as the operator) to verify the chains; print one line per chain with its
+    head (sequence number), and the first broken link. Exit 0 if every chain is intact, 1 if not."""
+    from .config import load_config, system_rpc
+
+    with system_rpc(load_config(), timeout=args.timeout) as rpc:
+        result = rpc.audit.verify_chain({"union_id": args.union} if args.union else {})
+    for chain in result["chains"]:
+        line = f"{chain['union_id']}: {chain['entries']} entries, head {chain['head_seq']}"
+        if chain["ok"]:
+            print(f"{line}: ok")
+        else:
+            b = chain["first_break"]
+            print(f"{line}: BROKEN at {b['entry_id']} ({b['kind']}): {b['message']}")
+    if not result["chains"]:
+        print("no audit entries yet")
+    return 0 if result["ok"] else 1
 
 
 def main(argv=None) -> int:
@@ -236,6 +255,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("keys")
     p.add_argument("env_file", nargs="?", help="an env file to complete (e.g. .local/secrets.env)")
     p.set_defaults(fn=cmd_keys)
+    p = sub.add_parser("audit-verify")
+    p.add_argument("--union", help="only this union's chain (default: every union)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the whole pass")
+    p.set_defaults(fn=cmd_audit_verify)
     args = parser.parse_args(argv)
     return args.fn(args)
 

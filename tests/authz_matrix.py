@@ -116,6 +116,7 @@ CGP = "a congress vote poll is read inside its union: admins (and above), member
 OTHER_MEMBER = "another union's member"
 OTHER_SCOPE = "scope in another union"
 VOTE = "congress vote"
+AU = "DESIGN §3 audit: admins read the log of their union and the unions below"
 
 #            anonymous member delegate handler admin other_admin superior
 ROUTES: list[Row] = [
@@ -326,6 +327,12 @@ ROUTES: list[Row] = [
     Row("GET", "/notifications/preferences", "login 200 200 200 200 200 200", NO),
     Row("POST", "/notifications/preferences", "login 303 303 303 303 303 303", NO),
     Row("GET", "/unions/<union_id>/deliveries", "login 403 403 403 200 403 200", NOA),
+    # ----- audit log -----------------------------------------------------------------------------
+    Row("GET", "/api/v1/unions/<union_id>/audit", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/api/v1/unions/<union_id>/audit.csv", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/api/v1/unions/<union_id>/audit.xlsx", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/api/v1/unions/<union_id>/audit/verify", "401 403 403 403 200 403 200", AU),
+    Row("GET", "/unions/<union_id>/audit", "login 403 403 403 200 403 200", AU),
 ]
 
 
@@ -385,6 +392,7 @@ def render_markdown() -> str:
     groups = [
         ("Account and meta", lambda r: r.path in ("/", "/healthz", "/login", "/logout", "/me")
          or r.path.startswith(("/api/v1/auth", "/api/v1/me", "/api/v1/openapi", "/static", "/lang", "/me/"))),
+        ("Audit log", lambda r: "/audit" in r.path),
         ("Member registry", lambda r: "/unions" in r.path and not any(
             k in r.path for k in ("disclosure", "deliveries")) or "/members" in r.path or "/imports" in r.path),
         ("Workers' congress", lambda r: "/congress" in r.path),

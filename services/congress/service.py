@@ -11,17 +11,21 @@ delegate (a document in this service's own ``delegates`` collection; the ``deleg
 members, scope = congress id, is a convenience for pages) checks in and votes; members of the union read
 the published sessions and outcomes. Every state change is one guarded, versioned write with its events
 in the document's outbox (:mod:`dmlib.state`): no claims, no locks, no retry loops; the relay publishes
-the events right after the commit and, for what that attempt leaves, every second.
+the events right after the commit and, for what that attempt leaves, every second. A change made by a
+person also carries its audit entry in that write (``audit=self._audit(...)``, :mod:`dmlib.audit`): one
+per use case, at its commit point; none for the system (timers, event handlers, the demo loader).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from dmlib.auth import Identity
+from dmlib.audit import Audit, role_over
+from dmlib.auth import Actor, Identity
 from dmlib.contracts import congress as c
 from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
 from dmlib.events import Events
@@ -77,6 +81,27 @@ class CongressService(OutboxRelay, HealthRpc):
         if doc is None:
             raise NotFound(f"no agenda item {item_id} / 议程不存在", details={"item_id": item_id})
         return doc
+
+    @staticmethod
+    def _audit(
+        actor: Actor, action: str, object_type: str, object_id: str, scoped: dict, **kwargs
+    ) -> Audit | None:
+        """The audit record of a change made for a person (:mod:`dmlib.audit`): ``action`` is the verb
+        (recorded as ``congress.<action>``), ``scoped`` carries ``union_id``/``union_path``; the role is
+        the admin grant it was allowed under unless ``role=`` says (``delegate``). None for the system
+        (timers, event handlers, the demo loader): only changes by people are audited."""
+        if actor.is_system:
+            return None
+        return Audit(
+            actor=actor,
+            role=kwargs.pop("role", None) or role_over(actor, scoped["union_path"]),
+            action=f"congress.{action}",
+            object_type=object_type,
+            object_id=object_id,
+            union_id=scoped["union_id"],
+            union_path=tuple(scoped["union_path"]),
+            **kwargs,
+        )
 
     # ----- helpers: shaping ----------------------------------------------------------------------
     @staticmethod
@@ -165,7 +190,9 @@ class CongressService(OutboxRelay, HealthRpc):
         }
         try:
             self.store.insert_congress(
-                doc, [event("congress_created", congress_id=doc["_id"], union_id=doc["union_id"])]
+                doc,
+                [event("congress_created", congress_id=doc["_id"], union_id=doc["union_id"])],
+                self._audit(actor, "congress_created", "congress", doc["_id"], doc, fields=("name",)),
             )
         except DuplicateKeyError:
             raise Conflict(
@@ -189,8 +216,9 @@ class CongressService(OutboxRelay, HealthRpc):
         ``<congress id>-t<number>``. Admins only. Errors: BadInput, NotFound, Forbidden, Conflict (the
         number exists)."""
         data = c.TermIn().load(data)
+        actor = self.identity.actor
         congress = self._congress(congress_id)
-        policy.require_admin(self.identity.actor, congress)
+        policy.require_admin(actor, congress)
         doc = {
             "_id": f"{congress_id}-t{data['number']}",
             "congress_id": congress_id,
@@ -207,7 +235,17 @@ class CongressService(OutboxRelay, HealthRpc):
             "created_at": now(),
         }
         try:
-            self.store.insert_term(doc)
+            self.store.insert_term(
+                doc,
+                self._audit(
+                    actor,
+                    "term_created",
+                    "term",
+                    doc["_id"],
+                    doc,
+                    fields=("number", "start", "end", "delegations"),
+                ),
+            )
         except DuplicateKeyError:
             raise Conflict(
                 f"term {data['number']} exists / 第{data['number']}届已存在",
@@ -227,8 +265,9 @@ class CongressService(OutboxRelay, HealthRpc):
         """Add a delegation (代表团/组) to a term. In: :class:`DelegationIn`. Out: :class:`TermOut`.
         Admins only. Errors: BadInput, NotFound, Forbidden, Conflict (name taken)."""
         data = c.DelegationIn().load(data)
+        actor = self.identity.actor
         term = self._term(term_id)
-        policy.require_admin(self.identity.actor, term)
+        policy.require_admin(actor, term)
         if any(d["name"] == data["name"] for d in term.get("delegations", [])):
             raise Conflict("a delegation of that name exists / 代表团名称已存在", fields={"name": ["taken"]})
         delegation = {"id": f"g{uuid.uuid4().hex[:6]}", "name": data["name"]}
@@ -237,6 +276,7 @@ class CongressService(OutboxRelay, HealthRpc):
             term_id,
             expect={"_v": term.get("_v")},  # unchanged since read: the name check still holds
             set={"delegations": [*term.get("delegations", []), delegation]},
+            audit=self._audit(actor, "delegation_added", "term", term_id, term, note=delegation),
         )
         return self._term_out(after)
 
@@ -253,10 +293,11 @@ class CongressService(OutboxRelay, HealthRpc):
                 return roster
 
     def _check_and_insert_delegates(
-        self, term: dict, roster: dict[str, dict], entries: list[dict]
+        self, term: dict, roster: dict[str, dict], entries: list[dict], audit: Audit | None = None
     ) -> list[dict]:
         """Validate every entry, then insert them all and count them on the term at the version ``term``
-        was read at (another change of the term meanwhile: Conflict, nothing kept). Returns the documents."""
+        was read at (another change of the term meanwhile: Conflict, nothing kept), with ``audit`` (its
+        note gets the elected member ids). Returns the documents."""
         term_id = term["_id"]
         delegations = {d["id"] for d in term.get("delegations", [])}
         bad: dict[str, dict[str, list[str]]] = {}
@@ -287,7 +328,9 @@ class CongressService(OutboxRelay, HealthRpc):
             }
             for d in entries
         ]
-        clashes = self.store.insert_delegates(term, docs, [])
+        if audit is not None:
+            audit = dataclasses.replace(audit, note={"member_ids": [d["member_id"] for d in docs]})
+        clashes = self.store.insert_delegates(term, docs, [], audit)
         if clashes:
             raise Conflict("already delegates / 已是本届代表", details={"member_ids": clashes})
         return docs
@@ -313,7 +356,12 @@ class CongressService(OutboxRelay, HealthRpc):
                 details={"term_id": term_id},
             )
         roster = self._union_roster(term["union_id"])
-        docs = self._check_and_insert_delegates(self._term(term_id), roster, data["delegates"])
+        docs = self._check_and_insert_delegates(
+            self._term(term_id),
+            roster,
+            data["delegates"],
+            self._audit(actor, "delegates_elected", "term", term_id, term),
+        )
         self.identity.act_as_service()
         granted = 0
         for d in docs:
@@ -394,7 +442,18 @@ class CongressService(OutboxRelay, HealthRpc):
                 )
             ]
 
-        doc, items = self.store.insert_session(term, make, events)
+        def audit(doc: dict) -> Audit | None:
+            return self._audit(
+                actor,
+                "session_planned",
+                "session",
+                doc["_id"],
+                term,
+                fields=("number", "kind", "title", "scheduled_at", "state"),
+                note={"agenda_items": len(data["agenda"])},
+            )
+
+        doc, items = self.store.insert_session(term, make, events, audit)
         self.relay_mine()
         return self._session_out(doc, term, items)
 
@@ -403,11 +462,15 @@ class CongressService(OutboxRelay, HealthRpc):
         """Append an agenda item (report, resolution or election) to a session not yet closed.
         In: :class:`AgendaItemIn`. Out: :class:`ItemOut`. Admins. Errors: Conflict (closed)."""
         data = c.AgendaItemIn().load(data)
+        actor = self.identity.actor
         session = self._session(session_id)
-        policy.require_admin(self.identity.actor, session)
+        policy.require_admin(actor, session)
         if session["state"] == "closed":
             raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
-        return self._item_out(self.store.add_item(session_id, {**data, "state": "pending"}))
+        audit = self._audit(
+            actor, "agenda_item_added", "item", "", session, fields=("title", "kind", "secret", "order")
+        )
+        return self._item_out(self.store.add_item(session_id, {**data, "state": "pending"}, audit))
 
     @rpc
     def get_session(self, session_id: str) -> dict:
@@ -500,7 +563,16 @@ class CongressService(OutboxRelay, HealthRpc):
             policy.require_self_check_in(actor, False)
         if session["state"] == "closed":
             raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
-        first = self.store.check_in(session_id, delegate, actor.member_id)
+        audit = self._audit(
+            actor,
+            "delegate_checked_in",
+            "check_in",
+            f"{session_id}:{member_id}",
+            session,
+            role=None if by_admin else "delegate",
+            fields=("member_id", "delegation_id", "by"),
+        )
+        first = self.store.check_in(session_id, delegate, actor.member_id, audit)
         term = self._term(session["term_id"])
         due, present = self._due(session, term), self.store.present_count(session_id)
         if first and session["state"] == "planned" and rules.quorum(present, due):
@@ -567,6 +639,15 @@ class CongressService(OutboxRelay, HealthRpc):
             session_id,
             expect={"state": "planned"},
             set={"state": "convened", "due_count": due, "convened_at": now(), "convened_by": actor.member_id},
+            audit=self._audit(
+                actor,
+                "session_convened",
+                "session",
+                session_id,
+                session,
+                fields=("state", "due_count", "convened_at"),
+                note={"present_count": present},
+            ),
             events=[
                 event(
                     "session_convened",
@@ -616,6 +697,14 @@ class CongressService(OutboxRelay, HealthRpc):
                 "closed_by": actor.member_id,
                 "present_final": self.store.present_count(session_id),
             },
+            audit=self._audit(
+                actor,
+                "session_closed",
+                "session",
+                session_id,
+                session,
+                fields=("state", "open_item", "closed_at", "present_final"),
+            ),
             events=[
                 event(
                     "session_closed",
@@ -698,6 +787,7 @@ class CongressService(OutboxRelay, HealthRpc):
             item_id,
             expect={"state": "pending"},
             set={"state": "voting", "poll_id": poll["poll_id"], "opened_at": now(), "eligible": len(voters)},
+            audit=self._audit(actor, "vote_opened", "item", item_id, session),
             events=[
                 event(
                     "vote_opened",
@@ -779,13 +869,14 @@ class CongressService(OutboxRelay, HealthRpc):
             )
         self.identity.act_as_service()
         closed = self.voting_rpc.close_poll(item["poll_id"])
-        return self._item_out(self._record_outcome(item, session, closed))
+        return self._item_out(self._record_outcome(item, session, closed, actor))
 
-    def _record_outcome(self, item: dict, session: dict, poll: dict) -> dict:
+    def _record_outcome(self, item: dict, session: dict, poll: dict, actor: Actor | None = None) -> dict:
         """Record the outcome of a closed poll once: a guarded write (voting → adopted/failed) with the
-        ``resolution_*`` event; whoever loses the race (the admin's close or the ``poll_closed`` event)
-        returns the recorded item. Then the session's open item is released (both do it, so this returns
-        only once the next vote may open). Returns the decided item."""
+        ``resolution_*`` event (and, when ``actor`` closed it, its audit entry with the counts); whoever
+        loses the race (the admin's close or the ``poll_closed`` event) returns the recorded item. Then
+        the session's open item is released (both do it, so this returns only once the next vote may
+        open). Returns the decided item."""
         result = rules.outcome(
             poll.get("counts") or {},
             int(poll.get("ballots", 0)),
@@ -809,6 +900,17 @@ class CongressService(OutboxRelay, HealthRpc):
                 item["_id"],
                 expect={"state": "voting", "poll_id": item.get("poll_id")},
                 set={"state": result.state, "outcome": outcome, "decided_at": now()},
+                audit=self._audit(
+                    actor,
+                    "vote_closed",
+                    "item",
+                    item["_id"],
+                    session,
+                    fields=("state", "decided_at"),
+                    note={k: outcome[k] for k in ("yes", "no", "abstain", "due", "required", "adopted")},
+                )
+                if actor is not None
+                else None,
                 events=[
                     event(
                         f"resolution_{result.state}",

@@ -4,11 +4,12 @@ Every change is one guarded, versioned write with its events in the document's o
 (:meth:`dmlib.storage.Store.change` / ``create``, docs/architecture.md "Changing state"): a session moves
 planned → convened only if it is still planned, a vote opens only if the session has no open item, a
 term's counters change only at the version they were read at. Nothing is claimed or locked, so a crash or
-an outage can leave nothing stuck; the loser of a race gets a typed Conflict.
+an outage can leave nothing stuck; the loser of a race gets a typed Conflict. Methods that commit a
+change a person made take its ``audit`` record (:mod:`dmlib.audit`) and pass it to that commit.
 
 - presence has no counter: the check-ins of a session are the documents of their own collection
-  ``checkins_<session id>`` (``_id`` = member id, so a second check-in is a duplicate key), and 实到 is
-  their count;
+  ``checkins_<session id>`` (``_id`` = member id, so a second check-in is a duplicate key; created through
+  ``Store.create`` so that a person's check-in carries its audit entry), and 实到 is their count;
 - numbers: a session's number is reserved on its term (``session_count``, a guarded write), then the
   agenda items and the session (the commit point) are written; an agenda item added later takes the
   first free ``<session>-i<n>`` by insert (a clash is a Conflict).
@@ -23,11 +24,13 @@ state, ``due_count`` fixed when convened, ``present_final`` fixed when closed, `
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
 from pymongo.operations import IndexModel
 
+from dmlib.audit import Audit
 from dmlib.errors import Conflict, ServiceError
 from dmlib.storage import Store
 
@@ -48,15 +51,15 @@ class CongressStore(Store):
     }
 
     # --- congresses and terms --------------------------------------------------------------------
-    def insert_congress(self, doc: dict, events: list) -> None:
+    def insert_congress(self, doc: dict, events: list, audit: Audit | None = None) -> None:
         """Insert a congress with its events (a duplicate ``_id`` raises ``DuplicateKeyError``)."""
-        self.create("congresses", doc, events=events)
+        self.create("congresses", doc, events=events, audit=audit)
 
     def get_congress(self, congress_id: str) -> dict | None:
         return self.db.congresses.find_one({"_id": congress_id})
 
-    def insert_term(self, doc: dict) -> None:
-        self.create("terms", doc)
+    def insert_term(self, doc: dict, audit: Audit | None = None) -> None:
+        self.create("terms", doc, audit=audit)
 
     def get_term(self, term_id: str) -> dict | None:
         return self.db.terms.find_one({"_id": term_id})
@@ -73,7 +76,9 @@ class CongressStore(Store):
         """Every delegate of a term (a scan of ``delegates``: ~50 µs per delegate in the database)."""
         return sorted(self.db.delegates.find({"term_id": term_id}), key=lambda d: d["_id"])
 
-    def insert_delegates(self, term: dict, docs: list[dict], events: list) -> list[str] | None:
+    def insert_delegates(
+        self, term: dict, docs: list[dict], events: list, audit: Audit | None = None
+    ) -> list[str] | None:
         """Insert all ``docs`` and count them on the term, or none. The count is a guarded write on the
         term at the version ``term`` was read at (the commit point, with ``events``): another change of
         the term meanwhile → Conflict, and the delegates inserted here are removed again. On a clash
@@ -95,7 +100,9 @@ class CongressStore(Store):
             key = f"delegation_counts.{d['delegation_id']}"
             inc[key] = inc.get(key, 0) + 1
         try:
-            self.change("terms", term["_id"], expect={"_v": term.get("_v")}, inc=inc, events=events)
+            self.change(
+                "terms", term["_id"], expect={"_v": term.get("_v")}, inc=inc, events=events, audit=audit
+            )
         except ServiceError:
             self.db.delegates.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
             raise
@@ -108,11 +115,11 @@ class CongressStore(Store):
             n += 1
         return n
 
-    def insert_session(self, term: dict, make, events) -> tuple[dict, list[dict]]:
+    def insert_session(self, term: dict, make, events, audit=None) -> tuple[dict, list[dict]]:
         """Plan a session: reserve its number on the term (a guarded write at the version ``term`` was
         read at: two planners at once → one Conflict), write its agenda items, then insert the session
         with its events (the commit point). ``make(session_id, number)`` returns (session doc, item
-        docs); ``events(session_doc)`` the events. A crash before the commit leaves an unused number
+        docs); ``events(session_doc)`` the events, ``audit(session_doc)`` its audit record. A crash before the commit leaves an unused number
         and items nobody lists (numbers may then skip one)."""
         term_id = term["_id"]
         number = self._first_free("sessions", f"{term_id}-s", term.get("session_count", 0) + 1)
@@ -122,7 +129,7 @@ class CongressStore(Store):
             self.db.items.replace_one({"_id": item["_id"]}, {**item, "_v": 0}, upsert=True)
         self._ensure_checkins(doc["_id"])
         try:
-            doc = self.create("sessions", doc, events=events(doc))
+            doc = self.create("sessions", doc, events=events(doc), audit=audit(doc) if audit else None)
         except DuplicateKeyError:
             raise Conflict(
                 "another session was planned at the same moment, try again / 其他会议正在筹备，请重试",
@@ -148,13 +155,15 @@ class CongressStore(Store):
     def convened_sessions(self, term_id: str) -> list[dict]:
         return list(self.db.sessions.find({"term_id": term_id, "state": "convened"}, {"_id": 1}))
 
-    def add_item(self, session_id: str, item: dict) -> dict:
+    def add_item(self, session_id: str, item: dict, audit: Audit | None = None) -> dict:
         """Append an agenda item as ``<session>-i<first free n>``; the insert is the commit point (two
-        admins adding at once: one gets a Conflict)."""
+        admins adding at once: one gets a Conflict). ``audit``'s object id is set to the item's."""
         n = self._first_free("items", f"{session_id}-i")
         doc = {**item, "_id": f"{session_id}-i{n}", "session_id": session_id, "order": n}
         try:
-            return self.create("items", doc)
+            return self.create(
+                "items", doc, audit=dataclasses.replace(audit, object_id=doc["_id"]) if audit else None
+            )
         except DuplicateKeyError:
             raise Conflict(
                 "another item was added at the same moment, try again / 其他议程正在添加，请重试",
@@ -173,16 +182,20 @@ class CongressStore(Store):
         return self.db.items.find_one({"_id": item_id})
 
     # --- check-in --------------------------------------------------------------------------------
-    def check_in(self, session_id: str, delegate: dict, by: str) -> bool:
-        """Record a delegate's presence once; True the first time, False if already checked in."""
+    def check_in(self, session_id: str, delegate: dict, by: str, audit: Audit | None = None) -> bool:
+        """Record a delegate's presence once (with ``audit``, the first time only); True the first time,
+        False if already checked in."""
         try:
-            self.db[checkins_collection(session_id)].insert_one(
+            self.create(
+                checkins_collection(session_id),
                 {
                     "_id": delegate["member_id"],
+                    "member_id": delegate["member_id"],
                     "delegation_id": delegate["delegation_id"],
                     "by": by,
                     "at": now(),
-                }
+                },
+                audit=audit,
             )
         except DuplicateKeyError:
             return False

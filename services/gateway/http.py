@@ -7,6 +7,9 @@ RPC the handler makes carries it and each service verifies it itself (:mod:`dmli
 change authenticated by the cookie must carry the login's CSRF token (form field ``csrf_token`` or header
 ``X-CSRF-Token``); bearer requests cannot be forged cross-site and need none.
 
+Each routed request gets an id (``X-Request-Id`` in the answer, context data ``request_id`` for every
+RPC and event that follows): the audit entries of the changes it makes carry it.
+
 Error mapping (API → JSON ``{"error", "message", "fields", "details"}``; pages → an error page, and a
 redirect to /login for 401):
 
@@ -237,6 +240,7 @@ class GatewayEntrypoint(HttpRequestHandler):
 
     def handle_request(self, request):
         request.shallow = False
+        request.request_id = uuid.uuid4().hex
         try:
             token, via = request_token(request)
             locale = request_locale(request)
@@ -245,7 +249,8 @@ class GatewayEntrypoint(HttpRequestHandler):
             self.check_csrf(request, token, via)
             if not self.meta["public"]:
                 verify_token(self.secret, token)  # 401 / the login redirect, whatever the handler does
-            context_data = {CONTEXT_KEY: token, "language": locale}
+            # the request id travels with every RPC and event that follows (audit entries record it)
+            context_data = {CONTEXT_KEY: token, "language": locale, "request_id": request.request_id}
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             event = Event()
@@ -259,6 +264,7 @@ class GatewayEntrypoint(HttpRequestHandler):
             response = self.response_from_result(event.wait())
         except Exception as exc:  # noqa: BLE001 - the one error mapping
             response = self.response_from_exception(exc, request)
+        response.headers["X-Request-Id"] = request.request_id  # the id audit entries of this request carry
         return response  # the security headers are added by GatewayWebServer
 
 

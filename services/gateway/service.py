@@ -10,6 +10,7 @@ from dmlib.auth import Identity
 from dmlib.rpc import Rpc
 
 from .account import AccountHttp
+from .audit import AuditHttp
 from .congress import CongressHttp
 from .disclosure import DisclosureHttp
 from .evaluations import EvaluationsHttp
@@ -20,7 +21,14 @@ from .web import Web
 
 
 class GatewayService(
-    AccountHttp, MembersHttp, DisclosureHttp, CongressHttp, EvaluationsHttp, ProposalsHttp, NotifyHttp
+    AccountHttp,
+    MembersHttp,
+    DisclosureHttp,
+    CongressHttp,
+    EvaluationsHttp,
+    ProposalsHttp,
+    NotifyHttp,
+    AuditHttp,
 ):
     name = "gateway"
 
@@ -32,3 +40,4 @@ class GatewayService(
     voting_rpc = Rpc("voting")
     proposals_rpc = Rpc("proposals")
     notify_rpc = Rpc("notify")
+    audit_rpc = Rpc("audit")

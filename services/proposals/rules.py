@@ -104,6 +104,13 @@ def check_move(action: str, state: str, roles: Iterable[str]) -> str:
         raise RuleError(
             "actor", f"only {en} may {action.replace('_', ' ')} this proposal / 仅{zh}可进行此操作"
         )
+    return check_state(action, state)
+
+
+def check_state(action: str, state: str) -> str:
+    """The target state of ``action`` from ``state``; :class:`RuleError` ``state`` when the proposal is
+    not in a state that allows it (who may do it is the policy's question: ``policy.require_move``)."""
+    move = MOVES[action]
     if state not in move.sources:
         raise RuleError(
             "state",
