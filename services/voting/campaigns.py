@@ -31,6 +31,7 @@ from typing import Protocol
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from dmlib.audit import Audit, role_over
 from dmlib.auth import Actor
 from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, Conflict, NotFound
@@ -156,6 +157,25 @@ def stars_errors(stars: dict, criteria: int) -> tuple[list[int], dict]:
 
 
 # ===== use cases ==================================================================================
+def audit(actor: Actor, action: str, campaign: dict, role: str | None = None, **kwargs) -> Audit | None:
+    """The audit record (:mod:`dmlib.audit`) of a change a person makes to a campaign: ``voting.<action>``
+    in the chain of the campaign's union (the superior union running it); the role is the admin grant
+    it was allowed under unless ``role`` says (``union_admin`` for a home's own unit score). None for
+    the system: only changes by people are audited, and ballots never (they carry no ``audit``)."""
+    if actor.is_system:
+        return None
+    return Audit(
+        actor=actor,
+        role=role or role_over(actor, campaign["union_path"]),
+        action=f"voting.{action}",
+        object_type="campaign",
+        object_id=campaign["_id"],
+        union_id=campaign["union_id"],
+        union_path=tuple(campaign["union_path"]),
+        **kwargs,
+    )
+
+
 def _published_conflict(current: dict) -> Conflict:
     return Conflict("results are published / 结果已公布，不能修改", details={"status": current.get("status")})
 
@@ -281,7 +301,13 @@ def create_campaign(p: Ports, actor: Actor, data: dict, members: Members) -> dic
         "created_at": p.clock(),
     }
     try:
-        doc = p.store.create("campaigns", doc)
+        doc = p.store.create(
+            "campaigns",
+            doc,
+            audit=audit(
+                actor, "campaign_created", doc, fields=("title", "year", "status", "weights", "homes")
+            ),
+        )
     except DuplicateKeyError:
         raise Conflict(
             f"campaign id {campaign_id} is taken / 评选编号已存在", fields={"id": ["taken"]}
@@ -331,6 +357,7 @@ def open_campaign(p: Ports, actor: Actor, campaign_id: str, members: Members) ->
             event("poll_opened", poll_id=campaign_id, kind="rating", owner="evaluations", ref=campaign_id)
         ],
         conflict=_state_conflict("the campaign is not a draft / 评选活动已开始"),
+        audit=audit(actor, "campaign_opened", campaign, fields=("status",)),
     )
     return campaign_out(p, opened, actor)
 
@@ -352,6 +379,7 @@ def close_campaign(p: Ports, actor: Actor, campaign_id: str) -> dict:
             campaign_id,
             expect={"status": "open"},
             set={"status": "closed", "closed_at": p.clock()},
+            audit=audit(actor, "campaign_closed", campaign, fields=("status",)),
         )
     except Conflict:  # closed by another call meanwhile
         campaign = campaign_of(p, campaign_id)
@@ -486,6 +514,13 @@ def publish_results(p: Ports, actor: Actor, campaign_id: str) -> bool:
                     star_levels=levels,
                 )
             ],
+            audit=audit(
+                actor,
+                "results_published",
+                campaign,
+                fields=("status",),
+                note={"homes": len(ranked), "ballots": record["recounted"]["n"]},
+            ),
         )
     except Conflict:  # published (or changed) by another call first: its own marker stands
         p.store.drop_follow_up(marker)
@@ -617,7 +652,8 @@ def set_unit_score(p: Ports, actor: Actor, campaign_id: str, union_id: str, data
     if union_id not in {h["union_id"] for h in campaign["homes"]}:
         raise NotFound("this Worker Home is not in the campaign / 该职工之家未参评")
     policy.require_unit_score(actor, union_id)
-    return _set_scores(p, actor, campaign_id, "unit_scores", {union_id: data["score"]})
+    record = audit(actor, "unit_score_set", campaign, role="union_admin", note={"home": union_id})
+    return _set_scores(p, actor, campaign_id, "unit_scores", {union_id: data["score"]}, record)
 
 
 def set_superior_scores(p: Ports, actor: Actor, campaign_id: str, data: dict) -> dict:
@@ -631,10 +667,13 @@ def set_superior_scores(p: Ports, actor: Actor, campaign_id: str, data: dict) ->
             "not Worker Homes of this campaign / 非本次参评的职工之家",
             fields={"scores": {u: ["not in this campaign"] for u in unknown}},
         )
-    return _set_scores(p, actor, campaign_id, "superior_scores", data["scores"])
+    record = audit(actor, "superior_scores_set", campaign)
+    return _set_scores(p, actor, campaign_id, "superior_scores", data["scores"], record)
 
 
-def _set_scores(p: Ports, actor: Actor, campaign_id: str, field: str, scores: dict) -> dict:
+def _set_scores(
+    p: Ports, actor: Actor, campaign_id: str, field: str, scores: dict, record: Audit | None
+) -> dict:
     """One guarded write of score entries (half-up: 88.125 → 88.13) unless the results are published."""
     updated = p.store.change(
         "campaigns",
@@ -642,6 +681,7 @@ def _set_scores(p: Ports, actor: Actor, campaign_id: str, field: str, scores: di
         expect={"status": {"$in": ["draft", "open", "closed"]}},
         set={f"{field}.{home}": ev.round2(score) for home, score in scores.items()},
         conflict=_published_conflict,
+        audit=record,
     )
     p.cache.forget("campaign", campaign_id)
     return campaign_out(p, updated, actor)

@@ -71,29 +71,39 @@ class FakeVotingStore:
             raise ServiceUnavailable(f"fake outage in {name}")
 
     # --- dmlib.state semantics -------------------------------------------------------------------
-    def change(self, collection, doc_id, *, expect=None, set=None, inc=None, events=(), conflict=None):  # noqa: A002
+    def change(
+        self, collection, doc_id, *, expect=None, set=None, inc=None, events=(), conflict=None, audit=None
+    ):  # noqa: A002
         self._maybe_fail("change")
         doc = self.docs[collection].get(doc_id)
         if doc is None:
             raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
         if not _matches(doc, dict(expect or {})):
             raise (conflict or default_conflict(collection, doc_id, dict(expect or {})))(doc)
+        before = copy.deepcopy(doc)
         for path, value in (set or {}).items():
             _set_path(doc, path, copy.deepcopy(value))
         for path, n in (inc or {}).items():
             doc[path] = doc.get(path, 0) + n
         doc["_v"] = doc.get("_v", 0) + 1
-        self._commit(doc, events)
+        self._commit(doc, [*events, *self._audit(audit, before, set, inc)])
         return copy.deepcopy(doc)
 
-    def create(self, collection, doc, *, events=()):
+    def create(self, collection, doc, *, events=(), audit=None):
         self._maybe_fail("create")
         if doc["_id"] in self.docs[collection]:
             raise DuplicateKeyError(f"{collection} {doc['_id']} exists")
         full = {**copy.deepcopy(doc), "_v": 0}
         self.docs[collection][doc["_id"]] = full
-        self._commit(full, events)
+        self._commit(full, [*events, *self._audit(audit, None, doc, None)])
         return copy.deepcopy(full)
+
+    @staticmethod
+    def _audit(audit, before, set, inc):  # noqa: A002
+        """The ``change_recorded`` event of an audited write (as :meth:`dmlib.storage.Store.change`)."""
+        if audit is None:
+            return []
+        return [audit.event(before, set, inc, service="voting", request_id=None)]
 
     def _commit(self, doc: dict, events) -> None:
         for e in events:
