@@ -558,7 +558,12 @@ def resume_follow_ups(p: Ports, members: Members) -> int:
     after :data:`STALE_FOLLOW_UP` (a publication that never committed). A failure is logged and leaves
     the marker for the next pass. Returns how many markers were finished."""
     finished = 0
-    for marker in p.store.follow_ups():
+    try:
+        markers = p.store.follow_ups()
+    except Exception as exc:  # the database away: the next pass resumes
+        log.warning("follow-ups not read: %s", exc)
+        return 0
+    for marker in markers:
         try:
             if apply_star_levels(p, marker["campaign_id"], members):
                 p.store.drop_follow_up(marker["_id"])
@@ -648,10 +653,10 @@ def load_ratings(p: Ports, actor: Actor, campaign_id: str, ballots: list[dict]) 
 def set_unit_score(p: Ports, actor: Actor, campaign_id: str, union_id: str, data: dict) -> dict:
     """The unit score (单位评家, 0-100, half-up to 2 places) of one Worker Home, by that union's own admin
     only. NotFound (campaign, home not in it), Forbidden, Conflict (published)."""
+    policy.require_unit_score(actor, union_id)  # decided on the home alone, before the campaign is read
     campaign = campaign_of(p, campaign_id)
     if union_id not in {h["union_id"] for h in campaign["homes"]}:
         raise NotFound("this Worker Home is not in the campaign / 该职工之家未参评")
-    policy.require_unit_score(actor, union_id)
     record = audit(actor, "unit_score_set", campaign, role="union_admin", note={"home": union_id})
     return _set_scores(p, actor, campaign_id, "unit_scores", {union_id: data["score"]}, record)
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from pymongo.errors import DuplicateKeyError
 
+from dmlib.audit import Audit, role_over
 from dmlib.auth import Actor
 from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, Conflict, NotFound
@@ -251,7 +252,7 @@ def repair_interrupted(p: Ports, poll: dict, live: dict, recounted: dict, pendin
     return {"ballots": added, "pending": len(pending), "parts": {str(k): v for k, v in fixes.items()}}
 
 
-def recount_and_record(p: Ports, poll: dict, *, at_close: bool = False) -> dict:
+def recount_and_record(p: Ports, poll: dict, *, at_close: bool = False, audit: Audit | None = None) -> dict:
     """Recount every ballot and compare with the live tally; a mismatch that persists after a short settle
     (a refused late ballot being removed) is an alarm. Both figures are recorded on the poll in one
     guarded write with its events: ``recount_mismatched`` on a mismatch and, with ``at_close`` (the
@@ -302,7 +303,7 @@ def recount_and_record(p: Ports, poll: dict, *, at_close: bool = False) -> dict:
         )
         expect = {"status": "closed", "counted_at_close": {"$ne": True}}
     try:
-        p.store.change("polls", poll["_id"], expect=expect, set=changes, events=events)
+        p.store.change("polls", poll["_id"], expect=expect, set=changes, events=events, audit=audit)
     except Conflict:  # another close recorded its recount (and poll_closed) first: nothing written here
         pass
     return record
@@ -447,12 +448,24 @@ def list_ballots(
 def recount(p: Ports, actor: Actor, poll_id: str, campaign: Callable[[str], dict | None]) -> dict:
     """Recount a poll now (the system; a rating poll also its campaign's admins). Out: the record."""
     poll = poll_of(p, poll_id)
+    audit = None
     if poll["kind"] == "rating":
         doc = campaign(poll_id)
         if doc is None:
             raise NotFound(f"no campaign {poll_id} / 评选活动不存在", details={"campaign_id": poll_id})
         policy.require_campaign_admin(actor, doc)
+        if not actor.is_system:  # a person asked for it: audited (the counts, never a ballot)
+            audit = Audit(
+                actor=actor,
+                role=role_over(actor, doc["union_path"]),
+                action="voting.recount_recorded",
+                object_type="poll",
+                object_id=poll_id,
+                union_id=doc["union_id"],
+                union_path=tuple(doc["union_path"]),
+                fields=("alarm",),
+            )
     else:
         policy.require_system(actor)
-    record = recount_and_record(p, poll)
+    record = recount_and_record(p, poll, audit=audit)
     return {**record, "at": iso(record["at"])}

@@ -372,3 +372,19 @@ def test_changes_by_people_are_audited_ballots_and_the_system_never():
     assert audited[2]["role"] == "union_admin" and audited[4]["role"] == "superior_admin"
     assert audited[2]["changes"] == [{"field": "unit_scores.u01", "before": None, "after": 90.0}]
     assert "ballot" not in str(audited) and "M1" not in str(audited)  # no voter, no ballot
+
+
+def test_a_recount_asked_by_a_campaign_admin_is_audited():
+    p = ports()
+    _, members = campaign(p)
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    rate(p, member("M1", "u01"))
+    with pytest.raises(Forbidden):
+        polls.recount(p, union_admin("u01"), "ev1", p.store.get_campaign)
+    record = polls.recount(p, SUPERIOR, "ev1", p.store.get_campaign)
+    assert record["matches"] is True
+    audited = [b for k, b in p.store.events if k == "change_recorded"][-1]
+    assert audited["action"] == "voting.recount_recorded" and audited["object"] == {
+        "type": "poll",
+        "id": "ev1",
+    }
