@@ -6,6 +6,13 @@ context data to the calls a worker makes, so identity follows the whole chain. E
 token itself through :class:`Identity` and gets an :class:`Actor`: the member and their scoped roles.
 Services never trust an unsigned id.
 
+Logout revokes the token (issue 12): members records the token's ``jti`` until the token's own expiry and
+publishes ``token_revoked``; every process keeps the revoked ids of live tokens in a small in-memory set
+(:class:`Identity`), filled once at start by ``members.revoked_tokens()`` and kept current by a
+broadcast handler (:class:`RevocationListener`: every process of every service gets every
+``token_revoked``, even several instances of one service). A check is one set lookup per request; the
+list survives restarts (members' database) and never grows beyond the tokens still alive.
+
 Roles and their scopes (DESIGN.md §1):
 
 ========================  ====================================================================
@@ -24,16 +31,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import eventlet
 import jwt
+from nameko.events import BROADCAST
 from nameko.extensions import DependencyProvider
 
 from dmlib.errors import Forbidden, Unauthenticated
+from dmlib.rpc import event_handler
 from dmlib.secrets import require_secret
+
+log = logging.getLogger(__name__)
 
 ROLE_SCOPES = {
     "delegate": "congress",
@@ -182,10 +195,15 @@ class Identified:
 
     @property
     def actor(self) -> Actor:
-        """The verified actor of this call; raises :class:`Unauthenticated` without a valid token."""
+        """The verified actor of this call; raises :class:`Unauthenticated` without a valid token or
+        with a revoked one (logged out)."""
         if self._actor is None:
-            self._actor = verify_token(self._provider.secret, self.token)
+            self._actor = self._provider.verify(self.token)
         return self._actor
+
+    def revoked(self, token_id: str, expires_at: int) -> None:
+        """Record in this process that the token ``token_id`` (expiring at ``expires_at``) is revoked."""
+        self._provider.revoke(token_id, expires_at)
 
     def require_login(self) -> Actor:
         """The actor, for methods open to anyone logged in; raises :class:`Unauthenticated` otherwise."""
@@ -219,12 +237,67 @@ class Identified:
 
 
 class Identity(DependencyProvider):
-    """The auth provider: verifies the caller's token (config ``AUTH_SECRET``, ``TOKEN_TTL_SECONDS``)."""
+    """The auth provider: verifies the caller's token (config ``AUTH_SECRET``, ``TOKEN_TTL_SECONDS``) and
+    refuses revoked ones. At start it loads the revoked ids of live tokens from members
+    (``revoked_tokens``, through a standalone RPC proxy as this service, retried with back-off until
+    members answers); :class:`RevocationListener` adds the ones revoked later."""
 
     def setup(self) -> None:
         config = self.container.config
         self.secret = auth_secret(config)
         self.ttl = int(config.get("TOKEN_TTL_SECONDS") or DEFAULT_TTL_SECONDS)
+        self.revoked_ids: dict[str, int] = {}
+        self.revocations_loaded = False
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self._load_revocations)
+
+    def _load_revocations(self) -> None:
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        delay = 1.0
+        while True:
+            token = issue_token(self.secret, service_actor(self.container.service_name), SERVICE_TTL_SECONDS)
+            try:
+                timeout = float(self.container.config.get("RPC_TIMEOUT") or 10)
+                with ClusterRpcProxy(
+                    self.container.config, context_data={CONTEXT_KEY: token}, timeout=timeout
+                ) as rpc:
+                    for entry in rpc.members.revoked_tokens():
+                        self.revoke(entry["token_id"], entry["expires_at"])
+                self.revocations_loaded = True
+                log.info("%s: %d revoked tokens loaded", self.container.service_name, len(self.revoked_ids))
+                return
+            except Exception as exc:  # noqa: BLE001 - members not up yet: try again later
+                log.debug("revoked tokens not loaded yet (%s: %s); retrying", type(exc).__name__, exc)
+            eventlet.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def revoke(self, token_id: str, expires_at: int) -> None:
+        """Refuse ``token_id`` from now on in this process (until ``expires_at``, when it dies anyway)."""
+        now = int(time.time())
+        if len(self.revoked_ids) >= 1024 and len(self.revoked_ids) % 1024 == 0:
+            self.revoked_ids = {k: v for k, v in self.revoked_ids.items() if v > now}
+        if int(expires_at) > now:
+            self.revoked_ids[token_id] = int(expires_at)
+
+    def verify(self, token: str | None) -> Actor:
+        """:func:`verify_token`, and :class:`Unauthenticated` for a revoked (logged-out) token."""
+        actor = verify_token(self.secret, token)
+        if actor.token_id in self.revoked_ids:
+            raise Unauthenticated("logged out, please log in again / 已退出登录，请重新登录")
+        return actor
 
     def get_dependency(self, worker_ctx) -> Identified:
         return Identified(worker_ctx, self)
+
+
+class RevocationListener:
+    """Mixin for every service (with an ``identity = Identity()``): each process hears every
+    ``token_revoked`` (a broadcast queue per process, gone with it; a process started later loads the
+    list at start instead) and refuses that token from then on."""
+
+    @event_handler("members", "token_revoked", handler_type=BROADCAST, reliable_delivery=False)
+    def handle_token_revoked(self, payload: dict) -> None:
+        """``token_revoked``: ``{token_id, expires_at}`` (seconds since the epoch)."""
+        self.identity.revoked(str(payload["token_id"]), int(payload["expires_at"]))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dmlib.auth import RevocationListener
 from dmlib.rpc import rpc
 
 
-class HealthRpc:
-    """Mixin: ``health()`` → ``{"service": name, "status": "ok"}`` after pinging the service's database."""
+class HealthRpc(RevocationListener):
+    """Mixin: ``health()`` → ``{"service": name, "status": "ok"}`` after pinging the service's database.
+    Every service with it also hears ``token_revoked`` (:class:`dmlib.auth.RevocationListener`)."""
 
     @rpc
     def health(self) -> dict:

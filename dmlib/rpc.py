@@ -3,7 +3,9 @@
 Serving: :func:`rpc` replaces ``nameko.rpc.rpc``. It declares :data:`dmlib.errors.EXPECTED` as expected
 exceptions and maps, at the service boundary, what would otherwise cross as an untyped 500:
 
-- wrong arguments (missing, unexpected) and marshmallow ``ValidationError`` → :class:`BadInput`;
+- wrong arguments (missing, unexpected, or of another type than the method's annotation says: a
+  ``{"$regex": …}`` where a ``str`` id is expected never reaches pymongo; :func:`argument_checks`) and
+  marshmallow ``ValidationError`` → :class:`BadInput` with a field message;
 - the database unreachable (pymongo ``ConnectionFailure``) → :class:`ServiceUnavailable`.
 
 Calling: :class:`Rpc` replaces ``nameko.rpc.RpcProxy``. nameko has no default RPC timeout, so every call
@@ -41,6 +43,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import types
+import typing
 
 import eventlet
 from kombu.exceptions import OperationalError
@@ -67,16 +71,65 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10.0
 
 
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "an object",
+    list: "a list",
+}
+
+
+def _accepts(annotation) -> tuple[type, ...] | None:
+    """The JSON types an argument annotated ``annotation`` may take (None: not checked)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_accepts(a) for a in typing.get_args(annotation)]
+        return None if any(p is None for p in parts) else tuple(t for p in parts for t in p)
+    if annotation is type(None):
+        return (type(None),)
+    base = origin or annotation
+    if base is float:
+        return (int, float)
+    return (base,) if base in _TYPE_NAMES else None
+
+
+def argument_checks(fn) -> dict[str, tuple[type, ...]]:
+    """``{argument: accepted types}`` from ``fn``'s annotations (``str``, ``int``, ``bool``, ``dict``,
+    ``list``, ``float``, their ``| None``); an argument annotated otherwise (or not) is not checked."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved is simply not checked
+        return {}
+    hints.pop("return", None)
+    return {name: t for name, hint in hints.items() if (t := _accepts(hint)) is not None}
+
+
+def _wrong_type(value, accepted: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in accepted:
+        return True  # True is an int to Python, not to a caller
+    return not isinstance(value, accepted)
+
+
 def _boundary(fn):
     """Translate argument, validation and database errors into typed errors."""
     signature = inspect.signature(fn)
+    checks = argument_checks(fn)
 
     @functools.wraps(fn)
     def wrapper(self, *args, **kwargs):
         try:
-            signature.bind(self, *args, **kwargs)
+            bound = signature.bind(self, *args, **kwargs)
         except TypeError as exc:
             raise BadInput(f"{fn.__name__}: {exc}") from None
+        wrong = {
+            name: [f"must be {' or '.join(_TYPE_NAMES.get(t, 'null') for t in checks[name])}"]
+            for name, value in bound.arguments.items()
+            if name in checks and _wrong_type(value, checks[name])
+        }
+        if wrong:
+            raise BadInput("invalid input / 输入有误", fields=wrong)
         try:
             return fn(self, *args, **kwargs)
         except ValidationError as exc:

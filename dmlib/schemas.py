@@ -2,17 +2,78 @@
 
 Conventions: one schema for what comes in (``…In``) and one for what goes out (``…Out``); unknown fields
 are refused (a typo is a 400, not silently dropped); ids are short ASCII strings.
+
+Input hygiene, once for every contract (issue 12):
+
+- **Control and direction characters** are refused (400 with a field message) in every text a
+  :class:`BaseSchema` loads, nested schemas and lists of texts included: C0 controls (NUL, bell, …),
+  DEL, C1 controls, the bidi embeddings/overrides/isolates U+202A–202E and U+2066–2069, the marks
+  U+200E/U+200F and the separators U+2028/U+2029 (:data:`FORBIDDEN_TEXT`). A long text (a field with
+  ``metadata={"multiline": True}`` or a ``Length`` limit of 500 characters or more: bodies, replies,
+  opinions, reasons) may hold line feeds, carriage returns and tabs; names, titles and ids may not.
+- **Identifiers** are normalised before they are checked (:func:`normalise_identifier`): Unicode NFKC
+  (full-width ``Ｍ０１`` → ``M01``), surrounding white space trimmed, upper case. :class:`MemberNo` and
+  :class:`LoginName` use it, so ``m0100002`` and ``"M0100002\n"`` are the member ``M0100002``;
+  :class:`ResidentId` keeps only ASCII digits and ``X`` after NFKC (full-width digits become ASCII,
+  Arabic-Indic and other digits are refused).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
+MEMBER_NO_RE = re.compile(r"[A-Z0-9-]{4,20}")
+LOGIN_RE = re.compile(r"[A-Z0-9._-]{1,64}")
+#: Characters no text may hold (C0 but tab/LF/CR, DEL, C1, bidi controls, LRM/RLM, line/paragraph separators).
+FORBIDDEN_TEXT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+#: What a long text may hold beyond that: tab, line feed, carriage return (a browser's textarea sends CRLF).
+LINE_BREAKS = re.compile("[\t\n\r]")
+MULTILINE_FROM = 500
+CONTROL_MESSAGE = "contains control or text-direction characters / 含有控制字符或文字方向控制符"
+LINE_MESSAGE = "must be one line, without tabs / 须为单行文字，不含制表符"
+
+
+def normalise_identifier(value: str) -> str:
+    """An identifier as stored and compared: NFKC, trimmed, upper case (``" ｍ0100002\n"`` → ``"M0100002"``)."""
+    return unicodedata.normalize("NFKC", value).strip().upper()
+
+
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """Why ``value`` may not be stored as text (control, bidi or, unless ``multiline``, line-break
+    characters), or None."""
+    if FORBIDDEN_TEXT.search(value):
+        return CONTROL_MESSAGE
+    if not multiline and LINE_BREAKS.search(value):
+        return LINE_MESSAGE
+    return None
+
+
+def _is_multiline(field: fields.Field) -> bool:
+    if "multiline" in field.metadata:
+        return bool(field.metadata["multiline"])
+    validators = field.validators if isinstance(field.validators, list | tuple) else []
+    return any(isinstance(v, validate.Length) and (v.max or 0) >= MULTILINE_FROM for v in validators)
+
+
+def _field_text_problem(field: fields.Field, value) -> str | None:
+    if isinstance(field, fields.String) and isinstance(value, str):
+        if getattr(field, "trims", False):  # an identifier: surrounding white space is trimmed, not refused
+            value = value.strip()
+        return text_problem(value, _is_multiline(field))
+    if isinstance(field, fields.List) and isinstance(field.inner, fields.String) and isinstance(value, list):
+        return next(
+            (p for v in value if isinstance(v, str) and (p := _field_text_problem(field.inner, v))), None
+        )
+    return None
+
 
 # GB 11643-1999 citizen identification number: 17 digits + check character (ISO 7064 MOD 11-2).
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -27,11 +88,12 @@ def resident_id_check_char(first17: str) -> str:
 def resident_id_problem(value: str) -> str | None:
     """Why ``value`` is not a valid 18-character resident ID (GB 11643-1999), or None if it is.
 
-    Checks: 17 digits + digit or X; the birth date (characters 7-14) is a real date not in the
-    future; the check character matches (ISO 7064 MOD 11-2).
+    Checks, after :func:`normalise_identifier`: 17 ASCII digits + digit or X (full-width digits become
+    ASCII under NFKC; other scripts' digits are refused); the birth date (characters 7-14) is a real
+    date not in the future; the check character matches (ISO 7064 MOD 11-2).
     """
-    v = value.strip().upper()
-    if not re.fullmatch(r"\d{17}[\dX]", v):
+    v = normalise_identifier(value)
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", v):
         return "must be 18 characters: 17 digits and a digit or X / 须为18位（17位数字加校验码）"
     try:
         born = date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
@@ -45,8 +107,25 @@ def resident_id_problem(value: str) -> str | None:
 
 
 class BaseSchema(Schema):
+    """Every contract's base: unknown fields refused; control and direction characters refused in every
+    text field (see the module's docstring)."""
+
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _refuse_control_characters(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        errors = {}
+        for name, field in self.load_fields.items():
+            key = field.data_key or name
+            problem = _field_text_problem(field, data.get(key))
+            if problem:
+                errors[key] = [problem]
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 class Id(fields.String):
@@ -57,14 +136,44 @@ class Id(fields.String):
 
 
 class ResidentId(fields.String):
-    """An 18-character resident ID validated against GB 11643 (returned upper-case)."""
+    """An 18-character resident ID validated against GB 11643, returned normalised (ASCII, upper-case X)."""
+
+    trims = True
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = resident_id_problem(text)
         if problem:
             raise ValidationError(problem)
-        return text.strip().upper()
+        return normalise_identifier(text)
+
+
+class _Identifier(fields.String):
+    trims = True
+    pattern: re.Pattern = LOGIN_RE
+    error = ""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = normalise_identifier(super()._deserialize(value, attr, data, **kwargs))
+        if not self.pattern.fullmatch(text):
+            raise ValidationError(self.error)
+        return text
+
+
+class MemberNo(_Identifier):
+    """A member number (会员编号, the member's id): 4-20 letters, digits or ``-`` after
+    :func:`normalise_identifier` (so ``m0100002`` is ``M0100002``)."""
+
+    pattern = MEMBER_NO_RE
+    error = "4-20 letters, digits or '-' / 会员编号须为4-20位字母数字"
+
+
+class LoginName(_Identifier):
+    """A login name: 1-64 letters, digits, ``.``, ``_`` or ``-`` after :func:`normalise_identifier`
+    (logins are case-insensitive: ``admin01`` and ``ADMIN01`` are one login)."""
+
+    pattern = LOGIN_RE
+    error = "1-64 letters, digits, '.', '_' or '-' / 账号须为1-64位字母、数字或 . _ -"
 
 
 class Mobile(fields.String):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from dmlib.auth import ROLE_SCOPES
-from dmlib.schemas import BaseSchema, Id, Mobile, PageIn, PageOut, ResidentId
+from dmlib.schemas import BaseSchema, Id, LoginName, MemberNo, Mobile, PageIn, PageOut, ResidentId
 
 UNION_KINDS = ("federation", "district", "street", "grassroots")
 #: Which kind of union may sit under which (federation → district → street → grassroots, levels may be skipped).
@@ -58,12 +58,7 @@ class DepartmentOut(BaseSchema):
 class MemberIn(BaseSchema):
     """A member as registered or imported. ``member_no`` is the membership card number (会员证号)."""
 
-    member_no = fields.String(
-        required=True,
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9-]{4,20}$", error="4-20 letters, digits or '-' / 会员编号须为4-20位字母数字"
-        ),
-    )
+    member_no = MemberNo(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
     union_id = Id(required=True)
     department_id = Id(load_default=None)
@@ -127,21 +122,21 @@ class MemberPageOut(PageOut):
 
 
 class GrantIn(BaseSchema):
-    member_id = fields.String(required=True)
+    member_id = MemberNo(required=True)
     role = fields.String(required=True, validate=validate.OneOf(GRANTABLE_ROLES))
     scope = Id(required=True)
 
 
 class LoginIn(BaseSchema):
-    login = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    login = LoginName(required=True)
     password = fields.String(required=True, validate=validate.Length(min=1, max=128), load_only=True)
 
 
 class PasswordIn(BaseSchema):
-    member_id = fields.String(required=True)
+    member_id = MemberNo(required=True)
     new_password = fields.String(required=True, validate=validate.Length(min=8, max=128))
     current_password = fields.String(load_default=None)
-    login = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9._-]{3,64}$"))
+    login = LoginName(load_default=None, validate=validate.Length(min=3, max=64))
 
 
 class PasswordOut(BaseSchema):

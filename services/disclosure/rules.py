@@ -107,6 +107,14 @@ def department_reads(
     return departments, unread
 
 
+def human_size(n: int) -> str:
+    """A byte count for people: 5 MiB, 4 KiB, 300 B."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
 def age_days(since: datetime, until: datetime) -> int:
     """Whole days from ``since`` to ``until`` (never negative)."""
     return max(0, (until - since).days)

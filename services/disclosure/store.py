@@ -24,14 +24,25 @@ Collections, with ``_id`` chosen so that every page is answered by ``_id`` looku
   ``asked_at``, ``status`` (open | answered), ``answer``, ``answered_at``, ``answered_by(_name)``.
 - ``unions``: derived per-union index: ``_id`` = union id; ``name``, ``path``, ``item_ids`` (publication
   order), ``open_question_ids`` (the admin's desk). :meth:`DisclosureStore.rebuild_union_index` rebuilds
-  it from ``items`` and ``questions``.
+  it, and the items' question lists and counters, from ``items`` and ``questions``.
+
+How state changes (docs/architecture.md, "Changing state"): every change of an item or a question is
+one guarded, versioned write through :meth:`dmlib.storage.Store.change` / ``create`` carrying its events
+in the document's outbox (relayed by the service's ``OutboxRelay``). Nothing is claimed or locked. The
+derived indexes (the union's lists, the item's question list and counters, the ``readers`` chunks) are
+written around that commit point in an order where every intermediate state is harmless: ids are added
+to a list *before* the document they name commits (a list skips an id without a document), counters
+follow the commit; a crash in between leaves a counter short, which :meth:`recount_reads` and
+:meth:`rebuild_union_index` repair from the records. Receipts, files and revision snapshots are
+immutable documents whose ``_id`` is their guard (one insert decides, a repeat is a no-op).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.operations import IndexModel
 
@@ -40,12 +51,12 @@ from dmlib.storage import Store
 READER_CHUNK = 1000
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def receipt_id(item_id: str, member_id: str) -> str:
     return f"{item_id}:{member_id}"
+
+
+def revision_id(item_id: str, revision: int) -> str:
+    return f"{item_id}:{revision:04d}"
 
 
 class DisclosureStore(Store):
@@ -57,11 +68,13 @@ class DisclosureStore(Store):
     }
 
     # --- items -----------------------------------------------------------------------------------
-    def insert_attachments(self, docs: list[dict]) -> None:
-        if docs:
-            self.db.attachments.insert_many(docs)
+    def add_files(self, files: list[dict]) -> None:
+        """Store attachment files before the item (or correction) that refers to them commits: a file
+        nobody refers to (the commit lost a race, or the process died) is harmless."""
+        for f in files:
+            self.create("attachments", f)
 
-    def forget_attachments(self, attachment_ids: list[str]) -> None:
+    def forget_files(self, attachment_ids: list[str]) -> None:
         """Remove files that no item or revision refers to (a correction that lost a race)."""
         for a in attachment_ids:
             self.db.attachments.delete_one({"_id": a})
@@ -69,46 +82,42 @@ class DisclosureStore(Store):
     def get_attachment(self, attachment_id: str) -> dict | None:
         return self.db.attachments.find_one({"_id": attachment_id})
 
-    def insert_item(self, doc: dict) -> None:
-        """The commit point of a publication; then the union's index learns the item."""
-        self.db.items.insert_one(doc)
+    def publish_item(self, item: dict, events: Iterable[Mapping[str, Any]] = ()) -> dict:
+        """The union's board learns the item id, then the item commits with its events (the commit
+        point: until then the board skips the id)."""
         self.db.unions.update_one(
-            {"_id": doc["union_id"]},
+            {"_id": item["union_id"]},
             {
-                "$set": {"name": doc["union_name"], "path": doc["union_path"]},
-                "$push": {"item_ids": doc["_id"]},
+                "$set": {"name": item["union_name"], "path": item["union_path"]},
+                "$addToSet": {"item_ids": item["_id"]},
             },
             upsert=True,
         )
+        return self.create("items", item, events=events)
 
     def get_item(self, item_id: str) -> dict | None:
         return self.db.items.find_one({"_id": item_id})
 
     def get_items(self, item_ids: list[str]) -> list[dict]:
         """Items by id, in the order given (``_id`` lookups; missing ones are skipped)."""
-        docs = (self.db.items.find_one({"_id": i}, projection={"body": 0}) for i in item_ids)
+        docs = (self.db.items.find_one({"_id": i}, projection={"body": 0, "outbox": 0}) for i in item_ids)
         return [d for d in docs if d]
 
     def get_union(self, union_id: str) -> dict | None:
         return self.db.unions.find_one({"_id": union_id})
 
-    def save_revision(self, snapshot: dict) -> None:
-        """Keep a revision's full content (idempotent: a revision's content never changes, so a snapshot
-        already kept by an interrupted correction is the same). An insert, not an upsert with
-        ``$setOnInsert``: FerretDB 1.24 drops empty arrays from ``$setOnInsert`` documents."""
+    def keep_revision(self, snapshot: dict) -> None:
+        """Keep a revision's full content before the correction that replaces it commits (idempotent:
+        a revision's content never changes, so a snapshot kept by an interrupted correction is the same).
+        FerretDB workaround: an insert, not an upsert with ``$setOnInsert``, because FerretDB 1.24 drops
+        empty arrays from ``$setOnInsert`` documents."""
         try:
-            self.db.revisions.insert_one(snapshot)
+            self.create("revisions", snapshot)
         except DuplicateKeyError:
             pass
 
     def get_revision(self, item_id: str, revision: int) -> dict | None:
-        return self.db.revisions.find_one({"_id": f"{item_id}:{revision:04d}"})
-
-    def move_item(self, item_id: str, expected: dict, update: dict) -> dict | None:
-        """Guarded transition: apply ``update`` only if the item still matches ``expected``."""
-        return self.db.items.find_one_and_update(
-            {"_id": item_id, **expected}, update, return_document=ReturnDocument.AFTER
-        )
+        return self.db.revisions.find_one({"_id": revision_id(item_id, revision)})
 
     # --- read receipts -----------------------------------------------------------------------------
     def has_read(self, item_id: str, member_id: str) -> bool:
@@ -117,35 +126,19 @@ class DisclosureStore(Store):
             is not None
         )
 
-    def record_read(self, item_id: str, member_id: str, revision: int, at: datetime | None = None) -> bool:
+    def record_read(self, item_id: str, member_id: str, revision: int, at: datetime) -> bool:
         """Record a member's first read of an item; False if they had read it before (one insert decides)."""
         try:
-            self.db.receipts.insert_one(
-                {
-                    "_id": receipt_id(item_id, member_id),
-                    "item_id": item_id,
-                    "member_id": member_id,
-                    "revision": revision,
-                    "read_at": at or now(),
-                }
-            )
+            self.create("receipts", _receipt(item_id, member_id, revision, at))
         except DuplicateKeyError:
             return False
         self._count_readers(item_id, [member_id])
         return True
 
     def record_reads(self, item_id: str, reads: list[dict], revision: int) -> int:
-        """Record many first reads at once (``[{member_id, read_at}]``); returns how many were new."""
-        docs = [
-            {
-                "_id": receipt_id(item_id, r["member_id"]),
-                "item_id": item_id,
-                "member_id": r["member_id"],
-                "revision": revision,
-                "read_at": r["read_at"],
-            }
-            for r in reads
-        ]
+        """Record many first reads at once (``[{member_id, read_at}]``); returns how many were new.
+        One bulk insert of immutable receipts (20,000 single creates would take minutes on FerretDB)."""
+        docs = [{**_receipt(item_id, r["member_id"], revision, r["read_at"]), "_v": 0} for r in reads]
         if not docs:
             return 0
         failed: set[int] = set()
@@ -160,13 +153,10 @@ class DisclosureStore(Store):
         return len(new)
 
     def _count_readers(self, item_id: str, member_ids: list[str]) -> None:
+        """The derived counter and readers list after new receipts (positions from the counter)."""
         if not member_ids:
             return
-        item = self.db.items.find_one_and_update(
-            {"_id": item_id},
-            {"$inc": {"read_count": len(member_ids)}},
-            return_document=ReturnDocument.AFTER,
-        )
+        item = self.change("items", item_id, expect={}, inc={"read_count": len(member_ids)})
         start = item["read_count"] - len(member_ids)
         by_chunk: dict[int, list[str]] = {}
         for pos, m in enumerate(member_ids, start=start):
@@ -185,10 +175,6 @@ class DisclosureStore(Store):
                 out.update(doc["members"])
         return out
 
-    def count_receipts(self, item_id: str) -> int:
-        """Receipts of an item counted from the source of truth (a scan of ``receipts``)."""
-        return self.db.receipts.count_documents({"item_id": item_id})
-
     def recount_reads(self, item_id: str) -> int:
         """Rebuild ``read_count`` and the ``readers`` chunks of an item from its receipts.
 
@@ -201,55 +187,75 @@ class DisclosureStore(Store):
             self.db.readers.insert_one(
                 {"_id": f"{item_id}:{i // READER_CHUNK:06d}", "members": members[i : i + READER_CHUNK]}
             )
-        self.db.items.update_one({"_id": item_id}, {"$set": {"read_count": len(members)}})
+        self.change("items", item_id, expect={}, set={"read_count": len(members)})
         return len(members)
 
     # --- questions -------------------------------------------------------------------------------
-    def insert_question(self, doc: dict) -> None:
-        self.db.questions.insert_one(doc)
+    def add_question(self, question: dict, events: Iterable[Mapping[str, Any]] = ()) -> dict:
+        """The item's list and the union's desk learn the id, the question commits with its events (the
+        commit point), then the item's counters follow."""
         self.db.items.update_one(
-            {"_id": doc["item_id"]},
-            {"$push": {"question_ids": doc["_id"]}, "$inc": {"questions_total": 1, "questions_open": 1}},
+            {"_id": question["item_id"]}, {"$addToSet": {"question_ids": question["_id"]}}
         )
-        self.db.unions.update_one({"_id": doc["union_id"]}, {"$push": {"open_question_ids": doc["_id"]}})
+        self.db.unions.update_one(
+            {"_id": question["union_id"]}, {"$addToSet": {"open_question_ids": question["_id"]}}
+        )
+        doc = self.create("questions", question, events=events)
+        self.change("items", question["item_id"], expect={}, inc={"questions_total": 1, "questions_open": 1})
+        return doc
 
     def get_question(self, question_id: str) -> dict | None:
         return self.db.questions.find_one({"_id": question_id})
 
     def get_questions(self, question_ids: list[str]) -> list[dict]:
-        docs = (self.db.questions.find_one({"_id": q}) for q in question_ids)
+        docs = (self.db.questions.find_one({"_id": q}, projection={"outbox": 0}) for q in question_ids)
         return [d for d in docs if d]
 
-    def answer_question(self, question_id: str, answer: dict) -> dict | None:
-        """Open → answered, once (None if it was answered already); the desk and counters follow."""
-        doc = self.db.questions.find_one_and_update(
-            {"_id": question_id, "status": "open"},
-            {"$set": {"status": "answered", **answer}},
-            return_document=ReturnDocument.AFTER,
+    def question_answered(self, question: dict) -> None:
+        """After an answer committed: the item's open counter and the union's desk follow."""
+        self.change("items", question["item_id"], expect={}, inc={"questions_open": -1})
+        self.db.unions.update_one(
+            {"_id": question["union_id"]}, {"$pull": {"open_question_ids": question["_id"]}}
         )
-        if doc is not None:
-            self.db.items.update_one({"_id": doc["item_id"]}, {"$inc": {"questions_open": -1}})
-            self.db.unions.update_one({"_id": doc["union_id"]}, {"$pull": {"open_question_ids": question_id}})
-        return doc
 
     # --- repair ----------------------------------------------------------------------------------
     def rebuild_union_index(self, union_id: str) -> dict:
-        """Recompute a union's item list and open questions from ``items`` and ``questions`` (scans)."""
+        """Recompute a union's item list and open questions, and each item's question list and counters,
+        from ``items`` and ``questions`` (scans)."""
         items = sorted(
             self.db.items.find({"union_id": union_id}, projection={"published_at": 1}),
             key=lambda d: (d["published_at"], d["_id"]),
         )
-        open_q = sorted(
-            self.db.questions.find({"union_id": union_id, "status": "open"}, projection={"asked_at": 1}),
+        questions = sorted(
+            self.db.questions.find(
+                {"union_id": union_id}, projection={"asked_at": 1, "item_id": 1, "status": 1}
+            ),
             key=lambda d: (d["asked_at"], d["_id"]),
         )
+        for item in items:
+            mine = [q for q in questions if q["item_id"] == item["_id"]]
+            self.change(
+                "items",
+                item["_id"],
+                expect={},
+                set={
+                    "question_ids": [q["_id"] for q in mine],
+                    "questions_total": len(mine),
+                    "questions_open": sum(q["status"] == "open" for q in mine),
+                },
+            )
+        open_q = [q["_id"] for q in questions if q["status"] == "open"]
         self.db.unions.update_one(
-            {"_id": union_id},
-            {
-                "$set": {
-                    "item_ids": [d["_id"] for d in items],
-                    "open_question_ids": [d["_id"] for d in open_q],
-                }
-            },
+            {"_id": union_id}, {"$set": {"item_ids": [d["_id"] for d in items], "open_question_ids": open_q}}
         )
         return {"items": len(items), "open_questions": len(open_q)}
+
+
+def _receipt(item_id: str, member_id: str, revision: int, at: datetime) -> dict:
+    return {
+        "_id": receipt_id(item_id, member_id),
+        "item_id": item_id,
+        "member_id": member_id,
+        "revision": revision,
+        "read_at": at,
+    }

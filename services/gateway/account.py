@@ -24,7 +24,11 @@ def safe_next(target: str | None) -> str:
 class AccountHttp:
     def _login(self, credentials: dict, request) -> tuple[str, dict]:
         """Check ``{"login", "password"}`` with members (which validates them and applies the failed-login
-        limits per login and per client address), then sign the token. Returns (token, member)."""
+        limits per login and per client address), then sign the token. Returns (token, member).
+
+        The call carries the gateway's own service token: members believes the client address only from
+        the gateway (services/members/service.py, ``authenticate``)."""
+        self.identity.act_as_service()
         member = self.members_rpc.authenticate(credentials, getattr(request, "client_address", None))
         actor = Actor(
             member_id=member["member_id"],
@@ -65,9 +69,19 @@ class AccountHttp:
         token, member = self._login(body, request)
         return {"token": token, "expires_at": self.identity.actor.expires_at, "member": member}
 
+    def _revoke(self) -> None:
+        """Revoke the request's token, if it has a valid one (members records it and tells every
+        service; this process refuses it at once). Without a token there is nothing to revoke."""
+        actor = self.identity.actor_or_none
+        if actor is not None and not actor.is_system:
+            self.members_rpc.revoke_token()
+            self.identity.revoked(actor.token_id, actor.expires_at)
+
     @api("POST", "/api/v1/auth/logout", tags=["auth"], status=204, public=True)
     def api_logout(self, request):
-        """Forget the session cookie (a bearer token simply expires)."""
+        """Log out: the token (bearer or cookie) is revoked until it expires, at the gateway and in every
+        service (401 from then on), and the session cookie is deleted."""
+        self._revoke()
         response = json_response(None, 204)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -167,6 +181,8 @@ class AccountHttp:
 
     @page("POST", "/logout")
     def logout(self, request):
+        """Log out (the token is revoked, as :meth:`api_logout`) and go to the login page."""
+        self._revoke()
         response = Response(status=303, headers={"Location": "/login"})
         response.delete_cookie(COOKIE, path="/")
         return response

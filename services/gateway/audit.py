@@ -5,7 +5,6 @@ are checked by the audit service on the caller's token."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -16,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import audit as c
 from dmlib.errors import ServiceError
+from dmlib.exports import csv_bytes, xlsx_append
 
 from .http import api, page
 
@@ -45,32 +45,19 @@ def changes_text(entry: dict) -> str:
     return "; ".join(parts)
 
 
-def safe_cell(value):
-    """A value that a spreadsheet shows as text, never runs as a formula (OWASP "CSV injection": a cell
-    starting with = + - @ or a tab/CR is prefixed with '). TODO(lead): replace with the one function of
-    ``dmlib/exports.py`` once it is on main."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def filters_of(args) -> dict:
     """The non-empty filters and paging of a query string (a form sends empty fields)."""
     return {k: v for k, v in args.items() if k in (*FILTERS, "page", "per_page") and v.strip()}
 
 
 def export_rows(entries: list[dict]) -> list[list]:
-    return [[safe_cell(get(e)) for _, get in EXPORT_COLUMNS] for e in entries]
+    return [[get(e) for _, get in EXPORT_COLUMNS] for e in entries]
 
 
 def entries_csv(entries: list[dict], headers: list[str]) -> bytes:
-    """The entries as CSV (UTF-8 with BOM so that Excel shows the Chinese)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(headers)
-    writer.writerows(export_rows(entries))
-    return out.getvalue().encode("utf-8")
+    """The entries as CSV (UTF-8 with BOM so that Excel shows the Chinese; :func:`dmlib.exports.csv_bytes`
+    neutralises formula cells)."""
+    return csv_bytes([headers, *export_rows(entries)])
 
 
 def entries_xlsx(entries: list[dict], headers: list[str], title: str) -> bytes:
@@ -78,13 +65,13 @@ def entries_xlsx(entries: list[dict], headers: list[str], title: str) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "审计日志"
-    ws.append([safe_cell(title)])
+    xlsx_append(ws, [title])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(headers)
     for cell in ws[2]:
         cell.font = Font(bold=True)
     for row in export_rows(entries):
-        ws.append(row)
+        xlsx_append(ws, row)
     for col, width in zip("ABCDEFGHIJKL", [24, 8, 6, 12, 10, 14, 30, 10, 24, 60, 34, 20], strict=True):
         ws.column_dimensions[col].width = width
     buf = io.BytesIO()

@@ -5,7 +5,6 @@ disclosure register export (XLSX). Rights are checked by the disclosure service 
 from __future__ import annotations
 
 import base64
-import csv
 import io
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -16,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import disclosure as c
 from dmlib.errors import BadInput, PayloadTooLarge, ServiceError
+from dmlib.exports import csv_text, xlsx_append
 
 from .http import api, page
 
@@ -40,11 +40,6 @@ def _field_errors(exc: ServiceError) -> dict[str, str]:
     return errors
 
 
-def _cell(text: str) -> str:
-    """A CSV value Excel will not run as a formula (OWASP CSV injection: prefix ``'``)."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
-
-
 def _file_response(doc: dict, download: bool) -> Response:
     name = doc["filename"]
     inline = not download and doc["content_type"] in INLINE_TYPES
@@ -66,19 +61,20 @@ def register_xlsx(reads: dict) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "厂务公开登记簿"
-    ws.append([f"{reads['union_name']} 厂务公开登记簿"])
-    ws.append([f"导出时间 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC，会员 {reads['members']} 人"])
+    xlsx_append(ws, [f"{reads['union_name']} 厂务公开登记簿"])
+    xlsx_append(ws, [f"导出时间 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC，会员 {reads['members']} 人"])
     header = [
         "编号", "类别", "期间", "标题", "状态", "版本", "必读", "发布时间(UTC)", "发布人",
         "已读人数", "阅读率", "提问数", "未答复", "更正说明", "撤回说明",
     ]  # fmt: skip
-    ws.append(header)
+    xlsx_append(ws, header)
     for cell in ws[3]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="F2F4F7")
     ws["A1"].font = Font(bold=True, size=14)
     for i in reads["items"]:
-        ws.append(
+        xlsx_append(
+            ws,
             [
                 i["id"],
                 i["category_label"],
@@ -95,12 +91,9 @@ def register_xlsx(reads: dict) -> bytes:
                 i["questions_open"],
                 "；".join(i["correction_reasons"]),
                 i.get("withdraw_reason") or "",
-            ]
+            ],
         )
         ws.cell(ws.max_row, 11).number_format = "0.0%"
-        for cell in ws[ws.max_row]:
-            if cell.data_type == "f":  # text that starts with "=" stays text, never a formula
-                cell.data_type = "s"
     for col, width in zip(
         "ABCDEFGHIJKLMNO", (16, 10, 14, 40, 8, 6, 6, 17, 10, 9, 8, 7, 7, 30, 20), strict=True
     ):
@@ -134,6 +127,7 @@ class DisclosureHttp:
         response=c.DisclosureOut,
         status=201,
         tags=["disclosure"],
+        max_body="MAX_UPLOAD_BYTES",
     )
     def api_publish_disclosure(self, request, union_id, body):
         """Publish an item (admins of the grassroots union or above). Attachments as
@@ -161,6 +155,7 @@ class DisclosureHttp:
         body=c.CorrectionIn,
         response=c.DisclosureOut,
         tags=["disclosure"],
+        max_body="MAX_UPLOAD_BYTES",
     )
     def api_correct_disclosure(self, request, item_id, body):
         """Correct an item: a new revision with ``reason``; the previous one stays readable."""
@@ -367,7 +362,7 @@ class DisclosureHttp:
         values = {"period": datetime.now(UTC).strftime("%Y-%m"), "category": request.args.get("category", "")}
         return self._form_page(request, "disclosure/publish.html", union=union, values=values, errors={})
 
-    @page("POST", "/unions/<union_id>/disclosures")
+    @page("POST", "/unions/<union_id>/disclosures", max_body="MAX_UPLOAD_BYTES")
     def publish_submit(self, request, union_id):
         try:
             data = self._item_form(request)
@@ -394,7 +389,7 @@ class DisclosureHttp:
         self._require_admin_of(self.members_rpc.get_union(item["union_id"]))
         return self._form_page(request, "disclosure/correct.html", item=item, values=item, errors={})
 
-    @page("POST", "/disclosures/<item_id>/correct")
+    @page("POST", "/disclosures/<item_id>/correct", max_body="MAX_UPLOAD_BYTES")
     def correct_submit(self, request, item_id):
         try:
             data = self._item_form(request)
@@ -444,15 +439,12 @@ class DisclosureHttp:
     def disclosure_unread_csv(self, request, item_id):
         """Who has not read a mandatory item (admins), as CSV for follow-up: UTF-8 with BOM for Excel."""
         reads = self.disclosure_rpc.item_reads(item_id)
-        out = io.StringIO()
-        out.write("\ufeff")
-        writer = csv.writer(out)
-        writer.writerow(["会员编号", "姓名", "部门"])
-        writer.writerows(
-            [_cell(m["member_id"]), _cell(m["name"]), _cell(m["department"])] for m in reads["unread"]
-        )
+        rows = [
+            ["会员编号", "姓名", "部门"],
+            *([m["member_id"], m["name"], m["department"]] for m in reads["unread"]),
+        ]
         return Response(
-            out.getvalue(),
+            csv_text(rows),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="unread-{item_id}.csv"'},
         )

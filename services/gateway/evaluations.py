@@ -9,7 +9,6 @@ token; the gateway only shapes requests and pages.
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, ServiceError
+from dmlib.exports import csv_bytes, xlsx_append
 
 from .http import api, page
 
@@ -151,20 +151,19 @@ def _cells(row: dict, gettext) -> list:
 
 
 def results_csv(results: dict, headers: list[str], gettext=None) -> bytes:
-    """The results table as CSV (UTF-8 with BOM so that Excel shows the Chinese): title, headers, one
-    line per Worker Home (flagged ones without a place), then an empty line and the campaign's rules."""
+    """The results table as CSV (UTF-8 with BOM so that Excel shows the Chinese; cells through
+    :func:`dmlib.exports.csv_bytes`): title, headers, one line per Worker Home (flagged ones without a
+    place), then an empty line and the campaign's rules."""
     gettext = gettext or (lambda m, **v: m % v if v else m)
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow([results["campaign"]["title"]])
-    writer.writerow(headers)
-    for r in results["rows"]:
-        writer.writerow(["" if v is None else v for v in _cells(r, gettext)])
-    writer.writerow([])
-    for pair in campaign_rules(results["campaign"], gettext):
-        writer.writerow([bilingual(pair)])
-    return out.getvalue().encode("utf-8")
+    return csv_bytes(
+        [
+            [results["campaign"]["title"]],
+            headers,
+            *(_cells(r, gettext) for r in results["rows"]),
+            [],
+            *([bilingual(pair)] for pair in campaign_rules(results["campaign"], gettext)),
+        ]
+    )
 
 
 def results_xlsx(results: dict, headers: list[str], gettext=None) -> bytes:
@@ -175,24 +174,25 @@ def results_xlsx(results: dict, headers: list[str], gettext=None) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "评选结果"
-    ws.append([camp["title"]])
+    xlsx_append(ws, [camp["title"]])
     ws["A1"].font = Font(bold=True, size=14)
     w = camp["weights"]
-    ws.append(
+    xlsx_append(
+        ws,
         [
             f"会员评家 {w['member']}% · 单位评家 {w['unit']}% · 上级评家 {w['superior']}% · "
             f"参评会员 {camp['ballots']} / {camp['eligible']} · 导出 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        ]
+        ],
     )
-    ws.append(headers)
+    xlsx_append(ws, headers)
     for cell in ws[3]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="F2F4F7")
     for r in results["rows"]:
-        ws.append(_cells(r, gettext))
+        xlsx_append(ws, _cells(r, gettext))
     ws.append([])
     for pair in campaign_rules(camp, gettext):
-        ws.append([bilingual(pair)])
+        xlsx_append(ws, [bilingual(pair)])
     for col, width in zip("ABCDEFGHIJKLMN", [6, 30, 30, 10, 10, 10, 10, 8, 8, 8, 10, 8, 8, 30], strict=True):
         ws.column_dimensions[col].width = width
     buf = io.BytesIO()

@@ -25,6 +25,13 @@ Every answer of the web server, routed or not (werkzeug's own 404/405 too), carr
 kept by a browser or proxy cache), and ``Strict-Transport-Security`` when config ``HSTS_SECONDS`` > 0
 (set it only when the site is served over HTTPS): :class:`GatewayWebServer` adds them as WSGI middleware.
 
+Request bodies (:func:`read_body`): every route reads at most ``MAX_JSON_BYTES`` (config, default 1 MiB);
+a route that takes uploads names a larger config key with ``max_body=`` (the member import and disclosure
+publishing take ``MAX_UPLOAD_BYTES``). A ``Content-Length`` over the limit is refused (413) before one byte
+of the body is read; a body without one (chunked) is read only up to the limit, then refused (413). A JSON
+body nested deeper than :data:`MAX_JSON_DEPTH` is refused (400) before it is parsed, so no
+``RecursionError`` can reach the answer.
+
 The client address (:func:`client_address`, for the login limits) is the socket peer; a
 ``X-Forwarded-For`` header is believed only hop by hop through the proxies listed in config
 ``TRUSTED_PROXIES`` (comma-separated addresses or networks, default none).
@@ -36,6 +43,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import uuid
 from functools import partial
 from urllib.parse import quote
@@ -44,11 +52,11 @@ from eventlet.event import Event
 from nameko.exceptions import RemoteError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from dmlib.auth import CONTEXT_KEY, auth_secret, csrf_token, verify_token
-from dmlib.errors import EXPECTED, BadInput, Forbidden, ServiceError, Unauthenticated
+from dmlib.auth import CONTEXT_KEY, Identity, auth_secret, csrf_token, verify_token
+from dmlib.errors import EXPECTED, BadInput, Forbidden, PayloadTooLarge, ServiceError, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,9 @@ LANG_COOKIE = "lang"
 LOCALES = ("zh-CN", "en")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 UNAVAILABLE_REMOTE = {"ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout", "ConnectionFailure"}
+DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+#: Deepest nesting of arrays and objects a JSON body may have (no contract nests deeper than 4).
+MAX_JSON_DEPTH = 32
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -105,6 +116,54 @@ def client_address(request, trusted: tuple = ()) -> str | None:
         address = candidate
 
 
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body over {limit} bytes / 请求体过大", details={"limit_bytes": limit})
+
+
+def read_body(request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes, else :class:`PayloadTooLarge` (413).
+
+    With ``Content-Length`` the length is checked before anything is read; without it (``Transfer-Encoding:
+    chunked``; eventlet's server de-chunks ``wsgi.input`` but does not set ``wsgi.input_terminated``, so
+    werkzeug would see an empty body) at most ``limit + 1`` bytes are read and more is refused."""
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise too_large(limit)
+        return request.get_data()
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        data = request.environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise too_large(limit)
+        return data
+    return b""
+
+
+_JSON_STRUCTURE = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
+
+
+def json_depth_exceeds(text: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True if the JSON text opens more than ``limit`` arrays/objects inside each other (brackets inside
+    strings do not count). One scan for the structural characters (base64 uploads have none), no
+    parsing, no recursion."""
+    depth, in_string = 0, False
+    for match in _JSON_STRUCTURE.finditer(text):
+        token = match.group()
+        if len(token) == 2:  # an escape: only meaningful inside a string
+            continue
+        if token == b'"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def request_locale(request) -> str:
     """zh-CN unless the ``lang`` cookie or query, or the browser's first language, says English."""
     chosen = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
@@ -116,6 +175,8 @@ def request_locale(request) -> str:
 
 def error_payload(exc: BaseException) -> tuple[int, dict]:
     """The one mapping of an exception to (HTTP status, JSON body)."""
+    if isinstance(exc, RequestEntityTooLarge):  # werkzeug's own check of a form over the limit
+        exc = too_large(getattr(exc, "limit", 0) or 0)
     if isinstance(exc, ServiceError):
         return exc.status, exc.to_dict()
     if isinstance(exc, BadRequest):
@@ -188,7 +249,8 @@ class GatewayEntrypoint(HttpRequestHandler):
 
     Keyword options (also read by the OpenAPI builder): ``summary``, ``body`` (contract schema of the
     request body), ``query`` (schema of the query string), ``response`` (schema, or ``[schema]`` for a
-    list), ``status`` (success status), ``tags``, ``public`` (no login needed), ``csrf`` (default True).
+    list), ``status`` (success status), ``tags``, ``public`` (no login needed), ``csrf`` (default True), ``max_body`` (the config key of this
+    route's body limit, default ``MAX_JSON_BYTES``).
     """
 
     server = GatewayWebServer()
@@ -206,6 +268,7 @@ class GatewayEntrypoint(HttpRequestHandler):
         tags=(),
         public=False,
         csrf=True,
+        max_body="MAX_JSON_BYTES",
         **kwargs,
     ):
         self.meta = {
@@ -218,6 +281,7 @@ class GatewayEntrypoint(HttpRequestHandler):
             "public": public,
         }
         self.csrf = csrf
+        self.max_body_key = max_body
         kwargs.setdefault("expected_exceptions", EXPECTED)  # typed 4xx are answers, not errors to log loudly
         super().__init__(method, url, **kwargs)
 
@@ -225,13 +289,16 @@ class GatewayEntrypoint(HttpRequestHandler):
         config = self.container.config
         self.secret = auth_secret(config)
         self.trusted_proxies = trusted_networks(config.get("TRUSTED_PROXIES"))
+        self.max_body = int(config.get(self.max_body_key) or DEFAULT_MAX_JSON_BYTES)
+        identity = next((d for d in self.container.dependencies if isinstance(d, Identity)), None)
+        self.verify = identity.verify if identity is not None else partial(verify_token, self.secret)
         super().setup()
 
     def check_csrf(self, request, token: str | None, via: str | None) -> None:
         if request.method in SAFE_METHODS or via != "cookie" or not self.csrf:
             return
         try:
-            actor = verify_token(self.secret, token)
+            actor = self.verify(token)
         except Unauthenticated:
             return  # the handler answers 401 itself
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
@@ -241,14 +308,19 @@ class GatewayEntrypoint(HttpRequestHandler):
     def handle_request(self, request):
         request.shallow = False
         request.request_id = uuid.uuid4().hex
+        request.max_content_length = self.max_body  # werkzeug refuses a larger form or upload (413)
         try:
+            if request.content_length is not None and request.content_length > self.max_body:
+                raise too_large(self.max_body)  # before anything reads the body
             token, via = request_token(request)
             locale = request_locale(request)
             request.locale = locale
             request.client_address = client_address(request, self.trusted_proxies)
             self.check_csrf(request, token, via)
             if not self.meta["public"]:
-                verify_token(self.secret, token)  # 401 / the login redirect, whatever the handler does
+                self.verify(
+                    token
+                )  # 401 (also when logged out) / the login redirect, whatever the handler does
             # the request id travels with every RPC and event that follows (audit entries record it)
             context_data = {CONTEXT_KEY: token, "language": locale, "request_id": request.request_id}
             args, kwargs = self.get_entrypoint_parameters(request)
@@ -276,16 +348,24 @@ class ApiEndpoint(GatewayEntrypoint):
     def get_entrypoint_parameters(self, request):
         args, kwargs = super().get_entrypoint_parameters(request)
         if self.meta["body"] is not None:
-            kwargs = {**kwargs, "body": self.parse_body(request)}
+            kwargs = {**kwargs, "body": self.parse_body(request, self.max_body)}
         return args, kwargs
 
     @staticmethod
-    def parse_body(request) -> dict:
-        if not request.get_data():
+    def parse_body(request, limit: int = DEFAULT_MAX_JSON_BYTES) -> dict:
+        """The JSON object of the body: 413 over ``limit`` bytes (:func:`read_body`), 400 when missing,
+        malformed, nested deeper than :data:`MAX_JSON_DEPTH` or not an object."""
+        data = read_body(request, limit)
+        if not data:
             raise BadInput("a JSON object is required / 需要 JSON 对象", fields={"_body": ["missing"]})
+        if json_depth_exceeds(data):
+            raise BadInput(
+                f"JSON nested deeper than {MAX_JSON_DEPTH} levels / JSON 嵌套层数过多",
+                fields={"_body": [f"nested deeper than {MAX_JSON_DEPTH}"]},
+            )
         try:
-            body = json.loads(request.get_data())
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadInput("malformed JSON / JSON 格式错误", fields={"_body": ["malformed JSON"]}) from None
         if not isinstance(body, dict):
             raise BadInput(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import csv
-import io
 
 from werkzeug.wrappers import Response
 
 from dmlib.contracts import members as c
 from dmlib.errors import BadInput, PayloadTooLarge, ServiceError
+from dmlib.exports import csv_text
 
 from .http import ApiEndpoint, api, page
 from .openapi import request_body
@@ -126,9 +125,17 @@ class MembersHttp:
                 "content_b64": base64.b64encode(content).decode(),
                 "initial_password": request.form.get("initial_password") or None,
             }
-        return ApiEndpoint.parse_body(request)
+        return ApiEndpoint.parse_body(request, self.web.max_upload_bytes)
 
-    @api("POST", "/api/v1/imports", body=None, response=c.ImportJobOut, status=202, tags=["members"])
+    @api(
+        "POST",
+        "/api/v1/imports",
+        body=None,
+        response=c.ImportJobOut,
+        status=202,
+        tags=["members"],
+        max_body="MAX_UPLOAD_BYTES",
+    )
     @request_body(IMPORT_BODY)
     def api_start_import(self, request):
         """Start a member import from a CSV or XLSX file: multipart field ``file`` (and optional
@@ -162,16 +169,13 @@ class MembersHttp:
     @api("GET", "/api/v1/imports/<job_id>/errors.csv", response="text/csv", tags=["members"])
     def api_import_errors_csv(self, request, job_id):
         """All bad rows of an import as a CSV file (row, field, reason), UTF-8 with BOM for Excel."""
-        out = io.StringIO()
-        out.write("\ufeff")
-        writer = csv.writer(out)
-        writer.writerow(["row", "field", "reason"])
+        rows = [["row", "field", "reason"]]
         first = self.members_rpc.import_errors(job_id, 1)
         for n in range(1, first["pages"] + 1):
             for e in (first if n == 1 else self.members_rpc.import_errors(job_id, n))["items"]:
-                writer.writerow([e["row"], e.get("field") or "", e["reason"]])
+                rows.append([e["row"], e.get("field") or "", e["reason"]])
         return Response(
-            out.getvalue(),
+            csv_text(rows),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="import-{job_id}-errors.csv"'},
         )
@@ -223,7 +227,7 @@ class MembersHttp:
             headers={"Content-Disposition": 'attachment; filename="members-template.csv"'},
         )
 
-    @page("POST", "/imports")
+    @page("POST", "/imports", max_body="MAX_UPLOAD_BYTES")
     def import_submit(self, request):
         try:
             job = self.members_rpc.start_import(self._import_body(request))

@@ -158,7 +158,8 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
     spec.components.schema("ErrorOut", schema=ErrorOut)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     paths: dict[str, dict] = {}
-    for ep in sorted(entrypoints, key=lambda e: (e.url, e.method)):
+    routes = [e for e in entrypoints if hasattr(e, "url")]  # not the event handlers (token_revoked)
+    for ep in sorted(routes, key=lambda e: (e.url, e.method)):
         if not ep.url.startswith("/api/v1/") or ep.url.endswith("openapi.json") or "<path:" in ep.url:
             continue
         meta = ep.meta

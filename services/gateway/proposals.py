@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput, ServiceError
+from dmlib.exports import xlsx_append
 
 from .http import api, page
 
@@ -89,7 +90,7 @@ def register_xlsx(reg: dict) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "提案登记表"
-    ws.append([f"{w['session_title']} 提案登记表"])
+    xlsx_append(ws, [f"{w['session_title']} 提案登记表"])
     ws["A1"].font = Font(bold=True, size=14)
     head = [
         "提案号",
@@ -108,7 +109,7 @@ def register_xlsx(reg: dict) -> bytes:
         "提案人满意度",
         "优秀提案",
     ]
-    ws.append(head)
+    xlsx_append(ws, head)
     for cell in ws[2]:
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor="C8102E")
@@ -116,7 +117,8 @@ def register_xlsx(reg: dict) -> bytes:
     for p in reg["proposals"]:
         last = p["rounds"][-1] if p["rounds"] else None
         proposer_rating = [r for r in p["ratings"] if r["member_id"] == p["proposer"]["member_id"]]
-        ws.append(
+        xlsx_append(
+            ws,
             [
                 p["number"],
                 p["subject"],
@@ -133,7 +135,7 @@ def register_xlsx(reg: dict) -> bytes:
                 ("是" if last["on_time"] else "否") if last and last["on_time"] is not None else "",
                 c.SATISFACTION_ZH.get(proposer_rating[-1]["satisfaction"], "") if proposer_rating else "",
                 "是" if p["excellent"] else "",
-            ]
+            ],
         )
     for col, width in zip(
         "ABCDEFGHIJKLMNO", (8, 40, 10, 10, 24, 12, 12, 24, 22, 8, 12, 12, 8, 12, 8), strict=True

@@ -6,7 +6,7 @@ routes of one domain live together; the service class only lists its mixins and 
 
 from __future__ import annotations
 
-from dmlib.auth import Identity
+from dmlib.auth import Identity, RevocationListener
 from dmlib.rpc import Rpc
 
 from .account import AccountHttp
@@ -29,6 +29,7 @@ class GatewayService(
     ProposalsHttp,
     NotifyHttp,
     AuditHttp,
+    RevocationListener,
 ):
     name = "gateway"
 

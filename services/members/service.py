@@ -12,6 +12,7 @@ import binascii
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 
 import eventlet
 from argon2 import PasswordHasher
@@ -48,6 +49,15 @@ from .store import MembersStore, now
 log = logging.getLogger(__name__)
 DEFAULT_MAX_IMPORT_BYTES = 64 * 1024 * 1024
 ERRORS_SAMPLE = 20
+#: The service identity whose ``client_address`` :meth:`MembersService.authenticate` believes.
+GATEWAY_ACTOR = "service:gateway"
+#: The login-limit address bucket of every other caller of ``authenticate``.
+RPC_CALLER_ADDRESS = "rpc-caller"
+
+
+def _aware(value: datetime) -> datetime:
+    """pymongo returns naive UTC datetimes."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Registry(DependencyProvider):
@@ -475,8 +485,12 @@ class MembersService(HealthRpc):
 
     @rpc
     def authenticate(self, credentials: dict, client_address: str | None = None) -> dict:
-        """Check a login name and password (argon2id). In: :class:`LoginIn`; ``client_address``: the
-        client's IP address as the gateway saw it (None: only the account is limited).
+        """Check a login name and password (argon2id). In: :class:`LoginIn` (the login is normalised:
+        NFKC, trimmed, upper case, so ``m0100002`` logs in as ``M0100002``); ``client_address``: the
+        client's IP address as the gateway saw it. Only the gateway chooses it: it is honoured when the
+        call carries the gateway's service token (``service:gateway``, see ``AccountHttp._login``);
+        any other caller is counted as the one address bucket :data:`RPC_CALLER_ADDRESS`, so an RPC
+        caller cannot spread its attempts over invented addresses nor charge someone else's.
 
         Out: ``{"member_id", "name", "union_id", "roles": [{"role", "scope"}], "locale"}``, from which
         the gateway issues the token. No token needed. Errors: Unauthenticated (the same message for an
@@ -485,6 +499,9 @@ class MembersService(HealthRpc):
         ``retry_after_s``; the password is then not checked; rules in :mod:`services.members.logins`),
         BadInput. The password is never logged nor put in an error."""
         data = c.LoginIn().load(credentials)
+        caller = self.identity.actor_or_none
+        if caller is None or caller.member_id != GATEWAY_ACTOR or not caller.is_system:
+            client_address = RPC_CALLER_ADDRESS
         attempt = self.logins.begin(self.store, data["login"], client_address)
         cred = self.store.get_credential(data["login"])
         if cred is None:
@@ -506,10 +523,38 @@ class MembersService(HealthRpc):
 
     @timer(interval=3600)
     def purge_login_attempts(self) -> None:
-        """Hourly: delete the failed-login counters of windows that have ended (FerretDB has no TTL index)."""
+        """Hourly: delete the failed-login counters of windows that have ended and the revoked tokens that
+        have expired anyway (FerretDB has no TTL index)."""
         removed = self.store.purge_attempts(now())
         if removed:
             log.info("purged %d expired login-attempt counters", removed)
+        self.store.purge_revoked_tokens(now())
+
+    @rpc
+    def revoke_token(self) -> dict:
+        """Log out: revoke the caller's own token (the one this call carries) until it expires.
+
+        Recorded by its ``jti`` (``revoked_tokens``), refused from now on by this process, and published
+        as ``token_revoked`` ``{token_id, expires_at}`` so that every process of every service refuses it
+        (:class:`dmlib.auth.RevocationListener`). Out: ``{"token_id", "expires_at"}`` (seconds since the
+        epoch). Errors: Unauthenticated (no valid token: nothing to revoke)."""
+        actor = self.identity.actor
+        expires = datetime.fromtimestamp(actor.expires_at, UTC)
+        self.store.revoke_token(actor.token_id, expires)
+        self.identity.revoked(actor.token_id, actor.expires_at)
+        self.events.publish("token_revoked", token_id=actor.token_id, expires_at=actor.expires_at)
+        return {"token_id": actor.token_id, "expires_at": actor.expires_at}
+
+    @rpc
+    def revoked_tokens(self) -> list[dict]:
+        """The revoked tokens that have not expired: ``[{"token_id", "expires_at"}]`` (seconds since the
+        epoch), loaded by every process at start (:class:`dmlib.auth.Identity`). System only."""
+        actor = self.identity.actor
+        actor.require(actor.is_system, "system only / 仅限系统")
+        return [
+            {"token_id": d["_id"], "expires_at": int(_aware(d["expires_at"]).timestamp())}
+            for d in self.store.revoked_tokens(now())
+        ]
 
     @rpc
     def set_password(self, data: dict) -> dict:

@@ -14,7 +14,11 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   ``[{i: member number, n: name, p: phone, d: department id, l: locale (only when not zh-CN)}]``, at most :data:`ROSTER_CHUNK` per document, positions
   allocated by ``$inc`` on the union's ``member_count``. :meth:`MembersStore.rebuild_rosters`
   recomputes it from ``members`` (the source of truth).
-- ``credentials``: ``_id`` = login name; ``member_id``, ``password_hash`` (argon2id).
+- ``credentials``: ``_id`` = login name, normalised (``dmlib.schemas.normalise_identifier``: NFKC,
+  trimmed, upper case; :meth:`MembersStore.ensure_indexes` renames keys written before that rule);
+  ``member_id``, ``password_hash`` (argon2id).
+- ``revoked_tokens``: ``_id`` = a logged-out token's ``jti``; ``expires_at`` (the token's own expiry,
+  after which the hourly purge deletes it).
 - ``import_jobs`` and ``import_errors`` (``_id`` = job id + batch number: one document per 1,000 rows).
 - ``login_attempts``: failed-login counters, ``_id`` = ``acct:<login>:<window>`` or
   ``addr:<address>:<window>``; ``count``, ``expires_at`` (see :mod:`services.members.logins`).
@@ -29,6 +33,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.operations import IndexModel
 
+from dmlib.schemas import normalise_identifier
 from dmlib.storage import Store
 
 ROSTER_CHUNK = 1000
@@ -44,6 +49,22 @@ class MembersStore(Store):
         "departments": [IndexModel("union_id")],
         "unions": [IndexModel("parent_id")],
     }
+
+    @classmethod
+    def ensure_indexes(cls, db) -> None:
+        """The declared indexes, then the login-name migration: credentials whose ``_id`` is not yet
+        normalised (written before logins were case-insensitive, e.g. ``admin01``) move to the normalised
+        key (``ADMIN01``), and the member's ``login`` with them. Idempotent; touches only such keys."""
+        super().ensure_indexes(db)
+
+        for cred in list(db.credentials.find({"_id": {"$regex": "[a-z]"}})):
+            key = normalise_identifier(cred["_id"])
+            try:
+                db.credentials.insert_one({**cred, "_id": key})
+            except DuplicateKeyError:
+                pass  # moved by another instance, or a clash: the normalised key wins
+            db.credentials.delete_one({"_id": cred["_id"]})
+            db.members.update_one({"_id": cred["member_id"], "login": cred["_id"]}, {"$set": {"login": key}})
 
     # --- unions --------------------------------------------------------------------------------
     def insert_union(self, doc: dict) -> None:
@@ -220,6 +241,18 @@ class MembersStore(Store):
 
     def set_login(self, member_id: str, login: str) -> None:
         self.db.members.update_one({"_id": member_id}, {"$set": {"login": login}})
+
+    # --- revoked tokens (logout) ---------------------------------------------------------------
+    def revoke_token(self, token_id: str, expires_at: datetime) -> None:
+        self.db.revoked_tokens.update_one(
+            {"_id": token_id}, {"$set": {"expires_at": expires_at}}, upsert=True
+        )
+
+    def revoked_tokens(self, after: datetime) -> list[dict]:
+        return list(self.db.revoked_tokens.find({"expires_at": {"$gt": after}}))
+
+    def purge_revoked_tokens(self, before: datetime) -> int:
+        return self.db.revoked_tokens.delete_many({"expires_at": {"$lt": before}}).deleted_count
 
     # --- login attempts (services/members/logins.py) ---------------------------------------------
     def count_attempt(self, key: str, expires_at: datetime) -> int:

@@ -114,3 +114,52 @@ def http_permanent(status: int | None) -> bool:
     """An SMS provider answer that retrying will not fix: 4xx except 408 and 429. 5xx, timeouts and
     refused connections are transient."""
     return status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
+# --- the life of a push message (docs/architecture.md "Changing state"; resumed after a crash) ----------
+#: Statuses after which nothing more happens to a push message (its ``due`` marker is removed).
+FINAL = ("sent", "failed", "skipped", "digest", "digested")
+#: How long a delivery worker holds a message it took (``sending``): longer than a send can take (two
+#: 10 s sender timeouts plus the members look-up); after it, another worker may take the message again.
+LEASE = timedelta(minutes=2)
+#: A ``queued`` message whose job has not taken it after this long is re-queued by the resume timer
+#: (its job was lost: a crash between the insert and the publish). Long enough for a large fan-out's
+#: queue to drain, so the resume timer rarely doubles a job (a doubled job does nothing: :func:`takeable`).
+RESUME_QUEUED = timedelta(minutes=10)
+#: A ``retrying`` message whose delay-queue job has not come back this long after its time is re-queued.
+RESUME_RETRY = timedelta(minutes=1)
+
+
+def takeable(msg: dict, at: datetime) -> bool:
+    """May a delivery worker take ``msg`` for sending at ``at``? ``queued`` yes; ``retrying`` once its
+    ``next_at`` has come; ``sending`` only once the previous taker's lease (``lease_until``) ran out (it
+    crashed); final statuses never. A duplicate job therefore does nothing."""
+    status = msg.get("status")
+    if status == "queued":
+        return True
+    if status == "retrying":
+        return aware(msg.get("next_at")) <= at
+    if status == "sending":
+        return aware(msg.get("lease_until")) <= at
+    return False
+
+
+def stuck(msg: dict, at: datetime) -> bool:
+    """Is ``msg`` owed a new delivery job at ``at`` (its job was lost to a crash or an outage)? ``queued``
+    untouched for :data:`RESUME_QUEUED`, ``retrying`` :data:`RESUME_RETRY` past its time, ``sending``
+    past its lease."""
+    status = msg.get("status")
+    if status == "queued":
+        return aware(msg.get("updated_at")) + RESUME_QUEUED <= at
+    if status == "retrying":
+        return aware(msg.get("next_at")) + RESUME_RETRY <= at
+    if status == "sending":
+        return aware(msg.get("lease_until")) <= at
+    return False
+
+
+def aware(at: datetime | None) -> datetime:
+    """A stored time as an aware UTC datetime (pymongo returns naive UTC; None = long ago)."""
+    if at is None:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -13,7 +13,12 @@ message from ``templates/<locale>/<kind>.txt`` in the member's language and stor
 - the delivery worker (``deliver``, nameko ``consume``) sends one message, logs the try on the message,
   and on a transient failure puts the job into a delay queue (TTL + dead-lettering back to the work
   queue) until ``NOTIFY_RETRY_DELAYS`` are used up; then the message is ``failed`` and
-  ``notification_failed`` is published.
+  ``notification_failed`` is published from the message's outbox (``OutboxRelay``);
+- every change of state is a guarded write (:mod:`.store`); a message a crash or an outage left
+  ``queued``, ``sending`` or ``retrying`` without a job is re-queued by the ``resume_deliveries`` timer.
+
+This module holds the nameko entrypoints, the audiences and the fan-out (which asks other services over
+RPC); the use cases are in :mod:`.app`, who may do what in :mod:`.policy`.
 
 Large audiences (a union's roster) are paged 5,000 members at a time from ``members.union_roster``,
 rendered, inserted with ``insert_many`` and announced on each union's feed (see :mod:`.store`); memory
@@ -36,16 +41,17 @@ from nameko.timer import timer
 
 from dmlib.auth import Identity
 from dmlib.contracts import notify as c
-from dmlib.errors import BadInput, NotFound, ServiceError
+from dmlib.errors import NotFound
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, event_handler, rpc
-from dmlib.schemas import iso, page_out
+from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
 
-from .delivery import WORK_QUEUE, CourierProvider, Permanent, SendersProvider, Transient
+from . import app
+from .delivery import WORK_QUEUE, CourierProvider, SendersProvider
 from .render import Templates
-from .rules import CST, KINDS, Prefs, digest_day, hour_bucket, message_id, next_delay, within_limit
+from .rules import CST, KINDS, Prefs, digest_day, hour_bucket, message_id
 from .store import NotifyStore, now
 
 log = logging.getLogger(__name__)
@@ -86,7 +92,7 @@ def _iso_minute(value: str | None) -> str:
     return at.astimezone(CST).strftime("%Y-%m-%d %H:%M") if at.tzinfo else at.strftime("%Y-%m-%d %H:%M")
 
 
-class NotifyService(HealthRpc):
+class NotifyService(OutboxRelay, HealthRpc):
     name = "notify"
 
     store: NotifyStore = Mongo(NotifyStore)
@@ -160,7 +166,6 @@ class NotifyService(HealthRpc):
             "available": self.senders.available,
             "paths": {},
             "bucket": hour_bucket(now()),
-            "day": digest_day(now()),
             "texts": {},
         }
         state["default_push"] = Prefs.from_doc(None).push_channels(kind, state["available"])
@@ -302,7 +307,7 @@ class NotifyService(HealthRpc):
             if d["status"] == "queued":  # the hourly limit is applied by the worker, before it sends
                 jobs.append(d["_id"])
             else:
-                self.store.defer_to_digest(d["member_id"], state["day"], d["_id"], d["union_id"], d["locale"])
+                app.defer(self.store, d, at)
         self.courier.publish_jobs(jobs)
         if direct:  # every message of the batch, new or not: a replay completes an interrupted run
             self.store.push_to_boxes({d["member_id"]: d["_id"] for d in inbox_docs})
@@ -488,209 +493,65 @@ class NotifyService(HealthRpc):
             return
         self._proposal(payload, "proposal_overdue")
 
-    # ===== delivery ===============================================================================
+    # ===== delivery (use cases in .app) ===========================================================
+    def _delivery(self) -> app.Delivery:
+        return app.Delivery(
+            senders=self.senders,
+            courier=self.courier,
+            member_of=self.members_rpc.get_member,
+            hourly_limit=self.settings.hourly_limit,
+            render=self.templates.render,
+            base_url=self.settings.base_url,
+        )
+
     @consume(queue=WORK_QUEUE)
     def deliver(self, job: dict) -> None:
-        """Send one push message (job ``{"id": message id}`` from the work queue, first try or retry).
-
-        A job for a message that is not ``queued``/``retrying`` (already sent, failed, or a duplicate
-        job) does nothing. Before the first try the member's immediate messages this hour are counted:
-        above ``NOTIFY_HOURLY_LIMIT`` the message goes into the next daily digest instead. The address is read from members at send time (``get_member``, as the
-        system). No address → ``skipped``. Transient failure → ``retrying`` and the job goes to the delay
-        queue of the next back-off step; after the last step, or on a permanent failure → ``failed`` and
-        ``notification_failed`` is published."""
-        mid = (job or {}).get("id") if isinstance(job, dict) else None
-        if not mid:
+        """Send one push message (job ``{"id": message id}`` from the work queue, first try or retry):
+        :func:`services.notify.app.deliver` (a duplicate or early job does nothing; transient failure →
+        ``retrying`` and a delay-queue job; the last try or a permanent failure → ``failed`` with
+        ``notification_failed`` in the same write, published from the outbox)."""
+        mid = job.get("id") if isinstance(job, dict) else None
+        if not mid or not isinstance(mid, str):
             log.warning("delivery job without id: %r", job)
             return
-        msg = self.store.claim_outbox(mid, ("queued", "retrying"))
-        if msg is None:
-            return
-        if msg["attempts"] == 0 and msg["kind"] != "digest" and self.settings.hourly_limit > 0:
-            n = self.store.count_this_hour(msg["member_id"], hour_bucket(now()))
-            if not within_limit(n, self.settings.hourly_limit):
-                self.store.set_outbox(
-                    mid, "digest", note=f"over the hourly limit of {self.settings.hourly_limit}"
-                )
-                self.store.defer_to_digest(
-                    msg["member_id"], digest_day(now()), mid, msg["union_id"], msg.get("locale") or "zh-CN"
-                )
-                return
-        self.identity.act_as_service()
-        try:
-            member = self.members_rpc.get_member(msg["member_id"])
-        except NotFound:
-            self.store.set_outbox(mid, "skipped", note="member no longer registered")
-            return
-        except ServiceError as exc:
-            self._retry(msg, f"members unavailable: {exc}")
-            return
-        address = member.get("email") if msg["channel"] == "email" else member.get("phone")
-        if not address:
-            what = "e-mail address" if msg["channel"] == "email" else "mobile number"
-            self.store.set_outbox(mid, "skipped", note=f"no {what} on record")
-            return
-        try:
-            if msg["channel"] == "email":
-                self.senders.send_email(address, msg["subject"], msg["body"], mid)
-            else:
-                self.senders.send_sms(address, msg["body"], mid)
-        except Permanent as exc:
-            self._fail(msg, str(exc))
-        except Transient as exc:
-            self._retry(msg, str(exc))
-        else:
-            self.store.set_outbox(
-                mid, "sent", note=f"try {msg['attempts'] + 1}", inc_attempts=True, sent_at=now()
-            )
+        self.identity.act_as_service()  # the address is read from members as the system
+        app.deliver(self.store, now, self._delivery(), mid)
+        self.relay_mine()
 
-    def _retry(self, msg: dict, reason: str) -> None:
-        attempts = msg["attempts"] + 1
-        delay = next_delay(self.courier.delays, attempts)
-        if delay is None:
-            self._fail(msg, f"gave up after {attempts} tries: {reason}")
-            return
-        self.store.set_outbox(
-            msg["_id"],
-            "retrying",
-            note=f"try {attempts} failed ({reason}); next in {delay:g} s",
-            inc_attempts=True,
-        )
-        self.courier.publish_retry(msg["_id"], delay)
-
-    def _fail(self, msg: dict, reason: str) -> None:
-        after = self.store.set_outbox(msg["_id"], "failed", note=reason, inc_attempts=True)
-        log.warning("notification %s failed for good: %s", msg["_id"], reason)
-        self.events.publish(
-            "notification_failed",
-            message_id=msg["_id"],
-            member_id=msg["member_id"],
-            union_id=msg["union_id"],
-            channel=msg["channel"],
-            kind=msg["kind"],
-            attempts=after["attempts"] if after else msg["attempts"] + 1,
-            reason=reason[:300],
-        )
+    @timer(interval=60)
+    def resume_deliveries(self) -> None:
+        """Every minute: re-queue push messages whose delivery job a crash or an outage lost
+        (:func:`services.notify.app.resume_deliveries`)."""
+        app.resume_deliveries(self.store, now, self.courier)
 
     # ===== digests ================================================================================
     @timer(interval=600)
     def send_due_digests(self) -> None:
         """Every 10 minutes: send the digests of the days that are over (China time), once each."""
-        self._send_digests(digest_day(now() - timedelta(days=1)))
+        app.send_digests(self.store, now, self._delivery(), digest_day(now() - timedelta(days=1)))
 
     @rpc
     def run_digests(self, through_day: str | None = None) -> dict:
         """Send the pending digests of days up to ``through_day`` (``YYYY-MM-DD``, China time; default
-        yesterday) now. System only (operators, tests). Idempotent per member per day: a digest is
-        claimed once and its e-mail has the ``_id`` ``digest-<day>:<member>:email``. Out: ``{"sent"}``."""
-        actor = self.identity.actor
-        actor.require(actor.is_system, "system only / 仅限系统")
-        day = through_day or digest_day(now() - timedelta(days=1))
-        try:
-            datetime.strptime(day, "%Y-%m-%d")
-        except (TypeError, ValueError):
-            raise BadInput(
-                "through_day: YYYY-MM-DD / 日期格式有误", fields={"through_day": ["YYYY-MM-DD"]}
-            ) from None
-        return {"sent": self._send_digests(day)}
-
-    def _send_digests(self, through_day: str) -> int:
-        sent = 0
-        base = self.settings.base_url
-        for digest in self.store.pending_digests(through_day):
-            claimed = self.store.close_digest(digest["_id"])
-            if claimed is None:
-                continue
-            items = [m for m in (self.store.get_outbox(i) for i in claimed["items"]) if m]
-            if not items:
-                continue
-            day, member_id = claimed["day"], claimed["member_id"]
-            for m in items:
-                self.store.set_outbox(m["_id"], "digested", note=f"in the digest of {day}")
-            if "email" not in self.senders.available:
-                continue
-            text = self.templates.render(
-                "digest",
-                claimed.get("locale") or "zh-CN",
-                {
-                    "name": items[0].get("name") or member_id,
-                    "day": day,
-                    "base_url": base,
-                    "items": [
-                        {"subject": m["subject"], "url": base + (m.get("link") or "/inbox")} for m in items
-                    ],
-                },
-                ("subject", "email"),
-            )
-            at = now()
-            doc = {
-                "_id": f"digest-{day}:{member_id}:email",
-                "member_id": member_id,
-                "name": items[0].get("name") or "",
-                "union_id": claimed["union_id"],
-                "union_path": items[0].get("union_path") or [claimed["union_id"]],
-                "event_id": f"digest-{day}",
-                "kind": "digest",
-                "channel": "email",
-                "locale": claimed.get("locale") or "zh-CN",
-                "subject": text["subject"],
-                "body": text["email"],
-                "link": "/inbox",
-                "status": "queued",
-                "attempts": 0,
-                "log": [{"at": at, "status": "queued", "note": f"digest of {len(items)}"}],
-                "at": at,
-                "updated_at": at,
-            }
-            if self.store.insert_outbox([doc]):
-                self.courier.publish_jobs([doc["_id"]])
-                sent += 1
-        if sent:
-            log.info("digests through %s: %d queued", through_day, sent)
-        return sent
+        yesterday) now. System only (Forbidden otherwise; BadInput for another date format). Idempotent
+        per member per day: the digest e-mail has the ``_id`` ``digest-<day>:<member>:email`` and the
+        digest is closed last. Out: ``{"sent"}``."""
+        return app.run_digests(self.store, self.identity.actor, now, self._delivery(), through_day)
 
     # ===== the inbox ==============================================================================
-    def _member(self):
-        actor = self.identity.actor
-        actor.require(bool(actor.union_id), "only members have an inbox / 仅会员有站内信")
-        return actor
-
     @rpc
     def inbox(self, query: dict | None = None) -> dict:
         """A page of the caller's own inbox, newest first. In: :class:`InboxIn` (``page``, ``per_page``
         ≤ 100, default 20; ``unread``). Out: :class:`InboxOut` (``items`` with ``read``, ``unread``
-        count). Cost: two ``_id`` lookups plus one per message shown (and one per new broadcast)."""
+        count). Members only (Forbidden). Cost: two ``_id`` lookups plus one per message shown."""
         query = c.InboxIn().load(query or {})
-        actor = self._member()
-        box = self.store.fold(actor.member_id, actor.union_id)
-        ids = list(reversed(box["unread"] if query["unread"] else box["items"]))
-        unread = set(box["unread"])
-        page, per = query["page"], query["per_page"]
-        # Box order is arrival in the box (broadcasts arrive when folded in); within a page, newest first.
-        shown = sorted(
-            self.store.inbox_messages(ids[(page - 1) * per : page * per]), key=lambda m: m["at"], reverse=True
-        )
-        items = [
-            c.MessageOut().dump(
-                {
-                    "id": m["_id"],
-                    "kind": m["kind"],
-                    "subject": m["subject"],
-                    "body": m["body"],
-                    "link": m.get("link"),
-                    "at": iso(m["at"]),
-                    "read": m.get("read_at") is not None or m["_id"] not in unread,
-                }
-            )
-            for m in shown
-        ]
-        return {**page_out(items, len(ids), page, per), "unread": len(box["unread"])}
+        out = app.inbox(self.store, self.identity.actor, query)
+        return {**out, "items": [c.MessageOut().dump(m) for m in out["items"]]}
 
     @rpc
     def unread_count(self) -> dict:
         """``{"unread": n}`` for the caller (shown on every page). Two ``_id`` lookups when nothing is new."""
-        actor = self._member()
-        return {"unread": len(self.store.fold(actor.member_id, actor.union_id)["unread"])}
+        return app.unread_count(self.store, self.identity.actor)
 
     @rpc
     def mark_read(self, data: dict) -> dict:
@@ -698,55 +559,23 @@ class NotifyService(HealthRpc):
         ``all``). Every id must be in the caller's inbox, else NotFound and nothing is marked.
         Out: ``{"marked", "unread"}``."""
         data = c.MarkReadIn().load(data)
-        actor = self._member()
-        box = self.store.fold(actor.member_id, actor.union_id)
-        if data["all"]:
-            ids = list(box["unread"])
-        else:
-            mine = set(box["items"])
-            foreign = [i for i in data["ids"] if i not in mine]
-            if foreign:
-                raise NotFound(
-                    "no such message in your inbox / 您的站内信中没有该消息", details={"ids": foreign[:10]}
-                )
-            ids = list(dict.fromkeys(data["ids"]))
-        marked = sum(self.store.mark_read(actor.member_id, i) for i in ids)
-        return {"marked": marked, "unread": len(self.store.get_box(actor.member_id)["unread"])}
+        return app.mark_read(self.store, self.identity.actor, now, data)
 
     # ===== preferences ============================================================================
     @rpc
     def get_prefs(self) -> dict:
         """The caller's preferences (:class:`PrefsOut`): push channels per group (defaults when never set),
         digest mode, the channels this server offers, the hourly limit, and whether the registry has an
-        e-mail address and a mobile number for them."""
-        actor = self._member()
-        prefs = Prefs.from_doc(self.store.get_prefs(actor.member_id))
-        try:
-            me = self.members_rpc.get_member(actor.member_id)
-        except NotFound:
-            me = {}
-        return c.PrefsOut().dump(
-            {
-                "channels": {g: list(v) for g, v in prefs.channels.items()},
-                "digest": prefs.digest,
-                "available": list(self.senders.available),
-                "hourly_limit": self.settings.hourly_limit,
-                "has_email": bool(me.get("email")),
-                "has_phone": bool(me.get("phone")),
-            }
-        )
+        e-mail address and a mobile number for them. Members only."""
+        return c.PrefsOut().dump(app.get_prefs(self.store, self.identity.actor, self._delivery()))
 
     @rpc
     def set_prefs(self, data: dict) -> dict:
         """Replace the caller's preferences. In: :class:`PrefsIn` ``{"channels": {group: [email|sms]},
         "digest": "immediate"|"daily"}`` (groups not given keep no push channel). Out: :class:`PrefsOut`."""
         data = c.PrefsIn().load(data)
-        actor = self._member()
-        channels = {g: sorted(set(v)) for g, v in data["channels"].items()}
-        for group in c.GROUPS:
-            channels.setdefault(group, [])
-        self.store.put_prefs(actor.member_id, channels, data["digest"])
-        return self.get_prefs()
+        out = app.set_prefs(self.store, self.identity.actor, now, self._delivery(), data, c.GROUPS)
+        return c.PrefsOut().dump(out)
 
     # ===== the delivery log (admins) ================================================================
     @rpc
@@ -754,61 +583,18 @@ class NotifyService(HealthRpc):
         """The push messages (e-mail, SMS, digests) of the members of a union and the unions below it,
         newest first, with counts per status, failures and retries. In: :class:`DeliveryLogIn`
         (``union_id``, ``status``, ``channel``, ``page``, ``per_page``). Out: :class:`DeliveryLogOut`.
-        Admins of the union or above. A scan of ``outbox`` (an admin report; see docs/storage.md)."""
+        Admins of the union or above (Forbidden); NotFound for an unknown union. A scan of ``outbox``
+        (an admin report; see docs/storage.md)."""
         query = c.DeliveryLogIn().load(query)
-        actor = self.identity.actor
         union = self.members_rpc.get_union(query["union_id"])
-        actor.require(
-            actor.administers(union["path"]),
-            "only admins of this union or above see its delivery log / 仅本级或上级工会管理员可查看",
-        )
-        docs = self.store.outbox_of([union["id"]], limit=0)
-        counts: dict[str, int] = {}
-        by_channel: dict[str, dict[str, int]] = {}
-        retries = 0
-        for d in docs:
-            counts[d["status"]] = counts.get(d["status"], 0) + 1
-            ch = by_channel.setdefault(d["channel"], {})
-            ch[d["status"]] = ch.get(d["status"], 0) + 1
-            retries += sum(1 for line in d.get("log", []) if line["status"] == "retrying")
-        chosen = [
-            d
-            for d in docs
-            if (query["status"] is None or d["status"] == query["status"])
-            and (query["channel"] is None or d["channel"] == query["channel"])
-        ]
-        page, per = query["page"], query["per_page"]
-        items = [
-            c.DeliveryOut().dump(
-                {
-                    **d,
-                    "id": d["_id"],
-                    "at": iso(d["at"]),
-                    "updated_at": iso(d.get("updated_at")),
-                    "log": [{**line, "at": iso(line["at"])} for line in d.get("log", [])],
-                }
-            )
-            for d in chosen[(page - 1) * per : page * per]
-        ]
-        return {
-            **page_out(items, len(chosen), page, per),
-            "union_id": union["id"],
-            "counts": counts,
-            "failures": counts.get("failed", 0),
-            "retries": retries,
-            "by_channel": by_channel,
-        }
+        out = app.delivery_log(self.store, self.identity.actor, union, query)
+        return {**out, "items": [c.DeliveryOut().dump(i) for i in out["items"]]}
 
     @rpc
     def fanout_status(self, event_id: str) -> dict:
         """Progress of the fan-out of one event (system and admins): ``{state, members, inbox, push,
         queued, batches, seconds}``."""
-        actor = self.identity.actor
-        actor.require(actor.is_system or bool(actor.admin_unions), "admins only / 仅限管理员")
-        doc = self.store.get_fanout(str(event_id))
-        if doc is None:
-            raise NotFound("no such fan-out / 无此通知任务", details={"event_id": event_id})
-        return {k: iso(v) for k, v in doc.items() if k != "_id"} | {"event_id": doc["_id"]}
+        return app.fanout_status(self.store, self.identity.actor, event_id)
 
 
 __all__ = ["NotifyService", "KINDS"]

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from kombu import Connection
 from nameko.events import event_handler
 from nameko.rpc import rpc
 
@@ -20,9 +22,11 @@ from dmlib.errors import BadInput, Forbidden, NotFound
 from dmlib.schemas import resident_id_check_char
 from dmtools.stack import free_port
 from services.members.service import MembersService
-from services.notify.rules import digest_day
+from services.notify import app
+from services.notify.delivery import Courier
+from services.notify.rules import LEASE, digest_day
 from services.notify.service import NotifyService
-from services.notify.store import now
+from services.notify.store import NotifyStore, now
 from tests.helpers import ROOT, SYSTEM, member, publish_event, union_admin, wait_until
 
 pytestmark = pytest.mark.integration
@@ -410,3 +414,29 @@ def test_inbox_rights_marking_and_preferences(start, rpc_as, db):
     with rpc_as(SYSTEM) as r:  # the roster carries the locale the fan-out renders in
         roster = r.members.union_roster("nu1")
     assert {m["member_id"]: m["locale"] for m in roster["members"]}["N0000002"] == "en"
+
+
+def test_a_message_left_sending_by_a_crash_is_resumed_and_sent_once(start, sinks, db):
+    """A worker took a message (``sending``) and died: after its lease the resume step re-queues it
+    over the real FerretDB and RabbitMQ, the running service sends it, and a duplicate job sends nothing."""
+    smtp, _ = sinks
+    cfg = start(SMS_URL="")
+    store = NotifyStore(db("notify"))
+    mid = "crash1:N0000001:email"
+    taken_at = now() - LEASE - timedelta(seconds=1)
+    store.insert_outbox([{
+        "_id": mid, "member_id": "N0000001", "name": "张三", "union_id": "nu1", "union_path": ["nf", "nu1"],
+        "event_id": "crash1", "kind": "proposal_accepted", "channel": "email", "locale": "zh-CN",
+        "subject": "提案已立案", "body": "…", "link": "/proposals/p1", "status": "queued", "attempts": 0,
+        "log": [{"at": taken_at, "status": "queued", "note": ""}], "at": taken_at, "updated_at": taken_at,
+    }])  # fmt: skip
+    assert store.take(store.get_outbox(mid), taken_at, taken_at + LEASE)["status"] == "sending"
+    with Connection(cfg["AMQP_URI"]) as conn:
+        courier = Courier(SimpleNamespace(connection=conn, delays=(1.0,)))
+        assert app.resume_deliveries(store, now, courier) == 1
+        wait_until(lambda: store.get_outbox(mid)["status"] == "sent", timeout=20)
+        courier.publish_jobs([mid])  # a late duplicate job
+        assert app.resume_deliveries(store, now, courier) == 0
+    wait_until(lambda: store.owed() == [], timeout=10)
+    assert [m["to"][0] for m in smtp.records()] == ["n1@example.org"]
+    assert [line["status"] for line in store.get_outbox(mid)["log"]] == ["queued", "queued", "sent"]

@@ -8,10 +8,11 @@ import pytest
 from dmlib import state
 from dmlib.audit import AUDIT_EVENT, Audit, role_over, summarise
 from dmlib.errors import Conflict
+from dmlib.exports import safe_cell
 from dmlib.storage import Store
 from services.audit import rules
 from services.audit.service import content_of
-from services.gateway.audit import entries_csv, safe_cell
+from services.gateway.audit import entries_csv
 from tests.helpers import SYSTEM, member, union_admin
 from tests.unit.test_state import FakeDb
 

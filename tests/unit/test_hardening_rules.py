@@ -80,3 +80,85 @@ def test_require_secret(value, allowed, ok):
         with pytest.raises(RuntimeError, match="AUTH_SECRET") as refused:
             require_secret(config, "AUTH_SECRET", 32)
         assert not value or value not in str(refused.value)
+
+
+# ----- input hygiene of every contract (issue 12) ---------------------------------------------------
+def _text_fields():
+    import inspect
+
+    from marshmallow import fields
+
+    from dmlib import contracts
+    from dmlib.contracts import congress, disclosure, members, notify, proposals, voting
+    from dmlib.schemas import BaseSchema, _Identifier
+
+    assert contracts
+    for module in (congress, disclosure, members, notify, proposals, voting):
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, BaseSchema) or cls.__module__ != module.__name__:
+                continue
+            for field_name, field in cls().load_fields.items():
+                inner = field.inner if isinstance(field, fields.List) else field
+                if isinstance(inner, fields.String) and not isinstance(inner, _Identifier):
+                    yield f"{module.__name__.rsplit('.', 1)[1]}.{name}.{field_name}", cls, field
+
+
+TEXT_FIELDS = list(_text_fields())
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\u202e", "\u2066", "\u200f", "\x9b"])
+def test_every_text_field_of_every_contract_refuses_control_characters(char):
+    from marshmallow import ValidationError, fields
+
+    assert len(TEXT_FIELDS) > 40
+    for where, cls, field in TEXT_FIELDS:
+        key = field.data_key or where.rsplit(".", 1)[1]
+        value = [f"a{char}b"] if isinstance(field, fields.List) else f"a{char}b"
+        with pytest.raises(ValidationError) as refused:
+            cls().load({key: value}, partial=True)
+        assert key in refused.value.messages, where
+
+
+def test_long_texts_keep_line_breaks_and_names_do_not():
+    from dmlib.contracts.members import DepartmentIn
+    from dmlib.schemas import text_problem
+
+    assert text_problem("第一段\r\n\t第二段", multiline=True) is None
+    assert text_problem("第一段\n第二段") is not None
+    with pytest.raises(Exception, match="one line"):
+        DepartmentIn().load({"union_id": "u01", "name": "生产\n部"})
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("m0100002", "M0100002"),
+        (" M0100002\n", "M0100002"),
+        ("Ｍ０１０００２", "M010002"),
+        ("admin01", "ADMIN01"),
+    ],
+)
+def test_identifiers_are_normalised_once(typed, stored):
+    from dmlib.schemas import normalise_identifier
+
+    assert normalise_identifier(typed) == stored
+
+
+def test_rpc_arguments_are_checked_against_their_annotations():
+    from dmlib.errors import BadInput
+    from dmlib.rpc import _boundary
+
+    class Service:
+        def get(self, member_id: str, offset: int = 0, query: dict | None = None) -> dict:
+            return {"member_id": member_id}
+
+    get = _boundary(Service.get)
+    assert get(Service(), "M0100002") == {"member_id": "M0100002"}
+    for args, field in [
+        (({"$regex": ".*"},), "member_id"),
+        (("M1", True), "offset"),
+        (("M1", 0, "x"), "query"),
+    ]:
+        with pytest.raises(BadInput) as refused:
+            get(Service(), *args)
+        assert field in refused.value.fields
