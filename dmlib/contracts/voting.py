@@ -15,6 +15,9 @@ from dmlib.schemas import BaseSchema, Id, PageOut
 
 DEFAULT_OPTIONS = ["yes", "no", "abstain"]
 OPINION_MAX = 2000
+#: ``details["reason"]`` of the Conflict (409) for a second ballot by the same voter: callers decide by
+#: this code, never by the message text.
+ALREADY_VOTED = "already_voted"
 #: Names of the weight presets; their weights, the default criteria, thresholds and campaign rules belong
 #: to the evaluation domain (``services/voting/evaluation.py``, RPC ``voting.campaign_defaults``).
 WEIGHT_PRESET_NAMES = ("2018", "2017")

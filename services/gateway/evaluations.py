@@ -500,7 +500,7 @@ class EvaluationsHttp:
         try:
             self.voting_rpc.cast_rating(campaign_id, {"stars": stars, "opinion": f.get("opinion") or None})
         except ServiceError as exc:
-            if exc.status == 409 and "您已投票" in exc.message:
+            if exc.status == 409 and exc.details.get("reason") == c.ALREADY_VOTED:
                 return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/receipt"})
             if exc.status not in (400, 409):
                 raise

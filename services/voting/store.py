@@ -6,7 +6,9 @@ Collections:
   ``options`` (choice), ``voters`` (choice: the eligible member ids), ``secret``, ``owner``, ``ref``,
   ``subjects`` (rating: ``[{id, name}]``, a subject's id is the union whose members rate it),
   ``criteria`` (rating: number of marks per ballot), ``eligible`` (int; rating: also ``eligible_by``),
-  ``closes_at``, ``recount`` (the last recount: ``{at, matches, counts}``), ``alarm`` (bool);
+  ``closes_at``, ``recount`` (the last recount: ``{at, matches, counts}``), ``alarm`` (bool),
+  ``counted_at_close`` (the close's recount and its ``poll_closed`` event are committed), ``_v`` and
+  ``outbox`` (:mod:`dmlib.state`: status, recount and alarm change only through :meth:`Store.change`);
   after the close ``ballot_collection`` (where the ballots now are), ``shuffled`` (``{at, n, pending,
   checked}``) and ``shuffle_attempts`` (the copies started, so that a retry drops unfinished ones).
 - ``ballots_<poll id>``: one collection per poll, so a recount reads only that poll's ballots. A ballot's
@@ -26,7 +28,11 @@ Collections:
   a ballot's ``$inc`` rewrites one 13-field document however many subjects the poll has (a single
   document for 1,000 homes cost 95 ms of FerretDB CPU per ballot, serialising every vote). Live results
   read the poll's part collection whole: one document per subject.
-- ``campaigns``: evaluation campaigns (``_id`` = campaign id = its rating poll's id).
+- ``campaigns``: evaluation campaigns (``_id`` = campaign id = its rating poll's id), changed only
+  through :meth:`Store.change`/:meth:`Store.create` (``_v``, ``outbox``); once published also
+  ``star_levels_due``/``star_levels_set``/``star_levels_done_at`` (the follow-up, campaigns.py).
+- ``followups``: one marker per publication whose star levels may still be due (``_id``
+  ``star_levels:<campaign>:<random>``, ``campaign_id``, ``at``), read whole by a timer.
 """
 
 from __future__ import annotations
@@ -81,10 +87,13 @@ class VotingStore(Store):
     indexes = {}  # every hot path is an _id lookup; ballots are unique by _id
 
     # --- polls -----------------------------------------------------------------------------------
-    def create_poll(self, poll: dict, tally: dict, parts: dict[str, dict] | None = None) -> None:
+    def create_poll(
+        self, poll: dict, tally: dict, parts: dict[str, dict] | None = None, events: list | tuple = ()
+    ) -> None:
         """Create the poll's ballot collection and its zeroed tally (with one zeroed part per subject for
-        a rating poll), then the poll (the commit point: a retry after a failure starts over).
-        DuplicateKeyError if the poll exists, before anything is touched."""
+        a rating poll), then the poll with ``events`` in its outbox (:meth:`create`, the commit point: a
+        retry after a failure starts over). DuplicateKeyError if the poll exists, before anything is
+        touched."""
         if self.db.polls.find_one({"_id": poll["_id"]}, projection={"_id": 1}):
             raise DuplicateKeyError(f"poll {poll['_id']} exists")
         try:
@@ -96,7 +105,7 @@ class VotingStore(Store):
             coll.drop()
             coll.insert_many([{**zero, "_id": subject, "open": True} for subject, zero in parts.items()])
         self.db.tallies.replace_one({"_id": poll["_id"]}, {**tally, "_id": poll["_id"]}, upsert=True)
-        self.db.polls.insert_one(poll)
+        self.create("polls", poll, events=events)
 
     def get_poll(self, poll_id: str) -> dict | None:
         return self.db.polls.find_one({"_id": poll_id})
@@ -108,17 +117,6 @@ class VotingStore(Store):
     def is_voter(self, poll_id: str, member_id: str) -> bool:
         doc = self.db.polls.find_one({"_id": poll_id}, projection={"voters": 1})
         return bool(doc) and member_id in doc.get("voters", [])
-
-    def set_poll_status(self, poll_id: str, expected: str, status: str, **changes) -> dict | None:
-        """Guarded transition; None if the poll was not in ``expected``."""
-        return self.db.polls.find_one_and_update(
-            {"_id": poll_id, "status": expected},
-            {"$set": {"status": status, **changes}},
-            return_document=ReturnDocument.AFTER,
-        )
-
-    def update_poll(self, poll_id: str, **changes) -> None:
-        self.db.polls.update_one({"_id": poll_id}, {"$set": changes})
 
     # --- ballots and tallies ---------------------------------------------------------------------
     # Casting (insert, count, settle, bulk loading) happens only while the poll is open, so it writes to
@@ -321,10 +319,7 @@ class VotingStore(Store):
             self.db.drop_collection(name)
         return record
 
-    # --- campaigns -------------------------------------------------------------------------------
-    def insert_campaign(self, doc: dict) -> None:
-        self.db.campaigns.insert_one(doc)
-
+    # --- campaigns (changed through Store.change/create: campaigns.py) -----------------------------
     def get_campaign(self, campaign_id: str) -> dict | None:
         return self.db.campaigns.find_one({"_id": campaign_id})
 
@@ -332,19 +327,16 @@ class VotingStore(Store):
         """Every campaign without results (a federation runs a few a year: a small scan)."""
         return list(self.db.campaigns.find({}, projection={"results": 0}))
 
-    def move_campaign(
-        self, campaign_id: str, expected: tuple[str, ...], status: str, **changes
-    ) -> dict | None:
-        return self.db.campaigns.find_one_and_update(
-            {"_id": campaign_id, "status": {"$in": list(expected)}},
-            {"$set": {"status": status, **changes}},
-            return_document=ReturnDocument.AFTER,
-        )
+    # --- follow-up markers: publications whose star levels may still be due -----------------------
+    def add_follow_up(self, campaign_id: str, at: datetime) -> str:
+        """Written just before a publication commits (campaigns.py); returns the marker's id."""
+        marker = f"star_levels:{campaign_id}:{secrets.token_hex(6)}"
+        self.db.followups.insert_one({"_id": marker, "campaign_id": campaign_id, "at": at})
+        return marker
 
-    def set_scores(self, campaign_id: str, field: str, scores: dict[str, float]) -> dict | None:
-        """Set ``unit_scores``/``superior_scores`` entries unless the campaign is published."""
-        return self.db.campaigns.find_one_and_update(
-            {"_id": campaign_id, "status": {"$in": ["draft", "open", "closed"]}},
-            {"$set": {f"{field}.{home}": score for home, score in scores.items()}},
-            return_document=ReturnDocument.AFTER,
-        )
+    def follow_ups(self) -> list[dict]:
+        """Every marker (a small collection: only publications in flight)."""
+        return list(self.db.followups.find({}))
+
+    def drop_follow_up(self, marker: str) -> None:
+        self.db.followups.delete_one({"_id": marker})

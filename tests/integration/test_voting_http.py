@@ -55,6 +55,18 @@ def test_rating_over_http_statuses_and_pages(site, http):
     assert 'id="receipt-found"' in check.text
 
 
+def test_a_second_rating_form_goes_to_the_receipt_by_the_error_code(site, http):
+    """The page decides on the Conflict's ``details.reason`` (``already_voted``), not on its text."""
+    import re
+
+    s = http(member("M0100014", "u01"))
+    assert s.post("/api/v1/campaigns/ev2018/ballots", json={"stars": STARS}).status_code == 201
+    form = s.get("/evaluations/ev2018/receipt")
+    csrf = re.search(r'name="csrf-token" content="([0-9a-f]+)"', form.text).group(1)
+    again = s.post("/evaluations/ev2018/rate", data={**STARS, "csrf_token": csrf}, allow_redirects=False)
+    assert again.status_code == 303 and again.headers["Location"].endswith("/evaluations/ev2018/receipt")
+
+
 def test_fifty_concurrent_http_ballots_by_one_member_leave_one(site, web_config, db):
     import eventlet
     import requests

@@ -6,7 +6,9 @@ from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import BadInput, Conflict, Forbidden
 from services.voting import tally as t
-from services.voting.service import OpenDocCache, VotingService, stars_errors
+from services.voting.campaigns import stars_errors
+from services.voting.providers import OpenDocCache
+from services.voting.service import VotingService
 from tests.helpers import member
 
 KEY = b"unit-test-voting-key-0123456789"

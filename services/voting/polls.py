@@ -1,0 +1,471 @@
+"""The poll engine: choice polls (congress resolutions) and rating polls (the member ballots of evaluation
+campaigns), ballots, live tallies, the close, recounts and the repair of interrupted casts, and the use
+cases of choice polls, receipts and published ballot lists. Functions of ``(ports, actor, input)``: they
+ask :mod:`.policy`, apply :mod:`.tally` and write through :class:`~.store.VotingStore`; no nameko. The
+evaluation-campaign context built on the engine is :mod:`.campaigns`.
+
+Secrecy (DESIGN.md §6): a ballot is stored under HMAC(VOTING_KEY, "poll:member"); one ``insert_one``
+both enforces one ballot per voter (a second → Conflict 409 with ``details.reason`` =
+``already_voted``) and keeps the member id out of the ballot. The voter's receipt is derived from the
+ballot id; the published list shows receipts and contents.
+
+Tallies: the live tally is ``$inc``-ed right after each ballot insert (the ballot path: one ballot insert,
+one tally ``$inc``, one settle, nothing more: docs/benchmarks.md); closing a poll recounts every ballot,
+records both, and raises an alarm (log, ``alarm`` flag on the poll, ``recount_mismatched`` event) when
+they differ: the live tally is never overwritten. Every change of a poll document is a guarded update
+with its events in the poll's outbox (docs/architecture.md, "Changing state"); the caller relays them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pymongo.errors import DuplicateKeyError
+
+from dmlib.audit import Audit, role_over
+from dmlib.auth import Actor
+from dmlib.contracts import voting as c
+from dmlib.errors import BadInput, Conflict, NotFound
+from dmlib.schemas import iso, page_out
+from dmlib.state import event
+
+from . import policy
+from . import tally as t
+from .providers import OpenDocCache
+
+log = logging.getLogger(__name__)
+ALREADY_VOTED = "already voted / 您已投票"
+#: A recount that differs from the live tally is taken again once after this pause (a late ballot
+#: refused by the closed tally is being removed meanwhile) before it counts as an alarm.
+RECOUNT_SETTLE_S = 0.5
+
+
+class Keys(Protocol):
+    def ballot_id(self, poll_id: str, member_id: str) -> str: ...
+    def receipt(self, ballot: str) -> str: ...
+
+
+@dataclass
+class Ports:
+    """What the use cases work with: the store (:class:`~.store.VotingStore` or the unit tests' fake),
+    the ballot keys, the cache of open documents, the clock (aware UTC) and a pause (``eventlet.sleep``
+    in the service)."""
+
+    store: Any
+    keys: Keys
+    cache: OpenDocCache
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None] = time.sleep
+
+
+def aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# ===== reading ====================================================================================
+def poll_of(p: Ports, poll_id: str, with_voters: bool = False, cached: bool = False) -> dict:
+    """The poll (``with_voters``: with its voter list; ``cached``: an open poll may come from
+    :class:`OpenDocCache`, read-only). NotFound if there is none."""
+    if cached:
+        poll = p.cache.get("poll", poll_id, p.store.poll_header)
+    else:
+        poll = p.store.get_poll(poll_id) if with_voters else p.store.poll_header(poll_id)
+    if poll is None:
+        raise NotFound(f"no poll {poll_id} / 投票不存在", details={"poll_id": poll_id})
+    return poll
+
+
+def voted(p: Ports, poll_id: str, member_id: str) -> tuple[bool, str | None]:
+    """(has ``member_id`` voted in the poll, their receipt)."""
+    ballot = p.store.get_ballot(poll_id, p.keys.ballot_id(poll_id, member_id))
+    return (True, ballot["receipt"]) if ballot else (False, None)
+
+
+def counts_of(poll: dict, tally: dict) -> dict:
+    """Counts from a tally document: choice ``{option: n}``; rating ``{"n", "s": {subject: counts}}``."""
+    if poll["kind"] == "choice":
+        return t.choice_counts(tally, poll["options"])
+    return t.rating_counts(tally, [s["id"] for s in poll["subjects"]], poll["criteria"])
+
+
+def require_poll_reader(p: Ports, actor: Actor, poll: dict, campaign: Callable[[str], dict | None]) -> None:
+    """:mod:`.policy` on the poll's scope facts (those of its campaign, ``campaign(id)``, for the rating
+    poll of an evaluation). Forbidden otherwise."""
+    if poll["kind"] == "choice":
+        allowed = policy.sees_choice_poll(actor, poll, lambda: p.store.is_voter(poll["_id"], actor.member_id))
+    elif poll.get("owner") == "evaluations" and (doc := campaign(poll.get("ref", ""))) is not None:
+        allowed = policy.sees_campaign(actor, doc)
+    else:
+        allowed = policy.sees_rating_poll(actor, poll)
+    policy.require_read_poll(actor, allowed)
+
+
+def poll_out(p: Ports, poll: dict, tally: dict, actor: Actor) -> dict:
+    """:class:`PollOut` for ``actor``: counts only once closed or when the poll is not secret."""
+    out = {
+        "poll_id": poll["_id"],
+        "kind": poll["kind"],
+        "status": poll["status"],
+        "title": poll["title"],
+        "options": poll.get("options", []),
+        "secret": poll.get("secret", True),
+        "owner": poll.get("owner", ""),
+        "ref": poll.get("ref", ""),
+        "eligible": poll["eligible"],
+        "ballots": int(tally.get("n", 0)),
+        "closes_at": iso(poll.get("closes_at")),
+        "alarm": bool(poll.get("alarm")),
+        "recount_matches": (poll.get("recount") or {}).get("matches"),
+    }
+    if not actor.is_system:
+        out["has_voted"], out["receipt"] = voted(p, poll["_id"], actor.member_id)
+    else:
+        out["has_voted"], out["receipt"] = False, None
+    if poll["status"] == "closed" or not poll.get("secret", True):
+        counts = counts_of(poll, tally)
+        out["counts"] = counts if poll["kind"] == "choice" else {s: v["n"] for s, v in counts["s"].items()}
+    return c.PollOut().dump(out)
+
+
+def closed_out(p: Ports, poll: dict) -> dict:
+    """:class:`ClosedPollOut` of a closed poll (rating: ballots per subject)."""
+    tally = p.store.get_tally(poll["_id"])
+    counts = counts_of(poll, tally)
+    if poll["kind"] == "rating":
+        counts = {s: v["n"] for s, v in counts["s"].items()}
+    return c.ClosedPollOut().dump(
+        {
+            "poll_id": poll["_id"],
+            "status": "closed",
+            "counts": counts,
+            "ballots": int(tally.get("n", 0)),
+            "eligible": poll["eligible"],
+            "recount_matches": bool((poll.get("recount") or {}).get("matches")),
+        }
+    )
+
+
+def published(doc: dict) -> dict:
+    """A ballot as the published list shows it (never ``voter``, never its id)."""
+    return {
+        "receipt": doc["receipt"],
+        "choice": doc.get("choice"),
+        "subject": doc.get("subject"),
+        "stars": doc.get("stars"),
+    }
+
+
+# ===== casting ====================================================================================
+def check_window(p: Ports, poll: dict) -> None:
+    """Conflict unless the poll is open and now is within ``opens_at`` … ``closes_at``."""
+    if poll["status"] != "open":
+        raise Conflict(
+            "voting is not open / 投票未开放或已结束",
+            details={"poll_id": poll["_id"], "status": poll["status"]},
+        )
+    at = p.clock()
+    opens, closes = aware(poll.get("opens_at")), aware(poll.get("closes_at"))
+    if opens and at < opens:
+        raise Conflict("voting has not started yet / 投票尚未开始", details={"opens_at": iso(opens)})
+    if closes and at >= closes:
+        raise Conflict("voting has ended / 投票已截止", details={"closes_at": iso(closes)})
+
+
+def cast(p: Ports, poll_id: str, member_id: str, ballot: dict, inc: dict, part: str | None = None) -> str:
+    """Insert the ballot (one per voter: the insert keyed by the ballot id is the guarded write), then add
+    it to the live tally (subject ``part`` of a rating poll), then settle it. Returns the receipt.
+    Conflict ``details.reason`` = ``already_voted`` for a second ballot; Conflict when the tally closed
+    meanwhile (the ballot is taken back)."""
+    bid = p.keys.ballot_id(poll_id, member_id)
+    receipt = p.keys.receipt(bid)
+    doc = {"_id": bid, "receipt": receipt, "day": p.clock().strftime("%Y-%m-%d"), **ballot, "pending": True}
+    try:
+        p.store.insert_ballot(poll_id, doc)
+    except DuplicateKeyError:
+        raise Conflict(ALREADY_VOTED, details={"poll_id": poll_id, "reason": c.ALREADY_VOTED}) from None
+    if not p.store.count_ballot(poll_id, bid, inc, part):
+        raise Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
+    # ``pending`` lets the close find a cast a crash cut between these writes (repair_interrupted)
+    p.store.settle_ballot(poll_id, bid)
+    return receipt
+
+
+# ===== recounts and the close =====================================================================
+def _recount(p: Ports, poll: dict) -> tuple[dict, int]:
+    """Counts from every ballot, and how many ballots are still marked ``pending`` (the pass over every
+    ballot reads only what it counts; :func:`repair_interrupted` reads those few again)."""
+    fields = ["choice"] if poll["kind"] == "choice" else ["subject", "stars", "opinion"]
+    pending = 0
+
+    def ballots():
+        nonlocal pending
+        for b in p.store.iter_ballots(poll["_id"], [*fields, "pending"]):
+            pending += bool(b.get("pending"))
+            yield b
+
+    if poll["kind"] == "choice":
+        return t.recount_choices(ballots(), poll["options"]), pending
+    return t.recount_ratings(ballots(), [s["id"] for s in poll["subjects"]], poll["criteria"]), pending
+
+
+def repair_interrupted(p: Ports, poll: dict, live: dict, recounted: dict, pending: list[dict]) -> dict:
+    """On a closed poll: bring into the live tally the casts a crash cut between the ballot insert and the
+    tally ``$inc``. Candidates are the ballots still marked ``pending``; the tally is only changed when,
+    part by part, a subset of them accounts for the difference exactly (anything else stays an alarm: "a
+    mismatch is an alarm, not silently overwritten", issue 3). Pending ballots whose ``$inc`` had landed
+    are just settled. Repeating it after a crash adds nothing twice (the difference is then 0). Out:
+    ``{"ballots", "pending", "parts"}`` or {} when nothing could be explained (nothing is changed then)."""
+    if poll["kind"] == "choice":
+        index = {opt: i for i, opt in enumerate(poll["options"])}
+        diff = t.subtract(
+            {"n": sum(recounted.values()), **{f"o{index[o]}": v for o, v in recounted.items()}},
+            {"n": sum(live.values()), **{f"o{index[o]}": v for o, v in live.items()}},
+        )
+        groups = {None: (diff, [t.choice_inc(index[b["choice"]]) for b in pending])}
+    else:
+        groups = {}
+        for subject, counted in recounted["s"].items():
+            mine = [b for b in pending if b["subject"] == subject]
+            diff = t.subtract(counted, live["s"].get(subject, {}))
+            if diff or mine:
+                incs = [t.rating_inc(b["stars"], isinstance(b.get("opinion"), str)) for b in mine]
+                groups[subject] = (diff, incs)
+    fixes = {}
+    for part, (diff, incs) in groups.items():
+        if t.explaining_subset(diff, incs) is None:
+            return {}
+        if diff:
+            fixes[part] = diff
+    p.store.add_to_tally(poll["_id"], fixes)
+    p.store.settle_ballots(poll["_id"], [b["_id"] for b in pending])
+    added = sum(d.get("n", 0) for d in fixes.values())
+    if added:
+        log.warning("poll %s: %d interrupted cast(s) added to the live tally", poll["_id"], added)
+    return {"ballots": added, "pending": len(pending), "parts": {str(k): v for k, v in fixes.items()}}
+
+
+def recount_and_record(p: Ports, poll: dict, *, at_close: bool = False, audit: Audit | None = None) -> dict:
+    """Recount every ballot and compare with the live tally; a mismatch that persists after a short settle
+    (a refused late ballot being removed) is an alarm. Both figures are recorded on the poll in one
+    guarded write with its events: ``recount_mismatched`` on a mismatch and, with ``at_close`` (the
+    close's own recount, the commit point of the close), ``poll_closed``; that write expects the close's
+    recount not to be recorded yet, so ``poll_closed`` is committed once. Returns the record (``{"at",
+    "matches", "live", "recounted"[, "repaired"]}``)."""
+    live = counts_of(poll, p.store.get_tally(poll["_id"]))
+    recounted, pending = _recount(p, poll)
+    if recounted != live:
+        p.sleep(RECOUNT_SETTLE_S)
+        live = counts_of(poll, p.store.get_tally(poll["_id"]))
+        recounted, pending = _recount(p, poll)
+    record: dict = {"at": p.clock(), "matches": recounted == live, "live": live, "recounted": recounted}
+    if poll["status"] == "closed" and pending:  # rare (a crash)
+        repaired = repair_interrupted(p, poll, live, recounted, p.store.pending_ballots(poll["_id"]))
+        if repaired:
+            live = counts_of(poll, p.store.get_tally(poll["_id"]))
+            record.update(matches=recounted == live, live=live, repaired=repaired)
+    matches = record["matches"]
+    changes: dict = {"recount": record}
+    events = []
+    if not matches:
+        changes["alarm"] = True
+        log.error("RECOUNT MISMATCH in poll %s: live %s, recount %s", poll["_id"], live, recounted)
+        events.append(
+            event(
+                "recount_mismatched",
+                poll_id=poll["_id"],
+                owner=poll.get("owner", ""),
+                ref=poll.get("ref", ""),
+            )
+        )
+    expect: dict = {}
+    if at_close:
+        changes["counted_at_close"] = True
+        closing = closed_out(p, {**poll, "recount": record})
+        events.append(
+            event(
+                "poll_closed",
+                poll_id=poll["_id"],
+                kind=poll["kind"],
+                owner=poll.get("owner", ""),
+                ref=poll.get("ref", ""),
+                counts=closing["counts"],
+                ballots=closing["ballots"],
+                eligible=closing["eligible"],
+            )
+        )
+        expect = {"status": "closed", "counted_at_close": {"$ne": True}}
+    try:
+        p.store.change("polls", poll["_id"], expect=expect, set=changes, events=events, audit=audit)
+    except Conflict:  # another close recorded its recount (and poll_closed) first: nothing written here
+        pass
+    return record
+
+
+def counted_at_close(poll: dict) -> bool:
+    """Has the close's recount (with ``poll_closed``) been committed? Polls closed before the flag
+    existed count as counted when they carry a recount (their ``poll_closed`` was published then)."""
+    return bool(poll.get("counted_at_close")) or (
+        "counted_at_close" not in poll and "recount" in poll and "_v" not in poll
+    )
+
+
+def close(p: Ports, poll: dict) -> dict:
+    """Close a poll (idempotent and resumable): stop the tally, mark the poll closed (guarded: ``open``),
+    recount repairing interrupted casts and commit ``poll_closed`` with the recount
+    (:func:`recount_and_record`), then shuffle the ballots so that their storage order no longer tells
+    the order of casting (:meth:`VotingStore.shuffle_ballots`). Called again on a closed poll, it
+    finishes what a crash or an outage cut short (the recount with its event, the shuffle) and answers
+    the same. Out: :class:`ClosedPollOut`. Conflict if the poll is neither open nor closed."""
+    if poll["status"] == "open":
+        p.store.close_tally(poll["_id"])
+        try:
+            poll = p.store.change(
+                "polls",
+                poll["_id"],
+                expect={"status": "open"},
+                set={"status": "closed", "closed_at": p.clock()},
+            )
+        except Conflict:
+            poll = poll_of(p, poll["_id"])
+        p.cache.forget("poll", poll["_id"])
+    if poll["status"] != "closed":
+        raise Conflict("the poll is not open / 投票未开放", details={"status": poll["status"]})
+    if not counted_at_close(poll):
+        recount_and_record(p, poll, at_close=True)
+    p.store.shuffle_ballots(poll["_id"])
+    return closed_out(p, poll_of(p, poll["_id"]))
+
+
+# ===== choice-poll use cases (the contract the congress service codes against) ======================
+def open_choice_poll(p: Ports, actor: Actor, data: dict) -> dict:
+    """Open a choice poll from :class:`ChoicePollIn` data (system only); ``poll_opened`` is committed with
+    the poll. Out: :class:`PollOut`."""
+    policy.require_system(actor, "only a service opens choice polls / 仅系统可发起表决")
+    poll_id = f"p{uuid.uuid4().hex[:15]}"
+    voters = sorted(set(data["voters"]))
+    poll = {
+        "_id": poll_id,
+        "kind": "choice",
+        "status": "open",
+        "title": data["title"],
+        "options": data["options"],
+        "voters": voters,
+        "secret": data["secret"],
+        "owner": data["owner"],
+        "ref": data["ref"],
+        "eligible": len(voters),
+        "closes_at": data["closes_at"],
+        "union_id": data["union_id"],
+        "union_path": data["union_path"],
+        "congress_id": data["congress_id"],
+        "alarm": False,
+        "counted_at_close": False,
+        "created_at": p.clock(),
+    }
+    opened = event("poll_opened", poll_id=poll_id, kind="choice", owner=data["owner"], ref=data["ref"])
+    p.store.create_poll(poll, t.choice_zero(data["options"]), events=[opened])
+    return poll_out(p, poll, {"n": 0}, actor)
+
+
+def cast_choice(p: Ports, actor: Actor, poll_id: str, data: dict) -> dict:
+    """Cast ``actor``'s ballot (:class:`ChoiceIn` data) in a choice poll. Out: ``{"poll_id", "receipt"}``.
+    BadInput (not a choice poll, unknown option), NotFound, Forbidden (not a voter), Conflict."""
+    poll = poll_of(p, poll_id)
+    if poll["kind"] != "choice":
+        raise BadInput("not a choice poll / 非表决投票", fields={"poll_id": ["not a choice poll"]})
+    if data["choice"] not in poll["options"]:
+        raise BadInput(
+            "unknown option / 无此选项", fields={"choice": [f"one of: {', '.join(poll['options'])}"]}
+        )
+    policy.require_cast_choice(actor, p.store.is_voter(poll_id, actor.member_id))
+    check_window(p, poll)
+    ballot = {"choice": data["choice"]}
+    if not poll["secret"]:
+        ballot["voter"] = actor.member_id
+    receipt = cast(p, poll_id, actor.member_id, ballot, t.choice_inc(poll["options"].index(data["choice"])))
+    return {"poll_id": poll_id, "receipt": receipt}
+
+
+def close_poll(p: Ports, actor: Actor, poll_id: str) -> dict:
+    """Close a choice poll (system only): :func:`close`."""
+    policy.require_system(actor, "only a service closes polls / 仅系统可结束表决")
+    poll = poll_of(p, poll_id)
+    if poll["kind"] != "choice":
+        raise BadInput("close a campaign instead / 请结束评选活动", fields={"poll_id": ["not a choice poll"]})
+    return close(p, poll)
+
+
+def get_poll(p: Ports, actor: Actor, poll_id: str, campaign: Callable[[str], dict | None]) -> dict:
+    """A poll as ``actor`` may see it (:func:`require_poll_reader`). Out: :class:`PollOut`."""
+    poll = poll_of(p, poll_id)
+    require_poll_reader(p, actor, poll, campaign)
+    return poll_out(p, poll, p.store.get_tally(poll_id), actor)
+
+
+def verify_receipt(
+    p: Ports, actor: Actor, poll_id: str, receipt: str, campaign: Callable[[str], dict | None]
+) -> dict:
+    """Is the ballot with this receipt in the poll's list? Choice polls: their readers; rating polls: any
+    logged-in caller. Out: :class:`ReceiptCheckOut`. NotFound, Forbidden, BadInput."""
+    poll = poll_of(p, poll_id)
+    if poll["kind"] == "choice":
+        require_poll_reader(p, actor, poll, campaign)
+    code = (receipt or "").strip().upper().replace("-", "").replace(" ", "")
+    if len(code) != 12 or any(ch not in "0123456789ABCDEF" for ch in code):
+        raise BadInput(
+            "a receipt is 12 characters 0-9, A-F / 回执码为12位", fields={"receipt": ["12 hex characters"]}
+        )
+    doc = p.store.find_receipt(poll_id, code)
+    return c.ReceiptCheckOut().dump(
+        {"poll_id": poll_id, "receipt": code, "found": doc is not None, "ballot": doc and published(doc)}
+    )
+
+
+def list_ballots(
+    p: Ports, actor: Actor, poll_id: str, page: int, per_page: int, campaign: Callable[[str], dict | None]
+) -> dict:
+    """The published ballot list of a closed poll, by receipt (its readers). Conflict while open."""
+    poll = poll_of(p, poll_id)
+    require_poll_reader(p, actor, poll, campaign)
+    if poll["status"] != "closed":
+        raise Conflict("the list is published when voting closes / 投票结束后公布选票清单")
+    if not isinstance(page, int) or page < 1 or not isinstance(per_page, int) or not 1 <= per_page <= 500:
+        raise BadInput(
+            "page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-500"]}
+        )
+    docs, total = p.store.ballot_page(poll_id, (page - 1) * per_page, per_page)
+    return page_out([published(d) for d in docs], total, page, per_page)
+
+
+def recount(p: Ports, actor: Actor, poll_id: str, campaign: Callable[[str], dict | None]) -> dict:
+    """Recount a poll now (the system; a rating poll also its campaign's admins). Out: the record."""
+    poll = poll_of(p, poll_id)
+    audit = None
+    if poll["kind"] == "rating":
+        doc = campaign(poll_id)
+        if doc is None:
+            raise NotFound(f"no campaign {poll_id} / 评选活动不存在", details={"campaign_id": poll_id})
+        policy.require_campaign_admin(actor, doc)
+        if not actor.is_system:  # a person asked for it: audited (the counts, never a ballot)
+            audit = Audit(
+                actor=actor,
+                role=role_over(actor, doc["union_path"]),
+                action="voting.recount_recorded",
+                object_type="poll",
+                object_id=poll_id,
+                union_id=doc["union_id"],
+                union_path=tuple(doc["union_path"]),
+                fields=("alarm",),
+            )
+    else:
+        policy.require_system(actor)
+    record = recount_and_record(p, poll, audit=audit)
+    return {**record, "at": iso(record["at"])}

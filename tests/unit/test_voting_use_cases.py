@@ -1,0 +1,390 @@
+"""Every use case of the voting service (services/voting/polls.py, campaigns.py) through the hand-written
+fakes of tests/unit/voting_fakes.py: no RabbitMQ, no FerretDB, no mocks."""
+
+import pytest
+
+from dmlib.contracts import voting as c
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceUnavailable
+from services.voting import campaigns as camp
+from services.voting import polls
+from tests.helpers import SYSTEM, member, union_admin
+from tests.unit.voting_fakes import Clock, FakeMembers, FakeVotingStore, ports
+
+D1, D2, D3 = member("D1", "u01"), member("D2", "u01"), member("D3", "u01")
+SUPERIOR = member("S1", "area", ("superior_admin", "area"))
+UNIONS = {
+    "area": {"id": "area", "name": "园区工联会", "path": ["ftu", "area"], "kind": "street"},
+    "u01": {
+        "id": "u01",
+        "name": "一厂工会",
+        "path": ["ftu", "area", "u01"],
+        "kind": "grassroots",
+        "worker_home": {"name": "一厂之家"},
+    },
+    "u02": {
+        "id": "u02",
+        "name": "二厂工会",
+        "path": ["ftu", "area", "u02"],
+        "kind": "grassroots",
+        "worker_home": {"name": "二厂之家"},
+    },
+}
+
+
+def choice_poll(p, voters=("D1", "D2", "D3"), secret=True):
+    data = c.ChoicePollIn().load(
+        {
+            "title": "关于食堂的决议",
+            "voters": list(voters),
+            "secret": secret,
+            "owner": "congress",
+            "ref": "item1",
+            "union_id": "u01",
+            "union_path": ["ftu", "area", "u01"],
+            "congress_id": "cg-u01",
+        }
+    )
+    return polls.open_choice_poll(p, SYSTEM, data)["poll_id"]
+
+
+# ===== choice polls ===============================================================================
+def test_open_choice_poll_is_for_services_and_commits_poll_opened_with_the_poll():
+    p = ports()
+    with pytest.raises(Forbidden):
+        polls.open_choice_poll(p, union_admin("u01"), {})
+    poll_id = choice_poll(p)
+    assert p.store.docs["polls"][poll_id]["_v"] == 0
+    assert p.store.events == [
+        (
+            "poll_opened",
+            {
+                **p.store.events[0][1],
+                "poll_id": poll_id,
+                "kind": "choice",
+                "owner": "congress",
+                "ref": "item1",
+            },
+        )
+    ]
+
+
+def test_cast_choice_one_ballot_per_voter_with_a_coded_conflict():
+    p = ports()
+    poll_id = choice_poll(p)
+    out = polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    assert len(out["receipt"]) == 12
+    assert p.store.get_tally(poll_id)["o0"] == 1
+    with pytest.raises(Conflict) as twice:
+        polls.cast_choice(p, D1, poll_id, {"choice": "no"})
+    assert twice.value.details["reason"] == c.ALREADY_VOTED
+    assert p.store.get_tally(poll_id)["n"] == 1
+    with pytest.raises(Forbidden):
+        polls.cast_choice(p, member("X9", "u01"), poll_id, {"choice": "yes"})
+    with pytest.raises(BadInput):
+        polls.cast_choice(p, D2, poll_id, {"choice": "maybe"})
+    assert not any(b.get("pending") for b in p.store.ballots[poll_id].values())
+    assert "D1" not in str(p.store.ballots[poll_id])  # secret: no member id in the ballot
+
+
+def test_close_commits_poll_closed_once_and_refuses_late_ballots():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    with pytest.raises(Forbidden):
+        polls.close_poll(p, union_admin("u01"), poll_id)
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    assert out["counts"] == {"yes": 1, "no": 1, "abstain": 0} and out["recount_matches"] is True
+    assert polls.close_poll(p, SYSTEM, poll_id) == out  # idempotent
+    closed = [b for k, b in p.store.events if k == "poll_closed"]
+    assert len(closed) == 1 and closed[0]["counts"] == out["counts"] and closed[0]["ballots"] == 2
+    assert poll_id in p.store.shuffled
+    with pytest.raises(Conflict):
+        polls.cast_choice(p, D3, poll_id, {"choice": "yes"})
+
+
+def test_a_close_cut_short_is_finished_by_the_next_close():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    p.store.fail_on.add("shuffle_ballots")  # an outage after the recount was committed
+    with pytest.raises(ServiceUnavailable):
+        polls.close_poll(p, SYSTEM, poll_id)
+    assert p.store.docs["polls"][poll_id]["status"] == "closed" and poll_id not in p.store.shuffled
+    polls.close_poll(p, SYSTEM, poll_id)
+    assert poll_id in p.store.shuffled
+    assert p.store.event_types().count("poll_closed") == 1
+
+
+def test_an_interrupted_cast_is_repaired_at_the_close():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    p.store.fail_on.add("count_ballot")  # the process dies between the ballot insert and the $inc
+    with pytest.raises(ServiceUnavailable):
+        polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    assert out["counts"] == {"yes": 1, "no": 1, "abstain": 0} and out["recount_matches"] is True
+    assert p.store.docs["polls"][poll_id]["recount"]["repaired"]["ballots"] == 1
+    assert "recount_mismatched" not in p.store.event_types()
+
+
+def test_get_poll_receipts_and_the_published_list():
+    p = ports()
+    poll_id = choice_poll(p)
+    receipt = polls.cast_choice(p, D1, poll_id, {"choice": "yes"})["receipt"]
+    seen = polls.get_poll(p, D1, poll_id, lambda _: None)
+    assert seen["has_voted"] and seen["receipt"] == receipt and "counts" not in seen
+    with pytest.raises(Forbidden):
+        polls.get_poll(p, union_admin("u02"), poll_id, lambda _: None)
+    with pytest.raises(Conflict):
+        polls.list_ballots(p, D1, poll_id, 1, 100, lambda _: None)
+    polls.close_poll(p, SYSTEM, poll_id)
+    assert polls.verify_receipt(p, D2, poll_id, receipt.lower(), lambda _: None)["found"] is True
+    with pytest.raises(BadInput):
+        polls.verify_receipt(p, D2, poll_id, "XYZ", lambda _: None)
+    listed = polls.list_ballots(p, D2, poll_id, 1, 100, lambda _: None)
+    assert listed["items"] == [{"receipt": receipt, "choice": "yes", "subject": None, "stars": None}]
+    with pytest.raises(NotFound):
+        polls.get_poll(p, SYSTEM, "nope", lambda _: None)
+
+
+def test_a_recount_mismatch_raises_the_alarm_and_changes_nothing():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    p.store.tallies[poll_id]["o1"] = 5  # the live tally tampered with
+    with pytest.raises(Forbidden):
+        polls.recount(p, D1, poll_id, lambda _: None)
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["matches"] is False and p.store.docs["polls"][poll_id]["alarm"] is True
+    assert p.store.tallies[poll_id]["o1"] == 5
+    assert p.store.event_types()[-1] == "recount_mismatched"
+
+
+# ===== evaluation campaigns =======================================================================
+def campaign(p, members=None, **extra):
+    members = members or FakeMembers(UNIONS, {"u01": 3, "u02": 2})
+    data = c.CampaignIn().load(
+        {"id": "ev1", "title": "2026年星级职工之家评选", "union_id": "area", "year": 2026, **extra}
+    )
+    return camp.create_campaign(p, SUPERIOR, data, members), members
+
+
+def rate(p, actor, stars=(5, 4, 5, 4, 5), opinion=None):
+    data = c.RatingIn().load({"stars": {f"c{i + 1}": s for i, s in enumerate(stars)}, "opinion": opinion})
+    return camp.cast_rating(p, actor, "ev1", data)
+
+
+def test_create_campaign_rules_and_refusals():
+    p = ports()
+    members = FakeMembers(UNIONS, {"u01": 3, "u02": 2})
+    data = c.CampaignIn().load({"title": "评选", "union_id": "area", "year": 2026})
+    with pytest.raises(Forbidden):
+        camp.create_campaign(p, union_admin("u01"), data, members)
+    with pytest.raises(BadInput):
+        camp.create_campaign(p, SUPERIOR, {**data, "homes": ["u09"]}, members)
+    out, _ = campaign(p)
+    assert out["status"] == "draft" and [h["eligible"] for h in out["homes"]] == [3, 2]
+    with pytest.raises(Conflict):
+        campaign(p)
+    assert p.store.docs["campaigns"]["ev1"]["_v"] == 0
+
+
+def test_open_campaign_commits_poll_opened_with_the_campaign_and_resumes_after_a_crash():
+    p = ports()
+    _, members = campaign(p)
+    with pytest.raises(Forbidden):
+        camp.open_campaign(p, union_admin("u01"), "ev1", members)
+    p.store.fail_on.add("change")  # the poll is made, then the campaign write fails
+    with pytest.raises(ServiceUnavailable):
+        camp.open_campaign(p, SUPERIOR, "ev1", members)
+    assert "ev1" in p.store.docs["polls"] and p.store.docs["campaigns"]["ev1"]["status"] == "draft"
+    assert "poll_opened" not in p.store.event_types()
+    out = camp.open_campaign(p, SUPERIOR, "ev1", members)
+    assert out["status"] == "open" and p.store.event_types().count("poll_opened") == 1
+    with pytest.raises(Conflict):
+        camp.open_campaign(p, SUPERIOR, "ev1", members)
+
+
+def test_cast_rating_own_home_only_one_ballot():
+    p = ports()
+    _, members = campaign(p)
+    with pytest.raises(Conflict):
+        rate(p, member("M1", "u01"))  # still a draft
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    out = rate(p, member("M1", "u01"), opinion=" 很好 ")
+    assert out["home"] == "u01" and len(out["receipt"]) == 12
+    with pytest.raises(Conflict) as twice:
+        rate(p, member("M1", "u01"))
+    assert twice.value.details["reason"] == c.ALREADY_VOTED
+    with pytest.raises(Forbidden):
+        rate(p, member("M9", "u09"))
+    with pytest.raises(BadInput):
+        rate(p, member("M2", "u01"), stars=(5, 4, 5, 4, 6))
+    seen = camp.get_campaign(p, member("M1", "u01"), "ev1")
+    assert seen["me"]["has_voted"] and seen["homes"][0]["voters"] == 1
+    with pytest.raises(Forbidden):
+        camp.get_campaign(p, member("M9", "u09"), "ev1")
+    assert [x["id"] for x in camp.list_campaigns(p, member("M1", "u01"))] == ["ev1"]
+    assert camp.list_campaigns(p, member("M9", "u09")) == []
+    opinions = camp.campaign_opinions(p, union_admin("u01"), "ev1", "u01", 1, 50)
+    assert [i["text"] for i in opinions["items"]] == ["很好"]
+    with pytest.raises(Forbidden):
+        camp.campaign_opinions(p, union_admin("u02"), "ev1", "u01", 1, 50)
+
+
+def test_scores_by_whom_and_never_after_publication():
+    p = ports()
+    _, members = campaign(p)
+    with pytest.raises(Forbidden):
+        camp.set_unit_score(p, SUPERIOR, "ev1", "u01", {"score": 90})  # not their own home
+    with pytest.raises(NotFound):
+        camp.set_unit_score(p, union_admin("u09"), "ev1", "u09", {"score": 90})
+    out = camp.set_unit_score(p, union_admin("u01"), "ev1", "u01", {"score": 88.125})
+    assert out["homes"][0]["unit_score"] == 88.13  # half-up
+    with pytest.raises(Forbidden):
+        camp.set_superior_scores(p, union_admin("u01"), "ev1", {"scores": {"u01": 90}})
+    with pytest.raises(BadInput):
+        camp.set_superior_scores(p, SUPERIOR, "ev1", {"scores": {"u09": 90}})
+    camp.set_superior_scores(p, SUPERIOR, "ev1", {"scores": {"u01": 90, "u02": 80}})
+    assert p.store.docs["campaigns"]["ev1"]["superior_scores"] == {"u01": 90.0, "u02": 80.0}
+
+
+def run_to_closed(p, members):
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    for who in ("M1", "M2", "M3"):
+        rate(p, member(who, "u01"))
+    camp.load_ratings(p, SYSTEM, "ev1", [{"member_id": "M4", "home": "u02", "stars": [3, 3, 3, 3, 3]}])
+    camp.set_unit_score(p, union_admin("u01"), "ev1", "u01", {"score": 90})
+    camp.set_unit_score(p, union_admin("u02"), "ev1", "u02", {"score": 70})
+    camp.set_superior_scores(p, SUPERIOR, "ev1", {"scores": {"u01": 90, "u02": 70}})
+    return camp.close_campaign(p, SUPERIOR, "ev1")
+
+
+def test_live_results_close_and_bulk_loading():
+    p = ports()
+    _, members = campaign(p)
+    with pytest.raises(Forbidden):
+        camp.load_ratings(p, SUPERIOR, "ev1", [])
+    closed = run_to_closed(p, members)
+    assert closed["status"] == "closed" and closed["ballots"] == 4
+    assert camp.close_campaign(p, SUPERIOR, "ev1")["status"] == "closed"  # idempotent
+    assert p.store.event_types().count("poll_closed") == 1
+    live = camp.campaign_results(p, SUPERIOR, "ev1")
+    assert live["live"] is True and {r["union_id"] for r in live["rows"]} == {"u01", "u02"}
+    with pytest.raises(Forbidden):
+        camp.campaign_results(p, member("M1", "u01"), "ev1")  # members see results once published
+    with pytest.raises(Conflict):
+        camp.load_ratings(p, SYSTEM, "ev1", [])  # closed
+
+
+def test_publish_commits_results_published_and_sets_every_star_level():
+    p = ports()
+    _, members = campaign(p)
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    with pytest.raises(Conflict):
+        camp.publish_results(p, SUPERIOR, "ev1")  # still open
+    camp.close_campaign(p, SUPERIOR, "ev1")
+    with pytest.raises(Conflict) as missing:
+        camp.publish_results(p, SUPERIOR, "ev1")
+    assert "unit_scores" in missing.value.details
+    p2 = ports()
+    _, members = campaign(p2)
+    run_to_closed(p2, members)
+    with pytest.raises(Forbidden):
+        camp.publish_results(p2, union_admin("u01"), "ev1")
+    assert camp.publish_results(p2, SUPERIOR, "ev1") is True
+    assert camp.publish_results(p2, SUPERIOR, "ev1") is False  # idempotent
+    published = [b for k, b in p2.store.events if k == "results_published"]
+    assert len(published) == 1 and published[0]["ballots"] == 4
+    assert camp.apply_star_levels(p2, "ev1", members) is True
+    assert members.star_levels == published[0]["star_levels"]
+    doc = p2.store.docs["campaigns"]["ev1"]
+    assert doc["star_levels_set"] == doc["star_levels_due"] and doc["star_levels_done_at"]
+    assert camp.campaign_results(p2, member("M1", "u01"), "ev1")["live"] is False
+    with pytest.raises(Conflict):
+        camp.set_unit_score(p2, union_admin("u01"), "ev1", "u01", {"score": 10})
+
+
+def test_star_levels_survive_an_outage_midway_and_finish_from_the_follow_up():
+    clock = Clock()
+    p = ports(FakeVotingStore(), clock)
+    _, members = campaign(p)
+    run_to_closed(p, members)
+    camp.publish_results(p, SUPERIOR, "ev1")
+    members.fail_after = 1  # the first home's level is set, then members goes away
+    with pytest.raises(ServiceUnavailable):
+        camp.apply_star_levels(p, "ev1", members)
+    assert len(members.star_levels) == 1 and len(p.store.followups) == 1
+    assert camp.resume_follow_ups(p, members) == 0  # still away: the marker stays
+    assert len(p.store.followups) == 1
+    members.fail_after = None
+    assert camp.resume_follow_ups(p, members) == 1
+    doc = p.store.docs["campaigns"]["ev1"]
+    assert members.star_levels == doc["star_levels_due"] and len(members.star_levels) == 2
+    assert p.store.followups == {}
+
+
+def test_a_publication_that_never_committed_leaves_a_marker_that_is_dropped_when_stale():
+    clock = Clock()
+    p = ports(FakeVotingStore(), clock)
+    _, members = campaign(p)
+    run_to_closed(p, members)
+    p.store.change = _fail_publication(p.store)  # the publication's write fails after the recount
+    with pytest.raises(ServiceUnavailable):
+        camp.publish_results(p, SUPERIOR, "ev1")
+    assert p.store.docs["campaigns"]["ev1"]["status"] == "closed" and len(p.store.followups) == 1
+    assert camp.resume_follow_ups(p, members) == 0 and len(p.store.followups) == 1  # maybe in flight
+    clock.advance(2 * 3600)
+    camp.resume_follow_ups(p, members)
+    assert p.store.followups == {} and members.star_levels == {}
+
+
+def _fail_publication(store):
+    """``change`` that fails (an outage) for the write setting ``published``, and works otherwise."""
+    real = type(store).change.__get__(store)
+
+    def change(collection, doc_id, **kw):
+        if (kw.get("set") or {}).get("status") == "published":
+            raise ServiceUnavailable("database away")
+        return real(collection, doc_id, **kw)
+
+    return change
+
+
+def test_changes_by_people_are_audited_ballots_and_the_system_never():
+    p = ports()
+    _, members = campaign(p)
+    run_to_closed(p, members)
+    camp.publish_results(p, SUPERIOR, "ev1")
+    audited = [b for k, b in p.store.events if k == "change_recorded"]
+    assert [b["action"] for b in audited] == [
+        "voting.campaign_created",
+        "voting.campaign_opened",
+        "voting.unit_score_set",
+        "voting.unit_score_set",
+        "voting.superior_scores_set",
+        "voting.campaign_closed",
+        "voting.results_published",
+    ]
+    assert {b["union_id"] for b in audited} == {"area"}
+    assert audited[2]["role"] == "union_admin" and audited[4]["role"] == "superior_admin"
+    assert audited[2]["changes"] == [{"field": "unit_scores.u01", "before": None, "after": 90.0}]
+    assert "ballot" not in str(audited) and "M1" not in str(audited)  # no voter, no ballot
+
+
+def test_a_recount_asked_by_a_campaign_admin_is_audited():
+    p = ports()
+    _, members = campaign(p)
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    rate(p, member("M1", "u01"))
+    with pytest.raises(Forbidden):
+        polls.recount(p, union_admin("u01"), "ev1", p.store.get_campaign)
+    record = polls.recount(p, SUPERIOR, "ev1", p.store.get_campaign)
+    assert record["matches"] is True
+    audited = [b for k, b in p.store.events if k == "change_recorded"][-1]
+    assert audited["action"] == "voting.recount_recorded" and audited["object"] == {
+        "type": "poll",
+        "id": "ev1",
+    }

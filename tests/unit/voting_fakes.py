@@ -1,0 +1,334 @@
+"""Hand-written fakes for the voting service's use cases (cosmicpython style): an in-memory
+:class:`FakeVotingStore` with the methods of :class:`services.voting.store.VotingStore` and the
+``change``/``create`` semantics of :mod:`dmlib.state` (guarded by ``expect``, ``_v`` +1, events in the
+document's ``outbox``, NotFound / Conflict / DuplicateKeyError), fake ballot keys, a fake members
+service, a settable clock, and :func:`ports` to put them together."""
+
+from __future__ import annotations
+
+import copy
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from dmlib.errors import NotFound, ServiceUnavailable
+from dmlib.state import default_conflict
+from services.voting import tally as t
+from services.voting.polls import Ports
+from services.voting.providers import OpenDocCache
+
+KEY = b"unit-test-voting-key"
+
+
+def _matches(doc: dict, expect: dict) -> bool:
+    """The subset of MongoDB's filter language the use cases use: equality, ``$ne``, ``$in``, ``$exists``."""
+    for key, want in expect.items():
+        have = doc.get(key, _MISSING)
+        if isinstance(want, dict) and want and all(k.startswith("$") for k in want):
+            for op, arg in want.items():
+                if op == "$ne" and have is not _MISSING and have == arg:
+                    return False
+                if op == "$in" and (have is _MISSING or have not in arg):
+                    return False
+                if op == "$exists" and (have is not _MISSING) != bool(arg):
+                    return False
+        elif (None if have is _MISSING else have) != want:
+            return False
+    return True
+
+
+_MISSING = object()
+
+
+def _set_path(doc: dict, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for p in parents:
+        doc = doc.setdefault(p, {})
+    doc[last] = value
+
+
+class FakeVotingStore:
+    """In memory: ``docs[collection][id]``, ``ballots[poll]`` (insertion-ordered dicts), ``tallies[poll]``
+    (choice: one document; rating: ``{"parts": {subject: counts}}``), ``followups``. ``events`` lists
+    every committed event ``(type, body)`` in commit order; ``fail_on`` makes a method raise
+    ServiceUnavailable once (an outage)."""
+
+    def __init__(self):
+        self.docs: dict[str, dict[Any, dict]] = {"polls": {}, "campaigns": {}}
+        self.ballots: dict[str, dict[str, dict]] = {}
+        self.tallies: dict[str, dict] = {}
+        self.followups: dict[str, dict] = {}
+        self.events: list[tuple[str, dict]] = []
+        self.batches: list[str] = []
+        self.shuffled: set[str] = set()
+        self.fail_on: set[str] = set()
+
+    def _maybe_fail(self, name: str) -> None:
+        if name in self.fail_on:
+            self.fail_on.discard(name)
+            raise ServiceUnavailable(f"fake outage in {name}")
+
+    # --- dmlib.state semantics -------------------------------------------------------------------
+    def change(
+        self, collection, doc_id, *, expect=None, set=None, inc=None, events=(), conflict=None, audit=None
+    ):  # noqa: A002
+        self._maybe_fail("change")
+        doc = self.docs[collection].get(doc_id)
+        if doc is None:
+            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
+        if not _matches(doc, dict(expect or {})):
+            raise (conflict or default_conflict(collection, doc_id, dict(expect or {})))(doc)
+        before = copy.deepcopy(doc)
+        for path, value in (set or {}).items():
+            _set_path(doc, path, copy.deepcopy(value))
+        for path, n in (inc or {}).items():
+            doc[path] = doc.get(path, 0) + n
+        doc["_v"] = doc.get("_v", 0) + 1
+        self._commit(doc, [*events, *self._audit(audit, before, set, inc)])
+        return copy.deepcopy(doc)
+
+    def create(self, collection, doc, *, events=(), audit=None):
+        self._maybe_fail("create")
+        if doc["_id"] in self.docs[collection]:
+            raise DuplicateKeyError(f"{collection} {doc['_id']} exists")
+        full = {**copy.deepcopy(doc), "_v": 0}
+        self.docs[collection][doc["_id"]] = full
+        self._commit(full, [*events, *self._audit(audit, None, doc, None)])
+        return copy.deepcopy(full)
+
+    @staticmethod
+    def _audit(audit, before, set, inc):  # noqa: A002
+        """The ``change_recorded`` event of an audited write (as :meth:`dmlib.storage.Store.change`)."""
+        if audit is None:
+            return []
+        return [audit.event(before, set, inc, service="voting", request_id=None)]
+
+    def _commit(self, doc: dict, events) -> None:
+        for e in events:
+            doc.setdefault("outbox", {})[e["body"]["event_id"]] = e
+            self.events.append((e["type"], e["body"]))
+
+    def event_types(self) -> list[str]:
+        return [kind for kind, _ in self.events]
+
+    # --- polls -----------------------------------------------------------------------------------
+    def create_poll(self, poll, tally, parts=None, events=()):
+        if poll["_id"] in self.docs["polls"]:
+            raise DuplicateKeyError(f"poll {poll['_id']} exists")
+        self.ballots.setdefault(poll["_id"], {})
+        self.tallies[poll["_id"]] = (
+            {**tally, "parts": {s: {**z, "open": True} for s, z in parts.items()}}
+            if parts is not None
+            else dict(tally)
+        )
+        self.create("polls", poll, events=events)
+
+    def get_poll(self, poll_id):
+        return copy.deepcopy(self.docs["polls"].get(poll_id))
+
+    def poll_header(self, poll_id):
+        doc = self.get_poll(poll_id)
+        if doc is not None:
+            doc.pop("voters", None)
+        return doc
+
+    def is_voter(self, poll_id, member_id):
+        return member_id in (self.docs["polls"].get(poll_id) or {}).get("voters", [])
+
+    # --- ballots and tallies ---------------------------------------------------------------------
+    def insert_ballot(self, poll_id, ballot):
+        self._maybe_fail("insert_ballot")
+        coll = self.ballots.setdefault(poll_id, {})
+        if ballot["_id"] in coll:
+            raise DuplicateKeyError("ballot exists")
+        coll[ballot["_id"]] = copy.deepcopy(ballot)
+
+    def count_ballot(self, poll_id, ballot_id, inc, part=None):
+        self._maybe_fail("count_ballot")
+        tally = self.tallies[poll_id]
+        target = tally["parts"][part] if part else tally
+        if not target.get("open"):
+            self.ballots[poll_id].pop(ballot_id, None)
+            return False
+        for k, v in inc.items():
+            target[k] = target.get(k, 0) + v
+        return True
+
+    def settle_ballot(self, poll_id, ballot_id):
+        self.ballots[poll_id][ballot_id].pop("pending", None)
+
+    def settle_ballots(self, poll_id, ballot_ids):
+        for b in ballot_ids:
+            self.ballots[poll_id][b].pop("pending", None)
+
+    def pending_ballots(self, poll_id):
+        return [copy.deepcopy(b) for b in self.ballots[poll_id].values() if b.get("pending")]
+
+    def add_to_tally(self, poll_id, incs):
+        for part, inc in incs.items():
+            target = self.tallies[poll_id] if part is None else self.tallies[poll_id]["parts"][part]
+            for k, v in inc.items():
+                target[k] = target.get(k, 0) + v
+
+    def bulk_ballots(self, poll_id, ballots, incs):
+        coll = self.ballots.setdefault(poll_id, {})
+        if any(b["_id"] in coll for b in ballots):
+            raise BulkWriteError({"writeErrors": []})
+        for b in ballots:
+            coll[b["_id"]] = copy.deepcopy(b)
+        self.add_to_tally(poll_id, incs)
+
+    def close_tally(self, poll_id):
+        tally = self.tallies[poll_id]
+        for part in tally.get("parts", {}).values():
+            part["open"] = False
+        tally["open"] = False
+
+    def get_tally(self, poll_id):
+        tally = copy.deepcopy(self.tallies.get(poll_id, {}))
+        if "parts" in tally:
+            tally["s"] = {
+                s: {k: v for k, v in p.items() if k != "open"} for s, p in tally.pop("parts").items()
+            }
+            tally["n"] = sum(p.get("n", 0) for p in tally["s"].values())
+        return tally
+
+    def get_ballot(self, poll_id, ballot_id):
+        return copy.deepcopy(self.ballots.get(poll_id, {}).get(ballot_id))
+
+    def iter_ballots(self, poll_id, fields):
+        for b in list(self.ballots.get(poll_id, {}).values()):
+            yield {f: b[f] for f in fields if f in b}
+
+    def find_receipt(self, poll_id, receipt):
+        return next(
+            (copy.deepcopy(b) for b in self.ballots.get(poll_id, {}).values() if b["receipt"] == receipt),
+            None,
+        )
+
+    def ballot_page(self, poll_id, skip, limit):
+        docs = sorted(
+            (
+                {k: v for k, v in b.items() if k not in ("_id", "voter")}
+                for b in self.ballots[poll_id].values()
+            ),
+            key=lambda d: d["receipt"],
+        )
+        return docs[skip : skip + limit], len(docs)
+
+    def opinions(self, poll_id, subject):
+        docs = [
+            {k: b.get(k) for k in ("subject", "opinion", "day", "receipt") if k in b}
+            for b in self.ballots.get(poll_id, {}).values()
+            if isinstance(b.get("opinion"), str) and (not subject or b["subject"] == subject)
+        ]
+        return sorted(docs, key=lambda d: (d.get("day", ""), d["receipt"]), reverse=True)
+
+    def shuffle_ballots(self, poll_id):
+        self._maybe_fail("shuffle_ballots")
+        poll = self.docs["polls"][poll_id]
+        if poll["status"] != "closed":
+            raise ValueError(f"poll {poll_id} is not closed")
+        if poll_id not in self.shuffled:
+            items = [
+                (k, {f: v for f, v in b.items() if f != "day"}) for k, b in self.ballots[poll_id].items()
+            ]
+            random.shuffle(items)
+            self.ballots[poll_id] = dict(items)
+            self.shuffled.add(poll_id)
+            poll["shuffled"] = {"n": len(items), "checked": True}
+        return poll["shuffled"]
+
+    # --- campaigns and follow-ups ----------------------------------------------------------------
+    def get_campaign(self, campaign_id):
+        return copy.deepcopy(self.docs["campaigns"].get(campaign_id))
+
+    def all_campaigns(self):
+        return [
+            {k: v for k, v in copy.deepcopy(d).items() if k != "results"}
+            for d in self.docs["campaigns"].values()
+        ]
+
+    def add_follow_up(self, campaign_id, at):
+        marker = f"star_levels:{campaign_id}:{len(self.followups)}"
+        self.followups[marker] = {"_id": marker, "campaign_id": campaign_id, "at": at}
+        return marker
+
+    def follow_ups(self):
+        return [dict(m) for m in self.followups.values()]
+
+    def drop_follow_up(self, marker):
+        self.followups.pop(marker, None)
+
+
+class FakeKeys:
+    def ballot_id(self, poll_id: str, member_id: str) -> str:
+        return t.ballot_id(KEY, poll_id, member_id)
+
+    def receipt(self, ballot: str) -> str:
+        return t.receipt_code(KEY, ballot)
+
+
+class Clock:
+    """A clock the test moves: ``clock()`` → now; ``clock.advance(seconds)``."""
+
+    def __init__(self, at: datetime | None = None):
+        self.at = at or datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+class FakeMembers:
+    """The members service as voting calls it: unions ``{id: {"id", "name", "path", "kind",
+    "worker_home"}}``, member counts, and the star levels it was told (``down``: every call raises
+    ServiceUnavailable; ``fail_after``: the n-th set_star_level and later raise, until reset)."""
+
+    def __init__(self, unions: dict[str, dict], counts: dict[str, int]):
+        self.unions = unions
+        self.counts = counts
+        self.star_levels: dict[str, int] = {}
+        self.down = False
+        self.fail_after: int | None = None
+
+    def _check(self) -> None:
+        if self.down:
+            raise ServiceUnavailable("members unavailable")
+
+    def get_union(self, union_id):
+        self._check()
+        if union_id not in self.unions:
+            raise NotFound("no union")
+        return self.unions[union_id]
+
+    def list_unions(self, parent_id, kind):
+        self._check()
+        return [u for u in self.unions.values() if parent_id in u["path"][:-1] and u["kind"] == kind]
+
+    def count_members(self, union_ids):
+        self._check()
+        return {u: self.counts.get(u, 0) for u in union_ids}
+
+    def set_star_level(self, union_id, star_level):
+        self._check()
+        if self.fail_after is not None:
+            if self.fail_after <= 0:
+                raise ServiceUnavailable("members unavailable")
+            self.fail_after -= 1
+        self.star_levels[union_id] = star_level
+        return {"id": union_id}
+
+
+def ports(store: FakeVotingStore | None = None, clock: Clock | None = None) -> Ports:
+    return Ports(
+        store=store or FakeVotingStore(),
+        keys=FakeKeys(),
+        cache=OpenDocCache(0),
+        clock=clock or Clock(),
+        sleep=lambda s: None,
+    )
