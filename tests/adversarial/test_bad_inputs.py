@@ -266,7 +266,8 @@ PROPOSAL = {
     "ratings": [], "round": 1, "excellent": False,
 }  # fmt: skip
 RESULTS = {
-    "campaign": {"title": FORMULA, "weights": {"member": 50, "unit": 25, "superior": 25}, "ballots": 1, "eligible": 2},
+    "campaign": {"title": FORMULA, "weights": {"member": 50, "unit": 25, "superior": 25}, "ballots": 1, "eligible": 2,
+                 "thresholds": [90, 80, 70, 60, 50], "rules": {"min_participation": 30, "no_ballots": "exclude", "star_basis": "published"}},
     "rows": [{"rank": 1, "name": FORMULA, "union_name": "+工会", "member_score": -5.0, "total": 1.0}],
 }  # fmt: skip
 HEADERS = [h for h, _ in evaluations.EXPORT_COLUMNS]
