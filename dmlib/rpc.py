@@ -281,7 +281,9 @@ class VerifiedEventHandler(RetryingEventHandler):
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         retried = exc_info is not None and issubclass(exc_info[0], ServiceUnavailable)
-        if self.replay_guard and not retried:  # done (or failed for good: acknowledged, so never redelivered): now a replay
+        if (
+            self.replay_guard and not retried
+        ):  # done (or failed for good: acknowledged, so never redelivered): now a replay
             try:
                 finish_handling(self.mongo.db, self.method_name, worker_ctx.args[0]["event_id"])
             except ConnectionFailure as exc:  # stays "running": only a redelivery could run it again

@@ -202,6 +202,8 @@ def cmd_keys(args) -> int:
     added = [n for n in keys if n != PUBLIC_KEYS_CONFIG and n not in existing]
     print(f"[keys] {args.env_file}: {len(added)} new event key(s) {' '.join(added)}".rstrip())
     return 0
+
+
 def cmd_audit_verify(args) -> int:
     """Ask the audit service (as the operator) to verify the chains; print one line per chain with its
     head (sequence number), and the first broken link. Exit 0 if every chain is intact, 1 if not."""

@@ -104,7 +104,9 @@ def test_a_redelivered_event_has_its_effect_once(container_factory, config, data
     # the relay of a process that crashed before its $unset publishes the same envelope again
     store.change("things", "t2", events=[{"type": entry["type"], "body": entry["body"]}])
     event_id = entry["body"]["event_id"]
-    wait_until(lambda: any("event refused" in r.getMessage() and event_id in r.getMessage() for r in caplog.records))
+    wait_until(
+        lambda: any("event refused" in r.getMessage() and event_id in r.getMessage() for r in caplog.records)
+    )
     wait_until(lambda: database[state.PENDING].count_documents({}) == 0)
     assert consumed.deliveries.find_one({"_id": event_id})["n"] == 1  # the copy never reached the handler
     assert consumed.effects.count_documents({}) == 1
