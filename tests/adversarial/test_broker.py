@@ -24,6 +24,7 @@ from dmtools.broker import (
     provision_node,
     secret_key,
 )
+from services.audit.service import AuditService
 from services.congress.service import CongressService
 from services.disclosure.service import DisclosureService
 from services.gateway.service import GatewayService
@@ -45,6 +46,7 @@ SERVICE_CLASSES = [
     CongressService,
     ProposalsService,
     NotifyService,
+    AuditService,
 ]
 
 
@@ -220,7 +222,7 @@ def test_the_tools_account_calls_but_neither_publishes_events_nor_reads_service_
 def test_every_service_works_on_its_own_user(
     node, declared, container_factory, web_config, db_prefix, db, web_session
 ):
-    """All seven services in-process, each connected as its own user: every ``health`` RPC answers
+    """All eight services in-process, each connected as its own user: every ``health`` RPC answers
     (dm → service), the gateway answers over HTTP with its RPCs to members (a refused login), voting
     calls members, and one event crosses end to end (voting's ``poll_opened`` → notify fans the
     campaign out, calling voting and members)."""
