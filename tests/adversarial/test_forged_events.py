@@ -7,7 +7,14 @@ The handlers are collected from the service classes in ``services/``: a new hand
 signed with another service's key, a stale one and a replay of a genuine one are published; each is
 logged as refused and the service's whole database reads back unchanged, while the genuine one did
 change it. Then the scenario of the issue: a session convened, a vote open, a forged ``poll_closed``
-with ``yes: 120`` leaves the item open and sends nothing; the real close still decides and notifies."""
+with ``yes: 120`` leaves the item open and sends nothing; the real close still decides and notifies.
+
+The audit service's handlers (one per publisher of ``change_recorded``) get the same treatment, and an
+entry signed by one publisher but claiming another service's change is not appended. The broadcast
+handler ``handle_token_revoked`` (:class:`dmlib.auth.RevocationListener`, in every service and the
+gateway) changes memory, not a database, and keeps no replay record (its effect is idempotent): a forged
+``token_revoked`` naming a live token is refused and logged by every process and the token still works;
+the genuine one makes it 401 everywhere."""
 
 from __future__ import annotations
 
@@ -15,13 +22,20 @@ import importlib
 import inspect
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import pytest
-from nameko.events import EventHandler
+from nameko.events import BROADCAST, EventHandler
 from nameko.rpc import rpc
 from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ClusterRpcProxy
 
+from dmlib import state
+from dmlib.audit import AUDIT_EVENT, Audit, role_over
+from dmlib.auth import Identity, RevocationListener, verify_token
+from dmlib.errors import Unauthenticated
 from dmlib.events import (
     load_private_key,
     now_iso,
@@ -29,11 +43,24 @@ from dmlib.events import (
     signed_envelope,
 )
 from dmlib.rpc import VerifiedEventHandler
+from services.audit.service import AuditService
 from services.congress.service import CongressService
+from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
 from services.voting.service import VotingService
-from tests.helpers import ROOT, SYSTEM, event_recorder, import_members, member, union_admin, wait_until
+from tests.helpers import (
+    AUTH_SECRET,
+    ROOT,
+    SYSTEM,
+    event_recorder,
+    import_members,
+    member,
+    publish_event,
+    token,
+    union_admin,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +73,17 @@ Recorder = event_recorder("forged_events_recorder", "voting", ["poll_closed"], S
 
 
 # ----- the handlers and their cases --------------------------------------------------------------------
-def event_handlers() -> dict[tuple[str, str], tuple[str, str, type]]:
-    """``(service, method) → (source service, event type, entrypoint class)`` of every event handler of
-    every service class in ``services/*/service.py``."""
+class Handler(NamedTuple):
+    source: str  # the service whose events it takes
+    event_type: str
+    kind: type  # the entrypoint class
+    handler_type: str  # nameko's SERVICE_POOL, SINGLETON or BROADCAST
+    fn: Callable  # the method as the class has it (inherited ones included)
+
+
+def event_handlers() -> dict[tuple[str, str], Handler]:
+    """``(service, method) → Handler`` of every event handler of every service class in
+    ``services/*/service.py``."""
     found = {}
     for package in sorted(os.listdir(os.path.join(ROOT, "services"))):
         if not os.path.exists(os.path.join(ROOT, "services", package, "service.py")):
@@ -62,10 +97,12 @@ def event_handlers() -> dict[tuple[str, str], tuple[str, str, type]]:
             for attr, fn in inspect.getmembers(cls, inspect.isfunction):
                 for entrypoint in getattr(fn, "nameko_entrypoints", ()):
                     if isinstance(entrypoint, EventHandler):
-                        found[(cls.name, attr)] = (
+                        found[(cls.name, attr)] = Handler(
                             entrypoint.source_service,
                             entrypoint.event_type,
                             type(entrypoint),
+                            entrypoint.handler_type,
+                            fn,
                         )
     return found
 
@@ -103,8 +140,29 @@ DISCLOSURE = {
     "title": "食堂账目公开",
     "mandatory": True,
 }
+UNION_PATH = ("ftu", "u01")
+
+
+def change(action: str, object_type: str, object_id: str, before: dict | None, after: dict, actor=ADMIN):
+    """A ``change_recorded`` payload as its publisher commits it (:meth:`dmlib.audit.Audit.event`, the
+    role as the publishers name it), without the envelope's ``event_id`` and ``occurred_at`` (every
+    event sent gets its own)."""
+    audit = Audit(
+        actor=actor,
+        role=role_over(actor, UNION_PATH),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        union_id="u01",
+        union_path=UNION_PATH,
+    )
+    body = audit.event(before, set=after, request_id=uuid.uuid4().hex)["body"]
+    return {k: v for k, v in body.items() if k not in ("event_id", "occurred_at")}
+
+
 #: (service, handler) → a genuine payload that makes the handler change its database. The congress
 #: handler's genuine event comes from voting closing the real poll (test_forged_poll_closed_…).
+#: ``handle_token_revoked`` is not here: see :data:`BROADCAST_HANDLERS`.
 CASES: dict[tuple[str, str], dict | None] = {
     ("notify", "handle_poll_opened"): {
         "poll_id": "ev1",
@@ -162,14 +220,66 @@ CASES: dict[tuple[str, str], dict | None] = {
         "day": "2026-12-03",
     },
     ("congress", "handle_poll_closed"): None,
+    # the audit log: one handler per publisher of change_recorded
+    ("audit", "handle_members_change"): change(
+        "members.member_registered",
+        "member",
+        "D0009",
+        None,
+        {"member_no": "D0009", "name": "新会员", "union_id": "u01", "national_id_hash": "x" * 64},
+    ),
+    ("audit", "handle_congress_change"): change(
+        "congress.session_convened", "session", "s1", {"state": "planned"}, {"state": "convened"}
+    ),
+    ("audit", "handle_proposals_change"): change(
+        "proposals.proposal_accepted",
+        "proposal",
+        "pr1",
+        {"state": "submitted", "reason": None},
+        {"state": "accepted", "reason": "符合立案条件"},
+    ),
+    ("audit", "handle_voting_change"): change(
+        "voting.campaign_opened", "campaign", "ev1", {"status": "draft"}, {"status": "open"}
+    ),
+    ("audit", "handle_disclosure_change"): change(
+        "disclosure.item_published",
+        "disclosure",
+        "d1",
+        None,
+        {"title": "食堂账目公开", "category": "welfare", "mandatory": True},
+    ),
+    ("audit", "handle_notify_change"): change(
+        "notify.preferences_changed",
+        "member",
+        "D0001",
+        {"email": False},
+        {"email": True},
+        actor=member("D0001", "u01"),
+    ),
 }
+#: Broadcast handlers, taken in every process that has them (every service through
+#: ``dmlib.health.HealthRpc``, and the gateway): method → the one function they must all be. Their
+#: effect is in memory and they keep no replay record (dmlib.rpc.VerifiedEventHandler); tested on a
+#: running gateway and members by test_forged_token_revoked_….
+BROADCAST_HANDLERS = {"handle_token_revoked": RevocationListener.handle_token_revoked}
 
 
 def test_every_event_handler_has_a_case_and_verifies():
     handlers = event_handlers()
-    assert set(handlers) == set(CASES), "every event handler needs a forged-event case here"
-    for (service, method), (_, _, kind) in handlers.items():
-        assert issubclass(kind, VerifiedEventHandler), f"{service}.{method} is not dmlib.rpc.event_handler"
+    broadcast = {key for key in handlers if key[1] in BROADCAST_HANDLERS}
+    assert set(handlers) - broadcast == set(CASES), "every event handler needs a forged-event case here"
+    assert {"gateway", "members", "voting", "congress", "audit"} <= {s for s, _ in broadcast}
+    for (service, method), handler in handlers.items():
+        assert issubclass(handler.kind, VerifiedEventHandler), (
+            f"{service}.{method} is not dmlib.rpc.event_handler"
+        )
+        if (service, method) in broadcast:
+            assert handler.fn is BROADCAST_HANDLERS[method], f"{service}.{method} is not the shared one"
+            assert handler.handler_type == BROADCAST, f"{service}.{method}"
+        else:
+            assert handler.handler_type != BROADCAST, (
+                f"{service}.{method}: a broadcast handler without a case"
+            )
 
 
 # ----- publishing as an attacker would ------------------------------------------------------------------
@@ -295,8 +405,8 @@ def test_forged_and_replayed_events_change_nothing_in_notify(runner_factory, con
     for (service, method), payload in CASES.items():
         if service != "notify":
             continue
-        source, event_type, _ = handlers[(service, method)]
-        refuse_and_replay(config, caplog, notify, method, source, event_type, payload)
+        handler = handlers[(service, method)]
+        refuse_and_replay(config, caplog, notify, method, handler.source, handler.event_type, payload)
     with rpc_as(member("D0004", "u01")) as r:  # the genuine events did reach the members
         kinds = {m["kind"] for m in r.notify.inbox({"per_page": 100})["items"]}
     assert {"question_answered", "disclosure_published", "resolution_adopted"} <= kinds
@@ -346,7 +456,10 @@ def test_forged_poll_closed_leaves_the_vote_open_and_sends_nothing(
     for m in DELEGATES[:2]:  # two real ballots: the poll stays open
         with rpc_as(member(m, "u01")) as r:
             r.congress.cast_vote(item_id, {"choice": "yes"})
-    # unsigned, signed with another service's key, stale: refused before the handler runs
+    # unsigned, signed with another service's key, stale: refused before the handler runs. The snapshot
+    # waits for congress's outbox relay to have published what the set-up committed (under load it may
+    # still be at it, and its bookkeeping is not the handler's doing)
+    wait_until(lambda: congress[state.PENDING].count_documents({}) == 0, timeout=30)
     before = snapshot(congress)
     dispatch = event_dispatcher(config)
     sent = []
@@ -389,6 +502,155 @@ def test_forged_poll_closed_leaves_the_vote_open_and_sends_nothing(
     logged = wait_until(lambda: refusals(caplog, genuine["event_id"]), timeout=15)
     assert "replayed" in logged[0]
     assert snapshot(congress) == after
+
+
+# ----- audit: every handler, and entries claiming another service's change ------------------------------
+def create_unions(rpc) -> None:
+    rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+    rpc.members.create_union({"id": "u01", "name": "测试工会", "kind": "grassroots", "parent_id": "ftu"})
+
+
+def test_forged_and_replayed_changes_leave_the_audit_log_as_it_was(
+    runner_factory, config, rpc_as, db, caplog
+):
+    runner_factory(config, MembersService, AuditService).start()  # members: the unions audit reads by
+    with rpc_as(SYSTEM) as r:
+        create_unions(r)
+    audit = db("audit")
+    handlers = event_handlers()
+    appended = []
+    for (service, method), payload in CASES.items():
+        if service != "audit":
+            continue
+        handler = handlers[(service, method)]
+        assert handler.event_type == AUDIT_EVENT and payload["service"] == handler.source
+        count = audit.entries.count_documents({})
+        genuine = refuse_and_replay(config, caplog, audit, method, handler.source, AUDIT_EVENT, payload)
+        assert audit.entries.count_documents({}) == count + 1, f"{method}: not exactly one entry"
+        (entry,) = audit.entries.find({"event_id": genuine["event_id"]})
+        assert (entry["service"], entry["action"], entry["seq"]) == (
+            handler.source,
+            payload["action"],
+            count + 1,
+        )
+        appended.append(payload["action"])
+    # read back through the service: the six genuine entries, in one unbroken chain
+    with rpc_as(ADMIN) as r:
+        page = r.audit.list_entries({"union_id": "u01", "per_page": 50})
+        assert sorted(e["action"] for e in page["items"]) == sorted(appended) and page["total"] == 6
+    with rpc_as(SYSTEM) as r:
+        assert r.audit.verify_chain({"union_id": "u01"})["ok"]
+
+
+@pytest.mark.parametrize(
+    ("claims", "action"),
+    [
+        ("voting", "voting.results_published"),  # another service's entry, whole
+        ("congress", "voting.results_published"),  # its own name on another service's action
+        ("voting", "congress.session_convened"),  # its own action under another service's name
+    ],
+)
+def test_an_entry_signed_by_one_service_claiming_another_services_change_is_not_appended(
+    runner_factory, config, db, caplog, claims, action
+):
+    """Congress's key is good for congress's own entries only: a ``change_recorded`` it signs (so the
+    envelope verifies) claiming a ``voting`` change is handled but appends nothing, and is logged."""
+    runner_factory(config, AuditService).start()
+    audit = db("audit")
+    payload = {
+        **change(action, "campaign", "ev1", {"status": "open"}, {"status": "published"}),
+        "service": claims,
+    }
+    before = snapshot(audit)
+    body = publish_event(config, "congress", AUDIT_EVENT, **payload)
+    wait_until(lambda: handled(audit, "handle_congress_change", body["event_id"]), timeout=15)
+    assert without_records(snapshot(audit)) == without_records(before)  # no entry, no head, no marker
+    assert audit.entries.count_documents({}) == 0
+    logged = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("audit entry from congress refused")
+        and body["event_id"] in r.getMessage()
+    ]
+    assert len(logged) == 1, logged
+    # the same entry as its real publisher would sign it is appended: the refusal was about the claim
+    if claims == "voting" and action.startswith("voting."):
+        genuine = publish_event(config, "voting", AUDIT_EVENT, **payload)
+        wait_until(lambda: audit.entries.count_documents({"event_id": genuine["event_id"]}) == 1, timeout=15)
+
+
+# ----- token_revoked: a broadcast handler in every process, its effect in memory ------------------------
+def test_forged_token_revoked_is_refused_everywhere_and_the_token_still_works(
+    runner_factory, config, rpc_as, db, caplog, web_session
+):
+    """The gateway and members each keep their own set of revoked token ids (dmlib.auth.Identity). A
+    ``token_revoked`` naming a live token, unsigned, signed with another service's key or stale, is
+    refused and logged by both, and the token still answers over HTTP and RPC; the genuine one (signed
+    by members) revokes it in both; a copy of it again changes nothing (no replay record: idempotent);
+    the real logout revokes another token the same way."""
+    runner = runner_factory(config, GatewayService, MembersService)
+    runner.start()
+    with rpc_as(SYSTEM) as r:
+        create_unions(r)
+        import_members(r, PEOPLE[:2])
+    identities = {
+        c.service_name: next(d for d in c.dependencies if isinstance(d, Identity)) for c in runner.containers
+    }
+    assert set(identities) == {"gateway", "members"}
+    wait_until(lambda: all(i.revocations_loaded for i in identities.values()), timeout=30)
+    live, other = token(member("D0000", "u01")), token(member("D0001", "u01"))
+    claims = verify_token(AUTH_SECRET, live)
+    payload = {"token_id": claims.token_id, "expires_at": claims.expires_at}
+
+    def answers(jwt: str) -> tuple[int, bool]:
+        """(the gateway's status for /api/v1/me, whether members answers an RPC) with ``jwt``."""
+        status = web_session.get("/api/v1/me", headers={"Authorization": f"Bearer {jwt}"}).status_code
+        with ClusterRpcProxy(config, context_data={"auth_token": jwt}, timeout=10) as proxy:
+            try:
+                return status, proxy.members.profile()["id"] is not None
+            except Unauthenticated:
+                return status, False
+
+    def revoked_in() -> set[str]:
+        return {name for name, i in identities.items() if claims.token_id in i.revoked_ids}
+
+    assert answers(live) == (200, True)
+    members_db = db("members")
+    before = snapshot(members_db)
+    dispatch = event_dispatcher(config)
+    for reason, body in forgeries(config, "members", "token_revoked", payload).items():
+        dispatch("members", "token_revoked", body)
+        wait_until(lambda body=body: len(refusals(caplog, body["event_id"])) == 2, timeout=15)  # both
+        logged = refusals(caplog, body["event_id"])
+        assert {line.split("handler=", 1)[1].split(" ", 1)[0] for line in logged} == {
+            "gateway.handle_token_revoked",
+            "members.handle_token_revoked",
+        }
+        assert all(reason in line and "source=members" in line for line in logged), logged
+        assert not revoked_in(), reason
+        assert answers(live) == (200, True), reason
+    assert snapshot(members_db) == before
+
+    genuine = publish_event(config, "members", "token_revoked", **payload)
+    wait_until(lambda: revoked_in() == {"gateway", "members"}, timeout=15)
+    assert answers(live) == (401, False)
+    assert answers(other) == (200, True)  # only that token
+    assert not refusals(caplog, genuine["event_id"])
+    kept = {name: i.revoked_ids[claims.token_id] for name, i in identities.items()}
+    dispatch("members", "token_revoked", genuine)  # again: taken (no replay record), and changes nothing
+    later = {"token_id": "sentinel", "expires_at": claims.expires_at}  # sent after it, taken after it
+    sentinel = publish_event(config, "members", "token_revoked", **later)
+    wait_until(lambda: all("sentinel" in i.revoked_ids for i in identities.values()), timeout=15)
+    assert not refusals(caplog, genuine["event_id"]) and not refusals(caplog, sentinel["event_id"])
+    assert {name: i.revoked_ids[claims.token_id] for name, i in identities.items()} == kept
+    assert answers(live) == (401, False) and answers(other) == (200, True)
+
+    # the real logout (gateway → members.revoke_token, which records and publishes it) revokes it too
+    assert (
+        web_session.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {other}"}).status_code
+        == 204
+    )
+    wait_until(lambda: answers(other) == (401, False), timeout=15)
 
 
 # ----- keys ---------------------------------------------------------------------------------------------
