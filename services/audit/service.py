@@ -32,11 +32,19 @@ REQUIRED = ("event_id", "occurred_at", "service", "action", "actor", "role", "ob
 
 
 def content_of(source: str, payload: dict) -> dict | None:
-    """The entry content of a ``change_recorded`` payload from ``source``; None (and a warning) when it
-    lacks a field or claims another service's change."""
+    """The entry content of a ``change_recorded`` payload from ``source``; None when it lacks a field or
+    claims another service's change: a correctly signed entry that does so comes from a faulty or
+    compromised publisher, so it is logged as an ERROR with the same ``event refused`` marker as the
+    refusals of dmlib.rpc (docs/events.md, "Verification")."""
     missing = [k for k in REQUIRED if not payload.get(k)]
     if missing or payload["service"] != source or not payload["action"].startswith(f"{source}."):
-        log.warning("audit entry from %s refused (missing %s or not its own): %r", source, missing, payload)
+        log.error(
+            "event refused: audit entry from %s (missing %s or not its own change) event_id=%s: %r",
+            source,
+            missing,
+            payload.get("event_id"),
+            payload,
+        )
         return None
     return {
         "union_id": str(payload["union_id"]),

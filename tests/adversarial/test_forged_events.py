@@ -569,7 +569,7 @@ def test_an_entry_signed_by_one_service_claiming_another_services_change_is_not_
     logged = [
         r.getMessage()
         for r in caplog.records
-        if r.getMessage().startswith("audit entry from congress refused")
+        if r.getMessage().startswith("event refused: audit entry from congress")
         and body["event_id"] in r.getMessage()
     ]
     assert len(logged) == 1, logged
