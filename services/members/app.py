@@ -433,7 +433,8 @@ def set_password(store, actor: Actor, clock: Clock, registry: Registry, data: di
     """Set a member's password (and maybe their login): the member with their current password, or an
     admin of their union or above (a reset). The credential's write is the commit point and carries the
     audit entry (``password_set`` / ``password_reset``: who and when, never the password or its hash);
-    then the member's ``login`` follows and an old login name is removed."""
+    then an old login name is retired (``member_id`` and hash emptied: it logs no one in and may be taken
+    again) and the member's ``login`` follows."""
     own = policy.require_set_password(actor, data["member_id"], member_union_path(store, data["member_id"]))
     member = member_of(store, data["member_id"])
     login = data["login"] or member.get("login") or member["_id"]
@@ -442,7 +443,7 @@ def set_password(store, actor: Actor, clock: Clock, registry: Registry, data: di
         if current and not registry.verify_password(current["password_hash"], data["current_password"] or ""):
             raise Unauthenticated("current password is wrong / 原密码错误")
     existing = store.get_credential(login)
-    if existing and existing["member_id"] != member["_id"]:
+    if existing and existing.get("member_id") not in (None, member["_id"]):  # None: a retired login
         raise Conflict("that login name is taken / 该账号名已被使用", fields={"login": ["taken"]})
     union = union_of(store, member["union_id"])
     audit = _audit(
@@ -469,8 +470,16 @@ def set_password(store, actor: Actor, clock: Clock, registry: Registry, data: di
                 "that login name is taken / 该账号名已被使用", fields={"login": ["taken"]}
             ) from None
     old_login = member.get("login")
-    if old_login and old_login != login:
-        store.delete_credential(old_login, member["_id"])
+    if old_login and old_login != login:  # retired, not deleted: its outbox may still hold an audit entry
+        try:
+            store.change(
+                "credentials",
+                old_login,
+                expect={"member_id": member["_id"]},
+                set={"member_id": None, "password_hash": None, "updated_at": clock()},
+            )
+        except (Conflict, NotFound):
+            pass  # retired already, or never written
     if old_login != login:
         store.change("members", member["_id"], set={"login": login})
     return {"member_id": member["_id"], "login": login}
@@ -480,7 +489,7 @@ def authenticate(store, registry: Registry, attempt, data: dict) -> dict:
     """Check a login and password; ``attempt`` is the login-limit charge (:mod:`.logins`), settled on
     success. Unauthenticated with one message for an unknown login and a wrong password."""
     cred = store.get_credential(data["login"])
-    if cred is None:
+    if cred is None or not cred.get("password_hash"):  # unknown, or a retired login
         registry.verify_password(registry.dummy_hash, data["password"])  # same time as a wrong password
         raise Unauthenticated("wrong login or password / 账号或密码错误")
     if not registry.verify_password(cred["password_hash"], data["password"]):

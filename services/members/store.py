@@ -16,7 +16,8 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   recomputes it from ``members`` (the source of truth).
 - ``credentials``: ``_id`` = login name, normalised (``dmlib.schemas.normalise_identifier``: NFKC,
   trimmed, upper case; :meth:`MembersStore.ensure_indexes` renames keys written before that rule);
-  ``member_id``, ``password_hash`` (argon2id).
+  ``member_id``, ``password_hash`` (argon2id); both null for a retired login name (the member moved to
+  another one: kept, not deleted, so that the audit entry in its outbox is still relayed).
 - ``revoked_tokens``: ``_id`` = a logged-out token's ``jti``; ``expires_at`` (the token's own expiry,
   after which the hourly purge deletes it).
 - ``import_jobs`` (``_id`` = job id; changed only through ``Store.change``: ``next_batch`` is the number of
@@ -254,9 +255,6 @@ class MembersStore(Store):
     # --- credentials -----------------------------------------------------------------------------
     def get_credential(self, login: str) -> dict | None:
         return self.db.credentials.find_one({"_id": login})
-
-    def delete_credential(self, login: str, member_id: str) -> None:
-        self.db.credentials.delete_one({"_id": login, "member_id": member_id})
 
     def insert_credentials(self, docs: list[dict]) -> None:
         if docs:
