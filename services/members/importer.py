@@ -1,25 +1,12 @@
-"""Member file import: reading CSV/XLSX rows and checking them (no nameko, no pymongo).
-
-Rules (issue 2): each bad row is reported with its row number (the header is row 1) and a reason; every
-valid row is kept. A row is bad when a required field is missing, the resident ID fails GB 11643, the
-union is unknown, not a grassroots union or outside the importing admin's scope, the department is
-unknown, or the member number / resident ID is already taken (in the registry or earlier in the file).
+"""Member files: reading the rows of a CSV or XLSX member file (no nameko, no pymongo). The rules a row
+must meet are :func:`services.members.rules.check_row`; the import job is :mod:`services.members.app`.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
 import io
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-
-from marshmallow import ValidationError
-
-from dmlib.contracts.members import MemberIn
-
-BATCH_ROWS = 1000
+from collections.abc import Iterator
 
 #: Column headers accepted for each field (English or Chinese).
 HEADER_ALIASES = {
@@ -33,17 +20,10 @@ HEADER_ALIASES = {
     "gender": ("gender", "性别"),
 }
 _ALIAS_TO_FIELD = {alias.lower(): name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
-_GENDER = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F"}
-_member_schema = MemberIn()
 
 
 class FileProblem(ValueError):
     """The file as a whole cannot be read (not a CSV/XLSX, no header, missing required columns)."""
-
-
-def national_id_hash(key: bytes, national_id: str) -> str:
-    """Keyed hash (HMAC-SHA256, hex) of a resident ID: the only form in which it is stored."""
-    return hmac.new(key, national_id.upper().encode(), hashlib.sha256).hexdigest()
 
 
 def _columns(header: list) -> list[str | None]:
@@ -89,98 +69,3 @@ def _xlsx_rows(content: bytes) -> Iterator[list]:
             yield list(row)
     finally:
         book.close()
-
-
-@dataclass
-class ImportContext:
-    """What checking rows needs to know: the unions, departments, the importer's scope, the hash key."""
-
-    unions: dict[str, dict]
-    departments: dict[str, dict[str, str]]  # union id → {department name or id → department id}
-    may_import_into: Callable[[dict], bool]
-    id_key: bytes
-    job_id: str
-    seen_numbers: dict[str, int] = field(default_factory=dict)
-    seen_ids: dict[str, int] = field(default_factory=dict)
-
-
-def check_row(number: int, raw: dict, ctx: ImportContext) -> tuple[dict | None, dict | None]:
-    """One row → (member document, None) or (None, error ``{row, field, reason}``)."""
-    data = {k: v for k, v in raw.items() if v != "" and k != "department"}
-    if "gender" in data:
-        data["gender"] = _GENDER.get(data["gender"].lower(), data["gender"])
-    try:
-        member = _member_schema.load(data)
-    except ValidationError as exc:
-        name, messages = next(iter(exc.messages_dict.items()))
-        reason = (
-            "missing / 缺少必填项"
-            if "Missing data for required field." in messages
-            else "; ".join(map(str, messages))
-        )
-        return None, {"row": number, "field": name, "reason": reason}
-    union = ctx.unions.get(member["union_id"])
-    if union is None:
-        return None, {
-            "row": number,
-            "field": "union_id",
-            "reason": f"unknown union / 工会不存在: {member['union_id']}",
-        }
-    if union["kind"] != "grassroots":
-        return None, {
-            "row": number,
-            "field": "union_id",
-            "reason": "members join a grassroots union / 会员须属于基层工会",
-        }
-    if not ctx.may_import_into(union):
-        return None, {
-            "row": number,
-            "field": "union_id",
-            "reason": "union outside your scope / 超出您的管理范围",
-        }
-    department = raw.get("department")
-    if department:
-        dep_id = ctx.departments.get(union["_id"], {}).get(department)
-        if dep_id is None:
-            return None, {
-                "row": number,
-                "field": "department",
-                "reason": f"unknown department / 部门不存在: {department}",
-            }
-        member["department_id"] = dep_id
-    number_first = ctx.seen_numbers.setdefault(member["member_no"], number)
-    if number_first != number:
-        return None, {
-            "row": number,
-            "field": "member_no",
-            "reason": f"duplicate member number, first at row {number_first} / 会员编号重复",
-        }
-    id_hash = national_id_hash(ctx.id_key, member["national_id"])
-    id_first = ctx.seen_ids.setdefault(id_hash, number)
-    if id_first != number:
-        return None, {
-            "row": number,
-            "field": "national_id",
-            "reason": f"duplicate resident ID, first at row {id_first} / 身份证号重复",
-        }
-    return member_document(member, id_hash, ctx.job_id), None
-
-
-def member_document(member: dict, id_hash: str, job_id: str | None = None) -> dict:
-    """The stored form of a loaded :class:`MemberIn`: the resident ID reduced to hash + last four."""
-    doc = {k: v for k, v in member.items() if k not in ("national_id", "member_no")}
-    doc.update(
-        _id=member["member_no"], id_hash=id_hash, id_last4=member["national_id"][-4:], roles=[], login=None
-    )
-    if job_id:
-        doc["import_job"] = job_id
-    return doc
-
-
-def duplicate_reason(number_taken: bool) -> tuple[str, str]:
-    """(field, reason) for a duplicate-key error on insert. The database's message does not say which
-    unique key clashed (FerretDB names no index), so the caller looks the member number up: if it is
-    taken, that is the clash; otherwise it is the resident ID."""
-    if number_taken:
-        return "member_no", "member number already registered / 会员编号已存在"
-    return "national_id", "resident ID already registered / 身份证号已登记"

@@ -43,6 +43,12 @@ def require_set_star_level(actor: Actor, union_path: Sequence[str]) -> None:
     )
 
 
+def require_login(actor: Actor) -> None:
+    """The union structure (tree, departments, member counts) is public to every logged-in caller: a
+    verified token (checked by ``Identity`` before this) is all it takes."""
+    actor.require(bool(actor.member_id), "log in first / 请先登录")
+
+
 def require_system(actor: Actor) -> None:
     actor.require(actor.is_system, "system only / 仅限系统")
 
@@ -111,6 +117,13 @@ def require_importer(actor: Actor) -> None:
 def require_import_owner(actor: Actor, job_actor: str) -> None:
     """An import job's progress, errors and processing: the admin who started it, or the system."""
     actor.require(actor.is_system or actor.member_id == job_actor, "not your import / 非本人发起的导入")
+
+
+def may_name_client_address(caller: Actor | None, gateway: str) -> bool:
+    """Whose word on a login's client address counts (the login limiter's address bucket): only the
+    gateway's, i.e. a system token for the service identity ``gateway``; any other caller of
+    ``authenticate`` is counted as one bucket, so it can neither spread its attempts nor charge others."""
+    return caller is not None and caller.is_system and caller.member_id == gateway
 
 
 def may_import_into(admin_unions: set[str], union_path: Sequence[str]) -> bool:

@@ -16,10 +16,19 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   recomputes it from ``members`` (the source of truth).
 - ``credentials``: ``_id`` = login name, normalised (``dmlib.schemas.normalise_identifier``: NFKC,
   trimmed, upper case; :meth:`MembersStore.ensure_indexes` renames keys written before that rule);
-  ``member_id``, ``password_hash`` (argon2id).
+  ``member_id``, ``password_hash`` (argon2id); both null for a retired login name (the member moved to
+  another one: kept, not deleted, so that the audit entry in its outbox is still relayed).
 - ``revoked_tokens``: ``_id`` = a logged-out token's ``jti``; ``expires_at`` (the token's own expiry,
   after which the hourly purge deletes it).
-- ``import_jobs`` and ``import_errors`` (``_id`` = job id + batch number: one document per 1,000 rows).
+- ``import_jobs`` (``_id`` = job id; changed only through ``Store.change``: ``next_batch`` is the number of
+  batches committed, ``lease_until`` the end of the current runner's lease, ``password_hash`` the
+  initial password's argon2id hash while the job runs), ``import_files`` (the uploaded file, ``_id`` =
+  job id + part number, :data:`FILE_PART` bytes a part, deleted when the job ends), ``import_due`` (one
+  marker per unfinished job, ``_id`` = job id: what the resume timer reads; a small collection) and
+  ``import_errors`` (``_id`` = job id + batch number: one document per 1,000 rows).
+- On ``unions``, ``roster_jobs.<job id>`` = ``{batch, start}``: the last import batch added to that
+  union's roster and the roster position it started at, so a resumed batch is not added twice; on
+  ``rosters``, ``pushed``: the import batches whose entries a chunk holds.
 - ``login_attempts``: failed-login counters, ``_id`` = ``acct:<login>:<window>`` or
   ``addr:<address>:<window>``; ``count``, ``expires_at`` (see :mod:`services.members.logins`).
 """
@@ -33,10 +42,15 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.operations import IndexModel
 
+from dmlib.errors import ServiceUnavailable
 from dmlib.schemas import normalise_identifier
 from dmlib.storage import Store
 
 ROSTER_CHUNK = 1000
+#: Bytes of an uploaded import file per ``import_files`` document (under the 16 MiB document limit).
+FILE_PART = 8 * 1024 * 1024
+#: How often a roster position is re-read when a registration in the same union moved the count meanwhile.
+ROSTER_TRIES = 20
 
 
 def now() -> datetime:
@@ -67,9 +81,6 @@ class MembersStore(Store):
             db.members.update_one({"_id": cred["member_id"], "login": cred["_id"]}, {"$set": {"login": key}})
 
     # --- unions --------------------------------------------------------------------------------
-    def insert_union(self, doc: dict) -> None:
-        self.db.unions.insert_one(doc)
-
     def get_union(self, union_id: str) -> dict | None:
         return self.db.unions.find_one({"_id": union_id})
 
@@ -90,18 +101,58 @@ class MembersStore(Store):
             {"_id": union_id}, {"$inc": {"member_count": len(members)}}, return_document=ReturnDocument.AFTER
         )
         start = union["member_count"] - len(members)
+        for chunk, entries in self._chunks(start, members).items():
+            self.db.rosters.update_one(
+                {"_id": self._chunk_id(union_id, chunk)},
+                {"$push": {"entries": {"$each": entries}}},
+                upsert=True,
+            )
+
+    def add_import_batch_to_roster(self, union_id: str, job_id: str, batch: int, members: list[dict]) -> None:
+        """Append the members of import batch ``batch`` of job ``job_id`` to their union's roster, once:
+        a batch run again after a crash finds its positions recorded (``roster_jobs``) and its chunks
+        marked (``pushed``), and adds nothing twice. The positions are taken by a write guarded by the
+        count just read (a registration in the same union meanwhile: read again, at most
+        :data:`ROSTER_TRIES` times, then 503 and the job's next run tries again)."""
+        if not members:
+            return
+        slot = f"roster_jobs.{job_id}"
+        for _ in range(ROSTER_TRIES):
+            union = self.db.unions.find_one({"_id": union_id}, {"member_count": 1, "roster_jobs": 1})
+            done = (union.get("roster_jobs") or {}).get(job_id)
+            if done and done["batch"] >= batch:
+                start = done["start"]  # positions taken before an interruption
+                break
+            count = union.get("member_count", 0)
+            taken = self.db.unions.update_one(
+                {"_id": union_id, "member_count": count, f"{slot}.batch": done["batch"] if done else None},
+                {"$set": {"member_count": count + len(members), slot: {"batch": batch, "start": count}}},
+            )
+            if taken.modified_count:
+                start = count
+                break
+        else:
+            raise ServiceUnavailable("the roster is busy, the import goes on shortly / 名册繁忙，稍后继续")
+        key = f"{job_id}:{batch:06d}"
+        for chunk, entries in self._chunks(start, members).items():
+            try:
+                self.db.rosters.update_one(
+                    {"_id": self._chunk_id(union_id, chunk), "pushed": {"$ne": key}},
+                    {"$push": {"entries": {"$each": entries}, "pushed": key}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                pass  # the chunk holds this batch already (the upsert met the existing chunk)
+
+    @staticmethod
+    def _chunks(start: int, members: list[dict]) -> dict[int, list[dict]]:
         by_chunk: dict[int, list[dict]] = {}
         for pos, m in enumerate(members, start=start):
             by_chunk.setdefault(pos // ROSTER_CHUNK, []).append(
                 {"i": m["_id"], "n": m["name"], "p": m.get("phone") or "", "d": m.get("department_id") or ""}
                 | ({"l": m["locale"]} if m.get("locale") not in (None, "zh-CN") else {})
             )
-        for chunk, entries in by_chunk.items():
-            self.db.rosters.update_one(
-                {"_id": self._chunk_id(union_id, chunk)},
-                {"$push": {"entries": {"$each": entries}}},
-                upsert=True,
-            )
+        return by_chunk
 
     def roster(self, union_id: str, member_count: int, first: int = 0, stop: int | None = None) -> list[dict]:
         """Roster entries of a union from position ``first`` up to ``stop`` (by ``_id`` lookups only)."""
@@ -128,19 +179,17 @@ class MembersStore(Store):
                 self.add_to_roster(union_id, members[i : i + ROSTER_CHUNK])
         return {u: len(ms) for u, ms in per_union.items()}
 
-    # --- Worker Homes and departments ------------------------------------------------------------
-    def insert_worker_home(self, doc: dict) -> None:
-        self.db.worker_homes.insert_one(doc)
+    # --- Worker Homes and departments (created and changed through Store.create/change: app.py) ---
+    def add_worker_home(self, doc: dict) -> None:
+        """Written just before its union (the commit point): one left by an interrupted creation is kept."""
+        try:
+            self.create("worker_homes", doc)
+        except DuplicateKeyError:
+            pass
 
     def worker_homes(self, union_ids: Iterable[str] | None = None) -> dict[str, dict]:
         query = {} if union_ids is None else {"_id": {"$in": list(union_ids)}}
         return {d["_id"]: d for d in self.db.worker_homes.find(query)}
-
-    def set_star_level(self, union_id: str, star_level: int) -> None:
-        self.db.worker_homes.update_one({"_id": union_id}, {"$set": {"star_level": star_level}})
-
-    def insert_department(self, doc: dict) -> None:
-        self.db.departments.insert_one(doc)
 
     def departments(self, union_id: str | None = None) -> list[dict]:
         query = {} if union_id is None else {"union_id": union_id}
@@ -149,12 +198,12 @@ class MembersStore(Store):
     def get_department(self, department_id: str) -> dict | None:
         return self.db.departments.find_one({"_id": department_id})
 
-    # --- members ---------------------------------------------------------------------------------
-    def insert_member(self, doc: dict) -> None:
-        self.db.members.insert_one(doc)
-
+    # --- members (one registration and role changes through Store.create/change: app.py) ----------
     def insert_members(self, docs: list[dict]) -> list[dict]:
-        """Insert all ``docs`` that clash with nothing; returns the write errors (index, code, errmsg)."""
+        """Insert all ``docs`` (one import batch, ``_v`` 0) that clash with nothing; returns the write
+        errors (index, code, errmsg). The member number (``_id``) and the resident-ID hash are the keys
+        that make a batch run twice insert each member once."""
+        docs = [{**d, "_v": 0} for d in docs]
         if not docs:
             return []
         try:
@@ -203,34 +252,9 @@ class MembersStore(Store):
         members = [self.get_member(e["i"]) for e in wanted]
         return [m for m in members if m], total
 
-    def set_roles(self, member_id: str, roles: list[dict]) -> dict | None:
-        return self.db.members.find_one_and_update(
-            {"_id": member_id}, {"$set": {"roles": roles}}, return_document=ReturnDocument.AFTER
-        )
-
-    def add_role(self, member_id: str, role: dict) -> dict | None:
-        return self.db.members.find_one_and_update(
-            {"_id": member_id}, {"$addToSet": {"roles": role}}, return_document=ReturnDocument.AFTER
-        )
-
-    def remove_role(self, member_id: str, role: dict) -> dict | None:
-        return self.db.members.find_one_and_update(
-            {"_id": member_id}, {"$pull": {"roles": role}}, return_document=ReturnDocument.AFTER
-        )
-
     # --- credentials -----------------------------------------------------------------------------
     def get_credential(self, login: str) -> dict | None:
         return self.db.credentials.find_one({"_id": login})
-
-    def put_credential(self, login: str, member_id: str, password_hash: str) -> None:
-        self.db.credentials.replace_one(
-            {"_id": login},
-            {"_id": login, "member_id": member_id, "password_hash": password_hash, "updated_at": now()},
-            upsert=True,
-        )
-
-    def delete_credential(self, login: str, member_id: str) -> None:
-        self.db.credentials.delete_one({"_id": login, "member_id": member_id})
 
     def insert_credentials(self, docs: list[dict]) -> None:
         if docs:
@@ -239,15 +263,7 @@ class MembersStore(Store):
             except BulkWriteError:
                 pass  # a login that exists already keeps its password
 
-    def set_login(self, member_id: str, login: str) -> None:
-        self.db.members.update_one({"_id": member_id}, {"$set": {"login": login}})
-
-    # --- revoked tokens (logout) ---------------------------------------------------------------
-    def revoke_token(self, token_id: str, expires_at: datetime) -> None:
-        self.db.revoked_tokens.update_one(
-            {"_id": token_id}, {"$set": {"expires_at": expires_at}}, upsert=True
-        )
-
+    # --- revoked tokens (logout; created through Store.create with ``token_revoked``: app.py) ----
     def revoked_tokens(self, after: datetime) -> list[dict]:
         return list(self.db.revoked_tokens.find({"expires_at": {"$gt": after}}))
 
@@ -275,33 +291,49 @@ class MembersStore(Store):
         """Delete the counters of windows that ended before ``before`` (a scan of a small collection)."""
         return self.db.login_attempts.delete_many({"expires_at": {"$lt": before}}).deleted_count
 
-    # --- imports ---------------------------------------------------------------------------------
-    def insert_job(self, doc: dict) -> None:
-        self.db.import_jobs.insert_one(doc)
-
+    # --- imports (jobs created and changed through Store.create/change: app.py) -------------------
     def get_job(self, job_id: str) -> dict | None:
         return self.db.import_jobs.find_one({"_id": job_id})
 
-    def update_job(self, job_id: str, **changes) -> None:
-        self.db.import_jobs.update_one({"_id": job_id}, {"$set": changes})
+    def save_import_file(self, job_id: str, content: bytes) -> int:
+        """Keep the uploaded file until its job ends (written before the job: an interrupted start leaves
+        parts that no job names, deleted with :meth:`drop_import_file` by no one; they hold no more than
+        the request did). Returns the number of parts."""
+        parts = max(1, -(-len(content) // FILE_PART))
+        for i in range(parts):
+            self.db.import_files.replace_one(
+                {"_id": f"{job_id}:{i:04d}"},
+                {"job_id": job_id, "data": content[i * FILE_PART : (i + 1) * FILE_PART]},
+                upsert=True,
+            )
+        return parts
 
-    def claim_job(self, job_id: str) -> dict | None:
-        """Move a queued (or interrupted running) job to running; None if it is finished."""
-        return self.db.import_jobs.find_one_and_update(
-            {"_id": job_id, "status": {"$in": ["queued", "running"]}},
-            {"$set": {"status": "running"}},
-            return_document=ReturnDocument.AFTER,
+    def import_file(self, job_id: str, parts: int) -> bytes:
+        return b"".join(
+            bytes((self.db.import_files.find_one({"_id": f"{job_id}:{i:04d}"}) or {}).get("data", b""))
+            for i in range(parts)
         )
 
+    def drop_import_file(self, job_id: str, parts: int) -> None:
+        for i in range(parts):
+            self.db.import_files.delete_one({"_id": f"{job_id}:{i:04d}"})
+
+    def mark_import_due(self, job_id: str, at: datetime) -> None:
+        """The marker of an unfinished job, written just before the job (its commit point)."""
+        self.db.import_due.replace_one({"_id": job_id}, {"at": at}, upsert=True)
+
+    def imports_due(self) -> list[dict]:
+        """Every marker (a small collection: only jobs in flight)."""
+        return list(self.db.import_due.find({}))
+
+    def drop_import_due(self, job_id: str) -> None:
+        self.db.import_due.delete_one({"_id": job_id})
+
     def save_error_batch(self, job_id: str, batch: int, errors: list[dict]) -> None:
-        try:
-            self.db.import_errors.insert_one(
-                {"_id": f"{job_id}:{batch:06d}", "job_id": job_id, "errors": errors}
-            )
-        except DuplicateKeyError:
-            self.db.import_errors.replace_one(
-                {"_id": f"{job_id}:{batch:06d}"}, {"job_id": job_id, "errors": errors}
-            )
+        """The bad rows of one batch (the same again when a batch runs twice)."""
+        self.db.import_errors.replace_one(
+            {"_id": f"{job_id}:{batch:06d}"}, {"job_id": job_id, "errors": errors}, upsert=True
+        )
 
     def error_batch(self, job_id: str, batch: int) -> list[dict]:
         doc = self.db.import_errors.find_one({"_id": f"{job_id}:{batch:06d}"})

@@ -5,7 +5,8 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from services.members.importer import FileProblem, ImportContext, check_row, national_id_hash, read_rows
+from services.members.importer import FileProblem, read_rows
+from services.members.rules import ImportContext, check_row, national_id_hash
 
 GOOD_ID = "110115198001010019"
 KEY = b"k" * 32

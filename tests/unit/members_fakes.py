@@ -1,0 +1,287 @@
+"""Hand-written fakes for the members use cases (services/members/app.py): an in-memory store with the
+methods of :class:`services.members.store.MembersStore`, including the semantics of
+``Store.change``/``create`` (guarded, ``_v``, events and the audit event in the document's outbox,
+NotFound/Conflict, duplicate ``_id``), and a registry (password hashing, resident-ID hash). No RabbitMQ,
+no FerretDB, no mocks."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from dmlib.errors import Conflict, NotFound
+from services.members.rules import national_id_hash
+from services.members.store import ROSTER_CHUNK
+
+
+class FakeMembersStore:
+    def __init__(self):
+        self.collections: dict[str, dict[Any, dict]] = {}
+        self.published: list[tuple[str, dict]] = []
+        self.fail_after_writes: int | None = None  # simulate a crash: raise after this many writes
+        self.writes = 0
+
+    def col(self, name: str) -> dict[Any, dict]:
+        return self.collections.setdefault(name, {})
+
+    def _write(self) -> None:
+        self.writes += 1
+        if self.fail_after_writes is not None and self.writes > self.fail_after_writes:
+            raise Crash(f"crash after {self.fail_after_writes} writes")
+
+    # --- the one way to change state, as dmlib.state/dmlib.storage do it ----------------------------
+    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable = (), audit=None):
+        self._write()
+        col = self.col(collection)
+        if doc["_id"] in col:
+            raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
+        if collection == "members" and any(m["id_hash"] == doc["id_hash"] for m in col.values()):
+            raise DuplicateKeyError("E11000 duplicate key id_hash")  # the unique index of MembersStore
+        events = [*events, *([audit.event(None, doc, service="members")] if audit else [])]
+        full = {**copy.deepcopy(dict(doc)), "_v": 0}
+        if events:
+            full["outbox"] = {e["body"]["event_id"]: copy.deepcopy(e) for e in events}
+        col[doc["_id"]] = full
+        return copy.deepcopy(full)
+
+    def change(
+        self,
+        collection: str,
+        doc_id: Any,
+        *,
+        expect: Mapping[str, Any] | None = None,
+        set: Mapping[str, Any] | None = None,  # noqa: A002
+        inc: Mapping[str, int] | None = None,
+        events: Iterable = (),
+        conflict=None,
+        audit=None,
+    ) -> dict:
+        self._write()
+        doc = self.col(collection).get(doc_id)
+        if doc is None:
+            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
+        for k, v in (expect or {}).items():
+            if doc.get(k) != v:
+                if conflict:
+                    raise conflict(copy.deepcopy(doc))
+                raise Conflict("changed by someone else meanwhile", details={"id": doc_id})
+        events = [*events, *([audit.event(copy.deepcopy(doc), set, inc, service="members")] if audit else [])]
+        doc.update(copy.deepcopy(dict(set or {})))
+        for k, n in {"_v": 1, **(inc or {})}.items():
+            doc[k] = (doc.get(k) or 0) + n
+        if events:
+            doc.setdefault("outbox", {}).update({e["body"]["event_id"]: copy.deepcopy(e) for e in events})
+        return copy.deepcopy(doc)
+
+    def relay(self, publish=None, *, mine: bool = False) -> int:
+        done = 0
+        for col in self.collections.values():
+            for doc in col.values():
+                if not isinstance(doc, dict):
+                    continue  # import_files parts
+                for entry in doc.pop("outbox", {}).values():
+                    self.published.append((entry["type"], entry["body"]))
+                    done += 1
+        return done
+
+    def events_of(self, event_type: str) -> list[dict]:
+        """What relaying now would publish (and has published) of one type."""
+        self.relay()
+        return [b for t, b in self.published if t == event_type]
+
+    # --- unions, homes, departments -----------------------------------------------------------------
+    def get_union(self, union_id):
+        return copy.deepcopy(self.col("unions").get(union_id))
+
+    def all_unions(self):
+        return [copy.deepcopy(u) for u in self.col("unions").values()]
+
+    def add_worker_home(self, doc):
+        try:
+            self.create("worker_homes", doc)
+        except DuplicateKeyError:
+            pass
+
+    def worker_homes(self, union_ids=None):
+        homes = self.col("worker_homes")
+        ids = homes.keys() if union_ids is None else [u for u in union_ids if u in homes]
+        return {u: copy.deepcopy(homes[u]) for u in ids}
+
+    def departments(self, union_id=None):
+        return sorted(
+            (copy.deepcopy(d) for d in self.col("departments").values() if union_id in (None, d["union_id"])),
+            key=lambda d: d["_id"],
+        )
+
+    def get_department(self, department_id):
+        return copy.deepcopy(self.col("departments").get(department_id))
+
+    # --- rosters ----------------------------------------------------------------------------------------
+    def add_to_roster(self, union_id, members):
+        self._write()
+        union = self.col("unions")[union_id]
+        start = union.get("member_count", 0)
+        union["member_count"] = start + len(members)
+        self._push(union_id, start, members)
+
+    def add_import_batch_to_roster(self, union_id, job_id, batch, members):
+        if not members:
+            return
+        self._write()
+        union = self.col("unions")[union_id]
+        done = union.setdefault("roster_jobs", {}).get(job_id)
+        if done and done["batch"] >= batch:
+            start = done["start"]
+        else:
+            start = union.get("member_count", 0)
+            union["member_count"] = start + len(members)
+            union["roster_jobs"][job_id] = {"batch": batch, "start": start}
+        self._push(union_id, start, members, key=f"{job_id}:{batch:06d}")
+
+    def _push(self, union_id, start, members, key=None):
+        for pos, m in enumerate(members, start=start):
+            chunk = self.col("rosters").setdefault(
+                f"{union_id}:{pos // ROSTER_CHUNK:06d}", {"entries": [], "pushed": []}
+            )
+            if key in chunk["pushed"]:
+                continue
+            chunk["entries"].append(
+                {"i": m["_id"], "n": m["name"], "p": m.get("phone") or "", "d": m.get("department_id") or ""}
+            )
+        if key:
+            for pos in range(start, start + len(members)):
+                pushed = self.col("rosters")[f"{union_id}:{pos // ROSTER_CHUNK:06d}"]["pushed"]
+                if key not in pushed:
+                    pushed.append(key)
+
+    def roster(self, union_id, member_count, first=0, stop=None):
+        stop = member_count if stop is None else min(stop, member_count)
+        entries = []
+        for chunk in range(first // ROSTER_CHUNK, max(first, stop - 1) // ROSTER_CHUNK + 1):
+            doc = self.col("rosters").get(f"{union_id}:{chunk:06d}")
+            if doc:
+                base = chunk * ROSTER_CHUNK
+                entries.extend(doc["entries"][max(0, first - base) : max(0, stop - base)])
+        return copy.deepcopy(entries)
+
+    def roster_page(self, unions, q, skip, limit):
+        everyone = [e for u in unions for e in self.roster(u["_id"], u.get("member_count", 0))]
+        if q:
+            everyone = [
+                e for e in everyone if e["n"].startswith(q) or e["i"].startswith(q) or e["p"].startswith(q)
+            ]
+        return [self.get_member(e["i"]) for e in everyone[skip : skip + limit]], len(everyone)
+
+    # --- members ------------------------------------------------------------------------------------------
+    def insert_members(self, docs):
+        self._write()
+        errors, col = [], self.col("members")
+        hashes = {m["id_hash"] for m in col.values()}
+        for i, d in enumerate(docs):
+            if d["_id"] in col or d["id_hash"] in hashes:
+                errors.append({"index": i, "code": 11000, "errmsg": "E11000 duplicate key"})
+                continue
+            col[d["_id"]] = {**copy.deepcopy(d), "_v": 0}
+            hashes.add(d["id_hash"])
+        return errors
+
+    def get_member(self, member_id):
+        return copy.deepcopy(self.col("members").get(member_id))
+
+    def member_union(self, member_id):
+        m = self.col("members").get(member_id)
+        return m["union_id"] if m else None
+
+    def get_members(self, member_ids):
+        return [
+            copy.deepcopy(self.col("members")[m])
+            for m in dict.fromkeys(member_ids)
+            if m in self.col("members")
+        ]
+
+    # --- credentials and tokens -------------------------------------------------------------------------
+    def get_credential(self, login):
+        return copy.deepcopy(self.col("credentials").get(login))
+
+    def insert_credentials(self, docs):
+        self._write()
+        for d in docs:
+            self.col("credentials").setdefault(d["_id"], copy.deepcopy(d))
+
+    def revoked_tokens(self, after):
+        return [copy.deepcopy(d) for d in self.col("revoked_tokens").values() if d["expires_at"] > after]
+
+    # --- imports ----------------------------------------------------------------------------------------
+    def get_job(self, job_id):
+        return copy.deepcopy(self.col("import_jobs").get(job_id))
+
+    def save_import_file(self, job_id, content):
+        self.col("import_files")[job_id] = content
+        return 1
+
+    def import_file(self, job_id, parts):
+        return self.col("import_files").get(job_id, b"")
+
+    def drop_import_file(self, job_id, parts):
+        self.col("import_files").pop(job_id, None)
+
+    def mark_import_due(self, job_id, at):
+        self.col("import_due")[job_id] = {"_id": job_id, "at": at}
+
+    def imports_due(self):
+        return [copy.deepcopy(m) for m in self.col("import_due").values()]
+
+    def drop_import_due(self, job_id):
+        self.col("import_due").pop(job_id, None)
+
+    def save_error_batch(self, job_id, batch, errors):
+        self._write()
+        self.col("import_errors")[f"{job_id}:{batch:06d}"] = copy.deepcopy(errors)
+
+    def error_batch(self, job_id, batch):
+        return copy.deepcopy(self.col("import_errors").get(f"{job_id}:{batch:06d}", []))
+
+
+class Crash(Exception):
+    """What a simulated crash raises (a process dying between two writes)."""
+
+
+class FakeRegistry:
+    id_key = b"k" * 32
+    max_import_bytes = 1024 * 1024
+    import_lease_s = 60.0
+    dummy_hash = "hash:timing-equaliser"
+
+    def hash_password(self, password: str) -> str:
+        return f"hash:{password[::-1]}"
+
+    def verify_password(self, password_hash: str, password: str) -> bool:
+        return password_hash == self.hash_password(password)
+
+    def id_hash(self, national_id: str) -> str:
+        return national_id_hash(self.id_key, national_id)
+
+
+class FakeClock:
+    def __init__(self, start: datetime = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Attempt:
+    """A login-limit charge (:mod:`services.members.logins`) that records its settlement."""
+
+    def __init__(self):
+        self.settled = False
+
+    def succeeded(self) -> None:
+        self.settled = True

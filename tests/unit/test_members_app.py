@@ -1,0 +1,337 @@
+"""The members use cases (services/members/app.py) through the in-memory fakes: policy first, rules,
+one guarded write with its events and audit entry; the import resumable after a crash at any write."""
+
+import base64
+
+import pytest
+
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
+from services.members import app
+from tests.helpers import SYSTEM, member, union_admin, valid_ids
+from tests.unit.members_fakes import Attempt, Crash, FakeClock, FakeMembersStore, FakeRegistry
+
+FED = union_admin("ftu", "F0001")
+ADMIN = union_admin("u01", "A0001")
+OTHER = union_admin("u02", "A0002")
+
+
+@pytest.fixture
+def site():
+    """ftu → u01, u02 (grassroots, each with a Worker Home), department u01-d1; made by the system."""
+    store, clock, registry = FakeMembersStore(), FakeClock(), FakeRegistry()
+    app.create_union(
+        store, SYSTEM, clock, {"id": "ftu", "name": "总工会", "kind": "federation", "parent_id": None}
+    )
+    for u in ("u01", "u02"):
+        app.create_union(
+            store,
+            SYSTEM,
+            clock,
+            {"id": u, "name": u, "kind": "grassroots", "parent_id": "ftu", "worker_home_name": None},
+        )
+    app.create_department(store, SYSTEM, {"id": "u01-d1", "union_id": "u01", "name": "生产部"})
+    store.relay()
+    store.published.clear()
+    return store, clock, registry
+
+
+def register(site, actor=ADMIN, no="M0000001", union="u01", nid=None, department=None):
+    store, clock, registry = site
+    data = {
+        "member_no": no,
+        "name": "王伟",
+        "union_id": union,
+        "national_id": nid or valid_ids(1)[0],
+        "department_id": department,
+    }
+    return app.register_member(store, actor, clock, registry, data)
+
+
+def audits(store):
+    return [b for b in store.events_of("change_recorded")]
+
+
+# ----- unions ------------------------------------------------------------------------------------------
+def test_create_union_commits_its_event_and_audit_and_the_home_first(site):
+    store, clock, _ = site
+    out = app.create_union(
+        store,
+        FED,
+        clock,
+        {"id": "u03", "name": "三厂", "kind": "grassroots", "parent_id": "ftu", "worker_home_name": None},
+    )
+    assert out["path"] == ["ftu", "u03"] and out["worker_home"]["name"] == "三厂职工之家"
+    assert store.events_of("union_created")[0]["union_id"] == "u03"
+    [entry] = audits(store)
+    assert entry["action"] == "members.union_created" and entry["union_id"] == "ftu"
+    with pytest.raises(Conflict):
+        app.create_union(
+            store, FED, clock, {"id": "u03", "name": "x", "kind": "grassroots", "parent_id": "ftu"}
+        )
+    with pytest.raises(Forbidden):
+        app.create_union(
+            store, ADMIN, clock, {"id": "x", "name": "x", "kind": "grassroots", "parent_id": "ftu"}
+        )
+    with pytest.raises(Forbidden):
+        app.create_union(store, FED, clock, {"id": "r", "name": "r", "kind": "federation", "parent_id": None})
+    with pytest.raises(BadInput):
+        app.create_union(store, FED, clock, {"id": "x", "name": "x", "kind": "street", "parent_id": "u01"})
+
+
+def test_reading_unions(site):
+    store, _, _ = site
+    reader = member("M9", "u01")
+    assert app.get_union(store, reader, "u01")["worker_home"]["star_level"] == 0
+    [root] = app.union_tree(store, reader, None)
+    assert [c["id"] for c in root["children"]] == ["u01", "u02"]
+    assert [u["id"] for u in app.list_unions(store, reader, "ftu", "grassroots", ("grassroots",))] == [
+        "u01",
+        "u02",
+    ]
+    with pytest.raises(NotFound):
+        app.union_tree(store, reader, "nope")
+    with pytest.raises(BadInput):
+        app.list_unions(store, reader, None, "planet", ("grassroots",))
+    assert app.count_members(store, reader, ["u01", "zz"]) == {"u01": 0}
+
+
+def test_star_levels_by_the_system_or_a_superior_admin(site):
+    store, _, _ = site
+    with pytest.raises(Forbidden):
+        app.set_star_level(store, ADMIN, "u01", 5)  # one's own home: no
+    with pytest.raises(BadInput):
+        app.set_star_level(store, FED, "u01", 6)
+    assert app.set_star_level(store, FED, "u01", 4)["worker_home"]["star_level"] == 4
+    app.set_star_level(store, SYSTEM, "u02", 3)  # voting on publication: not audited
+    [entry] = audits(store)
+    assert entry["action"] == "members.star_level_set" and entry["changes"] == [
+        {"field": "star_level", "before": 0, "after": 4}
+    ]
+
+
+def test_departments(site):
+    store, _, _ = site
+    with pytest.raises(Conflict):
+        app.create_department(store, ADMIN, {"id": None, "union_id": "u01", "name": "生产部"})
+    with pytest.raises(Forbidden):
+        app.create_department(store, OTHER, {"id": None, "union_id": "u01", "name": "质检部"})
+    with pytest.raises(BadInput):
+        app.create_department(store, FED, {"id": None, "union_id": "ftu", "name": "质检部"})
+    app.create_department(store, ADMIN, {"id": "u01-d2", "union_id": "u01", "name": "质检部"})
+    assert [d["id"] for d in app.list_departments(store, member("M9", "u01"), "u01")] == ["u01-d1", "u01-d2"]
+    assert audits(store)[0]["action"] == "members.department_created"
+
+
+# ----- members -------------------------------------------------------------------------------------------
+def test_register_member(site):
+    store = site[0]
+    out = register(site, department="u01-d1")
+    assert (
+        out["member_no"] == "M0000001" and out["union_name"] == "u01" and len(out["national_id_last4"]) == 4
+    )
+    assert store.get_union("u01")["member_count"] == 1
+    assert store.events_of("member_registered") == [
+        {**store.events_of("member_registered")[0], "member_id": "M0000001", "union_id": "u01"}
+    ]
+    [entry] = audits(store)
+    assert {c["field"] for c in entry["changes"]} == {"name", "union_id", "department_id"}
+    with pytest.raises(Conflict) as same_number:
+        register(site, nid=valid_ids(2)[1])
+    assert "member_no" in same_number.value.fields
+    with pytest.raises(Conflict) as same_id:
+        register(site, no="M0000002")
+    assert "national_id" in same_id.value.fields
+    with pytest.raises(Forbidden):
+        register(site, actor=OTHER, no="M0000003", nid=valid_ids(3)[2])
+    with pytest.raises(BadInput):
+        register(site, actor=FED, no="M0000003", union="ftu", nid=valid_ids(3)[2])
+    with pytest.raises(BadInput):
+        register(site, no="M0000003", nid=valid_ids(3)[2], department="u02-d9")
+
+
+def test_reading_members_decides_on_the_union_first(site):
+    store = site[0]
+    register(site)
+    assert app.get_member(store, member("M0000001", "u01"), "M0000001")["name"] == "王伟"
+    assert app.get_member(store, FED, "M0000001")["member_no"] == "M0000001"
+    with pytest.raises(Forbidden):
+        app.get_member(store, OTHER, "M0000001")
+    with pytest.raises(NotFound):
+        app.get_member(store, ADMIN, "M0404")
+    with pytest.raises(Forbidden):
+        app.get_members(store, OTHER, ["M0000001"])
+    assert [m["id"] for m in app.get_members(store, SYSTEM, ["M0000001", "M0404"])] == ["M0000001"]
+    with pytest.raises(BadInput):
+        app.get_members(store, SYSTEM, ["M"] * 1001)
+    page = app.list_members(
+        store, FED, {"union_id": "ftu", "include_below": True, "q": None, "page": 1, "per_page": 10}
+    )
+    assert page["total"] == 1 and page["items"][0]["id"] == "M0000001"
+    roster = app.union_roster(store, ADMIN, "u01", 0, 10)
+    assert roster["members"] == [
+        {"member_id": "M0000001", "name": "王伟", "department_id": None, "locale": "zh-CN"}
+    ]
+    with pytest.raises(BadInput):
+        app.union_roster(store, ADMIN, "u01", 0, 5001)
+    with pytest.raises(Forbidden):
+        app.union_roster(store, OTHER, "u01", 0, 10)
+    profile = app.profile(store, member("M0000001", "u01"))
+    assert [u["id"] for u in profile["union_path"]] == ["ftu", "u01"]
+
+
+# ----- roles -----------------------------------------------------------------------------------------------
+def test_grant_and_revoke_roles(site):
+    store = site[0]
+    register(site)
+    data = {"member_id": "M0000001", "role": "handler", "scope": "u01-d1"}
+    out = app.change_role(store, ADMIN, data, granting=True)
+    assert out["roles"] == [{"role": "handler", "scope": "u01-d1"}]
+    assert app.change_role(store, ADMIN, data, granting=True)["roles"] == out["roles"]  # once
+    assert app.change_role(store, ADMIN, data, granting=False)["roles"] == []
+    changed = store.events_of("roles_changed")
+    assert [e["granted"] for e in changed] == [True, True, False]
+    assert [a["action"] for a in audits(store) if a["object"]["type"] == "member"][1:] == [
+        "members.role_granted",
+        "members.role_granted",
+        "members.role_revoked",
+    ]
+    with pytest.raises(Forbidden):
+        app.change_role(store, OTHER, data, granting=True)
+    with pytest.raises(Forbidden):
+        app.change_role(store, ADMIN, {**data, "role": "delegate", "scope": "cg-u01"}, granting=True)
+    with pytest.raises(NotFound):
+        app.change_role(store, ADMIN, {**data, "scope": "u01-d9"}, granting=True)
+    app.change_role(store, SYSTEM, {**data, "role": "delegate", "scope": "cg-u01"}, granting=True)
+
+
+def test_a_role_change_over_a_stale_read_is_a_conflict(site):
+    store = site[0]
+    register(site)
+    real_get = store.get_member
+    store.get_member = lambda m: {**real_get(m), "_v": -1}  # someone changed the member after our read
+    with pytest.raises(Conflict):
+        app.change_role(store, ADMIN, {"member_id": "M0000001", "role": "handler", "scope": "u01-d1"}, True)
+
+
+# ----- credentials -------------------------------------------------------------------------------------
+def test_passwords_set_reset_and_login(site):
+    store, clock, registry = site
+    register(site)
+    reset = {"member_id": "M0000001", "new_password": "Pass-1234", "login": None, "current_password": None}
+    assert app.set_password(store, ADMIN, clock, registry, reset) == {
+        "member_id": "M0000001",
+        "login": "M0000001",
+    }
+    own = member("M0000001", "u01")
+    with pytest.raises(Unauthenticated):
+        app.set_password(
+            store, own, clock, registry, {**reset, "new_password": "x" * 8, "current_password": "bad"}
+        )
+    app.set_password(
+        store,
+        own,
+        clock,
+        registry,
+        {**reset, "new_password": "New-5678", "current_password": "Pass-1234", "login": "WANG"},
+    )
+    assert store.get_credential("M0000001")["member_id"] is None  # the old login retired
+    assert store.get_member("M0000001")["login"] == "WANG"
+    attempt = Attempt()
+    who = app.authenticate(store, registry, attempt, {"login": "WANG", "password": "New-5678"})
+    assert who["member_id"] == "M0000001" and attempt.settled
+    with pytest.raises(Unauthenticated):
+        app.authenticate(store, registry, Attempt(), {"login": "WANG", "password": "Pass-1234"})
+    for login in ("NOBODY", "M0000001"):  # unknown, retired
+        with pytest.raises(Unauthenticated):
+            app.authenticate(store, registry, Attempt(), {"login": login, "password": "Pass-1234"})
+    actions = [a["action"] for a in audits(store) if a["object"]["type"] == "member"]
+    assert actions[-2:] == ["members.password_reset", "members.password_set"]
+    assert "hash:" not in str(audits(store)) and "Pass-1234" not in str(audits(store))
+    with pytest.raises(Forbidden):
+        app.set_password(store, OTHER, clock, registry, reset)
+    register(site, no="M0000002", nid=valid_ids(2)[1])
+    with pytest.raises(Conflict):
+        app.set_password(store, ADMIN, clock, registry, {**reset, "member_id": "M0000002", "login": "WANG"})
+
+
+def test_logout_revokes_the_token_once(site):
+    store, clock, _ = site
+    from dmlib.auth import Actor
+
+    actor = Actor(member_id="M1", token_id="jti-1", expires_at=int(clock().timestamp()) + 60)
+    assert app.revoke_token(store, actor) == {"token_id": "jti-1", "expires_at": actor.expires_at}
+    app.revoke_token(store, actor)
+    assert [e["token_id"] for e in store.events_of("token_revoked")] == ["jti-1"]
+    assert app.revoked_tokens(store, SYSTEM, clock) == [{"token_id": "jti-1", "expires_at": actor.expires_at}]
+    with pytest.raises(Forbidden):
+        app.revoked_tokens(store, ADMIN, clock)
+
+
+# ----- the import -----------------------------------------------------------------------------------------
+def csv_of(n, union="u01", extra=""):
+    rows = "".join(f"P{i:05d},会员{i},{union},{nid}\n" for i, nid in enumerate(valid_ids(n)))
+    return base64.b64encode(f"member_no,name,union_id,national_id\n{rows}{extra}".encode()).decode()
+
+
+def start(site, content, actor=ADMIN, password=None):
+    store, clock, registry = site
+    return app.start_import(
+        store,
+        actor,
+        clock,
+        registry,
+        {"filename": "m.csv", "content_b64": content, "initial_password": password},
+    )
+
+
+def test_an_import_runs_from_the_timer_and_ends_with_its_event_and_audit(site):
+    store, clock, registry = site
+    job = start(site, csv_of(2500, extra="X00001,坏,u02,110115198001010019\n"), password="Init-9999")
+    assert job["status"] == "queued" and job["password_hash"] == registry.hash_password("Init-9999")
+    assert app.resume_imports(store, clock, registry, "r1") == 1
+    done = app.get_import(store, ADMIN, job["_id"])
+    assert (done["status"], done["processed"], done["inserted"], done["failed"]) == ("done", 2501, 2500, 1)
+    assert done["password_hash"] is None and store.imports_due() == []
+    assert app.import_errors(store, ADMIN, job["_id"], 1)["items"][0]["field"] == "union_id"
+    assert store.get_credential("P00001")["password_hash"] == registry.hash_password("Init-9999")
+    assert store.get_union("u01")["member_count"] == 2500
+    assert store.events_of("members_imported")[0]["inserted"] == 2500
+    actions = [a["action"] for a in audits(store)]
+    assert actions == ["members.import_started", "members.members_imported"]
+    with pytest.raises(Forbidden):
+        app.get_import(store, OTHER, job["_id"])
+    with pytest.raises(BadInput):
+        app.import_errors(store, ADMIN, job["_id"], 0)
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 5, 6, 9, 13])
+def test_an_import_interrupted_at_any_write_completes_with_each_row_once(site, crash_after):
+    store, clock, registry = site
+    job = start(site, csv_of(3100), password="Init-9999")
+    store.writes, store.fail_after_writes = 0, crash_after
+    with pytest.raises(Crash):
+        app.run_import(store, clock, registry, job["_id"], "r1")
+    store.fail_after_writes = None
+    assert app.run_import(store, clock, registry, job["_id"], "r2") is None  # r1's lease still runs
+    clock.advance(registry.import_lease_s + 1)
+    assert app.resume_imports(store, clock, registry, "r2") == 1
+    done = store.get_job(job["_id"])
+    assert (done["status"], done["inserted"], done["failed"], done["processed"]) == ("done", 3100, 0, 3100)
+    entries = [e["i"] for c in store.col("rosters").values() for e in c["entries"]]
+    assert len(entries) == len(set(entries)) == store.get_union("u01")["member_count"] == 3100
+    assert len(store.col("members")) == 3100 and len(store.events_of("members_imported")) == 1
+
+
+def test_import_refusals(site):
+    with pytest.raises(Forbidden):
+        start(site, csv_of(1), actor=member("M9", "u01"))
+    with pytest.raises(BadInput):
+        start(site, "not base64!")
+    with pytest.raises(PayloadTooLarge):
+        start(site, base64.b64encode(b"x" * (2 * 1024 * 1024)).decode())
+    store, clock, registry = site
+    job = start(site, csv_of(3, union="u02"))  # outside the admin's scope: every row reported
+    bad = start(site, base64.b64encode(b"name\nx\n").decode())  # no required columns: the job fails
+    app.resume_imports(store, clock, registry, "r1")
+    assert store.get_job(job["_id"])["failed"] == 3
+    assert store.get_job(bad["_id"])["status"] == "failed"
