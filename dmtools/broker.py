@@ -78,7 +78,7 @@ PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notif
 #: ``consumes`` lists every ``@event_handler`` of the service (checked against the code by
 #: tests/unit/test_broker_accounts.py); ``calls`` every ``Rpc(...)`` dependency.
 ACCOUNTS: dict[str, Account] = {
-    "members": Account(calls=("members",)),
+    "members": Account(),
     "gateway": Account(
         calls=("members", "congress", "disclosure", "voting", "proposals", "notify", "audit"),
         serves=False,  # HTTP only: no RPC queue (its healthcheck is GET /healthz)
