@@ -181,12 +181,13 @@ def test_rpc_requests_only_to_the_services_it_calls_and_no_eavesdropping(node, d
     conn = connect(node, service)
     try:
         publish(conn, RPC_EXCHANGE, str(uuid.uuid4()))  # a reply
-        publish(conn, RPC_EXCHANGE, f"{calls[0]}.health")
+        publish(conn, RPC_EXCHANGE, f"{(calls or (service,))[0]}.health")
         for other in SERVICES:
             if other not in calls and other != service:
                 with pytest.raises(AccessRefused):
                     publish(conn, RPC_EXCHANGE, f"{other}.close_vote")
-        reply_queue = f"rpc.reply-{service}-{uuid.uuid4()}"
+        caller = service if calls else "standalone_rpc_proxy"  # members calls no one but loads at start
+        reply_queue = f"rpc.reply-{caller}-{uuid.uuid4()}"
         ch = conn.channel()
         ch.queue_declare(reply_queue, auto_delete=True)
         ch.queue_bind(reply_queue, RPC_EXCHANGE, str(uuid.uuid4()))  # a reply binding: accepted
