@@ -531,6 +531,13 @@ def test_workflows_survive_kill_9_and_a_database_outage(drill, capsys):
         for etype in ("vote_opened", "resolution_adopted"):
             expected[etype] += 1
             assert (etype, item) in per_object, (etype, item)
+    bound = {i["poll_id"] for i in items}
+    orphan_polls = [
+        (d["_id"], d.get("status"))
+        for d in db("voting").polls.find({"owner": "congress", "ref": {"$in": congress.items}})
+        if d["_id"] not in bound
+    ]  # opened by an open_vote cut short after voting answered; the repeat opened another (finding)
+    expected["poll_opened"] += len(orphan_polls)
     for poll_id in [i["poll_id"] for i in items] + campaign.campaigns:
         for etype in ("poll_opened", "poll_closed"):
             expected[etype] += 1
@@ -624,6 +631,7 @@ def test_workflows_survive_kill_9_and_a_database_outage(drill, capsys):
             ),
             ("outbox markers of uncommitted writes (dropped after 1 h)", settled["orphans"]),
             ("events expected (keyed, per object)", sum(expected.values())),
+            ("choice polls left unbound by a repeated open_vote (id, status)", orphan_polls),
             ("events published (distinct / copies)", f"{len(events)} / {len(events) + dup_published}"),
             ("events by type", dict(sorted(published.items()))),
             ("handler runs expected / consumed", f"{consumers} / {consumers - len(settled['unconsumed'])}"),
