@@ -679,12 +679,22 @@ def set_superior_scores(p: Ports, actor: Actor, campaign_id: str, data: dict) ->
 def _set_scores(
     p: Ports, actor: Actor, campaign_id: str, field: str, scores: dict, record: Audit | None
 ) -> dict:
-    """One guarded write of score entries (half-up: 88.125 → 88.13) unless the results are published."""
+    """One guarded write of score entries (half-up: 88.125 → 88.13) unless the results are published.
+    A repeat that changes no score (a person sending the same form again after a timeout) writes
+    nothing, so it leaves no second audit entry."""
+    rounded = {home: ev.round2(score) for home, score in scores.items()}
+    current = p.store.get_campaign(campaign_id)
+    if (
+        current is not None
+        and current["status"] in ("draft", "open", "closed")
+        and all((current.get(field) or {}).get(home) == value for home, value in rounded.items())
+    ):
+        return campaign_out(p, current, actor)
     updated = p.store.change(
         "campaigns",
         campaign_id,
         expect={"status": {"$in": ["draft", "open", "closed"]}},
-        set={f"{field}.{home}": ev.round2(score) for home, score in scores.items()},
+        set={f"{field}.{home}": value for home, value in rounded.items()},
         conflict=_published_conflict,
         audit=record,
     )

@@ -388,3 +388,24 @@ def test_a_recount_asked_by_a_campaign_admin_is_audited():
         "type": "poll",
         "id": "ev1",
     }
+
+
+def test_a_repeated_score_form_writes_nothing_and_leaves_no_second_audit_entry():
+    """Found by the crash drill: an admin who sends the same unit score again after a timeout (the
+    first one landed) must not leave a second audit entry for a change that changed nothing."""
+    p = ports()
+    campaign(p)
+    camp.set_unit_score(p, union_admin("u01"), "ev1", "u01", {"score": 88.125})
+    again = camp.set_unit_score(p, union_admin("u01"), "ev1", "u01", {"score": 88.13})  # same, rounded
+    camp.set_superior_scores(p, SUPERIOR, "ev1", {"scores": {"u01": 90}})
+    camp.set_superior_scores(p, SUPERIOR, "ev1", {"scores": {"u01": 90}})
+    camp.set_unit_score(p, union_admin("u01"), "ev1", "u01", {"score": 70})  # a change: recorded
+    audited = [b["action"] for k, b in p.store.events if k == "change_recorded"]
+    assert audited == [
+        "voting.campaign_created",
+        "voting.unit_score_set",
+        "voting.superior_scores_set",
+        "voting.unit_score_set",
+    ]
+    assert again["homes"][0]["unit_score"] == 88.13
+    assert p.store.docs["campaigns"]["ev1"]["unit_scores"] == {"u01": 70.0}
