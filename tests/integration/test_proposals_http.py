@@ -8,10 +8,10 @@ import pytest
 from openpyxl import load_workbook
 
 from services.congress.service import CongressService
+from services.gateway.pages import NOTICE_COOKIE, load_notice
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.proposals.service import ProposalsService
-from services.gateway.pages import NOTICE_COOKIE, load_notice
 from tests.helpers import AUTH_SECRET, member, token
 from tests.integration.test_proposals_service import ADMIN, DRAFT, H1, H2, d, populate
 
