@@ -30,8 +30,8 @@ but refused by the state (only where the row's target cannot be made fresh per c
 is answered like a success but must change nothing (an import by another union's admin is accepted and
 each of its rows refused in the job's report). Pages: ``200``
 (the page), ``303`` (a form done, redirected onward), ``login`` (303 to ``/login``: anonymous), ``back``
-(a refused form: 303 back to the page with the refusal's message in ``notice=``), ``403`` (the error
-page).
+(a refused form: 303 back to the page with the refusal's message in the signed notice cookie,
+services/gateway/pages.py), ``403`` (the error page).
 """
 
 from __future__ import annotations
@@ -376,7 +376,7 @@ def render_markdown() -> str:
         "`200` `201` `202` `204`: allowed (API). `401`: not logged in (API). `403`: refused. `404`: hidden.",
         "`409`: past the role check but refused by the target's state. Pages: `200` the page, `303` a form",
         "done and redirected onward, `login` a 303 to `/login`, `back` a refused form sent back to its page",
-        "with the refusal's message (`notice=`), `403` the error page. State-changing rows are asked on a",
+        "with the refusal's message (the notice cookie), `403` the error page. State-changing rows are asked on a",
         "fresh target per allowed role (each must succeed) and on one shared target for the refused roles",
         "(read back before and after: nothing may change).",
         "",
