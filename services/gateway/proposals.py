@@ -301,10 +301,10 @@ class ProposalsRoutes(Router):
             **context,
         )
 
-    def _p_act(self, target: str, call) -> Response:
-        """A button of the proposals pages: done → back to ``target`` with "Done."; refused → back with
-        the refusal's message (the pages' one policy otherwise: :mod:`services.gateway.pages`)."""
-        return self.web.act(target, call, done=self.web.gettext("Done."))
+    def _p_act(self, target: str, call, done: str = "Done.") -> Response:
+        """A button of the proposals pages: done → back to ``target`` with ``done`` (a message id);
+        refused → back with the refusal's message (the pages' one policy: :mod:`services.gateway.pages`)."""
+        return self.web.act(target, call, done=self.web.gettext(done))
 
     @staticmethod
     def _p_safe(value: str) -> str:
@@ -442,7 +442,9 @@ class ProposalsRoutes(Router):
         dep = request.form.get("department_id", "")
         target = f"/proposals/inbox/{self._p_safe(dep)}"
         body = {"text": request.form.get("text", ""), "department_id": dep or None}
-        return self._p_act(target, lambda: self.proposals_rpc.reply(proposal_id, body))
+        return self._p_act(
+            target, lambda: self.proposals_rpc.reply(proposal_id, body), done="Your reply has been sent."
+        )
 
     @page("GET", "/proposals/sessions/<session_id>")
     def proposals_public(self, request, session_id):
