@@ -11,7 +11,6 @@ database. The actors are fresh ones the other e2e tests of the shared stack do n
 end of u01's list, a member of u03 who has not rated in 2018, a new session of u01's 3rd term.
 """
 
-
 import pytest
 from playwright.sync_api import expect
 
