@@ -30,8 +30,8 @@ but refused by the state (only where the row's target cannot be made fresh per c
 is answered like a success but must change nothing (an import by another union's admin is accepted and
 each of its rows refused in the job's report). Pages: ``200``
 (the page), ``303`` (a form done, redirected onward), ``login`` (303 to ``/login``: anonymous), ``back``
-(a refused form: 303 back to the page with the refusal's message in ``notice=``), ``403`` (the error
-page).
+(a refused form: 303 back to the page with the refusal's message in the signed notice cookie,
+services/gateway/pages.py), ``403`` (the error page).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ ROUTES: list[Row] = [
     Row("POST", "/logout", "login login login login login login login", LOGIN),
     Row("GET", "/", "login 200 200 200 200 200 200", LOGIN),
     Row("GET", "/me", "login 200 200 200 200 200 200", OWN),
-    Row("POST", "/me/password", "login 200 200 200 200 200 200", OWN),
+    Row("POST", "/me/password", "login 303 303 303 303 303 303", OWN),
     # ----- member registry -----------------------------------------------------------------------
     Row("GET", "/api/v1/unions", "401 200 200 200 200 200 200", LOGIN),
     Row("POST", "/api/v1/unions", "401 403 403 403 403 403 201", REG),
@@ -200,13 +200,13 @@ ROUTES: list[Row] = [
     Row("GET", "/congress/<congress_id>", "login 200 200 200 200 403 200", CGR),
     Row("GET", "/congress/sessions/<session_id>/console", "login 403 403 403 200 403 200", CG),
     Row("GET", "/congress/sessions/<session_id>", "login 200 200 200 200 403 200", CGD),
-    Row("POST", "/congress/terms/<term_id>/sessions", "login back back back 303 back 303", CG),
-    Row("POST", "/congress/sessions/<session_id>/check-in", "login back 303 back back back back", CGD),
-    Row("POST", "/congress/sessions/<session_id>/convene", "login back back back 303 back 303", CG),
-    Row("POST", "/congress/sessions/<session_id>/close", "login back back back 303 back 303", CG),
-    Row("POST", "/congress/items/<item_id>/open", "login back back back 303 back 303", CG),
-    Row("POST", "/congress/items/<item_id>/close", "login back back back 303 back 303", CG),
-    Row("POST", "/congress/items/<item_id>/vote", "login back 303 back back back back", CGD),
+    Row("POST", "/congress/terms/<term_id>/sessions", "login 403 403 403 303 403 303", CG),
+    Row("POST", "/congress/sessions/<session_id>/check-in", "login 403 303 403 403 403 403", CGD),
+    Row("POST", "/congress/sessions/<session_id>/convene", "login 403 403 403 303 403 303", CG),
+    Row("POST", "/congress/sessions/<session_id>/close", "login 403 403 403 303 403 303", CG),
+    Row("POST", "/congress/items/<item_id>/open", "login 403 403 403 303 403 303", CG),
+    Row("POST", "/congress/items/<item_id>/close", "login 403 403 403 303 403 303", CG),
+    Row("POST", "/congress/items/<item_id>/vote", "login 403 303 403 403 403 403", CGD),
     # ----- proposals -----------------------------------------------------------------------------
     Row("POST", "/api/v1/proposals/sessions/<session_id>/window", "401 403 403 403 200 403 200", PR),
     Row("POST", "/api/v1/proposals/sessions/<session_id>/window/close", "401 403 403 403 200 403 200", PR),
@@ -226,21 +226,21 @@ ROUTES: list[Row] = [
     Row("POST", "/api/v1/proposals/<proposal_id>/rate", "401 403 200 403 403 403 403", PRR),
     Row("POST", "/api/v1/proposals/<proposal_id>/excellent", "401 403 403 403 200 403 200", PR),
     Row("GET", "/proposals", "login 200 200 200 200 200 200", PRM),
-    Row("POST", "/proposals/sessions/<session_id>/window", "login back back back 303 back 303", PR),
+    Row("POST", "/proposals/sessions/<session_id>/window", "login 403 403 403 303 403 303", PR),
     Row("GET", "/proposals/sessions/<session_id>/mine", "login 200 200 200 200 403 200", PRD),
-    Row("POST", "/proposals/sessions/<session_id>/mine", "login back 303 back back back back", PRD),
-    Row("POST", "/proposals/<proposal_id>/cosign", "login back 303 back back back back", PRD),
-    Row("POST", "/proposals/<proposal_id>/submit", "login back 303 back back back back", PRD),
+    Row("POST", "/proposals/sessions/<session_id>/mine", "login 403 303 403 403 403 403", PRD),
+    Row("POST", "/proposals/<proposal_id>/cosign", "login 403 303 403 403 403 403", PRD),
+    Row("POST", "/proposals/<proposal_id>/submit", "login 403 303 403 403 403 403", PRD),
     Row("GET", "/proposals/sessions/<session_id>/desk", "login 403 403 403 200 403 200", PR),
-    Row("POST", "/proposals/<proposal_id>/review", "login back back back 303 back 303", PR),
-    Row("POST", "/proposals/<proposal_id>/assign", "login back back back 303 back 303", PR),
-    Row("POST", "/proposals/<proposal_id>/excellent", "login back back back 303 back 303", PR),
+    Row("POST", "/proposals/<proposal_id>/review", "login 403 403 403 303 403 303", PR),
+    Row("POST", "/proposals/<proposal_id>/assign", "login 403 403 403 303 403 303", PR),
+    Row("POST", "/proposals/<proposal_id>/excellent", "login 403 403 403 303 403 303", PR),
     Row("GET", "/proposals/inbox/<department_id>", "login 403 403 200 403 403 403", PRH),
-    Row("POST", "/proposals/<proposal_id>/reply", "login back back 303 back back back", PRH),
+    Row("POST", "/proposals/<proposal_id>/reply", "login 403 403 303 403 403 403", PRH),
     Row("GET", "/proposals/sessions/<session_id>", "login 200 200 200 200 403 200", PRM),
     Row("GET", "/proposals/sessions/<session_id>/stats", "login 200 200 200 200 403 200", PRM),
     Row("GET", "/proposals/<proposal_id>", "login 200 200 200 200 403 200", PRM),
-    Row("POST", "/proposals/<proposal_id>/rate", "login back 303 back back back back", PRR),
+    Row("POST", "/proposals/<proposal_id>/rate", "login 403 303 403 403 403 403", PRR),
     # ----- evaluations ---------------------------------------------------------------------------
     Row("GET", "/api/v1/campaigns", "401 200 200 200 200 200 200", LOGIN),
     Row("POST", "/api/v1/campaigns", "401 403 403 403 403 403 201", EV),
@@ -376,7 +376,7 @@ def render_markdown() -> str:
         "`200` `201` `202` `204`: allowed (API). `401`: not logged in (API). `403`: refused. `404`: hidden.",
         "`409`: past the role check but refused by the target's state. Pages: `200` the page, `303` a form",
         "done and redirected onward, `login` a 303 to `/login`, `back` a refused form sent back to its page",
-        "with the refusal's message (`notice=`), `403` the error page. State-changing rows are asked on a",
+        "with the refusal's message (the notice cookie), `403` the error page. State-changing rows are asked on a",
         "fresh target per allowed role (each must succeed) and on one shared target for the refused roles",
         "(read back before and after: nothing may change).",
         "",

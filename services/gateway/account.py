@@ -8,10 +8,11 @@ from werkzeug.wrappers import Response
 
 from dmlib.auth import Actor, Grant
 from dmlib.contracts import members as c
-from dmlib.errors import BadInput, NotFound, ServiceError, TooManyRequests
+from dmlib.errors import BadInput, NotFound
 
 from .http import COOKIE, LANG_COOKIE, LOCALES, api, json_response, page
 from .openapi import build_spec
+from .routing import Router
 
 
 def safe_next(target: str | None) -> str:
@@ -21,7 +22,9 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-class AccountHttp:
+class AccountRoutes(Router):
+    uses = ("members_rpc",)
+
     def _login(self, credentials: dict, request) -> tuple[str, dict]:
         """Check ``{"login", "password"}`` with members (which validates them and applies the failed-login
         limits per login and per client address), then sign the token. Returns (token, member).
@@ -153,21 +156,23 @@ class AccountHttp:
         if not password:
             errors["password"] = self.web.gettext("Enter your password")
         if not errors:
-            try:
-                token, _ = self._login({"login": login, "password": password}, request)
-            except TooManyRequests as exc:
-                retry = int(exc.details.get("retry_after_s") or 60)
+            # a 401 here is the wrong password this form asks for; a 429 the failed-login limit
+            found = self.web.attempt(
+                self._login, {"login": login, "password": password}, request, also=(401, 429)
+            )
+            if found.refusal is None:
+                token, _ = found.value
+                return self._set_session(self.web.redirect(target), token)
+            if found.refusal.status == 429:
+                status = 429
+                retry = int(found.refusal.details.get("retry_after_s") or 60)
                 minutes = max(1, -(-retry // 60))
                 errors["form"] = self.web.gettext(
                     "Too many failed logins. Try again in %(minutes)s minutes.", minutes=minutes
                 )
-                status, headers = 429, {"Retry-After": str(retry)}
-            except ServiceError as exc:
-                if exc.status >= 500:
-                    raise
-                errors["form"] = self.web.gettext("Wrong login or password")
+                headers = {"Retry-After": str(retry)}
             else:
-                return self._set_session(Response(status=303, headers={"Location": target}), token)
+                errors["form"] = self.web.gettext("Wrong login or password")
         response = self.web.render(
             "login.html",
             status=status if errors else 200,
@@ -195,31 +200,27 @@ class AccountHttp:
     @page("GET", "/me")
     def profile_page(self, request):
         profile = self.members_rpc.profile()
-        return self.web.render("profile.html", request=request, profile=profile, errors={}, saved=False)
+        return self.web.render("profile.html", request=request, profile=profile, errors={})
 
     @page("POST", "/me/password")
     def password_submit(self, request):
         me = self.identity.actor
-        errors, saved = {}, False
-        try:
-            self.members_rpc.set_password(
-                {
-                    "member_id": me.member_id,
-                    "current_password": request.form.get("current_password") or None,
-                    "new_password": request.form.get("new_password", ""),
-                }
-            )
-            saved = True
-        except ServiceError as exc:
-            if exc.status not in (400, 401):
-                raise
-            errors = {k: "; ".join(v) for k, v in exc.fields.items()} or {"current_password": exc.message}
-        profile = self.members_rpc.profile()
+        body = {
+            "member_id": me.member_id,
+            "current_password": request.form.get("current_password") or None,
+            "new_password": request.form.get("new_password", ""),
+        }
+        # members answers a wrong current password with 401 (services/members/service.py, set_password)
+        refusal = self.web.attempt(self.members_rpc.set_password, body, also=(401,)).refusal
+        if refusal is None:
+            return self.web.redirect("/me", self.web.gettext("Password changed"))
+        errors = dict(refusal.errors)
+        if "form" in errors:  # a refusal without a field is about the current password
+            errors["current_password"] = errors.pop("form")
         return self.web.render(
             "profile.html",
-            status=400 if errors else 200,
+            status=refusal.status,
             request=request,
-            profile=profile,
+            profile=self.members_rpc.profile(),
             errors=errors,
-            saved=saved,
         )

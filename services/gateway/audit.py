@@ -11,13 +11,13 @@ from urllib.parse import urlencode
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from werkzeug.wrappers import Response
 
 from dmlib.contracts import audit as c
-from dmlib.errors import ServiceError
 from dmlib.exports import csv_bytes, xlsx_append
 
 from .http import api, page
+from .pages import download
+from .routing import Router
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FILTERS = ("actor", "object_type", "object_id", "date_from", "date_to")
@@ -79,7 +79,9 @@ def entries_xlsx(entries: list[dict], headers: list[str], title: str) -> bytes:
     return buf.getvalue()
 
 
-class AuditHttp:
+class AuditRoutes(Router):
+    uses = ("audit_rpc", "members_rpc")
+
     # ----- API -----------------------------------------------------------------------------------
     @api(
         "GET", "/api/v1/unions/<union_id>/audit", query=c.EntriesQuery, response=c.EntriesOut, tags=["audit"]
@@ -97,11 +99,6 @@ class AuditHttp:
         _ = self.web.gettext
         return found["items"], [_(h) for h, _get in EXPORT_COLUMNS]
 
-    def _download(self, data: bytes, mimetype: str, name: str) -> Response:
-        return Response(
-            data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
-
     @api(
         "GET",
         "/api/v1/unions/<union_id>/audit.csv",
@@ -114,7 +111,7 @@ class AuditHttp:
         above. Cells are never formulas."""
         entries, headers = self._export(request, union_id)
         stamp = f"{datetime.now(UTC):%Y%m%d}"
-        return self._download(entries_csv(entries, headers), "text/csv", f"audit-{union_id}-{stamp}.csv")
+        return download(entries_csv(entries, headers), "text/csv", f"audit-{union_id}-{stamp}.csv")
 
     @api(
         "GET",
@@ -129,9 +126,7 @@ class AuditHttp:
         entries, headers = self._export(request, union_id)
         stamp = f"{datetime.now(UTC):%Y%m%d}"
         title = f"审计日志 {union_id} · 导出 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-        return self._download(
-            entries_xlsx(entries, headers, title), XLSX_TYPE, f"audit-{union_id}-{stamp}.xlsx"
-        )
+        return download(entries_xlsx(entries, headers, title), XLSX_TYPE, f"audit-{union_id}-{stamp}.xlsx")
 
     @api("GET", "/api/v1/unions/<union_id>/audit/verify", response=c.VerifyOut, tags=["audit"])
     def api_audit_verify(self, request, union_id):
@@ -143,21 +138,14 @@ class AuditHttp:
     @page("GET", "/unions/<union_id>/audit")
     def audit_page(self, request, union_id):
         query = filters_of(request.args)
-        errors: dict = {}
-        try:
-            log = self.audit_rpc.list_entries({"per_page": 30, **query, "union_id": union_id})
-        except ServiceError as exc:
-            if exc.status != 400:
-                raise
-            errors = {
-                k: "; ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in exc.fields.items()
-            }
-            log = {"items": [], "total": 0, "page": 1, "pages": 1, "per_page": 30}
+        found = self.web.attempt(self.audit_rpc.list_entries, {"per_page": 30, **query, "union_id": union_id})
+        errors = found.refusal.errors if found.refusal else {}
+        log = found.value or {"items": [], "total": 0, "page": 1, "pages": 1, "per_page": 30}
         union = self.members_rpc.get_union(union_id)
         keep = urlencode({k: v for k, v in query.items() if k in FILTERS})
         return self.web.render(
             "audit/log.html",
-            status=400 if errors else 200,
+            status=found.refusal.status if found.refusal else 200,
             request=request,
             log=log,
             union=union,

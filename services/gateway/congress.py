@@ -13,12 +13,12 @@ from __future__ import annotations
 import io
 from urllib.parse import quote
 
-from werkzeug.wrappers import Response
-
 from dmlib.contracts import congress as c
-from dmlib.errors import BadInput, ServiceError
+from dmlib.errors import BadInput
 
 from .http import api, page
+from .pages import download
+from .routing import Router
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 KIND_ZH = {"report": "报告", "resolution": "决议", "election": "选举"}
@@ -106,7 +106,9 @@ def minutes_docx(m: dict) -> bytes:
     return out.getvalue()
 
 
-class CongressHttp:
+class CongressRoutes(Router):
+    uses = ("congress_rpc", "members_rpc")
+
     # ----- API: congresses, terms, delegates -----------------------------------------------------
     @api(
         "POST", "/api/v1/congresses", body=c.CongressIn, response=c.CongressOut, status=201, tags=["congress"]
@@ -258,38 +260,17 @@ class CongressHttp:
     def api_minutes(self, request, session_id):
         """The minutes (会议纪要) of a session as a Word document (DOCX)."""
         m = self.congress_rpc.minutes(session_id)
-        name = quote(f"{m['session']['title']}-会议纪要.docx")
-        return Response(
-            minutes_docx(m),
-            mimetype=DOCX,
-            headers={
-                "Content-Disposition": f"attachment; filename=\"minutes.docx\"; filename*=UTF-8''{name}"
-            },
-        )
+        name = f"{m['session']['title']}-会议纪要.docx"
+        return download(minutes_docx(m), DOCX, name, ascii_name="minutes.docx")
 
     # ----- pages ---------------------------------------------------------------------------------
-    def _back(self, request, target: str, exc: ServiceError | None = None) -> Response:
-        """303 back to ``target``, with the refusal's message shown there (409 quorum numbers, 403…)."""
-        if exc is not None:
-            target += ("&" if "?" in target else "?") + "notice=" + quote(exc.message)
-        return Response(status=303, headers={"Location": target})
-
-    def _act(self, request, target: str, call) -> Response:
-        try:
-            call()
-        except ServiceError as exc:
-            if exc.status >= 500 or exc.status == 401:
-                raise
-            return self._back(request, target, exc)
-        return self._back(request, target)
-
     @page("GET", "/congress")
     def congress_home(self, request):
         actor = self.identity.actor
         union = request.args.get("union") or actor.union_id or next(iter(sorted(actor.admin_unions)), "")
         if not union:
             raise BadInput("no union / 未指定工会")
-        return Response(status=303, headers={"Location": f"/congress/{congress_id_of(union)}"})
+        return self.web.redirect(f"/congress/{congress_id_of(union)}")
 
     @page("GET", "/congress/<congress_id>")
     def congress_page(self, request, congress_id):
@@ -303,7 +284,6 @@ class CongressHttp:
             sessions=sessions,
             is_admin=bool(actor.admin_unions),
             agenda_rows=range(1, AGENDA_ROWS + 1),
-            notice=request.args.get("notice"),
         )
 
     @page("GET", "/congress/sessions/<session_id>/console")
@@ -321,7 +301,6 @@ class CongressHttp:
             request=request,
             session=session,
             counts=counts,
-            notice=request.args.get("notice"),
         )
 
     @page("GET", "/congress/sessions/<session_id>")
@@ -333,8 +312,6 @@ class CongressHttp:
             request=request,
             session=session,
             me=me,
-            receipt=request.args.get("receipt"),
-            notice=request.args.get("notice"),
         )
 
     @page("POST", "/congress/sessions/<session_id>/check-in")
@@ -343,7 +320,7 @@ class CongressHttp:
         back = request.form.get("back") == "console"
         target = f"/congress/sessions/{session_id}" + ("/console" if back else "")
         body = {"member_id": member_id} if member_id else {}
-        return self._act(request, target, lambda: self.congress_rpc.check_in(session_id, body))
+        return self.web.act(target, lambda: self.congress_rpc.check_in(session_id, body))
 
     @page("POST", "/congress/terms/<term_id>/sessions")
     def congress_plan_session_submit(self, request, term_id):
@@ -368,41 +345,38 @@ class CongressHttp:
             "scheduled_at": f"{when}:00+08:00" if len(when) == 16 else (when or None),
             "agenda": agenda,
         }
-        try:
-            session = self.congress_rpc.create_session(term_id, body)
-        except ServiceError as exc:
-            if exc.status >= 500 or exc.status == 401:
-                raise
-            return self._back(request, back, exc)
-        return self._back(request, f"/congress/sessions/{quote(session['id'], safe='-_')}/console")
+        session = self.web.attempt(self.congress_rpc.create_session, term_id, body)
+        if session.refusal:
+            return self.web.redirect(back, session.refusal.message, kind="error")
+        return self.web.redirect(f"/congress/sessions/{quote(session.value['id'], safe='-_')}/console")
 
     @page("POST", "/congress/sessions/<session_id>/convene")
     def congress_convene_submit(self, request, session_id):
         target = f"/congress/sessions/{session_id}/console"
-        return self._act(request, target, lambda: self.congress_rpc.convene_session(session_id))
+        return self.web.act(target, lambda: self.congress_rpc.convene_session(session_id))
 
     @page("POST", "/congress/sessions/<session_id>/close")
     def congress_close_submit(self, request, session_id):
         target = f"/congress/sessions/{session_id}/console"
-        return self._act(request, target, lambda: self.congress_rpc.close_session(session_id))
+        return self.web.act(target, lambda: self.congress_rpc.close_session(session_id))
 
     @page("POST", "/congress/items/<item_id>/open")
     def congress_open_vote_submit(self, request, item_id):
         target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}/console"
-        return self._act(request, target, lambda: self.congress_rpc.open_vote(item_id))
+        return self.web.act(target, lambda: self.congress_rpc.open_vote(item_id))
 
     @page("POST", "/congress/items/<item_id>/close")
     def congress_close_vote_submit(self, request, item_id):
         target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}/console"
-        return self._act(request, target, lambda: self.congress_rpc.close_vote(item_id))
+        return self.web.act(target, lambda: self.congress_rpc.close_vote(item_id))
 
     @page("POST", "/congress/items/<item_id>/vote")
     def congress_vote_submit(self, request, item_id):
         target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}"
-        try:
-            out = self.congress_rpc.cast_vote(item_id, {"choice": request.form.get("choice", "")})
-        except ServiceError as exc:
-            if exc.status >= 500 or exc.status == 401:
-                raise
-            return self._back(request, target, exc)
-        return self._back(request, f"{target}?receipt={quote(out['receipt'])}")
+        out = self.web.attempt(
+            self.congress_rpc.cast_vote, item_id, {"choice": request.form.get("choice", "")}
+        )
+        if out.refusal:
+            return self.web.redirect(target, out.refusal.message, kind="error")
+        counted = self.web.gettext("Your ballot was counted. Receipt code:")
+        return self.web.redirect(target, counted, ref=out.value["receipt"])

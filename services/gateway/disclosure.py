@@ -7,53 +7,36 @@ from __future__ import annotations
 import base64
 import io
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from werkzeug.wrappers import Response
 
 from dmlib.contracts import disclosure as c
-from dmlib.errors import BadInput, PayloadTooLarge, ServiceError
+from dmlib.errors import BadInput, PayloadTooLarge
 from dmlib.exports import csv_text, xlsx_append
 
 from .http import api, page
+from .pages import download, require_confirmed
+from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Content types a browser may show inline; everything else is downloaded.
 INLINE_TYPES = {"application/pdf", "image/png", "image/jpeg", "text/plain"}
 
 
-def _field_errors(exc: ServiceError) -> dict[str, str]:
-    """Field messages of a 400/413 flattened for a form: ``{"title": "…", "attachments": "…"}``."""
-
-    def flat(v) -> str:
-        if isinstance(v, dict):
-            return "; ".join(flat(x) for x in v.values())
-        if isinstance(v, list):
-            return "; ".join(flat(x) for x in v)
-        return str(v)
-
-    errors = {k: flat(v) for k, v in exc.fields.items()}
-    if exc.status == 413 or not errors:
-        errors.setdefault("form", exc.message)
-    return errors
-
-
-def _file_response(doc: dict, download: bool) -> Response:
-    name = doc["filename"]
-    inline = not download and doc["content_type"] in INLINE_TYPES
-    disposition = "inline" if inline else "attachment"
-    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
-    return Response(
+def _file_response(doc: dict, download_it: bool) -> Response:
+    """An attachment: shown in the browser only for :data:`INLINE_TYPES` (and not asked to download),
+    sandboxed by its own CSP; everything else downloaded as ``application/octet-stream``."""
+    inline = not download_it and doc["content_type"] in INLINE_TYPES
+    response = download(
         base64.b64decode(doc["content_b64"]),
-        mimetype=doc["content_type"] if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
-            "Cache-Control": "private, no-store",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
+        doc["content_type"] if inline else "application/octet-stream",
+        doc["filename"],
+        inline=inline,
     )
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 def register_xlsx(reads: dict) -> bytes:
@@ -106,7 +89,9 @@ def register_xlsx(reads: dict) -> bytes:
     return out.getvalue()
 
 
-class DisclosureHttp:
+class DisclosureRoutes(Router):
+    uses = ("disclosure_rpc", "members_rpc")
+
     # ----- API -----------------------------------------------------------------------------------
     @api(
         "GET",
@@ -180,7 +165,7 @@ class DisclosureHttp:
     )
     def api_disclosure_attachment(self, request, item_id, attachment_id):
         """Download an attachment (whoever may open the item); always as a download."""
-        return _file_response(self.disclosure_rpc.get_attachment(item_id, attachment_id), download=True)
+        return _file_response(self.disclosure_rpc.get_attachment(item_id, attachment_id), download_it=True)
 
     @api("GET", "/api/v1/disclosures/<item_id>/questions", response=[c.QuestionOut], tags=["disclosure"])
     def api_disclosure_questions(self, request, item_id):
@@ -237,10 +222,7 @@ class DisclosureHttp:
 
     def _register_response(self, union_id: str) -> Response:
         data = register_xlsx(self.disclosure_rpc.union_reads(union_id))
-        name = f"disclosure-register-{union_id}-{datetime.now(UTC):%Y%m%d}.xlsx"
-        return Response(
-            data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
+        return download(data, XLSX, f"disclosure-register-{union_id}-{datetime.now(UTC):%Y%m%d}.xlsx")
 
     # ----- pages ---------------------------------------------------------------------------------
     def _board(self, request, union_id: str):
@@ -275,7 +257,6 @@ class DisclosureHttp:
             questions=questions,
             errors=errors or {},
             asked=asked or {},
-            sent=bool(request.args.get("asked")),
         )
 
     @page("GET", "/disclosures/<item_id>")
@@ -291,36 +272,30 @@ class DisclosureHttp:
     def disclosure_attachment_page(self, request, item_id, attachment_id):
         return _file_response(
             self.disclosure_rpc.get_attachment(item_id, attachment_id),
-            download=bool(request.args.get("download")),
+            download_it=bool(request.args.get("download")),
         )
 
     @page("POST", "/disclosures/<item_id>/questions")
     def ask_question_submit(self, request, item_id):
         body = {"text": request.form.get("text", ""), "anonymous": request.form.get("anonymous") == "on"}
-        try:
-            self.disclosure_rpc.ask_question(item_id, body)
-        except ServiceError as exc:
-            if exc.status != 400:
-                raise
+        refusal = self.web.attempt(self.disclosure_rpc.ask_question, item_id, body).refusal
+        if refusal:
             item = self.disclosure_rpc.open_item(item_id)
-            return self._item_page(request, item, status=400, errors=_field_errors(exc), asked=body)
-        return Response(status=303, headers={"Location": f"/disclosures/{item_id}?asked=1#questions"})
+            return self._item_page(request, item, status=refusal.status, errors=refusal.errors, asked=body)
+        sent = self.web.gettext("Your question was sent. The union answers here.")
+        return self.web.redirect(f"/disclosures/{item_id}#questions", sent)
 
     @page("POST", "/disclosure-questions/<question_id>/answer")
     def answer_question_submit(self, request, question_id):
         back = request.form.get("next", "")
         if not back.startswith("/") or back.startswith("//"):
             back = "/disclosures"
-        try:
-            self.disclosure_rpc.answer_question(question_id, {"text": request.form.get("text", "")})
-        except ServiceError as exc:
-            if exc.status not in (400, 409):
-                raise
-            sep = "&" if "?" in back else "?"
-            return Response(
-                status=303, headers={"Location": f"{back}{sep}error={exc.status}#q-{question_id}"}
-            )
-        return Response(status=303, headers={"Location": f"{back}#q-{question_id}"})
+        return self.web.act(
+            f"{back}#q-{question_id}",
+            self.disclosure_rpc.answer_question,
+            question_id,
+            {"text": request.form.get("text", "")},
+        )
 
     def _item_form(self, request) -> dict:
         """The publish/correct form as the service's input; files become base64 attachments."""
@@ -364,23 +339,17 @@ class DisclosureHttp:
 
     @page("POST", "/unions/<union_id>/disclosures", max_body="MAX_UPLOAD_BYTES")
     def publish_submit(self, request, union_id):
-        try:
-            data = self._item_form(request)
-            item = self.disclosure_rpc.publish(union_id, data)
-        except ServiceError as exc:
-            if exc.status not in (400, 413):
-                raise
-            union = self.members_rpc.get_union(union_id)
-            values = {k: v for k, v in request.form.items()}
+        item = self.web.attempt(lambda: self.disclosure_rpc.publish(union_id, self._item_form(request)))
+        if item.refusal:
             return self._form_page(
                 request,
                 "disclosure/publish.html",
-                exc.status,
-                union=union,
-                values=values,
-                errors=_field_errors(exc),
+                item.refusal.status,
+                union=self.members_rpc.get_union(union_id),
+                values=request.form.to_dict(),
+                errors=item.refusal.errors,
             )
-        return Response(status=303, headers={"Location": f"/disclosures/{item['id']}"})
+        return self.web.redirect(f"/disclosures/{item.value['id']}")
 
     @page("GET", "/disclosures/<item_id>/correct")
     def correct_page(self, request, item_id):
@@ -391,36 +360,33 @@ class DisclosureHttp:
 
     @page("POST", "/disclosures/<item_id>/correct", max_body="MAX_UPLOAD_BYTES")
     def correct_submit(self, request, item_id):
-        try:
-            data = self._item_form(request)
-            self.disclosure_rpc.correct_item(item_id, data)
-        except ServiceError as exc:
-            if exc.status not in (400, 409, 413):
-                raise
-            item = self.disclosure_rpc.open_item(item_id)
+        refusal = self.web.attempt(
+            lambda: self.disclosure_rpc.correct_item(item_id, self._item_form(request))
+        ).refusal
+        if refusal:
             values = {**request.form.to_dict(), "mandatory": request.form.get("mandatory") == "on"}
             return self._form_page(
                 request,
                 "disclosure/correct.html",
-                exc.status,
-                item=item,
+                refusal.status,
+                item=self.disclosure_rpc.open_item(item_id),
                 values=values,
-                errors=_field_errors(exc),
+                errors=refusal.errors,
             )
-        return Response(status=303, headers={"Location": f"/disclosures/{item_id}"})
+        return self.web.redirect(f"/disclosures/{item_id}")
 
     @page("POST", "/disclosures/<item_id>/withdraw")
     def withdraw_submit(self, request, item_id):
-        try:
-            self.disclosure_rpc.withdraw_item(item_id, {"reason": request.form.get("reason", "")})
-        except ServiceError as exc:
-            if exc.status not in (400, 409):
-                raise
+        def withdraw():
+            require_confirmed(request)  # irreversible: the confirm box of templates/_pages.html
+            return self.disclosure_rpc.withdraw_item(item_id, {"reason": request.form.get("reason", "")})
+
+        refusal = self.web.attempt(withdraw).refusal
+        if refusal:
             item = self.disclosure_rpc.open_item(item_id)
-            return self._item_page(
-                request, item, status=exc.status, errors={"withdraw": exc.message, **_field_errors(exc)}
-            )
-        return Response(status=303, headers={"Location": f"/disclosures/{item_id}"})
+            errors = {"withdraw": refusal.message, **refusal.errors}
+            return self._item_page(request, item, status=refusal.status, errors=errors)
+        return self.web.redirect(f"/disclosures/{item_id}")
 
     @page("GET", "/unions/<union_id>/disclosures/dashboard")
     def disclosure_dashboard_page(self, request, union_id):
@@ -443,11 +409,7 @@ class DisclosureHttp:
             ["会员编号", "姓名", "部门"],
             *([m["member_id"], m["name"], m["department"]] for m in reads["unread"]),
         ]
-        return Response(
-            csv_text(rows),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="unread-{item_id}.csv"'},
-        )
+        return download(csv_text(rows), "text/csv", f"unread-{item_id}.csv")
 
     @page("GET", "/unions/<union_id>/disclosures/questions")
     def disclosure_desk_page(self, request, union_id):
@@ -458,7 +420,6 @@ class DisclosureHttp:
             request=request,
             union=union,
             questions=questions,
-            error=request.args.get("error"),
         )
 
     @page("GET", "/unions/<union_id>/disclosures/register.xlsx")

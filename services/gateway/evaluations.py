@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
@@ -22,6 +21,8 @@ from dmlib.errors import BadInput, ServiceError
 from dmlib.exports import csv_bytes, xlsx_append
 
 from .http import api, page
+from .pages import download, form_errors
+from .routing import Router
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STAR_COLORS = {"5": "#c8102e", "4": "#e0533d", "3": "#f5a623", "2": "#7a8699", "1": "#98a2b3", "0": "#d0d5dd"}
@@ -43,6 +44,8 @@ EXPORT_COLUMNS = [
     ("Flags", "flags"),
 ]
 #: Row flags of the results table (codes from the voting service, ``ResultRowOut.flags``).
+#: Fields of the campaign and rating forms whose messages are per key (a criterion, a rule).
+EXPAND = ("stars", "rules")
 FLAG_LABELS = {
     "no_member_ballots": "no member ballots",
     "low_participation": "participation below the minimum",
@@ -124,24 +127,8 @@ def short_name(name: str) -> str:
 
 def flat_errors(exc: ServiceError) -> dict[str, str]:
     """A 400's field messages flattened for a form: ``{"title": "…", "c3": "…", "min_participation":
-    "…"}`` (stars per criterion, campaign rules per rule)."""
-
-    def flat(v) -> str:
-        if isinstance(v, dict):
-            return "; ".join(flat(x) for x in v.values())
-        if isinstance(v, list):
-            return "; ".join(flat(x) for x in v)
-        return str(v)
-
-    errors: dict[str, str] = {}
-    for k, v in exc.fields.items():
-        if k in ("stars", "rules") and isinstance(v, dict):
-            errors.update({ck: flat(cv) for ck, cv in v.items()})
-        else:
-            errors[k] = flat(v)
-    if not errors:
-        errors["form"] = exc.message
-    return errors
+    "…"}`` (stars per criterion, campaign rules per rule): :func:`services.gateway.pages.form_errors`."""
+    return form_errors(exc, expand=EXPAND)
 
 
 def _cells(row: dict, gettext) -> list:
@@ -200,18 +187,6 @@ def results_xlsx(results: dict, headers: list[str], gettext=None) -> bytes:
     return buf.getvalue()
 
 
-def attachment(content: bytes, mimetype: str, filename: str) -> Response:
-    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
-    return Response(
-        content,
-        mimetype=mimetype,
-        headers={
-            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
-            "Cache-Control": "private, no-store",
-        },
-    )
-
-
 def _int_or_none(value: str | None):
     value = (value or "").strip()
     if not value:
@@ -225,7 +200,9 @@ def _int_or_none(value: str | None):
             return value  # the contract answers with a field message
 
 
-class EvaluationsHttp:
+class EvaluationsRoutes(Router):
+    uses = ("voting_rpc", "members_rpc")
+
     # ===== API: campaigns ==========================================================================
     @api("GET", "/api/v1/campaigns", response=[c.CampaignOut], tags=["evaluations"])
     def api_campaigns(self, request):
@@ -317,7 +294,7 @@ class EvaluationsHttp:
     def api_results_csv(self, request, campaign_id):
         """The results table as CSV (UTF-8 with BOM)."""
         results = self.voting_rpc.campaign_results(campaign_id)
-        return attachment(
+        return download(
             results_csv(results, self._export_headers(), self.web.gettext),
             "text/csv",
             f"{campaign_id}-results.csv",
@@ -327,7 +304,7 @@ class EvaluationsHttp:
     def api_results_xlsx(self, request, campaign_id):
         """The results table as an Excel workbook."""
         results = self.voting_rpc.campaign_results(campaign_id)
-        return attachment(
+        return download(
             results_xlsx(results, self._export_headers(), self.web.gettext),
             XLSX_TYPE,
             f"{campaign_id}-results.xlsx",
@@ -464,29 +441,26 @@ class EvaluationsHttp:
             if f.get(key):
                 # a date from the form: voting runs to the end of that day, Beijing time
                 data[key] = f[key] if "T" in f[key] else f"{f[key]}T23:59:59+08:00"
-        try:
-            campaign = self.voting_rpc.create_campaign(data)
-        except ServiceError as exc:
-            if exc.status not in (400, 409):
-                raise
+        campaign = self.web.attempt(self.voting_rpc.create_campaign, data, expand=EXPAND)
+        if campaign.refusal:
             return self.web.render(
                 "evaluations/new.html",
-                status=exc.status,
+                status=campaign.refusal.status,
                 request=request,
-                errors=flat_errors(exc),
+                errors=campaign.refusal.errors,
                 form=f.to_dict(),
                 **self._setup_context(),
             )
         if f.get("open_now"):
-            self.voting_rpc.open_campaign(campaign["id"])
-        return Response(status=303, headers={"Location": f"/evaluations/{campaign['id']}/manage"})
+            self.voting_rpc.open_campaign(campaign.value["id"])
+        return self.web.redirect(f"/evaluations/{campaign.value['id']}/manage")
 
     @page("GET", "/evaluations/<campaign_id>/rate")
     def rate_page(self, request, campaign_id):
         campaign = self.voting_rpc.get_campaign(campaign_id)
         me = campaign.get("me") or {}
         if me.get("has_voted"):
-            return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/receipt"})
+            return self.web.redirect(f"/evaluations/{campaign_id}/receipt")
         return self.web.render(
             "evaluations/rate.html", request=request, campaign=campaign, errors={}, chosen={}, opinion=""
         )
@@ -497,23 +471,19 @@ class EvaluationsHttp:
         campaign = self.voting_rpc.get_campaign(campaign_id)
         stars = {cr["key"]: _int_or_none(f.get(cr["key"])) for cr in campaign["criteria"]}
         stars = {k: v for k, v in stars.items() if v is not None}
-        try:
-            self.voting_rpc.cast_rating(campaign_id, {"stars": stars, "opinion": f.get("opinion") or None})
-        except ServiceError as exc:
-            if exc.status == 409 and exc.details.get("reason") == c.ALREADY_VOTED:
-                return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/receipt"})
-            if exc.status not in (400, 409):
-                raise
+        ballot = {"stars": stars, "opinion": f.get("opinion") or None}
+        refusal = self.web.attempt(self.voting_rpc.cast_rating, campaign_id, ballot, expand=EXPAND).refusal
+        if refusal and refusal.reason != c.ALREADY_VOTED:  # a second form goes to the receipt
             return self.web.render(
                 "evaluations/rate.html",
-                status=exc.status,
+                status=refusal.status,
                 request=request,
                 campaign=campaign,
-                errors=flat_errors(exc) if exc.status == 400 else {"form": exc.message},
+                errors=refusal.errors if refusal.status == 400 else {"form": refusal.message},
                 chosen=stars,
                 opinion=f.get("opinion", ""),
             )
-        return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/receipt"})
+        return self.web.redirect(f"/evaluations/{campaign_id}/receipt")
 
     @page("GET", "/evaluations/<campaign_id>/receipt")
     def receipt_page(self, request, campaign_id):
@@ -540,9 +510,9 @@ class EvaluationsHttp:
         service refuses other unions' admins); members get 403 (DESIGN.md §1, §4)."""
         actor = self.identity.actor
         actor.require(bool(actor.admin_unions), "union admins only / 仅工会管理员可管理评选")
-        return self._manage(request, campaign_id, {}, 200, request.args.get("saved"))
+        return self._manage(request, campaign_id, {}, 200)
 
-    def _manage(self, request, campaign_id, errors: dict, status: int, saved: str | None = None):
+    def _manage(self, request, campaign_id, errors: dict, status: int):
         campaign = self.voting_rpc.get_campaign(campaign_id)
         actor = self.identity.actor
         own_homes = [h for h in campaign["homes"] if actor.has("union_admin", h["union_id"])]
@@ -553,43 +523,43 @@ class EvaluationsHttp:
             campaign=campaign,
             own_homes=own_homes,
             errors=errors,
-            saved=saved,
         )
+
+    def _campaign_action(self, request, campaign_id: str, action: str) -> None:
+        f = request.form
+        if action == "open":
+            self.voting_rpc.open_campaign(campaign_id)
+        elif action == "close":
+            self.voting_rpc.close_campaign(campaign_id)
+        elif action == "publish":
+            self.voting_rpc.publish_results(campaign_id)
+        elif action == "unit-score":
+            self.voting_rpc.set_unit_score(
+                campaign_id, f.get("union_id", ""), {"score": _int_or_none(f.get("score"))}
+            )
+        elif action == "superior-scores":
+            scores = {
+                k[6:]: _int_or_none(v) for k, v in f.items() if k.startswith("score_") and v.strip() != ""
+            }
+            self.voting_rpc.set_superior_scores(campaign_id, {"scores": scores})
+        else:
+            raise BadInput("unknown action / 未知操作")
 
     @page("POST", "/evaluations/<campaign_id>/actions/<action>")
     def campaign_action(self, request, campaign_id, action):
-        """Form posts of the manage page: open, close, publish, unit-score, superior-scores."""
-        f = request.form
-        try:
-            if action == "open":
-                self.voting_rpc.open_campaign(campaign_id)
-            elif action == "close":
-                self.voting_rpc.close_campaign(campaign_id)
-            elif action == "publish":
-                self.voting_rpc.publish_results(campaign_id)
-                return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/results"})
-            elif action == "unit-score":
-                self.voting_rpc.set_unit_score(
-                    campaign_id, f.get("union_id", ""), {"score": _int_or_none(f.get("score"))}
-                )
-            elif action == "superior-scores":
-                scores = {
-                    k[6:]: _int_or_none(v) for k, v in f.items() if k.startswith("score_") and v.strip() != ""
-                }
-                self.voting_rpc.set_superior_scores(campaign_id, {"scores": scores})
-            else:
-                raise BadInput("unknown action / 未知操作")
-        except ServiceError as exc:
-            if exc.status not in (400, 409):
-                raise
-            errors = flat_errors(exc)
-            errors.setdefault("form", exc.message)
-            for key, value in exc.details.items():
+        """Form posts of the manage page: open, close, publish, unit-score, superior-scores. A refusal
+        shows the manage page again with its message and the figures it names (``missing_<key>``)."""
+        refusal = self.web.attempt(self._campaign_action, request, campaign_id, action, expand=EXPAND).refusal
+        if refusal:
+            errors = {"form": refusal.message, **refusal.errors}
+            for key, value in refusal.details.items():
                 errors[f"missing_{key}"] = (
                     ", ".join(map(str, value)) if isinstance(value, list) else str(value)
                 )
-            return self._manage(request, campaign_id, errors, exc.status)
-        return Response(status=303, headers={"Location": f"/evaluations/{campaign_id}/manage?saved={action}"})
+            return self._manage(request, campaign_id, errors, refusal.status)
+        if action == "publish":
+            return self.web.redirect(f"/evaluations/{campaign_id}/results")
+        return self.web.redirect(f"/evaluations/{campaign_id}/manage", self.web.gettext("Saved."))
 
     @page("GET", "/evaluations/<campaign_id>/results")
     def results_page(self, request, campaign_id):

@@ -10,8 +10,9 @@ change authenticated by the cookie must carry the login's CSRF token (form field
 Each routed request gets an id (``X-Request-Id`` in the answer, context data ``request_id`` for every
 RPC and event that follows): the audit entries of the changes it makes carry it.
 
-Error mapping (API → JSON ``{"error", "message", "fields", "details"}``; pages → an error page, and a
-redirect to /login for 401):
+Error mapping (API → JSON ``{"error", "message", "fields", "details"}``; pages → the one page policy of
+:mod:`services.gateway.pages`: a redirect to /login for 401, a "try again" page for 503, else the error
+page):
 
 - typed errors from any service (:mod:`dmlib.errors`) → their ``status`` (400/401/403/404/409/413/429/503);
   a 429 carries ``Retry-After`` (seconds, from ``details.retry_after_s``);
@@ -57,6 +58,8 @@ from werkzeug.wrappers import Response
 
 from dmlib.auth import CONTEXT_KEY, Identity, auth_secret, csrf_token, verify_token
 from dmlib.errors import EXPECTED, BadInput, Forbidden, PayloadTooLarge, ServiceError, Unauthenticated
+
+from .pages import Outcome, outcome
 
 log = logging.getLogger(__name__)
 
@@ -393,8 +396,11 @@ class PageEndpoint(GatewayEntrypoint):
         return result if isinstance(result, Response) else Response(str(result), mimetype="text/html")
 
     def response_from_exception(self, exc, request=None):
+        """The pages' one policy (:data:`services.gateway.pages.POLICY`) for an error that left the
+        handler: 401 → /login, 503 → the "try again" page, anything else → the error page with the
+        navigation (a form's own refusals are shown by the handler: :meth:`Pages.attempt`)."""
         status, payload = error_payload(exc)
-        if status == 401 and request is not None:
+        if outcome(status) is Outcome.LOGIN and request is not None:
             target = request.full_path.rstrip("?") if request.method == "GET" else "/"
             response = Response(status=303, headers={"Location": f"/login?next={quote(target)}"})
             if request.cookies.get(COOKIE):
@@ -405,7 +411,8 @@ class PageEndpoint(GatewayEntrypoint):
         if web is None:
             response = Response(payload["message"], status=status, mimetype="text/plain")
         else:
-            response = web.render_error(status, payload, locale)
+            token = request_token(request)[0] if request is not None else None
+            response = web.render_error(status, payload, locale, token)
         response.headers.extend(error_headers(status, payload))
         return response
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 
-from werkzeug.wrappers import Response
-
 from dmlib.contracts import members as c
-from dmlib.errors import BadInput, PayloadTooLarge, ServiceError
+from dmlib.errors import BadInput, PayloadTooLarge
 from dmlib.exports import csv_text
 
 from .http import ApiEndpoint, api, page
 from .openapi import request_body
+from .pages import download
+from .routing import Router
 
 IMPORT_TEMPLATE = "member_no,name,union_id,department,phone,email,national_id,gender\r\n"
 #: The import's two request forms (it parses the body itself: a multipart upload or JSON).
@@ -30,7 +30,9 @@ IMPORT_BODY = {
 }
 
 
-class MembersHttp:
+class MembersRoutes(Router):
+    uses = ("members_rpc",)
+
     # ----- API -----------------------------------------------------------------------------------
     @api("GET", "/api/v1/unions", response=[c.UnionTreeOut], tags=["members"])
     def api_union_tree(self, request):
@@ -174,11 +176,7 @@ class MembersHttp:
         for n in range(1, first["pages"] + 1):
             for e in (first if n == 1 else self.members_rpc.import_errors(job_id, n))["items"]:
                 rows.append([e["row"], e.get("field") or "", e["reason"]])
-        return Response(
-            csv_text(rows),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="import-{job_id}-errors.csv"'},
-        )
+        return download(csv_text(rows), "text/csv", f"import-{job_id}-errors.csv")
 
     # ----- pages ---------------------------------------------------------------------------------
     @page("GET", "/unions")
@@ -221,22 +219,16 @@ class MembersHttp:
     @page("GET", "/imports/template.csv")
     def import_template(self, request):
         self._require_admin()
-        return Response(
-            "\ufeff" + IMPORT_TEMPLATE,
-            mimetype="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="members-template.csv"'},
-        )
+        return download("\ufeff" + IMPORT_TEMPLATE, "text/csv", "members-template.csv")
 
     @page("POST", "/imports", max_body="MAX_UPLOAD_BYTES")
     def import_submit(self, request):
-        try:
-            job = self.members_rpc.start_import(self._import_body(request))
-        except ServiceError as exc:
-            if exc.status not in (400, 413):
-                raise
-            errors = {k: "; ".join(map(str, v)) for k, v in exc.fields.items()} or {"file": exc.message}
-            return self.web.render("import.html", status=exc.status, request=request, errors=errors)
-        return Response(status=303, headers={"Location": f"/imports/{job['id']}"})
+        job = self.web.attempt(lambda: self.members_rpc.start_import(self._import_body(request)))
+        if job.refusal:
+            return self.web.render(
+                "import.html", status=job.refusal.status, request=request, errors=job.refusal.errors
+            )
+        return self.web.redirect(f"/imports/{job.value['id']}")
 
     @page("GET", "/imports/<job_id>")
     def import_progress_page(self, request, job_id):

@@ -5,12 +5,10 @@ a member reads and marks only their own inbox; an admin sees the log of their un
 
 from __future__ import annotations
 
-from werkzeug.wrappers import Response
-
 from dmlib.contracts import notify as c
-from dmlib.errors import ServiceError
 
 from .http import api, page
+from .routing import Router
 
 GROUP_LABELS = {
     "evaluations": "Worker Home evaluations",
@@ -25,7 +23,9 @@ def _back(request, default: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else default
 
 
-class NotifyHttp:
+class NotifyRoutes(Router):
+    uses = ("notify_rpc", "members_rpc")
+
     # ----- API -----------------------------------------------------------------------------------
     @api("GET", "/api/v1/inbox", query=c.InboxIn, response=c.InboxOut, tags=["notify"])
     def api_inbox(self, request):
@@ -80,9 +80,9 @@ class NotifyHttp:
         ids = request.form.getlist("id")
         body = {"all": True} if request.form.get("all") else {"ids": ids}
         self.notify_rpc.mark_read(body)
-        return Response(status=303, headers={"Location": _back(request, "/inbox")})
+        return self.web.redirect(_back(request, "/inbox"))
 
-    def _prefs_page(self, request, prefs: dict, status: int = 200, errors: dict | None = None, saved=False):
+    def _prefs_page(self, request, prefs: dict, status: int = 200, errors: dict | None = None):
         return self.web.render(
             "notify/preferences.html",
             status=status,
@@ -90,25 +90,21 @@ class NotifyHttp:
             prefs=prefs,
             groups=GROUP_LABELS,
             errors=errors or {},
-            saved=saved,
         )
 
     @page("GET", "/notifications/preferences")
     def prefs_page(self, request):
-        return self._prefs_page(request, self.notify_rpc.get_prefs(), saved=bool(request.args.get("saved")))
+        return self._prefs_page(request, self.notify_rpc.get_prefs())
 
     @page("POST", "/notifications/preferences")
     def prefs_submit(self, request):
         channels = {g: request.form.getlist(f"ch-{g}") for g in GROUP_LABELS}
         body = {"channels": channels, "digest": request.form.get("digest", "immediate")}
-        try:
-            self.notify_rpc.set_prefs(body)
-        except ServiceError as exc:
-            if exc.status != 400:
-                raise
+        refusal = self.web.attempt(self.notify_rpc.set_prefs, body).refusal
+        if refusal:
             prefs = {**self.notify_rpc.get_prefs(), **body}
-            return self._prefs_page(request, prefs, status=400, errors=exc.fields or {"form": exc.message})
-        return Response(status=303, headers={"Location": "/notifications/preferences?saved=1"})
+            return self._prefs_page(request, prefs, status=refusal.status, errors=refusal.errors)
+        return self.web.redirect("/notifications/preferences", self.web.gettext("Saved"))
 
     @page("GET", "/unions/<union_id>/deliveries")
     def deliveries_page(self, request, union_id):

@@ -21,10 +21,12 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from werkzeug.wrappers import Response
 
 from dmlib.contracts import proposals as c
-from dmlib.errors import BadInput, ServiceError
+from dmlib.errors import BadInput
 from dmlib.exports import xlsx_append
 
 from .http import api, page
+from .pages import download
+from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: English message ids of the states (Chinese in proposals.po).
@@ -67,19 +69,12 @@ DECISION_ZH = {"accept": "立案", "convert": "转为意见建议", "reject": "�
 SPLIT = re.compile(r"[\s,，、;；]+")
 
 
-def _flat(v) -> str:
-    if isinstance(v, dict):
-        return "; ".join(_flat(x) for x in v.values())
-    if isinstance(v, list):
-        return "; ".join(_flat(x) for x in v)
-    return str(v)
-
-
-def _field_errors(exc: ServiceError) -> dict[str, str]:
-    """A 400's field messages flattened for a form (``{"subject": "…"}``); the message under ``form``."""
-    errors = {k: _flat(v) for k, v in exc.fields.items()}
-    errors.setdefault("form", exc.message)
-    return errors
+def _whole(value: str | None, name: str) -> int | None:
+    """A whole number from a form field (empty → None), else 400 with the field's message."""
+    try:
+        return int(value) if value else None
+    except ValueError:
+        raise BadInput("whole numbers only / 请填写整数", fields={name: ["not a whole number"]}) from None
 
 
 def register_xlsx(reg: dict) -> bytes:
@@ -147,7 +142,9 @@ def register_xlsx(reg: dict) -> bytes:
     return out.getvalue()
 
 
-class ProposalsHttp:
+class ProposalsRoutes(Router):
+    uses = ("proposals_rpc", "congress_rpc", "members_rpc")
+
     # ----- API -----------------------------------------------------------------------------------
     @api(
         "POST",
@@ -219,14 +216,8 @@ class ProposalsHttp:
     def api_proposals_register(self, request, session_id):
         """The session's proposal register (提案登记表) as an Excel workbook (admins)."""
         reg = self.proposals_rpc.register(session_id)
-        name = quote(f"{reg['window']['session_title']}-提案登记表.xlsx")
-        return Response(
-            register_xlsx(reg),
-            mimetype=XLSX,
-            headers={
-                "Content-Disposition": f"attachment; filename=\"proposals.xlsx\"; filename*=UTF-8''{name}"
-            },
-        )
+        name = f"{reg['window']['session_title']}-提案登记表.xlsx"
+        return download(register_xlsx(reg), XLSX, name, ascii_name="proposals.xlsx")
 
     @api("GET", "/api/v1/proposals/inbox/<department_id>", response=[c.ProposalOut], tags=["proposals"])
     def api_proposals_inbox(self, request, department_id):
@@ -307,28 +298,13 @@ class ProposalsHttp:
             SATISFACTION_LABELS=SATISFACTION_LABELS,
             ACTION_LABELS=ACTION_LABELS,
             CATEGORIES=c.CATEGORIES,
-            notice=request.args.get("notice"),
-            done=request.args.get("done"),
             **context,
         )
 
-    @staticmethod
-    def _p_back(target: str, exc: ServiceError | None = None, done: str | None = None) -> Response:
-        """303 to ``target`` with the refusal's message (403/409/400) or a done flag shown there."""
-        if exc is not None:
-            target += ("&" if "?" in target else "?") + "notice=" + quote(exc.message)
-        elif done:
-            target += ("&" if "?" in target else "?") + "done=" + quote(done)
-        return Response(status=303, headers={"Location": target})
-
-    def _p_act(self, target: str, call, done: str = "1") -> Response:
-        try:
-            call()
-        except ServiceError as exc:
-            if exc.status >= 500 or exc.status == 401:
-                raise
-            return self._p_back(target, exc)
-        return self._p_back(target, done=done)
+    def _p_act(self, target: str, call, done: str = "Done.") -> Response:
+        """A button of the proposals pages: done → back to ``target`` with ``done`` (a message id);
+        refused → back with the refusal's message (the pages' one policy: :mod:`services.gateway.pages`)."""
+        return self.web.act(target, call, done=self.web.gettext(done))
 
     @staticmethod
     def _p_safe(value: str) -> str:
@@ -342,12 +318,7 @@ class ProposalsHttp:
         congresses = sorted(actor.scopes("delegate"))
         union = request.args.get("union") or actor.union_id or next(iter(sorted(actor.admin_unions)), "")
         congress_id = request.args.get("congress") or (congresses[0] if congresses else f"cg-{union}")
-        try:
-            sessions = self.congress_rpc.list_sessions(congress_id)
-        except ServiceError as exc:
-            if exc.status not in (403, 404):
-                raise
-            sessions = []
+        sessions = self.web.visible(self.congress_rpc.list_sessions, congress_id, default=[])
         windows = (
             {w["session_id"]: w for w in self.proposals_rpc.list_windows(congress_id)} if sessions else {}
         )
@@ -367,13 +338,8 @@ class ProposalsHttp:
         mine = actor.scopes("handler")
         if not mine:
             return []
-        names = {}
-        if actor.union_id:
-            try:
-                names = {d["id"]: d["name"] for d in self.members_rpc.list_departments(actor.union_id)}
-            except ServiceError as exc:
-                if exc.status >= 500:
-                    raise
+        found = self.web.visible(self.members_rpc.list_departments, actor.union_id, default=[])
+        names = {d["id"]: d["name"] for d in (found if actor.union_id else [])}
         return [{"id": d, "name": names.get(d, d)} for d in sorted(mine)]
 
     @page("POST", "/proposals/sessions/<session_id>/window")
@@ -381,14 +347,17 @@ class ProposalsHttp:
         target = f"/proposals/sessions/{self._p_safe(session_id)}/desk"
         if request.form.get("action") == "close":
             return self._p_act(target, lambda: self.proposals_rpc.close_window(session_id))
-        try:
-            data = {
-                "min_cosigners": int(request.form.get("min_cosigners") or 2),
-                "deadline_days": int(request.form.get("deadline_days") or 20),
-            }
-        except ValueError:
-            return self._p_back(target, BadInput("whole numbers only / 请填写整数"))
-        return self._p_act(target, lambda: self.proposals_rpc.open_window(session_id, data))
+        f = request.form
+        return self._p_act(
+            target,
+            lambda: self.proposals_rpc.open_window(
+                session_id,
+                {
+                    "min_cosigners": _whole(f.get("min_cosigners"), "min_cosigners") or 2,
+                    "deadline_days": _whole(f.get("deadline_days"), "deadline_days") or 20,
+                },
+            ),
+        )
 
     @page("GET", "/proposals/sessions/<session_id>/mine")
     def proposals_mine(self, request, session_id):
@@ -407,15 +376,12 @@ class ProposalsHttp:
     def proposals_create_submit(self, request, session_id):
         form = {k: request.form.get(k, "") for k in ("subject", "category", "reasons", "measures", "invite")}
         body = {**form, "invite": [m for m in SPLIT.split(form["invite"].strip()) if m]}
-        try:
-            p = self.proposals_rpc.create_proposal(session_id, body)
-        except BadInput as exc:
-            return self._p_mine(request, session_id, form, _field_errors(exc), 400)
-        except ServiceError as exc:
-            if exc.status >= 500 or exc.status == 401:
-                raise
-            return self._p_back(f"/proposals/sessions/{self._p_safe(session_id)}/mine", exc)
-        return self._p_back(f"/proposals/sessions/{self._p_safe(session_id)}/mine", done=p["id"])
+        p = self.web.attempt(self.proposals_rpc.create_proposal, session_id, body)
+        if p.refusal:
+            errors = {"form": p.refusal.message, **p.refusal.errors}
+            return self._p_mine(request, session_id, form, errors, p.refusal.status)
+        target = f"/proposals/sessions/{self._p_safe(session_id)}/mine"
+        return self.web.redirect(target, self.web.gettext("Done."), ref=p.value["id"])
 
     @page("POST", "/proposals/<proposal_id>/cosign")
     def proposals_cosign_submit(self, request, proposal_id):
@@ -449,12 +415,16 @@ class ProposalsHttp:
     @page("POST", "/proposals/<proposal_id>/assign")
     def proposals_assign_submit(self, request, proposal_id):
         target = f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
-        try:
-            days = int(request.form.get("deadline_days") or 0) or None
-        except ValueError:
-            return self._p_back(target, BadInput("whole numbers only / 请填写整数"))
-        body = {"department_ids": request.form.getlist("department_ids"), "deadline_days": days}
-        return self._p_act(target, lambda: self.proposals_rpc.assign(proposal_id, body))
+        return self._p_act(
+            target,
+            lambda: self.proposals_rpc.assign(
+                proposal_id,
+                {
+                    "department_ids": request.form.getlist("department_ids"),
+                    "deadline_days": _whole(request.form.get("deadline_days"), "deadline_days") or None,
+                },
+            ),
+        )
 
     @page("POST", "/proposals/<proposal_id>/excellent")
     def proposals_excellent_submit(self, request, proposal_id):
@@ -472,7 +442,9 @@ class ProposalsHttp:
         dep = request.form.get("department_id", "")
         target = f"/proposals/inbox/{self._p_safe(dep)}"
         body = {"text": request.form.get("text", ""), "department_id": dep or None}
-        return self._p_act(target, lambda: self.proposals_rpc.reply(proposal_id, body))
+        return self._p_act(
+            target, lambda: self.proposals_rpc.reply(proposal_id, body), done="Your reply has been sent."
+        )
 
     @page("GET", "/proposals/sessions/<session_id>")
     def proposals_public(self, request, session_id):

@@ -1,7 +1,8 @@
 """The gateway: the only HTTP server (DESIGN.md §9: two ``@http`` services on one address split traffic).
 
-Stateless. Each capability adds its API and pages as a mixin (``members.MembersHttp``, …) so that the
-routes of one domain live together; the service class only lists its mixins and dependencies.
+Stateless. Each capability writes its API and pages as one router (``members.MembersRoutes``, …: its
+handlers and helpers in its own namespace, the dependencies it uses named); :func:`routing.compose`
+puts their entrypoints on this one service class, which lists the routers and the dependencies.
 """
 
 from __future__ import annotations
@@ -9,36 +10,42 @@ from __future__ import annotations
 from dmlib.auth import Identity, RevocationListener
 from dmlib.rpc import Rpc
 
-from .account import AccountHttp
-from .audit import AuditHttp
-from .congress import CongressHttp
-from .disclosure import DisclosureHttp
-from .evaluations import EvaluationsHttp
-from .members import MembersHttp
-from .notify import NotifyHttp
-from .proposals import ProposalsHttp
+from .account import AccountRoutes
+from .audit import AuditRoutes
+from .congress import CongressRoutes
+from .disclosure import DisclosureRoutes
+from .evaluations import EvaluationsRoutes
+from .members import MembersRoutes
+from .notify import NotifyRoutes
+from .proposals import ProposalsRoutes
+from .routing import compose
 from .web import Web
 
+ROUTERS = (
+    AccountRoutes,
+    MembersRoutes,
+    DisclosureRoutes,
+    CongressRoutes,
+    EvaluationsRoutes,
+    ProposalsRoutes,
+    NotifyRoutes,
+    AuditRoutes,
+)
 
-class GatewayService(
-    AccountHttp,
-    MembersHttp,
-    DisclosureHttp,
-    CongressHttp,
-    EvaluationsHttp,
-    ProposalsHttp,
-    NotifyHttp,
-    AuditHttp,
-    RevocationListener,
-):
-    name = "gateway"
-
-    identity = Identity()
-    web = Web()
-    members_rpc = Rpc("members")
-    congress_rpc = Rpc("congress")
-    disclosure_rpc = Rpc("disclosure")
-    voting_rpc = Rpc("voting")
-    proposals_rpc = Rpc("proposals")
-    notify_rpc = Rpc("notify")
-    audit_rpc = Rpc("audit")
+GatewayService = compose(
+    "GatewayService",
+    ROUTERS,
+    bases=(RevocationListener,),  # the token_revoked broadcast handler (dmlib.auth)
+    __module__=__name__,
+    __doc__=__doc__,
+    name="gateway",
+    identity=Identity(),
+    web=Web(),
+    members_rpc=Rpc("members"),
+    congress_rpc=Rpc("congress"),
+    disclosure_rpc=Rpc("disclosure"),
+    voting_rpc=Rpc("voting"),
+    proposals_rpc=Rpc("proposals"),
+    notify_rpc=Rpc("notify"),
+    audit_rpc=Rpc("audit"),
+)

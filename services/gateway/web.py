@@ -9,7 +9,6 @@ concurrent requests in different languages cannot mix).
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from datetime import datetime
 
@@ -21,10 +20,11 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from dmlib.auth import csrf_token, verify_token
-from dmlib.errors import NotFound, Unauthenticated
+from dmlib.errors import Unauthenticated
+
+from .pages import Outcome, Pages, outcome
 
 HERE = os.path.dirname(__file__)
-STATIC_DIR = os.path.join(HERE, "static")
 BABEL_LOCALE = {"zh-CN": "zh_Hans_CN", "en": "en"}
 
 
@@ -40,7 +40,8 @@ def load_translations() -> dict[str, NullTranslations]:
 
 
 class Web(DependencyProvider):
-    """Injects :class:`Pages` (render, static files) bound to the request's locale and login."""
+    """Injects the page toolkit (:class:`services.gateway.pages.Pages`) bound to the request's locale and
+    login."""
 
     is_web = True
 
@@ -90,52 +91,19 @@ class Web(DependencyProvider):
             "fmt_pct": lambda v: format_percent(v, format="#,##0.0%", locale=babel_locale),
         }
 
-    def render_error(self, status: int, payload: dict, locale: str) -> Response:
-        html = self.env.get_template("error.html").render(
-            status=status, error=payload, actor=None, csrf_token="", path="/", **self.context(locale)
-        )
-        return Response(html, status=status, mimetype="text/html")
-
-
-class Pages:
-    def __init__(self, provider: Web, worker_ctx):
-        self.provider = provider
-        self.cookie_secure = provider.cookie_secure
-        self.max_upload_bytes = provider.max_upload_bytes
-        self.entrypoints = worker_ctx.container.entrypoints
-        self.locale = worker_ctx.data.get("language") or "zh-CN"
-        self.token = worker_ctx.data.get("auth_token")
-
-    @property
-    def gettext(self):
-        return self.provider.context(self.locale)["_"]
-
-    def render(self, template: str, status: int = 200, request=None, **context) -> Response:
-        """Render ``template`` with the locale helpers, the logged-in actor (or None) and its CSRF token."""
+    def render_error(self, status: int, payload: dict, locale: str, token: str | None = None) -> Response:
+        """The error page of :data:`services.gateway.pages.POLICY`: ``unavailable.html`` (a plain "try
+        again in a moment") for a 503, else ``error.html`` with the navigation of the caller's login."""
         actor, csrf = None, ""
-        if self.token:
+        if token and self.secret:
             try:
-                a = verify_token(self.provider.secret, self.token)
-                actor, csrf = a, csrf_token(self.provider.secret, a)
+                actor = verify_token(self.secret, token)
+                csrf = csrf_token(self.secret, actor)
             except Unauthenticated:
                 pass
-        html = self.provider.env.get_template(template).render(
-            actor=actor,
-            csrf_token=csrf,
-            path=request.path if request is not None else "/",
-            **self.provider.context(self.locale),
-            **context,
-        )
+        template = "unavailable.html" if outcome(status) is Outcome.UNAVAILABLE else "error.html"
+        html = self.env.get_template(template).render(
+            status=status, error=payload, actor=actor, csrf_token=csrf, path="/", notice=None,
+            **self.context(locale),
+        )  # fmt: skip
         return Response(html, status=status, mimetype="text/html")
-
-    def static(self, path: str) -> Response:
-        """A file under ``static/`` (cached in memory), with a long cache lifetime."""
-        full = os.path.normpath(os.path.join(STATIC_DIR, path))
-        if not full.startswith(STATIC_DIR + os.sep) or not os.path.isfile(full):
-            raise NotFound("no such file / 文件不存在")
-        cache = self.provider.static_cache
-        if full not in cache:
-            with open(full, "rb") as f:
-                cache[full] = f.read()
-        mimetype = mimetypes.guess_type(full)[0] or "application/octet-stream"
-        return Response(cache[full], mimetype=mimetype, headers={"Cache-Control": "public, max-age=3600"})

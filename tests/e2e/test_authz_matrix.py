@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
+from services.gateway.pages import NOTICE_COOKIE, notice_serializer
 from tests import authz_matrix as m
 
 PASSWORD = "demo1234"
@@ -706,6 +707,8 @@ PAGE_TWINS = {
     "POST /inbox/read": "POST /api/v1/inbox/read",
     "POST /notifications/preferences": "PUT /api/v1/notifications/preferences",
 }
+#: page forms of irreversible actions, posted with their confirmation box ticked
+CONFIRMED = {"POST /disclosures/<item_id>/withdraw"}
 #: query strings of read rows (a union admin reads the opinions of their own Worker Home)
 QUERY = {
     "GET /api/v1/campaigns/<campaign_id>/opinions": f"?home={UNION}",
@@ -721,6 +724,8 @@ def ask_for(w: World, row: m.Row, role: str) -> Ask:
         a.values["action"] = "superior-scores"
     if "department_ids" in (a.json or {}):
         a.json["department_ids"] = [w.ids["department"]]
+    if row.key in CONFIRMED and a.form is not None:
+        a.form = {**a.form, "confirmed": "on"}  # an irreversible action's confirmation box
     if a.form and "department_ids" in a.form:
         a.form["department_ids"] = [w.ids["department"]]
     return a
@@ -757,9 +762,19 @@ def answer(w: World, row: m.Row, role: str, a: Ask) -> tuple[str, requests.Respo
         location = r.headers.get("Location", "")
         if location.startswith("/login"):
             code = "login"
-        elif "notice=" in location or "error=" in location:
+        elif refused_notice(r):
             code = "back"
     return code, r
+
+
+def refused_notice(r: requests.Response) -> bool:
+    """Does a 303 carry the error notice of a refused form (the gateway's signed notice cookie,
+    services/gateway/pages.py)? Read without the secret: this only classifies the answer."""
+    value = r.cookies.get(NOTICE_COOKIE)
+    if not value:
+        return False
+    _valid, notice = notice_serializer("").loads_unsafe(value)
+    return isinstance(notice, dict) and notice.get("kind") == "error"
 
 
 def snapshot(w: World, a: Ask):

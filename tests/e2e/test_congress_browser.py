@@ -93,8 +93,8 @@ def test_delegate_checks_in_and_votes_on_a_phone(stack, phone):
     phone.wait_for_selector("#vote-yes", timeout=15000)  # the page follows the opened vote by itself
     phone.screenshot(path="/tmp/congress-delegate.png", full_page=True)
     phone.click("#vote-yes")
-    phone.wait_for_selector("#receipt")
-    assert len(phone.inner_text("#receipt b")) >= 8
+    phone.wait_for_selector("#notice[data-ref]")
+    assert len(phone.inner_text("#notice b")) >= 8
     phone.goto(f"{stack.url}/congress/sessions/{sid}")
     assert "您已对本事项投票" in phone.inner_text("#my-status")
     closed = admin.post(f"{stack.url}/api/v1/congress/items/{item}/close", timeout=30).json()

@@ -116,7 +116,7 @@ def test_member_reads_and_asks_admin_publishes_and_answers_on_a_phone(stack, bro
     phone.fill("#text", "食堂是否考虑增加夜班餐？")
     phone.check("input[name=anonymous]")
     phone.click("#ask-form button")
-    phone.wait_for_selector("#questions .ok")
+    phone.wait_for_selector("#notice.ok")  # the redirect's notice: the question was sent
     assert "食堂是否考虑增加夜班餐？" in phone.inner_text("#questions") and "匿名" in phone.inner_text(
         "#questions"
     )
