@@ -249,7 +249,7 @@ class MembersService(OutboxRelay, HealthRpc):
         """Check a login name and password (argon2id). In: :class:`LoginIn` (the login is normalised:
         NFKC, trimmed, upper case, so ``m0100002`` logs in as ``M0100002``); ``client_address``: the
         client's IP address as the gateway saw it. Only the gateway chooses it: it is honoured when the
-        call carries the gateway's service token (``service:gateway``, see ``AccountHttp._login``);
+        call carries the gateway's service token (``service:gateway``, see ``AccountRoutes._login``);
         any other caller is counted as the one address bucket :data:`RPC_CALLER_ADDRESS`, so an RPC
         caller cannot spread its attempts over invented addresses nor charge someone else's.
 
