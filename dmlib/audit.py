@@ -25,7 +25,12 @@ too, so the "before" is exact: a change slipped in between makes the write a Con
 document, its fields with ``before`` null. Values are summarised small (strings cut at
 :data:`MAX_TEXT`, lists of more than :data:`MAX_LIST` scalars and objects shown as a count). Fields whose
 name contains one of :data:`NEVER` are never recorded (secrets, resident ids, ballots and choices: a
-ballot is secret and is never audited by voter); a use case may also name the only fields to record.
+ballot is secret and is never audited by voter); a use case may also name the only fields to record,
+nested ones by a dotted name (``channels.congress``: a dict is otherwise shown only as its size).
+
+An anonymous act (a question asked anonymously, DESIGN.md §4 disclosure) is recorded with
+``anonymous=True``: the entry names no actor (:data:`ANONYMOUS`) and carries no request id (which the
+gateway's logs could tie to a person); what changed is recorded as usual.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ NEVER = ("password", "secret", "token", "hash", "resident", "id_number", "ballot
 INTERNAL = ("_id", "_v", "outbox", "union_path")
 MAX_TEXT = 200
 MAX_LIST = 10
+#: The actor of an anonymous act's entry: nobody in particular.
+ANONYMOUS = {"member_id": "anonymous", "name": "匿名"}
 
 
 def role_over(actor: Actor, union_path: Iterable[str]) -> str:
@@ -90,12 +97,17 @@ def summarise(value: Any) -> Any:
 
 
 def _get(doc: Mapping[str, Any] | None, dotted: str) -> Any:
+    return _find(doc, dotted)[1]
+
+
+def _find(doc: Mapping[str, Any] | None, dotted: str) -> tuple[bool, Any]:
+    """(whether ``doc`` holds the dotted field, its value)."""
     value: Any = doc
     for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
+        if not isinstance(value, Mapping) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,8 @@ class Audit:
     what was changed; ``union_id``/``union_path``: the union it belongs to (the hash chain it joins and
     who may read it); ``role``: the role the change was allowed under (:func:`role_over` for admins);
     ``fields``: the only fields to record (default: every field the change sets or increments, or every
-    field of a new document); ``note``: small extra facts."""
+    field of a new document; dotted names reach into a dict); ``note``: small extra facts;
+    ``anonymous``: the act is anonymous, its entry names no actor and no request (:data:`ANONYMOUS`)."""
 
     actor: Actor
     role: str
@@ -117,6 +130,7 @@ class Audit:
     union_path: tuple[str, ...] = ()
     fields: tuple[str, ...] | None = None
     note: Mapping[str, Any] | None = field(default=None)
+    anonymous: bool = False
 
     def changes(
         self,
@@ -133,14 +147,20 @@ class Audit:
             afters[name] = (_get(before, name) or 0) + step
         names = self.fields if self.fields is not None else [n for n in afters if n not in INTERNAL]
         return [
-            {
-                "field": name,
-                "before": summarise(_get(before, name)),
-                "after": summarise(afters.get(name, _get(before, name))),
-            }
+            {"field": name, "before": summarise(_get(before, name)), "after": summarise(after)}
             for name in names
             if recordable(name) and not name.startswith("outbox")
+            for after in [self._after(name, afters, before)]
         ]
+
+    @staticmethod
+    def _after(name: str, afters: Mapping[str, Any], before: Mapping[str, Any] | None) -> Any:
+        """The value of (dotted) field ``name`` after the change: set by it (whole, or as part of a dict
+        it sets), else as it was."""
+        if name in afters:
+            return afters[name]
+        found, value = _find(afters, name)
+        return value if found else _get(before, name)
 
     def event(
         self,
@@ -155,13 +175,15 @@ class Audit:
         body = envelope(
             service=service or self.action.split(".", 1)[0],
             action=self.action,
-            actor={"member_id": self.actor.member_id, "name": self.actor.name},
+            actor=dict(ANONYMOUS)
+            if self.anonymous
+            else {"member_id": self.actor.member_id, "name": self.actor.name},
             role=self.role,
             object={"type": self.object_type, "id": str(self.object_id)},
             union_id=self.union_id,
             union_path=list(self.union_path or (self.union_id,)),
             changes=self.changes(before, set, inc),
             note={k: summarise(v) for k, v in self.note.items() if recordable(k)} if self.note else None,
-            request_id=request_id,
+            request_id=None if self.anonymous else request_id,
         )
         return {"type": AUDIT_EVENT, "body": body}

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from dmlib.audit import Audit, role_over
 from dmlib.auth import Actor
 from dmlib.contracts import disclosure as c
 from dmlib.errors import BadInput, Conflict, NotFound, PayloadTooLarge
@@ -52,6 +53,32 @@ class Settings(Protocol):
 
 
 # ----- shared steps --------------------------------------------------------------------------------
+def _audit(
+    actor: Actor, action: str, object_type: str, object_id: str, union_id: str, path, **kw
+) -> Audit | None:
+    """The audit record (:mod:`dmlib.audit`) of a change a person makes: ``disclosure.<action>`` in the
+    chain of the item's union (``path``: root … the union); the role is the admin grant it was allowed
+    under unless ``role`` says (``member`` for a question). None for the system (the import, bulk
+    receipts, repairs): only changes by people are audited. Reads are not audited: a first read is a
+    receipt, recorded in ``receipts`` and shown as read figures, not a decision someone made."""
+    if actor.is_system:
+        return None
+    return Audit(
+        actor=actor,
+        role=kw.pop("role", None) or role_over(actor, path),
+        action=f"disclosure.{action}",
+        object_type=object_type,
+        object_id=object_id,
+        union_id=union_id,
+        union_path=tuple(path),
+        **kw,
+    )
+
+
+#: What an item's entries record (the body and the files are shown by their revision, not copied here).
+ITEM_FIELDS = ("category", "period", "title", "mandatory", "attachments")
+
+
 def _item(store, item_id: Any) -> dict:
     item = store.get_item(item_id) if isinstance(item_id, str) else None
     if item is None:
@@ -239,6 +266,9 @@ def publish(
                 revision=1,
             )
         ],
+        audit=_audit(
+            actor, "item_published", "disclosure", item["_id"], union_id, union["path"], fields=ITEM_FIELDS
+        ),
     )
     return item_view(item, actor, read=False)
 
@@ -324,6 +354,15 @@ def correct_item(store, actor: Actor, clock: Clock, settings: Settings, item_id:
                 "the item changed meanwhile; reload it / 该事项已被他人修改，请刷新后重试",
                 details={"status": now.get("status"), "revision": now.get("revision")},
             ),
+            audit=_audit(
+                actor,
+                "item_corrected",
+                "disclosure",
+                item_id,
+                item["union_id"],
+                item["union_path"],
+                fields=(*ITEM_FIELDS, "revision", "correction_reason"),
+            ),
         )
     except Conflict:
         store.forget_files([f["_id"] for f in files])  # referred to by nothing
@@ -351,6 +390,15 @@ def withdraw_item(store, actor: Actor, clock: Clock, item_id: str, data: dict):
         ],
         conflict=lambda now: Conflict(
             "already withdrawn / 该事项已撤回", details={"status": now.get("status")}
+        ),
+        audit=_audit(
+            actor,
+            "item_withdrawn",
+            "disclosure",
+            item_id,
+            item["union_id"],
+            item["union_path"],
+            fields=("status", "withdraw_reason"),
         ),
     )
     return item_view(moved, actor, read=store.has_read(item_id, actor.member_id))
@@ -540,10 +588,16 @@ def import_register(store, actor: Actor, members: Members, settings: Settings, u
 
 
 def recount_reads(store, actor: Actor, item_id: str) -> dict:
-    """Rebuild an item's read counter and readers from its receipts (system or its admins)."""
+    """Rebuild an item's read counter and readers from its receipts (system or its admins; an admin's
+    recount is audited, ``reads_recounted``)."""
     item = _item(store, item_id)
     policy.require_manager(actor, item["union_path"])
-    return {"item_id": item_id, "before": item.get("read_count", 0), "receipts": store.recount_reads(item_id)}
+    record = _audit(actor, "reads_recounted", "disclosure", item_id, item["union_id"], item["union_path"])
+    return {
+        "item_id": item_id,
+        "before": item.get("read_count", 0),
+        "receipts": store.recount_reads(item_id, audit=record),
+    }
 
 
 # ----- questions and answers -----------------------------------------------------------------------
@@ -569,6 +623,17 @@ def ask_question(store, actor: Actor, clock: Clock, settings: Settings, item_id:
                 asker_id=doc["asker_id"],
             )
         ],
+        audit=_audit(
+            actor,
+            "question_asked",
+            "question",
+            doc["_id"],
+            item["union_id"],
+            item["union_path"],
+            role="member",
+            fields=("item_id", "anonymous", "text"),
+            anonymous=doc["anonymous"],  # the entry of an anonymous question names nobody
+        ),
     )
     return question_view(doc, actor, settings, at, item["title"])
 
@@ -607,6 +672,16 @@ def answer_question(
         ],
         conflict=lambda now: Conflict(
             "already answered / 该问题已答复", details={"status": now.get("status")}
+        ),
+        audit=_audit(
+            actor,
+            "question_answered",
+            "question",
+            question_id,
+            item["union_id"],
+            item["union_path"],
+            fields=("status", "answer"),
+            note={"item_id": item["_id"]},
         ),
     )
     store.question_answered(done)

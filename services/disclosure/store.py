@@ -46,6 +46,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.operations import IndexModel
 
+from dmlib.audit import Audit
 from dmlib.storage import Store
 
 READER_CHUNK = 1000
@@ -82,9 +83,11 @@ class DisclosureStore(Store):
     def get_attachment(self, attachment_id: str) -> dict | None:
         return self.db.attachments.find_one({"_id": attachment_id})
 
-    def publish_item(self, item: dict, events: Iterable[Mapping[str, Any]] = ()) -> dict:
-        """The union's board learns the item id, then the item commits with its events (the commit
-        point: until then the board skips the id)."""
+    def publish_item(
+        self, item: dict, events: Iterable[Mapping[str, Any]] = (), audit: Audit | None = None
+    ) -> dict:
+        """The union's board learns the item id, then the item commits with its events and its audit
+        entry (the commit point: until then the board skips the id)."""
         self.db.unions.update_one(
             {"_id": item["union_id"]},
             {
@@ -93,7 +96,7 @@ class DisclosureStore(Store):
             },
             upsert=True,
         )
-        return self.create("items", item, events=events)
+        return self.create("items", item, events=events, audit=audit)
 
     def get_item(self, item_id: str) -> dict | None:
         return self.db.items.find_one({"_id": item_id})
@@ -175,8 +178,9 @@ class DisclosureStore(Store):
                 out.update(doc["members"])
         return out
 
-    def recount_reads(self, item_id: str) -> int:
-        """Rebuild ``read_count`` and the ``readers`` chunks of an item from its receipts.
+    def recount_reads(self, item_id: str, audit: Audit | None = None) -> int:
+        """Rebuild ``read_count`` and the ``readers`` chunks of an item from its receipts (the counter's
+        write carries ``audit``, an admin's recount).
 
         A scan of ``receipts`` (~50 µs per receipt on FerretDB: ~3 s at 60,000): a repair, not a hot path."""
         members = [
@@ -187,20 +191,22 @@ class DisclosureStore(Store):
             self.db.readers.insert_one(
                 {"_id": f"{item_id}:{i // READER_CHUNK:06d}", "members": members[i : i + READER_CHUNK]}
             )
-        self.change("items", item_id, expect={}, set={"read_count": len(members)})
+        self.change("items", item_id, expect={}, set={"read_count": len(members)}, audit=audit)
         return len(members)
 
     # --- questions -------------------------------------------------------------------------------
-    def add_question(self, question: dict, events: Iterable[Mapping[str, Any]] = ()) -> dict:
-        """The item's list and the union's desk learn the id, the question commits with its events (the
-        commit point), then the item's counters follow."""
+    def add_question(
+        self, question: dict, events: Iterable[Mapping[str, Any]] = (), audit: Audit | None = None
+    ) -> dict:
+        """The item's list and the union's desk learn the id, the question commits with its events and
+        its audit entry (the commit point), then the item's counters follow."""
         self.db.items.update_one(
             {"_id": question["item_id"]}, {"$addToSet": {"question_ids": question["_id"]}}
         )
         self.db.unions.update_one(
             {"_id": question["union_id"]}, {"$addToSet": {"open_question_ids": question["_id"]}}
         )
-        doc = self.create("questions", question, events=events)
+        doc = self.create("questions", question, events=events, audit=audit)
         self.change("items", question["item_id"], expect={}, inc={"questions_total": 1, "questions_open": 1})
         return doc
 

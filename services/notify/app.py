@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dmlib.audit import Audit
 from dmlib.auth import Actor
 from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
 from dmlib.schemas import iso, page_out
@@ -346,14 +347,39 @@ def get_prefs(store, actor: Actor, d: Delivery) -> dict:
     }
 
 
-def set_prefs(store, actor: Actor, clock: Clock, d: Delivery, data: dict, groups) -> dict:
+def preferences_audit(actor: Actor, union: dict, groups) -> Audit | None:
+    """The audit record (:mod:`dmlib.audit`) of a member changing their own preferences:
+    ``notify.preferences_set`` in the chain of their union (``union``: ``{id, path}`` from members),
+    recording each group's channels and the digest mode before → after (None for the system, which
+    has no preferences of its own: the policy refuses it before this is asked). Marking
+    messages read is not audited: it is a trace of what a member read in their own inbox, not a
+    decision that changes anything others rely on (docs/architecture.md, "The audit log")."""
+    if actor.is_system:
+        return None
+    return Audit(
+        actor=actor,
+        role="member",
+        action="notify.preferences_set",
+        object_type="preferences",
+        object_id=actor.member_id,
+        union_id=union["id"],
+        union_path=tuple(union["path"]),
+        fields=(*(f"channels.{g}" for g in groups), "digest"),
+    )
+
+
+def set_prefs(
+    store, actor: Actor, clock: Clock, d: Delivery, data: dict, groups, union_of: Callable[[str], dict]
+) -> dict:
     """Replace the caller's preferences (``data``: loaded ``PrefsIn``; ``groups`` not given keep no push
-    channel). Out: as :func:`get_prefs`."""
+    channel), audited in the chain of their union (``union_of(union id)`` → ``{id, path}``, asked after
+    the policy said yes). Out: as :func:`get_prefs`."""
     policy.require_member(actor)
     channels = {g: sorted(set(v)) for g, v in data["channels"].items()}
     for group in groups:
         channels.setdefault(group, [])
-    store.put_prefs(actor.member_id, channels, data["digest"], clock())
+    record = preferences_audit(actor, union_of(actor.union_id), sorted(channels))
+    store.put_prefs(actor.member_id, channels, data["digest"], clock(), audit=record)
     return get_prefs(store, actor, d)
 
 

@@ -572,9 +572,18 @@ class NotifyService(OutboxRelay, HealthRpc):
     @rpc
     def set_prefs(self, data: dict) -> dict:
         """Replace the caller's preferences. In: :class:`PrefsIn` ``{"channels": {group: [email|sms]},
-        "digest": "immediate"|"daily"}`` (groups not given keep no push channel). Out: :class:`PrefsOut`."""
+        "digest": "immediate"|"daily"}`` (groups not given keep no push channel). Out: :class:`PrefsOut`.
+        Audited (``notify.preferences_set``, in the chain of the member's union)."""
         data = c.PrefsIn().load(data)
-        out = app.set_prefs(self.store, self.identity.actor, now, self._delivery(), data, c.GROUPS)
+        out = app.set_prefs(
+            self.store,
+            self.identity.actor,
+            now,
+            self._delivery(),
+            data,
+            c.GROUPS,
+            self.members_rpc.get_union,
+        )
         return c.PrefsOut().dump(out)
 
     # ===== the delivery log (admins) ================================================================

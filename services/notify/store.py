@@ -59,6 +59,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.operations import IndexModel
 
+from dmlib.audit import Audit
 from dmlib.errors import Conflict, NotFound
 from dmlib.storage import Store
 
@@ -104,21 +105,23 @@ class NotifyStore(Store):
         expect: Mapping[str, Any] | None = None,
         set: Mapping[str, Any] | None = None,  # noqa: A002 (the MongoDB operator's name)
         inc: Mapping[str, int] | None = None,
+        audit: Audit | None = None,
     ) -> dict:
         """Change a record that may not exist yet: the guarded change; if there is no such ``_id``,
         create ``new``; if someone created it meanwhile (a duplicate key, or a Conflict because it
         appeared between the change and dmlib's look-up of why it missed), the change once more. Raises
-        Conflict when ``expect`` does not hold."""
+        Conflict when ``expect`` does not hold. ``audit``: a person's change; whichever write commits
+        carries its entry (one entry, :mod:`dmlib.audit`)."""
         try:
-            return self.change(collection, doc_id, expect=expect or {}, set=set, inc=inc)
+            return self.change(collection, doc_id, expect=expect or {}, set=set, inc=inc, audit=audit)
         except Conflict:
             pass
         except NotFound:
             try:
-                return self.create(collection, {"_id": doc_id, **new})
+                return self.create(collection, {"_id": doc_id, **new}, audit=audit)
             except DuplicateKeyError:
                 pass
-        return self.change(collection, doc_id, expect=expect or {}, set=set, inc=inc)
+        return self.change(collection, doc_id, expect=expect or {}, set=set, inc=inc, audit=audit)
 
     # --- messages ------------------------------------------------------------------------------
     def insert_inbox(self, docs: list[dict]) -> set[str]:
@@ -343,9 +346,12 @@ class NotifyStore(Store):
         fan-out instead of once per member."""
         return {d["_id"]: d for d in self.db.prefs.find({})}
 
-    def put_prefs(self, member_id: str, channels: dict, digest: str, at: datetime) -> dict:
+    def put_prefs(
+        self, member_id: str, channels: dict, digest: str, at: datetime, audit: Audit | None = None
+    ) -> dict:
+        """Replace a member's preferences (``audit``: the member's own change)."""
         values = {"channels": channels, "digest": digest, "updated_at": at}
-        return self.change_or_create("prefs", member_id, values, set=values)
+        return self.change_or_create("prefs", member_id, values, set=values, audit=audit)
 
     def count_this_hour(self, member_id: str, bucket: str) -> int:
         """Count one more immediate push message for the member in the hour ``bucket``; returns the count."""

@@ -2,7 +2,8 @@
 
 Each asks :mod:`.policy` first (403), reads what the decision needs, applies :mod:`.rules` (409 with the
 numbers) and commits ONE guarded, versioned write with its events in the document's outbox
-(``store.change`` / ``store.create``; docs/architecture.md "Changing state"). A proposal's transition
+(``store.change`` / ``store.create``; docs/architecture.md "Changing state"), and, for a change made
+by a person, its audit entry (:func:`audit`; "The audit log"). A proposal's transition
 is guarded by its ``_v`` as read: someone else moving it first gets :data:`CHANGED` (409) and nothing is
 written. Derived lists (a member's page, a department's inbox, the reminder watch list) are written
 just before the commit point and are filtered on read, so a crash or an outage between the two leaves
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from dmlib.audit import Audit, role_over
 from dmlib.auth import Actor
 from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput, Conflict, NotFound
@@ -105,10 +107,43 @@ def proposal_event(name: str, p: dict, **extra: Any) -> dict:
     )
 
 
-def commit(store, p: dict, changes: dict, events: Callable[[dict], list] = lambda after: []) -> dict:
+def audit(
+    actor: Actor, action: str, object_type: str, object_id: str, scoped: dict, role: str | None = None, **kw
+) -> Audit | None:
+    """The audit record (:mod:`dmlib.audit`) of a change a person makes: ``proposals.<action>`` in the
+    chain of the union of ``scoped`` (a window or a proposal: ``union_id``, ``union_path``); ``role`` the
+    role it was allowed under (``delegate``, ``handler``), else the admin grant (:func:`role_over`).
+    None for the system (reminders, backdating, repairs): only changes by people are audited."""
+    if actor.is_system:
+        return None
+    return Audit(
+        actor=actor,
+        role=role or role_over(actor, scoped["union_path"]),
+        action=f"proposals.{action}",
+        object_type=object_type,
+        object_id=object_id,
+        union_id=scoped["union_id"],
+        union_path=tuple(scoped["union_path"]),
+        **kw,
+    )
+
+
+def proposal_audit(actor: Actor, action: str, p: dict, role: str | None = None, **kw) -> Audit | None:
+    """:func:`audit` of a change to proposal ``p`` (recording ``state`` unless ``fields`` says)."""
+    kw.setdefault("fields", ("state",))
+    return audit(actor, action, "proposal", p["_id"], p, role, **kw)
+
+
+def commit(
+    store,
+    p: dict,
+    changes: dict,
+    events: Callable[[dict], list] = lambda after: [],
+    record: Audit | None = None,
+) -> dict:
     """The transition of proposal ``p``: ``changes`` applied if it is unchanged since read (its ``_v``),
-    with ``events(the proposal after)`` in its outbox, in one write. Conflict (:data:`CHANGED`) when
-    someone else moved it first."""
+    with ``events(the proposal after)`` and the audit entry of ``record`` in its outbox, in one write.
+    Conflict (:data:`CHANGED`) when someone else moved it first."""
     after = {**p, **changes}
     return store.change(
         PROPOSALS,
@@ -119,10 +154,15 @@ def commit(store, p: dict, changes: dict, events: Callable[[dict], list] = lambd
         conflict=lambda current: Conflict(
             CHANGED, details={"proposal_id": p["_id"], "expected_state": p["state"]}
         ),
+        audit=record,
     )
 
 
 # ----- collection windows ------------------------------------------------------------------------------
+#: What a window's audit entries record besides its status: its rules (data: :class:`WindowIn`).
+WINDOW_RULES = ("min_cosigners", "deadline_days")
+
+
 def open_window(store, actor: Actor, clock: Clock, peers: Peers, session_id: str, data: dict) -> dict:
     """Open (or re-open) a session's window (data: :class:`WindowIn`, loaded). Returns the window."""
     session = peers.session(session_id)
@@ -149,12 +189,14 @@ def open_window(store, actor: Actor, clock: Clock, peers: Peers, session_id: str
         term_id=fields["term_id"],
         min_cosigners=fields["min_cosigners"],
     )
+    record = audit(actor, "window_opened", "window", session_id, fields, fields=("status", *WINDOW_RULES))
     if store.get_window(session_id) is None:
-        created = store.create_new(WINDOWS, {"_id": session_id, **fields, "seq": 0}, events=[opened])
+        doc = {"_id": session_id, **fields, "seq": 0}
+        created = store.create_new(WINDOWS, doc, events=[opened], audit=record)
         if created is not None:
             return created
     # re-opening keeps ``seq`` (the session's proposals); opening is idempotent, so unconditional
-    return store.change(WINDOWS, session_id, expect={}, set=fields, events=[opened])
+    return store.change(WINDOWS, session_id, expect={}, set=fields, events=[opened], audit=record)
 
 
 def close_window(store, actor: Actor, clock: Clock, session_id: str) -> dict:
@@ -177,6 +219,7 @@ def close_window(store, actor: Actor, clock: Clock, session_id: str) -> dict:
         conflict=lambda current: Conflict(
             "the collection window is not open / 提案征集未在进行中", details={"status": current["status"]}
         ),
+        audit=audit(actor, "window_closed", "window", session_id, w, fields=("status",)),
     )
 
 
@@ -281,7 +324,15 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
         if invited
         else []
     )
-    created = store.create_new(PROPOSALS, doc, events=events)
+    record = proposal_audit(
+        actor,
+        "proposal_drafted",
+        doc,
+        "delegate",
+        fields=("subject", "category", "state"),
+        note={"invited": [i["member_id"] for i in invited]} if invited else None,
+    )
+    created = store.create_new(PROPOSALS, doc, events=events, audit=record)
     if created is None:  # the number was given once by the window's guarded $inc: not expected
         raise Conflict(
             "this proposal number is taken, please retry / 提案编号冲突，请重试", details={"id": pid}
@@ -309,6 +360,7 @@ def cosign(store, actor: Actor, clock: Clock, pid: str) -> dict:
             "history": [*p["history"], entry("cosign", "draft", "draft", actor, "delegate", at)],
         },
         lambda after: [proposal_event("proposal_cosigned", after, cosigner_id=actor.member_id)],
+        proposal_audit(actor, "proposal_cosigned", p, "delegate", fields=("cosigner_ids",)),
     )
 
 
@@ -341,6 +393,7 @@ def submit(store, actor: Actor, clock: Clock, pid: str) -> dict:
             "history": [*p["history"], entry("submit", "draft", "submitted", actor, "proposer", at)],
         },
         lambda after: [proposal_event("proposal_submitted", after)],
+        proposal_audit(actor, "proposal_submitted", p, "delegate"),
     )
 
 
@@ -378,6 +431,7 @@ def review(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
             ],
         },
         lambda after: [proposal_event(REVIEW_EVENTS[decision], after, reason=data["reason"])],
+        proposal_audit(actor, REVIEW_EVENTS[decision], p, note={"reason": data["reason"] or None}),
     )
 
 
@@ -424,6 +478,13 @@ def assign(store, actor: Actor, clock: Clock, peers: Peers, pid: str, data: dict
             ],
         },
         lambda after: [proposal_event("proposal_assigned", after, round=1, deadline=iso(first["deadline"]))],
+        proposal_audit(
+            actor,
+            "proposal_assigned",
+            p,
+            fields=("state", "round", "pending_departments"),
+            note={"deadline_days": days},
+        ),
     )
 
 
@@ -454,16 +515,28 @@ def reply(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
     }
     remaining = [d for d in p["pending_departments"] if d != dep]
     target = "assigned" if remaining else "replied"
+    record = proposal_audit(
+        actor,
+        "proposal_replied",
+        p,
+        "handler",
+        fields=("state", "pending_departments"),
+        note={"department_id": dep, "round": p["round"]},
+    )
     changes: dict[str, Any] = {
         "pending_departments": remaining,
         "replies": [*p["replies"], answer],
         "history": [*p["history"], entry("reply", "assigned", target, actor, "handler", at, names[dep])],
     }
     if remaining:
-        return commit(store, p, changes)
+        return commit(store, p, changes, record=record)
     changes |= {"state": "replied", "rounds": [*p["rounds"][:-1], {**current, "replied_at": at}]}
     after = commit(
-        store, p, changes, lambda after: [proposal_event("proposal_replied", after, round=p["round"])]
+        store,
+        p,
+        changes,
+        lambda after: [proposal_event("proposal_replied", after, round=p["round"])],
+        record,
     )
     store.unwatch(pid)  # tidying only: the reminder round drops a proposal no longer assigned anyway
     return after
@@ -496,6 +569,15 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
         "rated_keys": [*p.get("rated_keys", []), key],
     }
 
+    record = proposal_audit(
+        actor,
+        "proposal_rated",
+        p,
+        "delegate",
+        fields=("state", "round"),
+        note={"satisfaction": satisfaction, "round": r},
+    )
+
     def rated(after: dict) -> dict:
         return proposal_event(
             "proposal_rated", after, rater_id=actor.member_id, satisfaction=satisfaction, round=r
@@ -509,7 +591,7 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
             *p["history"],
             entry("rate", p["state"], p["state"], actor, "cosigner", at, note),
         ]
-        return commit(store, p, changes, lambda after: [rated(after)])
+        return commit(store, p, changes, lambda after: [rated(after)], record)
     action = rules.rating_move(satisfaction, r)
     policy.require_move(action, roles)
     target = check_state(action, p["state"])
@@ -540,6 +622,7 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
                 rated(after),
                 proposal_event("proposal_assigned", after, round=r + 1, deadline=iso(deadline)),
             ],
+            record,
         )
     changes |= {"state": "closed", "closed_at": at}
     return commit(
@@ -550,6 +633,7 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
             rated(after),
             proposal_event("proposal_closed", after, satisfaction=satisfaction, rounds=r),
         ],
+        record,
     )
 
 
@@ -569,6 +653,7 @@ def mark_excellent(store, actor: Actor, clock: Clock, pid: str) -> dict:
             "history": [*p["history"], entry("mark_excellent", "closed", "closed", actor, "admin", at)],
         },
         lambda after: [proposal_event("proposal_marked_excellent", after)],
+        proposal_audit(actor, "proposal_marked_excellent", p, fields=("excellent",)),
     )
 
 

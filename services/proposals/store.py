@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
 
+from dmlib.audit import Audit
 from dmlib.storage import Store
 
 
@@ -60,11 +61,14 @@ REMINDERS = "reminders"
 class ProposalsStore(Store):
     indexes = {"proposals": [IndexModel("session_id"), IndexModel("state")]}
 
-    def create_new(self, collection: str, doc: dict, *, events: list = ()) -> dict | None:
+    def create_new(
+        self, collection: str, doc: dict, *, events: list = (), audit: Audit | None = None
+    ) -> dict | None:
         """``Store.create`` of a document whose ``_id`` decides once (a window, a numbered proposal, the
-        day's reminder of a proposal): the document, or None when that ``_id`` exists (nothing written)."""
+        day's reminder of a proposal): the document, or None when that ``_id`` exists (nothing written,
+        nothing audited)."""
         try:
-            return self.create(collection, doc, events=events)
+            return self.create(collection, doc, events=events, audit=audit)
         except DuplicateKeyError:
             return None
 

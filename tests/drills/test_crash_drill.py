@@ -610,7 +610,18 @@ def test_workflows_survive_kill_9_and_a_database_outage(drill, capsys):
             assert per[(action, cid)] == 1, (action, cid, per[(action, cid)])
         assert per[("voting.unit_score_set", cid)] == HOMES, (cid, per[("voting.unit_score_set", cid)])
         audit_expected += len(PER_CAMPAIGN) + HOMES
+    # disclosure: every item published (strays of a repeated publish too), every question asked (strays
+    # too), every drill question answered: one entry each, and nothing else (first reads: not audited)
+    for item in all_items:
+        assert per[("disclosure.item_published", item)] == 1, item
+    for q in all_questions:
+        assert per[("disclosure.question_asked", q)] == 1, q
+    for q in questions.questions:
+        assert per[("disclosure.question_answered", q)] == 1, q
     disclosure_entries = sum(n for (action, _), n in per.items() if action.startswith("disclosure."))
+    disclosure_expected = len(all_items) + len(all_questions) + len(questions.questions)
+    assert disclosure_entries == disclosure_expected, (disclosure_entries, disclosure_expected)
+    audit_expected += disclosure_expected
     with drill.rpc(timeout=60) as rpc:
         verdict = rpc.audit.verify_chain({})
     assert verdict["ok"], verdict
@@ -646,7 +657,7 @@ def test_workflows_survive_kill_9_and_a_database_outage(drill, capsys):
             ("handler records left running (handled, database away at the end)", settled["running"]),
             ("audit entries (all / of the rounds)", f"{len(entries)} / {audit_expected}"),
             ("votes closed by the poll_closed event (no vote_closed entry)", closed_by_system),
-            ("disclosure audit entries", disclosure_entries),
+            ("disclosure audit entries (found / expected)", f"{disclosure_entries} / {disclosure_expected}"),
             ("audit chains verified", f"{len(verdict['chains'])} ok={verdict['ok']}"),
         ],
     )

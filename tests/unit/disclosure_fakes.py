@@ -1,7 +1,7 @@
 """Hand-written fakes for the disclosure use cases (services/disclosure/app.py): an in-memory store with
 the methods of :class:`services.disclosure.store.DisclosureStore`, including the semantics of
-``Store.change``/``create`` (guarded, ``_v``, events in the document's outbox, NotFound/Conflict, duplicate
-``_id``), a members service and the settings. No RabbitMQ, no FerretDB, no mocks."""
+``Store.change``/``create`` (guarded, ``_v``, events and the audit event in the document's outbox,
+NotFound/Conflict, duplicate ``_id``), a members service and the settings. No RabbitMQ, no FerretDB, no mocks."""
 
 from __future__ import annotations
 
@@ -26,12 +26,14 @@ class FakeDisclosureStore:
         return self.collections.setdefault(name, {})
 
     # --- the one way to change state, as dmlib.state does it ----------------------------------------
-    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = ()):
+    def create(
+        self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = (), audit=None
+    ):
         col = self._col(collection)
         if doc["_id"] in col:
             raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
         full = {**copy.deepcopy(dict(doc)), "_v": 0}
-        events = list(events)
+        events = [*events, *([audit.event(None, doc, service="disclosure")] if audit else [])]
         if events:
             full["outbox"] = {e["body"]["event_id"]: copy.deepcopy(dict(e)) for e in events}
             self.batches.append(f"{collection}:{doc['_id']}")
@@ -48,6 +50,7 @@ class FakeDisclosureStore:
         inc: Mapping[str, int] | None = None,
         events: Iterable[Mapping[str, Any]] = (),
         conflict=None,
+        audit=None,
     ) -> dict:
         doc = self._col(collection).get(doc_id)
         if doc is None:
@@ -57,10 +60,13 @@ class FakeDisclosureStore:
                 if conflict:
                     raise conflict(copy.deepcopy(doc))
                 raise Conflict("changed by someone else meanwhile", details={"id": doc_id})
+        events = [
+            *events,
+            *([audit.event(copy.deepcopy(doc), set, inc, service="disclosure")] if audit else []),
+        ]
         doc.update(copy.deepcopy(dict(set or {})))
         for k, n in {"_v": 1, **(inc or {})}.items():
             doc[k] = (doc.get(k) or 0) + n
-        events = list(events)
         if events:
             doc.setdefault("outbox", {}).update(
                 {e["body"]["event_id"]: copy.deepcopy(dict(e)) for e in events}
@@ -102,12 +108,12 @@ class FakeDisclosureStore:
     def get_attachment(self, attachment_id: str) -> dict | None:
         return copy.deepcopy(self._col("attachments").get(attachment_id))
 
-    def publish_item(self, item: dict, events: Iterable[Mapping[str, Any]] = ()) -> dict:
+    def publish_item(self, item: dict, events: Iterable[Mapping[str, Any]] = (), audit=None) -> dict:
         union = self._col("unions").setdefault(item["union_id"], {"_id": item["union_id"], "item_ids": []})
         union.update(name=item["union_name"], path=list(item["union_path"]))
         if item["_id"] not in union["item_ids"]:
             union["item_ids"].append(item["_id"])
-        return self.create("items", item, events=events)
+        return self.create("items", item, events=events, audit=audit)
 
     def get_item(self, item_id: str) -> dict | None:
         return copy.deepcopy(self._col("items").get(item_id))
@@ -165,7 +171,7 @@ class FakeDisclosureStore:
             m for k, d in self._col("readers").items() if k.startswith(f"{item_id}:") for m in d["members"]
         }
 
-    def recount_reads(self, item_id: str) -> int:
+    def recount_reads(self, item_id: str, audit=None) -> int:
         members = [r["member_id"] for r in self._col("receipts").values() if r["item_id"] == item_id]
         for k in [k for k in self._col("readers") if k.startswith(f"{item_id}:")]:
             del self._col("readers")[k]
@@ -173,11 +179,11 @@ class FakeDisclosureStore:
             self._col("readers")[f"{item_id}:{i // READER_CHUNK:06d}"] = {
                 "members": members[i : i + READER_CHUNK]
             }
-        self.change("items", item_id, expect={}, set={"read_count": len(members)})
+        self.change("items", item_id, expect={}, set={"read_count": len(members)}, audit=audit)
         return len(members)
 
     # --- questions -----------------------------------------------------------------------------------
-    def add_question(self, question: dict, events: Iterable[Mapping[str, Any]] = ()) -> dict:
+    def add_question(self, question: dict, events: Iterable[Mapping[str, Any]] = (), audit=None) -> dict:
         item = self._col("items")[question["item_id"]]
         if question["_id"] not in item["question_ids"]:
             item["question_ids"].append(question["_id"])
@@ -185,7 +191,7 @@ class FakeDisclosureStore:
         union.setdefault("open_question_ids", [])
         if question["_id"] not in union["open_question_ids"]:
             union["open_question_ids"].append(question["_id"])
-        doc = self.create("questions", question, events=events)
+        doc = self.create("questions", question, events=events, audit=audit)
         self.change("items", question["item_id"], expect={}, inc={"questions_total": 1, "questions_open": 1})
         return doc
 

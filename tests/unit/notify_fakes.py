@@ -1,6 +1,6 @@
 """A hand-written in-memory fake of :class:`services.notify.store.NotifyStore` (same methods, same
-``change``/``create`` semantics: guarded by ``expect``, ``_v`` counted, events kept in the document's
-``outbox``, NotFound / Conflict / DuplicateKeyError), and fakes of the senders and the courier, for the
+``change``/``create`` semantics: guarded by ``expect``, ``_v`` counted, events and the audit event of
+``audit=`` kept in the document's ``outbox``, NotFound / Conflict / DuplicateKeyError), and fakes of the senders and the courier, for the
 use-case tests in tests/unit/test_notify_app.py. No RabbitMQ, no FerretDB."""
 
 from __future__ import annotations
@@ -27,13 +27,25 @@ class FakeNotifyStore:
         return self.data.setdefault(name, {})
 
     # --- the one way to change state ----------------------------------------------------------
-    def change(self, collection, doc_id, *, expect=None, set=None, inc=None, events=(), conflict=None):  # noqa: A002
+    def change(
+        self,
+        collection,
+        doc_id,
+        *,
+        expect=None,
+        set=None,  # noqa: A002
+        inc=None,
+        events=(),
+        conflict=None,
+        audit=None,
+    ):
         docs = self._c(collection)
         doc = docs.get(doc_id)
         if doc is None:
             raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
         if not _matches(doc, dict(expect or {})):
             raise (conflict(doc) if conflict else Conflict("changed meanwhile", details={"id": doc_id}))
+        events = [*events, *([audit.event(copy.deepcopy(doc), set, inc, service="notify")] if audit else [])]
         for key, value in (set or {}).items():
             target, *rest = key.split(".", 1)
             if rest:
@@ -46,21 +58,22 @@ class FakeNotifyStore:
             doc.setdefault("outbox", {})[e["body"]["event_id"]] = copy.deepcopy(e)
         return copy.deepcopy(doc)
 
-    def create(self, collection, doc, *, events=()):
+    def create(self, collection, doc, *, events=(), audit=None):
         docs = self._c(collection)
         if doc["_id"] in docs:
             raise DuplicateKeyError(f"duplicate {doc['_id']}")
+        events = [*events, *([audit.event(None, doc, service="notify")] if audit else [])]
         full = {**copy.deepcopy(doc), "_v": 0}
         if events:
             full["outbox"] = {e["body"]["event_id"]: copy.deepcopy(e) for e in events}
         docs[doc["_id"]] = full
         return copy.deepcopy(full)
 
-    def change_or_create(self, collection, doc_id, new, *, expect=None, set=None, inc=None):  # noqa: A002
+    def change_or_create(self, collection, doc_id, new, *, expect=None, set=None, inc=None, audit=None):  # noqa: A002
         try:
-            return self.change(collection, doc_id, expect=expect, set=set, inc=inc)
+            return self.change(collection, doc_id, expect=expect, set=set, inc=inc, audit=audit)
         except NotFound:
-            return self.create(collection, {"_id": doc_id, **new})
+            return self.create(collection, {"_id": doc_id, **new}, audit=audit)
 
     def events(self) -> list[dict]:
         """Every event committed to an outbox (what the relay would publish)."""
@@ -175,9 +188,9 @@ class FakeNotifyStore:
     def get_prefs(self, member_id):
         return copy.deepcopy(self._c("prefs").get(member_id))
 
-    def put_prefs(self, member_id, channels, digest, at):
+    def put_prefs(self, member_id, channels, digest, at, audit=None):
         values = {"channels": channels, "digest": digest, "updated_at": at}
-        return self.change_or_create("prefs", member_id, values, set=values)
+        return self.change_or_create("prefs", member_id, values, set=values, audit=audit)
 
     def count_this_hour(self, member_id, bucket):
         return int(self.change_or_create("rate", f"{member_id}:{bucket}", {"n": 1}, inc={"n": 1})["n"])

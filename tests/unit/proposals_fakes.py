@@ -2,7 +2,8 @@
 including the semantics of ``Store.change`` / ``Store.create``: the filter is ``_id`` plus ``expect``
 (equality, a missing field being None, or ``{"$ne": v}``, an array field matching when it holds the
 value), ``_v`` 0 at creation and +1 per change, events kept in the document's outbox in the order of the
-writes, NotFound for a missing ``_id``, the ``conflict`` callback's error (default Conflict) otherwise,
+writes (an ``audit=`` record adding its ``change_recorded`` event, as :class:`dmlib.storage.Store`
+does), NotFound for a missing ``_id``, the ``conflict`` callback's error (default Conflict) otherwise,
 nothing written on a refusal. ``committed()`` lists every event ever committed, oldest first."""
 
 from __future__ import annotations
@@ -48,21 +49,29 @@ class FakeProposalsStore:
         inc: Mapping[str, int] | None = None,
         events: Iterable[Mapping[str, Any]] = (),
         conflict: Callable[[dict], ServiceError] | None = None,
+        audit=None,
     ) -> dict:
         doc = self._coll(collection).get(doc_id)
         if doc is None:
             raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
         if not _matches(doc, expect or {}):
             raise (conflict or (lambda current: Conflict("changed by someone else meanwhile")))(doc)
+        events = [
+            *events,
+            *([audit.event(copy.deepcopy(doc), set, inc, service="proposals")] if audit else []),
+        ]
         doc.update(copy.deepcopy(dict(set or {})))
         for key, n in {"_v": 1, **(inc or {})}.items():
             doc[key] = (doc.get(key) or 0) + n
         self._commit_events(doc, events)
         return copy.deepcopy(doc)
 
-    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = ()):
+    def create(
+        self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = (), audit=None
+    ):
         if doc["_id"] in self._coll(collection):
             raise DuplicateKeyError(f"duplicate _id {doc['_id']}")
+        events = [*events, *([audit.event(None, doc, service="proposals")] if audit else [])]
         full = {**copy.deepcopy(dict(doc)), "_v": 0}
         self._coll(collection)[doc["_id"]] = full
         self._commit_events(full, events)
@@ -77,9 +86,9 @@ class FakeProposalsStore:
     def committed(self, event_type: str | None = None) -> list[tuple[str, dict]]:
         return [(t, b) for t, b in self.events if event_type in (None, t)]
 
-    def create_new(self, collection: str, doc: dict, *, events: list = ()) -> dict | None:
+    def create_new(self, collection: str, doc: dict, *, events: list = (), audit=None) -> dict | None:
         try:
-            return self.create(collection, doc, events=events)
+            return self.create(collection, doc, events=events, audit=audit)
         except DuplicateKeyError:
             return None
 

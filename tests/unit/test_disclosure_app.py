@@ -52,7 +52,12 @@ def world():
             )
 
         def events(self):
-            return self.store.pending_events()
+            """The domain events committed and not yet relayed (the audit entries: :meth:`audits`)."""
+            return [(k, b) for k, b in self.store.pending_events() if k != "change_recorded"]
+
+        def audits(self):
+            """The audit entries committed and not yet relayed."""
+            return [b for k, b in self.store.pending_events() if k == "change_recorded"]
 
     return World()
 
@@ -73,7 +78,7 @@ def test_publish_commits_the_item_with_its_event(world):
     [(kind, body)] = world.events()
     assert kind == "disclosure_published" and body["item_id"] == out["id"] and body["mandatory"] is True
     assert body["union_id"] == "u01" and body["revision"] == 1 and body["event_id"]
-    assert world.store.relay() == 1 and world.store.published[0][0] == "disclosure_published"
+    assert world.store.relay() == 2 and world.store.published[0][0] == "disclosure_published"
     assert world.events() == []
 
 
@@ -365,3 +370,95 @@ def test_rebuilding_the_index_repairs_lists_and_counters_left_short_by_a_crash(w
     assert stored["question_ids"] == [q["id"], second["id"]]
     assert (stored["questions_total"], stored["questions_open"]) == (2, 1)
     assert unions["u01"]["item_ids"] == [item["id"]] and unions["u01"]["open_question_ids"] == [second["id"]]
+
+
+# --- the audit log ---------------------------------------------------------------------------------
+def _pending_audits(world, after):
+    """Run ``after`` and return the audit entries it committed (the outbox emptied first)."""
+    world.store.relay()
+    after()
+    return world.audits()
+
+
+@pytest.mark.parametrize(
+    ("action", "refused_by", "error"),
+    [
+        ("item_published", M1, Forbidden),
+        ("item_corrected", OTHER_ADMIN, Forbidden),
+        ("item_withdrawn", M1, Forbidden),
+        ("question_asked", OUTSIDER, Forbidden),
+        ("question_answered", M2, Forbidden),
+        ("reads_recounted", M1, Forbidden),
+    ],
+)
+def test_a_persons_change_leaves_one_audit_entry_and_a_refused_one_none(world, action, refused_by, error):
+    item = world.publish()
+    question = world.ask(item["id"])
+    calls = {
+        "item_published": lambda actor: world.publish(actor),
+        "item_corrected": lambda actor: world.correct(item["id"], actor, title="更正后"),
+        "item_withdrawn": lambda actor: app.withdraw_item(
+            world.store, actor, world.clock, item["id"], {"reason": "错发"}
+        ),
+        "question_asked": lambda actor: world.ask(item["id"], actor),
+        "question_answered": lambda actor: world.answer(question["id"], actor),
+        "reads_recounted": lambda actor: app.recount_reads(world.store, actor, item["id"]),
+    }
+    with pytest.raises(error):
+        _pending_audits(world, lambda: calls[action](refused_by))
+    assert world.audits() == []
+    actor = M2 if action == "question_asked" else ADMIN
+    [entry] = _pending_audits(world, lambda: calls[action](actor))
+    assert entry["action"] == f"disclosure.{action}" and entry["service"] == "disclosure"
+    assert entry["actor"] == {"member_id": actor.member_id, "name": actor.name}
+    assert entry["role"] == ("member" if action == "question_asked" else "union_admin")
+    assert entry["union_id"] == "u01" and entry["union_path"] == ["ftu", "u01"]
+    assert entry["object"]["type"] == ("question" if action.startswith("question") else "disclosure")
+
+
+def test_audit_entries_say_what_changed_from_what_to_what(world):
+    item = world.publish(mandatory=True)
+    [published] = world.audits()
+    assert published["object"] == {"type": "disclosure", "id": item["id"]}
+    assert {c["field"]: (c["before"], c["after"]) for c in published["changes"]} == {
+        "category": (None, "safety"),
+        "period": (None, "2026-03"),
+        "title": (None, "三月安全检查"),
+        "mandatory": (None, True),
+        "attachments": (None, []),
+    }
+    [corrected] = _pending_audits(world, lambda: world.correct(item["id"], title="三月安全检查（更正）"))
+    changes = {c["field"]: (c["before"], c["after"]) for c in corrected["changes"]}
+    assert changes["title"] == ("三月安全检查", "三月安全检查（更正）")
+    assert changes["revision"] == (1, 2) and changes["correction_reason"] == (None, "更正")
+    q = world.ask(item["id"])
+    [answered] = _pending_audits(world, lambda: world.answer(q["id"], text="下月调整。"))
+    assert {c["field"]: (c["before"], c["after"]) for c in answered["changes"]} == {
+        "status": ("open", "answered"),
+        "answer": (None, "下月调整。"),
+    }
+    assert answered["note"] == {"item_id": item["id"]}
+
+
+def test_an_anonymous_questions_audit_entry_names_nobody(world):
+    item = world.publish()
+    [entry] = _pending_audits(world, lambda: world.ask(item["id"], actor=M1, text="匿名问？", anonymous=True))
+    assert entry["action"] == "disclosure.question_asked" and entry["role"] == "member"
+    assert entry["actor"] == {"member_id": "anonymous", "name": "匿名"} and entry["request_id"] is None
+    assert {c["field"]: c["after"] for c in entry["changes"]} == {
+        "item_id": item["id"],
+        "anonymous": True,
+        "text": "匿名问？",
+    }
+    assert "M1" not in str(entry) and "甲" not in str(entry) and "h-M1" not in str(entry)
+
+
+def test_the_systems_changes_and_first_reads_are_not_audited(world):
+    item = world.publish()
+    world.store.relay()
+    app.open_item(world.store, M1, world.clock, item["id"])  # a first read: a receipt, not a decision
+    app.record_reads(world.store, SYSTEM, item["id"], [{"member_id": "M2", "read_at": "2026-03-02T08:00:00"}])
+    app.recount_reads(world.store, SYSTEM, item["id"])
+    app.rebuild_union_index(world.store, SYSTEM, "u01")
+    assert world.store.get_item(item["id"])["read_count"] == 2
+    assert world.audits() == []

@@ -216,6 +216,11 @@ def test_inbox_marking_is_scoped_to_ones_own_messages():
         app.inbox(store, SYSTEM, {"page": 1, "per_page": 20, "unread": False})
 
 
+def union_of(union_id):
+    """The members service's answer about a union (``{id, path}``)."""
+    return {"id": union_id, "path": ["nf", union_id]}
+
+
 def test_preferences_are_replaced_and_read_back():
     store, clock, d = setup(available=("email",))
     out = app.set_prefs(
@@ -225,11 +230,59 @@ def test_preferences_are_replaced_and_read_back():
         d,
         {"channels": {"congress": ["email"]}, "digest": "daily"},
         ("congress", "proposals"),
+        union_of,
     )
     assert out["channels"]["congress"] == ["email"] and out["channels"]["proposals"] == []
     assert out["digest"] == "daily" and out["available"] == ["email"] and out["has_email"]
-    app.set_prefs(store, M1, clock, d, {"channels": {}, "digest": "immediate"}, ("congress",))
+    app.set_prefs(store, M1, clock, d, {"channels": {}, "digest": "immediate"}, ("congress",), union_of)
     assert app.get_prefs(store, M1, d)["digest"] == "immediate" and store.get_prefs("N1")["_v"] == 1
+
+
+def audits(store):
+    return [e["body"] for e in store.events() if e["type"] == "change_recorded"]
+
+
+def test_a_members_preference_change_leaves_one_audit_entry_and_a_refused_one_none():
+    store, clock, d = setup()
+    with pytest.raises(Forbidden):  # not a member of any union: refused, nothing written
+        app.set_prefs(
+            store, member("N9", None), clock, d, {"channels": {}, "digest": "daily"}, ("congress",), union_of
+        )
+    assert audits(store) == [] and store.get_prefs("N9") is None
+    groups = ("congress", "proposals")
+    app.set_prefs(
+        store, M1, clock, d, {"channels": {"congress": ["email"]}, "digest": "daily"}, groups, union_of
+    )
+    [first] = audits(store)
+    assert first["action"] == "notify.preferences_set" and first["service"] == "notify"
+    assert first["actor"]["member_id"] == "N1" and first["role"] == "member"
+    assert first["object"] == {"type": "preferences", "id": "N1"}
+    assert first["union_id"] == "nu1" and first["union_path"] == ["nf", "nu1"]
+    assert {c["field"]: (c["before"], c["after"]) for c in first["changes"]} == {
+        "channels.congress": (None, ["email"]),
+        "channels.proposals": (None, []),
+        "digest": (None, "daily"),
+    }
+    app.set_prefs(
+        store, M1, clock, d, {"channels": {"proposals": ["sms"]}, "digest": "daily"}, groups, union_of
+    )
+    assert len(audits(store)) == 2
+    assert {c["field"]: (c["before"], c["after"]) for c in audits(store)[1]["changes"]} == {
+        "channels.congress": (["email"], []),
+        "channels.proposals": ([], ["sms"]),
+        "digest": ("daily", "daily"),
+    }
+
+
+def test_marking_messages_read_is_not_audited():
+    store, clock, d = setup()
+    mid = "e0:N1:inbox"
+    store.insert_inbox(
+        [{"_id": mid, "member_id": "N1", "kind": "proposal_accepted", "at": T0, "read_at": None}]
+    )
+    store.push_to_boxes({"N1": mid})
+    assert app.mark_read(store, M1, clock, {"all": True, "ids": []})["marked"] == 1
+    assert audits(store) == []
 
 
 def test_the_delivery_log_for_admins_of_the_union_or_above():

@@ -85,7 +85,13 @@ def assigned(world, deps=("u01-d1",)):
 
 
 def types(store):
-    return [t for t, _ in store.committed()]
+    """The domain events committed, in order (the audit entries: :func:`audits`)."""
+    return [t for t, _ in store.committed() if t != "change_recorded"]
+
+
+def audits(store):
+    """The audit entries committed, in order."""
+    return [b for _, b in store.committed("change_recorded")]
 
 
 def test_windows_open_close_reopen_keep_the_numbers(world):
@@ -362,3 +368,108 @@ def test_backdate_moves_every_time_and_rebuild_is_for_the_system(world):
         app.rebuild_indexes(store, ADMIN)
     assert app.rebuild_indexes(store, SYSTEM)["proposals"] == 1
     assert store.watched() == [p["_id"]]
+
+
+# --- the audit log ---------------------------------------------------------------------------------
+def _new_audits(store, call):
+    """Run ``call`` and return the audit entries it committed."""
+    before = len(audits(store))
+    call()
+    return audits(store)[before:]
+
+
+def test_every_change_by_a_person_leaves_one_audit_entry(world):
+    store, clock, peers = world
+    [opened] = audits(store)
+    assert opened["action"] == "proposals.window_opened" and opened["object"] == {"type": "window", "id": SID}
+    assert opened["role"] == "union_admin" and opened["union_path"] == ["ftu", "u01"]
+    assert {c["field"]: c["after"] for c in opened["changes"]} == {
+        "status": "open",
+        "min_cosigners": 1,
+        "deadline_days": 20,
+    }
+    p = app.create_proposal(store, d(1), clock, peers, SID, {**DRAFT, "invite": ["D0002"]})
+    app.cosign(store, d(2), clock, p["_id"])
+    app.submit(store, d(1), clock, p["_id"])
+    app.review(store, ADMIN, clock, p["_id"], {"decision": "accept", "reason": ""})
+    app.assign(store, ADMIN, clock, peers, p["_id"], {"department_ids": ["u01-d1"], "deadline_days": 10})
+    app.reply(store, H1, clock, p["_id"], {"text": "已整改。", "department_id": None})
+    app.rate(store, d(1), clock, p["_id"], {"satisfaction": "satisfied", "comment": ""})
+    app.rate(store, d(2), clock, p["_id"], {"satisfaction": "partly", "comment": ""})
+    app.mark_excellent(store, ADMIN, clock, p["_id"])
+    app.close_window(store, ADMIN, clock, SID)
+    app.send_reminders(store, SYSTEM, clock, None)  # the system: never audited
+    app.backdate(store, SYSTEM, p["_id"], 3)
+    entries = audits(store)
+    assert [(e["action"], e["actor"]["member_id"], e["role"]) for e in entries] == [
+        ("proposals.window_opened", "A0000001", "union_admin"),
+        ("proposals.proposal_drafted", "D0001", "delegate"),
+        ("proposals.proposal_cosigned", "D0002", "delegate"),
+        ("proposals.proposal_submitted", "D0001", "delegate"),
+        ("proposals.proposal_accepted", "A0000001", "union_admin"),
+        ("proposals.proposal_assigned", "A0000001", "union_admin"),
+        ("proposals.proposal_replied", "H0001", "handler"),
+        ("proposals.proposal_rated", "D0001", "delegate"),
+        ("proposals.proposal_rated", "D0002", "delegate"),
+        ("proposals.proposal_marked_excellent", "A0000001", "union_admin"),
+        ("proposals.window_closed", "A0000001", "union_admin"),
+    ]
+    assert {e["union_id"] for e in entries} == {"u01"}
+    changes = {e["action"]: {c["field"]: (c["before"], c["after"]) for c in e["changes"]} for e in entries}
+    assert changes["proposals.proposal_drafted"] == {
+        "subject": (None, DRAFT["subject"]),
+        "category": (None, "welfare"),
+        "state": (None, "draft"),
+    }
+    assert changes["proposals.proposal_cosigned"] == {"cosigner_ids": ([], ["D0002"])}
+    assert changes["proposals.proposal_submitted"] == {"state": ("draft", "submitted")}
+    assert changes["proposals.proposal_replied"]["state"] == ("assigned", "replied")
+    assert changes["proposals.proposal_marked_excellent"] == {"excellent": (False, True)}
+    assert entries[1]["note"] == {"invited": ["D0002"]} and entries[5]["note"] == {"deadline_days": 10}
+    assert entries[7]["note"] == {"satisfaction": "satisfied", "round": 1}
+
+
+@pytest.mark.parametrize(
+    ("step", "refused", "allowed"),
+    [
+        ("close_window", lambda w, p: app.close_window(w[0], d(1), w[1], SID), ADMIN),
+        ("cosign", lambda w, p: app.cosign(w[0], d(1), w[1], p["_id"]), d(2)),
+        ("submit", lambda w, p: app.submit(w[0], d(2), w[1], p["_id"]), d(1)),
+    ],
+)
+def test_a_refused_change_leaves_no_audit_entry_an_allowed_one_exactly_one(world, step, refused, allowed):
+    store, clock, peers = world
+    p = app.create_proposal(store, d(1), clock, peers, SID, {**DRAFT, "invite": ["D0002"]})
+    if step == "submit":
+        app.cosign(store, d(2), clock, p["_id"])
+    with pytest.raises((Forbidden, Conflict)):
+        _new_audits(store, lambda: refused(world, p))
+    assert _new_audits(store, lambda: None) == []
+    call = {
+        "close_window": lambda: app.close_window(store, allowed, clock, SID),
+        "cosign": lambda: app.cosign(store, allowed, clock, p["_id"]),
+        "submit": lambda: app.submit(store, allowed, clock, p["_id"]),
+    }[step]
+    [entry] = _new_audits(store, call)
+    assert entry["actor"]["member_id"] == allowed.member_id
+    with pytest.raises(Conflict):  # the same change again: refused, no second entry
+        _new_audits(store, call)
+    assert len([e for e in audits(store) if e["action"] == entry["action"]]) == 1
+
+
+def test_review_assign_reply_and_rate_refused_leave_no_audit_entry(world):
+    store, clock, peers = world
+    p = assigned(world)
+    count = len(audits(store))
+    for call in (
+        lambda: app.review(store, ADMIN, clock, p["_id"], {"decision": "reject", "reason": "再审"}),
+        lambda: app.assign(
+            store, OUTSIDER, clock, peers, p["_id"], {"department_ids": ["u01-d1"], "deadline_days": None}
+        ),
+        lambda: app.reply(store, H2, clock, p["_id"], {"text": "非本部门", "department_id": None}),
+        lambda: app.rate(store, d(1), clock, p["_id"], {"satisfaction": "satisfied", "comment": ""}),
+        lambda: app.mark_excellent(store, ADMIN, clock, p["_id"]),
+    ):
+        with pytest.raises((Forbidden, Conflict)):
+            call()
+    assert len(audits(store)) == count
