@@ -75,8 +75,15 @@ class Web(DependencyProvider):
             text = t.gettext(message)
             return text % values if values else text
 
+        def term(kind: str, key: str) -> str:
+            """A coded term's name (``object:worker_home``, ``role:…``, ``action:…``): the catalogue's,
+            else (English has no catalogue) the key in words, never the code with its prefix."""
+            text = t.gettext(f"{kind}:{key}")
+            return key.replace("_", " ").replace(".", ": ") if text == f"{kind}:{key}" else text
+
         return {
             "_": gettext,
+            "term": term,
             "ngettext": t.ngettext,
             "locale": locale,
             "other_locale": "en" if locale == "zh-CN" else "zh-CN",
