@@ -39,6 +39,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def congress_id_of(union_id: str) -> str:
+    """The id of a union's congress (one per grassroots union): ``cg-<union id>``."""
+    return f"cg-{union_id}"
+
+
 def delegate_id(term_id: str, member_id: str) -> str:
     return f"{term_id}:{member_id}"
 
@@ -182,9 +187,11 @@ class CongressStore(Store):
         return self.db.items.find_one({"_id": item_id})
 
     # --- check-in --------------------------------------------------------------------------------
-    def check_in(self, session_id: str, delegate: dict, by: str, audit: Audit | None = None) -> bool:
-        """Record a delegate's presence once (with ``audit``, the first time only); True the first time,
-        False if already checked in."""
+    def check_in(
+        self, session_id: str, delegate: dict, by: str, at: datetime, audit: Audit | None = None
+    ) -> bool:
+        """Record a delegate's presence once (by member id ``by``, at ``at``; with ``audit``, the first
+        time only); True the first time, False if already checked in."""
         try:
             self.create(
                 checkins_collection(session_id),
@@ -193,7 +200,7 @@ class CongressStore(Store):
                     "member_id": delegate["member_id"],
                     "delegation_id": delegate["delegation_id"],
                     "by": by,
-                    "at": now(),
+                    "at": at,
                 },
                 audit=audit,
             )
