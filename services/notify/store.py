@@ -242,11 +242,19 @@ class NotifyStore(Store):
                 self._append(member_id, mid)
 
     def _append(self, member_id: str, mid: str) -> bool:
-        """Append ``mid`` to an existing box unless it is there; False if there is no box."""
-        done = self.db.boxes.update_one(
-            {"_id": member_id, "items": {"$ne": mid}}, {"$push": {"items": mid, "unread": mid}}
-        )
-        return bool(done.matched_count) or self.db.boxes.find_one({"_id": member_id}, {"_id": 1}) is not None
+        """Append ``mid`` to an existing box unless it is there; False if there is no box.
+
+        No match means either no box, ``mid`` already in it, or a box created by a concurrent writer
+        between this update and the look that follows: so when the box exists the update is made once
+        more (a second non-match then means ``mid`` is in it)."""
+        guard = {"_id": member_id, "items": {"$ne": mid}}
+        push = {"$push": {"items": mid, "unread": mid}}
+        if self.db.boxes.update_one(guard, push).matched_count:
+            return True
+        if self.db.boxes.find_one({"_id": member_id}, {"_id": 1}) is None:
+            return False
+        self.db.boxes.update_one(guard, push)
+        return True
 
     def feed(self, union_id: str) -> list[str]:
         doc = self.db.feeds.find_one({"_id": union_id})
