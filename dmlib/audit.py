@@ -187,3 +187,32 @@ class Audit:
             request_id=None if self.anonymous else request_id,
         )
         return {"type": AUDIT_EVENT, "body": body}
+
+
+def by_person(
+    actor: Actor | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    union_id: str,
+    union_path: Iterable[str],
+    role: str | None = None,
+    **kwargs: Any,
+) -> Audit | None:
+    """The :class:`Audit` of a change a person makes (``action`` is ``<service>.<verb>``), in the chain
+    of ``union_id`` (``union_path``: root … the union); ``role`` the role it was allowed under, else the
+    admin grant :func:`role_over` finds. None for the system (timers, event handlers, other services,
+    the demo loader): only changes by people are audited (issue 18)."""
+    if actor is None or actor.is_system:
+        return None
+    path = tuple(union_path)
+    return Audit(
+        actor=actor,
+        role=role or role_over(actor, path),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        union_id=union_id,
+        union_path=path,
+        **kwargs,
+    )

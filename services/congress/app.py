@@ -26,7 +26,7 @@ from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from dmlib.audit import Audit, role_over
+from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
 from dmlib.state import event
@@ -99,20 +99,15 @@ def load_item(store, item_id: str) -> dict:
 def _audit(
     actor: Actor | None, action: str, object_type: str, object_id: str, scoped: dict, **kwargs
 ) -> Audit | None:
-    """The audit record of a change made for a person (:mod:`dmlib.audit`): ``action`` is the verb
-    (recorded as ``congress.<action>``), ``scoped`` carries ``union_id``/``union_path``; the role is
-    the admin grant it was allowed under unless ``role=`` says (``delegate``). None for the system
-    (timers, event handlers, the demo loader): only changes by people are audited."""
-    if actor is None or actor.is_system:
-        return None
-    return Audit(
-        actor=actor,
-        role=kwargs.pop("role", None) or role_over(actor, scoped["union_path"]),
-        action=f"congress.{action}",
-        object_type=object_type,
-        object_id=object_id,
-        union_id=scoped["union_id"],
-        union_path=tuple(scoped["union_path"]),
+    """:func:`dmlib.audit.by_person` for ``congress.<action>`` in the chain of ``scoped``'s union
+    (``union_id``/``union_path``); ``role=`` for a delegate's own acts."""
+    return by_person(
+        actor,
+        f"congress.{action}",
+        object_type,
+        object_id,
+        scoped["union_id"],
+        scoped["union_path"],
         **kwargs,
     )
 

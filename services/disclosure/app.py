@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from dmlib.audit import Audit, role_over
+from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import disclosure as c
 from dmlib.errors import BadInput, Conflict, NotFound, PayloadTooLarge
@@ -56,23 +56,9 @@ class Settings(Protocol):
 def _audit(
     actor: Actor, action: str, object_type: str, object_id: str, union_id: str, path, **kw
 ) -> Audit | None:
-    """The audit record (:mod:`dmlib.audit`) of a change a person makes: ``disclosure.<action>`` in the
-    chain of the item's union (``path``: root … the union); the role is the admin grant it was allowed
-    under unless ``role`` says (``member`` for a question). None for the system (the import, bulk
-    receipts, repairs): only changes by people are audited. Reads are not audited: a first read is a
-    receipt, recorded in ``receipts`` and shown as read figures, not a decision someone made."""
-    if actor.is_system:
-        return None
-    return Audit(
-        actor=actor,
-        role=kw.pop("role", None) or role_over(actor, path),
-        action=f"disclosure.{action}",
-        object_type=object_type,
-        object_id=object_id,
-        union_id=union_id,
-        union_path=tuple(path),
-        **kw,
-    )
+    """:func:`dmlib.audit.by_person` for ``disclosure.<action>`` in the chain of the item's union
+    (``role="member"`` for a question). Reads are not audited: a first read is a read receipt already."""
+    return by_person(actor, f"disclosure.{action}", object_type, object_id, union_id, path, **kw)
 
 
 #: What an item's entries record (the body and the files are shown by their revision, not copied here).

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from pymongo.errors import DuplicateKeyError
 
-from dmlib.audit import Audit, role_over
+from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.errors import BadInput, Conflict, NotFound, PayloadTooLarge, Unauthenticated
 from dmlib.schemas import page_out
@@ -64,20 +64,8 @@ def aware(value: datetime) -> datetime:
 
 
 def _audit(actor: Actor, action: str, object_type: str, object_id: str, union: dict, **kw) -> Audit | None:
-    """The audit record of a change made for a person (``members.<action>``, in the chain of ``union``);
-    None for the system (timers, other services, the demo loader): only changes by people are audited."""
-    if actor.is_system:
-        return None
-    return Audit(
-        actor=actor,
-        role=kw.pop("role", None) or role_over(actor, union["path"]),
-        action=f"members.{action}",
-        object_type=object_type,
-        object_id=object_id,
-        union_id=union["_id"],
-        union_path=tuple(union["path"]),
-        **kw,
-    )
+    """:func:`dmlib.audit.by_person` for ``members.<action>`` in the chain of ``union``."""
+    return by_person(actor, f"members.{action}", object_type, object_id, union["_id"], union["path"], **kw)
 
 
 # ----- reading -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from dmlib.audit import Audit, role_over
+from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput, Conflict, NotFound
@@ -110,20 +110,16 @@ def proposal_event(name: str, p: dict, **extra: Any) -> dict:
 def audit(
     actor: Actor, action: str, object_type: str, object_id: str, scoped: dict, role: str | None = None, **kw
 ) -> Audit | None:
-    """The audit record (:mod:`dmlib.audit`) of a change a person makes: ``proposals.<action>`` in the
-    chain of the union of ``scoped`` (a window or a proposal: ``union_id``, ``union_path``); ``role`` the
-    role it was allowed under (``delegate``, ``handler``), else the admin grant (:func:`role_over`).
-    None for the system (reminders, backdating, repairs): only changes by people are audited."""
-    if actor.is_system:
-        return None
-    return Audit(
-        actor=actor,
-        role=role or role_over(actor, scoped["union_path"]),
-        action=f"proposals.{action}",
-        object_type=object_type,
-        object_id=object_id,
-        union_id=scoped["union_id"],
-        union_path=tuple(scoped["union_path"]),
+    """:func:`dmlib.audit.by_person` for ``proposals.<action>`` in the chain of the union of ``scoped``
+    (a window or a proposal); ``role`` the role it was allowed under (``delegate``, ``handler``)."""
+    return by_person(
+        actor,
+        f"proposals.{action}",
+        object_type,
+        object_id,
+        scoped["union_id"],
+        scoped["union_path"],
+        role,
         **kw,
     )
 

@@ -31,7 +31,7 @@ from typing import Protocol
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from dmlib.audit import Audit, role_over
+from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, Conflict, NotFound
@@ -158,20 +158,16 @@ def stars_errors(stars: dict, criteria: int) -> tuple[list[int], dict]:
 
 # ===== use cases ==================================================================================
 def audit(actor: Actor, action: str, campaign: dict, role: str | None = None, **kwargs) -> Audit | None:
-    """The audit record (:mod:`dmlib.audit`) of a change a person makes to a campaign: ``voting.<action>``
-    in the chain of the campaign's union (the superior union running it); the role is the admin grant
-    it was allowed under unless ``role`` says (``union_admin`` for a home's own unit score). None for
-    the system: only changes by people are audited, and ballots never (they carry no ``audit``)."""
-    if actor.is_system:
-        return None
-    return Audit(
-        actor=actor,
-        role=role or role_over(actor, campaign["union_path"]),
-        action=f"voting.{action}",
-        object_type="campaign",
-        object_id=campaign["_id"],
-        union_id=campaign["union_id"],
-        union_path=tuple(campaign["union_path"]),
+    """:func:`dmlib.audit.by_person` for ``voting.<action>`` on ``campaign``, in the chain of the
+    campaign's union; ``role="union_admin"`` for a home's own unit score."""
+    return by_person(
+        actor,
+        f"voting.{action}",
+        "campaign",
+        campaign["_id"],
+        campaign["union_id"],
+        campaign["union_path"],
+        role,
         **kwargs,
     )
 

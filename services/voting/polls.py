@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from pymongo.errors import DuplicateKeyError
 
-from dmlib.audit import Audit, role_over
+from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, Conflict, NotFound
@@ -454,17 +454,16 @@ def recount(p: Ports, actor: Actor, poll_id: str, campaign: Callable[[str], dict
         if doc is None:
             raise NotFound(f"no campaign {poll_id} / 评选活动不存在", details={"campaign_id": poll_id})
         policy.require_campaign_admin(actor, doc)
-        if not actor.is_system:  # a person asked for it: audited (the counts, never a ballot)
-            audit = Audit(
-                actor=actor,
-                role=role_over(actor, doc["union_path"]),
-                action="voting.recount_recorded",
-                object_type="poll",
-                object_id=poll_id,
-                union_id=doc["union_id"],
-                union_path=tuple(doc["union_path"]),
-                fields=("alarm",),
-            )
+        # a person asked for it: audited (the counts, never a ballot)
+        audit = by_person(
+            actor,
+            "voting.recount_recorded",
+            "poll",
+            poll_id,
+            doc["union_id"],
+            doc["union_path"],
+            fields=("alarm",),
+        )
     else:
         policy.require_system(actor)
     record = recount_and_record(p, poll, audit=audit)
