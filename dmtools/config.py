@@ -15,9 +15,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_config(path: str | None = None) -> dict:
+    """``config.yaml`` with the environment substituted. Without ``AMQP_URI`` in the environment the
+    tools connect as the operator tools' broker user (``dm``) of ``.local/secrets.env``, which
+    ``make run`` writes (dmtools/broker.py)."""
     setup_yaml_parser()
     with open(path or os.path.join(ROOT, "config.yaml")) as f:
-        return yaml.safe_load(f)
+        config = yaml.safe_load(f)
+    if not os.environ.get("AMQP_URI"):
+        from .broker import amqp_uri, read_env_file, secret_key
+
+        password = read_env_file().get(secret_key("dm"))
+        if password:
+            config["AMQP_URI"] = amqp_uri("127.0.0.1", 5672, "dm", password)
+    return config
 
 
 @contextmanager

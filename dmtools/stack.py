@@ -1,5 +1,10 @@
 """Start every service of the Procfile as its own process on a private RabbitMQ vhost, database prefix
-and port: the end-to-end test fixture and the benchmarks use this (``make run`` uses honcho)."""
+and port: the end-to-end test fixture, the failure drills and the benchmarks use this (``make run`` uses
+honcho).
+
+Each service connects as a broker user of its own, made for this stack only (``<vhost>-<account>``,
+random password, the permissions of :data:`dmtools.broker.ACCOUNTS` on the stack's vhost) and deleted
+with the vhost afterwards; ``stack.env["AMQP_URI"]`` is the operator tools' user (``dm``)."""
 
 from __future__ import annotations
 
@@ -14,22 +19,25 @@ from dataclasses import dataclass, field
 
 import requests
 
+from .broker import ACCOUNTS, API, Broker, admin_credentials, amqp_uri, new_password
 from .config import ROOT
-
-RABBIT_API = "http://127.0.0.1:15672/api"
-AMQP_BASE = "pyamqp://guest:guest@127.0.0.1:5672/"
-GUEST = ("guest", "guest")
 
 
 def procfile(services: list[str] | None = None) -> dict[str, list[str]]:
-    """name → command of each Procfile line (all, or only ``services``)."""
+    """name → command of each Procfile line (all, or only ``services``), without the leading
+    ``VAR=value`` assignments (the per-service ``AMQP_URI``: a stack sets its own)."""
     with open(os.path.join(ROOT, "Procfile")) as f:
         lines = [
             line.split(":", 1) for line in f.read().splitlines() if line.strip() and not line.startswith("#")
         ]
-    return {
-        name.strip(): shlex.split(cmd) for name, cmd in lines if services is None or name.strip() in services
-    }
+    commands = {}
+    for name, cmd in lines:
+        if services is None or name.strip() in services:
+            argv = shlex.split(cmd)
+            while argv and "=" in argv[0] and not argv[0].startswith(("/", ".")):
+                argv.pop(0)
+            commands[name.strip()] = argv
+    return commands
 
 
 def free_port() -> int:
@@ -49,6 +57,8 @@ class Stack:
     procs: dict[str, subprocess.Popen]
     log_path: str
     commands: dict[str, list[str]] = field(default_factory=dict)
+    envs: dict[str, dict] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)
 
     def dm(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """Run ``dm …`` against this stack."""
@@ -75,7 +85,7 @@ class Stack:
         """Start one service process again, as the stack started it (same command, environment, log)."""
         with open(self.log_path, "a") as log:
             proc = subprocess.Popen(
-                self.commands[name], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.commands[name], cwd=ROOT, env=self.envs[name], stdout=log, stderr=subprocess.STDOUT
             )
         self.procs[name] = proc
         return proc
@@ -92,27 +102,24 @@ def running_stack(
     secrets: dict[str, str],
     services: list[str] | None = None,
     extra_env: dict | None = None,
-    amqp_base: str = AMQP_BASE,
-    rabbit_api: str = RABBIT_API,
+    amqp_host: str = "127.0.0.1",
+    amqp_port: int = 5672,
+    broker: Broker | None = None,
 ):
-    """Start the services on a fresh vhost and database prefix; stop them, drop the vhost afterwards
-    (the databases are left to the caller, who may want to inspect them).
+    """Start the services on a fresh vhost and database prefix, each as its own broker user; stop them,
+    drop the vhost and the users afterwards (the databases are left to the caller, who may want to
+    inspect them).
 
-    ``amqp_base`` (``pyamqp://user:pass@host:port/``, the vhost is appended) and ``rabbit_api`` (its
-    management API, where the vhost is made) default to the shared local RabbitMQ; the failure drills
-    pass a private node's. ``MONGO_URI`` comes with ``secrets``/``extra_env``."""
+    ``broker`` (the management API as an administrator, where the vhost and users are made) defaults to
+    the shared local RabbitMQ with the admin account of ``.local/secrets.env``
+    (:func:`dmtools.broker.admin_credentials`); the failure drills pass a private node's, with its
+    ``amqp_host``/``amqp_port``. ``MONGO_URI`` comes with ``secrets``/``extra_env``."""
+    broker = broker or Broker(API, *admin_credentials())
     vhost = f"{prefix.rstrip('_')}_{uuid.uuid4().hex[:6]}"
-    requests.put(f"{rabbit_api}/vhosts/{vhost}", auth=GUEST, timeout=10).raise_for_status()
-    requests.put(
-        f"{rabbit_api}/permissions/{vhost}/guest",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-        auth=GUEST,
-        timeout=10,
-    ).raise_for_status()
+    passwords = {account: new_password() for account in ACCOUNTS}
     port = free_port()
     env = {
         **os.environ,
-        "AMQP_URI": f"{amqp_base}{vhost}",
         "MONGO_DB_PREFIX": prefix,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         **secrets,
@@ -120,34 +127,47 @@ def running_stack(
     }
     log = open(log_path, "w")
     commands = procfile(services)
-    procs = {
-        name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        for name, cmd in commands.items()
-    }
-    stack = Stack(
-        url=f"http://127.0.0.1:{port}",
-        env=env,
-        prefix=prefix,
-        vhost=vhost,
-        procs=procs,
-        log_path=log_path,
-        commands=commands,
-    )
+    users = {account: f"{vhost}-{account}" for account in ACCOUNTS}
+    procs: dict[str, subprocess.Popen] = {}
     try:
+        broker.provision(vhost, passwords, prefix=f"{vhost}-")
+
+        def uri(account: str) -> str:
+            return amqp_uri(amqp_host, amqp_port, users[account], passwords[account], vhost)
+
+        env["AMQP_URI"] = uri("dm")
+        envs = {name: {**env, "AMQP_URI": uri(name)} for name in commands}
+        procs = {
+            name: subprocess.Popen(cmd, cwd=ROOT, env=envs[name], stdout=log, stderr=subprocess.STDOUT)
+            for name, cmd in commands.items()
+        }
+        stack = Stack(
+            url=f"http://127.0.0.1:{port}",
+            env=env,
+            prefix=prefix,
+            vhost=vhost,
+            procs=procs,
+            log_path=log_path,
+            commands=commands,
+            envs=envs,
+            users=users,
+        )
         ready = stack.dm("wait", "--timeout", "90", *(["--services", ",".join(services)] if services else []))
         if ready.returncode != 0:
             raise RuntimeError(f"services did not start: {ready.stderr}\n{stack.log_tail()}")
         yield stack
     finally:
-        for p in stack.procs.values():
+        for p in procs.values():
             p.terminate()
-        for p in stack.procs.values():
+        for p in procs.values():
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
         log.close()
         try:
-            requests.delete(f"{rabbit_api}/vhosts/{vhost}", auth=GUEST, timeout=10)
-        except requests.RequestException:  # a drill may have left its private broker down
+            broker.delete_vhost(vhost)
+            for user in users.values():
+                broker.delete_user(user)
+        except (requests.RequestException, RuntimeError):  # a drill may have left its private broker down
             pass

@@ -8,16 +8,10 @@ scripts/setup.sh
 scripts/servers.sh start
 mkdir -p .local/logs
 
-# Secrets: generated once per checkout, never committed (docker-compose and production pass their own).
-if [ ! -f .local/secrets.env ]; then
-  umask 077
-  printf 'AUTH_SECRET=%s\nID_HASH_KEY=%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" \
-    "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" > .local/secrets.env
-fi
-# The ballot key (voting service): added to an existing secrets file too.
-grep -q '^VOTING_KEY=' .local/secrets.env ||
-  (umask 077; printf 'VOTING_KEY=%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" >> .local/secrets.env)
-set -a; . .local/secrets.env; set +a
+# Secrets (and the broker accounts' passwords): generated once per checkout into .local/secrets.env,
+# never committed (scripts/secrets.sh); scripts/servers.sh has set the broker users to them.
+. scripts/secrets.sh
+export AMQP_URI="$AMQP_URI_DM"   # the dm tools below; each service gets its own from the Procfile
 
 if [ -f .local/services.pid ] && kill -0 "$(cat .local/services.pid)" 2>/dev/null; then
   echo "[run] services already running (pid $(cat .local/services.pid)); 'make stop' to stop them"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Starts (or stops) the local RabbitMQ and FerretDB, each only if it is not already listening.
 #   scripts/servers.sh start | stop | status
-# Both listen on 127.0.0.1 only. RabbitMQ: AMQP 5672, management API 15672 (guest/guest).
-# FerretDB: 27017, SQLite backend with its files in .local/ferretdb-data.
+# Both listen on 127.0.0.1 only. RabbitMQ: AMQP 5672, management API 15672. FerretDB: 27017, SQLite
+# backend with its files in .local/ferretdb-data.
+# Every `start` (re)provisions the broker accounts (dmtools/broker.py): the management admin
+# (RABBITMQ_ADMIN_PASSWORD) by rabbitmqctl, then one user per service and one for the dm tools with the
+# passwords of this checkout's .local/secrets.env (scripts/secrets.sh), every password reset to the current
+# one (the users persist in /var/lib/rabbitmq across checkouts), and `guest` deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,6 +41,13 @@ CONF
   fi
 }
 
+provision_rabbitmq() {
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  . scripts/secrets.sh
+  log "RabbitMQ accounts: dm-admin (management), one per service, dm (tools); no guest"
+  .venv/bin/python -m dmtools.broker provision --rabbitmqctl "$sudo rabbitmqctl" --api http://127.0.0.1:15672/api
+}
+
 start() {
   if listening 5672 && listening 15672; then
     log "RabbitMQ already listening on 127.0.0.1:5672"
@@ -48,6 +59,7 @@ start() {
     wait_port 5672 60 RabbitMQ
     wait_port 15672 30 "RabbitMQ management"
   fi
+  provision_rabbitmq
   if listening 27017; then
     log "FerretDB already listening on 127.0.0.1:27017"
   else

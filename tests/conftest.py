@@ -40,8 +40,31 @@ from dmlib.auth import Actor  # noqa: E402
 from dmlib.storage import make_client  # noqa: E402
 from tests.helpers import MONGO_URI, SYSTEM, TEST_SECRETS, token  # noqa: E402
 
-
 # ----- servers ------------------------------------------------------------------------------------
+NAMEKO_DEFAULT_URIS = ("pyamqp://guest:guest@localhost:5672/", "http://guest:guest@localhost:15672")
+
+
+def pytest_configure(config):
+    """nameko's plugin makes a vhost per test (``rabbit_config``) through the management API, as the user
+    of ``--amqp-uri``/``--rabbit-ctl-uri``. Unless given on the command line, that is the broker's admin
+    account (:func:`dmtools.broker.admin_credentials`: ``RABBITMQ_ADMIN_USER``/``RABBITMQ_ADMIN_PASSWORD``
+    or ``.local/secrets.env``, written by scripts/servers.sh); ``guest`` no longer exists. Without one
+    (unit tests only) nameko's defaults stay and only the broker tiers fail."""
+    from urllib.parse import quote
+
+    from dmtools.broker import admin_credentials
+
+    opt = config.option
+    if (getattr(opt, "RABBIT_AMQP_URI", None), getattr(opt, "RABBIT_API_URI", None)) != NAMEKO_DEFAULT_URIS:
+        return
+    try:
+        user, password = (quote(x, safe="") for x in admin_credentials())
+    except RuntimeError:
+        return
+    opt.RABBIT_AMQP_URI = f"pyamqp://{user}:{password}@127.0.0.1:5672/"
+    opt.RABBIT_API_URI = f"http://{user}:{password}@127.0.0.1:15672"
+
+
 def drop_databases(prefix: str) -> None:
     client = make_client(MONGO_URI)
     try:

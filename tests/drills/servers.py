@@ -6,7 +6,9 @@ them without touching the shared servers (127.0.0.1:5672 / 15672 / 27017) that o
   ``drill-<random>@localhost`` (AMQP, Erlang distribution and management API on free ports, all bound to
   127.0.0.1; its own config, env and plugins files, so /etc/rabbitmq is not read). Its Mnesia directory
   is kept between :meth:`stop` and :meth:`start`, so durable queues and persistent messages survive a
-  restart, as on a real server.
+  restart, as on a real server. :meth:`provision` sets it up as ``scripts/servers.sh`` sets up the local
+  broker (the same :func:`dmtools.broker.provision_node`): an admin account, one user per service and
+  one for the tools, no ``guest``; :attr:`broker` is then its management API as that admin.
 - :class:`PrivateFerret`: ``.local/bin/ferretdb`` (built by ``scripts/setup.sh``), SQLite backend with its
   files in its own directory, kept across restarts.
 
@@ -24,10 +26,12 @@ import uuid
 
 import requests
 
+from dmtools.broker import ACCOUNTS, Broker, new_password, provision_node, secret_key
 from dmtools.stack import free_port
 from tests.helpers import ROOT
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 FERRETDB = os.path.join(ROOT, ".local", "bin", "ferretdb")
 
 
@@ -123,11 +127,23 @@ class PrivateRabbit(_Server):
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         }
+        self.auth = ("guest", "guest")  # a fresh node's; :meth:`provision` replaces it
+        #: the secrets :meth:`provision` used (``RABBITMQ_ADMIN_PASSWORD``, ``AMQP_PASSWORD_<ACCOUNT>``)
+        self.secrets: dict[str, str] = {}
+
+    def provision(self) -> None:
+        """Accounts as ``scripts/servers.sh`` makes them, with fresh passwords (kept in :attr:`secrets`)."""
+        self.secrets = {
+            "RABBITMQ_ADMIN_PASSWORD": new_password(),
+            **{secret_key(a): new_password() for a in ACCOUNTS},
+        }
+        provision_node([RABBITMQCTL, "-n", self.node], self.api, self.secrets)
+        self.auth = ("dm-admin", self.secrets["RABBITMQ_ADMIN_PASSWORD"])
 
     @property
-    def amqp_base(self) -> str:
-        """``pyamqp://guest:guest@127.0.0.1:<port>/`` (append the vhost)."""
-        return f"pyamqp://guest:guest@127.0.0.1:{self.port}/"
+    def broker(self) -> Broker:
+        """The management API as the admin account (after :meth:`provision`)."""
+        return Broker(self.api, *self.auth)
 
     @property
     def api(self) -> str:
@@ -135,7 +151,7 @@ class PrivateRabbit(_Server):
 
     def _api_ready(self) -> bool:
         try:
-            return requests.get(f"{self.api}/overview", auth=("guest", "guest"), timeout=2).ok
+            return requests.get(f"{self.api}/overview", auth=self.auth, timeout=2).ok
         except requests.RequestException:
             return False
 
@@ -148,7 +164,7 @@ class PrivateRabbit(_Server):
         """name → messages (ready + unacknowledged) of every queue of ``vhost``."""
         from urllib.parse import quote
 
-        r = requests.get(f"{self.api}/queues/{quote(vhost, safe='')}", auth=("guest", "guest"), timeout=10)
+        r = requests.get(f"{self.api}/queues/{quote(vhost, safe='')}", auth=self.auth, timeout=10)
         r.raise_for_status()
         return {q["name"]: int(q.get("messages", 0)) for q in r.json()}
 

@@ -93,14 +93,15 @@ def drill(tmp_path_factory):
     try:
         ferret.start()
         rabbit.start()
+        rabbit.provision()  # as scripts/servers.sh: no guest; each service its own user (dmtools.stack)
         env = {"MONGO_URI": ferret.uri, **TEST_SECRETS, "RPC_TIMEOUT": "5", "LOG_LEVEL": "WARNING"}
         with running_stack(
             "drill_",
             os.path.join(base, "services.log"),
             env,
             services=SERVICES,
-            amqp_base=rabbit.amqp_base,
-            rabbit_api=rabbit.api,
+            amqp_port=rabbit.port,
+            broker=rabbit.broker,
         ) as stack:
             d = Drill(rabbit, ferret, stack)
             with d.rpc() as rpc:
