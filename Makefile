@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 
-.PHONY: setup servers run stop logs test test-unit test-integration test-e2e test-fuzz lint bench clean
+.PHONY: setup servers run stop logs test test-unit test-integration test-adversarial test-e2e test-fuzz lint bench clean
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +28,10 @@ test-unit: setup
 
 test-integration: servers
 	@$(VENV)/pytest tests/integration -q
+
+# Attacks from inside the machine: forged broker traffic, other services' accounts (a private RabbitMQ node).
+test-adversarial: servers
+	@$(VENV)/pytest tests/adversarial -q
 
 test-e2e: servers
 	@DM_TEST_TIER=e2e $(VENV)/pytest tests/e2e -q

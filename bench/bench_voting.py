@@ -27,9 +27,10 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from bench import Report, Timer
 from dmlib.auth import Actor, Grant, issue_token, service_actor
 from dmlib.storage import make_client
+from dmtools.broker import admin_credentials, amqp_uri
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MGMT = "http://guest:guest@127.0.0.1:15672/api"
+MGMT = "http://127.0.0.1:15672/api"  # as the broker's admin account (dmtools.broker.admin_credentials)
 MONGO_URI = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
 PREFIX = "bench_"
 NAMEKO = os.path.join(os.path.dirname(sys.executable), "nameko")
@@ -66,11 +67,14 @@ class Stack:
 
     def __init__(self):
         self.vhost = f"bench_{uuid.uuid4().hex[:8]}"
+        # One admin connection for all three services and the bare pair: this benchmark compares our
+        # path with a bare nameko pair, not the accounts (dmtools.stack runs each on its own user).
+        self.admin = admin_credentials()
         self.port, self.bare_port = free_port(), free_port()
         self.secret = uuid.uuid4().hex + uuid.uuid4().hex
         self.env = {
             **os.environ,
-            "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}",
+            "AMQP_URI": amqp_uri("127.0.0.1", 5672, *self.admin, self.vhost),
             "MONGO_URI": MONGO_URI,
             "MONGO_DB_PREFIX": PREFIX,
             "AUTH_SECRET": self.secret,
@@ -90,9 +94,10 @@ class Stack:
         return {"AMQP_URI": self.env["AMQP_URI"]}
 
     def start(self) -> None:
-        requests.put(f"{MGMT}/vhosts/{self.vhost}", timeout=10).raise_for_status()
+        requests.put(f"{MGMT}/vhosts/{self.vhost}", auth=self.admin, timeout=10).raise_for_status()
         requests.put(
-            f"{MGMT}/permissions/{self.vhost}/guest",
+            f"{MGMT}/permissions/{self.vhost}/{self.admin[0]}",
+            auth=self.admin,
             json={"configure": ".*", "write": ".*", "read": ".*"},
             timeout=10,
         ).raise_for_status()
@@ -151,7 +156,7 @@ class Stack:
                 p.kill()
         self.log.close()
         drop_databases()
-        requests.delete(f"{MGMT}/vhosts/{self.vhost}", timeout=10)
+        requests.delete(f"{MGMT}/vhosts/{self.vhost}", auth=self.admin, timeout=10)
 
 
 def hammer(requests_to_send: list[tuple[str, dict, dict]]) -> tuple[float, list[float], int]:

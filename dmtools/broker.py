@@ -31,6 +31,7 @@ users on a private vhost) and the tests (tests/adversarial/test_broker.py).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
@@ -297,6 +298,33 @@ def provision_node(
     broker.provision(vhost, {a: env[secret_key(a)] for a in ACCOUNTS}, prefix)
 
 
+def definitions(vhost: str = "/") -> dict:
+    """RabbitMQ definitions (``load_definitions``) of every account on ``vhost``, with the password of
+    each as the placeholder ``@AMQP_PASSWORD_<ACCOUNT>@`` (``@RABBITMQ_ADMIN_PASSWORD@`` for
+    ``dm-admin``), which deploy/rabbitmq/init.sh fills from the environment. No ``guest``: a node that
+    loads definitions at boot does not create its default user."""
+    users = [{"name": ADMIN_USER, "password": "@RABBITMQ_ADMIN_PASSWORD@", "tags": "administrator"}]
+    users += [{"name": a, "password": f"@{secret_key(a)}@", "tags": ""} for a in ACCOUNTS]
+    perms = [{"user": ADMIN_USER, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}]
+    topics = []
+    for a in ACCOUNTS:
+        p = permissions(a)
+        perms.append({"user": a, "vhost": vhost, "configure": p.configure, "write": p.write, "read": p.read})
+        topics.append(
+            {
+                "user": a,
+                "vhost": vhost,
+                "exchange": RPC_EXCHANGE,
+                "write": p.topic_write,
+                "read": p.topic_read,
+            }
+        )
+    return {"users": users, "vhosts": [{"name": vhost}], "permissions": perms, "topic_permissions": topics}
+
+
+DEFINITIONS_TEMPLATE = os.path.join(ROOT, "deploy", "rabbitmq", "definitions.template.json")
+
+
 def secret_keys() -> list[str]:
     """Every broker secret ``scripts/secrets.sh`` generates."""
     return ["RABBITMQ_ADMIN_PASSWORD", *(secret_key(a) for a in ACCOUNTS)]
@@ -309,12 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("uris", help="print AMQP_URI_<ACCOUNT>=… lines from the environment's passwords")
     e.add_argument("--host", default="127.0.0.1")
     e.add_argument("--port", type=int, default=5672)
+    sub.add_parser("definitions", help="print deploy/rabbitmq/definitions.template.json (docker-compose)")
     v = sub.add_parser("provision", help="admin by rabbitmqctl, then every account through the API")
     v.add_argument("--rabbitmqctl", default="rabbitmqctl", help="command (split on spaces)")
     v.add_argument("--api", default=API)
     args = p.parse_args(argv)
     if args.cmd == "keys":
         print("\n".join(secret_keys()))
+    elif args.cmd == "definitions":
+        print(json.dumps(definitions(), indent=2))
     elif args.cmd == "uris":
         for a in ACCOUNTS:
             uri = amqp_uri(args.host, args.port, a, os.environ[secret_key(a)])
