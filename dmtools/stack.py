@@ -9,6 +9,7 @@ with the vhost afterwards; ``stack.env["AMQP_URI"]`` is the operator tools' user
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -22,6 +23,9 @@ import requests
 from .broker import ACCOUNTS, API, Broker, admin_credentials, amqp_uri, new_password
 from .config import ROOT
 
+#: leading ``VAR=value`` / ``VAR=${…}`` assignments of a Procfile command
+ASSIGNMENTS = re.compile(r"^(?:[A-Za-z_]\w*=(?:\$\{[^}]*\}|\S+)\s+)+")
+
 
 def procfile(services: list[str] | None = None) -> dict[str, list[str]]:
     """name → command of each Procfile line (all, or only ``services``), without the leading
@@ -33,10 +37,7 @@ def procfile(services: list[str] | None = None) -> dict[str, list[str]]:
     commands = {}
     for name, cmd in lines:
         if services is None or name.strip() in services:
-            argv = shlex.split(cmd)
-            while argv and "=" in argv[0] and not argv[0].startswith(("/", ".")):
-                argv.pop(0)
-            commands[name.strip()] = argv
+            commands[name.strip()] = shlex.split(ASSIGNMENTS.sub("", cmd.strip()))
     return commands
 
 
