@@ -303,6 +303,10 @@ def test_two_admins_accepting_at_once_make_exactly_one_transition(world, config)
         assert [h["action"] for h in history].count("accept") == 1
 
 
+def overdue() -> list[dict]:
+    return [b for e, b in SEEN if e == "proposal_overdue"]
+
+
 def test_overdue_reminder_fires_once_per_day_not_per_tick(world, config):
     sid, containers = world
     clock = get_extension(containers["proposals"], Clock)
@@ -318,8 +322,9 @@ def test_overdue_reminder_fires_once_per_day_not_per_tick(world, config):
         assert not [e for e, _ in SEEN if e == "proposal_overdue"]
 
         clock.offset = timedelta(days=21)  # `late` is overdue, `soon` is 2 days from its deadline
-        eventlet.sleep(0.6)  # about a dozen ticks of 0.05 s
-        reminders = [b for e, b in SEEN if e == "proposal_overdue"]
+        wait_until(lambda: len(overdue()) >= 2)
+        eventlet.sleep(0.6)  # about a dozen more ticks of 0.05 s: none may add a reminder
+        reminders = overdue()
         assert sorted((b["proposal_id"], b["overdue"]) for b in reminders) == sorted(
             [(late, True), (soon, False)]
         )
@@ -328,12 +333,14 @@ def test_overdue_reminder_fires_once_per_day_not_per_tick(world, config):
         assert as_(SYSTEM).proposals.send_reminders()["published"] == 0
 
         clock.offset = timedelta(days=22)  # the next day: one more each
+        wait_until(lambda: len(overdue()) >= 4)
         eventlet.sleep(0.6)
-        reminders = [b for e, b in SEEN if e == "proposal_overdue"]
+        reminders = overdue()
         assert len(reminders) == 4 and len({(b["proposal_id"], b["day"]) for b in reminders}) == 4
 
         as_(H1).proposals.reply(late, {"text": "已调整倒班表，下月起执行四班三运转。"})
         clock.offset = timedelta(days=23)
+        wait_until(lambda: len([b for b in overdue() if b["proposal_id"] == soon]) >= 3)
         eventlet.sleep(0.6)
         days = {b["day"] for e, b in SEEN if e == "proposal_overdue" and b["proposal_id"] == late}
         assert len(days) == 2  # a replied proposal is no longer reminded
