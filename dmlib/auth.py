@@ -6,12 +6,17 @@ context data to the calls a worker makes, so identity follows the whole chain. E
 token itself through :class:`Identity` and gets an :class:`Actor`: the member and their scoped roles.
 Services never trust an unsigned id.
 
-Logout revokes the token (issue 12): members records the token's ``jti`` until the token's own expiry and
-publishes ``token_revoked``; every process keeps the revoked ids of live tokens in a small in-memory set
+Sessions (issue 17): a login starts a session (claim ``sid`` = the first token's ``jti``, ending at claim
+``sexp``, ``SESSION_MAX_SECONDS`` later, default 30 days); ``POST /api/v1/auth/refresh`` renews the token
+within it (roles read again, a new ``jti``, the same ``sid``), so a member logs in once per session, not
+per ``TOKEN_TTL_SECONDS``.
+
+Logout revokes the session (issue 12, 17): members records the session id (a token without one: its
+``jti``) until the session's end and publishes ``token_revoked``; every process keeps the revoked ids of live tokens in a small in-memory set
 (:class:`Identity`), filled once at start by ``members.revoked_tokens()`` and kept current by a
 broadcast handler (:class:`RevocationListener`: every process of every service gets every
 ``token_revoked``, even several instances of one service). A check is one set lookup per request; the
-list survives restarts (members' database) and never grows beyond the tokens still alive.
+list survives restarts (members' database) and never grows beyond the sessions still alive.
 
 Roles and their scopes (DESIGN.md §1):
 
@@ -60,6 +65,10 @@ ADMIN_ROLES = ("union_admin", "superior_admin")
 CONTEXT_KEY = "auth_token"
 ALGORITHM = "HS256"
 DEFAULT_TTL_SECONDS = 8 * 3600
+#: The longest a login session lasts (config ``SESSION_MAX_SECONDS``): a session's tokens are renewed
+#: (``POST /api/v1/auth/refresh``) until this long after the password was checked, then the member logs in
+#: again. Each token still lives at most ``TOKEN_TTL_SECONDS`` (the idle limit). docs/security.md.
+DEFAULT_SESSION_MAX_SECONDS = 30 * 24 * 3600
 SERVICE_TTL_SECONDS = 300
 
 
@@ -81,6 +90,20 @@ class Actor:
     grants: tuple[Grant, ...] = ()
     token_id: str = field(default="", compare=False)
     expires_at: int = field(default=0, compare=False)
+    #: The login session the token belongs to (claim ``sid``: the ``jti`` of the session's first token)
+    #: and the session's end (claim ``sexp``, seconds since the epoch); "" / 0 when the token has none.
+    session_id: str = field(default="", compare=False)
+    session_expires_at: int = field(default=0, compare=False)
+
+    @property
+    def session(self) -> str:
+        """The id a logout revokes: the session's (every token renewed from one login), else the token's."""
+        return self.session_id or self.token_id
+
+    @property
+    def session_end(self) -> int:
+        """When the session ends (seconds since the epoch): no token of it is valid after this."""
+        return self.session_expires_at or self.expires_at
 
     @property
     def is_system(self) -> bool:
@@ -127,17 +150,30 @@ class Actor:
         }
 
 
-def issue_token(secret: str, actor: Actor, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> str:
-    """Sign a token for ``actor`` valid for ``ttl_seconds``; carries a random ``jti``."""
+def issue_token(
+    secret: str, actor: Actor, ttl_seconds: int = DEFAULT_TTL_SECONDS, session_max_seconds: int | None = None
+) -> str:
+    """Sign a token for ``actor`` valid for ``ttl_seconds``; carries a random ``jti``.
+
+    Session: when ``actor`` carries a ``session_id`` (a renewal) the token stays in that session and never
+    outlives its end (``exp`` ≤ ``sexp``); otherwise it starts a new session (``sid`` = its ``jti``)
+    ending ``session_max_seconds`` from now (default: with the token)."""
     now = int(time.time())
+    jti = uuid.uuid4().hex
+    if actor.session_id:
+        sid, sexp = actor.session_id, actor.session_end
+    else:
+        sid, sexp = jti, now + (session_max_seconds or ttl_seconds)
     claims = {
         "sub": actor.member_id,
         "name": actor.name,
         "union": actor.union_id,
         "grants": [[g.role, g.scope] for g in actor.grants],
         "iat": now,
-        "exp": now + ttl_seconds,
-        "jti": uuid.uuid4().hex,
+        "exp": min(now + ttl_seconds, sexp),
+        "jti": jti,
+        "sid": sid,
+        "sexp": sexp,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -159,6 +195,8 @@ def verify_token(secret: str, token: str | None) -> Actor:
         grants=tuple(Grant(role, scope) for role, scope in claims.get("grants", [])),
         token_id=claims["jti"],
         expires_at=claims["exp"],
+        session_id=str(claims.get("sid") or ""),
+        session_expires_at=int(claims.get("sexp") or 0),
     )
 
 
@@ -167,8 +205,9 @@ def service_actor(service_name: str) -> Actor:
 
 
 def csrf_token(secret: str, actor: Actor) -> str:
-    """The CSRF token bound to one login (its ``jti``): HMAC-SHA256, hex, 32 characters."""
-    return hmac.new(secret.encode(), f"csrf:{actor.token_id}".encode(), hashlib.sha256).hexdigest()[:32]
+    """The CSRF token bound to one login session (its ``sid``, so a renewed token keeps the forms
+    valid; the ``jti`` for a token without a session): HMAC-SHA256, hex, 32 characters."""
+    return hmac.new(secret.encode(), f"csrf:{actor.session}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def auth_secret(config: dict) -> str:
@@ -217,8 +256,11 @@ class Identified:
             return None
 
     def issue(self, actor: Actor, ttl_seconds: int | None = None) -> str:
-        """Sign a token for ``actor`` and make it this worker's identity for the calls that follow."""
-        token = issue_token(self._provider.secret, actor, ttl_seconds or self._provider.ttl)
+        """Sign a token for ``actor`` and make it this worker's identity for the calls that follow: a new
+        login session (up to ``SESSION_MAX_SECONDS``), or, when ``actor`` carries a ``session_id``, a
+        renewal within that session (see :func:`issue_token`)."""
+        provider = self._provider
+        token = issue_token(provider.secret, actor, ttl_seconds or provider.ttl, provider.session_max)
         self.use(token)
         return token
 
@@ -246,6 +288,7 @@ class Identity(DependencyProvider):
         config = self.container.config
         self.secret = auth_secret(config)
         self.ttl = int(config.get("TOKEN_TTL_SECONDS") or DEFAULT_TTL_SECONDS)
+        self.session_max = int(config.get("SESSION_MAX_SECONDS") or DEFAULT_SESSION_MAX_SECONDS)
         self.revoked_ids: dict[str, int] = {}
         self.revocations_loaded = False
 
@@ -282,9 +325,9 @@ class Identity(DependencyProvider):
             self.revoked_ids[token_id] = int(expires_at)
 
     def verify(self, token: str | None) -> Actor:
-        """:func:`verify_token`, and :class:`Unauthenticated` for a revoked (logged-out) token."""
+        """:func:`verify_token`, and :class:`Unauthenticated` for a revoked (logged-out) token or session."""
         actor = verify_token(self.secret, token)
-        if actor.token_id in self.revoked_ids:
+        if actor.token_id in self.revoked_ids or actor.session in self.revoked_ids:
             raise Unauthenticated("logged out, please log in again / 已退出登录，请重新登录")
         return actor
 

@@ -125,6 +125,7 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/openapi.json", "200 200 200 200 200 200 200", PUB),
     Row("POST", "/api/v1/auth/login", "200 200 200 200 200 200 200", PUB),
     Row("POST", "/api/v1/auth/logout", "204 204 204 204 204 204 204", PUB),
+    Row("POST", "/api/v1/auth/refresh", "401 200 200 200 200 200 200", OWN),
     Row("GET", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),
     Row("POST", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),
     Row("PUT", "/api/v1/<path:rest>", "404 404 404 404 404 404 404", "no such API address: JSON 404"),

@@ -155,6 +155,11 @@ class LoginMemberOut(BaseSchema):
 class LoginOut(BaseSchema):
     token = fields.String(metadata={"description": "send as ``Authorization: Bearer <token>``"})
     expires_at = fields.Integer(metadata={"description": "expiry, seconds since the Unix epoch"})
+    session_expires_at = fields.Integer(
+        metadata={
+            "description": "end of the login session (renew the token until then), seconds since the epoch"
+        }
+    )
     member = fields.Nested(LoginMemberOut)
 
 

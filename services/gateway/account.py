@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from urllib.parse import urlparse
 
 from werkzeug.wrappers import Response
@@ -10,7 +12,7 @@ from dmlib.auth import Actor, Grant
 from dmlib.contracts import members as c
 from dmlib.errors import BadInput, NotFound
 
-from .http import COOKIE, LANG_COOKIE, LOCALES, api, json_response, page
+from .http import COOKIE, LANG_COOKIE, LOCALES, api, json_response, page, request_token
 from .openapi import build_spec
 from .routing import Router
 
@@ -33,15 +35,19 @@ class AccountRoutes(Router):
         the gateway (services/members/service.py, ``authenticate``)."""
         self.identity.act_as_service()
         member = self.members_rpc.authenticate(credentials, getattr(request, "client_address", None))
-        actor = Actor(
+        return self.identity.issue(self._actor_of(member)), member
+
+    @staticmethod
+    def _actor_of(member: dict) -> Actor:
+        return Actor(
             member_id=member["member_id"],
             name=member["name"],
             union_id=member["union_id"],
             grants=tuple(Grant(r["role"], r["scope"]) for r in member["roles"]),
         )
-        return self.identity.issue(actor), member
 
     def _set_session(self, response: Response, token: str) -> Response:
+        """The session cookie, living as long as the token it carries (renewed with it)."""
         response.set_cookie(
             COOKIE,
             token,
@@ -49,9 +55,18 @@ class AccountRoutes(Router):
             samesite="Lax",
             secure=self.web.cookie_secure,
             path="/",
-            max_age=self.identity.ttl,
+            max_age=max(1, self.identity.actor.expires_at - int(time.time())),
         )
         return response
+
+    def _token_out(self, token: str, member: dict) -> dict:
+        actor = self.identity.actor
+        return {
+            "token": token,
+            "expires_at": actor.expires_at,
+            "session_expires_at": actor.session_end,
+            "member": member,
+        }
 
     # ----- API -----------------------------------------------------------------------------------
     @api(
@@ -70,7 +85,26 @@ class AccountRoutes(Router):
         5) or from this address (``LOGIN_ADDRESS_LIMIT``, default 20) within ``LOGIN_WINDOW_SECONDS``
         (default 900); the password is then not checked."""
         token, member = self._login(body, request)
-        return {"token": token, "expires_at": self.identity.actor.expires_at, "member": member}
+        return self._token_out(token, member)
+
+    @api("POST", "/api/v1/auth/refresh", response=c.LoginOut, tags=["auth"])
+    def api_refresh(self, request):
+        """Renew the caller's token within its login session, without the password: returns
+        ``{"token", "expires_at", "session_expires_at", "member"}`` like a login, with a new token valid
+        for ``TOKEN_TTL_SECONDS`` (default 8 h) but never past the session's end (``SESSION_MAX_SECONDS``
+        after the login, default 30 days; then 401 and a new login). The roles are read again
+        (``members.renew_login``), so a grant or withdrawal since the login holds from now on. With the
+        session cookie (and the CSRF token, as every cookie POST) the cookie is renewed too. The old
+        token stays valid until its own expiry; logout revokes the whole session, old and new tokens.
+        401 without a valid token or after logout; 403 for a service token."""
+        old = self.identity.actor
+        member = self.members_rpc.renew_login()
+        renewed = replace(self._actor_of(member), session_id=old.session, session_expires_at=old.session_end)
+        token = self.identity.issue(renewed)
+        body = self._token_out(token, member)
+        if request_token(request)[1] == "cookie":
+            return self._set_session(json_response(body), token)
+        return body
 
     def _revoke(self) -> None:
         """Revoke the request's token, if it has a valid one (members records it and tells every
@@ -78,12 +112,13 @@ class AccountRoutes(Router):
         actor = self.identity.actor_or_none
         if actor is not None and not actor.is_system:
             self.members_rpc.revoke_token()
-            self.identity.revoked(actor.token_id, actor.expires_at)
+            self.identity.revoked(actor.session, actor.session_end)
 
     @api("POST", "/api/v1/auth/logout", tags=["auth"], status=204, public=True)
     def api_logout(self, request):
-        """Log out: the token (bearer or cookie) is revoked until it expires, at the gateway and in every
-        service (401 from then on), and the session cookie is deleted."""
+        """Log out: the token's login session (bearer or cookie; every token renewed from that login) is
+        revoked until the session's end, at the gateway and in every service (401 from then on), and the
+        session cookie is deleted."""
         self._revoke()
         response = json_response(None, 204)
         response.delete_cookie(COOKIE, path="/")

@@ -34,7 +34,7 @@ from pymongo.errors import DuplicateKeyError
 
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
-from dmlib.errors import BadInput, Conflict, NotFound, PayloadTooLarge, Unauthenticated
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
 from dmlib.schemas import page_out
 from dmlib.state import event
 
@@ -55,6 +55,7 @@ class Registry(Protocol):
 
     def hash_password(self, password: str) -> str: ...
     def verify_password(self, password_hash: str, password: str) -> bool: ...
+    def needs_rehash(self, password_hash: str) -> bool: ...
     def id_hash(self, national_id: str) -> str: ...
 
 
@@ -475,7 +476,11 @@ def set_password(store, actor: Actor, clock: Clock, registry: Registry, data: di
 
 def authenticate(store, registry: Registry, attempt, data: dict) -> dict:
     """Check a login and password; ``attempt`` is the login-limit charge (:mod:`.logins`), settled on
-    success. Unauthenticated with one message for an unknown login and a wrong password."""
+    success. Unauthenticated with one message for an unknown login and a wrong password.
+
+    A right password whose stored hash has older argon2 parameters than the registry's is hashed again
+    and stored (a write guarded by the old hash: a password changed meanwhile is left alone), so every
+    active member's hash reaches the current parameters at their next login (issue 17)."""
     cred = store.get_credential(data["login"])
     if cred is None or not cred.get("password_hash"):  # unknown, or a retired login
         registry.verify_password(registry.dummy_hash, data["password"])  # same time as a wrong password
@@ -484,6 +489,37 @@ def authenticate(store, registry: Registry, attempt, data: dict) -> dict:
         raise Unauthenticated("wrong login or password / 账号或密码错误")
     member = member_of(store, cred["member_id"])
     attempt.succeeded()
+    if registry.needs_rehash(cred["password_hash"]):
+        upgrade_hash(store, registry, cred, data["password"])
+    return {
+        "member_id": member["_id"],
+        "name": member["name"],
+        "union_id": member["union_id"],
+        "roles": member.get("roles", []),
+        "locale": member.get("locale", "zh-CN"),
+    }
+
+
+def upgrade_hash(store, registry: Registry, cred: dict, password: str) -> None:
+    """Store ``password`` (just verified against ``cred``) hashed with the current parameters. Not audited:
+    the password does not change, only how it is kept. Lost races are fine: the next login tries again."""
+    try:
+        store.change(
+            "credentials",
+            cred["_id"],
+            expect={"_v": cred.get("_v"), "password_hash": cred["password_hash"]},
+            set={"password_hash": registry.hash_password(password)},
+        )
+    except (Conflict, NotFound):
+        pass  # changed meanwhile (a new password, or another login's upgrade): nothing to do
+
+
+def renew_login(store, actor: Actor) -> dict:
+    """The caller's login record again (for a token renewal): what :func:`authenticate` returns, read
+    now, so roles granted or withdrawn since the login hold in the renewed token."""
+    if actor.is_system:
+        raise Forbidden("a service token is not renewed / 服务令牌不可续期")
+    member = member_of(store, actor.member_id)
     return {
         "member_id": member["_id"],
         "name": member["name"],
@@ -494,17 +530,18 @@ def authenticate(store, registry: Registry, attempt, data: dict) -> dict:
 
 
 def revoke_token(store, actor: Actor) -> dict:
-    """Log out: the token's ``jti`` is recorded until its expiry, committed with ``token_revoked``."""
-    expires = datetime.fromtimestamp(actor.expires_at, UTC)
+    """Log out: the token's session (every token renewed from that login; a token without a session:
+    its ``jti``) is recorded until the session's end, committed with ``token_revoked``."""
+    token_id, expires_at = actor.session, actor.session_end
     try:
         store.create(
             "revoked_tokens",
-            {"_id": actor.token_id, "expires_at": expires},
-            events=[event("token_revoked", token_id=actor.token_id, expires_at=actor.expires_at)],
+            {"_id": token_id, "expires_at": datetime.fromtimestamp(expires_at, UTC)},
+            events=[event("token_revoked", token_id=token_id, expires_at=expires_at)],
         )
     except DuplicateKeyError:
         pass  # revoked already (a repeated logout): the event went out with the first
-    return {"token_id": actor.token_id, "expires_at": actor.expires_at}
+    return {"token_id": token_id, "expires_at": expires_at}
 
 
 def revoked_tokens(store, actor: Actor, clock: Clock) -> list[dict]:

@@ -43,10 +43,16 @@ DEFAULT_IMPORT_LEASE_S = 60
 GATEWAY_ACTOR = "service:gateway"
 #: The login-limit address bucket of every other caller of ``authenticate``.
 RPC_CALLER_ADDRESS = "rpc-caller"
+#: argon2id parameters of new password hashes: OWASP Password Storage Cheat Sheet's first option
+#: (m = 19 MiB, t = 2, p = 1), its stated minimum. Hashes stored with other parameters (argon2-cffi's
+#: default before issue 17: m = 64 MiB, t = 3, p = 4) still verify and are rewritten with these on the
+#: member's next successful login (:func:`.app.authenticate`). ~22 ms of one core per hash here (the former: 123 ms).
+PASSWORD_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
 
 
 class Registry(DependencyProvider):
-    """Password hashing (argon2id, in a native thread so the event loop keeps serving), the resident-ID
+    """Password hashing (argon2id with :data:`PASSWORD_PARAMETERS`, in eventlet's pool of native threads
+    so the event loop keeps serving: argon2-cffi releases the GIL, so two hashes use two cores), the resident-ID
     hash key (config ``ID_HASH_KEY``, checked by :mod:`dmlib.secrets`), the import size limit
     (``MAX_IMPORT_BYTES``) and an import runner's lease (``IMPORT_LEASE_SECONDS``); ``runner`` names
     this process's import runner."""
@@ -57,7 +63,7 @@ class Registry(DependencyProvider):
         self.max_import_bytes = int(config.get("MAX_IMPORT_BYTES") or DEFAULT_MAX_IMPORT_BYTES)
         self.import_lease_s = float(config.get("IMPORT_LEASE_SECONDS") or DEFAULT_IMPORT_LEASE_S)
         self.runner = f"{self.container.service_name}:{uuid.uuid4().hex[:12]}"
-        self.hasher = PasswordHasher()
+        self.hasher = PasswordHasher(**PASSWORD_PARAMETERS)
         self.dummy_hash = self.hasher.hash("timing-equaliser")  # verified for unknown logins
 
     def get_dependency(self, worker_ctx):
@@ -71,6 +77,10 @@ class Registry(DependencyProvider):
             return tpool.execute(self.hasher.verify, password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True if ``password_hash`` (already verified) was made with other parameters than ours."""
+        return self.hasher.check_needs_rehash(password_hash)
 
     def id_hash(self, national_id: str) -> str:
         return national_id_hash(self.id_key, national_id)
@@ -265,6 +275,14 @@ class MembersService(OutboxRelay, HealthRpc):
         attempt = self.logins.begin(self.store, data["login"], client_address)
         return app.authenticate(self.store, self.registry, attempt, data)
 
+    @rpc
+    def renew_login(self) -> dict:
+        """The caller's login record read again, for renewing their token within its session (the
+        gateway's ``POST /api/v1/auth/refresh``): the same shape as :meth:`authenticate`'s answer, with
+        the roles as they are now. No password, no argon2 (cheap). Errors: Unauthenticated (no valid
+        token, or its session was logged out), Forbidden (a service token), NotFound (member gone)."""
+        return app.renew_login(self.store, self.identity.actor)
+
     @timer(interval=3600)
     def purge_login_attempts(self) -> None:
         """Hourly: delete the failed-login counters of windows that have ended and the revoked tokens that
@@ -276,16 +294,18 @@ class MembersService(OutboxRelay, HealthRpc):
 
     @rpc
     def revoke_token(self) -> dict:
-        """Log out: revoke the caller's own token (the one this call carries) until it expires.
+        """Log out: revoke the caller's own session (the token this call carries and every token renewed
+        from the same login) until the session ends.
 
-        Recorded by its ``jti`` (``revoked_tokens``) with ``token_revoked`` ``{token_id, expires_at}`` in
+        Recorded by the session id (``sid``; a token without one: its ``jti``) in ``revoked_tokens``
+        with ``token_revoked`` ``{token_id: the session id, expires_at: the session's end}`` in
         the same write (published by the outbox relay), refused from now on by this process, and, once
         the event is out, by every process of every service (:class:`dmlib.auth.RevocationListener`).
         Out: ``{"token_id", "expires_at"}`` (seconds since the epoch). Errors: Unauthenticated (no valid
         token: nothing to revoke)."""
         actor = self.identity.actor  # one's own token: any logged-in caller
         out = app.revoke_token(self.store, actor)
-        self.identity.revoked(actor.token_id, actor.expires_at)
+        self.identity.revoked(actor.session, actor.session_end)
         self.relay_mine()
         return out
 

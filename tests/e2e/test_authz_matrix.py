@@ -553,6 +553,7 @@ def _elect(w: World, role: str) -> Ask:
 ASK = {
     "POST /api/v1/auth/login": lambda w, r: Ask(json={"login": _login_name(w, r), "password": PASSWORD}),
     "POST /api/v1/auth/logout": lambda w, r: Ask(),
+    "POST /api/v1/auth/refresh": lambda w, r: Ask(),
     "PUT /api/v1/me/password": lambda w, r: Ask(
         json={"current_password": PASSWORD, "new_password": PASSWORD}
     ),

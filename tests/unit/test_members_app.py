@@ -254,6 +254,23 @@ def test_passwords_set_reset_and_login(site):
         app.set_password(store, ADMIN, clock, registry, {**reset, "member_id": "M0000002", "login": "WANG"})
 
 
+def test_an_outdated_hash_is_rewritten_at_the_next_right_login_only(site):
+    store, clock, registry = site
+    register(site)
+    reset = {"member_id": "M0000001", "new_password": "Pass-1234", "login": None, "current_password": None}
+    app.set_password(store, ADMIN, clock, registry, reset)
+    cred = store.get_credential("M0000001")
+    store.change("credentials", "M0000001", set={"password_hash": "old:" + "Pass-1234"[::-1]})
+    with pytest.raises(Unauthenticated):  # a wrong password rewrites nothing
+        app.authenticate(store, registry, Attempt(), {"login": "M0000001", "password": "wrong"})
+    assert store.get_credential("M0000001")["password_hash"].startswith("old:")
+    app.authenticate(store, registry, Attempt(), {"login": "M0000001", "password": "Pass-1234"})
+    assert store.get_credential("M0000001")["password_hash"] == cred["password_hash"]  # current parameters
+    assert app.renew_login(store, member("M0000001", "u01"))["member_id"] == "M0000001"
+    with pytest.raises(Forbidden):  # a service token is never renewed
+        app.renew_login(store, SYSTEM)
+
+
 def test_logout_revokes_the_token_once(site):
     store, clock, _ = site
     from dmlib.auth import Actor
@@ -265,6 +282,12 @@ def test_logout_revokes_the_token_once(site):
     assert app.revoked_tokens(store, SYSTEM, clock) == [{"token_id": "jti-1", "expires_at": actor.expires_at}]
     with pytest.raises(Forbidden):
         app.revoked_tokens(store, ADMIN, clock)
+    # a token of a login session: the session is revoked until its end (every token renewed from it)
+    end = int(clock().timestamp()) + 3600
+    renewed = Actor(
+        member_id="M1", token_id="jti-3", expires_at=end - 3000, session_id="jti-2", session_expires_at=end
+    )
+    assert app.revoke_token(store, renewed) == {"token_id": "jti-2", "expires_at": end}
 
 
 # ----- the import -----------------------------------------------------------------------------------------
