@@ -51,7 +51,8 @@ from kombu.exceptions import OperationalError
 from marshmallow import ValidationError
 from nameko.events import BROADCAST, EventHandler
 from nameko.exceptions import UnknownService
-from nameko.rpc import ReplyListener, RpcProxy
+from nameko.messaging import Consumer
+from nameko.rpc import ReplyListener, RpcConsumer, RpcProxy
 from nameko.rpc import Rpc as NamekoRpc
 from pymongo.errors import ConnectionFailure
 
@@ -65,6 +66,7 @@ from dmlib.events import (
     require_public_keys,
     verify_envelope,
 )
+from dmlib.queues import shared_queue
 from dmlib.storage import Mongo
 
 log = logging.getLogger(__name__)
@@ -149,8 +151,20 @@ def _boundary(fn):
     return wrapper
 
 
+class QuorumRpcConsumer(RpcConsumer):
+    """nameko's consumer of a service's RPC queue, declared as ``AMQP_QUEUE_TYPE`` says
+    (:func:`dmlib.queues.shared_queue`: a quorum queue on a cluster)."""
+
+    def setup(self):
+        super().setup()
+        self.queue = shared_queue(self.queue, self.container.config)
+
+
 class ResilientRpc(NamekoRpc):
-    """nameko's RPC entrypoint whose reply, when the broker is gone, is given up (logged), not fatal."""
+    """nameko's RPC entrypoint whose reply, when the broker is gone, is given up (logged), not fatal;
+    its queue is declared by :class:`QuorumRpcConsumer`."""
+
+    rpc_consumer = QuorumRpcConsumer()
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         try:
@@ -177,7 +191,11 @@ def rpc(fn=None, **kwargs):
 class RetryingEventHandler(EventHandler):
     """nameko's event handler that requeues an event whose handling met :class:`ServiceUnavailable`,
     and survives an acknowledgement lost with the broker (the event is redelivered; handlers are
-    idempotent)."""
+    idempotent). Its queue is declared as ``AMQP_QUEUE_TYPE`` says (:func:`dmlib.queues.shared_queue`)."""
+
+    def setup(self):
+        super().setup()  # nameko makes self.queue and registers with the queue consumer (declared at start)
+        self.queue = shared_queue(self.queue, self.container.config)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         try:
@@ -289,6 +307,21 @@ class VerifiedEventHandler(RetryingEventHandler):
             except ConnectionFailure as exc:  # stays "running": only a redelivery could run it again
                 log.warning("%s: handled event not marked done (%s)", self.method_name, exc)
         return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+class SharedQueueConsumer(Consumer):
+    """nameko's ``@consume`` whose queue is declared as ``AMQP_QUEUE_TYPE`` says
+    (:func:`dmlib.queues.shared_queue`); use :func:`consume`."""
+
+    def setup(self):
+        self.queue = shared_queue(self.queue, self.container.config)
+        super().setup()
+
+
+def consume(queue, **kwargs):
+    """``@consume(queue)`` (nameko's, for queues kombu declares itself, e.g. notify's delivery work
+    queue) with the queue type of this deployment."""
+    return SharedQueueConsumer.decorator(queue, **kwargs)
 
 
 def event_handler(source_service: str, event_type: str, **kwargs):

@@ -4,7 +4,11 @@ honcho).
 
 Each service connects as a broker user of its own, made for this stack only (``<vhost>-<account>``,
 random password, the permissions of :data:`dmtools.broker.ACCOUNTS` on the stack's vhost) and deleted
-with the vhost afterwards; ``stack.env["AMQP_URI"]`` is the operator tools' user (``dm``)."""
+with the vhost afterwards; ``stack.env["AMQP_URI"]`` is the operator tools' user (``dm``).
+
+A service may run as several processes (``instances``; competing consumers of its queues, the scale-out of
+docs/scaling.md): the first is named after the service, the others ``<service>-2``, ``<service>-3``, …;
+each gateway process listens on a port of its own (``stack.urls``)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,6 +65,8 @@ class Stack:
     commands: dict[str, list[str]] = field(default_factory=dict)
     envs: dict[str, dict] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)
+    #: every gateway process's address (``url`` is the first); a load balancer goes in front of them
+    urls: list[str] = field(default_factory=list)
 
     def dm(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """Run ``dm …`` against this stack."""
@@ -77,7 +84,8 @@ class Stack:
         return s
 
     def kill(self, name: str) -> int:
-        """``kill -9`` one service process (failure drills); returns its exit status (-9)."""
+        """``kill -9`` one service process (``voting``, ``voting-2``, …; failure drills); returns its exit
+        status (-9)."""
         proc = self.procs[name]
         proc.send_signal(signal.SIGKILL)
         return proc.wait(30)
@@ -96,6 +104,19 @@ class Stack:
             return f.read()[-chars:]
 
 
+def _wait_healthy(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}/healthz", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the gateway at {url} did not answer within {timeout:g} s")
+        time.sleep(0.5)
+
+
 @contextmanager
 def running_stack(
     prefix: str,
@@ -106,6 +127,7 @@ def running_stack(
     amqp_host: str = "127.0.0.1",
     amqp_port: int = 5672,
     broker: Broker | None = None,
+    instances: dict[str, int] | None = None,
 ):
     """Start the services on a fresh vhost and database prefix, each as its own broker user; stop them,
     drop the vhost and the users afterwards (the databases are left to the caller, who may want to
@@ -114,7 +136,8 @@ def running_stack(
     ``broker`` (the management API as an administrator, where the vhost and users are made) defaults to
     the shared local RabbitMQ with the admin account of ``.local/secrets.env``
     (:func:`dmtools.broker.admin_credentials`); the failure drills pass a private node's, with its
-    ``amqp_host``/``amqp_port``. ``MONGO_URI`` comes with ``secrets``/``extra_env``."""
+    ``amqp_host``/``amqp_port``. ``MONGO_URI`` comes with ``secrets``/``extra_env``. ``instances``: how
+    many processes of a service to run (default one each; see the module docstring)."""
     broker = broker or Broker(API, *admin_credentials())
     vhost = f"{prefix.rstrip('_')}_{uuid.uuid4().hex[:6]}"
     passwords = {account: new_password() for account in ACCOUNTS}
@@ -127,7 +150,14 @@ def running_stack(
         **(extra_env or {}),
     }
     log = open(log_path, "w")
-    commands = procfile(services)
+    commands = {}
+    web_ports: dict[str, int] = {}  # gateway process → its port
+    for name, cmd in procfile(services).items():
+        for i in range(1, (instances or {}).get(name, 1) + 1):
+            process = name if i == 1 else f"{name}-{i}"
+            commands[process] = cmd
+            if name == "gateway":
+                web_ports[process] = port if i == 1 else free_port()
     users = {account: f"{vhost}-{account}" for account in ACCOUNTS}
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -137,7 +167,11 @@ def running_stack(
             return amqp_uri(amqp_host, amqp_port, users[account], passwords[account], vhost)
 
         env["AMQP_URI"] = uri("dm")
-        envs = {name: {**env, "AMQP_URI": uri(name)} for name in commands}
+        envs = {
+            process: {**env, "AMQP_URI": uri(process.split("-", 1)[0])}
+            | ({"WEB_SERVER_ADDRESS": f"127.0.0.1:{web_ports[process]}"} if process in web_ports else {})
+            for process in commands
+        }
         procs = {
             name: subprocess.Popen(cmd, cwd=ROOT, env=envs[name], stdout=log, stderr=subprocess.STDOUT)
             for name, cmd in commands.items()
@@ -152,10 +186,13 @@ def running_stack(
             commands=commands,
             envs=envs,
             users=users,
+            urls=[f"http://127.0.0.1:{p}" for p in web_ports.values()],
         )
         ready = stack.dm("wait", "--timeout", "90", *(["--services", ",".join(services)] if services else []))
         if ready.returncode != 0:
             raise RuntimeError(f"services did not start: {ready.stderr}\n{stack.log_tail()}")
+        for url in stack.urls[1:]:  # `dm wait` asked the first gateway; the others answer too
+            _wait_healthy(url, 90)
         yield stack
     finally:
         for p in procs.values():

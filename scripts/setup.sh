@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing; safe to run again (each step is skipped when done).
-#   - Debian packages: rabbitmq-server (broker), chromium + chromium-driver (browser tests)
+#   - Debian packages: rabbitmq-server (broker), haproxy (the load balancer of the cluster topology and its
+#     drill, docs/scaling.md), chromium + chromium-driver (browser tests)
 #   - FerretDB v1.24.2 built from its Go module into .local/bin (MongoDB wire protocol, SQLite backend)
 #   - the Python virtualenv .venv with the pinned packages of pyproject.toml, and compiled translations
 set -euo pipefail
@@ -13,6 +14,7 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------------------------
 need_pkgs=()
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_pkgs+=(rabbitmq-server)
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need_pkgs+=(haproxy)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)

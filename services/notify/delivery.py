@@ -13,6 +13,9 @@ through nameko's ``consume`` entrypoint):
   because RabbitMQ expires messages only at the head of a queue (a per-message TTL would let a long
   delay hold up shorter ones behind it).
 
+With ``AMQP_QUEUE_TYPE=quorum`` (a RabbitMQ cluster, :mod:`dmlib.queues`) the work and delay queues are
+quorum queues, and the delay queues dead-letter at least once.
+
 Senders raise :class:`Transient` (try again later) or :class:`Permanent` (retrying will not help).
 """
 
@@ -29,6 +32,8 @@ import requests
 from kombu import Connection, Exchange, Queue
 from kombu.pools import producers
 from nameko.extensions import DependencyProvider
+
+from dmlib.queues import shared_queue
 
 from .rules import http_permanent, parse_delays, smtp_permanent
 
@@ -91,7 +96,7 @@ class Courier:
 
     def publish_retry(self, message_id: str, delay_s: float) -> None:
         """Put a job in the delay queue of ``delay_s``; it comes back to the work queue after that."""
-        queue = retry_queue(delay_s)
+        queue = retry_queue(delay_s)  # only its routing key is used here: its type does not matter
         with producers[self._p.connection].acquire(block=True, timeout=10) as producer:
             producer.publish(
                 {"id": message_id},
@@ -105,7 +110,8 @@ class Courier:
 
 class CourierProvider(DependencyProvider):
     """Declares the delivery exchange and queues at start (idempotent) and injects a :class:`Courier`.
-    Config: ``AMQP_URI``, ``NOTIFY_RETRY_DELAYS`` (seconds, comma-separated; default 10,60,300,1800)."""
+    Config: ``AMQP_URI``, ``NOTIFY_RETRY_DELAYS`` (seconds, comma-separated; default 10,60,300,1800),
+    ``AMQP_QUEUE_TYPE`` (:mod:`dmlib.queues`: quorum queues on a cluster)."""
 
     def setup(self) -> None:
         config = self.container.config
@@ -117,7 +123,7 @@ class CourierProvider(DependencyProvider):
             channel = conn.channel()
             EXCHANGE(channel).declare()
             for queue in (WORK_QUEUE, *(retry_queue(d) for d in self.delays)):
-                queue(channel).declare()
+                shared_queue(queue, self.container.config)(channel).declare()
 
     def stop(self) -> None:
         self.connection.release()

@@ -10,7 +10,7 @@ message from ``templates/<locale>/<kind>.txt`` in the member's language and stor
 - push messages go to the delivery queue in bulk (kombu, :mod:`services.notify.delivery`); at most
   ``NOTIFY_HOURLY_LIMIT`` immediate push messages per member per hour, the rest (and everything for
   members who chose the daily digest) go into the next daily digest;
-- the delivery worker (``deliver``, nameko ``consume``) sends one message, logs the try on the message,
+- the delivery worker (``deliver``, nameko ``consume`` via ``dmlib.rpc.consume``) sends one message, logs the try on the message,
   and on a transient failure puts the job into a delay queue (TTL + dead-lettering back to the work
   queue) until ``NOTIFY_RETRY_DELAYS`` are used up; then the message is ``failed`` and
   ``notification_failed`` is published from the message's outbox (``OutboxRelay``);
@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
-from nameko.messaging import consume
 from nameko.timer import timer
 
 from dmlib.auth import Identity
@@ -44,7 +43,7 @@ from dmlib.contracts import notify as c
 from dmlib.errors import NotFound
 from dmlib.events import Events
 from dmlib.health import HealthRpc
-from dmlib.rpc import Rpc, event_handler, rpc
+from dmlib.rpc import Rpc, consume, event_handler, rpc
 from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
 
