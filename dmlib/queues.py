@@ -9,6 +9,14 @@ notify's delivery work and delay queues (services/notify/delivery.py). Queues th
 one process stay classic, as quorum queues cannot be exclusive or auto-deleted: RPC reply queues and
 ``BROADCAST`` event queues.
 
+RPC reply queues are declared *transient* (:func:`reply_queue`, whatever the queue type): nameko 2.14
+declares them durable, and a durable classic queue whose node has died cannot be declared again anywhere
+(``NOT_FOUND - home node … of durable queue … is down or inaccessible``). The process's consumer then
+reconnects in a loop and, since one connection carries all of a process's consumers, its RPC queue goes
+unserved too (found by the cluster drill, tests/drills/test_cluster_drill.py). A transient queue is
+deleted with its node, so the process declares it again on a surviving node. Nothing is lost by that: a
+reply queue holds replies only for the seconds its caller waits (``RPC_TIMEOUT``).
+
 RabbitMQ refuses to declare an existing queue with other arguments (``PRECONDITION_FAILED - inequivalent
 arg 'x-queue-type'``): a broker whose queues were made classic keeps them until they are deleted, so
 switching an existing deployment is a migration (docs/scaling.md, "Migrating a broker to quorum queues").
@@ -32,6 +40,14 @@ def queue_type(config: dict) -> str:
     if value not in QUEUE_TYPES:
         raise RuntimeError(f"{QUEUE_TYPE_CONFIG} must be one of {', '.join(QUEUE_TYPES)}, not {value!r}")
     return value
+
+
+def reply_queue(queue: Queue) -> Queue:
+    """A copy of nameko's RPC reply queue ``queue``, transient (``durable=False``); see the module
+    docstring. Its name and ``x-expires`` are kept."""
+    declared = copy.copy(queue)
+    declared.durable = False
+    return declared
 
 
 def shared_queue(queue: Queue, config: dict) -> Queue:

@@ -66,7 +66,7 @@ from dmlib.events import (
     require_public_keys,
     verify_envelope,
 )
-from dmlib.queues import shared_queue
+from dmlib.queues import reply_queue, shared_queue
 from dmlib.storage import Mongo
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,12 @@ class ResilientReplyListener(ReplyListener):
     """nameko's listener for RPC replies, which acknowledges each reply before handing it to the caller:
     an acknowledgement lost with the broker raised out of its thread and killed the calling service (the
     gateway, in the RabbitMQ restart drill). The reply is handed over anyway; nothing is redelivered to
-    an exclusive reply queue."""
+    an exclusive reply queue. The reply queue is transient (:func:`dmlib.queues.reply_queue`: on a cluster
+    a durable one could not be declared again after its node died)."""
+
+    def setup(self):
+        super().setup()
+        self.queue = reply_queue(self.queue)
 
     def handle_message(self, body, message):
         try:

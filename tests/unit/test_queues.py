@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kombu import Exchange, Queue
 
-from dmlib.queues import queue_type, shared_queue
+from dmlib.queues import queue_type, reply_queue, shared_queue
 from services.notify.delivery import WORK_QUEUE, retry_queue
 
 X = Exchange("x", type="topic", durable=True)
@@ -50,3 +50,11 @@ def test_notify_queues_keep_their_arguments_and_dead_letter_at_least_once():
 def test_an_unknown_queue_type_stops_the_service():
     with pytest.raises(RuntimeError, match="AMQP_QUEUE_TYPE"):
         queue_type({"AMQP_QUEUE_TYPE": "stream"})
+
+
+def test_reply_queues_are_transient_so_that_they_can_be_declared_again_after_their_node_died():
+    q = Queue("rpc.reply-voting-1", exchange=X, routing_key="1", queue_arguments={"x-expires": 300000})
+    assert q.durable  # as nameko 2.14 declares it (kombu's default)
+    declared = reply_queue(q)
+    assert not declared.durable and declared.queue_arguments == {"x-expires": 300000}
+    assert declared.name == q.name and q.durable
