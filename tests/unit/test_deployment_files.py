@@ -1,5 +1,7 @@
 """docker-compose.yml, the Procfile and the Dockerfile describe the same set of services, and the
-compose file gates start-up on healthchecks (no links, no wait loops)."""
+compose file gates start-up on healthchecks (no links, no wait loops). Its ``cluster`` profile is the
+scale-out topology of docs/scaling.md (three RabbitMQ nodes, HAProxy, two gateways, two voting instances)
+and leaves the default profile as it was."""
 
 import json
 import os
@@ -10,6 +12,9 @@ import yaml
 from tests.helpers import ROOT
 
 INFRA = {"rabbitmq", "mongo"}
+CLUSTER_INFRA = {"rabbitmq-2", "rabbitmq-3", "haproxy"}
+#: the cluster profile's extra instances of a service: name → the service it repeats
+INSTANCES = {"voting-2": "voting", "gateway-2": "gateway"}
 
 
 def compose():
@@ -26,7 +31,7 @@ def procfile():
 
 def test_compose_runs_exactly_the_procfile_services():
     services = compose()["services"]
-    app = {n for n, s in services.items() if n not in INFRA and "demo" not in s.get("profiles", [])}
+    app = {n for n, s in services.items() if n not in INFRA and not s.get("profiles")}
     assert app == set(procfile())
     for name in app:
         target = re.search(r"services\.\w+\.service:\w+", procfile()[name]).group(0)
@@ -43,9 +48,12 @@ def test_images_and_healthchecks():
             continue
         assert svc["healthcheck"]["test"], name
         for dep, cond in (svc.get("depends_on") or {}).items():
-            assert cond == {"condition": "service_healthy"}, (name, dep)
+            if dep == "haproxy":  # only in the cluster profile: the default one starts without it
+                assert cond == {"condition": "service_healthy", "required": False}, name
+            else:
+                assert cond == {"condition": "service_healthy"}, (name, dep)
             assert dep in services
-    for name in set(services) - INFRA - {"demo"}:
+    for name in set(services) - INFRA - CLUSTER_INFRA - {"demo"}:
         assert {"rabbitmq", "mongo"} <= set(services[name]["depends_on"]), name
 
 
@@ -145,3 +153,53 @@ def test_config_has_no_default_broker_account():
     assert "AMQP_URI: ${AMQP_URI:}" in text and "guest" not in text
     for name, cmd in procfile().items():
         assert cmd.strip().startswith(f"AMQP_URI=${{AMQP_URI_{name.upper()}:?"), name
+
+
+def test_the_default_profile_is_one_broker_and_one_instance_of_each_service():
+    services = compose()["services"]
+    default = {n for n, s in services.items() if not s.get("profiles")}
+    assert default == INFRA | set(procfile())
+    for name in set(procfile()) | {"demo"}:
+        env = services[name]["environment"]
+        assert env["AMQP_URI"].endswith("@${AMQP_HOST:-rabbitmq}:5672/"), name
+        assert env["AMQP_QUEUE_TYPE"] == "${AMQP_QUEUE_TYPE:-classic}", name  # dmlib/queues.py
+    assert services["rabbitmq"]["environment"]["RABBITMQ_CLUSTER_COOKIE"] == "${RABBITMQ_CLUSTER_COOKIE:-}"
+
+
+def test_the_cluster_profile_is_three_rabbitmq_nodes_haproxy_and_two_instances():
+    services = compose()["services"]
+    cluster = {n for n, s in services.items() if "cluster" in s.get("profiles", [])}
+    assert cluster == CLUSTER_INFRA | set(INSTANCES)
+    nodes = ["rabbitmq", "rabbitmq-2", "rabbitmq-3"]
+    for node in nodes:
+        svc = services[node]
+        assert svc["hostname"] == node and svc["image"] == "rabbitmq:3-management"
+        assert svc["entrypoint"] == ["/bin/sh", "/dm/init.sh"]
+        assert f"{node}-data:/var/lib/rabbitmq" in svc["volumes"] and node + "-data" in compose()["volumes"]
+        assert svc["environment"]["RABBITMQ_CLUSTER_COOKIE"] == "${RABBITMQ_CLUSTER_COOKIE:-}"  # one cookie
+    for node in nodes[1:]:  # join the first node once it runs; refuse to start without the cookie
+        assert services[node]["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}
+        assert services[node]["environment"]["RABBITMQ_CLUSTER_NODE"] == "1"
+    with open(os.path.join(ROOT, "deploy", "rabbitmq", "cluster.conf")) as f:
+        peers = re.findall(r"^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$", f.read(), re.M)
+    assert peers == [f"rabbit@{n}" for n in nodes]
+    with open(os.path.join(ROOT, "deploy", "rabbitmq", "init.sh")) as f:
+        init = f.read()
+    assert "RABBITMQ_CLUSTER_COOKIE" in init and "/dm/cluster.conf" in init
+
+    haproxy = services["haproxy"]
+    assert haproxy["image"].startswith("haproxy:") and haproxy["healthcheck"]["test"]
+    assert "./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in haproxy["volumes"]
+    with open(os.path.join(ROOT, "deploy", "haproxy", "haproxy.cfg")) as f:
+        cfg = f.read()
+    amqp, http = cfg.split("listen amqp", 1)[1].split("listen http", 1)
+    assert re.findall(r"server (\S+) \1:5672", amqp) == nodes
+    gateways = ["gateway", *(n for n, base in INSTANCES.items() if base == "gateway")]
+    assert re.findall(r"server (\S+) \1:8000", http) == gateways
+    assert "option httpchk GET /healthz" in http
+
+    for name, base in INSTANCES.items():  # the same container as the first instance, not published twice
+        extra, first = services[name], services[base]
+        assert extra["command"] == first["command"] and extra["environment"] == first["environment"], name
+        assert extra["healthcheck"] == first["healthcheck"], name
+    assert services["gateway-2"]["ports"] == []
