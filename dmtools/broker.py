@@ -26,6 +26,9 @@ read other services' requests.
 
 Used by ``scripts/servers.sh`` (``python -m dmtools.broker provision``), :mod:`dmtools.stack` (per-stack
 users on a private vhost) and the tests (tests/adversarial/test_broker.py).
+
+``python -m dmtools.broker migrate-queues`` turns a broker's classic service queues into quorum queues
+(:func:`migrate_to_quorum`; docs/scaling.md, "Migrating a broker to quorum queues").
 """
 
 from __future__ import annotations
@@ -237,6 +240,11 @@ class Broker:
             json={"configure": ".*", "write": ".*", "read": ".*"},
         )
 
+    def queues(self, vhost: str) -> list[dict]:
+        """The management API's record of every queue of ``vhost`` (``name``, ``type``, ``durable``,
+        ``messages``, ``consumers``, ``arguments``, …)."""
+        return self._call("GET", f"/queues/{quote(vhost, safe='')}").json()
+
     def provision(self, vhost: str, passwords: dict[str, str], prefix: str = "") -> dict[str, str]:
         """One user ``<prefix><account>`` per account of :data:`ACCOUNTS` with ``passwords[account]``,
         its permissions on ``vhost`` (created if missing); returns account → user name."""
@@ -248,6 +256,68 @@ class Broker:
             self.grant(vhost, user, account)
             users[account] = user
         return users
+
+
+# ----- classic → quorum queues ----------------------------------------------------------------------
+def service_queue(queue: dict) -> bool:
+    """Whether a queue (management API record) is one that ``AMQP_QUEUE_TYPE=quorum`` declares as a quorum
+    queue (:func:`dmlib.queues.shared_queue`): durable, neither exclusive nor auto-deleted, and not an RPC
+    reply queue (``rpc.reply-…``, transient and per process)."""
+    return (
+        bool(queue.get("durable"))
+        and not queue.get("exclusive")
+        and not queue.get("auto_delete")
+        and not str(queue.get("name", "")).startswith("rpc.reply-")
+    )
+
+
+def migrate_to_quorum(broker: Broker, vhost: str = "/") -> list[str]:
+    """Re-declare every classic :func:`service_queue` of ``vhost`` as a quorum queue with the same name,
+    arguments (plus those :func:`dmlib.queues.shared_queue` adds) and bindings; returns their names.
+
+    RabbitMQ cannot change a queue's type in place (declaring it again with ``x-queue-type: quorum`` fails
+    with ``PRECONDITION_FAILED``), so each queue is deleted and made again at once. Run it with every
+    service stopped and the queues drained: it refuses (``RuntimeError`` naming them, nothing changed)
+    while any such queue holds a message or has a consumer, and each delete is ``if-empty``/``if-unused``
+    so that a message arriving meanwhile stops it rather than being lost. Events published while a
+    subscriber's queue is being re-made would be dropped: nobody publishes with the services stopped."""
+    from kombu import Queue
+
+    from dmlib.queues import shared_queue
+
+    v = quote(vhost, safe="")
+    classic = [q for q in broker.queues(vhost) if service_queue(q) and q.get("type", "classic") == "classic"]
+    busy = [
+        f"{q['name']} ({q.get('messages', 0)} messages, {q.get('consumers', 0)} consumers)"
+        for q in classic
+        if q.get("messages") or q.get("consumers")
+    ]
+    if busy:
+        raise RuntimeError("stop the services and let these queues drain first: " + "; ".join(busy))
+    done = []
+    for q in classic:
+        name = quote(q["name"], safe="")
+        bindings = [
+            b
+            for b in broker._call("GET", f"/queues/{v}/{name}/bindings").json()
+            if b.get("source")  # the default exchange's implicit binding is not made by hand
+        ]
+        arguments = shared_queue(
+            Queue(q["name"], durable=True, queue_arguments=q.get("arguments") or {}),
+            {"AMQP_QUEUE_TYPE": "quorum"},
+        ).queue_arguments
+        broker._call("DELETE", f"/queues/{v}/{name}?if-empty=true&if-unused=true")
+        broker._call(
+            "PUT", f"/queues/{v}/{name}", json={"durable": True, "auto_delete": False, "arguments": arguments}
+        )
+        for b in bindings:
+            broker._call(
+                "POST",
+                f"/bindings/{v}/e/{quote(b['source'], safe='')}/q/{name}",
+                json={"routing_key": b["routing_key"], "arguments": b.get("arguments") or {}},
+            )
+        done.append(q["name"])
+    return done
 
 
 def amqp_uri(host: str, port: int, user: str, password: str, vhost: str = "/") -> str:
@@ -360,6 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("provision", help="admin by rabbitmqctl, then every account through the API")
     v.add_argument("--rabbitmqctl", default="rabbitmqctl", help="command (split on spaces)")
     v.add_argument("--api", default=API)
+    m = sub.add_parser(
+        "migrate-queues", help="make the classic service queues of a vhost quorum queues (services stopped)"
+    )
+    m.add_argument("--api", default=API)
+    m.add_argument("--vhost", default="/")
     args = p.parse_args(argv)
     if args.cmd == "keys":
         print("\n".join(secret_keys()))
@@ -369,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
         for a in ACCOUNTS:
             uri = amqp_uri(args.host, args.port, a, os.environ[secret_key(a)])
             print(f"AMQP_URI_{a.upper()}={uri}")
+    elif args.cmd == "migrate-queues":
+        migrated = migrate_to_quorum(Broker(args.api, *admin_credentials()), args.vhost)
+        print(f"{len(migrated)} queues are quorum queues now" + "".join(f"\n  {n}" for n in migrated))
     else:
         provision_node(args.rabbitmqctl.split(), args.api, dict(os.environ))
     return 0
