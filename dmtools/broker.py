@@ -279,7 +279,8 @@ def migrate_to_quorum(broker: Broker, vhost: str = "/") -> list[str]:
     with ``PRECONDITION_FAILED``), so each queue is deleted and made again at once. Run it with every
     service stopped and the queues drained: it refuses (``RuntimeError`` naming them, nothing changed)
     while any such queue holds a message or has a consumer, and each delete is ``if-empty``/``if-unused``
-    so that a message arriving meanwhile stops it rather than being lost. Events published while a
+    so that a message the management API did not count yet (its figures lag a few seconds) stops it
+    rather than being lost (the queues done so far are named; run it again once they are drained). Events published while a
     subscriber's queue is being re-made would be dropped: nobody publishes with the services stopped."""
     from kombu import Queue
 
@@ -306,7 +307,13 @@ def migrate_to_quorum(broker: Broker, vhost: str = "/") -> list[str]:
             Queue(q["name"], durable=True, queue_arguments=q.get("arguments") or {}),
             {"AMQP_QUEUE_TYPE": "quorum"},
         ).queue_arguments
-        broker._call("DELETE", f"/queues/{v}/{name}?if-empty=true&if-unused=true")
+        try:
+            broker._call("DELETE", f"/queues/{v}/{name}?if-empty=true&if-unused=true")
+        except RuntimeError:  # a message or a consumer the overview did not show yet: the queue is kept
+            raise RuntimeError(
+                f"stop the services and let these queues drain first: {q['name']} (not empty or in use)"
+                + (f"; already quorum queues: {', '.join(done)}" if done else "")
+            ) from None
         broker._call(
             "PUT", f"/queues/{v}/{name}", json={"durable": True, "auto_delete": False, "arguments": arguments}
         )
