@@ -58,3 +58,34 @@ def test_reply_queues_are_transient_so_that_they_can_be_declared_again_after_the
     declared = reply_queue(q)
     assert not declared.durable and declared.queue_arguments == {"x-expires": 300000}
     assert declared.name == q.name and q.durable
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"name": "rpc-voting", "durable": True, "exclusive": False, "auto_delete": False},
+        {"name": "notify.deliver", "durable": True, "exclusive": False, "auto_delete": False},
+        {
+            "name": "evt-members-token_revoked--voting.h-1",
+            "durable": True,
+            "exclusive": True,
+            "auto_delete": True,
+        },
+        {"name": "evt-x-y--z.h", "durable": True, "exclusive": False, "auto_delete": True},
+        {"name": "rpc.reply-voting-1", "durable": True, "exclusive": False, "auto_delete": False},
+    ],
+)
+def test_the_migration_picks_exactly_the_queues_that_services_declare_as_quorum(record):
+    """dmtools.broker.service_queue (which queues `migrate-queues` re-makes) agrees with shared_queue. A
+    reply queue that an older release declared durable is left alone: today's is transient."""
+    from dmtools.broker import service_queue
+
+    queue = Queue(
+        record["name"],
+        exchange=X,
+        durable=record["durable"],
+        exclusive=record["exclusive"],
+        auto_delete=record["auto_delete"],
+    )
+    declared = queue if record["name"].startswith("rpc.reply-") else shared_queue(queue, QUORUM)
+    assert service_queue(record) == (declared is not queue)
