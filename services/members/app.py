@@ -284,6 +284,7 @@ def register_member(store, actor: Actor, clock: Clock, registry: Registry, data:
         field, reason = rules.duplicate_reason(store.get_member(doc["_id"]) is not None)
         raise Conflict(reason, fields={field: [reason]}) from None
     store.add_to_roster(union["_id"], [doc])
+    store.add_search_keys([doc])
     return member_view(store, doc, {union["_id"]: union["name"]})
 
 
@@ -311,6 +312,12 @@ def get_members(store, actor: Actor, member_ids: list[str]) -> list[dict]:
 
 
 def list_members(store, actor: Actor, query: dict) -> dict:
+    """A page of the members of a union (and, with ``include_below``, of the unions below), in roster
+    order, or of those matching ``q``. Up to :data:`rules.ROSTER_SEARCH_LIMIT` members in scope, ``q``
+    is a prefix of name, member number or phone and the rosters are read (bounded); above it, ``q`` needs
+    :data:`rules.NAME_KEY_CHARS` characters (else BadInput) and is looked up in the search keys: exact
+    member number, exact phone, name prefix (:meth:`MembersStore.search_page`: O(page) for the whole
+    federation, bounded for a part of it)."""
     union = union_of(store, query["union_id"])
     policy.require_admin(actor, union["path"])
     unions = store.all_unions()
@@ -320,7 +327,18 @@ def list_members(store, actor: Actor, query: dict) -> dict:
     else:
         scope = [union]
     page, per_page = query["page"], query["per_page"]
-    items, total = store.roster_page(scope, query["q"], (page - 1) * per_page, per_page)
+    skip, q = (page - 1) * per_page, query["q"]
+    if q and sum(u.get("member_count", 0) for u in scope) > rules.ROSTER_SEARCH_LIMIT:
+        if len(rules.fold(q)) < rules.NAME_KEY_CHARS:
+            raise BadInput(
+                f"search with at least {rules.NAME_KEY_CHARS} characters / 请至少输入{rules.NAME_KEY_CHARS}个字符",
+                fields={"q": [f"at least {rules.NAME_KEY_CHARS} characters over this many members"]},
+            )
+        ids = {u["_id"] for u in scope}
+        everywhere = all(u["_id"] in ids for u in unions if u.get("member_count"))
+        items, total = store.search_page(q, None if everywhere else ids, skip, per_page)
+    else:
+        items, total = store.roster_page(scope, q, skip, per_page)
     return page_out([member_view(store, m, names) for m in items], total, page, per_page)
 
 
@@ -799,6 +817,7 @@ def _import_batch(
         by_union.setdefault(d["union_id"], []).append(d)
     for union_id, union_members in by_union.items():
         store.add_import_batch_to_roster(union_id, job_id, batch_no, union_members)
+    store.add_import_batch_to_search_keys(job_id, batch_no, inserted)
     if job.get("password_hash"):
         store.insert_credentials(
             [

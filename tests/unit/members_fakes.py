@@ -14,7 +14,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import Conflict, NotFound
-from services.members.rules import national_id_hash
+from services.members.rules import entry_matches, member_search_keys, national_id_hash, query_keys
 from services.members.store import ROSTER_CHUNK
 
 
@@ -175,6 +175,36 @@ class FakeMembersStore:
                 e for e in everyone if e["n"].startswith(q) or e["i"].startswith(q) or e["p"].startswith(q)
             ]
         return [self.get_member(e["i"]) for e in everyone[skip : skip + limit]], len(everyone)
+
+    # --- search keys -------------------------------------------------------------------------------------
+    def _key_entries(self, members):
+        out = {}
+        for m in members:
+            for key in member_search_keys(m["name"], m.get("phone")):
+                out.setdefault(key, []).append({"i": m["_id"], "n": m["name"], "u": m["union_id"]})
+        return out
+
+    def add_search_keys(self, members):
+        for key, entries in self._key_entries(members).items():
+            self._write()
+            self.col("search_keys").setdefault(key, {"entries": [], "jobs": {}})["entries"].extend(entries)
+
+    def add_import_batch_to_search_keys(self, job_id, batch, members):
+        for key, entries in self._key_entries(members).items():
+            self._write()
+            head = self.col("search_keys").setdefault(key, {"entries": [], "jobs": {}})
+            if head["jobs"].get(job_id, -1) < batch:  # a batch added before a crash is not added again
+                head["entries"].extend(entries)
+                head["jobs"][job_id] = batch
+
+    def search_page(self, q, scope, skip, limit):
+        ids = [n for n in dict.fromkeys((q.strip(), q.strip().upper())) if n in self.col("members")]
+        ids = [n for n in ids if scope is None or self.col("members")[n]["union_id"] in scope]
+        for key in query_keys(q):
+            for e in self.col("search_keys").get(key, {"entries": []})["entries"]:
+                if entry_matches(key, e, q) and (scope is None or e["u"] in scope) and e["i"] not in ids:
+                    ids.append(e["i"])
+        return [self.get_member(m) for m in ids[skip : skip + limit]], len(ids)
 
     # --- members ------------------------------------------------------------------------------------------
     def insert_members(self, docs):

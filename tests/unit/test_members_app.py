@@ -342,6 +342,8 @@ def test_an_import_interrupted_at_any_write_completes_with_each_row_once(site, c
     assert (done["status"], done["inserted"], done["failed"], done["processed"]) == ("done", 3100, 0, 3100)
     entries = [e["i"] for c in store.col("rosters").values() for e in c["entries"]]
     assert len(entries) == len(set(entries)) == store.get_union("u01")["member_count"] == 3100
+    keyed = [e["i"] for k in store.col("search_keys").values() for e in k["entries"]]
+    assert sorted(keyed) == sorted(store.col("members")) and len(keyed) == len(set(keyed))
     assert len(store.col("members")) == 3100 and len(store.events_of("members_imported")) == 1
 
 
