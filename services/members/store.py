@@ -73,6 +73,21 @@ def _entries_by_key(members: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+def _duplicates(collection, docs: list[dict]) -> list[int]:
+    """Insert ``docs`` (unordered); return the indexes of those whose ``_id`` existed already. Any other
+    write error is raised."""
+    if not docs:
+        return []
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return [e["index"] for e in errors]
+    return []
+
+
 def _by_chunk(start: int, entries: list[dict], size: int) -> dict[int, list[dict]]:
     """``entries`` placed from position ``start`` on, grouped by chunk number (``size`` a chunk)."""
     out: dict[int, list[dict]] = {}
@@ -257,12 +272,30 @@ class MembersStore(Store):
             self._append("search_keys", key, "count", "search_chunks", KEY_CHUNK, entries, upsert=True)
 
     def add_import_batch_to_search_keys(self, job_id: str, batch: int, members: list[dict]) -> None:
-        """Add the members of import batch ``batch`` of job ``job_id`` under their search keys, once per
-        key (:meth:`_append_once`: a batch run again after a crash adds nothing twice). One guarded
-        ``update_one`` per key and chunk, never a multi-statement update (docs/storage.md)."""
-        for key, entries in _entries_by_key(members).items():
+        """Add the members of import batch ``batch`` of job ``job_id`` under their search keys, once (a
+        batch run again after a crash adds nothing twice). Keys new to the registry (most phones, and
+        names early in an import) are written with two ``insert_many`` (heads recording this batch, then
+        chunks marked ``pushed``); the others through :meth:`_append_once`, one guarded ``update_one`` per
+        key and chunk. Never a multi-statement update (docs/storage.md)."""
+        by_key = _entries_by_key(members)
+        if not by_key:
+            return
+        tag = f"{job_id}:{batch:06d}"
+        heads = [
+            {"_id": key, "count": len(entries), "jobs": {job_id: {"batch": batch, "start": 0}}}
+            for key, entries in by_key.items()
+        ]
+        existing = {heads[i]["_id"] for i in _duplicates(self.db.search_keys, heads)}
+        chunks = [
+            {"_id": self._chunk_id(key, chunk), "entries": part, "pushed": [tag]}
+            for key, entries in by_key.items()
+            if key not in existing
+            for chunk, part in _by_chunk(0, entries, KEY_CHUNK).items()
+        ]
+        _duplicates(self.db.search_chunks, chunks)  # a chunk written before an interruption stays as it is
+        for key in existing:  # an existing key, or one this batch created before an interruption
             self._append_once(
-                "search_keys", key, "count", "jobs", "search_chunks", KEY_CHUNK, job_id, batch, entries
+                "search_keys", key, "count", "jobs", "search_chunks", KEY_CHUNK, job_id, batch, by_key[key]
             )
 
     def search_key_count(self, key: str) -> int:
