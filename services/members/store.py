@@ -14,6 +14,12 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   ``[{i: member number, n: name, p: phone, d: department id, l: locale (only when not zh-CN)}]``, at most :data:`ROSTER_CHUNK` per document, positions
   allocated by ``$inc`` on the union's ``member_count``. :meth:`MembersStore.rebuild_rosters`
   recomputes it from ``members`` (the source of truth).
+- ``search_keys`` / ``search_chunks``: the search keys (issue 17; docs/storage.md, "Member search"), a
+  derived index for searching members across many unions: a head per key (``_id`` = ``n:<first 2
+  characters of the folded name>`` or ``p:<phone>``; ``count``, ``jobs.<import job>`` = ``{batch,
+  start}``) and its entries ``[{i: member number, n: name, u: union id}]`` in chunks of :data:`KEY_CHUNK`
+  (``_id`` = key + chunk number, ``pushed``: the import batches a chunk holds).
+  :meth:`MembersStore.rebuild_search_keys` recomputes them from ``members``.
 - ``credentials``: ``_id`` = login name, normalised (``dmlib.schemas.normalise_identifier``: NFKC,
   trimmed, upper case; :meth:`MembersStore.ensure_indexes` renames keys written before that rule);
   ``member_id``, ``password_hash`` (argon2id); both null for a retired login name (the member moved to

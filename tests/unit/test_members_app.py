@@ -6,7 +6,7 @@ import base64
 import pytest
 
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
-from services.members import app
+from services.members import app, rules
 from tests.helpers import SYSTEM, member, union_admin, valid_ids
 from tests.unit.members_fakes import Attempt, Crash, FakeClock, FakeMembersStore, FakeRegistry
 
@@ -360,3 +360,22 @@ def test_import_refusals(site):
     app.resume_imports(store, clock, registry, "r1")
     assert store.get_job(job["_id"])["failed"] == 3
     assert store.get_job(bad["_id"])["status"] == "failed"
+
+
+def test_a_search_over_many_members_reads_the_search_keys(site, monkeypatch):
+    store = site[0]
+    register(site)  # 王伟, M0000001, u01
+    monkeypatch.setattr(rules, "ROSTER_SEARCH_LIMIT", 0)  # every scope counts as large
+
+    def search(actor, union, q):
+        query = {"union_id": union, "include_below": True, "q": q, "page": 1, "per_page": 10}
+        return app.list_members(store, actor, query)
+
+    assert [m["id"] for m in search(FED, "ftu", "王伟")["items"]] == ["M0000001"]
+    assert [m["id"] for m in search(FED, "ftu", "m0000001")["items"]] == ["M0000001"]
+    assert search(ADMIN, "u01", "王伟")["total"] == 1
+    assert search(FED, "ftu", "王五")["total"] == 0
+    with pytest.raises(BadInput) as short:
+        search(FED, "ftu", "王")
+    assert "q" in short.value.fields
+    assert store.col("search_keys")["n:王伟"]["entries"] == [{"i": "M0000001", "n": "王伟", "u": "u01"}]
