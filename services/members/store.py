@@ -298,7 +298,13 @@ class MembersStore(Store):
             if key not in existing
             for chunk, part in _by_chunk(0, entries, KEY_CHUNK).items()
         ]
-        _duplicates(self.db.search_chunks, chunks)  # a chunk written before an interruption stays as it is
+        for i in _duplicates(self.db.search_chunks, chunks):
+            # the chunk exists: written by this batch before an interruption (then ``pushed`` holds it and
+            # nothing changes), or started by a registration between the two inserts (then append to it)
+            self.db.search_chunks.update_one(
+                {"_id": chunks[i]["_id"], "pushed": {"$ne": tag}},
+                {"$push": {"entries": {"$each": chunks[i]["entries"]}, "pushed": tag}},
+            )
         for key in existing:  # an existing key, or one this batch created before an interruption
             self._append_once(
                 "search_keys", key, "count", "jobs", "search_chunks", KEY_CHUNK, job_id, batch, by_key[key]
