@@ -40,6 +40,7 @@ from dmlib.state import event
 
 from . import policy, rules
 from .importer import FileProblem, read_rows
+from .store import KEY_GROUP
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -725,10 +726,14 @@ def run_import(
             batch.append((number, raw))
             if len(batch) == rules.BATCH_ROWS:
                 job = _import_batch(store, clock, registry, job, batch_no, batch, ctx, runner)
+                if (batch_no + 1) % KEY_GROUP == 0 and batch_no >= resume_from:
+                    _flush_search_keys(store, job_id)
                 batch_no, batch = batch_no + 1, []
                 pause()
         job = _import_batch(store, clock, registry, job, batch_no, batch, ctx, runner)
+        _flush_search_keys(store, job_id)  # the last group
     except FileProblem as exc:
+        _flush_search_keys(store, job_id)  # the rows inserted before the problem
         return store.change(
             "import_jobs",
             job_id,
@@ -771,6 +776,14 @@ def run_import(
     )
     log.info("import %s done: %s", job_id, {k: done[k] for k in ("processed", "inserted", "failed")})
     return done
+
+
+def _flush_search_keys(store, job_id: str) -> None:
+    """Add the kept search-key entries of ``job_id``'s batches to the keys, group after group in order (a
+    key's guard remembers the last group it took per job, so a group a crash left is flushed before any
+    later one)."""
+    for group in store.pending_search_groups(job_id):
+        store.flush_search_keys(job_id, group)
 
 
 def _lease(registry: Registry) -> timedelta:
@@ -817,7 +830,7 @@ def _import_batch(
         by_union.setdefault(d["union_id"], []).append(d)
     for union_id, union_members in by_union.items():
         store.add_import_batch_to_roster(union_id, job_id, batch_no, union_members)
-    store.add_import_batch_to_search_keys(job_id, batch_no, inserted)
+    store.queue_search_entries(job_id, batch_no, inserted)  # added to the keys by its group's flush
     if job.get("password_hash"):
         store.insert_credentials(
             [

@@ -60,6 +60,8 @@ KEY_CHUNK = 500
 #: A filtered search (a scope below the whole federation, or ``q`` longer than the key) reads at most
 #: this many entries of a key: 40 chunk lookups.
 KEY_SCAN = 20_000
+#: Import batches whose search-key entries are added together (:meth:`MembersStore.flush_search_keys`).
+KEY_GROUP = 20
 #: Bytes of an uploaded import file per ``import_files`` document (under the 16 MiB document limit).
 FILE_PART = 8 * 1024 * 1024
 #: How often a roster position is re-read when a registration in the same union moved the count meanwhile.
@@ -277,13 +279,44 @@ class MembersStore(Store):
         for key, entries in _entries_by_key(members).items():
             self._append("search_keys", key, "count", "search_chunks", KEY_CHUNK, entries, upsert=True)
 
-    def add_import_batch_to_search_keys(self, job_id: str, batch: int, members: list[dict]) -> None:
-        """Add the members of import batch ``batch`` of job ``job_id`` under their search keys, once (a
-        batch run again after a crash adds nothing twice). Keys new to the registry (most phones, and
-        names early in an import) are written with two ``insert_many`` (heads recording this batch, then
+    def queue_search_entries(self, job_id: str, batch: int, members: list[dict]) -> None:
+        """Keep the search-key entries of import batch ``batch`` (the members it inserted) in
+        ``search_due`` (one insert, ``_id`` = job id + batch: a batch run again writes nothing twice)
+        until :meth:`flush_search_keys` adds its group of :data:`KEY_GROUP` batches to the keys."""
+        entries = [{"k": key, **e} for key, part in _entries_by_key(members).items() for e in part]
+        try:
+            self.db.search_due.insert_one({"_id": f"{job_id}:{batch:06d}", "entries": entries})
+        except DuplicateKeyError:
+            pass  # kept before an interruption: the same members
+
+    def pending_search_groups(self, job_id: str) -> list[int]:
+        """The groups of ``job_id`` with batches still in ``search_due`` (a scan of that small
+        collection: it holds only the batches of running imports not yet flushed)."""
+        ids = (d["_id"] for d in self.db.search_due.find({}, {"_id": 1}))
+        return sorted({int(i.rsplit(":", 1)[1]) // KEY_GROUP for i in ids if i.startswith(f"{job_id}:")})
+
+    def flush_search_keys(self, job_id: str, group: int) -> None:
+        """Add the kept entries of batches ``group × KEY_GROUP`` … of ``job_id`` to the search keys, once
+        per key (:meth:`add_import_group_to_search_keys` with ``group`` as the batch number), then drop
+        them. Grouping makes the cost per key (a read and two guarded writes) be paid once per
+        :data:`KEY_GROUP` × 1,000 members instead of once per 1,000."""
+        ids = [f"{job_id}:{b:06d}" for b in range(group * KEY_GROUP, (group + 1) * KEY_GROUP)]
+        docs = [d for d in (self.db.search_due.find_one({"_id": i}) for i in ids) if d]
+        by_key: dict[str, list[dict]] = {}
+        for doc in docs:
+            for e in doc["entries"]:
+                by_key.setdefault(e["k"], []).append({"i": e["i"], "n": e["n"], "u": e["u"]})
+        self.add_import_group_to_search_keys(job_id, group, by_key)
+        for doc in docs:
+            self.db.search_due.delete_one({"_id": doc["_id"]})
+
+    def add_import_group_to_search_keys(self, job_id: str, group: int, by_key: dict[str, list[dict]]) -> None:
+        """Add the entries ``by_key`` of batch group ``group`` of job ``job_id`` to the search keys, once (a
+        group flushed again after a crash adds nothing twice). Keys new to the registry (most phones, and
+        names early in an import) are written with two ``insert_many`` (heads recording this group, then
         chunks marked ``pushed``); the others through :meth:`_append_once`, one guarded ``update_one`` per
         key and chunk. Never a multi-statement update (docs/storage.md)."""
-        by_key = _entries_by_key(members)
+        batch = group
         if not by_key:
             return
         tag = f"{job_id}:{batch:06d}"

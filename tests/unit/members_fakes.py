@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import Conflict, NotFound
 from services.members.rules import entry_matches, member_search_keys, national_id_hash, query_keys
-from services.members.store import ROSTER_CHUNK
+from services.members.store import KEY_GROUP, ROSTER_CHUNK
 
 
 class FakeMembersStore:
@@ -189,13 +189,29 @@ class FakeMembersStore:
             self._write()
             self.col("search_keys").setdefault(key, {"entries": [], "jobs": {}})["entries"].extend(entries)
 
-    def add_import_batch_to_search_keys(self, job_id, batch, members):
+    def queue_search_entries(self, job_id, batch, members):
+        self._write()
+        self.col("search_due").setdefault(f"{job_id}:{batch:06d}", {"members": copy.deepcopy(members)})
+
+    def pending_search_groups(self, job_id):
+        ids = [i for i in self.col("search_due") if i.startswith(f"{job_id}:")]
+        return sorted({int(i.rsplit(":", 1)[1]) // KEY_GROUP for i in ids})
+
+    def flush_search_keys(self, job_id, group):
+        ids = [f"{job_id}:{b:06d}" for b in range(group * KEY_GROUP, (group + 1) * KEY_GROUP)]
+        members = [
+            m for i in ids if i in self.col("search_due") for m in self.col("search_due")[i]["members"]
+        ]
         for key, entries in self._key_entries(members).items():
             self._write()
             head = self.col("search_keys").setdefault(key, {"entries": [], "jobs": {}})
-            if head["jobs"].get(job_id, -1) < batch:  # a batch added before a crash is not added again
+            if head["jobs"].get(job_id, -1) < group:  # a group added before a crash is not added again
                 head["entries"].extend(entries)
-                head["jobs"][job_id] = batch
+                head["jobs"][job_id] = group
+        for i in ids:
+            if i in self.col("search_due"):
+                self._write()
+                del self.col("search_due")[i]
 
     def search_page(self, q, scope, skip, limit):
         ids = [n for n in dict.fromkeys((q.strip(), q.strip().upper())) if n in self.col("members")]

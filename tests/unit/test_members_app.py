@@ -8,6 +8,7 @@ import pytest
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
 from services.members import app, rules
 from tests.helpers import SYSTEM, member, union_admin, valid_ids
+from tests.unit import members_fakes
 from tests.unit.members_fakes import Attempt, Crash, FakeClock, FakeMembersStore, FakeRegistry
 
 FED = union_admin("ftu", "F0001")
@@ -327,8 +328,13 @@ def test_an_import_runs_from_the_timer_and_ends_with_its_event_and_audit(site):
         app.import_errors(store, ADMIN, job["_id"], 0)
 
 
-@pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 5, 6, 9, 13])
-def test_an_import_interrupted_at_any_write_completes_with_each_row_once(site, crash_after):
+@pytest.mark.parametrize("key_group", [20, 2])  # the 4 batches' search keys added at the end, or 2 by 2
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 5, 6, 9, 13, 17, 21, 25])
+def test_an_import_interrupted_at_any_write_completes_with_each_row_once(
+    site, crash_after, key_group, monkeypatch
+):
+    monkeypatch.setattr(app, "KEY_GROUP", key_group)
+    monkeypatch.setattr(members_fakes, "KEY_GROUP", key_group)
     store, clock, registry = site
     job = start(site, csv_of(3100), password="Init-9999")
     store.writes, store.fail_after_writes = 0, crash_after
@@ -344,6 +350,7 @@ def test_an_import_interrupted_at_any_write_completes_with_each_row_once(site, c
     assert len(entries) == len(set(entries)) == store.get_union("u01")["member_count"] == 3100
     keyed = [e["i"] for k in store.col("search_keys").values() for e in k["entries"]]
     assert sorted(keyed) == sorted(store.col("members")) and len(keyed) == len(set(keyed))
+    assert store.col("search_due") == {}
     assert len(store.col("members")) == 3100 and len(store.events_of("members_imported")) == 1
 
 
