@@ -19,7 +19,8 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   characters of the folded name>`` or ``p:<phone>``; ``count``, ``jobs.<import job>`` = ``{batch,
   start}``) and its entries ``[{i: member number, n: name, u: union id}]`` in chunks of :data:`KEY_CHUNK`
   (``_id`` = key + chunk number, ``pushed``: the import batches a chunk holds).
-  :meth:`MembersStore.rebuild_search_keys` recomputes them from ``members``.
+  :meth:`MembersStore.rebuild_search_keys` recomputes them from ``members``. ``search_due``: the entries
+  of an import's batches until their group is added (``_id`` = job id + batch number; small).
 - ``credentials``: ``_id`` = login name, normalised (``dmlib.schemas.normalise_identifier``: NFKC,
   trimmed, upper case; :meth:`MembersStore.ensure_indexes` renames keys written before that rule);
   ``member_id``, ``password_hash`` (argon2id); both null for a retired login name (the member moved to
