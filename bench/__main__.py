@@ -5,7 +5,7 @@ import os
 import pkgutil
 import sys
 
-from bench import Report
+from bench import Report, growth
 
 HERE = os.path.dirname(__file__)
 
@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
         importlib.import_module(f"bench.bench_{name}").run(report)
     if not argv:
         with open(os.path.join(HERE, "..", "docs", "benchmarks.md"), "w") as f:
-            f.write(report.markdown())
+            f.write(report.markdown() + growth.TABLE.markdown())
         print("[bench] wrote docs/benchmarks.md")
     return 0
 

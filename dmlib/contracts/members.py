@@ -110,7 +110,10 @@ class MemberListIn(PageIn):
     q = fields.String(
         load_default=None,
         validate=validate.Length(min=1, max=50),
-        metadata={"description": "name, member number or phone (prefix)"},
+        metadata={
+            "description": "name, member number or phone (prefix); over more than 5,000 members in scope: "
+            "name prefix of 2+ characters, exact phone or exact member number"
+        },
     )
     include_below = fields.Boolean(
         load_default=False, metadata={"description": "also members of the unions below"}

@@ -75,7 +75,9 @@ class MembersRoutes(Router):
     )
     def api_union_members(self, request, union_id):
         """A page of a union's members (admins of the union or above): ``page``, ``per_page`` (≤ 200),
-        ``q`` (prefix of name, member number or phone), ``include_below``."""
+        ``include_below``, ``q``: over up to 5,000 members in scope a prefix of name, member number or
+        phone; over more, a name prefix of 2 characters or more, an exact phone or member number (400 for
+        a 1-character ``q`` there)."""
         return self.members_rpc.list_members({**request.args.to_dict(), "union_id": union_id})
 
     @api("POST", "/api/v1/members", body=c.MemberIn, response=c.MemberOut, status=201, tags=["members"])

@@ -40,6 +40,7 @@ from dmlib.state import event
 
 from . import policy, rules
 from .importer import FileProblem, read_rows
+from .store import KEY_GROUP
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -284,6 +285,7 @@ def register_member(store, actor: Actor, clock: Clock, registry: Registry, data:
         field, reason = rules.duplicate_reason(store.get_member(doc["_id"]) is not None)
         raise Conflict(reason, fields={field: [reason]}) from None
     store.add_to_roster(union["_id"], [doc])
+    store.add_search_keys([doc])
     return member_view(store, doc, {union["_id"]: union["name"]})
 
 
@@ -311,6 +313,12 @@ def get_members(store, actor: Actor, member_ids: list[str]) -> list[dict]:
 
 
 def list_members(store, actor: Actor, query: dict) -> dict:
+    """A page of the members of a union (and, with ``include_below``, of the unions below), in roster
+    order, or of those matching ``q``. Up to :data:`rules.ROSTER_SEARCH_LIMIT` members in scope, ``q``
+    is a prefix of name, member number or phone and the rosters are read (bounded); above it, ``q`` needs
+    :data:`rules.NAME_KEY_CHARS` characters (else BadInput) and is looked up in the search keys: exact
+    member number, exact phone, name prefix (:meth:`MembersStore.search_page`: O(page) for the whole
+    federation, bounded for a part of it)."""
     union = union_of(store, query["union_id"])
     policy.require_admin(actor, union["path"])
     unions = store.all_unions()
@@ -320,7 +328,18 @@ def list_members(store, actor: Actor, query: dict) -> dict:
     else:
         scope = [union]
     page, per_page = query["page"], query["per_page"]
-    items, total = store.roster_page(scope, query["q"], (page - 1) * per_page, per_page)
+    skip, q = (page - 1) * per_page, query["q"]
+    if q and sum(u.get("member_count", 0) for u in scope) > rules.ROSTER_SEARCH_LIMIT:
+        if len(rules.fold(q)) < rules.NAME_KEY_CHARS:
+            raise BadInput(
+                f"search with at least {rules.NAME_KEY_CHARS} characters / 请至少输入{rules.NAME_KEY_CHARS}个字符",
+                fields={"q": [f"at least {rules.NAME_KEY_CHARS} characters over this many members"]},
+            )
+        ids = {u["_id"] for u in scope}
+        everywhere = all(u["_id"] in ids for u in unions if u.get("member_count"))
+        items, total = store.search_page(q, None if everywhere else ids, skip, per_page)
+    else:
+        items, total = store.roster_page(scope, q, skip, per_page)
     return page_out([member_view(store, m, names) for m in items], total, page, per_page)
 
 
@@ -707,10 +726,14 @@ def run_import(
             batch.append((number, raw))
             if len(batch) == rules.BATCH_ROWS:
                 job = _import_batch(store, clock, registry, job, batch_no, batch, ctx, runner)
+                if (batch_no + 1) % KEY_GROUP == 0 and batch_no >= resume_from:
+                    _flush_search_keys(store, job_id)
                 batch_no, batch = batch_no + 1, []
                 pause()
         job = _import_batch(store, clock, registry, job, batch_no, batch, ctx, runner)
+        _flush_search_keys(store, job_id)  # the last group
     except FileProblem as exc:
+        _flush_search_keys(store, job_id)  # the rows inserted before the problem
         return store.change(
             "import_jobs",
             job_id,
@@ -753,6 +776,14 @@ def run_import(
     )
     log.info("import %s done: %s", job_id, {k: done[k] for k in ("processed", "inserted", "failed")})
     return done
+
+
+def _flush_search_keys(store, job_id: str) -> None:
+    """Add the kept search-key entries of ``job_id``'s batches to the keys, group after group in order (a
+    key's guard remembers the last group it took per job, so a group a crash left is flushed before any
+    later one)."""
+    for group in store.pending_search_groups(job_id):
+        store.flush_search_keys(job_id, group)
 
 
 def _lease(registry: Registry) -> timedelta:
@@ -799,6 +830,7 @@ def _import_batch(
         by_union.setdefault(d["union_id"], []).append(d)
     for union_id, union_members in by_union.items():
         store.add_import_batch_to_roster(union_id, job_id, batch_no, union_members)
+    store.queue_search_entries(job_id, batch_no, inserted)  # added to the keys by its group's flush
     if job.get("password_hash"):
         store.insert_credentials(
             [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -207,3 +208,45 @@ def batch_of(index: int) -> int:
 def add_sample(sample: list[dict], errors: Sequence[dict]) -> list[dict]:
     """The job's summary of bad rows with a batch's ``errors`` added, at most :data:`ERRORS_SAMPLE`."""
     return [*sample, *errors[: max(0, ERRORS_SAMPLE - len(sample))]]
+
+
+# ----- member search (issue 17) --------------------------------------------------------------------
+#: Characters of a name that make its search key: a search names at least this many (a name shorter than
+#: this is keyed by all of it). Two covers a Chinese surname and the first character of the given name.
+NAME_KEY_CHARS = 2
+#: Up to this many members in the searched unions, a search reads their rosters (any ``q``, prefixes of
+#: name, member number and phone); above it, it reads the search keys and ``q`` needs
+#: :data:`NAME_KEY_CHARS` characters (a 1-character search over more members is refused: 400).
+ROSTER_SEARCH_LIMIT = 5000
+
+
+def fold(text: str) -> str:
+    """The searchable form of a name or query: NFKC (full-width Latin and digits become ASCII), case
+    folded, spaces removed (``"Zhang Wei"`` and ``"zhangwei"`` search alike)."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def member_search_keys(name: str, phone: str | None) -> list[str]:
+    """The search keys of a member: ``n:`` + the first :data:`NAME_KEY_CHARS` characters of the folded
+    name, and ``p:`` + the phone when there is one. The member number needs no key: it is the member's
+    ``_id``."""
+    keys = [f"n:{fold(name)[:NAME_KEY_CHARS]}"] if fold(name) else []
+    if phone:
+        keys.append(f"p:{phone.strip()}")
+    return keys
+
+
+def query_keys(q: str) -> list[str]:
+    """The search keys whose entries may match ``q``: its name key (entries are then filtered by the
+    whole folded ``q`` with :func:`entry_matches`) and its phone key (exact). Empty for a ``q`` shorter
+    than :data:`NAME_KEY_CHARS` once folded."""
+    folded = fold(q)
+    if len(folded) < NAME_KEY_CHARS:
+        return []
+    return [f"n:{folded[:NAME_KEY_CHARS]}", f"p:{q.strip()}"]
+
+
+def entry_matches(key: str, entry: dict, q: str) -> bool:
+    """A search-key entry (``{i, n, u}``) found under ``key`` matches ``q``: the folded name starts with
+    the folded ``q`` (name keys); every entry of the phone key ``p:<q>`` matches."""
+    return key.startswith("p:") or fold(entry["n"]).startswith(fold(q))

@@ -193,8 +193,11 @@ class MembersService(OutboxRelay, HealthRpc):
     @rpc
     def list_members(self, query: dict) -> dict:
         """A page of a union's members, in registration order. In: :class:`MemberListIn`; Out:
-        :class:`MemberPageOut`. Admins of the union or above. ``q`` searches name, member number and
-        phone by prefix; ``include_below`` adds the members of the unions below."""
+        :class:`MemberPageOut`. Admins of the union or above. ``include_below`` adds the members of the
+        unions below. ``q`` searches by prefix of name, member number or phone over at most 5,000 members
+        in scope; over more, by name prefix (2 characters or more), exact phone or exact member number,
+        from the search keys (:func:`.app.list_members`). Errors: BadInput (a 1-character ``q`` over more
+        than 5,000 members), NotFound, Forbidden."""
         query = c.MemberListIn().load(query)
         out = app.list_members(self.store, self.identity.actor, query)
         return c.MemberPageOut().dump(out)
@@ -212,9 +215,12 @@ class MembersService(OutboxRelay, HealthRpc):
 
     @rpc
     def rebuild_rosters(self) -> dict:
-        """Recompute the member rosters and counts from the registry (system only). Out: ``{union_id: n}``."""
+        """Recompute the member rosters and counts, and the search keys, from the registry (system only).
+        Out: ``{union_id: n}``."""
         policy.require_system(self.identity.actor)
-        return self.store.rebuild_rosters()
+        counts = self.store.rebuild_rosters()
+        self.store.rebuild_search_keys()
+        return counts
 
     @rpc
     def count_members(self, union_ids: list[str]) -> dict:

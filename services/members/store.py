@@ -14,6 +14,13 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
   ``[{i: member number, n: name, p: phone, d: department id, l: locale (only when not zh-CN)}]``, at most :data:`ROSTER_CHUNK` per document, positions
   allocated by ``$inc`` on the union's ``member_count``. :meth:`MembersStore.rebuild_rosters`
   recomputes it from ``members`` (the source of truth).
+- ``search_keys`` / ``search_chunks``: the search keys (issue 17; docs/storage.md, "Member search"), a
+  derived index for searching members across many unions: a head per key (``_id`` = ``n:<first 2
+  characters of the folded name>`` or ``p:<phone>``; ``count``, ``jobs.<import job>`` = ``{batch,
+  start}``) and its entries ``[{i: member number, n: name, u: union id}]`` in chunks of :data:`KEY_CHUNK`
+  (``_id`` = key + chunk number, ``pushed``: the import batches a chunk holds).
+  :meth:`MembersStore.rebuild_search_keys` recomputes them from ``members``. ``search_due``: the entries
+  of an import's batches until their group is added (``_id`` = job id + batch number; small).
 - ``credentials``: ``_id`` = login name, normalised (``dmlib.schemas.normalise_identifier``: NFKC,
   trimmed, upper case; :meth:`MembersStore.ensure_indexes` renames keys written before that rule);
   ``member_id``, ``password_hash`` (argon2id); both null for a retired login name (the member moved to
@@ -46,7 +53,16 @@ from dmlib.errors import ServiceUnavailable
 from dmlib.schemas import normalise_identifier
 from dmlib.storage import Store
 
+from . import rules
+
 ROSTER_CHUNK = 1000
+#: Entries per ``search_chunks`` document (small: a write's cost grows with the document, docs/storage.md).
+KEY_CHUNK = 500
+#: A filtered search (a scope below the whole federation, or ``q`` longer than the key) reads at most
+#: this many entries of a key: 40 chunk lookups.
+KEY_SCAN = 20_000
+#: Import batches whose search-key entries are added together (:meth:`MembersStore.flush_search_keys`).
+KEY_GROUP = 20
 #: Bytes of an uploaded import file per ``import_files`` document (under the 16 MiB document limit).
 FILE_PART = 8 * 1024 * 1024
 #: How often a roster position is re-read when a registration in the same union moved the count meanwhile.
@@ -55,6 +71,38 @@ ROSTER_TRIES = 20
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _entries_by_key(members: list[dict]) -> dict[str, list[dict]]:
+    """Search-key entries ``{i, n, u}`` of ``members`` grouped by key, in the members' order."""
+    out: dict[str, list[dict]] = {}
+    for m in members:
+        for key in rules.member_search_keys(m["name"], m.get("phone")):
+            out.setdefault(key, []).append({"i": m["_id"], "n": m["name"], "u": m["union_id"]})
+    return out
+
+
+def _duplicates(collection, docs: list[dict]) -> list[int]:
+    """Insert ``docs`` (unordered); return the indexes of those whose ``_id`` existed already. Any other
+    write error is raised."""
+    if not docs:
+        return []
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return [e["index"] for e in errors]
+    return []
+
+
+def _by_chunk(start: int, entries: list[dict], size: int) -> dict[int, list[dict]]:
+    """``entries`` placed from position ``start`` on, grouped by chunk number (``size`` a chunk)."""
+    out: dict[int, list[dict]] = {}
+    for pos, entry in enumerate(entries, start=start):
+        out.setdefault(pos // size, []).append(entry)
+    return out
 
 
 class MembersStore(Store):
@@ -95,75 +143,122 @@ class MembersStore(Store):
 
     def add_to_roster(self, union_id: str, members: list[dict]) -> None:
         """Append members to their union's roster: positions are taken atomically from ``member_count``."""
-        if not members:
-            return
-        union = self.db.unions.find_one_and_update(
-            {"_id": union_id}, {"$inc": {"member_count": len(members)}}, return_document=ReturnDocument.AFTER
-        )
-        start = union["member_count"] - len(members)
-        for chunk, entries in self._chunks(start, members).items():
-            self.db.rosters.update_one(
-                {"_id": self._chunk_id(union_id, chunk)},
-                {"$push": {"entries": {"$each": entries}}},
-                upsert=True,
-            )
+        entries = [self._roster_entry(m) for m in members]
+        self._append("unions", union_id, "member_count", "rosters", ROSTER_CHUNK, entries, upsert=False)
 
     def add_import_batch_to_roster(self, union_id: str, job_id: str, batch: int, members: list[dict]) -> None:
-        """Append the members of import batch ``batch`` of job ``job_id`` to their union's roster, once:
-        a batch run again after a crash finds its positions recorded (``roster_jobs``) and its chunks
-        marked (``pushed``), and adds nothing twice. The positions are taken by a write guarded by the
-        count just read (a registration in the same union meanwhile: read again, at most
-        :data:`ROSTER_TRIES` times, then 503 and the job's next run tries again)."""
-        if not members:
+        """Append the members of import batch ``batch`` of job ``job_id`` to their union's roster, once
+        (:meth:`_append_once`)."""
+        entries = [self._roster_entry(m) for m in members]
+        self._append_once(
+            "unions", union_id, "member_count", "roster_jobs", "rosters", ROSTER_CHUNK, job_id, batch, entries
+        )
+
+    def _append(
+        self, heads: str, head_id: str, count: str, chunks: str, size: int, entries: list[dict], upsert: bool
+    ) -> None:
+        """Append ``entries`` to the chunked list ``head_id`` (its length in ``heads``' field ``count``, its
+        entries in ``chunks`` documents ``<head_id>:<chunk, 6 digits>`` of ``size`` entries): positions
+        are taken atomically by one ``$inc`` (with ``upsert`` a missing head starts at 0, else nothing is
+        added). Not resumable: a crash between the two writes leaves a gap that the view's rebuild closes."""
+        if not entries:
             return
-        slot = f"roster_jobs.{job_id}"
+        head = self.db[heads].find_one_and_update(
+            {"_id": head_id},
+            {"$inc": {count: len(entries)}},
+            upsert=upsert,
+            return_document=ReturnDocument.AFTER,
+        )
+        if head is None:
+            return
+        start = head[count] - len(entries)
+        for chunk, part in _by_chunk(start, entries, size).items():
+            self.db[chunks].update_one(
+                {"_id": self._chunk_id(head_id, chunk)}, {"$push": {"entries": {"$each": part}}}, upsert=True
+            )
+
+    def _append_once(
+        self,
+        heads: str,
+        head_id: str,
+        count: str,
+        jobs: str,
+        chunks: str,
+        size: int,
+        job_id: str,
+        batch: int,
+        entries: list[dict],
+    ) -> None:
+        """:meth:`_append` for import batch ``batch`` of job ``job_id``, once: a batch run again after a
+        crash finds its positions recorded (``<jobs>.<job id>`` on the head) and its chunks marked
+        (``pushed``), and adds nothing twice. The positions are taken by a write guarded by the count just
+        read (another append meanwhile: read again, at most :data:`ROSTER_TRIES` times, then 503 and the
+        job's next run tries again). A missing head is created with ``count`` 0 (a plain insert: FerretDB
+        ignores an upsert with ``$setOnInsert`` alone, docs/storage.md)."""
+        if not entries:
+            return
+        slot = f"{jobs}.{job_id}"
         for _ in range(ROSTER_TRIES):
-            union = self.db.unions.find_one({"_id": union_id}, {"member_count": 1, "roster_jobs": 1})
-            done = (union.get("roster_jobs") or {}).get(job_id)
+            head = self.db[heads].find_one({"_id": head_id}, {count: 1, jobs: 1})
+            if head is None:
+                try:
+                    self.db[heads].insert_one({"_id": head_id, count: 0})
+                except DuplicateKeyError:
+                    pass  # created meanwhile
+                head = {"_id": head_id, count: 0}
+            done = (head.get(jobs) or {}).get(job_id)
             if done and done["batch"] >= batch:
                 start = done["start"]  # positions taken before an interruption
                 break
-            count = union.get("member_count", 0)
-            taken = self.db.unions.update_one(
-                {"_id": union_id, "member_count": count, f"{slot}.batch": done["batch"] if done else None},
-                {"$set": {"member_count": count + len(members), slot: {"batch": batch, "start": count}}},
+            current = head.get(count, 0)
+            taken = self.db[heads].update_one(
+                {"_id": head_id, count: current, f"{slot}.batch": done["batch"] if done else None},
+                {"$set": {count: current + len(entries), slot: {"batch": batch, "start": current}}},
             )
             if taken.modified_count:
-                start = count
+                start = current
                 break
         else:
             raise ServiceUnavailable("the roster is busy, the import goes on shortly / 名册繁忙，稍后继续")
         key = f"{job_id}:{batch:06d}"
-        for chunk, entries in self._chunks(start, members).items():
+        for chunk, part in _by_chunk(start, entries, size).items():
             try:
-                self.db.rosters.update_one(
-                    {"_id": self._chunk_id(union_id, chunk), "pushed": {"$ne": key}},
-                    {"$push": {"entries": {"$each": entries}, "pushed": key}},
+                self.db[chunks].update_one(
+                    {"_id": self._chunk_id(head_id, chunk), "pushed": {"$ne": key}},
+                    {"$push": {"entries": {"$each": part}, "pushed": key}},
                     upsert=True,
                 )
             except DuplicateKeyError:
                 pass  # the chunk holds this batch already (the upsert met the existing chunk)
 
+    def _read_chunks(
+        self, chunks: str, head_id: str, size: int, count: int, first: int = 0, stop: int | None = None
+    ) -> list[dict]:
+        """Entries ``first`` … ``stop`` of a chunked list of ``count`` entries (one ``_id`` lookup per
+        chunk)."""
+        stop = count if stop is None else min(stop, count)
+        entries: list[dict] = []
+        if stop <= first:
+            return entries
+        for chunk in range(first // size, (stop - 1) // size + 1):
+            doc = self.db[chunks].find_one({"_id": self._chunk_id(head_id, chunk)})
+            if doc:
+                base = chunk * size
+                entries.extend(doc["entries"][max(0, first - base) : max(0, stop - base)])
+        return entries
+
     @staticmethod
-    def _chunks(start: int, members: list[dict]) -> dict[int, list[dict]]:
-        by_chunk: dict[int, list[dict]] = {}
-        for pos, m in enumerate(members, start=start):
-            by_chunk.setdefault(pos // ROSTER_CHUNK, []).append(
-                {"i": m["_id"], "n": m["name"], "p": m.get("phone") or "", "d": m.get("department_id") or ""}
-                | ({"l": m["locale"]} if m.get("locale") not in (None, "zh-CN") else {})
-            )
-        return by_chunk
+    def _roster_entry(m: dict) -> dict:
+        return {
+            "i": m["_id"],
+            "n": m["name"],
+            "p": m.get("phone") or "",
+            "d": m.get("department_id") or "",
+        } | ({"l": m["locale"]} if m.get("locale") not in (None, "zh-CN") else {})
 
     def roster(self, union_id: str, member_count: int, first: int = 0, stop: int | None = None) -> list[dict]:
         """Roster entries of a union from position ``first`` up to ``stop`` (by ``_id`` lookups only)."""
-        stop = member_count if stop is None else min(stop, member_count)
-        entries: list[dict] = []
-        for chunk in range(first // ROSTER_CHUNK, max(first, stop - 1) // ROSTER_CHUNK + 1):
-            doc = self.db.rosters.find_one({"_id": self._chunk_id(union_id, chunk)})
-            if doc:
-                base = chunk * ROSTER_CHUNK
-                entries.extend(doc["entries"][max(0, first - base) : max(0, stop - base)])
-        return entries
+        return self._read_chunks("rosters", union_id, ROSTER_CHUNK, member_count, first, stop)
 
     def rebuild_rosters(self) -> dict[str, int]:
         """Recompute every roster and member count from ``members``; returns the counts per union."""
@@ -178,6 +273,105 @@ class MembersStore(Store):
             for i in range(0, len(members), ROSTER_CHUNK):
                 self.add_to_roster(union_id, members[i : i + ROSTER_CHUNK])
         return {u: len(ms) for u, ms in per_union.items()}
+
+    # --- search keys (issue 17; docs/storage.md, "Member search") ---------------------------------
+    def add_search_keys(self, members: list[dict]) -> None:
+        """Add members (just registered) under their search keys (:func:`.rules.member_search_keys`)."""
+        for key, entries in _entries_by_key(members).items():
+            self._append("search_keys", key, "count", "search_chunks", KEY_CHUNK, entries, upsert=True)
+
+    def queue_search_entries(self, job_id: str, batch: int, members: list[dict]) -> None:
+        """Keep the search-key entries of import batch ``batch`` (the members it inserted) in
+        ``search_due`` (one insert, ``_id`` = job id + batch: a batch run again writes nothing twice)
+        until :meth:`flush_search_keys` adds its group of :data:`KEY_GROUP` batches to the keys."""
+        entries = [{"k": key, **e} for key, part in _entries_by_key(members).items() for e in part]
+        try:
+            self.db.search_due.insert_one({"_id": f"{job_id}:{batch:06d}", "entries": entries})
+        except DuplicateKeyError:
+            pass  # kept before an interruption: the same members
+
+    def pending_search_groups(self, job_id: str) -> list[int]:
+        """The groups of ``job_id`` with batches still in ``search_due`` (a scan of that small
+        collection: it holds only the batches of running imports not yet flushed)."""
+        ids = (d["_id"] for d in self.db.search_due.find({}, {"_id": 1}))
+        return sorted({int(i.rsplit(":", 1)[1]) // KEY_GROUP for i in ids if i.startswith(f"{job_id}:")})
+
+    def flush_search_keys(self, job_id: str, group: int) -> None:
+        """Add the kept entries of batches ``group × KEY_GROUP`` … of ``job_id`` to the search keys, once
+        per key (:meth:`add_import_group_to_search_keys` with ``group`` as the batch number), then drop
+        them. Grouping makes the cost per key (a read and two guarded writes) be paid once per
+        :data:`KEY_GROUP` × 1,000 members instead of once per 1,000."""
+        ids = [f"{job_id}:{b:06d}" for b in range(group * KEY_GROUP, (group + 1) * KEY_GROUP)]
+        docs = [d for d in (self.db.search_due.find_one({"_id": i}) for i in ids) if d]
+        by_key: dict[str, list[dict]] = {}
+        for doc in docs:
+            for e in doc["entries"]:
+                by_key.setdefault(e["k"], []).append({"i": e["i"], "n": e["n"], "u": e["u"]})
+        self.add_import_group_to_search_keys(job_id, group, by_key)
+        for doc in docs:
+            self.db.search_due.delete_one({"_id": doc["_id"]})
+
+    def add_import_group_to_search_keys(self, job_id: str, group: int, by_key: dict[str, list[dict]]) -> None:
+        """Add the entries ``by_key`` of batch group ``group`` of job ``job_id`` to the search keys, once (a
+        group flushed again after a crash adds nothing twice). Keys new to the registry (most phones, and
+        names early in an import) are written with two ``insert_many`` (heads recording this group, then
+        chunks marked ``pushed``); the others through :meth:`_append_once`, one guarded ``update_one`` per
+        key and chunk. Never a multi-statement update (docs/storage.md)."""
+        batch = group
+        if not by_key:
+            return
+        tag = f"{job_id}:{batch:06d}"
+        heads = [
+            {"_id": key, "count": len(entries), "jobs": {job_id: {"batch": batch, "start": 0}}}
+            for key, entries in by_key.items()
+        ]
+        existing = {heads[i]["_id"] for i in _duplicates(self.db.search_keys, heads)}
+        chunks = [
+            {"_id": self._chunk_id(key, chunk), "entries": part, "pushed": [tag]}
+            for key, entries in by_key.items()
+            if key not in existing
+            for chunk, part in _by_chunk(0, entries, KEY_CHUNK).items()
+        ]
+        for i in _duplicates(self.db.search_chunks, chunks):
+            # the chunk exists: written by this batch before an interruption (then ``pushed`` holds it and
+            # nothing changes), or started by a registration between the two inserts (then append to it)
+            self.db.search_chunks.update_one(
+                {"_id": chunks[i]["_id"], "pushed": {"$ne": tag}},
+                {"$push": {"entries": {"$each": chunks[i]["entries"]}, "pushed": tag}},
+            )
+        for key in existing:  # an existing key, or one this batch created before an interruption
+            self._append_once(
+                "search_keys", key, "count", "jobs", "search_chunks", KEY_CHUNK, job_id, batch, by_key[key]
+            )
+
+    def search_key_count(self, key: str) -> int:
+        head = self.db.search_keys.find_one({"_id": key}, {"count": 1})
+        return head.get("count", 0) if head else 0
+
+    def search_key_entries(self, key: str, count: int, first: int = 0, stop: int | None = None) -> list[dict]:
+        """Entries ``{i: member number, n: name, u: union id}`` ``first`` … ``stop`` of a search key."""
+        return self._read_chunks("search_chunks", key, KEY_CHUNK, count, first, stop)
+
+    def rebuild_search_keys(self) -> int:
+        """Recompute every search key from ``members`` (the source of truth): the old keys are deleted and
+        the new ones written with ``insert_many`` (new documents only, docs/storage.md). Returns the
+        number of keys."""
+        by_key: dict[str, list[dict]] = {}
+        for m in self.db.members.find({}, projection={"name": 1, "phone": 1, "union_id": 1}):
+            for key, entries in _entries_by_key([m]).items():
+                by_key.setdefault(key, []).extend(entries)
+        self.db.search_keys.delete_many({})
+        self.db.search_chunks.delete_many({})
+        heads = [{"_id": key, "count": len(entries)} for key, entries in by_key.items()]
+        chunks = [
+            {"_id": self._chunk_id(key, chunk), "entries": part}
+            for key, entries in by_key.items()
+            for chunk, part in _by_chunk(0, entries, KEY_CHUNK).items()
+        ]
+        for docs, col in ((chunks, self.db.search_chunks), (heads, self.db.search_keys)):
+            for i in range(0, len(docs), 1000):
+                col.insert_many(docs[i : i + 1000], ordered=False)
+        return len(heads)
 
     # --- Worker Homes and departments (created and changed through Store.create/change: app.py) ---
     def add_worker_home(self, doc: dict) -> None:
@@ -251,6 +445,55 @@ class MembersStore(Store):
                     break
         members = [self.get_member(e["i"]) for e in wanted]
         return [m for m in members if m], total
+
+    def search_page(self, q: str, scope: set[str] | None, skip: int, limit: int) -> tuple[list[dict], int]:
+        """A page of the members matching ``q`` (at least :data:`.rules.NAME_KEY_CHARS` characters) in the
+        grassroots unions ``scope`` (None: every union) and the total, from the search keys: first the
+        member whose number is ``q``, then those whose phone is ``q``, then those whose name starts with
+        ``q`` (each key in the order the members were added).
+
+        Cost: a key every entry of which matches (the whole federation searched by exactly
+        :data:`.rules.NAME_KEY_CHARS` characters, or by a phone) is counted from its head and only the
+        chunks the page needs are read: O(page). A filtered key (a smaller scope, a longer ``q``) is read
+        up to :data:`KEY_SCAN` entries (40 ``_id`` lookups): bounded, and the total counts what was read.
+        Then one ``_id`` lookup per member of the page."""
+        segments: list[tuple[str, list[str] | int]] = []  # (key, matching ids) or (key, count: all match)
+        seen: set[str] = set()
+        for number in dict.fromkeys((q.strip(), q.strip().upper())):
+            union_id = self.member_union(number)
+            if union_id is not None and (scope is None or union_id in scope):
+                segments.append(("", [number]))
+                seen.add(number)
+        whole_key = len(rules.fold(q)) == rules.NAME_KEY_CHARS
+        for key in rules.query_keys(q):
+            count = self.search_key_count(key)
+            if not count:
+                continue
+            if scope is None and (whole_key or key.startswith("p:")):
+                segments.append((key, count))
+                continue
+            ids = [
+                e["i"]
+                for e in self.search_key_entries(key, count, 0, KEY_SCAN)
+                if rules.entry_matches(key, e, q)
+                and (scope is None or e["u"] in scope)
+                and e["i"] not in seen
+            ]
+            seen.update(ids)
+            segments.append((key, ids))
+        wanted: list[str] = []
+        total, stop = 0, skip + limit
+        for key, part in segments:
+            size = part if isinstance(part, int) else len(part)
+            lo, hi = max(skip - total, 0), min(stop - total, size)
+            if lo < hi:
+                if isinstance(part, int):
+                    wanted.extend(e["i"] for e in self.search_key_entries(key, part, lo, hi))
+                else:
+                    wanted.extend(part[lo:hi])
+            total += size
+        found = (self.get_member(m) for m in dict.fromkeys(wanted))
+        return [m for m in found if m is not None], total
 
     # --- credentials -----------------------------------------------------------------------------
     def get_credential(self, login: str) -> dict | None:

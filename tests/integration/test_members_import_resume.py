@@ -82,6 +82,15 @@ def test_an_import_killed_midway_completes_after_restart_with_each_row_once(
         in_union = stored.count_documents({"union_id": union_id})
         assert union["member_count"] == len(entries) == len(set(entries)) == in_union
     assert listed["total"] == VALID + 1
+    # the search keys hold each member once too (a batch cut by the kill was not added twice)
+    keyed = [
+        e["i"]
+        for c in db("members").search_chunks.find({"_id": {"$regex": "^n:会员:"}})
+        for e in c["entries"]
+    ]
+    assert db("members").search_keys.find_one({"_id": "n:会员"})["count"] == len(keyed) == len(set(keyed))
+    assert set(keyed) == {f"R{i:05d}" for i in range(VALID)}
+    assert db("members").search_keys.find_one({"_id": "p:13900000042"})["count"] == 1
     # the job is finished: no file, no marker, no password hash kept; its events went out
     assert db("members").import_files.count_documents({}) == 0
     assert db("members").import_due.count_documents({}) == 0

@@ -14,8 +14,8 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import Conflict, NotFound
-from services.members.rules import national_id_hash
-from services.members.store import ROSTER_CHUNK
+from services.members.rules import entry_matches, member_search_keys, national_id_hash, query_keys
+from services.members.store import KEY_GROUP, ROSTER_CHUNK
 
 
 class FakeMembersStore:
@@ -175,6 +175,52 @@ class FakeMembersStore:
                 e for e in everyone if e["n"].startswith(q) or e["i"].startswith(q) or e["p"].startswith(q)
             ]
         return [self.get_member(e["i"]) for e in everyone[skip : skip + limit]], len(everyone)
+
+    # --- search keys -------------------------------------------------------------------------------------
+    def _key_entries(self, members):
+        out = {}
+        for m in members:
+            for key in member_search_keys(m["name"], m.get("phone")):
+                out.setdefault(key, []).append({"i": m["_id"], "n": m["name"], "u": m["union_id"]})
+        return out
+
+    def add_search_keys(self, members):
+        for key, entries in self._key_entries(members).items():
+            self._write()
+            self.col("search_keys").setdefault(key, {"entries": [], "jobs": {}})["entries"].extend(entries)
+
+    def queue_search_entries(self, job_id, batch, members):
+        self._write()
+        self.col("search_due").setdefault(f"{job_id}:{batch:06d}", {"members": copy.deepcopy(members)})
+
+    def pending_search_groups(self, job_id):
+        ids = [i for i in self.col("search_due") if i.startswith(f"{job_id}:")]
+        return sorted({int(i.rsplit(":", 1)[1]) // KEY_GROUP for i in ids})
+
+    def flush_search_keys(self, job_id, group):
+        ids = [f"{job_id}:{b:06d}" for b in range(group * KEY_GROUP, (group + 1) * KEY_GROUP)]
+        members = [
+            m for i in ids if i in self.col("search_due") for m in self.col("search_due")[i]["members"]
+        ]
+        for key, entries in self._key_entries(members).items():
+            self._write()
+            head = self.col("search_keys").setdefault(key, {"entries": [], "jobs": {}})
+            if head["jobs"].get(job_id, -1) < group:  # a group added before a crash is not added again
+                head["entries"].extend(entries)
+                head["jobs"][job_id] = group
+        for i in ids:
+            if i in self.col("search_due"):
+                self._write()
+                del self.col("search_due")[i]
+
+    def search_page(self, q, scope, skip, limit):
+        ids = [n for n in dict.fromkeys((q.strip(), q.strip().upper())) if n in self.col("members")]
+        ids = [n for n in ids if scope is None or self.col("members")[n]["union_id"] in scope]
+        for key in query_keys(q):
+            for e in self.col("search_keys").get(key, {"entries": []})["entries"]:
+                if entry_matches(key, e, q) and (scope is None or e["u"] in scope) and e["i"] not in ids:
+                    ids.append(e["i"])
+        return [self.get_member(m) for m in ids[skip : skip + limit]], len(ids)
 
     # --- members ------------------------------------------------------------------------------------------
     def insert_members(self, docs):

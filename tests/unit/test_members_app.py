@@ -6,8 +6,9 @@ import base64
 import pytest
 
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
-from services.members import app
+from services.members import app, rules
 from tests.helpers import SYSTEM, member, union_admin, valid_ids
+from tests.unit import members_fakes
 from tests.unit.members_fakes import Attempt, Crash, FakeClock, FakeMembersStore, FakeRegistry
 
 FED = union_admin("ftu", "F0001")
@@ -327,8 +328,13 @@ def test_an_import_runs_from_the_timer_and_ends_with_its_event_and_audit(site):
         app.import_errors(store, ADMIN, job["_id"], 0)
 
 
-@pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 5, 6, 9, 13])
-def test_an_import_interrupted_at_any_write_completes_with_each_row_once(site, crash_after):
+@pytest.mark.parametrize("key_group", [20, 2])  # the 4 batches' search keys added at the end, or 2 by 2
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 5, 6, 9, 13, 17, 21, 25])
+def test_an_import_interrupted_at_any_write_completes_with_each_row_once(
+    site, crash_after, key_group, monkeypatch
+):
+    monkeypatch.setattr(app, "KEY_GROUP", key_group)
+    monkeypatch.setattr(members_fakes, "KEY_GROUP", key_group)
     store, clock, registry = site
     job = start(site, csv_of(3100), password="Init-9999")
     store.writes, store.fail_after_writes = 0, crash_after
@@ -342,6 +348,9 @@ def test_an_import_interrupted_at_any_write_completes_with_each_row_once(site, c
     assert (done["status"], done["inserted"], done["failed"], done["processed"]) == ("done", 3100, 0, 3100)
     entries = [e["i"] for c in store.col("rosters").values() for e in c["entries"]]
     assert len(entries) == len(set(entries)) == store.get_union("u01")["member_count"] == 3100
+    keyed = [e["i"] for k in store.col("search_keys").values() for e in k["entries"]]
+    assert sorted(keyed) == sorted(store.col("members")) and len(keyed) == len(set(keyed))
+    assert store.col("search_due") == {}
     assert len(store.col("members")) == 3100 and len(store.events_of("members_imported")) == 1
 
 
@@ -358,3 +367,22 @@ def test_import_refusals(site):
     app.resume_imports(store, clock, registry, "r1")
     assert store.get_job(job["_id"])["failed"] == 3
     assert store.get_job(bad["_id"])["status"] == "failed"
+
+
+def test_a_search_over_many_members_reads_the_search_keys(site, monkeypatch):
+    store = site[0]
+    register(site)  # 王伟, M0000001, u01
+    monkeypatch.setattr(rules, "ROSTER_SEARCH_LIMIT", 0)  # every scope counts as large
+
+    def search(actor, union, q):
+        query = {"union_id": union, "include_below": True, "q": q, "page": 1, "per_page": 10}
+        return app.list_members(store, actor, query)
+
+    assert [m["id"] for m in search(FED, "ftu", "王伟")["items"]] == ["M0000001"]
+    assert [m["id"] for m in search(FED, "ftu", "m0000001")["items"]] == ["M0000001"]
+    assert search(ADMIN, "u01", "王伟")["total"] == 1
+    assert search(FED, "ftu", "王五")["total"] == 0
+    with pytest.raises(BadInput) as short:
+        search(FED, "ftu", "王")
+    assert "q" in short.value.fields
+    assert store.col("search_keys")["n:王伟"]["entries"] == [{"i": "M0000001", "n": "王伟", "u": "u01"}]

@@ -92,3 +92,27 @@ def test_import_batches_and_the_error_sample():
     errors = [{"row": i} for i in range(30)]
     sample = rules.add_sample([], errors)
     assert len(sample) == rules.ERRORS_SAMPLE and rules.add_sample(sample, errors) == sample
+
+
+# ----- member search keys (issue 17) ---------------------------------------------------------------
+def test_search_keys_of_a_member_and_of_a_query():
+    assert rules.member_search_keys("张伟强", "13900000001") == ["n:张伟", "p:13900000001"]
+    assert rules.member_search_keys("Zhang Wei", None) == ["n:zh"]
+    assert rules.member_search_keys("王", "") == ["n:王"]  # a name shorter than the key: all of it
+    assert rules.query_keys("ＺＨＡＮＧ w") == ["n:zh", "p:ＺＨＡＮＧ w"]  # full-width folded for names
+    assert rules.query_keys("张") == [] and rules.query_keys(" z ") == []
+
+
+@pytest.mark.parametrize(
+    ("key", "name", "q", "matches"),
+    [
+        ("n:张伟", "张伟强", "张伟", True),
+        ("n:张伟", "张伟强", "张伟强", True),
+        ("n:张伟", "张伟", "张伟强", False),
+        ("n:zh", "Zhang Wei", "zhangw", True),
+        ("n:zh", "Zhao Wei", "zhang", False),
+        ("p:13900000001", "李娜", "13900000001", True),
+    ],
+)
+def test_a_key_entry_matches_the_whole_query(key, name, q, matches):
+    assert rules.entry_matches(key, {"i": "M1", "n": name, "u": "u01"}, q) is matches
