@@ -256,6 +256,9 @@ CASES: dict[tuple[str, str], dict | None] = {
         {"email": True},
         actor=member("D0001", "u01"),
     ),
+    ("audit", "handle_cases_change"): change(
+        "cases.case_dispatched", "case", "26120400001", {"state": "received"}, {"state": "dispatched"}
+    ),
 }
 #: Broadcast handlers, taken in every process that has them (every service through
 #: ``dmlib.health.HealthRpc``, and the gateway): method → the one function they must all be. Their
