@@ -107,6 +107,7 @@ ACCOUNTS: dict[str, Account] = {
                     "proposals",
                     ("proposal_accepted", "proposal_assigned", "proposal_replied", "proposal_overdue"),
                 ),
+                ("cases", ("case_received", "case_dispatched", "case_overdue", "case_replied")),
             )
             for event in events
         ),
