@@ -405,7 +405,7 @@ class CasesService(OutboxRelay, HealthRpc):
 
         if not self.identity.actor.is_system:
             raise Forbidden("system only / 仅限系统")
-        ids = []
+        ids, peers = [], app.CachedPeers(self.peers)
         for i, spec in enumerate(specs[:500]):
             try:
                 loaded = c.ReplayIn().load(spec)
@@ -413,7 +413,7 @@ class CasesService(OutboxRelay, HealthRpc):
                 raise BadInput(
                     f"replay spec {i} is invalid", fields={str(i): getattr(exc, "messages", str(exc))}
                 ) from None
-            ids.append(app.replay(self.store, self.identity.actor, self.settings_, self.peers, loaded)["_id"])
+            ids.append(app.replay(self.store, self.identity.actor, self.settings_, peers, loaded)["_id"])
         return {"cases": ids}
 
     @rpc

@@ -116,6 +116,9 @@ class CasesStore(Store):
             self.db[TALLIES].update_one({"_id": key}, {"$set": {"recent": recent}})
         return recent
 
+    def set_tally(self, key: str, recent: list[dict]) -> None:
+        self.db[TALLIES].replace_one({"_id": key}, {"_id": key, "recent": recent}, upsert=True)
+
     def put_alert(self, alert: dict) -> None:
         """Insert the alert, or refresh its count and cases when it exists."""
         try:
