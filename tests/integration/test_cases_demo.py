@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from dmlib.auth import Actor, Grant
 from dmtools import demo, demo_cases
 from services.cases.service import CasesService
 from services.members.service import MembersService
@@ -45,16 +46,12 @@ def test_demo_part(runner_factory, config, rpc_as, db, capsys, monkeypatch):
         figures = demo_cases.load(rpc, random.Random("20180501-cases"))
         elapsed = time.monotonic() - started
         states = {d["state"] for d in db("cases").cases.find({}, {"state": 1})}
-        alerts = rpc.cases.alerts if False else None  # read through the service below, as an admin
     with capsys.disabled():
         print(f"\n[cases demo part] {figures} in {elapsed:.1f} s")
     assert figures["cases"] == 156  # 150 + the cluster of 6
     assert db("cases").cases.count_documents({}) == 156
     assert {"closed", "in_progress"} <= states
     assert db("cases").cases.count_documents({"round": 2}) >= 1
-    from dmlib.auth import Actor, Grant
-    from tests.helpers import member  # noqa: F401 (the superior admin acts below)
-
     superior = Actor("M0100003", "总工会", "u01", (Grant("superior_admin", demo.FEDERATION[0]),))
     with rpc_as(superior) as rpc:
         alerts = rpc.cases.alerts(demo.FEDERATION[0])
