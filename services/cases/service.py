@@ -1,10 +1,24 @@
+"""The cases service (接诉即办): worker requests received, dispatched, handled within Chinese-working-day
+limits and evaluated by the worker, with indicators kept as counters, 未诉先办 alerts and the 每月一题
+view (DESIGN.md §4, docs/cases.md).
+
+Entrypoints only: each loads its input with the contract schema (:mod:`dmlib.contracts.cases`), calls
+its use case in :mod:`services.cases.app` (which asks :mod:`services.cases.policy`, applies
+:mod:`services.cases.rules` and commits one guarded write with its outbox events through
+:mod:`services.cases.store`), relays what it committed and dumps the output (:mod:`services.cases.views`).
+
+Errors (all from :mod:`dmlib.errors`): BadInput 400 (field messages), Forbidden 403 (another union's
+case, a role that may not act), NotFound 404 (no such case or union), Conflict 409 (wrong state, or
+changed by someone else first), TooManyRequests 429 (progress-query codes and attempts).
+"""
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -384,6 +398,8 @@ class CasesService(OutboxRelay, HealthRpc):
             when = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else self.clock.now()
         except (AttributeError, ValueError):
             raise BadInput("at: ISO 8601", fields={"at": ["ISO 8601"]}) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
         result = app.check_limits(self.store, when, self.settings_)
         self.relay_mine()
         return result
