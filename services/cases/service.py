@@ -138,7 +138,14 @@ class RpcPeers:
         return self.members.get_union(union_id)
 
     def member(self, member_id: str) -> dict:
-        return self.members.get_member(member_id)
+        """A member, asked as this service (hotline staff need not administer the caller's union), the
+        caller's identity restored afterwards."""
+        token = self.identity.token
+        self.identity.act_as_service()
+        try:
+            return self.members.get_member(member_id)
+        finally:
+            self.identity.use(token)
 
 
 class CasesService(OutboxRelay, HealthRpc):
