@@ -217,7 +217,11 @@ def _receive(store, actor, clock, settings, peers, union: dict, data: dict, work
 def file_case(store, actor: Actor, clock: Clock, settings: Settings, peers: Peers, data: dict) -> dict:
     """A member files online at their own union (data: :class:`CaseIn`, loaded)."""
     policy.require_member(actor)
-    if data["channel"] != "online" or data.get("member_id"):
+    if data.get("member_id"):
+        raise BadInput(
+            "you file as yourself / 网上诉求由会员本人提交", fields={"member_id": ["not for online filing"]}
+        )
+    if data["channel"] != "online":
         raise BadInput(
             "an online case is filed by the member / 网上诉求由会员本人提交",
             fields={"channel": ["online only"]},
