@@ -711,7 +711,7 @@ def supervise(store, actor: Actor, clock: Clock, case_id: str, data: dict) -> di
 # ----- the limit round: reminders (催办) and escalation (督办) ---------------------------------------------
 def check_limits(store, clock_now: datetime, settings: Settings) -> dict:
     """For every watched case: a reminder once per limit and ``when`` (``before``: within
-    ``remind_before_hours`` of the limit; ``after``: past it), and for a reply limit passed, escalation to
+    ``remind_before_hours`` of the limit, at most its second half; ``after``: past it), and for a reply limit passed, escalation to
     the parent of the handling union once per round. Each is one guarded write whose guard (the
     ``reminded`` key, ``overdue_at``) makes a repeat or a concurrent run a no-op."""
     out = {"checked": 0, "reminded": 0, "escalated": 0}
@@ -742,11 +742,10 @@ def _check_case(store, case: dict, now: datetime, settings: Settings) -> tuple[i
     for limit in ("sign_for", "contact", "reply"):
         if met.get(limit) is not None:
             continue
-        when = (
-            "after"
-            if now > due[limit]
-            else ("before" if now > due[limit] - timedelta(hours=settings.remind_before_hours) else None)
-        )
+        # "before": within remind_before_hours of the limit, but at most its second half (a 2-hour
+        # sign-for limit is reminded after 1 hour, not at once)
+        ahead = min(timedelta(hours=settings.remind_before_hours), (due[limit] - rnd["dispatched_at"]) / 2)
+        when = "after" if now > due[limit] else ("before" if now > due[limit] - ahead else None)
         key = f"{limit}:{when}:{iso(due[limit])}"
         if when and key not in reminded:
             new_keys.append(key)
