@@ -73,7 +73,7 @@ _N = "notify"
 #: (``dmlib.auth.RevocationListener``: ``evt-members-token_revoked--<service>.handle_token_revoked-<32 hex>``)
 #: and loads the revoked tokens at start through a standalone proxy (``members.revoked_tokens``).
 REVOCATION = ("members", "token_revoked", "handle_token_revoked")
-PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notify")
+PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notify", "elections")
 #: service or tool → its account. The user name is the key (per-stack users get a prefix).
 #: ``consumes`` lists every ``@event_handler`` of the service (checked against the code by
 #: tests/unit/test_broker_accounts.py); ``calls`` every ``Rpc(...)`` dependency.
@@ -112,6 +112,7 @@ ACCOUNTS: dict[str, Account] = {
         queues=(r"notify\.deliver", r"notify\.retry\.[0-9]+ms"),
         exchanges=(r"notify\.delivery",),
     ),
+    "elections": Account(calls=("members", "congress")),
     # The audit log: entries arrive only as ``change_recorded`` events of each publisher.
     "audit": Account(
         calls=("members",),
@@ -121,7 +122,7 @@ ACCOUNTS: dict[str, Account] = {
     # The operator tools (`dm`: wait, health, demo loader, import, benchmarks): RPC calls only, through
     # nameko's standalone proxy; no service of their own, no events.
     "dm": Account(
-        calls=("members", "disclosure", "voting", "congress", "proposals", "notify", "audit"),
+        calls=("members", "disclosure", "voting", "congress", "proposals", "notify", "audit", "elections"),
         serves=False,
         publishes=False,
         standalone=True,

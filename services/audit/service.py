@@ -115,6 +115,11 @@ class AuditService(HealthRpc):
         """A change made by a person in notify: append it (once per ``event_id``)."""
         self._record("notify", payload)
 
+    @event_handler("elections", AUDIT_EVENT)
+    def handle_elections_change(self, payload: dict) -> None:
+        """A change made by a person in elections (never a ballot): append it (once per ``event_id``)."""
+        self._record("elections", payload)
+
     # ----- reading ---------------------------------------------------------------------------------
     @rpc
     def list_entries(self, data: dict) -> dict:

@@ -27,6 +27,7 @@ from dmtools.broker import (
 from services.audit.service import AuditService
 from services.congress.service import CongressService
 from services.disclosure.service import DisclosureService
+from services.elections.service import ElectionsService
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
@@ -47,6 +48,7 @@ SERVICE_CLASSES = [
     ProposalsService,
     NotifyService,
     AuditService,
+    ElectionsService,
 ]
 
 

@@ -12,6 +12,7 @@ from dmtools.broker import ACCOUNTS, REVOCATION, SERVICES, permissions
 from services.audit.service import AuditService
 from services.congress.service import CongressService
 from services.disclosure.service import DisclosureService
+from services.elections.service import ElectionsService
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
@@ -29,6 +30,7 @@ CLASSES = {
         ProposalsService,
         NotifyService,
         AuditService,
+        ElectionsService,
     )
 }
 UUID = "0b6d2a1e-5f0c-4c4e-9f51-1c2d3e4f5a6b"
