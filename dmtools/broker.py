@@ -106,6 +106,7 @@ ACCOUNTS: dict[str, Account] = {
                     "proposals",
                     ("proposal_accepted", "proposal_assigned", "proposal_replied", "proposal_overdue"),
                 ),
+                ("elections", ("round_opened", "election_published")),
             )
             for event in events
         ),

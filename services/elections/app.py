@@ -327,7 +327,16 @@ def _open_round(p: Ports, doc: dict, n: int, kind: str, candidates: list[str], s
         "alarm": False,
     }
     opened = event(
-        "round_opened", election_id=doc["_id"], round_id=round_id, union_id=doc["union_id"], n=n, kind=kind
+        "round_opened",
+        election_id=doc["_id"],
+        round_id=round_id,
+        union_id=doc["union_id"],
+        n=n,
+        kind=kind,
+        title=doc["title"],
+        seats=seats,
+        electorate=doc["electorate"],
+        term_id=doc.get("term_id"),
     )
     p.store.create("rounds", rnd, events=[opened])
     return rnd

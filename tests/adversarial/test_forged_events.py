@@ -249,6 +249,23 @@ CASES: dict[tuple[str, str], dict | None] = {
         None,
         {"title": "食堂账目公开", "category": "welfare", "mandatory": True},
     ),
+    ("notify", "handle_round_opened"): {
+        "election_id": "el-1",
+        "round_id": "el-1-r1",
+        "union_id": "u01",
+        "n": 1,
+        "kind": "first",
+        "title": "工会委员会选举",
+        "seats": 9,
+        "electorate": "union",
+        "term_id": None,
+    },
+    ("notify", "handle_election_published"): {
+        "election_id": "el-1",
+        "union_id": "u01",
+        "title": "工会委员会选举",
+        "elected": 9,
+    },
     ("audit", "handle_elections_change"): change(
         "elections.voting_opened", "election", "el-1", {"status": "nominating"}, {"status": "voting"}
     ),
