@@ -529,7 +529,8 @@ def recount_and_record(p: Ports, rnd: dict, audit: Audit | None = None) -> dict:
 
 def close_round(p: Ports, actor: Actor, election_id: str) -> dict:
     """Close the open round (admins): stop the tally, mark it closed, recount, decide
-    (:func:`.rules.decide` over the recounted ballots), then advance the election: open the runoff, the
+    (:func:`.rules.decide` over the recounted ballots), shuffle the ballots' storage order, then advance
+    the election: open the runoff, the
     further round or the repeat the decision asks for, or mark the election ``decided``. Idempotent:
     called again after a crash it finishes the advance. Out: the election."""
     doc = election_of(p, election_id)
@@ -574,6 +575,8 @@ def close_round(p: Ports, actor: Actor, election_id: str) -> dict:
             )
         except Conflict:  # a concurrent close decided it first (the same ballots, the same decision)
             rnd = round_of(p, rnd["_id"])
+    # ballot secrecy at rest: the storage order no longer tells the order of casting (store.py)
+    p.store.shuffle_ballots(rnd["_id"])
     return advance(p, actor, doc, rnd)
 
 

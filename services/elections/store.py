@@ -25,16 +25,25 @@ Collections:
   ``_id`` = HMAC-SHA256(``VOTING_KEY``, "round:member") (:func:`dmlib.ballots.ballot_id`, the same keyed id
   as the voting service's ballots): one ``insert_one`` enforces one ballot per elector and no ballot
   carries a member id. Fields: ``receipt``, ``marks`` (one mark per candidate, in the round's order),
-  ``write_ins`` (member ids), ``pending`` (a cast not yet in the live tally).
+  ``write_ins`` (member ids), ``pending`` (a cast not yet in the live tally). While the round is open the
+  collection's natural order is the order of casting; once the round is decided its ballots are copied
+  in a random order (``secrets.SystemRandom``) into ``ballots_<round id>_<random hex>``, the round's
+  ``ballot_collection`` points at the copy (one guarded write, the commit point) and the original is
+  dropped (:meth:`ElectionsStore.shuffle_ballots`, as voting does at a poll's close). Reads after the
+  close go through :meth:`ElectionsStore.ballots_of`. A crash mid-copy leaves an orphan copy that nothing
+  reads (ballot contents and receipts only, in random order); the next close starts a fresh one.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from pymongo.errors import BulkWriteError
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, CollectionInvalid
 
+from dmlib.errors import Conflict
 from dmlib.storage import Store
 
 
@@ -131,22 +140,61 @@ class ElectionsStore(Store):
             raise
         self.db.tallies.update_one({"_id": round_id}, {"$inc": inc})
 
+    def ballots_of(self, round_id: str) -> Collection:
+        """Where the round's ballots are now: the original while open, the shuffled copy after."""
+        doc = self.db.rounds.find_one({"_id": round_id}, projection={"ballot_collection": 1}) or {}
+        return self.db[doc.get("ballot_collection") or ballots_collection(round_id)]
+
+    def shuffle_ballots(self, round_id: str) -> int | None:
+        """Copy a decided round's ballots in a random order into a fresh collection, point the round at
+        it (guarded: once) and drop the original; the ``pending`` ballots a refused late cast deleted
+        from the original meanwhile are left out. Returns the ballots copied, None if already done."""
+        rnd = self.db.rounds.find_one({"_id": round_id}, projection={"ballot_collection": 1}) or {}
+        if rnd.get("ballot_collection"):
+            return None
+        original = self.db[ballots_collection(round_id)]
+        docs = list(original.find({}))
+        secrets.SystemRandom().shuffle(docs)
+        target = f"{ballots_collection(round_id)}_{secrets.token_hex(8)}"
+        try:
+            self.db.create_collection(target)
+        except CollectionInvalid:
+            pass
+        for start in range(0, len(docs), 1000):
+            self.db[target].insert_many(docs[start : start + 1000])
+        pending = [d["_id"] for d in docs if d.get("pending")]
+        gone = [b for b in pending if original.find_one({"_id": b}, projection={"_id": 1}) is None]
+        if gone:
+            self.db[target].delete_many({"_id": {"$in": gone}})
+        try:
+            self.change(
+                "rounds",
+                round_id,
+                expect={"ballot_collection": {"$exists": False}},
+                set={"ballot_collection": target, "shuffled": {"at": now(), "n": len(docs) - len(gone)}},
+            )
+        except Conflict:  # another close shuffled first: this copy is not used
+            self.db[target].drop()
+            return None
+        original.drop()
+        return len(docs) - len(gone)
+
     def get_ballot(self, round_id: str, ballot_id: str) -> dict | None:
-        return self.db[ballots_collection(round_id)].find_one({"_id": ballot_id})
+        return self.ballots_of(round_id).find_one({"_id": ballot_id})
 
     def iter_ballots(self, round_id: str) -> Iterator[dict]:
         """Every ballot of a round (marks, write-ins, pending)."""
-        return self.db[ballots_collection(round_id)].find(
+        return self.ballots_of(round_id).find(
             {}, projection={"_id": 0, "marks": 1, "write_ins": 1, "pending": 1}, batch_size=5000
         )
 
     def find_receipt(self, round_id: str, receipt: str) -> dict | None:
-        return self.db[ballots_collection(round_id)].find_one({"receipt": receipt}, projection={"_id": 0})
+        return self.ballots_of(round_id).find_one({"receipt": receipt}, projection={"_id": 0})
 
     def ballot_page(self, round_id: str, skip: int, limit: int) -> tuple[list[dict], int]:
         """A page of the published ballot list, ordered by receipt (so not by the order of casting)."""
         docs = sorted(
-            self.db[ballots_collection(round_id)].find({}, projection={"_id": 0, "pending": 0}),
+            self.ballots_of(round_id).find({}, projection={"_id": 0, "pending": 0}),
             key=lambda d: d["receipt"],
         )
         return docs[skip : skip + limit], len(docs)

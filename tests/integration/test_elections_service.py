@@ -118,6 +118,7 @@ def test_the_demo_election_from_nomination_to_the_published_report(services, db)
     stored = db("elections")[f"ballots_{round1}"]
     assert stored.count_documents({}) == len(ballots) == round(demo.TURNOUT1 * DUE)
     assert not any(m in str(d) for d in stored.find().limit(50) for m in NUMBERS[:20])  # no member ids
+    cast_order = [d["receipt"] for d in stored.find().limit(REAL_CASTS + 1)]
 
     with services(ADMIN, timeout=60) as rpc:
         el = rpc.elections.close_round(eid)
@@ -128,6 +129,12 @@ def test_the_demo_election_from_nomination_to_the_published_report(services, db)
     assert d["below_majority"] == [CANDIDATES[10]] and d["next"] == "runoff"
     assert r1["counts"]["approve"][CANDIDATES[10]] == round(0.40 * DUE) < 422
     assert el["status"] == "voting" and el["rounds"][1]["kind"] == "runoff" and el["rounds"][1]["seats"] == 1
+    # secrecy at rest: the ballots were copied in a random order and the original dropped
+    moved = db("elections").rounds.find_one({"_id": round1})["ballot_collection"]
+    assert f"ballots_{round1}" not in db("elections").list_collection_names()
+    copy = db("elections")[moved]
+    assert copy.count_documents({}) == len(ballots) and copy.count_documents({"pending": True}) == 0
+    assert [d["receipt"] for d in copy.find().limit(REAL_CASTS + 1)] != cast_order
 
     # receipts verify (and the list is by receipt); a wrong code is not found
     with services(member(voters[1], "u05")) as rpc:
@@ -221,3 +228,11 @@ def test_the_chair_may_be_uncontested_and_an_admin_of_another_union_does_nothing
     with services(ADMIN, timeout=60) as rpc:
         el = rpc.elections.close_round(eid)
     assert el["status"] == "decided" and [e["member_id"] for e in el["elected"]] == [CANDIDATES[0]]
+
+
+def test_the_demo_part_loads_both_elections(services, capsys):
+    with services(SYSTEM, timeout=120) as rpc:
+        figures = demo.load(rpc, random.Random("20180501-elections"))
+    with capsys.disabled():
+        print(f"\n[elections demo part] {figures}")
+    assert figures == {"electors": DUE, "committee_elected": 9, "committee_rounds": 2, "chair_elected": 1}

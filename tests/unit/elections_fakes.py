@@ -125,6 +125,13 @@ class FakeElectionsStore:
         for k, v in inc.items():
             tally[k] = tally.get(k, 0) + v
 
+    def shuffle_ballots(self, round_id):
+        rnd = self._col("rounds")[round_id]
+        if "ballot_collection" in rnd:
+            return None
+        rnd["ballot_collection"] = f"ballots_{round_id}_copy"
+        return len(self._ballots(round_id))
+
     def get_ballot(self, round_id, ballot_id):
         return copy.deepcopy(self._ballots(round_id).get(ballot_id))
 
