@@ -76,3 +76,71 @@ class LoadedBallotIn(ElectionBallotIn):
     """Bulk loading (demo): a ballot with its elector."""
 
     member_id = Id(required=True)
+
+
+SATISFACTION = ("satisfied", "partly", "dissatisfied")
+AWARD_CATEGORIES = ("good_worker", "good_manager")
+
+
+class AppraisalIn(BaseSchema):
+    """An appraisal (述职评议 / 民主评议) of ``subjects`` (member ids of the union: delegates or cadres) by
+    every member of the union; ``threshold_pct`` flags a satisfaction rate below it (default 60)."""
+
+    union_id = Id(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    subjects = fields.List(Id(), required=True, validate=validate.Length(min=1, max=2000))
+    threshold_pct = fields.Decimal(load_default=60, as_string=True, validate=validate.Range(min=0, max=100))
+
+
+class RatingIn(BaseSchema):
+    """A rater's ballot: ``marks`` {subject: satisfied | partly | dissatisfied} (others not rated) and
+    optional ``comments`` {subject: text ≤ 500}."""
+
+    marks = fields.Dict(
+        keys=Id(), values=fields.String(validate=validate.OneOf(SATISFACTION)), load_default=dict
+    )
+    comments = fields.Dict(
+        keys=Id(), values=fields.String(validate=validate.Length(max=500)), load_default=dict
+    )
+
+
+class AwardRoundIn(BaseSchema):
+    """A 双爱双评 round over ``union_id`` and the unions below it: at most ``k`` choices per category per
+    ballot, ``places`` awarded per category (good_worker 爱企业的好职工, good_manager 爱职工的好经理)."""
+
+    union_id = Id(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    k = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
+    places = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(AWARD_CATEGORIES)),
+        values=fields.Integer(strict=True, validate=validate.Range(min=0, max=10000)),
+        required=True,
+    )
+
+
+class AwardNominationIn(BaseSchema):
+    """A nomination: ``category``, ``member_id``, a short ``citation`` (事迹简介, ≤ 300)."""
+
+    category = fields.String(required=True, validate=validate.OneOf(AWARD_CATEGORIES))
+    member_id = Id(required=True)
+    citation = fields.String(required=True, validate=validate.Length(min=4, max=300))
+
+
+class AwardBallotIn(BaseSchema):
+    """``choices`` {category: [nominee member ids]} (at most k each)."""
+
+    choices = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(AWARD_CATEGORIES)), values=fields.List(Id()), required=True
+    )
+
+
+class LoadedRatingIn(RatingIn):
+    """Bulk loading (demo): a rating with its rater."""
+
+    member_id = Id(required=True)
+
+
+class LoadedAwardBallotIn(AwardBallotIn):
+    """Bulk loading (demo): an award ballot with its voter."""
+
+    member_id = Id(required=True)

@@ -27,7 +27,7 @@ from dmlib.secrets import require_secret
 from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
 
-from . import app, report
+from . import app, appraisals, report
 from .store import ElectionsStore, now
 
 ROSTER_PAGE = 5000
@@ -68,6 +68,11 @@ class Peers:
             out.extend(m["member_id"] for m in part["members"])
             if not part["members"] or len(out) >= part["total"]:
                 return out
+
+    def unions_under(self, union_id: str) -> list[str]:
+        """The grassroots unions at or below ``union_id``."""
+        self.identity.act_as_service()
+        return [u["id"] for u in self.members_rpc.list_unions(union_id, "grassroots")]
 
     def delegates(self, term_id: str) -> list[dict]:
         self.identity.act_as_service()
@@ -217,3 +222,125 @@ class ElectionsService(OutboxRelay, HealthRpc):
             "content_type": DOCX if fmt == "docx" else XLSX,
             "content_b64": base64.b64encode(body).decode(),
         }
+
+    # ----- appraisals (述职评议 / 民主评议) --------------------------------------------------------------
+    @rpc
+    def create_appraisal(self, data: dict) -> dict:
+        """Open an appraisal of subjects (members of a grassroots union: delegates or cadres) by every
+        member of the union (its admins). In: :class:`AppraisalIn` ``{"union_id", "title", "subjects":
+        [member id], "threshold_pct" (default 60)}``. Out: the appraisal (status ``open``, ``due``
+        raters). Commits ``appraisal_opened``. Errors: BadInput (a subject not of the union), NotFound,
+        Forbidden."""
+        data = c.AppraisalIn().load(data)
+        out = appraisals.create_appraisal(self.ports, self.identity.actor, data)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def rate(self, appraisal_id: str, data: dict) -> dict:
+        """A rater's one ballot, secret: :class:`RatingIn` ``{"marks": {subject: satisfied | partly |
+        dissatisfied}, "comments": {subject: text}}``. Out: ``{"appraisal_id", "receipt"}``. Errors:
+        BadInput, Forbidden (not a member of the union), Conflict (closed; already rated:
+        ``already_voted``)."""
+        data = c.RatingIn().load(data)
+        return appraisals.rate(self.ports, self.identity.actor, appraisal_id, data)
+
+    @rpc
+    def load_ratings(self, appraisal_id: str, ballots: list[dict]) -> dict:
+        """Bulk loading of appraisal ballots for the demo (system only): ``[{"member_id", "marks",
+        "comments"}]``, all checked first. Out: ``{"id", "loaded"}``."""
+        ballots = c.LoadedRatingIn(many=True).load(ballots)
+        return appraisals.load_ratings(self.ports, self.identity.actor, appraisal_id, ballots)
+
+    @rpc
+    def close_appraisal(self, appraisal_id: str) -> dict:
+        """Close, recount and rank (admins; idempotent). Out: the appraisal with ``results``: per subject
+        counts, ``rate`` ((满意 + 基本满意) ÷ valid, percent text), ``rank``, ``below_threshold``,
+        ``dissatisfied_majority``. Commits ``appraisal_closed`` (and ``recount_mismatched``)."""
+        out = appraisals.close_appraisal(self.ports, self.identity.actor, appraisal_id)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def publish_appraisal(self, appraisal_id: str) -> dict:
+        """Publish the results to the union (admins; a matching recount). Commits
+        ``appraisal_published``. Errors: Conflict, Forbidden."""
+        out = appraisals.publish_appraisal(self.ports, self.identity.actor, appraisal_id)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def get_appraisal(self, appraisal_id: str) -> dict:
+        """An appraisal: subjects, raters due, ballots so far, the caller's receipt; ``results`` for its
+        admins once closed and for the union's members once published."""
+        return appraisals.get_appraisal(self.ports, self.identity.actor, appraisal_id)
+
+    @rpc
+    def appraisal_comments(self, appraisal_id: str, subject: str) -> list[str]:
+        """The anonymous comments on one subject once closed (admins)."""
+        return appraisals.appraisal_comments(self.ports, self.identity.actor, appraisal_id, subject)
+
+    # ----- 双爱双评 --------------------------------------------------------------------------------------
+    @rpc
+    def create_award_round(self, data: dict) -> dict:
+        """A 双爱双评 round over a union and every union below it (its admins). In: :class:`AwardRoundIn`
+        ``{"union_id", "title", "k", "places": {"good_worker": n, "good_manager": n}}``. Out: the round
+        (``nominating``)."""
+        data = c.AwardRoundIn().load(data)
+        out = appraisals.create_award_round(self.ports, self.identity.actor, data)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def nominate_award(self, award_id: str, data: dict) -> dict:
+        """Nominate (members of the unions in scope, or admins): :class:`AwardNominationIn`
+        ``{"category", "member_id", "citation"}``. Errors: BadInput (nominee out of scope), Conflict
+        (closed, already nominated), Forbidden."""
+        data = c.AwardNominationIn().load(data)
+        out = appraisals.nominate_award(self.ports, self.identity.actor, award_id, data)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def open_award_vote(self, award_id: str) -> dict:
+        """Open the vote (admins): every member of the unions in scope may vote once. Commits
+        ``award_vote_opened``."""
+        out = appraisals.open_award_vote(self.ports, self.identity.actor, award_id)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def vote_award(self, award_id: str, data: dict) -> dict:
+        """A member's one secret ballot: :class:`AwardBallotIn` ``{"choices": {category: [nominee]}}``,
+        at most ``k`` per category. Out: ``{"award_id", "receipt"}``. Errors: BadInput (over k, not a
+        nominee), Forbidden, Conflict (not open; already voted)."""
+        data = c.AwardBallotIn().load(data)
+        return appraisals.vote_award(self.ports, self.identity.actor, award_id, data)
+
+    @rpc
+    def load_award_ballots(self, award_id: str, ballots: list[dict]) -> dict:
+        """Bulk loading of 双爱双评 ballots for the demo (system only): ``[{"member_id", "choices"}]``."""
+        ballots = c.LoadedAwardBallotIn(many=True).load(ballots)
+        return appraisals.load_award_ballots(self.ports, self.identity.actor, award_id, ballots)
+
+    @rpc
+    def close_award_vote(self, award_id: str) -> dict:
+        """Close, recount, rank and award per category (admins; idempotent). Out: the round with
+        ``results`` ``{category: {"ranking", "awarded", "tied"}}``."""
+        out = appraisals.close_award_vote(self.ports, self.identity.actor, award_id)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def publish_awards(self, award_id: str) -> dict:
+        """Publish the awarded list (admins; refused while a tie straddles the last place). Commits
+        ``awards_published`` with the awarded member ids per category."""
+        out = appraisals.publish_awards(self.ports, self.identity.actor, award_id)
+        self.relay_mine()
+        return out
+
+    @rpc
+    def get_award_round(self, award_id: str) -> dict:
+        """A 双爱双评 round (members of the unions in scope, admins); results for admins once closed and
+        for everyone once published."""
+        return appraisals.get_award_round(self.ports, self.identity.actor, award_id)

@@ -17,6 +17,9 @@ Collections:
   ``status`` (open → closed), ``opened_at``, ``closes_at``, ``closed_at``, ``recount`` (``{at, matches,
   live, recounted}``), ``alarm``, ``tally`` (the counted result at the close), ``decision``
   (:class:`rules.RoundDecision` as a dict); ``_v``, ``outbox``.
+- ``appraisals``, ``award_rounds``: appraisals and 双爱双评 rounds (:mod:`.appraisals` documents their
+  fields); their raters are in ``electors``, their live tallies in ``tallies``, their ballots in
+  ``ballots_<id>``, shuffled at the close like a round's.
 - ``tallies``: the live tally of a round, ``_id`` = round id, guarded by ``open``: ``n`` ballots, ``v``
   valid, ``i`` invalid, ``a<k>`` / ``d<k>`` / ``x<k>`` approvals, disapprovals, abstentions of the
   round's k-th candidate (indexes: member ids are never keys), ``w_<member id>`` approvals of a person
@@ -140,16 +143,25 @@ class ElectionsStore(Store):
             raise
         self.db.tallies.update_one({"_id": round_id}, {"$inc": inc})
 
-    def ballots_of(self, round_id: str) -> Collection:
-        """Where the round's ballots are now: the original while open, the shuffled copy after."""
-        doc = self.db.rounds.find_one({"_id": round_id}, projection={"ballot_collection": 1}) or {}
+    def ballots_of(self, round_id: str, collection: str = "rounds") -> Collection:
+        """Where the ballots of a round (or of an appraisal / award round: ``collection``) are now: the
+        original while open, the shuffled copy after."""
+        doc = self.db[collection].find_one({"_id": round_id}, projection={"ballot_collection": 1}) or {}
         return self.db[doc.get("ballot_collection") or ballots_collection(round_id)]
 
-    def shuffle_ballots(self, round_id: str) -> int | None:
+    def get_doc(self, collection: str, doc_id: str) -> dict | None:
+        """An appraisal or award round (``collection``) by id."""
+        return self.db[collection].find_one({"_id": doc_id})
+
+    def put_tally(self, poll_id: str, zero: dict) -> None:
+        """The zeroed live tally of an appraisal or award round."""
+        self.db.tallies.replace_one({"_id": poll_id}, {"_id": poll_id, **zero}, upsert=True)
+
+    def shuffle_ballots(self, round_id: str, collection: str = "rounds") -> int | None:
         """Copy a decided round's ballots in a random order into a fresh collection, point the round at
         it (guarded: once) and drop the original; the ``pending`` ballots a refused late cast deleted
         from the original meanwhile are left out. Returns the ballots copied, None if already done."""
-        rnd = self.db.rounds.find_one({"_id": round_id}, projection={"ballot_collection": 1}) or {}
+        rnd = self.db[collection].find_one({"_id": round_id}, projection={"ballot_collection": 1}) or {}
         if rnd.get("ballot_collection"):
             return None
         original = self.db[ballots_collection(round_id)]
@@ -168,7 +180,7 @@ class ElectionsStore(Store):
             self.db[target].delete_many({"_id": {"$in": gone}})
         try:
             self.change(
-                "rounds",
+                collection,
                 round_id,
                 expect={"ballot_collection": {"$exists": False}},
                 set={"ballot_collection": target, "shuffled": {"at": now(), "n": len(docs) - len(gone)}},
@@ -182,10 +194,10 @@ class ElectionsStore(Store):
     def get_ballot(self, round_id: str, ballot_id: str) -> dict | None:
         return self.ballots_of(round_id).find_one({"_id": ballot_id})
 
-    def iter_ballots(self, round_id: str) -> Iterator[dict]:
-        """Every ballot of a round (marks, write-ins, pending)."""
-        return self.ballots_of(round_id).find(
-            {}, projection={"_id": 0, "marks": 1, "write_ins": 1, "pending": 1}, batch_size=5000
+    def iter_ballots(self, round_id: str, collection: str = "rounds") -> Iterator[dict]:
+        """Every ballot of a round (or of an appraisal / award round), without its id."""
+        return self.ballots_of(round_id, collection).find(
+            {}, projection={"_id": 0, "receipt": 0}, batch_size=5000
         )
 
     def find_receipt(self, round_id: str, receipt: str) -> dict | None:

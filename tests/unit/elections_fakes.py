@@ -81,6 +81,12 @@ class FakeElectionsStore:
     def is_elector(self, election_id, member_id):
         return f"{election_id}:{member_id}" in self._col("electors")
 
+    def get_doc(self, collection, doc_id):
+        return copy.deepcopy(self._col(collection).get(doc_id))
+
+    def put_tally(self, poll_id, zero):
+        self._col("tallies")[poll_id] = dict(zero)
+
     def get_round(self, round_id):
         return copy.deepcopy(self._col("rounds").get(round_id))
 
@@ -125,8 +131,8 @@ class FakeElectionsStore:
         for k, v in inc.items():
             tally[k] = tally.get(k, 0) + v
 
-    def shuffle_ballots(self, round_id):
-        rnd = self._col("rounds")[round_id]
+    def shuffle_ballots(self, round_id, collection="rounds"):
+        rnd = self._col(collection)[round_id]
         if "ballot_collection" in rnd:
             return None
         rnd["ballot_collection"] = f"ballots_{round_id}_copy"
@@ -135,7 +141,7 @@ class FakeElectionsStore:
     def get_ballot(self, round_id, ballot_id):
         return copy.deepcopy(self._ballots(round_id).get(ballot_id))
 
-    def iter_ballots(self, round_id):
+    def iter_ballots(self, round_id, collection="rounds"):
         return [copy.deepcopy(b) for b in self._ballots(round_id).values()]
 
     def find_receipt(self, round_id, receipt):
@@ -176,6 +182,9 @@ class FakePeers:
 
     def roster(self, union_id):
         return [m for m, d in self.members.items() if d["union_id"] == union_id]
+
+    def unions_under(self, union_id):
+        return [u for u, d in self.unions.items() if union_id in d["path"] and d["kind"] == "grassroots"]
 
     def delegates(self, term_id):
         return copy.deepcopy(self.terms[term_id])
