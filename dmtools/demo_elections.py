@@ -7,9 +7,12 @@ ninth seat, one stays below the majority (不过半). Round 2: a runoff between 
 seat. The chair: 等额, one candidate (the committee's first), one round. Both published; the approvals
 are fractions of the electors due, so the outcome is the same whatever the roster's size.
 
-Not yet here (issue 14, later rounds): the appraisal of u01's 120 delegates and the 双爱双评 round over
-the federation (their rules are in services/elections/rules.py; the service has no use cases for them
-yet).
+The appraisal (述职评议) of u01's delegates (the 120 of the congress demo's 3rd term, read from the
+congress service) by u01's members: each rater rates the delegates of one delegation-sized group (20);
+most delegates are rated well, three poorly (one with 不满意 from more than half of those rating them).
+The 双爱双评 round over the federation: 12 nominees for 爱企业的好职工 (8 places) and 6 for 爱职工的好经理
+(3 places), each with a citation; a ballot chooses at most 5 per category (the demo's voters pick up to 5
+good workers and up to 2 good managers); about 60 % of the federation's members vote; published.
 
 ``load(rpc, rng)`` acts as the operator (the system); ballots go through ``elections.load_ballots``, which
 stores them exactly as cast ones are (keyed ids, receipts, live tally).
@@ -146,21 +149,138 @@ def chair(rpc, rng: random.Random, roster: list[str], candidate: str) -> dict:
     return rpc.elections.publish(eid)
 
 
-def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
-    """Load the elections demo (as the operator). Figures: electors due, elected, rounds per election."""
-    roster = []
+APPRAISAL_UNION = "u01"
+APPRAISAL_TERM = "cg-u01-t3"  # the congress demo's term (dmtools/demo_congress.py)
+GROUP = 20
+POOR = 3  # delegates rated poorly; the first of them dissatisfied by more than half
+COMMENTS = ["希望多到车间听取意见", "提案落实情况反馈及时", "代表职工发声积极", "联系职工不够紧密"]
+FEDERATION = "ftu"
+AWARD_NOMINEES = {"good_worker": 12, "good_manager": 6}
+AWARD_PLACES = {"good_worker": 8, "good_manager": 3}
+AWARD_K = {"good_worker": 5, "good_manager": 2}
+CITATIONS = {
+    "good_worker": [
+        "扎根一线二十年，带出徒弟三十余名",
+        "技术革新节约成本百万元",
+        "抗疫保供连续奋战",
+        "安全生产零事故标兵",
+    ],
+    "good_manager": ["推动职工工资集体协商", "坚持每月与一线职工座谈", "改善食堂和倒班宿舍条件"],
+}
+
+
+def roster_of(rpc, union_id: str) -> list[str]:
+    out: list[str] = []
     while True:
-        part = rpc.members.union_roster(UNION, len(roster), 5000)
-        roster += [m["member_id"] for m in part["members"]]
-        if not part["members"] or len(roster) >= part["total"]:
-            break
+        part = rpc.members.union_roster(union_id, len(out), 5000)
+        out += [m["member_id"] for m in part["members"]]
+        if not part["members"] or len(out) >= part["total"]:
+            return out
+
+
+def appraisal(
+    rpc, rng: random.Random, subjects: list[str], raters: list[str], union_id: str = APPRAISAL_UNION
+) -> dict:
+    """A union's delegates appraised by its members (each rates one group of :data:`GROUP`); published."""
+    ap = rpc.elections.create_appraisal(
+        {
+            "union_id": union_id,
+            "title": "2024年度职工代表述职评议",
+            "subjects": subjects,
+            "threshold_pct": 60,
+        }
+    )
+    aid = ap["appraisal_id"]
+    poor = set(subjects[5 : 5 + POOR])
+    groups = [subjects[i : i + GROUP] for i in range(0, len(subjects), GROUP)]
+    ballots = []
+    for who in raters:
+        if rng.random() > 0.85:
+            continue
+        marks, comments = {}, {}
+        for s in rng.choice(groups):
+            if s == subjects[5]:
+                weights = (0.15, 0.2, 0.65)
+            elif s in poor:
+                weights = (0.25, 0.3, 0.45)
+            else:
+                weights = (0.7, 0.25, 0.05)
+            marks[s] = rng.choices(["satisfied", "partly", "dissatisfied"], weights)[0]
+            if rng.random() < 0.02:
+                comments[s] = rng.choice(COMMENTS)
+        ballots.append({"member_id": who, "marks": marks, "comments": comments})
+    for start in range(0, len(ballots), BATCH):
+        rpc.elections.load_ratings(aid, ballots[start : start + BATCH])
+    rpc.elections.close_appraisal(aid)
+    return rpc.elections.publish_appraisal(aid)
+
+
+def awards(rpc, rng: random.Random, people: list[str]) -> dict:
+    """A 双爱双评 round over the federation: nominations with citations, a vote, the awarded published."""
+    rnd = rpc.elections.create_award_round(
+        {
+            "union_id": FEDERATION,
+            "title": "2024年度“双爱双评”",
+            "k": max(AWARD_K.values()),
+            "places": AWARD_PLACES,
+        }
+    )
+    aid = rnd["award_id"]
+    chosen = rng.sample(people, sum(AWARD_NOMINEES.values()))
+    nominees = {
+        "good_worker": chosen[: AWARD_NOMINEES["good_worker"]],
+        "good_manager": chosen[AWARD_NOMINEES["good_worker"] :],
+    }
+    for cat, ids in nominees.items():
+        for m in ids:
+            rpc.elections.nominate_award(
+                aid, {"category": cat, "member_id": m, "citation": rng.choice(CITATIONS[cat])}
+            )
+    opened = rpc.elections.open_award_vote(aid)
+    weights = {cat: [rng.uniform(0.2, 1.0) for _ in ids] for cat, ids in nominees.items()}
+    ballots = []
+    for who in people:
+        if rng.random() > 0.6:
+            continue
+        choices = {}
+        for cat, ids in nominees.items():
+            n = rng.randint(1, AWARD_K[cat])
+            picked: list[str] = []
+            while len(picked) < n:
+                m = rng.choices(ids, weights[cat])[0]
+                if m not in picked:
+                    picked.append(m)
+            choices[cat] = picked
+        ballots.append({"member_id": who, "choices": choices})
+    for start in range(0, len(ballots), BATCH):
+        rpc.elections.load_award_ballots(aid, ballots[start : start + BATCH])
+    closed = rpc.elections.close_award_vote(aid)
+    if any(v["tied"] for v in closed["results"].values()):
+        return {**closed, "due": opened["due"]}  # a tie at the last place is left for the admins to settle
+    return rpc.elections.publish_awards(aid)
+
+
+def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
+    """Load the elections demo (as the operator). Figures: electors due, elected, rounds per election,
+    the appraisal's subjects and raters, the awards given."""
+    roster = roster_of(rpc, UNION)
     candidates = roster[3:14]  # the first three are the union's admins
     com = committee(rpc, rng, roster, candidates)
     top = com["elected"][0]["member_id"]
     ch = chair(rpc, rng, roster, top)
-    return {
+    figures = {
         "electors": com["due"],
         "committee_elected": len(com["elected"]),
         "committee_rounds": len(com["rounds"]),
         "chair_elected": len(ch["elected"]),
     }
+    delegates = [d["member_id"] for d in rpc.congress.list_delegates(APPRAISAL_TERM)]
+    ap = appraisal(rpc, rng, delegates, roster_of(rpc, APPRAISAL_UNION))
+    figures["appraisal_subjects"] = len(ap["subjects"])
+    figures["appraisal_below"] = sum(1 for row in ap["results"] if row["below_threshold"])
+    people = []
+    for union in rpc.members.list_unions(FEDERATION, "grassroots"):
+        people += roster_of(rpc, union["id"])
+    aw = awards(rpc, rng, people)
+    figures["awarded"] = sum(len(v["awarded"]) for v in aw["results"].values())
+    return figures

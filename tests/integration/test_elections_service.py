@@ -230,9 +230,31 @@ def test_the_chair_may_be_uncontested_and_an_admin_of_another_union_does_nothing
     assert el["status"] == "decided" and [e["member_id"] for e in el["elected"]] == [CANDIDATES[0]]
 
 
-def test_the_demo_part_loads_both_elections(services, capsys):
+def test_the_demo_parts_elections_appraisal_and_awards(services, capsys):
+    """dmtools/demo_elections.py's parts (``load`` adds only the look-ups of u01's delegates in congress
+    and of the federation's rosters): both elections, an appraisal of 40 subjects by u05's members, a
+    双爱双评 round over the federation."""
+    rng = random.Random("20180501-elections")
     with services(SYSTEM, timeout=120) as rpc:
-        figures = demo.load(rpc, random.Random("20180501-elections"))
+        com = demo.committee(rpc, rng, NUMBERS, CANDIDATES)
+        chair = demo.chair(rpc, rng, NUMBERS, com["elected"][0]["member_id"])
+        ap = demo.appraisal(rpc, rng, NUMBERS[20:60], NUMBERS, "u05")
+        people = NUMBERS + ["M0600001"]
+        aw = demo.awards(rpc, rng, people)
     with capsys.disabled():
-        print(f"\n[elections demo part] {figures}")
-    assert figures == {"electors": DUE, "committee_elected": 9, "committee_rounds": 2, "chair_elected": 1}
+        print(
+            f"\n[elections demo parts] committee {len(com['elected'])} in {len(com['rounds'])} rounds, "
+            f"chair {len(chair['elected'])}, appraisal {ap['ballots']} ballots, {aw['ballots']} award ballots"
+        )
+    assert (
+        com["status"] == chair["status"] == "published"
+        and len(com["elected"]) == 9
+        and len(com["rounds"]) == 2
+    )
+    assert com["rounds"][0]["decision"]["below_majority"] == [CANDIDATES[10]]
+    assert ap["status"] == "published" and ap["recount_matches"] is True and len(ap["results"]) == 40
+    worst = next(row for row in ap["results"] if row["subject"] == NUMBERS[25])
+    assert worst["below_threshold"] and worst["rank"] == 40
+    assert aw["due"] == DUE + 1 and aw["recount_matches"] is True
+    for cat, n in demo.AWARD_PLACES.items():
+        assert len(aw["results"][cat]["awarded"]) + len(aw["results"][cat]["tied"]) >= n
