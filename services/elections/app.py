@@ -586,12 +586,17 @@ def advance(p: Ports, actor: Actor, doc: dict, rnd: dict) -> dict:
     d = rnd["decision"]
     approvals = rnd["tally"]["approve"]
     names = dict(rnd["names"])
+    for m in d["elected"]:
+        if m not in names:  # a person written in (另选他人) and elected
+            names[m] = p.peers.get_member(m).get("name", m)
     newly = [
         {"member_id": m, "name": names.get(m, m), "approvals": approvals[m], "round": rnd["n"]}
         for m in d["elected"]
     ]
     elected = [*doc.get("elected", []), *newly]
     nxt = d["next"]
+    if nxt == "further_round" and rnd["kind"] == "further":
+        nxt = "vacant"  # 另行选举 is held once: seats still open after it stay vacant (docs/elections.md)
     changes: dict = {"elected": elected}
     events = []
     if nxt in ("runoff", "further_round", "repeat"):

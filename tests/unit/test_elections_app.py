@@ -132,6 +132,25 @@ def test_fewer_passing_than_seats_goes_to_a_further_round_or_stays_vacant(p):
     assert el2["status"] == "decided" and el2["vacant"] == 1 and len(el2["elected"]) == 1
 
 
+def test_a_further_round_is_held_once_then_the_seats_stay_vacant(p):
+    eid = setup(p)["election_id"]
+    for who in ELECTORS[:7]:
+        vote(p, eid, who, approve=["M05001"])
+    app.close_round(p, ADMIN, eid)
+    for who in ELECTORS[:7]:  # the further round: nobody passes
+        vote(p, eid, who, approve=[])
+    el = app.close_round(p, ADMIN, eid)
+    assert el["status"] == "decided" and el["vacant"] == 1 and len(el["rounds"]) == 2
+
+
+def test_a_written_in_person_elected_is_named(p):
+    eid = setup(p, seats=1, candidates=("M05001", "M05002"))["election_id"]
+    for who in ELECTORS[:7]:
+        vote(p, eid, who, write_ins=["M05009"])
+    el = app.close_round(p, ADMIN, eid)
+    assert el["elected"] == [{"member_id": "M05009", "name": "会员9", "approvals": 7, "round": 1}]
+
+
 def test_a_turnout_of_two_thirds_exactly_is_invalid_and_repeats_the_round(p):
     eid = setup(p)["election_id"]
     for who in ELECTORS[:6]:  # 6 of 9 = 2/3, not more
