@@ -8,7 +8,9 @@ Sources. The election rules are those of 《工会基层组织选举工作条例
 The article NUMBERS could not be checked against the text of the 条例 on this machine (the reference
 search found only secondary pages quoting the rules, not the numbered text); where an article is cited
 below it is marked "article number not verified" and must be checked before the citation is relied on.
-The rules themselves were checked against secondary sources quoting them (docs/elections.md lists them):
+The rules themselves were checked against secondary sources quoting them (docs/elections.md lists them
+and the two points where they read differently: "三分之二以上" and a majority of those present; the rules
+below follow DESIGN.md and the issue):
 
 - turnout: an election is valid only if MORE than two thirds of the electors due take part
   (条例 2016, in substance: 参加选举的人数超过应到会有选举权人数的三分之二，选举有效; article number
