@@ -76,7 +76,7 @@ _N = "notify"
 #: (``dmlib.auth.RevocationListener``: ``evt-members-token_revoked--<service>.handle_token_revoked-<32 hex>``)
 #: and loads the revoked tokens at start through a standalone proxy (``members.revoked_tokens``).
 REVOCATION = ("members", "token_revoked", "handle_token_revoked")
-PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notify", "cases")
+PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notify", "cases", "elections")
 #: service or tool → its account. The user name is the key (per-stack users get a prefix).
 #: ``consumes`` lists every ``@event_handler`` of the service (checked against the code by
 #: tests/unit/test_broker_accounts.py); ``calls`` every ``Rpc(...)`` dependency.
@@ -111,12 +111,14 @@ ACCOUNTS: dict[str, Account] = {
                     ("proposal_accepted", "proposal_assigned", "proposal_replied", "proposal_overdue"),
                 ),
                 ("cases", ("case_received", "case_dispatched", "case_overdue", "case_replied")),
+                ("elections", ("round_opened", "election_published")),
             )
             for event in events
         ),
         queues=(r"notify\.deliver", r"notify\.retry\.[0-9]+ms"),
         exchanges=(r"notify\.delivery",),
     ),
+    "elections": Account(calls=("members", "congress")),
     # The audit log: entries arrive only as ``change_recorded`` events of each publisher.
     "audit": Account(
         calls=("members",),
@@ -126,7 +128,17 @@ ACCOUNTS: dict[str, Account] = {
     # The operator tools (`dm`: wait, health, demo loader, import, benchmarks): RPC calls only, through
     # nameko's standalone proxy; no service of their own, no events.
     "dm": Account(
-        calls=("members", "disclosure", "voting", "congress", "proposals", "notify", "audit", "cases"),
+        calls=(
+            "members",
+            "disclosure",
+            "voting",
+            "congress",
+            "proposals",
+            "notify",
+            "audit",
+            "cases",
+            "elections",
+        ),
         serves=False,
         publishes=False,
         standalone=True,

@@ -205,7 +205,7 @@ def load(rpc, quiet: bool = False) -> dict:
 
 
 #: The capabilities' demo parts, loaded in this order after the member registry (dmtools/demo_<name>.py).
-PARTS: list[str] = ["congress", "proposals", "evaluations", "disclosure", "notify", "cases"]
+PARTS: list[str] = ["congress", "proposals", "evaluations", "disclosure", "notify", "cases", "elections"]
 
 
 def is_empty(rpc) -> bool:

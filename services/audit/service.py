@@ -120,6 +120,11 @@ class AuditService(HealthRpc):
         """A change made by a person in cases (接诉即办): append it (once per ``event_id``)."""
         self._record("cases", payload)
 
+    @event_handler("elections", AUDIT_EVENT)
+    def handle_elections_change(self, payload: dict) -> None:
+        """A change made by a person in elections (never a ballot): append it (once per ``event_id``)."""
+        self._record("elections", payload)
+
     # ----- reading ---------------------------------------------------------------------------------
     @rpc
     def list_entries(self, data: dict) -> dict:

@@ -15,6 +15,7 @@ GROUP_LABELS = {
     "disclosure": "Factory-affairs disclosure",
     "congress": "Workers' congress",
     "proposals": "Proposals",
+    "elections": "Elections",
 }
 
 

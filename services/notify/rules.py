@@ -32,8 +32,10 @@ KINDS: dict[str, str] = {
     "case_dispatched": "cases",
     "case_overdue": "cases",
     "case_replied": "cases",
+    "election_round_opened": "elections",
+    "election_published": "elections",
 }
-GROUPS = ("evaluations", "disclosure", "congress", "proposals", "cases")
+GROUPS = ("evaluations", "disclosure", "congress", "proposals", "cases", "elections")
 #: Push channels on by default per group: e-mail for what concerns a member personally or as a delegate;
 #: broadcasts (campaigns, disclosures) only in the inbox unless the member asks for more. SMS is opt-in.
 DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
@@ -42,6 +44,7 @@ DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
     "congress": ("email",),
     "proposals": ("email",),
     "cases": ("email",),
+    "elections": (),
 }
 DIGEST_MODES = ("immediate", "daily")
 #: Digest days are calendar days in China Standard Time (UTC+8, no daylight saving).

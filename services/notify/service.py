@@ -387,6 +387,43 @@ class NotifyService(OutboxRelay, HealthRpc):
             member_ids=[payload["asker_id"]],
         )
 
+    @event_handler("elections", "round_opened")
+    def handle_round_opened(self, payload: dict) -> None:
+        """A round of an election opened: its electors (the union's members, or the delegates of the
+        term when delegates elect), told to vote."""
+        self.identity.act_as_service()
+        context = {
+            "title": payload.get("title") or "",
+            "n": payload.get("n") or 1,
+            "round_kind": payload.get("kind") or "first",
+            "seats": payload.get("seats") or 0,
+        }
+        link = f"/elections/{payload['election_id']}"
+        if payload.get("electorate") == "term" and payload.get("term_id"):
+            delegates = self.congress_rpc.list_delegates(payload["term_id"])
+            self._fanout(
+                payload,
+                "election_round_opened",
+                context,
+                link,
+                member_ids=[d["member_id"] for d in delegates],
+            )
+        else:
+            self._fanout(payload, "election_round_opened", context, link, unions=[payload["union_id"]])
+
+    @event_handler("elections", "election_published")
+    def handle_election_published(self, payload: dict) -> None:
+        """An election's results published: every member of the union."""
+        self.identity.act_as_service()
+        context = {"title": payload.get("title") or "", "elected": payload.get("elected") or 0}
+        self._fanout(
+            payload,
+            "election_published",
+            context,
+            f"/elections/{payload['election_id']}",
+            unions=[payload["union_id"]],
+        )
+
     def _session_delegates(self, payload: dict, kind: str, context: dict) -> None:
         self.identity.act_as_service()
         session = self.congress_rpc.get_session(payload["session_id"])

@@ -4,21 +4,10 @@ normalised form both are compared in. Sums are done in Python while streaming th
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-
-def ballot_id(key: bytes, poll_id: str, member_id: str) -> str:
-    """The ballot's ``_id``: HMAC-SHA256(key, "poll:member"), hex. Keyed, so nobody without the key can
-    tell whose ballot it is; deterministic, so a second ballot by the same voter collides."""
-    return hmac.new(key, f"{poll_id}:{member_id}".encode(), hashlib.sha256).hexdigest()
-
-
-def receipt_code(key: bytes, ballot: str) -> str:
-    """The voter's receipt: 12 upper-case hex characters of HMAC(key, "receipt:" + ballot id)."""
-    return hmac.new(key, f"receipt:{ballot}".encode(), hashlib.sha256).hexdigest()[:12].upper()
+from dmlib.ballots import ballot_id, receipt_code  # noqa: F401 (moved to dmlib, used as t.ballot_id)
 
 
 # ----- choice polls -------------------------------------------------------------------------------

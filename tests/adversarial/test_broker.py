@@ -28,6 +28,7 @@ from services.audit.service import AuditService
 from services.cases.service import CasesService
 from services.congress.service import CongressService
 from services.disclosure.service import DisclosureService
+from services.elections.service import ElectionsService
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
@@ -49,6 +50,7 @@ SERVICE_CLASSES = [
     NotifyService,
     AuditService,
     CasesService,
+    ElectionsService,
 ]
 
 

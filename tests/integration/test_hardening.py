@@ -13,6 +13,7 @@ import jwt
 import pytest
 
 from dmlib.auth import issue_token
+from services.elections.service import ElectionsService
 from services.gateway.http import PageEndpoint
 from services.gateway.service import GatewayService
 from services.members.logins import LoginRule
@@ -300,6 +301,7 @@ def test_passwords_never_appear_in_logs_answers_or_records(start, caplog, db):
         (MembersService, "AUTH_SECRET"),
         (MembersService, "ID_HASH_KEY"),
         (VotingService, "VOTING_KEY"),
+        (ElectionsService, "VOTING_KEY"),  # the same ballot key (dmlib/ballots.py)
     ],
 )
 @pytest.mark.parametrize("value", [None, "short", "x" * 40, "published"])

@@ -36,7 +36,11 @@ M2 = member("N0000002", "nu1", name="Li Si")  # en, e-mail and phone
 M3 = member("N0000003", "nu1", name="王五")  # zh-CN, no e-mail, no phone, default preferences
 ADMIN = union_admin("nu1", "N0000009")
 OTHER_ADMIN = union_admin("nu2", "N0000099")
-ALL_PUSH = {"channels": {g: ["email", "sms"] for g in ("evaluations", "disclosure", "congress", "proposals")}}
+ALL_PUSH = {
+    "channels": {
+        g: ["email", "sms"] for g in ("evaluations", "disclosure", "congress", "proposals", "elections")
+    }
+}
 FAILED: list[dict] = []
 
 
@@ -204,6 +208,12 @@ EVENTS = [
     ("proposals", kind, {"proposal_id": "pr1", "union_id": "nu1", "proposer_id": "N0000001",
                          "cosigner_ids": ["N0000002"], "department_ids": ["nu1-d1"], "subject": "改善车间通风"})
     for kind in ("proposal_accepted", "proposal_assigned", "proposal_replied", "proposal_overdue")
+] + [
+    ("elections", "round_opened", {"election_id": "el-1", "round_id": "el-1-r1", "union_id": "nu1", "n": 1,
+                                   "kind": "first", "title": "工会委员会选举", "seats": 9, "electorate": "union",
+                                   "term_id": None}),
+    ("elections", "election_published", {"election_id": "el-1", "union_id": "nu1", "title": "工会委员会选举",
+                                         "elected": 9}),
 ]  # fmt: skip
 #: kind → who gets it: the union's roster (M1, M2, M3 and the admin) for broadcasts; the delegates (M1, M2);
 #: the asker (M2); the proposer and co-signer (M1, M2).
@@ -223,11 +233,15 @@ AUDIENCE = {
     "proposal_assigned": {"N0000001", "N0000002"},
     "proposal_replied": {"N0000001", "N0000002"},
     "proposal_overdue": {"N0000001", "N0000002"},
+    "election_round_opened": ROSTER,
+    "election_published": ROSTER,
 }
 
 
 def kind_of(source_event: str, payload: dict) -> str:
-    return "campaign_opened" if source_event == "poll_opened" else source_event
+    return {"poll_opened": "campaign_opened", "round_opened": "election_round_opened"}.get(
+        source_event, source_event
+    )
 
 
 def test_every_event_reaches_inbox_email_and_sms_in_the_members_language(start, sinks, rpc_as, db):

@@ -13,6 +13,7 @@ from services.audit.service import AuditService
 from services.cases.service import CasesService
 from services.congress.service import CongressService
 from services.disclosure.service import DisclosureService
+from services.elections.service import ElectionsService
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
@@ -31,6 +32,7 @@ CLASSES = {
         NotifyService,
         AuditService,
         CasesService,
+        ElectionsService,
     )
 }
 UUID = "0b6d2a1e-5f0c-4c4e-9f51-1c2d3e4f5a6b"

@@ -1,0 +1,198 @@
+"""Hand-written fakes for the elections use cases (services/elections/app.py): an in-memory store with the
+methods of :class:`services.elections.store.ElectionsStore`, including the semantics of
+``Store.change``/``create`` (guarded by ``expect`` with ``$exists``, ``_v``, events and the audit event
+in the outbox, NotFound/Conflict, duplicate ``_id``), and the members/congress peers. No mocks."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from dmlib.errors import Conflict, NotFound
+
+KEY = b"unit-test-ballot-key-0123456789"
+
+
+def _matches(doc: dict, expect: Mapping[str, Any]) -> bool:
+    for k, v in expect.items():
+        if isinstance(v, dict) and "$exists" in v:
+            if (k in doc) is not v["$exists"]:
+                return False
+        elif doc.get(k) != v:
+            return False
+    return True
+
+
+class FakeElectionsStore:
+    def __init__(self):
+        self.collections: dict[str, dict[Any, dict]] = {}
+        self.events: list[dict] = []  # every event committed, in order
+
+    def _col(self, name: str) -> dict[Any, dict]:
+        return self.collections.setdefault(name, {})
+
+    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable = (), audit=None):
+        col = self._col(collection)
+        if doc["_id"] in col:
+            raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
+        full = {**copy.deepcopy(dict(doc)), "_v": 0}
+        events = [*events, *([audit.event(None, doc, service="elections")] if audit else [])]
+        self.events += copy.deepcopy(events)
+        col[doc["_id"]] = full
+        return copy.deepcopy(full)
+
+    def change(
+        self, collection, doc_id, *, expect=None, set=None, inc=None, events=(), conflict=None, audit=None
+    ):  # noqa: A002
+        doc = self._col(collection).get(doc_id)
+        if doc is None:
+            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
+        if not _matches(doc, expect or {}):
+            raise Conflict("changed by someone else meanwhile", details={"id": doc_id})
+        events = [
+            *events,
+            *([audit.event(copy.deepcopy(doc), set, inc, service="elections")] if audit else []),
+        ]
+        doc.update(copy.deepcopy(dict(set or {})))
+        for k, n in {"_v": 1, **(inc or {})}.items():
+            doc[k] = (doc.get(k) or 0) + n
+        self.events += copy.deepcopy(events)
+        return copy.deepcopy(doc)
+
+    def kinds(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+    # --- as ElectionsStore ----------------------------------------------------------------------
+    def get_election(self, election_id):
+        return copy.deepcopy(self._col("elections").get(election_id))
+
+    def list_elections(self, union_ids):
+        docs = [copy.deepcopy(d) for d in self._col("elections").values()]
+        return [d for d in docs if union_ids is None or d["union_id"] in union_ids]
+
+    def add_electors(self, election_id, member_ids):
+        for m in member_ids:
+            self._col("electors").setdefault(f"{election_id}:{m}", {"election_id": election_id})
+
+    def is_elector(self, election_id, member_id):
+        return f"{election_id}:{member_id}" in self._col("electors")
+
+    def get_doc(self, collection, doc_id):
+        return copy.deepcopy(self._col(collection).get(doc_id))
+
+    def put_tally(self, poll_id, zero):
+        self._col("tallies")[poll_id] = dict(zero)
+
+    def get_round(self, round_id):
+        return copy.deepcopy(self._col("rounds").get(round_id))
+
+    def create_tally(self, round_id, candidates):
+        zero = {"open": True, "n": 0, "v": 0, "i": 0}
+        for k in range(candidates):
+            zero.update({f"a{k}": 0, f"d{k}": 0, f"x{k}": 0})
+        self._col("tallies")[round_id] = zero
+
+    def get_tally(self, round_id):
+        return copy.deepcopy(self._col("tallies").get(round_id, {}))
+
+    def close_tally(self, round_id):
+        self._col("tallies")[round_id]["open"] = False
+
+    def _ballots(self, round_id):
+        return self._col(f"ballots_{round_id}")
+
+    def insert_ballot(self, round_id, ballot):
+        if ballot["_id"] in self._ballots(round_id):
+            raise DuplicateKeyError("E11000 duplicate key")
+        self._ballots(round_id)[ballot["_id"]] = copy.deepcopy(ballot)
+
+    def count_ballot(self, round_id, ballot_id, inc):
+        tally = self._col("tallies")[round_id]
+        if not tally.get("open"):
+            self._ballots(round_id).pop(ballot_id, None)
+            return False
+        for k, v in inc.items():
+            tally[k] = tally.get(k, 0) + v
+        return True
+
+    def settle_ballot(self, round_id, ballot_id):
+        self._ballots(round_id)[ballot_id].pop("pending", None)
+
+    def bulk_ballots(self, round_id, ballots, inc):
+        if any(b["_id"] in self._ballots(round_id) for b in ballots):
+            raise BulkWriteError({"writeErrors": [{"index": 0, "code": 11000, "errmsg": "E11000 duplicate"}]})
+        for b in ballots:
+            self._ballots(round_id)[b["_id"]] = copy.deepcopy(b)
+        tally = self._col("tallies")[round_id]
+        for k, v in inc.items():
+            tally[k] = tally.get(k, 0) + v
+
+    def shuffle_ballots(self, round_id, collection="rounds"):
+        rnd = self._col(collection)[round_id]
+        if "ballot_collection" in rnd:
+            return None
+        rnd["ballot_collection"] = f"ballots_{round_id}_copy"
+        return len(self._ballots(round_id))
+
+    def get_ballot(self, round_id, ballot_id):
+        return copy.deepcopy(self._ballots(round_id).get(ballot_id))
+
+    def iter_ballots(self, round_id, collection="rounds"):
+        return [copy.deepcopy(b) for b in self._ballots(round_id).values()]
+
+    def find_receipt(self, round_id, receipt):
+        return next(
+            (copy.deepcopy(b) for b in self._ballots(round_id).values() if b["receipt"] == receipt), None
+        )
+
+    def ballot_page(self, round_id, skip, limit):
+        docs = sorted(self._ballots(round_id).values(), key=lambda d: d["receipt"])
+        return [copy.deepcopy(d) for d in docs[skip : skip + limit]], len(docs)
+
+
+class FakePeers:
+    """u05 (grassroots, under ftu) with ``n`` members M05001…; u06 beside it; a term with delegates."""
+
+    def __init__(self, n: int = 9):
+        self.members = {
+            f"M05{i:03d}": {"id": f"M05{i:03d}", "name": f"会员{i}", "union_id": "u05"}
+            for i in range(1, n + 1)
+        }
+        self.members["M06001"] = {"id": "M06001", "name": "外单位", "union_id": "u06"}
+        self.unions = {
+            "u05": {"id": "u05", "name": "博瑞工会", "kind": "grassroots", "path": ["ftu", "u05"]},
+            "u06": {"id": "u06", "name": "康泰工会", "kind": "grassroots", "path": ["ftu", "u06"]},
+            "ftu": {"id": "ftu", "name": "总工会", "kind": "federation", "path": ["ftu"]},
+        }
+        self.terms = {"t1": [{"member_id": "M05001"}, {"member_id": "M05002"}, {"member_id": "M05003"}]}
+
+    def get_union(self, union_id):
+        if union_id not in self.unions:
+            raise NotFound("no union")
+        return copy.deepcopy(self.unions[union_id])
+
+    def get_member(self, member_id):
+        if member_id not in self.members:
+            raise NotFound("no member")
+        return copy.deepcopy(self.members[member_id])
+
+    def roster(self, union_id):
+        return [m for m, d in self.members.items() if d["union_id"] == union_id]
+
+    def unions_under(self, union_id):
+        return [u for u, d in self.unions.items() if union_id in d["path"] and d["kind"] == "grassroots"]
+
+    def delegates(self, term_id):
+        return copy.deepcopy(self.terms[term_id])
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2024, 5, 20, 1, 0, tzinfo=UTC)
+
+    def __call__(self):
+        return self.now

@@ -1,0 +1,121 @@
+"""Appraisals (述职评议 / 民主评议) and 双爱双评 use cases (services/elections/appraisals.py) over the fakes."""
+
+import pytest
+
+from dmlib.contracts import elections as c
+from dmlib.errors import BadInput, Conflict, Forbidden
+from services.elections import app
+from services.elections import appraisals as ap
+from tests.helpers import member, union_admin
+from tests.unit.elections_fakes import KEY, Clock, FakeElectionsStore, FakePeers
+
+ADMIN = union_admin("u05", "M05001")
+FED_ADMIN = union_admin("ftu", "F0001")
+
+
+@pytest.fixture
+def p():
+    peers = FakePeers(9)
+    peers.members.update(
+        {f"M06{i:03d}": {"id": f"M06{i:03d}", "name": f"康泰{i}", "union_id": "u06"} for i in range(2, 5)}
+    )
+    return app.Ports(store=FakeElectionsStore(), key=KEY, peers=peers, clock=Clock(), sleep=lambda s: None)
+
+
+def rate(p, who, marks, comments=None):
+    data = c.RatingIn().load({"marks": marks, "comments": comments or {}})
+    return ap.rate(p, member(who, "u05"), p.appraisal, data)
+
+
+def test_an_appraisal_ranks_subjects_and_flags_those_below_the_threshold(p):
+    data = c.AppraisalIn().load(
+        {"union_id": "u05", "title": "2024年职工代表述职评议", "subjects": ["M05002", "M05003"]}
+    )
+    with pytest.raises(Forbidden):
+        ap.create_appraisal(p, union_admin("u06", "M06001"), data)
+    with pytest.raises(BadInput):
+        ap.create_appraisal(
+            p, ADMIN, c.AppraisalIn().load({**data, "subjects": ["M06001"], "threshold_pct": 60})
+        )
+    out = ap.create_appraisal(p, ADMIN, data)
+    p.appraisal = out["appraisal_id"]
+    assert out["due"] == 9 and out["status"] == "open"
+    # M05002: 5 satisfied, 1 partly, 1 dissatisfied → 85.71; M05003: 1, 1, 5 → 28.57, below and majority
+    for i, who in enumerate([f"M05{k:03d}" for k in range(1, 8)]):
+        m2 = "satisfied" if i < 5 else ("partly" if i == 5 else "dissatisfied")
+        m3 = "satisfied" if i == 0 else ("partly" if i == 1 else "dissatisfied")
+        rate(p, who, {"M05002": m2, "M05003": m3}, {"M05003": "联系职工不够"} if i == 6 else None)
+    with pytest.raises(Conflict) as info:
+        rate(p, "M05001", {"M05002": "satisfied"})
+    assert info.value.details["reason"] == "already_voted"
+    with pytest.raises(BadInput):
+        rate(p, "M05008", {"M05009": "satisfied"})
+    with pytest.raises(Forbidden):
+        ap.rate(p, member("M06001", "u06"), p.appraisal, {"marks": {"M05002": "satisfied"}, "comments": {}})
+    rate(p, "M05008", {"M05002": "satisfied"})  # M05003 not rated on this ballot
+    seen = ap.get_appraisal(p, member("M05009", "u05"), p.appraisal)
+    assert "results" not in seen and seen["ballots"] == 8
+    closed = ap.close_appraisal(p, ADMIN, p.appraisal)
+    assert closed["recount_matches"] is True
+    rows = {r["subject"]: r for r in closed["results"]}
+    assert rows["M05002"]["rate"] == "87.50" and rows["M05002"]["rank"] == 1  # 6 + 1 of 8
+    assert rows["M05003"]["rate"] == "28.57" and rows["M05003"]["below_threshold"]
+    assert rows["M05003"]["dissatisfied_majority"] and not rows["M05002"]["below_threshold"]
+    assert ap.appraisal_comments(p, ADMIN, p.appraisal, "M05003") == ["联系职工不够"]
+    ap.publish_appraisal(p, ADMIN, p.appraisal)
+    assert ap.get_appraisal(p, member("M05009", "u05"), p.appraisal)["results"][0]["name"] == "会员2"
+    assert {"appraisal_opened", "appraisal_closed", "appraisal_published"} <= set(p.store.kinds())
+
+
+def test_awards_nomination_vote_with_k_limit_and_the_awarded_list(p):
+    with pytest.raises(Forbidden):
+        ap.create_award_round(
+            p, ADMIN, c.AwardRoundIn().load({"union_id": "ftu", "title": "双爱双评", "k": 2, "places": {}})
+        )
+    rnd = ap.create_award_round(
+        p,
+        FED_ADMIN,
+        c.AwardRoundIn().load(
+            {
+                "union_id": "ftu",
+                "title": "2024年双爱双评",
+                "k": 2,
+                "places": {"good_worker": 2, "good_manager": 1},
+            }
+        ),
+    )
+    aid = rnd["award_id"]
+
+    def nominate(actor, cat, who):
+        data = c.AwardNominationIn().load({"category": cat, "member_id": who, "citation": "扎根一线二十年"})
+        return ap.nominate_award(p, actor, aid, data)
+
+    nominate(member("M05002", "u05"), "good_worker", "M05003")  # a member nominates
+    nominate(FED_ADMIN, "good_worker", "M06002")
+    nominate(FED_ADMIN, "good_worker", "M05004")
+    nominate(FED_ADMIN, "good_manager", "M06003")
+    with pytest.raises(Conflict):
+        nominate(FED_ADMIN, "good_worker", "M05003")
+    with pytest.raises(Conflict):
+        ap.vote_award(p, member("M05002", "u05"), aid, {"choices": {"good_worker": ["M05003"]}})
+    out = ap.open_award_vote(p, FED_ADMIN, aid)
+    assert out["due"] == 9 + 4  # u05's 9 and u06's 4
+    with pytest.raises(BadInput):  # more than k
+        ap.vote_award(
+            p, member("M05001", "u05"), aid, {"choices": {"good_worker": ["M05003", "M06002", "M05004"]}}
+        )
+    plan = [["M05003", "M06002"]] * 4 + [["M05003"]] * 2 + [["M05004"]]
+    for i, chosen in enumerate(plan):
+        who = f"M05{i + 1:03d}"
+        ap.vote_award(
+            p, member(who, "u05"), aid, {"choices": {"good_worker": chosen, "good_manager": ["M06003"]}}
+        )
+    ap.vote_award(p, member("M06002", "u06"), aid, {"choices": {"good_manager": ["M06003"]}})
+    closed = ap.close_award_vote(p, FED_ADMIN, aid)
+    assert closed["recount_matches"] is True
+    assert closed["results"]["good_worker"]["awarded"] == ["M05003", "M06002"]
+    assert closed["results"]["good_manager"]["ranking"][0] == {"nominee": "M06003", "votes": 8}
+    published = ap.publish_awards(p, FED_ADMIN, aid)
+    assert published["status"] == "published"
+    body = next(e["body"] for e in p.store.events if e["type"] == "awards_published")
+    assert body["awarded"] == {"good_worker": ["M05003", "M06002"], "good_manager": ["M06003"]}
