@@ -14,15 +14,16 @@ Collections, with ``_id`` chosen so that every hot path is ``_id`` lookups (docs
 - ``responses_<survey id>`` (one collection per survey, like the voting service's ballots, so exports
   and recounts read one survey's responses only): ``_id`` = the respondent hash HMAC(key,
   "survey:member"): one insert enforces one response per member. ``a`` (answers), ``union_id``,
-  ``department_id`` (the groups of the cross-tabs), ``day`` (China calendar day), ``counted`` (the
-  counters include it); a named survey's response also ``member_id``, ``name``, ``at``; an anonymous
+  ``department_id`` (the groups of the cross-tabs), ``day`` (China calendar day); a named survey's response also ``member_id``, ``name``, ``at``; an anonymous
   one holds no member id, no name and no time finer than the day.
 - ``drafts``: ``_id`` = the respondent hash; ``survey_id``, ``a``, ``saved_at``. Deleted on submission.
 - ``tallies``: the results' counters (flat keys, :mod:`services.surveys.rules`): ``_id`` = survey id
   (every question), ``<survey>|u|<union>`` and ``<survey>|d|<department>`` (cross-tab kinds only), kept
   by ``$inc`` right after each response's insert, so a results page reads a fixed handful of documents
-  whatever the number of responses. Derived: :meth:`SurveysStore.recount` rebuilds them from the
-  responses (a crash between the insert and the ``$inc`` leaves a response with ``counted`` false).
+  whatever the number of responses. The survey's own tally also carries ``closed`` (set first by a
+  close): its ``$inc`` is guarded by it, so a response that arrives as the survey closes is refused
+  and removed. Derived: ``recount`` rebuilds them from the responses (a crash between the insert and
+  the ``$inc`` leaves a response uncounted until then).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from dmlib.storage import Store
+
+#: Questionnaires of open surveys, per process: ``(database, survey id)`` → the survey document. A
+#: survey's questionnaire, audience and window cannot change once it is open, so the answering path
+#: reads it once; whether the survey is still open is decided by its tally's guard, never by this copy.
+_OPEN_SURVEYS: dict[tuple[str, str], dict] = {}
 
 
 def audience_collection(survey_id: str) -> str:
@@ -57,6 +63,20 @@ class SurveysStore(Store):
     # --- surveys ---------------------------------------------------------------------------------
     def survey(self, survey_id: str) -> dict | None:
         return self.db.surveys.find_one({"_id": survey_id})
+
+    def answering_survey(self, survey_id: str) -> dict | None:
+        """The survey for the answering path: an open survey's cached copy (see :data:`_OPEN_SURVEYS`),
+        else the document as stored."""
+        key = (self.db.name, survey_id)
+        cached = _OPEN_SURVEYS.get(key)
+        if cached is not None:
+            return cached
+        survey = self.db.surveys.find_one({"_id": survey_id}, {"outbox": 0})
+        if survey is not None and survey["status"] == "open":
+            if len(_OPEN_SURVEYS) > 1000:
+                _OPEN_SURVEYS.clear()
+            _OPEN_SURVEYS[key] = survey
+        return survey
 
     def surveys_of(self, union_id: str) -> list[dict]:
         """The surveys a union runs (a scan of ``surveys``: a few hundred documents)."""
@@ -102,7 +122,7 @@ class SurveysStore(Store):
     # --- responses -------------------------------------------------------------------------------
     def insert_response(self, survey_id: str, doc: dict) -> None:
         """One insert under the respondent hash: DuplicateKeyError when the member already answered."""
-        self.db[responses_collection(survey_id)].insert_one({**doc, "counted": False})
+        self.db[responses_collection(survey_id)].insert_one(doc)
 
     def response(self, survey_id: str, respondent: str) -> dict | None:
         return self.db[responses_collection(survey_id)].find_one({"_id": respondent})
@@ -110,8 +130,9 @@ class SurveysStore(Store):
     def has_response(self, survey_id: str, respondent: str) -> bool:
         return self.db[responses_collection(survey_id)].find_one({"_id": respondent}, {"_id": 1}) is not None
 
-    def mark_counted(self, survey_id: str, respondent: str) -> None:
-        self.db[responses_collection(survey_id)].update_one({"_id": respondent}, {"$set": {"counted": True}})
+    def delete_response(self, survey_id: str, respondent: str) -> None:
+        """Remove a response that lost the race against the close (it was never counted)."""
+        self.db[responses_collection(survey_id)].delete_one({"_id": respondent})
 
     def response_page(self, survey_id: str, offset: int, limit: int) -> list[dict]:
         """Responses in arrival order (natural order of the survey's own collection)."""
@@ -151,17 +172,28 @@ class SurveysStore(Store):
         inc: Mapping[str, float],
         low: Mapping[str, float] | None = None,
         high: Mapping[str, float] | None = None,
-    ) -> None:
-        """``$inc`` (and ``$min``/``$max`` for the numbers' extremes) on one tally, created if missing."""
+        unless_closed: bool = False,
+    ) -> bool:
+        """``$inc`` (and ``$min``/``$max`` for the numbers' extremes) on one tally, created if missing;
+        with ``unless_closed``, only on an existing tally not closed (False: nothing changed)."""
         ops: dict[str, Any] = {"$inc": dict(inc)}
         if low:
             ops["$min"] = dict(low)
         if high:
             ops["$max"] = dict(high)
+        if unless_closed:
+            return (
+                self.db.tallies.update_one({"_id": tally_id, "closed": {"$ne": True}}, ops).matched_count == 1
+            )
         try:
             self.db.tallies.update_one({"_id": tally_id}, ops, upsert=True)
         except DuplicateKeyError:  # two first upserts raced: the document exists now
             self.db.tallies.update_one({"_id": tally_id}, ops)
+        return True
+
+    def close_tally(self, survey_id: str) -> None:
+        """Shut the survey's counters: every later guarded ``$inc`` is refused."""
+        self.db.tallies.update_one({"_id": survey_id}, {"$set": {"closed": True}}, upsert=True)
 
     def replace_tallies(self, survey_id: str, tallies: dict[str, dict]) -> None:
         """The recount: every tally of the survey replaced by the figures counted from the responses."""
