@@ -567,6 +567,12 @@ def _extremes(survey: dict, answers: dict) -> dict:
     }
 
 
+def _texts(survey: dict, answers: dict) -> dict[str, str]:
+    """The free-text answers of a response: ``{question id: text}``."""
+    kinds = {q["id"]: q["kind"] for q in rules.questions_of(survey)}
+    return {q: v for q, v in answers.items() if kinds.get(q) in c.TEXT_KINDS}
+
+
 def count(store, survey: dict, response: dict) -> bool:
     """Add one stored response to the counters: the survey's (every question, with the numbers'
     extremes; guarded: refused once the survey's tally is closed) and its union's and department's
@@ -610,7 +616,10 @@ def submit_response(store, actor: Actor, now: datetime, keys: Keys, survey_id: s
         store.insert_response(survey_id, doc)
     except DuplicateKeyError:
         raise Conflict(ALREADY_SUBMITTED, details={"reason": "already_submitted"}) from None
+    texts = _texts(survey, answers)
+    store.add_texts(survey_id, rid, texts, doc.get("name"))
     if not count(store, survey, doc):
+        store.drop_texts(survey_id, rid, list(texts))
         store.delete_response(survey_id, rid)
         raise Conflict(NOT_OPEN, details={"status": "closed", "reason": "not_open"})
     if store.drop_draft(rid):
@@ -856,6 +865,7 @@ def recount(store, actor: Actor, survey_id: str) -> dict:
         totals[department_tally(sid, g["key"])] = {}
     for r in store.iter_responses(sid):
         answers = r["a"]
+        store.add_texts(sid, r["_id"], _texts(survey, answers), r.get("name"))  # repairs missing ones
         rules.add(totals[sid], rules.increments(survey, answers))
         for k, v in _extremes(survey, answers).items():
             totals[sid][f"{k}min"] = min(totals[sid].get(f"{k}min", v), v)

@@ -16,8 +16,11 @@ Collections, with ``_id`` chosen so that every hot path is ``_id`` lookups (docs
   "survey:member"): one insert enforces one response per member. ``a`` (answers), ``union_id``,
   ``department_id`` (the groups of the cross-tabs), ``day`` (China calendar day); a named survey's response also ``member_id``, ``name``, ``at``; an anonymous
   one holds no member id, no name and no time finer than the day.
+- ``texts_<survey id>``: the free texts of the responses, one document per text answer (``_id`` =
+  ``<question>|<respondent hash>``; ``q``, ``text``, ``name`` for named surveys only), written right
+  after the response, so the texts page scans texts, not every response.
 - ``drafts``: ``_id`` = the respondent hash; ``survey_id``, ``a``, ``saved_at``. Deleted on submission.
-- ``tallies``: the results' counters (flat keys, :mod:`services.surveys.rules`): ``_id`` = survey id
+- ``tallies_<survey id>``: the results' counters (flat keys, :mod:`services.surveys.rules`): ``_id`` = survey id
   (every question), ``<survey>|u|<union>`` and ``<survey>|d|<department>`` (cross-tab kinds only), kept
   by ``$inc`` right after each response's insert, so a results page reads a fixed handful of documents
   whatever the number of responses. The survey's own tally also carries ``closed`` (set first by a
@@ -49,6 +52,14 @@ def audience_collection(survey_id: str) -> str:
 
 def responses_collection(survey_id: str) -> str:
     return f"responses_{survey_id}"
+
+
+def texts_collection(survey_id: str) -> str:
+    return f"texts_{survey_id}"
+
+
+def tallies_collection(survey_id: str) -> str:
+    return f"tallies_{survey_id}"
 
 
 def union_tally(survey_id: str, union_id: str) -> str:
@@ -155,17 +166,31 @@ class SurveysStore(Store):
             except CursorNotFound:
                 log.warning("surveys: cursor over responses_%s lost after %d, reopened", survey_id, seen)
 
+    def add_texts(self, survey_id: str, respondent: str, texts: Mapping[str, str], name: str | None) -> None:
+        """The free texts of one response, one document each in ``texts_<survey>`` (``_id`` =
+        ``<question>|<respondent>``: a repeat is a no-op), so reading them scans only texts."""
+        docs = [{"_id": f"{q}|{respondent}", "q": q, "text": t, "name": name} for q, t in texts.items()]
+        if docs:
+            try:
+                self.db[texts_collection(survey_id)].insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+
+    def drop_texts(self, survey_id: str, respondent: str, question_ids: list[str]) -> None:
+        for q in question_ids:
+            self.db[texts_collection(survey_id)].delete_one({"_id": f"{q}|{respondent}"})
+
     def texts(
         self, survey_id: str, question_id: str, search: str | None, skip: int, limit: int
     ) -> tuple[list[dict], int]:
-        """Responses answering a text question (optionally containing ``search``), in arrival order, and
-        their number. A scan of the survey's responses (~20 µs each on FerretDB)."""
-        key = f"a.{question_id}"
+        """Texts answering a question (optionally containing ``search``, case-insensitive), in arrival
+        order, and their number: a scan of the survey's texts only (~20 µs each on FerretDB)."""
         found = []
         total = 0
-        for doc in self.iter_responses(survey_id, {key: 1, "name": 1}):
-            text = (doc.get("a") or {}).get(question_id)
-            if not isinstance(text, str) or (search and search.casefold() not in text.casefold()):
+        for doc in self.db[texts_collection(survey_id)].find({"q": question_id}, batch_size=2000):
+            text = doc["text"]
+            if search and search.casefold() not in text.casefold():
                 continue
             if skip <= total < skip + limit:
                 found.append({"text": text, "name": doc.get("name")})
@@ -173,12 +198,19 @@ class SurveysStore(Store):
         return found, total
 
     # --- counters --------------------------------------------------------------------------------
+    def _tallies(self, tally_id: str):
+        return self.db[tallies_collection(tally_id.split("|", 1)[0])]
+
     def tally(self, tally_id: str) -> dict:
-        return self.db.tallies.find_one({"_id": tally_id}) or {}
+        return self._tallies(tally_id).find_one({"_id": tally_id}) or {}
 
     def tallies(self, tally_ids: list[str]) -> dict[str, dict]:
-        """Several tallies by ``_id`` (one lookup each: ``$in`` is a scan on FerretDB)."""
-        return {t: self.tally(t) for t in tally_ids}
+        """Several tallies of one survey: one read of the survey's own tallies collection (one document
+        per union and department of its audience), not one round trip each."""
+        if not tally_ids:
+            return {}
+        docs = {d["_id"]: d for d in self._tallies(tally_ids[0]).find({}, batch_size=5000)}
+        return {t: docs.get(t, {}) for t in tally_ids}
 
     def bump(
         self,
@@ -197,19 +229,22 @@ class SurveysStore(Store):
             ops["$max"] = dict(high)
         if unless_closed:
             return (
-                self.db.tallies.update_one({"_id": tally_id, "closed": {"$ne": True}}, ops).matched_count == 1
+                self._tallies(tally_id)
+                .update_one({"_id": tally_id, "closed": {"$ne": True}}, ops)
+                .matched_count
+                == 1
             )
         try:
-            self.db.tallies.update_one({"_id": tally_id}, ops, upsert=True)
+            self._tallies(tally_id).update_one({"_id": tally_id}, ops, upsert=True)
         except DuplicateKeyError:  # two first upserts raced: the document exists now
-            self.db.tallies.update_one({"_id": tally_id}, ops)
+            self._tallies(tally_id).update_one({"_id": tally_id}, ops)
         return True
 
     def close_tally(self, survey_id: str) -> None:
         """Shut the survey's counters: every later guarded ``$inc`` is refused."""
-        self.db.tallies.update_one({"_id": survey_id}, {"$set": {"closed": True}}, upsert=True)
+        self._tallies(survey_id).update_one({"_id": survey_id}, {"$set": {"closed": True}}, upsert=True)
 
     def replace_tallies(self, survey_id: str, tallies: dict[str, dict]) -> None:
         """The recount: every tally of the survey replaced by the figures counted from the responses."""
         for tally_id, counters in tallies.items():
-            self.db.tallies.replace_one({"_id": tally_id}, {"_id": tally_id, **counters}, upsert=True)
+            self._tallies(tally_id).replace_one({"_id": tally_id}, {"_id": tally_id, **counters}, upsert=True)

@@ -180,6 +180,9 @@ def test_build_open_answer_resume_close_and_results_equal_a_hand_count(services,
     assert len(stored) == 6
     everyone = D1 + D2
     assert not any(m in repr(doc) for doc in stored for m in everyone)
+    texts_stored = list(db("surveys")[f"texts_{sid}"].find({}))
+    assert len(texts_stored) == 2 and all(t["name"] is None for t in texts_stored)
+    assert not any(m in repr(doc) for doc in texts_stored for m in everyone)
     wait_until(lambda: seen() == ["survey_opened", "survey_closed"])
     assert next(p for e, p in SEEN if e == "survey_closed")["responses"] == 6
 
@@ -226,7 +229,7 @@ def test_bad_answers_are_400_with_field_messages_and_store_nothing(services, db,
             rpc.surveys.save_draft(survey["id"], {"answers": {"canteen": 3, "idea": "太" * 21}})
     assert db("surveys")[f"responses_{survey['id']}"].count_documents({}) == 0
     assert db("surveys").drafts.count_documents({}) == 0
-    assert db("surveys").tallies.find_one({"_id": survey["id"]})["n"] == 0
+    assert db("surveys")[f"tallies_{survey['id']}"].find_one({"_id": survey["id"]})["n"] == 0
 
 
 def test_scope_reminders_and_a_bad_questionnaire(services):

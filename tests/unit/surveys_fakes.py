@@ -146,12 +146,20 @@ class FakeSurveysStore:
     def iter_responses(self, survey_id, projection=None):
         return iter(copy.deepcopy(list(self._col(responses_collection(survey_id)).values())))
 
+    def add_texts(self, survey_id, respondent, texts, name):
+        col = self._col(f"texts_{survey_id}")
+        for q, t in texts.items():
+            col.setdefault(f"{q}|{respondent}", {"_id": f"{q}|{respondent}", "q": q, "text": t, "name": name})
+
+    def drop_texts(self, survey_id, respondent, question_ids):
+        for q in question_ids:
+            self._col(f"texts_{survey_id}").pop(f"{q}|{respondent}", None)
+
     def texts(self, survey_id, question_id, search, skip, limit):
         found = [
-            {"text": r["a"][question_id], "name": r.get("name")}
-            for r in self._col(responses_collection(survey_id)).values()
-            if isinstance(r["a"].get(question_id), str)
-            and (not search or search.casefold() in r["a"][question_id].casefold())
+            {"text": d["text"], "name": d["name"]}
+            for d in self._col(f"texts_{survey_id}").values()
+            if d["q"] == question_id and (not search or search.casefold() in d["text"].casefold())
         ]
         return found[skip : skip + limit], len(found)
 
