@@ -192,7 +192,7 @@ def results_part(config: dict, report: Report) -> None:
             f"surveys: one page of free texts searched over {RESPONSES:,} responses",
             "ms",
             round((time.perf_counter() - t0) * 1000, 1),
-            note=f"{page['total']:,} matches; a scan of the responses (FerretDB decodes each)",
+            note=f"{page['total']:,} matches; a scan of the survey's text answers (texts_<survey>)",
         )
         client.close()
 
