@@ -280,3 +280,33 @@ def test_notify_tells_the_audience_and_reminds_only_those_who_have_not_submitted
         assert rpc.surveys.remind(survey["id"])["pending"] == 2
     wait_until(lambda: all(kinds(m) == ["survey_reminded", "survey_opened"] for m in D1[1:3]), timeout=30)
     assert kinds(D1[0]) == ["survey_opened"]  # the one who answered is not reminded
+
+
+def test_a_survey_of_the_delegates_of_a_congress_term(runner_factory, config, rpc_as):
+    from services.congress.service import CongressService
+
+    runner_factory(config, MembersService, CongressService, SurveysService).start()
+    with rpc_as(SYSTEM) as rpc:
+        rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+        rpc.members.create_union({"id": "u01", "name": "u01工会", "kind": "grassroots", "parent_id": "ftu"})
+        for no, nid in zip(D1, valid_ids(len(D1)), strict=True):
+            rpc.members.register_member(
+                {"member_no": no, "name": "会员", "union_id": "u01", "national_id": nid}
+            )
+    with rpc_as(ADMIN) as rpc:
+        rpc.congress.create_congress({"union_id": "u01"})
+        term = rpc.congress.create_term(
+            "cg-u01",
+            {"number": 1, "start": "2026-01-01", "end": "2030-12-31", "delegations": [{"name": "一团"}]},
+        )
+        delegates = [{"member_id": m, "delegation_id": "g1"} for m in D1[:3]]
+        rpc.congress.elect_delegates(term["id"], {"delegates": delegates})
+        survey = rpc.surveys.create_survey(survey_in(audience={"kind": "delegates", "term_id": term["id"]}))
+        opened = rpc.surveys.open_survey(survey["id"])
+    assert opened["eligible"] == 3
+    with rpc_as(member(D1[3], "u01")) as rpc, pytest.raises(Forbidden):  # a member, not a delegate
+        rpc.surveys.submit_response(survey["id"], {"answers": {"canteen": "no"}})
+    with rpc_as(member(D1[0], "u01")) as rpc:
+        assert (
+            rpc.surveys.submit_response(survey["id"], {"answers": {"canteen": "no"}})["status"] == "submitted"
+        )
