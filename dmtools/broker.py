@@ -76,7 +76,17 @@ _N = "notify"
 #: (``dmlib.auth.RevocationListener``: ``evt-members-token_revoked--<service>.handle_token_revoked-<32 hex>``)
 #: and loads the revoked tokens at start through a standalone proxy (``members.revoked_tokens``).
 REVOCATION = ("members", "token_revoked", "handle_token_revoked")
-PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notify", "cases", "elections")
+PUBLISHERS = (
+    "members",
+    "congress",
+    "proposals",
+    "voting",
+    "disclosure",
+    "notify",
+    "cases",
+    "elections",
+    "surveys",
+)
 #: service or tool → its account. The user name is the key (per-stack users get a prefix).
 #: ``consumes`` lists every ``@event_handler`` of the service (checked against the code by
 #: tests/unit/test_broker_accounts.py); ``calls`` every ``Rpc(...)`` dependency.
@@ -94,8 +104,9 @@ ACCOUNTS: dict[str, Account] = {
     ),
     "proposals": Account(calls=("congress", "members")),
     "cases": Account(calls=("members",)),
+    "surveys": Account(calls=("members", "congress")),
     "notify": Account(
-        calls=("members", "voting", "congress"),
+        calls=("members", "voting", "congress", "surveys"),
         consumes=tuple(
             (source, event, f"handle_{event}")
             for source, events in (
@@ -112,6 +123,7 @@ ACCOUNTS: dict[str, Account] = {
                 ),
                 ("cases", ("case_received", "case_dispatched", "case_overdue", "case_replied")),
                 ("elections", ("round_opened", "election_published")),
+                ("surveys", ("survey_opened", "survey_reminded")),
             )
             for event in events
         ),
@@ -138,6 +150,7 @@ ACCOUNTS: dict[str, Account] = {
             "audit",
             "cases",
             "elections",
+            "surveys",
         ),
         serves=False,
         publishes=False,

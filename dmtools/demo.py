@@ -205,7 +205,16 @@ def load(rpc, quiet: bool = False) -> dict:
 
 
 #: The capabilities' demo parts, loaded in this order after the member registry (dmtools/demo_<name>.py).
-PARTS: list[str] = ["congress", "proposals", "evaluations", "disclosure", "notify", "cases", "elections"]
+PARTS: list[str] = [
+    "congress",
+    "proposals",
+    "evaluations",
+    "disclosure",
+    "notify",
+    "cases",
+    "elections",
+    "surveys",
+]
 
 
 def is_empty(rpc) -> bool:

@@ -34,8 +34,10 @@ KINDS: dict[str, str] = {
     "case_replied": "cases",
     "election_round_opened": "elections",
     "election_published": "elections",
+    "survey_opened": "surveys",
+    "survey_reminded": "surveys",
 }
-GROUPS = ("evaluations", "disclosure", "congress", "proposals", "cases", "elections")
+GROUPS = ("evaluations", "disclosure", "congress", "proposals", "cases", "elections", "surveys")
 #: Push channels on by default per group: e-mail for what concerns a member personally or as a delegate;
 #: broadcasts (campaigns, disclosures) only in the inbox unless the member asks for more. SMS is opt-in.
 DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
@@ -45,6 +47,7 @@ DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
     "proposals": ("email",),
     "cases": ("email",),
     "elections": (),
+    "surveys": (),
 }
 DIGEST_MODES = ("immediate", "daily")
 #: Digest days are calendar days in China Standard Time (UTC+8, no daylight saving).

@@ -141,6 +141,14 @@ DISCLOSURE = {
     "title": "食堂账目公开",
     "mandatory": True,
 }
+SURVEY = {
+    "survey_id": "sv-1",
+    "union_id": "u01",
+    "title": "职工需求调查",
+    "anonymous": True,
+    "closes_at": "2026-12-31T09:00:00Z",
+    "eligible": 3,
+}
 UNION_PATH = ("ftu", "u01")
 CASE_EVENT = {
     "case_id": "26120400001",
@@ -251,6 +259,8 @@ CASES: dict[tuple[str, str], dict | None] = {
         "supervising_union_id": "ftu",
     },
     ("notify", "handle_case_replied"): {**CASE_EVENT, "state": "replied", "on_time": True},
+    ("notify", "handle_survey_opened"): SURVEY,
+    ("notify", "handle_survey_reminded"): {**SURVEY, "reminder": 1, "pending": 3},
     ("congress", "handle_poll_closed"): None,
     # the audit log: one handler per publisher of change_recorded
     ("audit", "handle_members_change"): change(
@@ -310,6 +320,9 @@ CASES: dict[tuple[str, str], dict | None] = {
     ),
     ("audit", "handle_cases_change"): change(
         "cases.case_dispatched", "case", "26120400001", {"state": "received"}, {"state": "dispatched"}
+    ),
+    ("audit", "handle_surveys_change"): change(
+        "surveys.survey_opened", "survey", "sv-1", {"status": "draft"}, {"status": "open"}
     ),
 }
 #: Broadcast handlers, taken in every process that has them (every service through
@@ -445,6 +458,21 @@ class StandInCongress:
         return [{"member_id": m} for m in DELEGATES]
 
 
+class StandInSurveys:
+    """What notify asks surveys (a survey's audience, those who have not answered)."""
+
+    name = "surveys"
+
+    @rpc
+    def audience_members(self, survey_id, offset=0, limit=5000):
+        members = [{"member_id": m, "locale": "zh-CN"} for m in DELEGATES]
+        return {"survey_id": survey_id, "total": len(members), "offset": offset, "members": members[offset:]}
+
+    @rpc
+    def pending_members(self, survey_id, offset=0, limit=5000):
+        return self.audience_members(survey_id, offset, limit)
+
+
 def populate(rpc) -> None:
     rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
     rpc.members.create_union({"id": "u01", "name": "测试工会", "kind": "grassroots", "parent_id": "ftu"})
@@ -452,7 +480,9 @@ def populate(rpc) -> None:
 
 
 def test_forged_and_replayed_events_change_nothing_in_notify(runner_factory, config, rpc_as, db, caplog):
-    runner_factory(config, MembersService, NotifyService, StandInVoting, StandInCongress).start()
+    runner_factory(
+        config, MembersService, NotifyService, StandInVoting, StandInCongress, StandInSurveys
+    ).start()
     with rpc_as(SYSTEM) as r:
         populate(r)
     notify = db("notify")

@@ -81,8 +81,29 @@ def test_dockerfile_installs_the_project_and_drops_root():
     assert "pip install --no-cache-dir ." in text and "USER app" in text
 
 
-APP = ("members", "gateway", "disclosure", "voting", "congress", "proposals", "notify", "elections")
-WITH_DB = ("members", "disclosure", "voting", "congress", "proposals", "notify", "elections")
+APP = (
+    "members",
+    "gateway",
+    "disclosure",
+    "voting",
+    "congress",
+    "proposals",
+    "notify",
+    "cases",
+    "elections",
+    "surveys",
+)
+WITH_DB = (
+    "members",
+    "disclosure",
+    "voting",
+    "congress",
+    "proposals",
+    "notify",
+    "cases",
+    "elections",
+    "surveys",
+)
 
 
 def required(value: str, key: str) -> bool:
