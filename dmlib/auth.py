@@ -23,6 +23,8 @@ role                      scope id
 ``handler``               a department id
 ``union_admin``           a union id; covers that union and the unions below it
 ``superior_admin``        a union id (a federation or district); covers the unions below it
+``hotline_staff``         a union id: staff of its 12351 hotline / service station; record calls,
+                          dispatch and handle cases, return visits (cases service) for that union and below
 ``system``                ``*``: a service acting on its own behalf (timers, event handlers)
 ========================  ====================================================================
 """
@@ -53,6 +55,7 @@ ROLE_SCOPES = {
     "handler": "department",
     "union_admin": "union",
     "superior_admin": "union",
+    "hotline_staff": "union",
     "system": "*",
 }
 ROLES = ("member", *ROLE_SCOPES)

@@ -1,0 +1,265 @@
+"""The cases service (接诉即办): worker requests received, dispatched, handled within Chinese-working-day
+limits and evaluated by the worker, with indicators kept as counters, 未诉先办 alerts and the 每月一题
+view (DESIGN.md §4, docs/cases.md).
+
+Entrypoints only: each loads its input with the contract schema (:mod:`dmlib.contracts.cases`), calls
+its use case in :mod:`services.cases.app` (which asks :mod:`services.cases.policy`, applies
+:mod:`services.cases.rules` and commits one guarded write with its outbox events through
+:mod:`services.cases.store`), relays what it committed and dumps the output (:mod:`services.cases.views`).
+
+Errors (all from :mod:`dmlib.errors`): BadInput 400 (field messages), Forbidden 403 (another union's
+case, a role that may not act), NotFound 404 (no such case or union), Conflict 409 (wrong state, or
+changed by someone else first), TooManyRequests 429 (progress-query codes and attempts).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from nameko.extensions import DependencyProvider
+from nameko.timer import Timer
+
+from dmlib.auth import Identity
+from dmlib.contracts import cases as c  # noqa: F401 (the contract every method loads and dumps)
+from dmlib.events import Events
+from dmlib.health import HealthRpc
+from dmlib.rpc import Rpc, rpc
+from dmlib.state import OutboxRelay
+from dmlib.storage import Mongo
+
+from .store import CasesStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WATCH_INTERVAL_S = 300.0
+
+
+class Clock(DependencyProvider):
+    """The service's notion of now (UTC). Tests move time by setting ``offset`` on the provider."""
+
+    def setup(self) -> None:
+        self.offset = timedelta(0)
+
+    def get_dependency(self, worker_ctx) -> Clock:
+        return self
+
+    def now(self) -> datetime:
+        from dmlib.state import now
+
+        return now() + self.offset
+
+
+class WatchTimer(Timer):
+    """A timer whose interval comes from config ``CASE_WATCH_INTERVAL_S`` (default 300 s)."""
+
+    def setup(self) -> None:
+        self.interval = float(self.container.config.get("CASE_WATCH_INTERVAL_S") or self.interval)
+
+
+class CasesService(OutboxRelay, HealthRpc):
+    name = "cases"
+
+    store: CasesStore = Mongo(CasesStore)
+    identity = Identity()
+    events = Events()
+    clock = Clock()
+    members_rpc = Rpc("members")
+
+    # ----- settings --------------------------------------------------------------------------------
+    @rpc
+    def settings(self) -> dict:
+        """The configured numbers and the enumerations with their Chinese labels (:class:`SettingsOut`):
+        reply limits per complexity class (working days, config ``CASE_LIMIT_DAYS``, default 5/15/30),
+        sign-for limit (working hours, ``CASE_SIGN_FOR_HOURS``, 2), first-contact limit (working days,
+        ``CASE_CONTACT_DAYS``, 1), 未诉先办 threshold N and window D (``CASE_ALERT_THRESHOLD`` 5,
+        ``CASE_ALERT_WINDOW_DAYS`` 30). Anyone logged in."""
+        raise NotImplementedError
+
+    # ----- receive (接) ----------------------------------------------------------------------------
+    @rpc
+    def file_case(self, data: dict) -> dict:
+        """A member files a case online (接). In: :class:`CaseIn` with ``channel`` ``online`` (no
+        ``caller``; ``anonymous`` only for a suggestion). The receiving union is the member's own union.
+        Out: :class:`CaseOut` in state ``received`` with its case number (``id``, 11 digits ``YYMMDD`` +
+        daily sequence, China time). Publishes ``case_received``; audit ``cases.case_received``.
+        Errors: BadInput (fields; an ``employer.union_id`` that does not exist), Forbidden (not a member)."""
+        raise NotImplementedError
+
+    @rpc
+    def record_call(self, union_id: str, data: dict) -> dict:
+        """Hotline staff record a phone call or visit (接) at their union ``union_id`` (the receiving
+        union, which leads: 分级主办). In: :class:`CaseIn` with ``channel`` ``phone``/``visit`` and
+        ``caller`` {name, phone} (``member_id`` when the caller is a member). Out: :class:`CaseOut`
+        (``received``). ``hotline_staff`` or an admin of ``union_id`` (or above). Publishes
+        ``case_received``. Errors: BadInput, NotFound (union), Forbidden."""
+        raise NotImplementedError
+
+    # ----- dispatch (派) ---------------------------------------------------------------------------
+    @rpc
+    def dispatch(self, case_id: str, data: dict) -> dict:
+        """Dispatch (派单) a received case: to the employer's grassroots union or to the receiving union
+        itself, with its complexity class. In: :class:`DispatchIn`. Sets round 1's limits: sign-for
+        (working hours), first contact (working days) and reply (working days by complexity), counted
+        on the Chinese working calendar (statutory holidays and make-up working days, ``rules.py``).
+        Staff/admins of the receiving union or above; the target must be the receiving union or a union
+        below it (Forbidden otherwise). Only ``received`` (409). Publishes ``case_dispatched``.
+        Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    @rpc
+    def transfer(self, case_id: str, data: dict) -> dict:
+        """Transfer (转办) a case down to a union below the handling union or up to one above it, with a
+        reason (in the history). In: :class:`TransferIn`. The reply deadline stays; the sign-for and
+        contact limits restart. Staff/admins of the handling union or above. States ``dispatched``,
+        ``signed``, ``in_progress`` (409 otherwise); not to the same union (409). Publishes
+        ``case_dispatched`` (``transfer`` true). Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    # ----- handle (办) -----------------------------------------------------------------------------
+    @rpc
+    def sign_for(self, case_id: str) -> dict:
+        """Sign for (签收) a dispatched case. Staff/admins of the handling union. Only ``dispatched``
+        (409). Records whether it was within the sign-for limit. Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    @rpc
+    def contact(self, case_id: str, data: dict) -> dict:
+        """Record the first (or a further) contact with the worker (联系). In: :class:`ContactIn`. The
+        first one moves ``signed`` → ``in_progress`` and decides the response (响应: signed for and
+        contacted within limits). Staff/admins of the handling union; ``signed``/``in_progress`` (409).
+        Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    @rpc
+    def add_note(self, case_id: str, data: dict) -> dict:
+        """An internal note (内部记录; never shown to the worker). In: :class:`NoteIn`. Staff/admins of
+        the handling or receiving union or above; any state but ``received``. Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    @rpc
+    def interim_reply(self, case_id: str, data: dict) -> dict:
+        """An interim reply to the worker (阶段性答复, shown in the progress query). In:
+        :class:`ReplyIn`. Handling union staff/admins; ``in_progress`` (409). Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    @rpc
+    def reply(self, case_id: str, data: dict) -> dict:
+        """The written final reply (答复): ``in_progress`` → ``replied``; closes the round's reply limit
+        (on time or not). In: :class:`ReplyIn`. Handling union staff/admins (403), ``in_progress``
+        (409: sign for and contact first). Publishes ``case_replied``. Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    # ----- evaluate (评) ---------------------------------------------------------------------------
+    @rpc
+    def rate(self, case_id: str, data: dict) -> dict:
+        """The worker rates the reply (评价). In: :class:`RateIn`. Only the member who filed it (403),
+        only ``replied`` (409). 满意 / 基本满意 → ``closed``; 不满意 in round 1 → round 2 at the same
+        union (``dispatched``, new limits; publishes ``case_dispatched`` with ``round`` 2); 不满意 in
+        round 2 → ``closed``. Publishes ``case_rated`` (and ``case_closed`` when it closes).
+        Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    @rpc
+    def follow_up(self, case_id: str, data: dict) -> dict:
+        """A return visit (回访) by hotline staff or an admin of the receiving or handling union (or
+        above): ``replied`` or ``closed`` (409). With ``satisfaction``/``resolved`` it records the
+        rating of a caller who cannot rate online (only while ``replied``, for a case without a member
+        filer; it then acts as :meth:`rate`). In: :class:`FollowUpIn`. Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    @rpc
+    def supervise(self, case_id: str, data: dict) -> dict:
+        """Supervision (督办) or a reminder (催办) by a superior admin of a union above the handling
+        union (403 otherwise), while the case is open (``dispatched``, ``signed``, ``in_progress``; 409).
+        In: :class:`SuperviseIn`. Publishes ``case_supervised``. Out: :class:`CaseOut`."""
+        raise NotImplementedError
+
+    # ----- reading ---------------------------------------------------------------------------------
+    @rpc
+    def get_case(self, case_id: str) -> dict:
+        """One case with its rounds, limits and full history (:class:`CaseOut`). The filing member
+        sees it without internal notes (:class:`ProgressOut` fields are a subset); staff and admins of
+        the receiving or handling union or above see everything. NotFound, Forbidden."""
+        raise NotImplementedError
+
+    @rpc
+    def my_cases(self) -> list[dict]:
+        """The caller's own cases, newest first ([:class:`CaseSummaryOut`])."""
+        raise NotImplementedError
+
+    @rpc
+    def queue(self, data: dict) -> dict:
+        """A union's case queue with filters and paging (:class:`QueueIn` → :class:`QueueOut`), most
+        urgent first (overdue, then by deadline), rows coloured by time limit. Staff/admins of the union
+        or above (``scope`` ``tree``: superior admins)."""
+        raise NotImplementedError
+
+    # ----- progress query (no login) ---------------------------------------------------------------
+    @rpc
+    def request_query_code(self, data: dict) -> dict:
+        """Send a one-time 6-digit code by SMS to the phone of a case (:class:`QueryCodeIn` →
+        :class:`QueryCodeOut`). Answers the same whether or not the case/phone pair exists (no probing).
+        Rate-limited per case number and phone (``CASE_QUERY_CODES_PER_HOUR``, default 3) →
+        TooManyRequests. Codes live ``CASE_QUERY_CODE_TTL_S`` (600 s) and are stored hashed."""
+        raise NotImplementedError
+
+    @rpc
+    def query_progress(self, data: dict) -> dict:
+        """The progress query (:class:`ProgressIn` → :class:`ProgressOut`): state, deadline, history
+        and replies without internal notes. The code is used once; ``CASE_QUERY_MAX_ATTEMPTS``
+        (default 5) wrong codes per code → TooManyRequests. A wrong code / number / phone → NotFound
+        (one message for all three)."""
+        raise NotImplementedError
+
+    # ----- indicators, alerts, topic ---------------------------------------------------------------
+    @rpc
+    def indicators(self, data: dict) -> dict:
+        """Indicators of a union and every union below it over whole months (:class:`IndicatorsIn` →
+        :class:`IndicatorsOut`): counts, rates with their formulas (响应率 = responded ÷ dispatched;
+        解决率 = resolved ÷ rated; 满意率 = (satisfied + partly) ÷ rated, and satisfied ÷ rated;
+        办结率 = closed ÷ due; 按时办结率 = closed on time ÷ due; docs/cases.md), by month, by category
+        and by direct child union. Read from counters (one ``_id`` lookup per union and month), never a
+        scan of cases. Admins and hotline staff of the union or above."""
+        raise NotImplementedError
+
+    @rpc
+    def alerts(self, union_id: str) -> list[dict]:
+        """未诉先办 alerts in a union's tree, newest first ([:class:`AlertOut`]): one enterprise with at
+        least ``CASE_ALERT_THRESHOLD`` cases of one category received within ``CASE_ALERT_WINDOW_DAYS``.
+        Superior admins (and admins of the union itself)."""
+        raise NotImplementedError
+
+    @rpc
+    def topic(self, data: dict) -> dict:
+        """每月一题 (:class:`TopicIn` → :class:`TopicOut`): the month's top categories (with a 6-month
+        trend) and top enterprises of a union's tree. Admins of the union or above."""
+        raise NotImplementedError
+
+    # ----- timer: reminders (催办) and overdue escalation (督办) ----------------------------------------
+    @WatchTimer.decorator(interval=DEFAULT_WATCH_INTERVAL_S)
+    def watch(self) -> None:
+        """Timer: :meth:`check_limits` as the system."""
+        raise NotImplementedError
+
+    @rpc
+    def check_limits(self, at: str | None = None) -> dict:
+        """Run the limit round now, at ``at`` (ISO 8601, default now). System only. For each open case:
+        a reminder (``case_reminded``) once per limit before it ends (``CASE_REMIND_BEFORE_HOURS``,
+        default 4 working hours) and once after; a case past its reply limit is escalated to the superior
+        union exactly once per round (``case_overdue``, ``supervised`` true), however often this runs
+        and however many instances run (guarded writes). Out: ``{"checked", "reminded", "escalated"}``."""
+        raise NotImplementedError
+
+    # ----- operators -------------------------------------------------------------------------------
+    @rpc
+    def backdate(self, case_id: str, days: int) -> dict:
+        """Move every time of a case ``days`` into the past (for taking over records and the demo;
+        follow with :meth:`recount_indicators`). System only. Errors: BadInput (days not 1-3650)."""
+        raise NotImplementedError
+
+    @rpc
+    def recount_indicators(self) -> dict:
+        """Rebuild the indicator counters and alert tallies from the cases (an operator's repair; a scan).
+        System only. Out: ``{"cases", "counters"}``."""
+        raise NotImplementedError
