@@ -1,33 +1,26 @@
-"""The cases service (接诉即办): worker requests received, dispatched, handled within Chinese-working-day
-limits and evaluated by the worker, with indicators kept as counters, 未诉先办 alerts and the 每月一题
-view (DESIGN.md §4, docs/cases.md).
-
-Entrypoints only: each loads its input with the contract schema (:mod:`dmlib.contracts.cases`), calls
-its use case in :mod:`services.cases.app` (which asks :mod:`services.cases.policy`, applies
-:mod:`services.cases.rules` and commits one guarded write with its outbox events through
-:mod:`services.cases.store`), relays what it committed and dumps the output (:mod:`services.cases.views`).
-
-Errors (all from :mod:`dmlib.errors`): BadInput 400 (field messages), Forbidden 403 (another union's
-case, a role that may not act), NotFound 404 (no such case or union), Conflict 409 (wrong state, or
-changed by someone else first), TooManyRequests 429 (progress-query codes and attempts).
-"""
-
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import requests
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
-from dmlib.auth import Identity
-from dmlib.contracts import cases as c  # noqa: F401 (the contract every method loads and dumps)
+from dmlib.auth import Identity, auth_secret
+from dmlib.contracts import cases as c
+from dmlib.errors import BadInput
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
 from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
 
+from . import app, rules, views
 from .store import CasesStore
 
 log = logging.getLogger(__name__)
@@ -50,11 +43,88 @@ class Clock(DependencyProvider):
         return now() + self.offset
 
 
+def _int_map(text: str | None, default: dict[str, int]) -> dict[str, int]:
+    """``general:5,difficult:15,complex:30`` → dict (missing classes keep their default)."""
+    out = dict(default)
+    for part in (text or "").split(","):
+        if ":" in part:
+            k, v = part.split(":", 1)
+            if k.strip() in out:
+                out[k.strip()] = int(v)
+    return out
+
+
+class SettingsProvider(DependencyProvider):
+    """The configurable numbers (config.yaml; docs/cases.md "Configuration"): ``CASE_LIMIT_DAYS``
+    (``general:5,difficult:15,complex:30``), ``CASE_SIGN_FOR_HOURS`` (2), ``CASE_CONTACT_DAYS`` (1),
+    ``CASE_WORKDAY_HOURS`` (``9-17``), ``CASE_REMIND_BEFORE_HOURS`` (4), ``CASE_ALERT_THRESHOLD`` (5),
+    ``CASE_ALERT_WINDOW_DAYS`` (30), ``CASE_QUERY_CODES_PER_HOUR`` (3), ``CASE_QUERY_CODE_TTL_S`` (600),
+    ``CASE_QUERY_MAX_ATTEMPTS`` (5); the code hashing key is derived from ``AUTH_SECRET``."""
+
+    def setup(self) -> None:
+        cfg = self.container.config
+        g = lambda k, d: int(cfg.get(k) or d)  # noqa: E731
+        start, end = (int(x) for x in str(cfg.get("CASE_WORKDAY_HOURS") or "9-17").split("-"))
+        self.settings = app.Settings(
+            limits=rules.Limits(
+                sign_for=g("CASE_SIGN_FOR_HOURS", rules.DEFAULT_SIGN_FOR_HOURS),
+                contact=g("CASE_CONTACT_DAYS", rules.DEFAULT_CONTACT_DAYS),
+                reply=_int_map(cfg.get("CASE_LIMIT_DAYS"), rules.DEFAULT_LIMIT_DAYS),
+                workday=(start, end),
+            ),
+            remind_before_hours=g("CASE_REMIND_BEFORE_HOURS", rules.DEFAULT_REMIND_BEFORE_HOURS),
+            alert_threshold=g("CASE_ALERT_THRESHOLD", rules.DEFAULT_ALERT_THRESHOLD),
+            alert_window_days=g("CASE_ALERT_WINDOW_DAYS", rules.DEFAULT_ALERT_WINDOW_DAYS),
+            codes_per_hour=g("CASE_QUERY_CODES_PER_HOUR", 3),
+            code_ttl_s=g("CASE_QUERY_CODE_TTL_S", 600),
+            max_attempts=g("CASE_QUERY_MAX_ATTEMPTS", 5),
+            code_key=hmac.new(auth_secret(cfg).encode(), b"cases:query-code", hashlib.sha256).digest(),
+        )
+
+    def get_dependency(self, worker_ctx) -> app.Settings:
+        return self.settings
+
+
+class Sms(DependencyProvider):
+    """Sends the progress-query code to the phone of a case: POST ``{"to", "text", "message_id"}`` to
+    ``SMS_URL`` (the SMS gateway notify uses; the code never travels on the broker). With no
+    ``SMS_URL`` the code is not sent (logged as such, without the code)."""
+
+    def setup(self) -> None:
+        self.url = (self.container.config.get("SMS_URL") or "").strip() or None
+
+    def get_dependency(self, worker_ctx) -> Sms:
+        return self
+
+    def send(self, phone: str, text: str) -> None:
+        if not self.url:
+            log.warning("progress-query code not sent: SMS_URL is empty")
+            return
+        requests.post(
+            self.url, json={"to": phone, "text": text, "message_id": f"case-code:{phone[-4:]}"}, timeout=5
+        )
+
+
 class WatchTimer(Timer):
     """A timer whose interval comes from config ``CASE_WATCH_INTERVAL_S`` (default 300 s)."""
 
     def setup(self) -> None:
         self.interval = float(self.container.config.get("CASE_WATCH_INTERVAL_S") or self.interval)
+
+
+@dataclass
+class RpcPeers:
+    """:class:`app.Peers` over RPC to members (asked as this service, after the policy allowed what it
+    could decide without them)."""
+
+    members: Any
+    identity: Any
+
+    def union(self, union_id: str) -> dict:
+        return self.members.get_union(union_id)
+
+    def member(self, member_id: str) -> dict:
+        return self.members.get_member(member_id)
 
 
 class CasesService(OutboxRelay, HealthRpc):
@@ -65,6 +135,20 @@ class CasesService(OutboxRelay, HealthRpc):
     events = Events()
     clock = Clock()
     members_rpc = Rpc("members")
+    settings_ = SettingsProvider()
+    sms = Sms()
+
+    @property
+    def peers(self) -> RpcPeers:
+        return RpcPeers(self.members_rpc, self.identity)
+
+    def _done(self, doc: dict) -> dict:
+        """Relay what this worker committed, then the case as the caller sees it."""
+        self.relay_mine()
+        return views.case(doc, self.identity.actor, self.clock.now())
+
+    def _args(self):
+        return self.store, self.identity.actor, self.clock.now
 
     # ----- settings --------------------------------------------------------------------------------
     @rpc
@@ -74,7 +158,21 @@ class CasesService(OutboxRelay, HealthRpc):
         sign-for limit (working hours, ``CASE_SIGN_FOR_HOURS``, 2), first-contact limit (working days,
         ``CASE_CONTACT_DAYS``, 1), 未诉先办 threshold N and window D (``CASE_ALERT_THRESHOLD`` 5,
         ``CASE_ALERT_WINDOW_DAYS`` 30). Anyone logged in."""
-        raise NotImplementedError
+        st = self.settings_
+        return c.SettingsOut().dump(
+            {
+                "limit_days": dict(st.limits.reply or rules.DEFAULT_LIMIT_DAYS),
+                "sign_for_hours": st.limits.sign_for,
+                "contact_days": st.limits.contact,
+                "alert_threshold": st.alert_threshold,
+                "alert_window_days": st.alert_window_days,
+                "case_types": c.CASE_TYPES,
+                "categories": c.CATEGORIES,
+                "complexity": c.COMPLEXITY,
+                "states": c.STATES,
+                "satisfaction": c.SATISFACTION,
+            }
+        )
 
     # ----- receive (接) ----------------------------------------------------------------------------
     @rpc
@@ -84,7 +182,8 @@ class CasesService(OutboxRelay, HealthRpc):
         Out: :class:`CaseOut` in state ``received`` with its case number (``id``, 11 digits ``YYMMDD`` +
         daily sequence, China time). Publishes ``case_received``; audit ``cases.case_received``.
         Errors: BadInput (fields; an ``employer.union_id`` that does not exist), Forbidden (not a member)."""
-        raise NotImplementedError
+        data = c.CaseIn().load(data)
+        return self._done(app.file_case(*self._args(), self.settings_, self.peers, data))
 
     @rpc
     def record_call(self, union_id: str, data: dict) -> dict:
@@ -93,7 +192,8 @@ class CasesService(OutboxRelay, HealthRpc):
         ``caller`` {name, phone} (``member_id`` when the caller is a member). Out: :class:`CaseOut`
         (``received``). ``hotline_staff`` or an admin of ``union_id`` (or above). Publishes
         ``case_received``. Errors: BadInput, NotFound (union), Forbidden."""
-        raise NotImplementedError
+        data = c.CaseIn().load(data)
+        return self._done(app.record_call(*self._args(), self.settings_, self.peers, union_id, data))
 
     # ----- dispatch (派) ---------------------------------------------------------------------------
     @rpc
@@ -105,7 +205,8 @@ class CasesService(OutboxRelay, HealthRpc):
         Staff/admins of the receiving union or above; the target must be the receiving union or a union
         below it (Forbidden otherwise). Only ``received`` (409). Publishes ``case_dispatched``.
         Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        data = c.DispatchIn().load(data)
+        return self._done(app.dispatch(*self._args(), self.settings_, self.peers, case_id, data))
 
     @rpc
     def transfer(self, case_id: str, data: dict) -> dict:
@@ -114,14 +215,15 @@ class CasesService(OutboxRelay, HealthRpc):
         contact limits restart. Staff/admins of the handling union or above. States ``dispatched``,
         ``signed``, ``in_progress`` (409 otherwise); not to the same union (409). Publishes
         ``case_dispatched`` (``transfer`` true). Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        data = c.TransferIn().load(data)
+        return self._done(app.transfer(*self._args(), self.settings_, self.peers, case_id, data))
 
     # ----- handle (办) -----------------------------------------------------------------------------
     @rpc
     def sign_for(self, case_id: str) -> dict:
         """Sign for (签收) a dispatched case. Staff/admins of the handling union. Only ``dispatched``
         (409). Records whether it was within the sign-for limit. Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.sign_for(*self._args(), case_id))
 
     @rpc
     def contact(self, case_id: str, data: dict) -> dict:
@@ -129,26 +231,26 @@ class CasesService(OutboxRelay, HealthRpc):
         first one moves ``signed`` → ``in_progress`` and decides the response (响应: signed for and
         contacted within limits). Staff/admins of the handling union; ``signed``/``in_progress`` (409).
         Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.contact(*self._args(), case_id, c.ContactIn().load(data or {})))
 
     @rpc
     def add_note(self, case_id: str, data: dict) -> dict:
         """An internal note (内部记录; never shown to the worker). In: :class:`NoteIn`. Staff/admins of
         the handling or receiving union or above; any state but ``received``. Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.add_note(*self._args(), case_id, c.NoteIn().load(data)))
 
     @rpc
     def interim_reply(self, case_id: str, data: dict) -> dict:
         """An interim reply to the worker (阶段性答复, shown in the progress query). In:
         :class:`ReplyIn`. Handling union staff/admins; ``in_progress`` (409). Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.interim_reply(*self._args(), case_id, c.ReplyIn().load(data)))
 
     @rpc
     def reply(self, case_id: str, data: dict) -> dict:
         """The written final reply (答复): ``in_progress`` → ``replied``; closes the round's reply limit
         (on time or not). In: :class:`ReplyIn`. Handling union staff/admins (403), ``in_progress``
         (409: sign for and contact first). Publishes ``case_replied``. Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.reply(*self._args(), case_id, c.ReplyIn().load(data)))
 
     # ----- evaluate (评) ---------------------------------------------------------------------------
     @rpc
@@ -158,7 +260,7 @@ class CasesService(OutboxRelay, HealthRpc):
         union (``dispatched``, new limits; publishes ``case_dispatched`` with ``round`` 2); 不满意 in
         round 2 → ``closed``. Publishes ``case_rated`` (and ``case_closed`` when it closes).
         Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.rate(*self._args(), self.settings_, case_id, c.RateIn().load(data)))
 
     @rpc
     def follow_up(self, case_id: str, data: dict) -> dict:
@@ -166,14 +268,14 @@ class CasesService(OutboxRelay, HealthRpc):
         above): ``replied`` or ``closed`` (409). With ``satisfaction``/``resolved`` it records the
         rating of a caller who cannot rate online (only while ``replied``, for a case without a member
         filer; it then acts as :meth:`rate`). In: :class:`FollowUpIn`. Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.follow_up(*self._args(), self.settings_, case_id, c.FollowUpIn().load(data)))
 
     @rpc
     def supervise(self, case_id: str, data: dict) -> dict:
         """Supervision (督办) or a reminder (催办) by a superior admin of a union above the handling
         union (403 otherwise), while the case is open (``dispatched``, ``signed``, ``in_progress``; 409).
         In: :class:`SuperviseIn`. Publishes ``case_supervised``. Out: :class:`CaseOut`."""
-        raise NotImplementedError
+        return self._done(app.supervise(*self._args(), case_id, c.SuperviseIn().load(data)))
 
     # ----- reading ---------------------------------------------------------------------------------
     @rpc
@@ -181,19 +283,32 @@ class CasesService(OutboxRelay, HealthRpc):
         """One case with its rounds, limits and full history (:class:`CaseOut`). The filing member
         sees it without internal notes (:class:`ProgressOut` fields are a subset); staff and admins of
         the receiving or handling union or above see everything. NotFound, Forbidden."""
-        raise NotImplementedError
+        return views.case(
+            app.get_case(self.store, self.identity.actor, case_id), self.identity.actor, self.clock.now()
+        )
 
     @rpc
     def my_cases(self) -> list[dict]:
         """The caller's own cases, newest first ([:class:`CaseSummaryOut`])."""
-        raise NotImplementedError
+        now = self.clock.now()
+        return [views.summary(d, now) for d in app.my_cases(self.store, self.identity.actor)]
 
     @rpc
     def queue(self, data: dict) -> dict:
         """A union's case queue with filters and paging (:class:`QueueIn` → :class:`QueueOut`), most
         urgent first (overdue, then by deadline), rows coloured by time limit. Staff/admins of the union
         or above (``scope`` ``tree``: superior admins)."""
-        raise NotImplementedError
+        data = c.QueueIn().load(data)
+        rows, total = app.queue(self.store, self.identity.actor, self.peers, data, self.clock.now())
+        return c.QueueOut().dump(
+            {
+                "items": rows,
+                "total": total,
+                "page": data["page"],
+                "per_page": data["per_page"],
+                "pages": max(1, -(-total // data["per_page"])),
+            }
+        )
 
     # ----- progress query (no login) ---------------------------------------------------------------
     @rpc
@@ -202,7 +317,8 @@ class CasesService(OutboxRelay, HealthRpc):
         :class:`QueryCodeOut`). Answers the same whether or not the case/phone pair exists (no probing).
         Rate-limited per case number and phone (``CASE_QUERY_CODES_PER_HOUR``, default 3) →
         TooManyRequests. Codes live ``CASE_QUERY_CODE_TTL_S`` (600 s) and are stored hashed."""
-        raise NotImplementedError
+        data = c.QueryCodeIn().load(data)
+        return app.request_query_code(self.store, self.clock.now, self.settings_, self.sms, data)
 
     @rpc
     def query_progress(self, data: dict) -> dict:
@@ -210,7 +326,10 @@ class CasesService(OutboxRelay, HealthRpc):
         and replies without internal notes. The code is used once; ``CASE_QUERY_MAX_ATTEMPTS``
         (default 5) wrong codes per code → TooManyRequests. A wrong code / number / phone → NotFound
         (one message for all three)."""
-        raise NotImplementedError
+        data = c.ProgressIn().load(data)
+        return views.progress(
+            app.query_progress(self.store, self.clock.now, self.settings_, data), self.clock.now()
+        )
 
     # ----- indicators, alerts, topic ---------------------------------------------------------------
     @rpc
@@ -221,26 +340,34 @@ class CasesService(OutboxRelay, HealthRpc):
         办结率 = closed ÷ due; 按时办结率 = closed on time ÷ due; docs/cases.md), by month, by category
         and by direct child union. Read from counters (one ``_id`` lookup per union and month), never a
         scan of cases. Admins and hotline staff of the union or above."""
-        raise NotImplementedError
+        data = c.IndicatorsIn().load(data)
+        return c.IndicatorsOut().dump(
+            app.indicators(self.store, self.identity.actor, self.clock.now, self.peers, data)
+        )
 
     @rpc
     def alerts(self, union_id: str) -> list[dict]:
         """未诉先办 alerts in a union's tree, newest first ([:class:`AlertOut`]): one enterprise with at
         least ``CASE_ALERT_THRESHOLD`` cases of one category received within ``CASE_ALERT_WINDOW_DAYS``.
         Superior admins (and admins of the union itself)."""
-        raise NotImplementedError
+        return [views.alert(a) for a in app.alerts(self.store, self.identity.actor, self.peers, union_id)]
 
     @rpc
     def topic(self, data: dict) -> dict:
         """每月一题 (:class:`TopicIn` → :class:`TopicOut`): the month's top categories (with a 6-month
         trend) and top enterprises of a union's tree. Admins of the union or above."""
-        raise NotImplementedError
+        data = c.TopicIn().load(data)
+        return c.TopicOut().dump(app.topic(self.store, self.identity.actor, self.clock.now, self.peers, data))
 
     # ----- timer: reminders (催办) and overdue escalation (督办) ----------------------------------------
     @WatchTimer.decorator(interval=DEFAULT_WATCH_INTERVAL_S)
     def watch(self) -> None:
         """Timer: :meth:`check_limits` as the system."""
-        raise NotImplementedError
+        self.identity.act_as_service()
+        result = app.check_limits(self.store, self.clock.now(), self.settings_)
+        self.relay_mine()
+        if result["reminded"] or result["escalated"]:
+            log.info("case limits: %s", result)
 
     @rpc
     def check_limits(self, at: str | None = None) -> dict:
@@ -249,17 +376,27 @@ class CasesService(OutboxRelay, HealthRpc):
         default 4 working hours) and once after; a case past its reply limit is escalated to the superior
         union exactly once per round (``case_overdue``, ``supervised`` true), however often this runs
         and however many instances run (guarded writes). Out: ``{"checked", "reminded", "escalated"}``."""
-        raise NotImplementedError
+        from dmlib.errors import Forbidden
+
+        if not self.identity.actor.is_system:
+            raise Forbidden("system only / 仅限系统")
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else self.clock.now()
+        except (AttributeError, ValueError):
+            raise BadInput("at: ISO 8601", fields={"at": ["ISO 8601"]}) from None
+        result = app.check_limits(self.store, when, self.settings_)
+        self.relay_mine()
+        return result
 
     # ----- operators -------------------------------------------------------------------------------
     @rpc
     def backdate(self, case_id: str, days: int) -> dict:
         """Move every time of a case ``days`` into the past (for taking over records and the demo;
         follow with :meth:`recount_indicators`). System only. Errors: BadInput (days not 1-3650)."""
-        raise NotImplementedError
+        return self._done(app.backdate(self.store, self.identity.actor, case_id, days))
 
     @rpc
     def recount_indicators(self) -> dict:
         """Rebuild the indicator counters and alert tallies from the cases (an operator's repair; a scan).
         System only. Out: ``{"cases", "counters"}``."""
-        raise NotImplementedError
+        return app.recount(self.store, self.identity.actor, self.settings_)
