@@ -678,9 +678,9 @@ class CasesRoutes(Router):
             "to_month": request.args.get("to_month") or f"{now:%Y-%m}",
         }
         done = self.web.attempt(self.cases_rpc.indicators, query)
-        errors = {}
-        if done.refusal:
-            errors = done.refusal.errors
+        errors, status = {}, 200
+        if done.refusal:  # a hand-edited period: this month, with the message next to the field
+            errors, status = done.refusal.errors, done.refusal.status
             query = {"union_id": union_id, "from_month": f"{now:%Y-%m}", "to_month": f"{now:%Y-%m}"}
             ind = self.cases_rpc.indicators(query)
         else:
@@ -689,6 +689,7 @@ class CasesRoutes(Router):
         return self._render(
             "indicators.html",
             request,
+            status,
             union=union,
             ind=ind,
             names=self._names(),
