@@ -289,6 +289,57 @@ class TopicIn(BaseSchema):
     month = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(MONTH_RE))
 
 
+class ReplayByIn(BaseSchema):
+    """Who did a replayed step: a member (``union_id``) or staff (``role`` + ``scope``)."""
+
+    member_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    name = Stripped(load_default="", validate=validate.Length(max=40))
+    union_id = Id(load_default=None, allow_none=True)
+    role = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(["union_admin", "superior_admin", "hotline_staff"]),
+    )
+    scope = Id(load_default=None, allow_none=True)
+
+
+class ReplayStepIn(BaseSchema):
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            [
+                "dispatch",
+                "transfer",
+                "sign_for",
+                "contact",
+                "note",
+                "interim_reply",
+                "reply",
+                "rate",
+                "follow_up",
+                "supervise",
+                "check",
+            ]
+        ),
+    )
+    at = fields.AwareDateTime(required=True)
+    by = fields.Nested(ReplayByIn, load_default=None, allow_none=True)
+    data = fields.Dict(
+        load_default=dict, metadata={"description": "the step's input (DispatchIn, ReplyIn, …)"}
+    )
+
+
+class ReplayIn(BaseSchema):
+    """One past case to take over (the demo, a migration from a paper or spreadsheet register): the case
+    (:class:`CaseIn`), who filed or recorded it and when, and its later steps in order (system only)."""
+
+    case = fields.Dict(required=True)
+    at = fields.AwareDateTime(required=True)
+    by = fields.Nested(ReplayByIn, required=True)
+    union_id = Id(load_default=None, allow_none=True, metadata={"description": "where a call was recorded"})
+    steps = fields.List(fields.Nested(ReplayStepIn), load_default=list, validate=validate.Length(max=40))
+
+
 # ----- out ---------------------------------------------------------------------------------------
 class PersonOut(BaseSchema):
     member_id = fields.String(allow_none=True, metadata={"description": "null for a non-member caller"})

@@ -115,6 +115,11 @@ class AuditService(HealthRpc):
         """A change made by a person in notify: append it (once per ``event_id``)."""
         self._record("notify", payload)
 
+    @event_handler("cases", AUDIT_EVENT)
+    def handle_cases_change(self, payload: dict) -> None:
+        """A change made by a person in cases (接诉即办): append it (once per ``event_id``)."""
+        self._record("cases", payload)
+
     # ----- reading ---------------------------------------------------------------------------------
     @rpc
     def list_entries(self, data: dict) -> dict:

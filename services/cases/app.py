@@ -1001,3 +1001,82 @@ def recount(store, actor: Actor, settings: Settings) -> dict:
     names = {d["employer"]["key"]: d["employer"]["name"] for d in cases}
     store.bump({k: {f: v for f, v in d.items() if v} for k, d in incs.items()}, names)
     return {"cases": n, "counters": len(incs)}
+
+
+# ----- taking over history (the demo, migrations) ----------------------------------------------------------
+class QuietStore:
+    """The store for replaying past cases: the same guarded writes, but no events (nobody is notified of
+    last year's cases) and no audit entries (the operator's migration, not people's changes now), and
+    no derived documents (counters, alerts, watch list: :func:`recount` rebuilds them once at the end)."""
+
+    def __init__(self, store):
+        self.inner = store
+
+    def change(self, collection, doc_id, **kw):
+        return self.inner.change(collection, doc_id, **{**kw, "events": [], "audit": None})
+
+    def create(self, collection, doc, **kw):
+        return self.inner.create(collection, doc, events=[], audit=None)
+
+    def __getattr__(self, name):
+        if name in ("bump", "note_receipt", "put_alert", "watch", "unwatch"):
+            return lambda *a, **k: []
+        return getattr(self.inner, name)
+
+
+def _replay_actor(who: dict) -> Actor:
+    from dmlib.auth import Grant
+
+    grants = (Grant(who["role"], who["scope"]),) if who.get("role") else ()
+    return Actor(who["member_id"], who.get("name", ""), who.get("union_id"), grants)
+
+
+def replay(store, actor: Actor, settings: Settings, peers: Peers, spec: dict) -> dict:
+    """Replay one past case through the ordinary use cases at its own times (data:
+    :class:`ReplayIn`): ``file`` (by a member) or ``call`` (by staff at ``union_id``), then ``steps``
+    (``dispatch``, ``transfer``, ``sign_for``, ``contact``, ``note``, ``interim_reply``, ``reply``,
+    ``rate``, ``follow_up``, ``supervise``, ``check`` = the limit round for this case), each by its
+    ``by`` person at its ``at``. Quiet (:class:`QuietStore`): follow with :func:`recount`. System only."""
+    policy.require_system(actor)
+    quiet = QuietStore(store)
+    at = spec["at"]
+    clock = lambda: at  # noqa: E731
+    who = _replay_actor(spec["by"])
+    data = c.CaseIn().load(spec["case"])
+    if spec["case"].get("channel", "online") == "online":
+        case = file_case(quiet, who, clock, settings, peers, data)
+    else:
+        case = record_call(quiet, who, clock, settings, peers, spec["union_id"], data)
+    cid = case["_id"]
+    for step in spec.get("steps") or []:
+        at = step["at"]
+        who = _replay_actor(step["by"]) if step.get("by") else actor
+        d = step.get("data") or {}
+        kind = step["action"]
+        if kind == "dispatch":
+            dispatch(quiet, who, clock, settings, peers, cid, c.DispatchIn().load(d))
+        elif kind == "transfer":
+            transfer(quiet, who, clock, settings, peers, cid, c.TransferIn().load(d))
+        elif kind == "sign_for":
+            sign_for(quiet, who, clock, cid)
+        elif kind == "contact":
+            contact(quiet, who, clock, cid, c.ContactIn().load(d))
+        elif kind == "note":
+            add_note(quiet, who, clock, cid, c.NoteIn().load(d))
+        elif kind == "interim_reply":
+            interim_reply(quiet, who, clock, cid, c.ReplyIn().load(d))
+        elif kind == "reply":
+            reply(quiet, who, clock, cid, c.ReplyIn().load(d))
+        elif kind == "rate":
+            rate(quiet, who, clock, settings, cid, c.RateIn().load(d))
+        elif kind == "follow_up":
+            follow_up(quiet, who, clock, settings, cid, c.FollowUpIn().load(d))
+        elif kind == "supervise":
+            supervise(quiet, who, clock, cid, c.SuperviseIn().load(d))
+        elif kind == "check":
+            doc = load_case(store, cid)
+            if doc["state"] in rules.OPEN_STATES:
+                _check_case(quiet, doc, at, settings)
+        else:
+            raise BadInput(f"unknown step {kind}", fields={"steps": [f"unknown action {kind}"]})
+    return load_case(store, cid)

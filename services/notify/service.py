@@ -493,6 +493,45 @@ class NotifyService(OutboxRelay, HealthRpc):
             return
         self._proposal(payload, "proposal_overdue")
 
+    def _case(self, payload: dict, kind: str) -> None:
+        """A case event for the worker who filed it (nobody for a non-member caller or an anonymous
+        suggestion: ``worker_id`` null)."""
+        self.identity.act_as_service()
+        worker = payload.get("worker_id")
+        if not worker:
+            return
+        self._fanout(
+            payload,
+            kind,
+            {
+                "subject": payload.get("title") or payload["case_id"],
+                "case_id": payload["case_id"],
+                "deadline": _iso_minute(payload.get("deadline"))[:10],
+            },
+            f"/cases/{payload['case_id']}",
+            member_ids=[worker],
+        )
+
+    @event_handler("cases", "case_received")
+    def handle_case_received(self, payload: dict) -> None:
+        """A case received (接): its worker, with the case number to quote."""
+        self._case(payload, "case_received")
+
+    @event_handler("cases", "case_dispatched")
+    def handle_case_dispatched(self, payload: dict) -> None:
+        """A case dispatched or transferred (派, 转办) or reopened for round 2: its worker."""
+        self._case(payload, "case_dispatched")
+
+    @event_handler("cases", "case_overdue")
+    def handle_case_overdue(self, payload: dict) -> None:
+        """A case past its reply limit, escalated to the superior union (督办): its worker."""
+        self._case(payload, "case_overdue")
+
+    @event_handler("cases", "case_replied")
+    def handle_case_replied(self, payload: dict) -> None:
+        """The final reply of a round (答复): its worker, asked to rate it."""
+        self._case(payload, "case_replied")
+
     # ===== delivery (use cases in .app) ===========================================================
     def _delivery(self) -> app.Delivery:
         return app.Delivery(

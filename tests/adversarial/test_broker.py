@@ -25,6 +25,7 @@ from dmtools.broker import (
     secret_key,
 )
 from services.audit.service import AuditService
+from services.cases.service import CasesService
 from services.congress.service import CongressService
 from services.disclosure.service import DisclosureService
 from services.gateway.service import GatewayService
@@ -47,6 +48,7 @@ SERVICE_CLASSES = [
     ProposalsService,
     NotifyService,
     AuditService,
+    CasesService,
 ]
 
 

@@ -141,6 +141,18 @@ DISCLOSURE = {
     "mandatory": True,
 }
 UNION_PATH = ("ftu", "u01")
+CASE_EVENT = {
+    "case_id": "26120400001",
+    "case_type": "complaint",
+    "category": "wage_arrears",
+    "title": "拖欠十月工资",
+    "state": "received",
+    "round": 1,
+    "receiving_union_id": "u01",
+    "union_id": "u01",
+    "union_path": ["ftu", "u01"],
+    "worker_id": "D0004",
+}
 
 
 def change(action: str, object_type: str, object_id: str, before: dict | None, after: dict, actor=ADMIN):
@@ -219,6 +231,25 @@ CASES: dict[tuple[str, str], dict | None] = {
         "pending_department_ids": ["u01-d1"],
         "day": "2026-12-03",
     },
+    ("notify", "handle_case_received"): {**CASE_EVENT, "channel": "online"},
+    ("notify", "handle_case_dispatched"): {
+        **CASE_EVENT,
+        "state": "dispatched",
+        "transfer": False,
+        "from_union_id": None,
+        "direction": None,
+        "complexity": "general",
+        "deadline": "2026-12-11T16:00:00Z",
+        "sign_for_by": "2026-12-07T03:00:00Z",
+        "contact_by": "2026-12-07T16:00:00Z",
+    },
+    ("notify", "handle_case_overdue"): {
+        **CASE_EVENT,
+        "state": "in_progress",
+        "deadline": "2026-12-03T16:00:00Z",
+        "supervising_union_id": "ftu",
+    },
+    ("notify", "handle_case_replied"): {**CASE_EVENT, "state": "replied", "on_time": True},
     ("congress", "handle_poll_closed"): None,
     # the audit log: one handler per publisher of change_recorded
     ("audit", "handle_members_change"): change(
@@ -255,6 +286,9 @@ CASES: dict[tuple[str, str], dict | None] = {
         {"email": False},
         {"email": True},
         actor=member("D0001", "u01"),
+    ),
+    ("audit", "handle_cases_change"): change(
+        "cases.case_dispatched", "case", "26120400001", {"state": "received"}, {"state": "dispatched"}
     ),
 }
 #: Broadcast handlers, taken in every process that has them (every service through

@@ -10,6 +10,7 @@ from nameko.rpc import Rpc, RpcProxy
 
 from dmtools.broker import ACCOUNTS, REVOCATION, SERVICES, permissions
 from services.audit.service import AuditService
+from services.cases.service import CasesService
 from services.congress.service import CongressService
 from services.disclosure.service import DisclosureService
 from services.gateway.service import GatewayService
@@ -29,6 +30,7 @@ CLASSES = {
         ProposalsService,
         NotifyService,
         AuditService,
+        CasesService,
     )
 }
 UUID = "0b6d2a1e-5f0c-4c4e-9f51-1c2d3e4f5a6b"

@@ -496,3 +496,57 @@ def test_indicators_of_a_small_month_computed_by_hand(env):
         topic["top_categories"][0]["category"] == "wage_arrears" and topic["top_categories"][0]["count"] == 5
     )
     assert topic["top_employers"][0]["employer_key"] == "u1"
+
+
+def test_replaying_a_past_case_is_quiet_and_recounted(env):
+    store, peers, _sms, _clock, settings = env
+    t0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 China time
+    staff = {"member_id": "A1", "name": "一号工会干事", "role": "union_admin", "scope": "u1"}
+    spec = c.ReplayIn().load(
+        {
+            "case": CASE,
+            "at": t0.isoformat(),
+            "by": {"member_id": "M1", "name": "王工", "union_id": "u1"},
+            "steps": [
+                {
+                    "action": "dispatch",
+                    "at": (t0 + timedelta(minutes=30)).isoformat(),
+                    "by": staff,
+                    "data": {"union_id": "u1"},
+                },
+                {"action": "sign_for", "at": (t0 + timedelta(hours=1)).isoformat(), "by": staff},
+                {"action": "contact", "at": (t0 + timedelta(hours=2)).isoformat(), "by": staff},
+                {
+                    "action": "reply",
+                    "at": (t0 + timedelta(days=2)).isoformat(),
+                    "by": staff,
+                    "data": {"text": "已协调企业补发工资，请查收。"},
+                },
+                {
+                    "action": "rate",
+                    "at": (t0 + timedelta(days=3)).isoformat(),
+                    "by": {"member_id": "M1", "union_id": "u1"},
+                    "data": {"satisfaction": "satisfied", "resolved": True},
+                },
+            ],
+        }
+    )
+    case = app.replay(store, SYSTEM, settings, peers, spec)
+    assert case["state"] == "closed" and case["received_at"] == t0
+    assert store.committed() == []  # no events, no audit entries
+    assert store.counters(["fed:2026-03"]) == {}
+    with pytest.raises(Forbidden):
+        app.replay(store, U1_ADMIN, settings, peers, spec)
+    app.recount(store, SYSTEM, settings)
+    counts = store.counters(["fed:2026-03"])["fed:2026-03"]["m"]
+    assert counts == {
+        "received": 1,
+        "dispatched": 1,
+        "responded": 1,
+        "due": 1,
+        "closed": 1,
+        "closed_on_time": 1,
+        "rated": 1,
+        "resolved": 1,
+        "satisfied": 1,
+    }

@@ -118,6 +118,7 @@ CONTEXT = {
     "subject": "提案",
     "deadline": "2026-12-20",
     "role": "proposer",
+    "case_id": "26120400001",
     "name": "张三",
     "url": "http://x/y",
     "base_url": "http://x",

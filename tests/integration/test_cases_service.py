@@ -1,0 +1,181 @@
+"""The cases service (接诉即办) with the real members service, RabbitMQ and FerretDB: a case through
+every state and both rounds, transfers, overdue escalation once, refusals, the progress query, the
+indicators and the events."""
+
+from datetime import timedelta
+
+import pytest
+from nameko.testing.services import replace_dependencies
+from nameko.testing.utils import get_extension
+
+from dmlib.auth import Actor, Grant
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
+from services.cases.service import CasesService, Clock
+from services.members.service import MembersService
+from tests.helpers import SYSTEM, event_recorder, member, union_admin, wait_until
+from tests.unit.cases_fakes import FakeSms
+
+pytestmark = pytest.mark.integration
+
+SEEN: list[tuple[str, dict]] = []
+EVENTS = ["case_received", "case_dispatched", "case_replied", "case_rated", "case_closed", "case_overdue"]
+Recorder = event_recorder("cases_recorder", "cases", EVENTS, SEEN)
+
+WORKER = member("M0000001", "u01", name="王师傅")
+ADMIN = union_admin("u01", "A0000001")
+OTHER_ADMIN = union_admin("u02", "B0000009")
+HOTLINE = Actor("H0000001", "热线员", "area", (Grant("hotline_staff", "area"),))
+SUPERIOR = Actor("S0000001", "园区总工会", "area", (Grant("superior_admin", "area"),))
+CASE = {
+    "case_type": "complaint",
+    "category": "wage_arrears",
+    "title": "拖欠十月份工资",
+    "description": "公司十月份工资至今未发，车间三十多名工人受影响。",
+    "employer": {"union_id": "u01"},
+    "phone": "13800138000",
+}
+
+
+@pytest.fixture
+def world(container_factory, config, rpc_as):
+    SEEN.clear()
+    sms = FakeSms()
+    cases = container_factory(CasesService, {**config, "CASE_WATCH_INTERVAL_S": 3600})
+    replace_dependencies(cases, sms=sms)
+    for container in (container_factory(MembersService, config), cases, container_factory(Recorder, config)):
+        container.start()
+    with rpc_as(SYSTEM) as rpc:
+        rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+        rpc.members.create_union({"id": "area", "name": "经开区总工会", "kind": "street", "parent_id": "ftu"})
+        for u in ("u01", "u02"):
+            rpc.members.create_union(
+                {"id": u, "name": f"{u}公司工会", "kind": "grassroots", "parent_id": "area"}
+            )
+    return rpc_as, get_extension(cases, Clock), sms
+
+
+def test_a_case_through_every_state_and_both_rounds(world):
+    rpc_as, _clock, _sms = world
+    with rpc_as(WORKER) as rpc:
+        case = rpc.cases.file_case(CASE)
+        assert case["state"] == "received" and len(case["id"]) == 11
+        cid = case["id"]
+    with rpc_as(ADMIN) as rpc:
+        case = rpc.cases.dispatch(cid, {"union_id": "u01", "complexity": "general"})
+        assert case["state"] == "dispatched" and [x["limit"] for x in case["rounds"][0]["limits"]] == [
+            "sign_for",
+            "contact",
+            "reply",
+        ]
+        rpc.cases.sign_for(cid)
+        rpc.cases.contact(cid, {"method": "phone", "note": "已与诉求人通话"})
+        rpc.cases.add_note(cid, {"text": "企业称资金周转困难"})
+        rpc.cases.interim_reply(cid, {"text": "已约谈企业负责人，正在核实。"})
+        case = rpc.cases.reply(cid, {"text": "企业承诺本月十五日前补发工资。"})
+        assert case["state"] == "replied"
+    with rpc_as(WORKER) as rpc:
+        case = rpc.cases.rate(cid, {"satisfaction": "dissatisfied", "resolved": False})
+        assert (case["state"], case["round"]) == ("dispatched", 2)
+        assert "note" not in [h["action"] for h in rpc.cases.get_case(cid)["history"]]
+    with rpc_as(ADMIN) as rpc:
+        rpc.cases.sign_for(cid)
+        rpc.cases.contact(cid, {"method": "visit"})
+        rpc.cases.reply(cid, {"text": "工资已于十一月十日全部补发到位。"})
+    with rpc_as(WORKER) as rpc:
+        case = rpc.cases.rate(cid, {"satisfaction": "satisfied", "resolved": True, "comment": "感谢工会"})
+        assert case["state"] == "closed"
+    with rpc_as(HOTLINE) as rpc:
+        case = rpc.cases.follow_up(cid, {"text": "回访：工资已到账，诉求人满意"})
+        assert case["history"][-1]["action"] == "follow_up"
+
+    def unique():
+        return [e for e, _ in {p["event_id"]: (e, p) for e, p in SEEN}.values()]
+
+    wait_until(lambda: unique().count("case_dispatched") == 2 and "case_closed" in unique())
+    kinds = [e for e, p in {p["event_id"]: (e, p) for e, p in SEEN}.values() if p["case_id"] == cid]
+    assert kinds.count("case_replied") == 2 and kinds.count("case_rated") == 2
+    with rpc_as(SUPERIOR) as rpc:
+        month = case["received_at"][:7]
+        out = rpc.cases.indicators({"union_id": "area", "from_month": month, "to_month": month})
+    # November's counters at the area: one case, responded, two rounds due and closed on time, final rating
+    assert out["counts"]["received"] == 1 and out["counts"]["dispatched"] == 1
+    assert out["counts"]["rated"] == 1 and out["counts"]["satisfied"] == 1
+    assert out["rates"]["satisfaction_rate"] == 1.0
+
+
+def test_refusals(world):
+    rpc_as, _clock, _sms = world
+    with rpc_as(WORKER) as rpc:
+        cid = rpc.cases.file_case(CASE)["id"]
+        with pytest.raises(BadInput) as bad:
+            rpc.cases.file_case({**CASE, "title": "短", "case_type": "praise"})
+        assert {"title", "case_type"} <= set(bad.value.fields)
+    with rpc_as(OTHER_ADMIN) as rpc:
+        with pytest.raises(Forbidden):
+            rpc.cases.get_case(cid)
+        with pytest.raises(Forbidden):
+            rpc.cases.dispatch(cid, {"union_id": "u02"})
+    with rpc_as(ADMIN) as rpc:
+        with pytest.raises(BadInput) as bad:
+            rpc.cases.dispatch(cid, {"union_id": "u01", "complexity": "easy"})
+        assert "complexity" in bad.value.fields
+        rpc.cases.dispatch(cid, {"union_id": "u01"})
+        with pytest.raises(Conflict):
+            rpc.cases.dispatch(cid, {"union_id": "u01"})
+        with pytest.raises(Conflict):
+            rpc.cases.reply(cid, {"text": "尚未签收就直接答复的内容"})
+        with pytest.raises(NotFound):
+            rpc.cases.get_case("26010100001")
+    with rpc_as(OTHER_ADMIN) as rpc:
+        with pytest.raises(Forbidden):
+            rpc.cases.sign_for(cid)
+
+
+def test_transfer_and_overdue_escalation_fires_once(world):
+    rpc_as, clock, _sms = world
+    with rpc_as(HOTLINE) as rpc:
+        call = {
+            **CASE,
+            "phone": None,
+            "channel": "phone",
+            "caller": {"name": "张先生", "phone": "13900139000"},
+        }
+        cid = rpc.cases.record_call("area", call)["id"]
+        rpc.cases.dispatch(cid, {"union_id": "area", "complexity": "general"})
+    with rpc_as(SUPERIOR) as rpc:
+        case = rpc.cases.transfer(cid, {"union_id": "u01", "reason": "属地企业，转基层工会办理"})
+        assert case["handling_union_id"] == "u01"
+    with rpc_as(SYSTEM) as rpc:
+        clock.offset = timedelta(days=12)
+        first = rpc.cases.check_limits()
+        second = rpc.cases.check_limits()
+    assert first["escalated"] == 1 and second["escalated"] == 0
+    wait_until(lambda: any(e == "case_overdue" for e, _ in SEEN))
+    overdue = list(
+        {p["event_id"]: p for e, p in SEEN if e == "case_overdue"}.values()
+    )  # delivery: at least once
+    assert len(overdue) == 1 and overdue[0]["supervising_union_id"] == "area"
+    with rpc_as(SUPERIOR) as rpc:
+        case = rpc.cases.get_case(cid)
+        assert case["supervised"] and case["overdue"] and case["colour"] == "red"
+        page = rpc.cases.queue({"union_id": "area", "scope": "tree", "supervised": True})
+        assert [r["id"] for r in page["items"]] == [cid]
+    clock.offset = timedelta(0)
+
+
+def test_progress_query_with_phone_and_code(world):
+    rpc_as, _clock, sms = world
+    with rpc_as(WORKER) as rpc:
+        cid = rpc.cases.file_case(CASE)["id"]
+    with rpc_as(ADMIN) as rpc:
+        rpc.cases.dispatch(cid, {"union_id": "u01"})
+        rpc.cases.add_note(cid, {"text": "内部意见：不对外"})
+    anon = Actor("anonymous")
+    with rpc_as(anon) as rpc:
+        assert rpc.cases.request_query_code({"case_number": cid, "phone": "13800138000"})["sent"]
+        code = sms.sent[-1][1].split("验证码：")[1][:6]
+        shown = rpc.cases.query_progress({"case_number": cid, "phone": "13800138000", "code": code})
+        assert shown["state"] == "dispatched"
+        assert all(h["action"] != "note" and h["text"] != "内部意见：不对外" for h in shown["history"])
+        with pytest.raises(NotFound):
+            rpc.cases.query_progress({"case_number": cid, "phone": "13800138000", "code": code})
