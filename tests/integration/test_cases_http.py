@@ -10,7 +10,6 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from dmlib.events import event_keys
 from services.cases.service import CasesService
 from services.gateway.pages import NOTICE_COOKIE, load_notice
 from services.gateway.service import GatewayService
@@ -48,9 +47,6 @@ def sms(tmp_path):
 @pytest.fixture
 def site(runner_factory, config, rpc_as, web_session, sms):
     cfg = {**config, "SMS_URL": f"http://127.0.0.1:{sms.port}/sms"}
-    if "EVENT_KEY_CASES" not in cfg:  # until the cases service is in the Procfile (tests/helpers.py)
-        services = [p.split("_", 2)[2].lower() for p in cfg if p.startswith("EVENT_KEY_")]
-        cfg.update(event_keys([*services, "cases"], cfg))
     runner_factory(cfg, GatewayService, MembersService, CasesService).start()
     with rpc_as(SYSTEM) as rpc:
         rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
