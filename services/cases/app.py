@@ -6,6 +6,7 @@ list is kept; both are repaired by :func:`recount` should a crash fall in betwee
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import secrets
@@ -262,26 +263,46 @@ def _note_alert(store, settings: Settings, case: dict) -> None:
     at = case["received_at"]
     key = f"{case['employer']['key']}:{case['category']}"
     recent = store.note_receipt(key, at, case["_id"], at - timedelta(days=settings.alert_window_days))
-    if len(recent) < settings.alert_threshold:
-        return
+    if len(recent) >= settings.alert_threshold:
+        store.put_alert(_alert(settings, case, key, recent))
+
+
+def _alert(settings: Settings, case: dict, key: str, recent: list[dict]) -> dict:
     recent = sorted(recent, key=lambda r: r["at"])
     path = case["employer"].get("path") or case["receiving_path"]
-    store.put_alert(
-        {
-            "_id": f"{key}:{recent[0]['case_id']}",
-            "employer_key": case["employer"]["key"],
-            "employer_name": case["employer"]["name"],
-            "category": case["category"],
-            "count": len(recent),
-            "window_days": settings.alert_window_days,
-            "threshold": settings.alert_threshold,
-            "first_at": recent[0]["at"],
-            "last_at": recent[-1]["at"],
-            "case_ids": [r["case_id"] for r in recent],
-            "union_id": path[-1],
-            "union_path": list(path),
-        }
-    )
+    return {
+        "_id": f"{key}:{recent[0]['case_id']}",
+        "employer_key": case["employer"]["key"],
+        "employer_name": case["employer"]["name"],
+        "category": case["category"],
+        "count": len(recent),
+        "window_days": settings.alert_window_days,
+        "threshold": settings.alert_threshold,
+        "first_at": recent[0]["at"],
+        "last_at": recent[-1]["at"],
+        "case_ids": [r["case_id"] for r in recent],
+        "union_id": path[-1],
+        "union_path": list(path),
+    }
+
+
+def alerts_of(settings: Settings, cases: list[dict]) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    """The alerts and the tallies (receipts within the window of each key's last one) that
+    :func:`_note_alert` would have left after receiving ``cases`` in order, computed in memory."""
+    window = timedelta(days=settings.alert_window_days)
+    tallies: dict[str, list[dict]] = {}
+    alerts: dict[str, dict] = {}
+    for case in sorted(cases, key=lambda d: d["received_at"]):
+        at = case["received_at"]
+        key = f"{case['employer']['key']}:{case['category']}"
+        recent = [r for r in tallies.get(key, []) if r["at"] > at - window] + [
+            {"at": at, "case_id": case["_id"]}
+        ]
+        tallies[key] = recent
+        if len(recent) >= settings.alert_threshold:
+            alert = _alert(settings, case, key, recent)
+            alerts[alert["_id"]] = alert
+    return alerts, tallies
 
 
 # ----- dispatch (派) ------------------------------------------------------------------------------------
@@ -986,42 +1007,84 @@ def backdate(store, actor: Actor, case_id: str, days: int) -> dict:
 
 
 def recount(store, actor: Actor, settings: Settings) -> dict:
-    """Rebuild counters, alerts and the watch list from the cases (a scan)."""
+    """Rebuild counters, alerts, tallies and the watch list from the cases (a scan; the alerts computed
+    in memory by :func:`alerts_of`)."""
     policy.require_system(actor)
-    store.reset_counters()
-    store.reset_alerts()
-    n, incs = 0, {}
-    cases = sorted(store.all_cases(), key=lambda d: d["received_at"])
+    cases = list(store.all_cases())
+    incs: dict = {}
     for case in cases:
-        n += 1
         rules.counter_increments(case, 1, incs)
         if case["state"] in rules.OPEN_STATES:
             store.watch(case["_id"])
-        _note_alert(store, settings, case)
+    store.reset_counters()
     names = {d["employer"]["key"]: d["employer"]["name"] for d in cases}
     store.bump({k: {f: v for f, v in d.items() if v} for k, d in incs.items()}, names)
-    return {"cases": n, "counters": len(incs)}
+    alerts, tallies = alerts_of(settings, cases)
+    store.reset_alerts()
+    for key, recent in tallies.items():
+        store.set_tally(key, recent)
+    for alert in alerts.values():
+        store.put_alert(alert)
+    return {"cases": len(cases), "counters": len(incs), "alerts": len(alerts)}
 
 
 # ----- taking over history (the demo, migrations) ----------------------------------------------------------
-class QuietStore:
-    """The store for replaying past cases: the same guarded writes, but no events (nobody is notified of
-    last year's cases) and no audit entries (the operator's migration, not people's changes now), and
-    no derived documents (counters, alerts, watch list: :func:`recount` rebuilds them once at the end)."""
+class ReplayStore:
+    """The store for replaying a past case: the use cases run on the case in memory (the same guards:
+    ``_v``, NotFound, the conflict callback) and :meth:`flush` inserts the result once, without events
+    (nobody is notified of last year's cases), audit entries (the operator's migration, not people's
+    changes now) or derived documents (counters, alerts, watch list: :func:`recount` rebuilds them once
+    at the end). Only the day's sequence is taken from the database."""
 
     def __init__(self, store):
         self.inner = store
-
-    def change(self, collection, doc_id, **kw):
-        return self.inner.change(collection, doc_id, **{**kw, "events": [], "audit": None})
+        self.docs: dict[str, dict] = {}
 
     def create(self, collection, doc, **kw):
-        return self.inner.create(collection, doc, events=[], audit=None)
+        self.docs[doc["_id"]] = {**copy.deepcopy(dict(doc)), "_v": 0}
+        return copy.deepcopy(self.docs[doc["_id"]])
+
+    def change(self, collection, doc_id, *, expect=None, set=None, inc=None, conflict=None, **kw):  # noqa: A002
+        doc = self.docs.get(doc_id)
+        if doc is None:
+            raise NotFound(f"no case {doc_id} / 诉求件不存在")
+        if any(doc.get(k) != v for k, v in (expect or {}).items()):
+            raise (conflict or (lambda current: Conflict(CHANGED)))(doc)
+        doc.update(copy.deepcopy(dict(set or {})))
+        for k, n in {"_v": 1, **(inc or {})}.items():
+            doc[k] = (doc.get(k) or 0) + n
+        return copy.deepcopy(doc)
+
+    def get(self, case_id):
+        return copy.deepcopy(self.docs[case_id]) if case_id in self.docs else self.inner.get(case_id)
+
+    def next_seq(self, day):
+        return self.inner.next_seq(day)
+
+    def flush(self) -> None:
+        for doc in self.docs.values():
+            self.inner.create(CASES, {k: v for k, v in doc.items() if k != "_v"})
+        self.docs = {}
 
     def __getattr__(self, name):
         if name in ("bump", "note_receipt", "put_alert", "watch", "unwatch"):
             return lambda *a, **k: []
-        return getattr(self.inner, name)
+        raise AttributeError(name)
+
+
+class CachedPeers:
+    """Peers whose unions are asked once per replay batch (the tree does not change meanwhile)."""
+
+    def __init__(self, peers):
+        self.peers, self.unions = peers, {}
+
+    def union(self, union_id):
+        if union_id not in self.unions:
+            self.unions[union_id] = self.peers.union(union_id)
+        return self.unions[union_id]
+
+    def member(self, member_id):
+        return self.peers.member(member_id)
 
 
 def _replay_actor(who: dict) -> Actor:
@@ -1032,13 +1095,14 @@ def _replay_actor(who: dict) -> Actor:
 
 
 def replay(store, actor: Actor, settings: Settings, peers: Peers, spec: dict) -> dict:
-    """Replay one past case through the ordinary use cases at its own times (data:
-    :class:`ReplayIn`): ``file`` (by a member) or ``call`` (by staff at ``union_id``), then ``steps``
+    """Replay one past case through the ordinary use cases at its own times, in memory, then insert it
+    once (:class:`ReplayStore`; data: :class:`ReplayIn`): ``file`` (by a member) or ``call`` (by staff at ``union_id``), then ``steps``
     (``dispatch``, ``transfer``, ``sign_for``, ``contact``, ``note``, ``interim_reply``, ``reply``,
     ``rate``, ``follow_up``, ``supervise``, ``check`` = the limit round for this case), each by its
-    ``by`` person at its ``at``. Quiet (:class:`QuietStore`): follow with :func:`recount`. System only."""
+    ``by`` person at its ``at``. Quiet: follow with :func:`recount`. System only. ``peers`` may be a
+    :class:`CachedPeers` shared by a batch."""
     policy.require_system(actor)
-    quiet = QuietStore(store)
+    quiet = ReplayStore(store)
     at = spec["at"]
     clock = lambda: at  # noqa: E731
     who = _replay_actor(spec["by"])
@@ -1074,9 +1138,11 @@ def replay(store, actor: Actor, settings: Settings, peers: Peers, spec: dict) ->
         elif kind == "supervise":
             supervise(quiet, who, clock, cid, c.SuperviseIn().load(d))
         elif kind == "check":
-            doc = load_case(store, cid)
+            doc = load_case(quiet, cid)
             if doc["state"] in rules.OPEN_STATES:
                 _check_case(quiet, doc, at, settings)
         else:
             raise BadInput(f"unknown step {kind}", fields={"steps": [f"unknown action {kind}"]})
-    return load_case(store, cid)
+    doc = load_case(quiet, cid)
+    quiet.flush()
+    return doc

@@ -1,10 +1,24 @@
+"""The cases service (接诉即办): worker requests received, dispatched, handled within Chinese-working-day
+limits and evaluated by the worker, with indicators kept as counters, 未诉先办 alerts and the 每月一题
+view (DESIGN.md §4, docs/cases.md).
+
+Entrypoints only: each loads its input with the contract schema (:mod:`dmlib.contracts.cases`), calls
+its use case in :mod:`services.cases.app` (which asks :mod:`services.cases.policy`, applies
+:mod:`services.cases.rules` and commits one guarded write with its outbox events through
+:mod:`services.cases.store`), relays what it committed and dumps the output (:mod:`services.cases.views`).
+
+Errors (all from :mod:`dmlib.errors`): BadInput 400 (field messages), Forbidden 403 (another union's
+case, a role that may not act), NotFound 404 (no such case or union), Conflict 409 (wrong state, or
+changed by someone else first), TooManyRequests 429 (progress-query codes and attempts).
+"""
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -124,7 +138,14 @@ class RpcPeers:
         return self.members.get_union(union_id)
 
     def member(self, member_id: str) -> dict:
-        return self.members.get_member(member_id)
+        """A member, asked as this service (hotline staff need not administer the caller's union), the
+        caller's identity restored afterwards."""
+        token = self.identity.token
+        self.identity.act_as_service()
+        try:
+            return self.members.get_member(member_id)
+        finally:
+            self.identity.use(token)
 
 
 class CasesService(OutboxRelay, HealthRpc):
@@ -384,6 +405,8 @@ class CasesService(OutboxRelay, HealthRpc):
             when = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else self.clock.now()
         except (AttributeError, ValueError):
             raise BadInput("at: ISO 8601", fields={"at": ["ISO 8601"]}) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
         result = app.check_limits(self.store, when, self.settings_)
         self.relay_mine()
         return result
@@ -405,7 +428,7 @@ class CasesService(OutboxRelay, HealthRpc):
 
         if not self.identity.actor.is_system:
             raise Forbidden("system only / 仅限系统")
-        ids = []
+        ids, peers = [], app.CachedPeers(self.peers)
         for i, spec in enumerate(specs[:500]):
             try:
                 loaded = c.ReplayIn().load(spec)
@@ -413,7 +436,7 @@ class CasesService(OutboxRelay, HealthRpc):
                 raise BadInput(
                     f"replay spec {i} is invalid", fields={str(i): getattr(exc, "messages", str(exc))}
                 ) from None
-            ids.append(app.replay(self.store, self.identity.actor, self.settings_, self.peers, loaded)["_id"])
+            ids.append(app.replay(self.store, self.identity.actor, self.settings_, peers, loaded)["_id"])
         return {"cases": ids}
 
     @rpc

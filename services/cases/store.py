@@ -99,7 +99,11 @@ class CasesStore(Store):
             self.db[COUNTERS].update_one({"_id": cid}, ops, upsert=True)
 
     def counters(self, ids: list[str]) -> dict[str, dict]:
-        return {d["_id"]: d for d in self.db[COUNTERS].find({"_id": {"$in": ids}})}
+        """Counter documents by ``_id``, one ``find_one`` each. FerretDB workaround: an ``_id`` ``$in``
+        is answered by a scan there (measured: 850 ms for 12 of 240 documents on a loaded machine, 12
+        ``find_one`` 140 ms); MongoDB would answer either from the index."""
+        found = (self.db[COUNTERS].find_one({"_id": i}) for i in ids)
+        return {d["_id"]: d for d in found if d is not None}
 
     def reset_counters(self) -> None:
         self.db[COUNTERS].delete_many({})
@@ -115,6 +119,9 @@ class CasesStore(Store):
         if len(recent) != len(doc.get("recent", [])):
             self.db[TALLIES].update_one({"_id": key}, {"$set": {"recent": recent}})
         return recent
+
+    def set_tally(self, key: str, recent: list[dict]) -> None:
+        self.db[TALLIES].replace_one({"_id": key}, {"_id": key, "recent": recent}, upsert=True)
 
     def put_alert(self, alert: dict) -> None:
         """Insert the alert, or refresh its count and cases when it exists."""

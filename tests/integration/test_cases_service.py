@@ -12,7 +12,7 @@ from dmlib.auth import Actor, Grant
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
 from services.cases.service import CasesService, Clock
 from services.members.service import MembersService
-from tests.helpers import SYSTEM, event_recorder, member, union_admin, wait_until
+from tests.helpers import SYSTEM, event_recorder, member, union_admin, valid_ids, wait_until
 from tests.unit.cases_fakes import FakeSms
 
 pytestmark = pytest.mark.integration
@@ -51,6 +51,9 @@ def world(container_factory, config, rpc_as):
             rpc.members.create_union(
                 {"id": u, "name": f"{u}公司工会", "kind": "grassroots", "parent_id": "area"}
             )
+        rpc.members.register_member(
+            {"member_no": "M0000001", "name": "王师傅", "union_id": "u01", "national_id": valid_ids(1)[0]}
+        )
     return rpc_as, get_extension(cases, Clock), sms
 
 
@@ -140,6 +143,13 @@ def test_transfer_and_overdue_escalation_fires_once(world):
             "channel": "phone",
             "caller": {"name": "张先生", "phone": "13900139000"},
         }
+        with pytest.raises(BadInput) as bad:  # not a member
+            rpc.cases.record_call("area", {**call, "member_id": "M0000999"})
+        assert "member_id" in bad.value.fields
+        calling_member = rpc.cases.record_call("area", {**call, "member_id": "M0000001"})
+        assert calling_member["worker"]["member_id"] == "M0000001" and calling_member["my_roles"] == [
+            "receiver"
+        ]
         cid = rpc.cases.record_call("area", call)["id"]
         rpc.cases.dispatch(cid, {"union_id": "area", "complexity": "general"})
     with rpc_as(SUPERIOR) as rpc:

@@ -143,6 +143,9 @@ class FakeCasesStore:
         doc["recent"] = [r for r in [*doc["recent"], {"at": at, "case_id": case_id}] if r["at"] > since]
         return copy.deepcopy(doc["recent"])
 
+    def set_tally(self, key: str, recent: list[dict]) -> None:
+        self._coll("tallies")[key] = {"recent": copy.deepcopy(recent)}
+
     def put_alert(self, alert: dict) -> None:
         have = self._coll("alerts").get(alert["_id"])
         if have is None:

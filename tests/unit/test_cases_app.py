@@ -391,6 +391,8 @@ def test_alert_when_one_enterprise_gets_n_cases_of_a_category(env):
     )
     with pytest.raises(Forbidden):
         app.alerts(store, STRANGER, peers, "fed")
+    app.recount(store, SYSTEM, settings)  # computed in memory from the cases: the same alert
+    assert app.alerts(store, SUPERIOR, peers, "fed") == found
 
 
 def test_indicators_of_a_small_month_computed_by_hand(env):
