@@ -112,7 +112,7 @@ def test_file_handle_rate_indicators_and_progress_on_a_phone(stack, browser, sms
 
     # 2. the union's admin: the queue, then dispatch, sign for, contact, an internal note, the reply
     login(phone, stack.url, ADMIN)
-    phone.goto(f"{stack.url}/unions/u13/cases?state=received")
+    phone.goto(f"{stack.url}/unions/u13/cases?state=received&case_type=resolution&category=overtime_pay")
     row = phone.locator(f"#case-{number}")
     assert TITLE in row.inner_text() and fits_the_phone(phone)
     phone.screenshot(path=str(shots / "3-queue.png"), full_page=True)
