@@ -39,7 +39,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: English message ids of the service's coded terms (Chinese in cases.po; the service's own labels are
 #: the Chinese of the same codes).
 STATE_LABELS = {
-    "received": "Received",
+    "received": "Received, not yet dispatched",
     "dispatched": "Dispatched",
     "signed": "Signed for",
     "in_progress": "Being handled",
