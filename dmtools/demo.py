@@ -135,6 +135,7 @@ def logins() -> str:
         f"    superior admin of {FEDERATION[1]}:  {SUPERIOR_ADMIN}",
         f"    union admin of {GRASSROOTS[0][1]}:  {admin_login(GRASSROOTS[0][0])}   (admin01 … admin16, one per union)",
         "    any member: their member number, e.g. M0100002",
+        "    12351 hotline staff of the federation (worker requests):  hotline",
     ]
     return "\n".join(lines)
 

@@ -6,7 +6,6 @@ list is kept; both are repaired by :func:`recount` should a crash fall in betwee
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import secrets
@@ -217,7 +216,11 @@ def _receive(store, actor, clock, settings, peers, union: dict, data: dict, work
 def file_case(store, actor: Actor, clock: Clock, settings: Settings, peers: Peers, data: dict) -> dict:
     """A member files online at their own union (data: :class:`CaseIn`, loaded)."""
     policy.require_member(actor)
-    if data["channel"] != "online" or data.get("member_id"):
+    if data.get("member_id"):
+        raise BadInput(
+            "you file as yourself / 网上诉求由会员本人提交", fields={"member_id": ["not for online filing"]}
+        )
+    if data["channel"] != "online":
         raise BadInput(
             "an online case is filed by the member / 网上诉求由会员本人提交",
             fields={"channel": ["online only"]},
@@ -707,7 +710,7 @@ def supervise(store, actor: Actor, clock: Clock, case_id: str, data: dict) -> di
 # ----- the limit round: reminders (催办) and escalation (督办) ---------------------------------------------
 def check_limits(store, clock_now: datetime, settings: Settings) -> dict:
     """For every watched case: a reminder once per limit and ``when`` (``before``: within
-    ``remind_before_hours`` of the limit; ``after``: past it), and for a reply limit passed, escalation to
+    ``remind_before_hours`` of the limit, at most its second half; ``after``: past it), and for a reply limit passed, escalation to
     the parent of the handling union once per round. Each is one guarded write whose guard (the
     ``reminded`` key, ``overdue_at``) makes a repeat or a concurrent run a no-op."""
     out = {"checked": 0, "reminded": 0, "escalated": 0}
@@ -738,11 +741,10 @@ def _check_case(store, case: dict, now: datetime, settings: Settings) -> tuple[i
     for limit in ("sign_for", "contact", "reply"):
         if met.get(limit) is not None:
             continue
-        when = (
-            "after"
-            if now > due[limit]
-            else ("before" if now > due[limit] - timedelta(hours=settings.remind_before_hours) else None)
-        )
+        # "before": within remind_before_hours of the limit, but at most its second half (a 2-hour
+        # sign-for limit is reminded after 1 hour, not at once)
+        ahead = min(timedelta(hours=settings.remind_before_hours), (due[limit] - rnd["dispatched_at"]) / 2)
+        when = "after" if now > due[limit] else ("before" if now > due[limit] - ahead else None)
         key = f"{limit}:{when}:{iso(due[limit])}"
         if when and key not in reminded:
             new_keys.append(key)
@@ -1031,18 +1033,21 @@ def recount(store, actor: Actor, settings: Settings) -> dict:
 # ----- taking over history (the demo, migrations) ----------------------------------------------------------
 class ReplayStore:
     """The store for replaying a past case: the use cases run on the case in memory (the same guards:
-    ``_v``, NotFound, the conflict callback) and :meth:`flush` inserts the result once, without events
+    ``_v``, NotFound, the conflict callback; shallow copies: the use cases build new values and never
+    change what they read in place) and :meth:`flush` inserts the result once, without events
     (nobody is notified of last year's cases), audit entries (the operator's migration, not people's
     changes now) or derived documents (counters, alerts, watch list: :func:`recount` rebuilds them once
     at the end). Only the day's sequence is taken from the database."""
 
-    def __init__(self, store):
+    def __init__(self, store, days: dict[str, int] | None = None):
         self.inner = store
         self.docs: dict[str, dict] = {}
+        self.days = dict(days or {})  # YYMMDD → cases of that day still to number in this batch
+        self.pool: dict[str, list[int]] = {}
 
     def create(self, collection, doc, **kw):
-        self.docs[doc["_id"]] = {**copy.deepcopy(dict(doc)), "_v": 0}
-        return copy.deepcopy(self.docs[doc["_id"]])
+        self.docs[doc["_id"]] = {**doc, "_v": 0}
+        return dict(self.docs[doc["_id"]])
 
     def change(self, collection, doc_id, *, expect=None, set=None, inc=None, conflict=None, **kw):  # noqa: A002
         doc = self.docs.get(doc_id)
@@ -1050,20 +1055,26 @@ class ReplayStore:
             raise NotFound(f"no case {doc_id} / 诉求件不存在")
         if any(doc.get(k) != v for k, v in (expect or {}).items()):
             raise (conflict or (lambda current: Conflict(CHANGED)))(doc)
-        doc.update(copy.deepcopy(dict(set or {})))
+        doc.update(set or {})
         for k, n in {"_v": 1, **(inc or {})}.items():
             doc[k] = (doc.get(k) or 0) + n
-        return copy.deepcopy(doc)
+        return dict(doc)
 
     def get(self, case_id):
-        return copy.deepcopy(self.docs[case_id]) if case_id in self.docs else self.inner.get(case_id)
+        return dict(self.docs[case_id]) if case_id in self.docs else self.inner.get(case_id)
 
     def next_seq(self, day):
-        return self.inner.next_seq(day)
+        """The day's next number, reserved for the batch's cases of that day in one ``$inc``."""
+        if not self.pool.get(day):
+            n = max(1, self.days.pop(day, 1))
+            last = self.inner.reserve_seq(day, n)
+            self.pool[day] = list(range(last - n + 1, last + 1))
+        return self.pool[day].pop(0)
 
     def flush(self) -> None:
-        for doc in self.docs.values():
-            self.inner.create(CASES, {k: v for k, v in doc.items() if k != "_v"})
+        """Insert the replayed cases (``_v`` 0, no outbox) in one write."""
+        if self.docs:
+            self.inner.insert_replayed([{**d, "_v": 0} for d in self.docs.values()])
         self.docs = {}
 
     def __getattr__(self, name):
@@ -1094,15 +1105,19 @@ def _replay_actor(who: dict) -> Actor:
     return Actor(who["member_id"], who.get("name", ""), who.get("union_id"), grants)
 
 
-def replay(store, actor: Actor, settings: Settings, peers: Peers, spec: dict) -> dict:
+def replay(
+    store, actor: Actor, settings: Settings, peers: Peers, spec: dict, quiet: ReplayStore | None = None
+) -> dict:
     """Replay one past case through the ordinary use cases at its own times, in memory, then insert it
     once (:class:`ReplayStore`; data: :class:`ReplayIn`): ``file`` (by a member) or ``call`` (by staff at ``union_id``), then ``steps``
     (``dispatch``, ``transfer``, ``sign_for``, ``contact``, ``note``, ``interim_reply``, ``reply``,
     ``rate``, ``follow_up``, ``supervise``, ``check`` = the limit round for this case), each by its
     ``by`` person at its ``at``. Quiet: follow with :func:`recount`. System only. ``peers`` may be a
-    :class:`CachedPeers` shared by a batch."""
+    :class:`CachedPeers` and ``quiet`` a :class:`ReplayStore` shared by a batch (then flushed by the
+    caller, all cases in one insert)."""
     policy.require_system(actor)
-    quiet = ReplayStore(store)
+    batch = quiet is not None
+    quiet = quiet or ReplayStore(store)
     at = spec["at"]
     clock = lambda: at  # noqa: E731
     who = _replay_actor(spec["by"])
@@ -1144,5 +1159,6 @@ def replay(store, actor: Actor, settings: Settings, peers: Peers, spec: dict) ->
         else:
             raise BadInput(f"unknown step {kind}", fields={"steps": [f"unknown action {kind}"]})
     doc = load_case(quiet, cid)
-    quiet.flush()
+    if not batch:
+        quiet.flush()
     return doc

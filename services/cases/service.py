@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -428,15 +429,21 @@ class CasesService(OutboxRelay, HealthRpc):
 
         if not self.identity.actor.is_system:
             raise Forbidden("system only / 仅限系统")
-        ids, peers = [], app.CachedPeers(self.peers)
+        loaded = []
         for i, spec in enumerate(specs[:500]):
             try:
-                loaded = c.ReplayIn().load(spec)
+                loaded.append(c.ReplayIn().load(spec))
             except Exception as exc:
                 raise BadInput(
                     f"replay spec {i} is invalid", fields={str(i): getattr(exc, "messages", str(exc))}
                 ) from None
-            ids.append(app.replay(self.store, self.identity.actor, self.settings_, peers, loaded)["_id"])
+        days = Counter(f"{rules.china_day(s['at']):%y%m%d}" for s in loaded)
+        quiet, peers = app.ReplayStore(self.store, days), app.CachedPeers(self.peers)
+        ids = [
+            app.replay(self.store, self.identity.actor, self.settings_, peers, s, quiet)["_id"]
+            for s in loaded
+        ]
+        quiet.flush()
         return {"cases": ids}
 
     @rpc

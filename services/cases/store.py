@@ -62,6 +62,17 @@ class CasesStore(Store):
         )
         return int(doc["seq"])
 
+    def reserve_seq(self, day: str, n: int) -> int:
+        """Reserve ``n`` numbers of the day at once (replays): returns the last one."""
+        doc = self.db[SEQUENCES].find_one_and_update(
+            {"_id": day}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return int(doc["seq"])
+
+    def insert_replayed(self, docs: list[dict]) -> None:
+        """Insert replayed past cases (``_v`` 0, no events: ``app.replay``) in one ``insert_many``."""
+        self.db[CASES].insert_many(docs, ordered=True)
+
     def find_cases(self, query: Mapping, skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
         """Cases matching ``query`` (equality on ``handling_union_id``, ``union_path``, ``state``,
         ``category``, ``case_type``, ``supervised``, ``worker.member_id``), newest first, and their count."""

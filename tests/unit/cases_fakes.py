@@ -91,6 +91,17 @@ class FakeCasesStore:
         doc["seq"] += 1
         return doc["seq"]
 
+    def reserve_seq(self, day: str, n: int) -> int:
+        doc = self._coll("sequences").setdefault(day, {"seq": 0})
+        doc["seq"] += n
+        return doc["seq"]
+
+    def insert_replayed(self, docs: list[dict]) -> None:
+        for d in docs:
+            if d["_id"] in self._coll("cases"):
+                raise DuplicateKeyError(f"duplicate _id {d['_id']}")
+            self._coll("cases")[d["_id"]] = copy.deepcopy(d)
+
     def find_cases(self, query: Mapping, skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
         def ok(d):
             for k, v in query.items():

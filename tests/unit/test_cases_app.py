@@ -552,3 +552,21 @@ def test_replaying_a_past_case_is_quiet_and_recounted(env):
         "resolved": 1,
         "satisfied": 1,
     }
+
+
+def test_no_reminder_right_after_dispatch(env):
+    store, peers, _sms, clock, settings = env
+    case = file(env)
+    app.dispatch(
+        store,
+        U1_ADMIN,
+        clock,
+        settings,
+        peers,
+        case["_id"],
+        {"union_id": "u1", "complexity": "general", "note": ""},
+    )
+    assert app.check_limits(store, clock() + timedelta(minutes=10), settings)["reminded"] == 0
+    # 1.5 working hours later: the second half of the 2-hour sign-for limit
+    assert app.check_limits(store, clock() + timedelta(minutes=90), settings)["reminded"] == 1
+    assert [b["limit"] + ":" + b["when"] for _, b in store.committed("case_reminded")] == ["sign_for:before"]
