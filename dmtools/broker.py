@@ -93,7 +93,7 @@ PUBLISHERS = (
 ACCOUNTS: dict[str, Account] = {
     "members": Account(),
     "gateway": Account(
-        calls=("members", "congress", "disclosure", "voting", "proposals", "notify", "audit"),
+        calls=("members", "congress", "disclosure", "voting", "proposals", "notify", "audit", "cases"),
         serves=False,  # HTTP only: no RPC queue (its healthcheck is GET /healthz)
         publishes=False,
     ),

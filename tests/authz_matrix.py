@@ -117,6 +117,10 @@ OTHER_MEMBER = "another union's member"
 OTHER_SCOPE = "scope in another union"
 VOTE = "congress vote"
 AU = "DESIGN §3 audit: admins read the log of their union and the unions below"
+CA = "DESIGN §1/§4 cases: staff (hotline staff, admins) of the receiving or handling union or above"
+CAM = "DESIGN §4 cases: a member files online and reads, rates their own case"
+CAS = "DESIGN §4 cases: a superior union supervises the handling union (督办)"
+CAP = "DESIGN §4 cases: progress query by case number + phone + one-time code, no login"
 
 #            anonymous member delegate handler admin other_admin superior
 ROUTES: list[Row] = [
@@ -334,6 +338,42 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/unions/<union_id>/audit.xlsx", "401 403 403 403 200 403 200", AU),
     Row("GET", "/api/v1/unions/<union_id>/audit/verify", "401 403 403 403 200 403 200", AU),
     Row("GET", "/unions/<union_id>/audit", "login 403 403 403 200 403 200", AU),
+    # ----- worker requests (接诉即办): the case is filed by `member` at u05 and handled by u05 ------------
+    Row("GET", "/api/v1/cases/settings", "401 200 200 200 200 200 200", LOGIN),
+    Row("POST", "/api/v1/cases", "401 201 201 201 201 201 201", CAM),
+    Row("GET", "/api/v1/cases/mine", "401 200 200 200 200 200 200", CAM),
+    Row("POST", "/api/v1/unions/<union_id>/hotline-cases", "401 403 403 403 201 403 201", CA),
+    Row("GET", "/api/v1/unions/<union_id>/cases", "401 403 403 403 200 403 200", CA),
+    Row("GET", "/api/v1/cases/<case_id>", "401 200 403 403 200 403 200", CAM),
+    Row("POST", "/api/v1/cases/<case_id>/dispatch", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/transfer", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/sign-for", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/contact", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/notes", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/interim-replies", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/reply", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/rating", "401 200 403 403 403 403 403", CAM),
+    Row("POST", "/api/v1/cases/<case_id>/follow-ups", "401 403 403 403 200 403 200", CA),
+    Row("POST", "/api/v1/cases/<case_id>/supervision", "401 403 403 403 403 403 200", CAS),
+    Row("POST", "/api/v1/case-progress/code", "200 200 200 200 200 200 200", CAP),
+    Row("POST", "/api/v1/case-progress", "404 404 404 404 404 404 404", CAP + " (asked without a code)"),
+    Row("GET", "/api/v1/unions/<union_id>/case-indicators", "401 403 403 403 200 403 200", CA),
+    Row("GET", "/api/v1/unions/<union_id>/case-report.xlsx", "401 403 403 403 200 403 200", CA),
+    Row("GET", "/api/v1/unions/<union_id>/case-alerts", "401 403 403 403 200 403 200", CA),
+    Row("GET", "/api/v1/unions/<union_id>/case-topic", "401 403 403 403 200 403 200", CA),
+    Row("GET", "/cases", "login 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/cases/new", "login 200 200 200 200 200 200", CAM),
+    Row("POST", "/cases/new", "login 303 303 303 303 303 303", CAM),
+    Row("GET", "/cases/<case_id>", "login 200 403 403 200 403 200", CAM),
+    Row("POST", "/cases/<case_id>/<action>", "login 403 403 403 303 403 303", CA + " (action: note)"),
+    Row("GET", "/cases/progress", "200 200 200 200 200 200 200", CAP),
+    Row("POST", "/cases/progress", "200 200 200 200 200 200 200", CAP),
+    Row("GET", "/unions/<union_id>/hotline", "login 403 403 403 200 403 200", CA),
+    Row("POST", "/unions/<union_id>/hotline", "login 403 403 403 303 403 303", CA),
+    Row("GET", "/unions/<union_id>/cases", "login 403 403 403 200 403 200", CA),
+    Row("GET", "/unions/<union_id>/cases/indicators", "login 403 403 403 200 403 200", CA),
+    Row("GET", "/unions/<union_id>/cases/report.xlsx", "login 403 403 403 200 403 200", CA),
+    Row("GET", "/unions/<union_id>/cases/topic", "login 403 403 403 200 403 200", CA),
 ]
 
 
@@ -394,6 +434,7 @@ def render_markdown() -> str:
         ("Account and meta", lambda r: r.path in ("/", "/healthz", "/login", "/logout", "/me")
          or r.path.startswith(("/api/v1/auth", "/api/v1/me", "/api/v1/openapi", "/static", "/lang", "/me/"))),
         ("Audit log", lambda r: "/audit" in r.path),
+        ("Worker requests", lambda r: "/case" in r.path or r.path.endswith("/hotline")),
         ("Member registry", lambda r: "/unions" in r.path and not any(
             k in r.path for k in ("disclosure", "deliveries")) or "/members" in r.path or "/imports" in r.path),
         ("Workers' congress", lambda r: "/congress" in r.path),

@@ -12,6 +12,7 @@ from dmlib.rpc import Rpc
 
 from .account import AccountRoutes
 from .audit import AuditRoutes
+from .cases import CasesRoutes
 from .congress import CongressRoutes
 from .disclosure import DisclosureRoutes
 from .evaluations import EvaluationsRoutes
@@ -30,6 +31,7 @@ ROUTERS = (
     ProposalsRoutes,
     NotifyRoutes,
     AuditRoutes,
+    CasesRoutes,
 )
 
 GatewayService = compose(
@@ -48,4 +50,5 @@ GatewayService = compose(
     proposals_rpc=Rpc("proposals"),
     notify_rpc=Rpc("notify"),
     audit_rpc=Rpc("audit"),
+    cases_rpc=Rpc("cases"),
 )

@@ -158,6 +158,8 @@ def world(base_url) -> World:
     w.ids["vote_poll"] = next(
         i for i in w.api("admin", "GET", f"/congress/sessions/{sid}")["items"] if i["id"] == item
     )["poll_id"]
+    # a worker request (接诉即办) filed by the member at u05 and dispatched to u05
+    w.ids["case"] = new_case(w, "dispatched")
     return w
 
 
@@ -311,7 +313,74 @@ def default_values(w: World, row: m.Row) -> dict:
         "path": "app.css",
         "rest": "no/such/address",
         "code": "en",
+        "case_id": ids.get("case", ""),
     }
+
+
+CASE_PHONE = "13800138000"
+CASE_BODY = {
+    "case_type": "resolution",
+    "category": "overtime_pay",
+    "title": "周末加班没有加班费",
+    "description": "十月以来每个周末加班，工资条上没有加班费。",
+    "employer": {"union_id": UNION},
+    "phone": CASE_PHONE,
+}
+CASE_FORM = {
+    **{k: v for k, v in CASE_BODY.items() if k != "employer"},
+    "employer_union_id": UNION,
+}
+CALL_BODY = {
+    **{k: v for k, v in CASE_BODY.items() if k != "phone"},
+    "channel": "phone",
+    "caller": {"name": "王师傅", "phone": "13900139000"},
+}
+CALL_FORM = {**CASE_FORM, "channel": "phone", "caller_name": "王师傅", "caller_phone": "13900139000"}
+#: the steps that take a fresh case (filed by the member) to each state, by the union's admin
+CASE_STEPS = {
+    "dispatched": ("admin", "dispatch", {"union_id": UNION, "complexity": "general"}),
+    "signed": ("admin", "sign-for", None),
+    "in_progress": ("admin", "contact", {"method": "phone"}),
+    "replied": ("admin", "reply", {"text": "已与企业核实，加班费将随本月工资补发。"}),
+    "closed": ("member", "rating", {"satisfaction": "satisfied", "resolved": True}),
+}
+
+
+def new_case(w: World, state: str = "received") -> str:
+    """A fresh case filed online by the member at u05, taken to ``state``; its number."""
+    number = w.api("member", "POST", "/cases", CASE_BODY, 201)["id"]
+    for name, (role, step, body) in CASE_STEPS.items():
+        if state == "received":
+            break
+        w.api(role, "POST", f"/cases/{number}/{step}", body, 200)
+        if name == state:
+            break
+    return number
+
+
+def _case(state: str, action: str | None = None, **extra):
+    """A fresh case in ``state``; ``extra`` → the JSON body and the page form (``resolved`` as yes/no);
+    ``action``: the page form's action (``/cases/<case_id>/<action>``)."""
+
+    def make(w: World, role: str) -> Ask:
+        number = new_case(w, state)
+        form = {k: ({True: "yes", False: "no"}[v] if isinstance(v, bool) else v) for k, v in extra.items()}
+        values = {"case_id": number, **({"action": action} if action else {})}
+        return Ask(values, json=extra or None, form=form, check=f"/api/v1/cases/{number}")
+
+    return make
+
+
+def _case_code(w: World, role: str) -> Ask:
+    """The progress-query code of a fresh case (each role its own: codes are rate-limited per case)."""
+    number = new_case(w)
+    body = {"case_number": number, "phone": CASE_PHONE}
+    return Ask(json=body, form={"step": "code", **body})
+
+
+def _case_progress(w: World, role: str) -> Ask:
+    body = {"case_number": new_case(w), "phone": CASE_PHONE, "code": "000000"}
+    return Ask(json=body, form={"step": "query", **body})
 
 
 CREDENTIALS = {"anonymous": "member"}
@@ -679,6 +748,24 @@ ASK = {
     # notifications
     "POST /api/v1/inbox/read": lambda w, r: Ask(json={"all": True}, form={"all": "1"}),
     "PUT /api/v1/notifications/preferences": _prefs,
+    # worker requests (接诉即办)
+    "POST /api/v1/cases": lambda w, r: Ask(json=CASE_BODY, form=CASE_FORM),
+    "POST /api/v1/unions/<union_id>/hotline-cases": lambda w, r: Ask(json=CALL_BODY, form=CALL_FORM),
+    "POST /api/v1/cases/<case_id>/dispatch": _case("received", union_id=UNION, complexity="general"),
+    "POST /api/v1/cases/<case_id>/transfer": _case(
+        "dispatched", union_id="ftu", reason="涉及多家企业，上转协调"
+    ),
+    "POST /api/v1/cases/<case_id>/sign-for": _case("dispatched"),
+    "POST /api/v1/cases/<case_id>/contact": _case("signed", method="phone"),
+    "POST /api/v1/cases/<case_id>/notes": _case("dispatched", text="企业人事已承认漏发。"),
+    "POST /api/v1/cases/<case_id>/interim-replies": _case("in_progress", text="已约谈企业，正在核对考勤。"),
+    "POST /api/v1/cases/<case_id>/reply": _case("in_progress", text="已与企业核实，加班费随本月工资补发。"),
+    "POST /api/v1/cases/<case_id>/rating": _case("replied", satisfaction="satisfied", resolved=True),
+    "POST /api/v1/cases/<case_id>/follow-ups": _case("replied", text="回访：诉求人表示已收到补发。"),
+    "POST /api/v1/cases/<case_id>/supervision": _case("dispatched", note="请于三日内答复诉求人。"),
+    "POST /api/v1/case-progress/code": _case_code,
+    "POST /api/v1/case-progress": _case_progress,
+    "POST /cases/<case_id>/<action>": _case("dispatched", action="note", text="企业人事已承认漏发。"),
 }
 #: page forms asked like their API twins
 PAGE_TWINS = {
@@ -707,6 +794,9 @@ PAGE_TWINS = {
     "POST /disclosures/<item_id>/withdraw": "POST /api/v1/disclosures/<item_id>/withdrawal",
     "POST /inbox/read": "POST /api/v1/inbox/read",
     "POST /notifications/preferences": "PUT /api/v1/notifications/preferences",
+    "POST /cases/new": "POST /api/v1/cases",
+    "POST /unions/<union_id>/hotline": "POST /api/v1/unions/<union_id>/hotline-cases",
+    "POST /cases/progress": "POST /api/v1/case-progress/code",
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {"POST /disclosures/<item_id>/withdraw"}
@@ -721,7 +811,7 @@ def ask_for(w: World, row: m.Row, role: str) -> Ask:
     make = ASK.get(row.key) or ASK.get(PAGE_TWINS.get(row.key, ""))
     a = make(w, role) if make else Ask()
     a.values = {**default_values(w, row), **a.values}
-    if row.path.endswith("<action>"):
+    if row.path.endswith("<action>") and "action" not in a.values:
         a.values["action"] = "superior-scores"
     if "department_ids" in (a.json or {}):
         a.json["department_ids"] = [w.ids["department"]]
