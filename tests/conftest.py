@@ -133,16 +133,16 @@ def http(web_session):
 
 # ----- end to end ---------------------------------------------------------------------------------
 @contextmanager
-def demo_stack(tmp_path_factory, label: str):
+def demo_stack(tmp_path_factory, label: str, env: dict | None = None):
     """Every service running as in ``make run``, on its own vhost, databases (``<label><hex>_``) and
-    port, with the whole demo loaded; the databases are dropped afterwards. Yields a
-    :class:`dmtools.stack.Stack` (``.url``, ``.env``, ``.dm(...)``)."""
+    port, with the whole demo loaded (``env``: more settings for the services); the databases are dropped
+    afterwards. Yields a :class:`dmtools.stack.Stack` (``.url``, ``.env``, ``.dm(...)``)."""
     from dmtools.stack import running_stack
 
     prefix = f"{label}{uuid.uuid4().hex[:6]}_"
     log = str(tmp_path_factory.mktemp(label) / "services.log")
     try:
-        with running_stack(prefix, log, {"MONGO_URI": MONGO_URI, **TEST_SECRETS}) as s:
+        with running_stack(prefix, log, {"MONGO_URI": MONGO_URI, **TEST_SECRETS, **(env or {})}) as s:
             loaded = s.dm("demo")
             assert loaded.returncode == 0, loaded.stderr[-4000:] + s.log_tail()
             yield s
@@ -151,9 +151,31 @@ def demo_stack(tmp_path_factory, label: str):
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    """The demo stack the end-to-end tests share (:func:`demo_stack`)."""
-    with demo_stack(tmp_path_factory, "e2e") as s:
+def sms_sink(tmp_path_factory):
+    """The SMS stand-in (``services.notify.devsinks``) the shared stack sends to: the path of the JSON
+    lines file it writes, one ``{"to", "text"}`` per message (the progress query's codes, opted-in SMS)."""
+    import subprocess
+
+    from dmtools.stack import free_port
+
+    path = str(tmp_path_factory.mktemp("sms") / "sms.jsonl")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.notify.devsinks", "sms", str(port), path],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    yield {"path": path, "url": f"http://127.0.0.1:{port}/sms"}
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, sms_sink):
+    """The demo stack the end-to-end tests share (:func:`demo_stack`), sending SMS to :func:`sms_sink`."""
+    with demo_stack(tmp_path_factory, "e2e", {"SMS_URL": sms_sink["url"]}) as s:
         yield s
 
 

@@ -3,20 +3,15 @@ driven in headless Chromium at phone size (390×844): a member files a request, 
 dispatches, signs for, contacts and replies, the member rates the reply, the superior admin sees the
 indicators change, and the progress query works with case number + phone + the SMS code.
 
-The progress-query code goes out by SMS: this module starts the SMS stand-in
-(``services.notify.devsinks``) and sets ``SMS_URL`` before the shared demo stack starts, so run it on
-its own (``DM_TEST_TIER=e2e .venv/bin/pytest tests/e2e/test_cases_browser.py``) or first. Screenshots are
-saved under the test's tmp dir (printed)."""
+The progress-query code goes out by SMS to the shared stack's SMS stand-in (tests/conftest.py
+``sms_sink``). Screenshots are saved under the test's tmp dir (printed)."""
 
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from dmtools.stack import free_port
 from tests.helpers import browser_login as login
 from tests.helpers import wait_until
 
@@ -27,29 +22,6 @@ MEMBER, ADMIN, SUPERIOR = "M1300002", "admin13", "ftu-admin"
 PHONE = "13912345678"
 TITLE = "夜班加班费连续两个月未发"
 INTERNAL = "内部：财务称系统故障，已要求人工核算。"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def sms_sink(tmp_path_factory):
-    """The SMS stand-in, its address in ``SMS_URL`` for the stack's services (session: before the stack)."""
-    path = str(tmp_path_factory.mktemp("cases-sms") / "sms.jsonl")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.notify.devsinks", "sms", str(port), path],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().strip() == "ready"
-    before = os.environ.get("SMS_URL")
-    os.environ["SMS_URL"] = f"http://127.0.0.1:{port}/sms"
-    yield path
-    proc.terminate()
-    proc.wait(10)
-    if before is None:
-        os.environ.pop("SMS_URL", None)
-    else:
-        os.environ["SMS_URL"] = before
 
 
 def sms_code(path: str, number: str) -> str:
@@ -179,7 +151,7 @@ def test_file_handle_rate_indicators_and_progress_on_a_phone(stack, browser, sms
     phone.fill("#phone", PHONE)
     submit(phone, "#progress-form button.primary")
     phone.wait_for_selector("#code-sent")
-    phone.fill("#code", sms_code(sms_sink, number))
+    phone.fill("#code", sms_code(sms_sink["path"], number))
     phone.screenshot(path=str(shots / "8-progress-code.png"), full_page=True)
     submit(phone, "#progress-form button.primary")
     phone.wait_for_selector("#progress")
