@@ -12,6 +12,7 @@ from dmlib.rpc import Rpc
 
 from .account import AccountRoutes
 from .audit import AuditRoutes
+from .ballots import BallotBatcher
 from .congress import CongressRoutes
 from .disclosure import DisclosureRoutes
 from .evaluations import EvaluationsRoutes
@@ -48,4 +49,5 @@ GatewayService = compose(
     proposals_rpc=Rpc("proposals"),
     notify_rpc=Rpc("notify"),
     audit_rpc=Rpc("audit"),
+    ballots=BallotBatcher(),
 )
