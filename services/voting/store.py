@@ -286,10 +286,14 @@ class VotingStore(Store):
         """A page of a closed poll's published ballot list, ordered by receipt: the entries
         ``skip`` … ``skip + limit`` read from the list the close wrote (``list_…``, chunks of
         :data:`LIST_CHUNK` entries keyed by their position; ``limit`` ≤ 500 reads at most two chunks).
-        Entries ``{receipt, choice | subject, stars}``; the total is the close's ballot count."""
+        Entries ``{receipt, choice | subject, stars}``; the total is the close's ballot count. Until the
+        close's shuffle has committed (a close cut short, finished by the next one) the page is sorted by
+        the server from the original ballots instead."""
         poll = self.db.polls.find_one({"_id": poll_id}, projection={"ballot_collection": 1, "shuffled": 1})
-        if not poll or not poll.get("shuffled"):
-            return [], 0
+        if not poll or not poll.get("shuffled"):  # a close cut before its shuffle committed: the server
+            coll = self.db[ballots_collection(poll_id)]  # sorts (MongoDB by the receipt index; FerretDB
+            cursor = coll.find({}, projection={"_id": 0, "voter": 0, "day": 0, "k": 0})  # scans)
+            return list(cursor.sort("receipt", 1).skip(skip).limit(limit)), coll.count_documents({})
         listing = self.db[companion(poll["ballot_collection"], "list")]
         total = int(poll["shuffled"].get("listed", poll["shuffled"]["n"]))
         entries: list[dict] = []
