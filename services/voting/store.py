@@ -11,15 +11,25 @@ Collections:
   ``outbox`` (:mod:`dmlib.state`: status, recount and alarm change only through :meth:`Store.change`);
   after the close ``ballot_collection`` (where the ballots now are), ``shuffled`` (``{at, n, pending,
   checked}``) and ``shuffle_attempts`` (the copies started, so that a retry drops unfinished ones).
-- ``ballots_<poll id>``: one collection per poll, so a recount reads only that poll's ballots. A ballot's
-  ``_id`` is HMAC-SHA256(``VOTING_KEY``, "poll:member") in hex: the one atomic insert enforces one ballot
-  per voter, and no ballot carries a member id (except ``voter`` in named, non-secret choice polls).
-  Fields: ``receipt``, ``day`` (date only, so arrival times cannot be matched to log-ins; removed at the
-  close), ``choice`` | (``subject``, ``stars`` [per criterion], ``opinion``), ``pending`` (a cast not yet
-  settled). While a poll is open its collection's natural order is the order of casting; the close
+- ``ballots_<poll id>``: one collection per poll, so a recount reads only that poll's ballots (with an
+  index on ``receipt`` for MongoDB). A ballot's ``_id`` is HMAC-SHA256(``VOTING_KEY``, "poll:member") in
+  hex: the unique ``_id`` enforces one ballot per voter, and no ballot carries a member id (except
+  ``voter`` in named, non-secret choice polls). Fields: ``receipt``, ``day`` (date only, so arrival times
+  cannot be matched to log-ins; removed at the close), ``choice`` | (``subject``, ``stars`` [per
+  criterion], ``opinion``), ``k`` (the batch of casts it came in; removed at the close), ``pending`` (only
+  on ballots cast before group commit and not settled). Ballots are inserted a batch at a time in a random
+  order, but while a poll is open its collection's natural order still follows the batches; the close
   copies the ballots in a random order into ``ballots_<poll id>_<random hex>``, points the poll's
   ``ballot_collection`` at it and drops the original (:meth:`VotingStore.shuffle_ballots`, docs/storage.md
   "Ballot secrecy at rest"). Read a poll's ballots through :func:`ballots_of`.
+- ``receipts_<poll id>``: the receipt index (``_id`` = receipt, ``b`` = ballot id, ``also`` = ids of other
+  ballots with the same 12-character receipt); after the close ``receipts_<poll id>_<random hex>`` next
+  to the shuffled copy (:func:`companion`), written in the shuffled order.
+- ``list_<poll id>_<random hex>``: the published ballot list of a closed poll, written by the close:
+  ``_id`` 0, 1, … and ``e``, :data:`LIST_CHUNK` entries ``{receipt, choice | subject, stars}`` in receipt
+  order.
+- ``casts_pending``: one marker per batch of casts in flight (``_id`` batch id, ``poll``, ``ids``,
+  ``at``), deleted when the batch is counted; what a crash leaves is repaired at the close.
 - ``tallies``: the live tally, ``_id`` = poll id, guarded by ``open`` (a ballot arriving after the
   close is refused and removed). Choice: ``n`` and ``o0`` … ``oK`` (per option index, since option texts
   may not be keys), updated by ``$inc`` right after each ballot insert: one small document.
