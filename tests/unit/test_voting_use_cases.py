@@ -253,17 +253,13 @@ def test_a_batch_answers_each_cast_and_counts_each_home_once():
         (member("M4", "u02"), "nope", rating_data()),
     ]
     out = camp.cast_ratings(p, casts)
-    assert [type(o).__name__ for o in out] == [
-        "dict",
-        "Conflict",
-        "Conflict",
-        "dict",
-        "BadInput",
-        "Forbidden",
-        "NotFound",
-    ]
-    assert out[1].details["reason"] == out[2].details["reason"] == c.ALREADY_VOTED
-    assert out[0]["home"] == "u01" and out[3]["home"] == "u02" and out[0]["receipt"] != out[3]["receipt"]
+    assert [type(o).__name__ for o in out[2:]] == ["Conflict", "dict", "BadInput", "Forbidden", "NotFound"]
+    first, second = out[:2]  # the same voter twice: which one is stored is the random insert order's
+    assert sorted(type(o).__name__ for o in (first, second)) == ["Conflict", "dict"]
+    kept = first if isinstance(first, dict) else second
+    refused = second if kept is first else first
+    assert refused.details["reason"] == out[2].details["reason"] == c.ALREADY_VOTED
+    assert kept["home"] == "u01" and out[3]["home"] == "u02" and kept["receipt"] != out[3]["receipt"]
     tally = p.store.get_tally("ev1")
     assert tally["n"] == 3 and tally["s"]["u01"]["n"] == 2 and tally["s"]["u02"]["c0"] == 3
     assert p.store.casts_pending == {}
