@@ -243,6 +243,11 @@ class Identified:
             self._actor = self._provider.verify(self.token)
         return self._actor
 
+    def verify(self, token: str | None) -> Actor:
+        """The actor of another token than this call's (an item of a batch: each carries its own);
+        :class:`Unauthenticated` as for :attr:`actor`."""
+        return self._provider.verify(token)
+
     def revoked(self, token_id: str, expires_at: int) -> None:
         """Record in this process that the token ``token_id`` (expiring at ``expires_at``) is revoked."""
         self._provider.revoke(token_id, expires_at)

@@ -111,6 +111,13 @@ class ServiceUnavailable(ServiceError):
     code = "service_unavailable"
 
 
+def from_dict(payload: dict[str, Any]) -> ServiceError:
+    """The typed error of a body made by :meth:`ServiceError.to_dict` (e.g. one item's answer in a batch
+    RPC); an unknown code gives a plain :class:`ServiceError` (500)."""
+    kind = next((k for k in EXPECTED if k.code == payload.get("error")), ServiceError)
+    return kind(payload.get("message", ""), payload.get("fields"), payload.get("details"))
+
+
 #: What every RPC entrypoint declares as ``expected_exceptions``.
 EXPECTED = (
     BadInput,

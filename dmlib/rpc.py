@@ -114,6 +114,14 @@ def _wrong_type(value, accepted: tuple[type, ...]) -> bool:
     return not isinstance(value, accepted)
 
 
+def invalid(exc: ValidationError) -> BadInput:
+    """The :class:`BadInput` of a marshmallow ``ValidationError`` (its field messages)."""
+    return BadInput(
+        "invalid input / 输入有误",
+        fields=exc.messages_dict if isinstance(exc.messages, dict) else {"_schema": exc.messages},
+    )
+
+
 def _boundary(fn):
     """Translate argument, validation and database errors into typed errors."""
     signature = inspect.signature(fn)
@@ -135,10 +143,7 @@ def _boundary(fn):
         try:
             return fn(self, *args, **kwargs)
         except ValidationError as exc:
-            raise BadInput(
-                "invalid input / 输入有误",
-                fields=exc.messages_dict if isinstance(exc.messages, dict) else {"_schema": exc.messages},
-            ) from None
+            raise invalid(exc) from None
         except ConnectionFailure as exc:
             log.warning("database unavailable in %s: %s", fn.__name__, exc)
             raise ServiceUnavailable(

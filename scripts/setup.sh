@@ -18,6 +18,7 @@ command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] |
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_pkgs+=(chromium-driver)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)  # the ballot benchmark's load generator (bench/bench_voting.py)
 [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_pkgs+=(fonts-wqy-zenhei)  # CJK glyphs in headless screenshots
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"

@@ -201,7 +201,7 @@ def _int_or_none(value: str | None):
 
 
 class EvaluationsRoutes(Router):
-    uses = ("voting_rpc", "members_rpc")
+    uses = ("voting_rpc", "members_rpc", "ballots")
 
     # ===== API: campaigns ==========================================================================
     @api("GET", "/api/v1/campaigns", response=[c.CampaignOut], tags=["evaluations"])
@@ -277,8 +277,9 @@ class EvaluationsRoutes(Router):
     def api_rate(self, request, campaign_id, body):
         """Rate one's own union's Worker Home: ``{"stars": {"c1": 1-5, …}, "opinion"}``. Returns the
         receipt. 400 bad stars or opinion over 2,000 characters; 403 another union; 409 outside the
-        window or already voted (您已投票)."""
-        return self.voting_rpc.cast_rating(campaign_id, body)
+        window or already voted (您已投票). Sent with the ballots that arrive within a few milliseconds in one
+        RPC (group commit, :mod:`services.gateway.ballots`); this request's answer is its own."""
+        return self.ballots.cast_rating(self.voting_rpc, campaign_id, body)
 
     @api("GET", "/api/v1/campaigns/<campaign_id>/results", response=c.ResultsOut, tags=["evaluations"])
     def api_results(self, request, campaign_id):
@@ -472,7 +473,9 @@ class EvaluationsRoutes(Router):
         stars = {cr["key"]: _int_or_none(f.get(cr["key"])) for cr in campaign["criteria"]}
         stars = {k: v for k, v in stars.items() if v is not None}
         ballot = {"stars": stars, "opinion": f.get("opinion") or None}
-        refusal = self.web.attempt(self.voting_rpc.cast_rating, campaign_id, ballot, expand=EXPAND).refusal
+        refusal = self.web.attempt(
+            self.ballots.cast_rating, self.voting_rpc, campaign_id, ballot, expand=EXPAND
+        ).refusal
         if refusal and refusal.reason != c.ALREADY_VOTED:  # a second form goes to the receipt
             return self.web.render(
                 "evaluations/rate.html",

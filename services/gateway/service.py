@@ -13,6 +13,7 @@ from dmlib.rpc import Rpc
 from .account import AccountRoutes
 from .audit import AuditRoutes
 from .cases import CasesRoutes
+from .ballots import BallotBatcher
 from .congress import CongressRoutes
 from .disclosure import DisclosureRoutes
 from .evaluations import EvaluationsRoutes
@@ -51,4 +52,5 @@ GatewayService = compose(
     notify_rpc=Rpc("notify"),
     audit_rpc=Rpc("audit"),
     cases_rpc=Rpc("cases"),
+    ballots=BallotBatcher(),
 )

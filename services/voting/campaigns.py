@@ -34,7 +34,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import voting as c
-from dmlib.errors import BadInput, Conflict, NotFound
+from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
 from dmlib.schemas import ID_RE, iso, page_out
 from dmlib.state import event
 
@@ -386,7 +386,16 @@ def close_campaign(p: Ports, actor: Actor, campaign_id: str) -> dict:
 def cast_rating(p: Ports, actor: Actor, campaign_id: str, data: dict) -> dict:
     """``actor`` rates their own union's Worker Home (:class:`RatingIn` data). Out: ``{"poll_id",
     "campaign_id", "home", "receipt"}``. BadInput, NotFound, Forbidden, Conflict (window; already voted,
-    ``details.reason`` = ``already_voted``). The ballot path: cached reads, then :func:`polls.cast`."""
+    ``details.reason`` = ``already_voted``). :func:`cast_ratings` with one."""
+    [outcome] = cast_ratings(p, [(actor, campaign_id, data)])
+    if isinstance(outcome, ServiceError):
+        raise outcome
+    return outcome
+
+
+def _checked_rating(p: Ports, actor: Actor, campaign_id: str, data: dict) -> tuple:
+    """One rating ballot checked as :func:`cast_ratings` needs it: ``(member_id, ballot, $inc, home)``.
+    Cached reads only (the ballot path). BadInput, NotFound, Forbidden, Conflict (window)."""
     campaign = campaign_of(p, campaign_id, cached=True)
     marks, errors = stars_errors(data["stars"], len(campaign["criteria"]))
     if errors:
@@ -395,18 +404,34 @@ def cast_rating(p: Ports, actor: Actor, campaign_id: str, data: dict) -> dict:
     policy.require_rate_home(actor, (h["union_id"] for h in campaign["homes"]), data["home"])
     if campaign["status"] != "open":
         raise Conflict("voting is not open / 评选投票未开放或已结束", details={"status": campaign["status"]})
-    poll = polls.poll_of(p, campaign_id, cached=True)
-    polls.check_window(p, poll)
+    polls.check_window(p, polls.poll_of(p, campaign_id, cached=True))
     opinion = (data["opinion"] or "").strip() or None
-    receipt = polls.cast(
-        p,
-        campaign_id,
-        actor.member_id,
-        {"subject": home, "stars": marks, "opinion": opinion},
-        t.rating_inc(marks, opinion is not None),
-        part=home,
-    )
-    return {"poll_id": campaign_id, "campaign_id": campaign_id, "home": home, "receipt": receipt}
+    ballot = {"subject": home, "stars": marks, "opinion": opinion}
+    return actor.member_id, ballot, t.rating_inc(marks, opinion is not None), home
+
+
+def cast_ratings(p: Ports, casts: list[tuple[Actor, str, dict]]) -> list[dict | ServiceError]:
+    """Group commit of rating ballots (issue 17): ``casts`` are ``(actor, campaign_id, RatingIn data)``,
+    each checked as :func:`cast_rating` checks one, then one :func:`polls.cast_many` per campaign.
+    Returns per cast, in order, ``{"poll_id", "campaign_id", "home", "receipt"}`` or its typed error."""
+    outcomes: list[dict | ServiceError | None] = [None] * len(casts)
+    per_poll: dict[str, list[tuple[int, tuple]]] = {}
+    for i, (actor, campaign_id, data) in enumerate(casts):
+        try:
+            checked = _checked_rating(p, actor, campaign_id, data)
+        except ServiceError as exc:
+            outcomes[i] = exc
+            continue
+        per_poll.setdefault(campaign_id, []).append((i, checked))
+    for campaign_id, entries in per_poll.items():
+        results = polls.cast_many(p, campaign_id, [entry for _, entry in entries])
+        for (i, entry), result in zip(entries, results, strict=True):
+            outcomes[i] = (
+                result
+                if isinstance(result, ServiceError)
+                else {"poll_id": campaign_id, "campaign_id": campaign_id, "home": entry[3], "receipt": result}
+            )
+    return outcomes
 
 
 def get_campaign(p: Ports, actor: Actor, campaign_id: str) -> dict:

@@ -4,13 +4,15 @@ cases of choice polls, receipts and published ballot lists. Functions of ``(port
 ask :mod:`.policy`, apply :mod:`.tally` and write through :class:`~.store.VotingStore`; no nameko. The
 evaluation-campaign context built on the engine is :mod:`.campaigns`.
 
-Secrecy (DESIGN.md §6): a ballot is stored under HMAC(VOTING_KEY, "poll:member"); one ``insert_one``
+Secrecy (DESIGN.md §6): a ballot is stored under HMAC(VOTING_KEY, "poll:member"); the unique ``_id``
 both enforces one ballot per voter (a second → Conflict 409 with ``details.reason`` =
 ``already_voted``) and keeps the member id out of the ballot. The voter's receipt is derived from the
 ballot id; the published list shows receipts and contents.
 
-Tallies: the live tally is ``$inc``-ed right after each ballot insert (the ballot path: one ballot insert,
-one tally ``$inc``, one settle, nothing more: docs/benchmarks.md); closing a poll recounts every ballot,
+Tallies: the live tally is ``$inc``-ed right after the ballots are inserted. Casting is group commit
+(:func:`cast_many`, issue 17): the gateway gathers the ballots that arrive within a few milliseconds into
+one RPC, and a batch costs five writes whatever its size (marker, receipts, one ``insert_many`` in a random
+order, one ``$inc`` per part, marker removed); each cast still gets its own receipt or error. Closing a poll recounts every ballot,
 records both, and raises an alarm (log, ``alarm`` flag on the poll, ``recount_mismatched`` event) when
 they differ: the live tally is never overwritten. Every change of a poll document is a guarded update
 with its events in the poll's outbox (docs/architecture.md, "Changing state"); the caller relays them.
@@ -26,12 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pymongo.errors import DuplicateKeyError
-
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import voting as c
-from dmlib.errors import BadInput, Conflict, NotFound
+from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
 from dmlib.schemas import iso, page_out
 from dmlib.state import event
 
@@ -180,27 +180,62 @@ def check_window(p: Ports, poll: dict) -> None:
 
 
 def cast(p: Ports, poll_id: str, member_id: str, ballot: dict, inc: dict, part: str | None = None) -> str:
-    """Insert the ballot (one per voter: the insert keyed by the ballot id is the guarded write), then add
-    it to the live tally (subject ``part`` of a rating poll), then settle it. Returns the receipt.
-    Conflict ``details.reason`` = ``already_voted`` for a second ballot; Conflict when the tally closed
-    meanwhile (the ballot is taken back)."""
-    bid = p.keys.ballot_id(poll_id, member_id)
-    receipt = p.keys.receipt(bid)
-    doc = {"_id": bid, "receipt": receipt, "day": p.clock().strftime("%Y-%m-%d"), **ballot, "pending": True}
-    try:
-        p.store.insert_ballot(poll_id, doc)
-    except DuplicateKeyError:
-        raise Conflict(ALREADY_VOTED, details={"poll_id": poll_id, "reason": c.ALREADY_VOTED}) from None
-    if not p.store.count_ballot(poll_id, bid, inc, part):
-        raise Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
-    # ``pending`` lets the close find a cast a crash cut between these writes (repair_interrupted)
-    p.store.settle_ballot(poll_id, bid)
-    return receipt
+    """Cast one ballot: :func:`cast_many` with one. Returns the receipt; raises its Conflict."""
+    [outcome] = cast_many(p, poll_id, [(member_id, ballot, inc, part)])
+    if isinstance(outcome, ServiceError):
+        raise outcome
+    return outcome
+
+
+def cast_many(
+    p: Ports, poll_id: str, casts: list[tuple[str, dict, dict, str | None]]
+) -> list[str | ServiceError]:
+    """Group commit of checked casts in one poll (issue 17): ``casts`` are ``(member_id, ballot content,
+    its tally $inc, part)`` (part: the subject of a rating ballot, None for a choice ballot). Returns per
+    cast, in order, its receipt or its Conflict: ``details.reason`` = ``already_voted`` for a voter who
+    had voted (or appears earlier in the same batch), "voting has ended" when the tally closed meanwhile
+    (the ballot is taken back).
+
+    Five writes whatever the batch size: the batch marker, the receipt index, one ``insert_many`` of the
+    ballots in a random order (the unique ``_id`` keeps one ballot per voter), one guarded ``$inc`` per
+    part (the batch's sum), the marker's removal. A crash between any two leaves the marker, and the
+    close's recount repairs the tally from it exactly (:func:`repair_interrupted`); a ballot is answered
+    with its receipt only after its part's ``$inc`` landed."""
+    if not casts:
+        return []
+    day = p.clock().strftime("%Y-%m-%d")
+    docs = []
+    for member_id, ballot, _inc, _part in casts:
+        bid = p.keys.ballot_id(poll_id, member_id)
+        docs.append({"_id": bid, "receipt": p.keys.receipt(bid), "day": day, **ballot})
+    batch = p.store.begin_batch(poll_id, list(dict.fromkeys(d["_id"] for d in docs)))
+    for d in docs:
+        d["k"] = batch
+    p.store.insert_receipts(poll_id, {d["receipt"]: d["_id"] for d in docs})
+    inserted = p.store.insert_ballots(poll_id, docs)
+    outcomes: list[str | ServiceError] = [
+        d["receipt"]
+        if ok
+        else Conflict(ALREADY_VOTED, details={"poll_id": poll_id, "reason": c.ALREADY_VOTED})
+        for d, ok in zip(docs, inserted, strict=True)
+    ]
+    parts: dict[str | None, list[int]] = {}
+    for i, (_m, _b, _inc, part) in enumerate(casts):
+        if inserted[i]:
+            parts.setdefault(part, []).append(i)
+    for part, indexes in parts.items():
+        inc = t.merge_inc(casts[i][2] for i in indexes)
+        if not p.store.count_ballots(poll_id, part, inc, [docs[i]["_id"] for i in indexes]):
+            for i in indexes:
+                outcomes[i] = Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
+    p.store.end_batch(batch)
+    return outcomes
 
 
 # ===== recounts and the close =====================================================================
 def _recount(p: Ports, poll: dict) -> tuple[dict, int]:
-    """Counts from every ballot, and how many ballots are still marked ``pending`` (the pass over every
+    """Counts from every ballot, and how many casts may be missing from the live tally: batches still
+    marked in flight plus ballots from before group commit still marked ``pending`` (the pass over every
     ballot reads only what it counts; :func:`repair_interrupted` reads those few again)."""
     fields = ["choice"] if poll["kind"] == "choice" else ["subject", "stars", "opinion"]
     pending = 0
@@ -212,13 +247,27 @@ def _recount(p: Ports, poll: dict) -> tuple[dict, int]:
             yield b
 
     if poll["kind"] == "choice":
-        return t.recount_choices(ballots(), poll["options"]), pending
-    return t.recount_ratings(ballots(), [s["id"] for s in poll["subjects"]], poll["criteria"]), pending
+        counts = t.recount_choices(ballots(), poll["options"])
+    else:
+        counts = t.recount_ratings(ballots(), [s["id"] for s in poll["subjects"]], poll["criteria"])
+    return counts, pending + len(p.store.open_batches(poll["_id"]))
+
+
+def _contributions(ballots: list[dict], inc_of: Callable[[dict], dict]) -> list[dict]:
+    """What each unit that is counted all at once adds to one part of the tally: the ballots of one
+    batch (``_batch``: its part's ``$inc`` is one write) together, a ballot from before group commit
+    alone."""
+    units: dict[Any, list[dict]] = {}
+    for i, b in enumerate(ballots):
+        units.setdefault(b.get("_batch") or ("single", i), []).append(inc_of(b))
+    return [t.merge_inc(incs) for incs in units.values()]
 
 
 def repair_interrupted(p: Ports, poll: dict, live: dict, recounted: dict, pending: list[dict]) -> dict:
     """On a closed poll: bring into the live tally the casts a crash cut between the ballot insert and the
-    tally ``$inc``. Candidates are the ballots still marked ``pending``; the tally is only changed when,
+    tally ``$inc``. Candidates are the ballots of batches still marked in flight (each batch's ballots of
+    one part are one unit: their ``$inc`` is one write) and, from before group commit, ballots still
+    marked ``pending``; the tally is only changed when,
     part by part, a subset of them accounts for the difference exactly (anything else stays an alarm: "a
     mismatch is an alarm, not silently overwritten", issue 3). Pending ballots whose ``$inc`` had landed
     are just settled. Repeating it after a crash adds nothing twice (the difference is then 0). Out:
@@ -229,14 +278,16 @@ def repair_interrupted(p: Ports, poll: dict, live: dict, recounted: dict, pendin
             {"n": sum(recounted.values()), **{f"o{index[o]}": v for o, v in recounted.items()}},
             {"n": sum(live.values()), **{f"o{index[o]}": v for o, v in live.items()}},
         )
-        groups = {None: (diff, [t.choice_inc(index[b["choice"]]) for b in pending])}
+        groups = {None: (diff, _contributions(pending, lambda b: t.choice_inc(index[b["choice"]])))}
     else:
         groups = {}
         for subject, counted in recounted["s"].items():
             mine = [b for b in pending if b["subject"] == subject]
             diff = t.subtract(counted, live["s"].get(subject, {}))
             if diff or mine:
-                incs = [t.rating_inc(b["stars"], isinstance(b.get("opinion"), str)) for b in mine]
+                incs = _contributions(
+                    mine, lambda b: t.rating_inc(b["stars"], isinstance(b.get("opinion"), str))
+                )
                 groups[subject] = (diff, incs)
     fixes = {}
     for part, (diff, incs) in groups.items():

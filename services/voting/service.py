@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 
 import eventlet
+from marshmallow import ValidationError
 from nameko.timer import timer
 
 from dmlib.auth import Identity
 from dmlib.contracts import voting as c
+from dmlib.errors import BadInput, ServiceError
 from dmlib.events import Events
 from dmlib.health import HealthRpc
-from dmlib.rpc import Rpc, rpc
+from dmlib.rpc import Rpc, invalid, rpc
 from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
 
@@ -29,6 +31,8 @@ from .providers import BallotKeys, OpenDocs
 from .store import VotingStore, now
 
 log = logging.getLogger(__name__)
+#: Most ballots one :meth:`VotingService.cast_ratings` call takes (the gateway sends fewer).
+BATCH_MAX = 500
 #: Seconds between two passes of the publication follow-up (star levels still due).
 FOLLOW_UP_INTERVAL_S = 10
 
@@ -194,6 +198,41 @@ class VotingService(OutboxRelay, HealthRpc):
         ``details.reason`` = ``already_voted``)."""
         data = c.RatingIn().load(data)
         return camp.cast_rating(self.ports, self.identity.actor, campaign_id, data)
+
+    @rpc
+    def cast_ratings(self, items: list) -> list[dict]:
+        """Group commit of rating ballots (issue 17): the gateway gathers the ballots that arrive within
+        a few milliseconds (``services.gateway.ballots``) and sends them in one call; each is checked and
+        answered as :meth:`cast_rating` would, and the batch is stored with one ``insert_many`` and one
+        ``$inc`` per Worker Home (:func:`.polls.cast_many`).
+
+        In: at most :data:`BATCH_MAX` items ``{"token": the member's token, "campaign_id", "data":
+        RatingIn}`` (each item is authorised by its own token, not by the caller's). Out: per item, in
+        order, ``{"ok": {"poll_id", "campaign_id", "home", "receipt"}}`` or ``{"error": {"error",
+        "message", "fields", "details"}}`` (:meth:`dmlib.errors.ServiceError.to_dict`; 401 bad token,
+        400, 403, 404, 409 as :meth:`cast_rating`). Errors of the whole call: BadInput (not a list of
+        such items, more than :data:`BATCH_MAX`)."""
+        if len(items) > BATCH_MAX or not all(
+            isinstance(i, dict) and isinstance(i.get("campaign_id"), str) and isinstance(i.get("data"), dict)
+            for i in items
+        ):
+            raise BadInput(
+                f"items: at most {BATCH_MAX} of {{token, campaign_id, data}} / 批量投票格式有误",
+                fields={"items": ["invalid"]},
+            )
+        casts, outcomes = [], [None] * len(items)
+        for n, item in enumerate(items):
+            try:
+                actor = self.identity.verify(item.get("token"))
+                casts.append((n, (actor, item["campaign_id"], c.RatingIn().load(item["data"]))))
+            except ValidationError as exc:
+                outcomes[n] = invalid(exc)
+            except ServiceError as exc:
+                outcomes[n] = exc
+        results = camp.cast_ratings(self.ports, [cast for _, cast in casts])
+        for (n, _), result in zip(casts, results, strict=True):
+            outcomes[n] = result
+        return [{"error": o.to_dict()} if isinstance(o, ServiceError) else {"ok": o} for o in outcomes]
 
     @rpc
     def get_campaign(self, campaign_id: str) -> dict:

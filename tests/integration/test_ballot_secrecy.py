@@ -189,8 +189,8 @@ def test_a_late_ballot_refused_by_the_closed_tally_is_gone_from_the_shuffled_col
     store = VotingStore(db("voting"))
     late = {"_id": "f" * 64, "receipt": "FFFFFFFFFFFF", "choice": "yes", "pending": True}
     ballots_of(db("voting"), pid).insert_one(dict(late))  # as if the copy had taken it
-    store.insert_ballot(pid, dict(late))
-    assert store.count_ballot(pid, late["_id"], {"n": 1, "o0": 1}) is False
+    assert store.insert_ballots(pid, [dict(late)]) == [True]
+    assert store.count_ballots(pid, None, {"n": 1, "o0": 1}, [late["_id"]]) is False
     assert store.get_ballot(pid, late["_id"]) is None
     assert db("voting")[f"ballots_{pid}"].count_documents({}) == 0
     with voting(member("M9000001", "u01")) as rpc:

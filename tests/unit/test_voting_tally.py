@@ -2,7 +2,6 @@
 
 import pytest
 from nameko.testing.services import worker_factory
-from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import BadInput, Conflict, Forbidden
 from services.voting import tally as t
@@ -97,7 +96,8 @@ def service_with(campaign=CAMPAIGN):
     svc.store.poll_header.return_value = {"_id": "ev1", "status": "open", "kind": "rating"}
     svc.keys.ballot_id.side_effect = lambda p, m: t.ballot_id(KEY, p, m)
     svc.keys.receipt.side_effect = lambda b: t.receipt_code(KEY, b)
-    svc.store.count_ballot.return_value = True
+    svc.store.insert_ballots.side_effect = lambda poll_id, docs: [True] * len(docs)
+    svc.store.count_ballots.return_value = True
     return svc
 
 
@@ -105,11 +105,11 @@ def test_cast_rating_writes_one_secret_ballot_then_counts_it():
     svc = service_with()
     svc.identity.actor = member("M0100002", "u01")
     out = svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}, "opinion": " 很好 "})
-    poll_id, doc = svc.store.insert_ballot.call_args.args
+    poll_id, [doc] = svc.store.insert_ballots.call_args.args
     assert poll_id == "ev1" and doc["_id"] == t.ballot_id(KEY, "ev1", "M0100002")
     assert doc["stars"] == [5, 4] and doc["opinion"] == "很好" and "M0100002" not in str(doc)
     assert out["receipt"] == doc["receipt"]
-    svc.store.count_ballot.assert_called_once_with("ev1", doc["_id"], t.rating_inc([5, 4], True), "u01")
+    svc.store.count_ballots.assert_called_once_with("ev1", "u01", t.rating_inc([5, 4], True), [doc["_id"]])
 
 
 def test_cast_rating_refusals_never_write():
@@ -120,15 +120,15 @@ def test_cast_rating_refusals_never_write():
     svc.identity.actor = member("M0100002", "u01")
     with pytest.raises(BadInput):
         svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 0}})
-    svc.store.insert_ballot.side_effect = DuplicateKeyError("dup")
+    svc.store.insert_ballots.side_effect = lambda poll_id, docs: [False] * len(docs)  # voted before
     with pytest.raises(Conflict, match="您已投票"):
         svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}})
-    svc.store.count_ballot.assert_not_called()
+    svc.store.count_ballots.assert_not_called()
     closed = service_with({**CAMPAIGN, "status": "closed"})
     closed.identity.actor = member("M0100002", "u01")
     with pytest.raises(Conflict):
         closed.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}})
-    closed.store.insert_ballot.assert_not_called()
+    closed.store.insert_ballots.assert_not_called()
 
 
 def test_open_doc_cache_keeps_only_open_documents():

@@ -120,7 +120,7 @@ def test_an_interrupted_cast_is_repaired_at_the_close():
     p = ports()
     poll_id = choice_poll(p)
     polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
-    p.store.fail_on.add("count_ballot")  # the process dies between the ballot insert and the $inc
+    p.store.fail_on.add("count_ballots")  # the process dies between the ballot insert and the $inc
     with pytest.raises(ServiceUnavailable):
         polls.cast_choice(p, D2, poll_id, {"choice": "no"})
     out = polls.close_poll(p, SYSTEM, poll_id)
@@ -232,6 +232,65 @@ def test_cast_rating_own_home_only_one_ballot():
     assert [i["text"] for i in opinions["items"]] == ["很好"]
     with pytest.raises(Forbidden):
         camp.campaign_opinions(p, union_admin("u02"), "ev1", "u01", 1, 50)
+
+
+def rating_data(stars=(5, 4, 5, 4, 5), opinion=None):
+    return c.RatingIn().load({"stars": {f"c{i + 1}": s for i, s in enumerate(stars)}, "opinion": opinion})
+
+
+def test_a_batch_answers_each_cast_and_counts_each_home_once():
+    p = ports()
+    _, members = campaign(p)
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    rate(p, member("M0", "u01"))
+    casts = [
+        (member("M1", "u01"), "ev1", rating_data()),
+        (member("M1", "u01"), "ev1", rating_data((1, 1, 1, 1, 1))),  # the same voter again in the batch
+        (member("M0", "u01"), "ev1", rating_data()),  # voted before the batch
+        (member("M2", "u02"), "ev1", rating_data((3, 3, 3, 3, 3))),
+        (member("M3", "u01"), "ev1", rating_data((5, 4, 5, 4, 6))),  # bad stars
+        (member("M9", "u09"), "ev1", rating_data()),  # not in a participating union
+        (member("M4", "u02"), "nope", rating_data()),
+    ]
+    out = camp.cast_ratings(p, casts)
+    assert [type(o).__name__ for o in out[2:]] == ["Conflict", "dict", "BadInput", "Forbidden", "NotFound"]
+    first, second = out[:2]  # the same voter twice: which one is stored is the random insert order's
+    assert sorted(type(o).__name__ for o in (first, second)) == ["Conflict", "dict"]
+    kept = first if isinstance(first, dict) else second
+    refused = second if kept is first else first
+    assert refused.details["reason"] == out[2].details["reason"] == c.ALREADY_VOTED
+    assert kept["home"] == "u01" and out[3]["home"] == "u02" and kept["receipt"] != out[3]["receipt"]
+    tally = p.store.get_tally("ev1")
+    assert tally["n"] == 3 and tally["s"]["u01"]["n"] == 2 and tally["s"]["u02"]["c0"] == 3
+    assert p.store.casts_pending == {}
+    closed = camp.close_campaign(p, SUPERIOR, "ev1")
+    assert closed["recount_matches"] is True
+
+
+def test_a_batch_cut_after_one_home_was_counted_is_repaired_exactly_at_the_close():
+    p = ports()
+    _, members = campaign(p)
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    casts = [(member(f"M{i}", "u01" if i % 2 else "u02"), "ev1", rating_data()) for i in range(1, 7)]
+    calls = []
+    count = p.store.count_ballots
+
+    def dies_at_the_second_home(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise ServiceUnavailable("the process dies")
+        return count(*args)
+
+    p.store.count_ballots = dies_at_the_second_home
+    with pytest.raises(ServiceUnavailable):
+        camp.cast_ratings(p, casts)
+    p.store.count_ballots = count
+    assert p.store.get_tally("ev1")["n"] == 3 and len(p.store.casts_pending) == 1  # one home counted
+    camp.close_campaign(p, SUPERIOR, "ev1")
+    record = p.store.docs["polls"]["ev1"]["recount"]
+    assert record["matches"] is True and record["repaired"]["ballots"] == 3
+    assert p.store.get_tally("ev1")["n"] == 6 and p.store.casts_pending == {}
+    assert "recount_mismatched" not in p.store.event_types()
 
 
 def test_scores_by_whom_and_never_after_publication():

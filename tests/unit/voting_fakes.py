@@ -52,7 +52,7 @@ def _set_path(doc: dict, path: str, value: Any) -> None:
 class FakeVotingStore:
     """In memory: ``docs[collection][id]``, ``ballots[poll]`` (insertion-ordered dicts), ``tallies[poll]``
     (choice: one document; rating: ``{"parts": {subject: counts}}``), ``followups``. ``events`` lists
-    every committed event ``(type, body)`` in commit order; ``fail_on`` makes a method raise
+    every committed event ``(type, body)`` in commit order; ``casts_pending`` the batch markers; ``fail_on`` makes a method raise
     ServiceUnavailable once (an outage)."""
 
     def __init__(self):
@@ -60,6 +60,7 @@ class FakeVotingStore:
         self.ballots: dict[str, dict[str, dict]] = {}
         self.tallies: dict[str, dict] = {}
         self.followups: dict[str, dict] = {}
+        self.casts_pending: dict[str, dict] = {}
         self.events: list[tuple[str, dict]] = []
         self.batches: list[str] = []
         self.shuffled: set[str] = set()
@@ -138,33 +139,61 @@ class FakeVotingStore:
         return member_id in (self.docs["polls"].get(poll_id) or {}).get("voters", [])
 
     # --- ballots and tallies ---------------------------------------------------------------------
-    def insert_ballot(self, poll_id, ballot):
-        self._maybe_fail("insert_ballot")
-        coll = self.ballots.setdefault(poll_id, {})
-        if ballot["_id"] in coll:
-            raise DuplicateKeyError("ballot exists")
-        coll[ballot["_id"]] = copy.deepcopy(ballot)
+    def begin_batch(self, poll_id, ballot_ids):
+        self._maybe_fail("begin_batch")
+        batch = f"batch{len(self.casts_pending)}:{len(self.events)}:{random.random()}"
+        self.casts_pending[batch] = {"_id": batch, "poll": poll_id, "ids": list(ballot_ids)}
+        return batch
 
-    def count_ballot(self, poll_id, ballot_id, inc, part=None):
-        self._maybe_fail("count_ballot")
+    def insert_receipts(self, poll_id, receipts):
+        self._maybe_fail("insert_receipts")
+
+    def insert_ballots(self, poll_id, ballots):
+        self._maybe_fail("insert_ballots")
+        coll = self.ballots.setdefault(poll_id, {})
+        order = list(range(len(ballots)))
+        random.shuffle(order)  # as the store: storage order does not follow arrival order
+        inserted = [False] * len(ballots)
+        for i in order:
+            if ballots[i]["_id"] not in coll:
+                coll[ballots[i]["_id"]] = copy.deepcopy(ballots[i])
+                inserted[i] = True
+        return inserted
+
+    def count_ballots(self, poll_id, part, inc, ballot_ids):
+        self._maybe_fail("count_ballots")
         tally = self.tallies[poll_id]
         target = tally["parts"][part] if part else tally
         if not target.get("open"):
-            self.ballots[poll_id].pop(ballot_id, None)
+            for b in ballot_ids:
+                self.ballots[poll_id].pop(b, None)
             return False
         for k, v in inc.items():
             target[k] = target.get(k, 0) + v
         return True
 
-    def settle_ballot(self, poll_id, ballot_id):
-        self.ballots[poll_id][ballot_id].pop("pending", None)
+    def end_batch(self, batch):
+        self._maybe_fail("end_batch")
+        self.casts_pending.pop(batch, None)
+
+    def open_batches(self, poll_id):
+        return [copy.deepcopy(m) for m in self.casts_pending.values() if m["poll"] == poll_id]
 
     def settle_ballots(self, poll_id, ballot_ids):
         for b in ballot_ids:
             self.ballots[poll_id][b].pop("pending", None)
+        for batch in [k for k, m in self.casts_pending.items() if m["poll"] == poll_id]:
+            del self.casts_pending[batch]
 
     def pending_ballots(self, poll_id):
-        return [copy.deepcopy(b) for b in self.ballots[poll_id].values() if b.get("pending")]
+        coll = self.ballots[poll_id]
+        found = [
+            {**copy.deepcopy(coll[b]), "_batch": m["_id"]}
+            for m in self.open_batches(poll_id)
+            for b in m["ids"]
+            if b in coll and coll[b].get("k") == m["_id"]
+        ]
+        return found + [copy.deepcopy(b) for b in coll.values() if b.get("pending")]
 
     def add_to_tally(self, poll_id, incs):
         for part, inc in incs.items():
@@ -233,7 +262,8 @@ class FakeVotingStore:
             raise ValueError(f"poll {poll_id} is not closed")
         if poll_id not in self.shuffled:
             items = [
-                (k, {f: v for f, v in b.items() if f != "day"}) for k, b in self.ballots[poll_id].items()
+                (k, {f: v for f, v in b.items() if f not in ("day", "k")})
+                for k, b in self.ballots[poll_id].items()
             ]
             random.shuffle(items)
             self.ballots[poll_id] = dict(items)
