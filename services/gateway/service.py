@@ -12,8 +12,8 @@ from dmlib.rpc import Rpc
 
 from .account import AccountRoutes
 from .audit import AuditRoutes
-from .cases import CasesRoutes
 from .ballots import BallotBatcher
+from .cases import CasesRoutes
 from .congress import CongressRoutes
 from .disclosure import DisclosureRoutes
 from .evaluations import EvaluationsRoutes
