@@ -19,6 +19,7 @@ from .members import MembersRoutes
 from .notify import NotifyRoutes
 from .proposals import ProposalsRoutes
 from .routing import compose
+from .surveys import SurveysRoutes
 from .web import Web
 
 ROUTERS = (
@@ -30,6 +31,7 @@ ROUTERS = (
     ProposalsRoutes,
     NotifyRoutes,
     AuditRoutes,
+    SurveysRoutes,
 )
 
 GatewayService = compose(
@@ -48,4 +50,5 @@ GatewayService = compose(
     proposals_rpc=Rpc("proposals"),
     notify_rpc=Rpc("notify"),
     audit_rpc=Rpc("audit"),
+    surveys_rpc=Rpc("surveys"),
 )
