@@ -960,7 +960,7 @@ class SurveysRoutes(Router):
         results = self.surveys_rpc.results(survey_id)
         participation = self.surveys_rpc.participation(survey_id)
         by_id = {q["id"]: q for q in all_questions(survey)}
-        charts = [
+        blocks = [
             {
                 "question": by_id.get(r["id"], {"no": "", **r}),
                 "result": r,
@@ -983,7 +983,7 @@ class SurveysRoutes(Router):
             survey=survey,
             results=results,
             participation=participation,
-            charts=charts,
+            blocks=blocks,
             tabbable=[q for q in by_id.values() if q["kind"] in ("single", "multiple", "rating")],
             crosstab=crosstab,
             tab_q=tab_q,
