@@ -842,10 +842,25 @@ class SurveysRoutes(Router):
 
         return self._change(request, survey_id, body, "#questions")
 
-    @page("POST", "/surveys/<survey_id>/questions/<question_id>/<action>")
-    def survey_question_action(self, request, survey_id, question_id, action):
-        """Move a question up or down, or delete it (``action``: up, down, delete)."""
-        return self._change(request, survey_id, lambda s: edit_question(s, question_id, action), "#questions")
+    @page("POST", "/surveys/<survey_id>/questions/<question_id>/move")
+    def survey_question_move(self, request, survey_id, question_id):
+        """Move a question one place (form ``direction`` = up | down; over a section's edge into the
+        neighbouring section)."""
+        direction = request.form.get("direction", "")
+        if direction not in ("up", "down"):
+            raise BadInput(
+                "direction must be up or down / 方向须为 up 或 down", fields={"direction": ["up or down"]}
+            )
+        return self._change(
+            request, survey_id, lambda s: edit_question(s, question_id, direction), "#questions"
+        )
+
+    @page("POST", "/surveys/<survey_id>/questions/<question_id>/delete")
+    def survey_question_delete(self, request, survey_id, question_id):
+        """Delete a question from the draft."""
+        return self._change(
+            request, survey_id, lambda s: edit_question(s, question_id, "delete"), "#questions"
+        )
 
     @page("POST", "/surveys/<survey_id>/sections")
     def survey_section_submit(self, request, survey_id):
@@ -860,23 +875,35 @@ class SurveysRoutes(Router):
 
         return self._change(request, survey_id, body, "#questions")
 
-    @page("POST", "/surveys/<survey_id>/<action>")
-    def survey_action(self, request, survey_id, action):
-        """Open (confirmed: the questionnaire can no longer be changed and the audience is notified),
-        close (confirmed: no more answers) or remind those who have not answered."""
-        calls = {"open": self.surveys_rpc.open_survey, "close": self.surveys_rpc.close_survey,
-                 "remind": self.surveys_rpc.remind}  # fmt: skip
-        if action not in calls:
-            raise BadInput("unknown action / 未知操作", fields={"action": ["unknown"]})
-        _ = self.web.gettext
-        done = {"open": _("The survey is open."), "close": _("The survey is closed."),
-                "remind": _("Reminders sent.")}[action]  # fmt: skip
+    def _window(self, request, survey_id: str, call, done: str, confirm: bool):
         target = f"/surveys/{survey_id}/edit"
-        if action in ("open", "close"):
+        if confirm:
             confirmed = self.web.attempt(require_confirmed, request)
             if confirmed.refusal:
                 return self.web.redirect(target, confirmed.refusal.message, kind="error")
-        return self.web.act(target, calls[action], survey_id, done=done)
+        return self.web.act(target, call, survey_id, done=done)
+
+    @page("POST", "/surveys/<survey_id>/open")
+    def survey_open_submit(self, request, survey_id):
+        """Open the draft (confirmed: the audience is fixed and notified, the questionnaire can no longer
+        be changed). A refusal (409: empty audience, past ``closes_at``) comes back on the builder."""
+        return self._window(
+            request, survey_id, self.surveys_rpc.open_survey, self.web.gettext("The survey is open."), True
+        )
+
+    @page("POST", "/surveys/<survey_id>/close")
+    def survey_close_submit(self, request, survey_id):
+        """Close the survey (confirmed: nobody can answer or finish a draft any more; results stay)."""
+        return self._window(
+            request, survey_id, self.surveys_rpc.close_survey, self.web.gettext("The survey is closed."), True
+        )
+
+    @page("POST", "/surveys/<survey_id>/remind")
+    def survey_remind_submit(self, request, survey_id):
+        """Remind the members of the audience who have not submitted."""
+        return self._window(
+            request, survey_id, self.surveys_rpc.remind, self.web.gettext("Reminders sent."), False
+        )
 
     # ===== pages: answering ===========================================================================
     def _answer_page(self, request, survey: dict, mine: dict, answers: dict, errors: dict, status: int = 200):
@@ -898,9 +925,12 @@ class SurveysRoutes(Router):
         """The answering page: the questions the skip logic shows, filled from the saved draft; the
         submitted response read-only with its receipt. Members of the audience (403 others)."""
         survey = self.surveys_rpc.get_survey(survey_id)
-        if survey.get("can_manage") and not self.identity.actor.union_id:
-            return self.web.redirect(f"/surveys/{survey_id}/edit")
-        mine = self.surveys_rpc.my_response(survey_id)
+        if survey.get("can_manage"):  # an admin outside the audience goes to the builder
+            mine = self.web.visible(self.surveys_rpc.my_response, survey_id)
+            if mine is None:
+                return self.web.redirect(f"/surveys/{survey_id}/edit")
+        else:
+            mine = self.surveys_rpc.my_response(survey_id)
         return self._answer_page(request, survey, mine, mine.get("answers") or {}, {})
 
     @page("POST", "/surveys/<survey_id>/answer")
