@@ -311,6 +311,13 @@ def answers_from_form(survey: dict, form) -> dict:
     return answers
 
 
+def question_errors(errors: dict[str, str]) -> dict[str, str]:
+    """A refused response's form errors keyed by question id: the service names each bad answer
+    ``answers.<question id>`` (and a nested ``answers`` dict is spread by ``expand``); the rest as
+    they are (``form`` at the top)."""
+    return {k.removeprefix("answers."): v for k, v in errors.items()}
+
+
 # ----- results: charts and exports (pure) ----------------------------------------------------------------
 def scale_values(scale: str | None) -> list[int]:
     low, high = c.SCALES.get(scale or "1-5", (1, 5))
@@ -971,7 +978,7 @@ class SurveysRoutes(Router):
                     self.web.gettext("Saved. You can come back and go on later."),
                 )
         refusal = done.refusal
-        errors = dict(refusal.errors)  # answers.<question id> spread by question (expand)
+        errors = question_errors(refusal.errors)
         if wants_json:
             return json_answer({"error": True, "message": refusal.message, "fields": errors}, refusal.status)
         mine = self.web.visible(self.surveys_rpc.my_response, survey_id, default={}) or {}

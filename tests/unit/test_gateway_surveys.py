@@ -299,3 +299,11 @@ def test_builder_and_results_pages_render(web):
     for chart in ("chart-q1", "chart-q5", "chart-q4", "chart-q8"):
         assert f'id="{chart}"' in html
     assert 'id="crosstab-table"' in html and 'data-key="other"' in html and "/texts" in html
+
+
+def test_refused_answers_are_shown_next_to_their_question():
+    assert sv.question_errors({"answers.q3": "超出范围", "q4": "必答", "form": "请修改"}) == {
+        "q3": "超出范围",
+        "q4": "必答",
+        "form": "请修改",
+    }
