@@ -41,8 +41,9 @@ function answering(form) {
         headers: { "Accept": "application/json", "X-CSRF-Token": window.dm.csrfToken() },
       });
       body = await res.json();
-    } catch (e) { return; }
+    } catch (e) { if (mine === seq) delete form.dataset.pending; return; }
     if (mine !== seq) return;  // a later change is on its way
+    delete form.dataset.pending;
     if (!res.ok) {
       showErrors(body.fields || {});
       if (saved) saved.textContent = body.message || form.dataset.failed;
@@ -61,6 +62,7 @@ function answering(form) {
     showProgress();
   }
   function later() {
+    form.dataset.pending = "1";  // a change not saved yet (tests wait for it to clear)
     showProgress();
     clearTimeout(timer);
     timer = setTimeout(save, 600);
