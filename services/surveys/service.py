@@ -90,6 +90,11 @@ class Directory:
         self.identity.act_as_service()
         return self.members_rpc.list_departments(union_id)
 
+    def term_union(self, term_id: str) -> str:
+        """The union whose congress the term belongs to (congress ids are ``cg-<union id>``)."""
+        self.identity.act_as_service()
+        return self.congress_rpc.get_term(term_id)["congress_id"].removeprefix("cg-")
+
     def delegates(self, term_id: str) -> list[dict]:
         """The delegates of a congress term: ``[{member_id, name, union_id?, …}]``."""
         self.identity.act_as_service()
@@ -206,6 +211,7 @@ class SurveysService(OutboxRelay, HealthRpc):
     def follow_window(self) -> None:
         """Open the drafts whose ``opens_at`` has come and close the open surveys whose ``closes_at`` has
         passed (the system acts; each move is one guarded write, so two processes cannot both do it)."""
+        self.identity.act_as_service()
         app.follow_window(self.store, self.settings.now(), self.directory)
         self.relay_mine()
 
