@@ -21,10 +21,12 @@ pytestmark = pytest.mark.integration
 ADMIN = union_admin("u01", "A0000001")
 OUTSIDER = member("B0000001", "u02")
 OTHER_ADMIN = union_admin("u02", "B0000009")
-#: u01's members: five in 生产部 (d1), two in 财务部 (d2: below the minimum group of 5)
+#: u01's members: five in 生产部 (d1), two in 财务部 (d2) and three in 后勤部 (d3): d2 and d3 are each below
+#: the minimum group of 5, together ("other") they reach it
 D1 = [f"M000000{i}" for i in range(1, 6)]
 D2 = ["M0000006", "M0000007"]
-MEMBERS = {m: member(m, "u01") for m in D1 + D2}
+D3 = ["M0000008", "M0000009", "M0000010"]
+MEMBERS = {m: member(m, "u01") for m in D1 + D2 + D3}
 OPTS = [{"id": "o1", "label": "满意"}, {"id": "o2", "label": "一般"}, {"id": "o3", "label": "不满意"}]
 SURVEY = {
     "union_id": "u01",
@@ -58,7 +60,13 @@ def gw(runner_factory, config, rpc_as, http):
             )
         rpc.members.create_department({"id": "u01-d1", "union_id": "u01", "name": "生产部"})
         rpc.members.create_department({"id": "u01-d2", "union_id": "u01", "name": "财务部"})
-        people = [("A0000001", "u01-d1")] + [(m, "u01-d1") for m in D1] + [(m, "u01-d2") for m in D2]
+        rpc.members.create_department({"id": "u01-d3", "union_id": "u01", "name": "后勤部"})
+        people = (
+            [("A0000001", "u01-d1")]
+            + [(m, "u01-d1") for m in D1]
+            + [(m, "u01-d2") for m in D2]
+            + [(m, "u01-d3") for m in D3]
+        )
         for (no, dept), nid in zip(people, national_ids(len(people)), strict=True):
             rpc.members.register_member(
                 {
@@ -78,7 +86,7 @@ def open_survey(gw, body=SURVEY) -> str:
     sid = created.json()["id"]
     opened = gw(ADMIN).post(f"/api/v1/surveys/{sid}/open")
     assert opened.status_code == 200, opened.text
-    assert opened.json()["status"] == "open" and opened.json()["eligible"] == 8  # the admin is a member too
+    assert opened.json()["status"] == "open" and opened.json()["eligible"] == 11  # the admin is a member too
     return sid
 
 
@@ -225,7 +233,7 @@ def test_builder_pages_template_question_and_confirmed_open(gw):
 def test_results_page_and_exports_merge_a_small_department_into_other(gw):
     sid = open_survey(gw)
     picks = {"M0000001": "o1", "M0000002": "o1", "M0000003": "o2", "M0000004": "o3", "M0000005": "o1",
-             "M0000006": "o3", "M0000007": "o2"}  # fmt: skip
+             "M0000006": "o3", "M0000007": "o2", "M0000008": "o1", "M0000009": "o2", "M0000010": "o1"}  # fmt: skip
     for m, choice in picks.items():
         answers = {"q1": choice, "q4": 5}
         if choice == "o3":
@@ -235,23 +243,29 @@ def test_results_page_and_exports_merge_a_small_department_into_other(gw):
     assert gw(ADMIN).post(f"/api/v1/surveys/{sid}/close").status_code == 200
     results = gw(ADMIN).get(f"/api/v1/surveys/{sid}/results").json()
     q1 = next(q for q in results["questions"] if q["id"] == "q1")
-    assert {x["id"]: x["count"] for x in q1["counts"]} == {"o1": 3, "o2": 2, "o3": 2}  # a hand count
+    assert {x["id"]: x["count"] for x in q1["counts"]} == {"o1": 5, "o2": 3, "o3": 2}  # a hand count
     page = gw(ADMIN).get(f"/surveys/{sid}/results?crosstab=q1&by=department")
     assert page.status_code == 200 and 'id="chart-q1"' in page.text and 'id="chart-q4"' in page.text
-    assert 'data-key="other"' in page.text and "财务部" not in page.text.split('id="crosstab"')[1]
+    assert 'data-key="other"' in page.text and not {"财务部", "后勤部"} & set(
+        re.findall(r"[\u4e00-\u9fff]+部", page.text.split('id="crosstab"')[1])
+    )
     texts = gw(ADMIN).get(f"/surveys/{sid}/questions/q3/texts?q=咸")
     assert texts.status_code == 200 and texts.text.count("菜太咸") == 2
     # CSV: one line per response, the small department named "other", no member ids
     text = gw(ADMIN).get(f"/api/v1/surveys/{sid}/answers.csv").content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert len(rows) == 1 + 7 and "财务部" not in text and not any(m in text for m in MEMBERS)
+    assert len(rows) == 1 + 10 and "财务部" not in text and "后勤部" not in text
+    assert not any(m in text for m in MEMBERS)
     departments = {r[3] for r in rows[1:]}
-    assert "生产部" in departments and len(departments) == 2  # 生产部 and the service's "other"
+    assert departments == {
+        "u01公司工会 / 生产部",
+        "其他 / other",
+    }  # the union's 生产部 and the service's "other"
     # XLSX: summary, one sheet per question, raw answers; the same merge everywhere
     r = gw(ADMIN).get(f"/api/v1/surveys/{sid}/results.xlsx")
     assert r.status_code == 200 and "attachment" in r.headers["Content-Disposition"]
     wb = load_workbook(io.BytesIO(r.content))
     assert len(wb.sheetnames) == 1 + 4 + 1
     cells = [str(c) for ws in wb for row in ws.iter_rows(values_only=True) for c in row if c is not None]
-    assert "财务部" not in cells and not any(m in cells for m in MEMBERS)
-    assert (departments - {"生产部"}).pop() in cells
+    assert "财务部" not in cells and "后勤部" not in cells and not any(m in cells for m in MEMBERS)
+    assert "其他 / other" in cells and "u01公司工会 / 生产部" in cells
