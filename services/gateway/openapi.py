@@ -151,7 +151,7 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_namer())],
         info={
             "description": "Workers' congresses, proposals, Worker Home evaluations, factory-affairs "
-            "disclosure, notifications. Errors share one shape (ErrorOut)."
+            "disclosure, notifications, worker surveys. Errors share one shape (ErrorOut)."
         },
         servers=[{"url": server_url}],
     )

@@ -991,8 +991,8 @@ class SurveysRoutes(Router):
     def survey_results_page(self, request, survey_id):
         """Results with charts (bars; stacked bars for matrices; histograms for numbers; ranking points),
         live participation by union and department, a cross-tab of a chosen question by union or
-        department (groups below the minimum merged into 其他/other), links to free texts and exports.
-        The survey's admins."""
+        department (groups below the minimum merged into 其他/other), links to free texts and exports;
+        a named survey also lists who answered (the first 200). The survey's admins."""
         survey = self.surveys_rpc.get_survey(survey_id)
         results = self.surveys_rpc.results(survey_id)
         participation = self.surveys_rpc.participation(survey_id)
@@ -1014,8 +1014,12 @@ class SurveysRoutes(Router):
                 if tab_q in by_id
                 else None
             )
+        respondents = (
+            None if survey["anonymous"] else self.surveys_rpc.respondents(survey_id, {"per_page": 200})
+        )
         return self.web.render(
             "surveys/results.html",
+            respondents=respondents,
             request=request,
             survey=survey,
             results=results,

@@ -269,3 +269,15 @@ def test_results_page_and_exports_merge_a_small_department_into_other(gw):
     cells = [str(c) for ws in wb for row in ws.iter_rows(values_only=True) for c in row if c is not None]
     assert "财务部" not in cells and "后勤部" not in cells and not any(m in cells for m in MEMBERS)
     assert "其他 / other" in cells and "u01公司工会 / 生产部" in cells
+
+
+def test_a_named_survey_shows_who_answered_and_exports_their_ids(gw):
+    sid = open_survey(gw, {**SURVEY, "anonymous": False, "min_group": 1})
+    r = gw(MEMBERS["M0000006"]).post(f"/api/v1/surveys/{sid}/response", json={"answers": {"q1": "o2"}})
+    assert r.status_code == 201, r.text
+    page = gw(ADMIN).get(f"/surveys/{sid}/results")
+    assert page.status_code == 200 and 'id="respondents"' in page.text and "财务部" in page.text
+    text = gw(ADMIN).get(f"/api/v1/surveys/{sid}/answers.csv").content.decode("utf-8-sig")
+    assert "M0000006" in text and "财务部" in text  # named, and a group of one is shown
+    anonymous = gw(ADMIN).get(f"/api/v1/surveys/{sid}/respondents")
+    assert anonymous.status_code == 200 and anonymous.json()["total"] == 1
