@@ -73,7 +73,7 @@ _N = "notify"
 #: (``dmlib.auth.RevocationListener``: ``evt-members-token_revoked--<service>.handle_token_revoked-<32 hex>``)
 #: and loads the revoked tokens at start through a standalone proxy (``members.revoked_tokens``).
 REVOCATION = ("members", "token_revoked", "handle_token_revoked")
-PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notify")
+PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notify", "surveys")
 #: service or tool → its account. The user name is the key (per-stack users get a prefix).
 #: ``consumes`` lists every ``@event_handler`` of the service (checked against the code by
 #: tests/unit/test_broker_accounts.py); ``calls`` every ``Rpc(...)`` dependency.
@@ -90,8 +90,9 @@ ACCOUNTS: dict[str, Account] = {
         calls=("members", "voting"), consumes=(("voting", "poll_closed", "handle_poll_closed"),)
     ),
     "proposals": Account(calls=("congress", "members")),
+    "surveys": Account(calls=("members", "congress")),
     "notify": Account(
-        calls=("members", "voting", "congress"),
+        calls=("members", "voting", "congress", "surveys"),
         consumes=tuple(
             (source, event, f"handle_{event}")
             for source, events in (
@@ -106,6 +107,7 @@ ACCOUNTS: dict[str, Account] = {
                     "proposals",
                     ("proposal_accepted", "proposal_assigned", "proposal_replied", "proposal_overdue"),
                 ),
+                ("surveys", ("survey_opened", "survey_reminded")),
             )
             for event in events
         ),
@@ -121,7 +123,7 @@ ACCOUNTS: dict[str, Account] = {
     # The operator tools (`dm`: wait, health, demo loader, import, benchmarks): RPC calls only, through
     # nameko's standalone proxy; no service of their own, no events.
     "dm": Account(
-        calls=("members", "disclosure", "voting", "congress", "proposals", "notify", "audit"),
+        calls=("members", "disclosure", "voting", "congress", "proposals", "notify", "audit", "surveys"),
         serves=False,
         publishes=False,
         standalone=True,

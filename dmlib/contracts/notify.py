@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from dmlib.schemas import BaseSchema, Id, PageIn, PageOut
 
-GROUPS = ("evaluations", "disclosure", "congress", "proposals")
+GROUPS = ("evaluations", "disclosure", "congress", "proposals", "surveys")
 PUSH_CHANNELS = ("email", "sms")
 DIGEST_MODES = ("immediate", "daily")
 STATUSES = ("queued", "sending", "sent", "retrying", "failed", "skipped", "digest", "digested")

@@ -115,6 +115,11 @@ class AuditService(HealthRpc):
         """A change made by a person in notify: append it (once per ``event_id``)."""
         self._record("notify", payload)
 
+    @event_handler("surveys", AUDIT_EVENT)
+    def handle_surveys_change(self, payload: dict) -> None:
+        """A change made by a person in surveys (never an answer): append it (once per ``event_id``)."""
+        self._record("surveys", payload)
+
     # ----- reading ---------------------------------------------------------------------------------
     @rpc
     def list_entries(self, data: dict) -> dict:

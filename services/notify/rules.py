@@ -28,8 +28,10 @@ KINDS: dict[str, str] = {
     "proposal_assigned": "proposals",
     "proposal_replied": "proposals",
     "proposal_overdue": "proposals",
+    "survey_opened": "surveys",
+    "survey_reminded": "surveys",
 }
-GROUPS = ("evaluations", "disclosure", "congress", "proposals")
+GROUPS = ("evaluations", "disclosure", "congress", "proposals", "surveys")
 #: Push channels on by default per group: e-mail for what concerns a member personally or as a delegate;
 #: broadcasts (campaigns, disclosures) only in the inbox unless the member asks for more. SMS is opt-in.
 DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
@@ -37,6 +39,7 @@ DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
     "disclosure": (),
     "congress": ("email",),
     "proposals": ("email",),
+    "surveys": (),
 }
 DIGEST_MODES = ("immediate", "daily")
 #: Digest days are calendar days in China Standard Time (UTC+8, no daylight saving).

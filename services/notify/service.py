@@ -105,6 +105,7 @@ class NotifyService(OutboxRelay, HealthRpc):
     members_rpc = Rpc("members")
     voting_rpc = Rpc("voting")
     congress_rpc = Rpc("congress")
+    surveys_rpc = Rpc("surveys")
 
     # ===== audiences ==============================================================================
     def _roster_pages(self, union_id: str) -> Iterator[list[dict]]:
@@ -492,6 +493,39 @@ class NotifyService(OutboxRelay, HealthRpc):
         if payload.get("overdue") is False:
             return
         self._proposal(payload, "proposal_overdue")
+
+    def _survey(self, payload: dict, kind: str, page: Callable[..., dict]) -> None:
+        """A survey's members, paged from the surveys service as the system (``page(survey_id, offset,
+        limit)``): never their answers, only who is in the audience or has not submitted yet."""
+        self.identity.act_as_service()
+        member_ids: list[str] = []
+        offset, total = 0, 1
+        while offset < total:
+            part = page(payload["survey_id"], offset, ROSTER_PAGE)
+            member_ids.extend(m["member_id"] for m in part["members"])
+            total, offset = part["total"], offset + ROSTER_PAGE
+        self._fanout(
+            payload,
+            kind,
+            {
+                "title": payload.get("title") or "",
+                "closes_at": _iso_minute(payload.get("closes_at")),
+                "reminder": payload.get("reminder") or 0,
+            },
+            f"/surveys/{payload['survey_id']}",
+            member_ids=member_ids,
+        )
+
+    @event_handler("surveys", "survey_opened")
+    def handle_survey_opened(self, payload: dict) -> None:
+        """A survey opened: every member of its audience (``surveys.audience_members``)."""
+        self._survey(payload, "survey_opened", self.surveys_rpc.audience_members)
+
+    @event_handler("surveys", "survey_reminded")
+    def handle_survey_reminded(self, payload: dict) -> None:
+        """A reminder: the members of the audience who have not submitted when notify asks
+        (``surveys.pending_members``); the message says nothing about anyone's answers."""
+        self._survey(payload, "survey_reminded", self.surveys_rpc.pending_members)
 
     # ===== delivery (use cases in .app) ===========================================================
     def _delivery(self) -> app.Delivery:

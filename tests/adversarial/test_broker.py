@@ -31,6 +31,7 @@ from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
 from services.proposals.service import ProposalsService
+from services.surveys.service import SurveysService
 from services.voting.service import VotingService
 from tests.drills.servers import RABBITMQCTL, PrivateRabbit
 from tests.helpers import MONGO_URI, SYSTEM, TEST_SECRETS, token, wait_until
@@ -47,6 +48,7 @@ SERVICE_CLASSES = [
     ProposalsService,
     NotifyService,
     AuditService,
+    SurveysService,
 ]
 
 

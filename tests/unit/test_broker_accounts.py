@@ -16,6 +16,7 @@ from services.gateway.service import GatewayService
 from services.members.service import MembersService
 from services.notify.service import NotifyService
 from services.proposals.service import ProposalsService
+from services.surveys.service import SurveysService
 from services.voting.service import VotingService
 
 CLASSES = {
@@ -29,6 +30,7 @@ CLASSES = {
         ProposalsService,
         NotifyService,
         AuditService,
+        SurveysService,
     )
 }
 UUID = "0b6d2a1e-5f0c-4c4e-9f51-1c2d3e4f5a6b"

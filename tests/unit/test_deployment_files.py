@@ -73,8 +73,8 @@ def test_dockerfile_installs_the_project_and_drops_root():
     assert "pip install --no-cache-dir ." in text and "USER app" in text
 
 
-APP = ("members", "gateway", "disclosure", "voting", "congress", "proposals", "notify")
-WITH_DB = ("members", "disclosure", "voting", "congress", "proposals", "notify")
+APP = ("members", "gateway", "disclosure", "voting", "congress", "proposals", "notify", "surveys")
+WITH_DB = ("members", "disclosure", "voting", "congress", "proposals", "notify", "surveys")
 
 
 def required(value: str, key: str) -> bool:
