@@ -71,7 +71,13 @@ def twenty_questions() -> list[dict]:
             "high_label": "很好",
         },
         {"id": "q4", "kind": "rating", "title": "向同事推荐的可能性", "scale": "0-10"},
-        {"id": "q5", "kind": "ranking", "title": "最希望改进的方面", "options": opts("价格", "口味", "卫生")},
+        {
+            "id": "q5",
+            "kind": "ranking",
+            "title": "最希望改进的方面（前两位）",
+            "max_choices": 2,
+            "options": opts("价格", "口味", "卫生"),
+        },
         {
             "id": "q6",
             "kind": "matrix",
