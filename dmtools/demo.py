@@ -204,7 +204,7 @@ def load(rpc, quiet: bool = False) -> dict:
 
 
 #: The capabilities' demo parts, loaded in this order after the member registry (dmtools/demo_<name>.py).
-PARTS: list[str] = ["congress", "proposals", "evaluations", "disclosure", "notify"]
+PARTS: list[str] = ["congress", "proposals", "evaluations", "disclosure", "notify", "surveys"]
 
 
 def is_empty(rpc) -> bool:

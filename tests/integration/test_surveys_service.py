@@ -249,3 +249,31 @@ def test_scope_reminders_and_a_bad_questionnaire(services):
     wait_until(lambda: "survey_reminded" in seen())
     reminded = next(p for e, p in SEEN if e == "survey_reminded")
     assert reminded["pending"] == 7 and reminded["reminder"] == 1
+
+
+def test_notify_tells_the_audience_and_reminds_only_those_who_have_not_submitted(
+    runner_factory, config, rpc_as
+):
+    from services.notify.service import NotifyService
+
+    runner_factory(config, MembersService, SurveysService, NotifyService).start()
+    with rpc_as(SYSTEM) as rpc:
+        rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+        rpc.members.create_union({"id": "u01", "name": "u01工会", "kind": "grassroots", "parent_id": "ftu"})
+        for no, nid in zip(D1[:3], valid_ids(3), strict=True):
+            rpc.members.register_member(
+                {"member_no": no, "name": "会员", "union_id": "u01", "national_id": nid}
+            )
+    survey = opened(rpc_as, min_group=1)
+
+    def kinds(member_id):
+        with rpc_as(member(member_id, "u01")) as rpc:
+            return [m["kind"] for m in rpc.notify.inbox({"per_page": 50})["items"]]
+
+    wait_until(lambda: all(kinds(m) == ["survey_opened"] for m in D1[:3]), timeout=30)
+    with rpc_as(member(D1[0], "u01")) as rpc:
+        rpc.surveys.submit_response(survey["id"], {"answers": {"canteen": "no"}})
+    with rpc_as(ADMIN) as rpc:
+        assert rpc.surveys.remind(survey["id"])["pending"] == 2
+    wait_until(lambda: all(kinds(m) == ["survey_reminded", "survey_opened"] for m in D1[1:3]), timeout=30)
+    assert kinds(D1[0]) == ["survey_opened"]  # the one who answered is not reminded
