@@ -57,6 +57,9 @@ KIND_NAMES = {
     "long_text": "Long text",
     "number": "Number",
 }
+#: The error codes of the one error shape (services/gateway/http.py ``error_payload``) of the refusals a
+#: form shows itself, for the answering page's background save.
+REFUSAL_CODES = {400: "bad_input", 409: "conflict", 413: "payload_too_large"}
 #: A refused response's ``answers`` messages are spread per question id (pages.form_errors ``expand``).
 ANSWERS = ("answers",)
 #: Sheet names: Excel allows 31 characters and none of these.
@@ -980,7 +983,11 @@ class SurveysRoutes(Router):
         refusal = done.refusal
         errors = question_errors(refusal.errors)
         if wants_json:
-            return json_answer({"error": True, "message": refusal.message, "fields": errors}, refusal.status)
+            code = REFUSAL_CODES.get(refusal.status, "bad_input")
+            return json_answer(
+                {"error": code, "message": refusal.message, "fields": errors, "details": refusal.details},
+                refusal.status,
+            )
         mine = self.web.visible(self.surveys_rpc.my_response, survey_id, default={}) or {}
         if refusal.status == 409:
             errors.setdefault("form", refusal.message)
