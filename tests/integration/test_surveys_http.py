@@ -179,6 +179,13 @@ def test_answering_page_skip_logic_resume_background_save_and_field_messages(gw)
         headers={"Accept": "application/json"},
     )
     assert background.status_code == 200 and "q3" not in background.json()["visible"]
+    bad_background = s.post(
+        f"/surveys/{sid}/answer",
+        data={"q_q1": "o1", "q_q4": "99", "action": "save"},
+        headers={"Accept": "application/json"},
+    )
+    assert bad_background.status_code == 400 and bad_background.json()["error"] == "bad_input"
+    assert set(bad_background.json()["fields"]) == {"q4"}  # next to its question
     refused = s.post(f"/surveys/{sid}/answer", data={"q_q1": "o1", "q_q4": "99", "action": "submit"})
     assert refused.status_code == 400 and 'id="q4-error"' in refused.text
     assert s.get(f"/api/v1/surveys/{sid}/response").json()["status"] == "draft"  # nothing submitted
