@@ -143,9 +143,9 @@ def login(page, url, who):
 
 
 def saved(page):
-    """Wait until the page's background save of the last change has answered."""
-    page.wait_for_function("(() => { const f = document.getElementById('q-form'); "
-                           "return f && f.dataset.lastSaved && !f.dataset.pending; })()")  # fmt: skip
+    """Wait until the page's background save of the last change has answered (a CSS selector: the CSP
+    forbids the eval behind ``wait_for_function``)."""
+    page.wait_for_selector("#q-form[data-last-saved]:not([data-pending])", state="attached")
 
 
 def dot(page, qid, value, row=None):
