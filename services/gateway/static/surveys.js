@@ -36,7 +36,7 @@ function answering(form) {
     data.set("action", "save");
     let res, body;
     try {
-      res = await fetch(form.action, {
+      res = await fetch(form.getAttribute("action"), {  // not form.action: the "action" buttons shadow it
         method: "POST", body: data, credentials: "same-origin",
         headers: { "Accept": "application/json", "X-CSRF-Token": window.dm.csrfToken() },
       });
