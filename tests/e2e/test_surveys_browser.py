@@ -182,8 +182,7 @@ def test_member_answers_twenty_questions_on_a_phone_and_resumes_after_a_reload(s
     phone.fill('input[name="q_q10"]', "菜品少")
     phone.fill('textarea[name="q_q8"]', "希望增加夜班窗口。")
     phone.fill('input[name="q_q9"]', "30")  # over the maximum: the background save refuses it
-    saved(phone)
-    assert phone.locator("#q9-error").is_visible()
+    phone.wait_for_selector("#q9-error", state="visible")  # the message next to the question
     phone.fill('input[name="q_q9"]', "9")
     for n in range(11, 21):
         if n % 2:
