@@ -966,9 +966,7 @@ class SurveysRoutes(Router):
             else:
                 done = saved
             if done.refusal is None:
-                return self.web.redirect(
-                    f"/surveys/{survey_id}", self.web.gettext("Thank you: your answers are submitted.")
-                )
+                return self.web.redirect(f"/surveys/{survey_id}")  # the page thanks and shows the receipt
         else:
             done = self.web.attempt(
                 self.surveys_rpc.save_draft, survey_id, {"answers": answers}, expand=ANSWERS
