@@ -9,8 +9,8 @@ settings]) that ask the policy first, apply the rules and commit one guarded wri
 - ``settings``: ``respondent(survey_id, member_id)``, the keyed hash that is a response's id.
 
 Responses: one insert under the respondent hash (a second → Conflict, ``details.reason`` =
-``already_submitted``), then the counters (``$inc`` on the survey's tally and on its union's and
-department's), then ``counted``. Answers are never audited, never in an event.
+``already_submitted``), then the counters (``$inc`` on the survey's tally, guarded by its ``closed``
+flag, and on its union's and department's). Answers are never audited, never in an event.
 """
 
 from __future__ import annotations
@@ -367,6 +367,7 @@ def _open(store, actor: Actor | None, now: datetime, directory: Directory, surve
         raise Conflict("the audience has no members / 调查对象中没有会员", details={"id": survey["_id"]})
     groups = _groups(directory, survey, audience)
     store.add_audience(survey["_id"], audience)
+    store.bump(survey["_id"], {"n": 0})  # the tally exists before the first answer (its guard needs it)
     changes = {"status": "open", "opened_at": now, "eligible": len(audience), "groups": groups}
     opened = event(
         "survey_opened",
@@ -400,6 +401,7 @@ def open_survey(store, actor: Actor, now: datetime, directory: Directory, survey
 
 
 def _close(store, actor: Actor | None, now: datetime, survey: dict, by: str) -> dict:
+    store.close_tally(survey["_id"])  # first: from now on no answer is counted (or kept)
     closed = event(
         "survey_closed",
         survey_id=survey["_id"],
@@ -482,8 +484,15 @@ def follow_window(store, now: datetime, directory: Directory) -> dict:
 
 
 # ===== answering ==================================================================================
-def _respondent(store, actor: Actor, keys: Keys, survey_id: str) -> tuple[dict, dict, str]:
-    survey = _survey(store, survey_id)
+def _respondent(
+    store, actor: Actor, keys: Keys, survey_id: str, cached: bool = False
+) -> tuple[dict, dict, str]:
+    if cached and isinstance(survey_id, str):
+        survey = store.answering_survey(survey_id)
+        if survey is None:
+            raise NotFound("no such survey / 问卷不存在", details={"id": survey_id})
+    else:
+        survey = _survey(store, survey_id)
     member = store.audience_member(survey_id, actor.member_id) if survey["status"] != "draft" else None
     policy.require_respondent(actor, member is not None)
     return survey, member, keys.respondent(survey_id, actor.member_id)
@@ -558,26 +567,40 @@ def _extremes(survey: dict, answers: dict) -> dict:
     }
 
 
-def count(store, survey: dict, response: dict) -> None:
+def _texts(survey: dict, answers: dict) -> dict[str, str]:
+    """The free-text answers of a response: ``{question id: text}``."""
+    kinds = {q["id"]: q["kind"] for q in rules.questions_of(survey)}
+    return {q: v for q, v in answers.items() if kinds.get(q) in c.TEXT_KINDS}
+
+
+def count(store, survey: dict, response: dict) -> bool:
     """Add one stored response to the counters: the survey's (every question, with the numbers'
-    extremes) and its union's and department's (cross-tab kinds)."""
+    extremes; guarded: refused once the survey's tally is closed) and its union's and department's
+    (cross-tab kinds). False when the survey was closed meanwhile (nothing counted)."""
     sid, answers = survey["_id"], response["a"]
     ext = _extremes(survey, answers)
-    store.bump(
+    counted = store.bump(
         sid,
         rules.increments(survey, answers),
         low={f"{k}min": v for k, v in ext.items()},
         high={f"{k}max": v for k, v in ext.items()},
+        unless_closed=True,
     )
+    if not counted:
+        return False
     group_inc = rules.increments(survey, answers, rules.CROSSTAB_KINDS)
     store.bump(union_tally(sid, response["union_id"]), group_inc)
     if response.get("department_id"):
         store.bump(department_tally(sid, response["department_id"]), group_inc)
-    store.mark_counted(sid, response["_id"])
+    return True
 
 
 def submit_response(store, actor: Actor, now: datetime, keys: Keys, survey_id: str, data: dict) -> dict:
-    survey, member, rid = _respondent(store, actor, keys, survey_id)
+    """The hot path: the questionnaire of an open survey may come from the process's cache
+    (``store.answering_survey``: it cannot change once open); whether the survey is still open is
+    decided by the guarded ``$inc`` of its tally, which a close shuts first (a response that loses that
+    race is removed again: Conflict, nothing stored)."""
+    survey, member, rid = _respondent(store, actor, keys, survey_id, cached=True)
     _require_open(survey, now)
     answers = rules.check_answers(survey, data["answers"], complete=True)
     doc: dict[str, Any] = {
@@ -593,7 +616,12 @@ def submit_response(store, actor: Actor, now: datetime, keys: Keys, survey_id: s
         store.insert_response(survey_id, doc)
     except DuplicateKeyError:
         raise Conflict(ALREADY_SUBMITTED, details={"reason": "already_submitted"}) from None
-    count(store, survey, doc)
+    texts = _texts(survey, answers)
+    store.add_texts(survey_id, rid, texts, doc.get("name"))
+    if not count(store, survey, doc):
+        store.drop_texts(survey_id, rid, list(texts))
+        store.delete_response(survey_id, rid)
+        raise Conflict(NOT_OPEN, details={"status": "closed", "reason": "not_open"})
     if store.drop_draft(rid):
         store.bump(survey_id, {"drafts": -1})
     questions = rules.questions_of(survey)
@@ -837,6 +865,7 @@ def recount(store, actor: Actor, survey_id: str) -> dict:
         totals[department_tally(sid, g["key"])] = {}
     for r in store.iter_responses(sid):
         answers = r["a"]
+        store.add_texts(sid, r["_id"], _texts(survey, answers), r.get("name"))  # repairs missing ones
         rules.add(totals[sid], rules.increments(survey, answers))
         for k, v in _extremes(survey, answers).items():
             totals[sid][f"{k}min"] = min(totals[sid].get(f"{k}min", v), v)
@@ -853,11 +882,10 @@ def recount(store, actor: Actor, survey_id: str) -> dict:
     def clean(t: dict) -> dict:
         return {k: v for k, v in t.items() if k != "_id" and v != 0}
 
+    if old[sid].get("closed"):
+        totals[sid]["closed"] = True
     drifted = any(clean(old[t]) != clean(totals[t]) for t in totals)
     store.replace_tallies(sid, totals)
-    for r in store.iter_responses(sid, {"counted": 1}):
-        if not r.get("counted"):
-            store.mark_counted(sid, r["_id"])
     return {"survey_id": sid, "responses": int(totals[sid].get("n", 0)), "drifted": drifted}
 
 

@@ -180,6 +180,9 @@ def test_build_open_answer_resume_close_and_results_equal_a_hand_count(services,
     assert len(stored) == 6
     everyone = D1 + D2
     assert not any(m in repr(doc) for doc in stored for m in everyone)
+    texts_stored = list(db("surveys")[f"texts_{sid}"].find({}))
+    assert len(texts_stored) == 2 and all(t["name"] is None for t in texts_stored)
+    assert not any(m in repr(doc) for doc in texts_stored for m in everyone)
     wait_until(lambda: seen() == ["survey_opened", "survey_closed"])
     assert next(p for e, p in SEEN if e == "survey_closed")["responses"] == 6
 
@@ -226,7 +229,7 @@ def test_bad_answers_are_400_with_field_messages_and_store_nothing(services, db,
             rpc.surveys.save_draft(survey["id"], {"answers": {"canteen": 3, "idea": "太" * 21}})
     assert db("surveys")[f"responses_{survey['id']}"].count_documents({}) == 0
     assert db("surveys").drafts.count_documents({}) == 0
-    assert db("surveys").tallies.find_one({"_id": survey["id"]}) is None
+    assert db("surveys")[f"tallies_{survey['id']}"].find_one({"_id": survey["id"]})["n"] == 0
 
 
 def test_scope_reminders_and_a_bad_questionnaire(services):
@@ -277,3 +280,33 @@ def test_notify_tells_the_audience_and_reminds_only_those_who_have_not_submitted
         assert rpc.surveys.remind(survey["id"])["pending"] == 2
     wait_until(lambda: all(kinds(m) == ["survey_reminded", "survey_opened"] for m in D1[1:3]), timeout=30)
     assert kinds(D1[0]) == ["survey_opened"]  # the one who answered is not reminded
+
+
+def test_a_survey_of_the_delegates_of_a_congress_term(runner_factory, config, rpc_as):
+    from services.congress.service import CongressService
+
+    runner_factory(config, MembersService, CongressService, SurveysService).start()
+    with rpc_as(SYSTEM) as rpc:
+        rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+        rpc.members.create_union({"id": "u01", "name": "u01工会", "kind": "grassroots", "parent_id": "ftu"})
+        for no, nid in zip(D1, valid_ids(len(D1)), strict=True):
+            rpc.members.register_member(
+                {"member_no": no, "name": "会员", "union_id": "u01", "national_id": nid}
+            )
+    with rpc_as(ADMIN) as rpc:
+        rpc.congress.create_congress({"union_id": "u01"})
+        term = rpc.congress.create_term(
+            "cg-u01",
+            {"number": 1, "start": "2026-01-01", "end": "2030-12-31", "delegations": [{"name": "一团"}]},
+        )
+        delegates = [{"member_id": m, "delegation_id": "g1"} for m in D1[:3]]
+        rpc.congress.elect_delegates(term["id"], {"delegates": delegates})
+        survey = rpc.surveys.create_survey(survey_in(audience={"kind": "delegates", "term_id": term["id"]}))
+        opened = rpc.surveys.open_survey(survey["id"])
+    assert opened["eligible"] == 3
+    with rpc_as(member(D1[3], "u01")) as rpc, pytest.raises(Forbidden):  # a member, not a delegate
+        rpc.surveys.submit_response(survey["id"], {"answers": {"canteen": "no"}})
+    with rpc_as(member(D1[0], "u01")) as rpc:
+        assert (
+            rpc.surveys.submit_response(survey["id"], {"answers": {"canteen": "no"}})["status"] == "submitted"
+        )

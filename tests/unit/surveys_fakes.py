@@ -80,6 +80,9 @@ class FakeSurveysStore:
     def survey(self, survey_id):
         return copy.deepcopy(self._col("surveys").get(survey_id))
 
+    def answering_survey(self, survey_id):
+        return self.survey(survey_id)
+
     def surveys_of(self, union_id):
         return [copy.deepcopy(s) for s in self._col("surveys").values() if s["union_id"] == union_id]
 
@@ -123,7 +126,7 @@ class FakeSurveysStore:
         col = self._col(responses_collection(survey_id))
         if doc["_id"] in col:
             raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
-        col[doc["_id"]] = {**copy.deepcopy(doc), "counted": False}
+        col[doc["_id"]] = copy.deepcopy(doc)
 
     def response(self, survey_id, respondent):
         return copy.deepcopy(self._col(responses_collection(survey_id)).get(respondent))
@@ -131,8 +134,8 @@ class FakeSurveysStore:
     def has_response(self, survey_id, respondent):
         return respondent in self._col(responses_collection(survey_id))
 
-    def mark_counted(self, survey_id, respondent):
-        self._col(responses_collection(survey_id))[respondent]["counted"] = True
+    def delete_response(self, survey_id, respondent):
+        self._col(responses_collection(survey_id)).pop(respondent, None)
 
     def response_page(self, survey_id, offset, limit):
         return [
@@ -143,12 +146,20 @@ class FakeSurveysStore:
     def iter_responses(self, survey_id, projection=None):
         return iter(copy.deepcopy(list(self._col(responses_collection(survey_id)).values())))
 
+    def add_texts(self, survey_id, respondent, texts, name):
+        col = self._col(f"texts_{survey_id}")
+        for q, t in texts.items():
+            col.setdefault(f"{q}|{respondent}", {"_id": f"{q}|{respondent}", "q": q, "text": t, "name": name})
+
+    def drop_texts(self, survey_id, respondent, question_ids):
+        for q in question_ids:
+            self._col(f"texts_{survey_id}").pop(f"{q}|{respondent}", None)
+
     def texts(self, survey_id, question_id, search, skip, limit):
         found = [
-            {"text": r["a"][question_id], "name": r.get("name")}
-            for r in self._col(responses_collection(survey_id)).values()
-            if isinstance(r["a"].get(question_id), str)
-            and (not search or search.casefold() in r["a"][question_id].casefold())
+            {"text": d["text"], "name": d["name"]}
+            for d in self._col(f"texts_{survey_id}").values()
+            if d["q"] == question_id and (not search or search.casefold() in d["text"].casefold())
         ]
         return found[skip : skip + limit], len(found)
 
@@ -159,13 +170,20 @@ class FakeSurveysStore:
     def tallies(self, tally_ids):
         return {t: self.tally(t) for t in tally_ids}
 
-    def bump(self, tally_id, inc, low=None, high=None):
-        t = self._col("tallies").setdefault(tally_id, {"_id": tally_id})
+    def bump(self, tally_id, inc, low=None, high=None, unless_closed=False):
+        tallies = self._col("tallies")
+        if unless_closed and (tally_id not in tallies or tallies[tally_id].get("closed")):
+            return False
+        t = tallies.setdefault(tally_id, {"_id": tally_id})
         rules.add(t, inc)
         for k, v in (low or {}).items():
             t[k] = min(t.get(k, v), v)
         for k, v in (high or {}).items():
             t[k] = max(t.get(k, v), v)
+        return True
+
+    def close_tally(self, survey_id):
+        self._col("tallies").setdefault(survey_id, {"_id": survey_id})["closed"] = True
 
     def replace_tallies(self, survey_id, tallies):
         for tally_id, counters in tallies.items():

@@ -197,7 +197,17 @@ def test_bad_answers_store_nothing(w, answers, field):
         w.submit(s["id"], m(0), answers)
     assert field in e.value.fields
     assert not w.store.collections.get(f"responses_{s['id']}")
-    assert w.store.tally(s["id"]) == {}
+    assert w.store.tally(s["id"]).get("n") == 0
+
+
+def test_an_answer_racing_the_close_is_refused_and_removed(w):
+    s = w.opened()
+    w.store.close_tally(s["id"])  # a close has shut the counters; its state change is not yet written
+    with pytest.raises(Conflict) as e:
+        w.submit(s["id"], m(0), {"q1": "no"})
+    assert e.value.details["reason"] == "not_open"
+    assert not w.store.collections.get(f"responses_{s['id']}")
+    assert w.store.tally(s["id"])["n"] == 0
 
 
 def test_answers_after_close_or_outside_the_audience(w):
