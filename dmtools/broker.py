@@ -93,7 +93,17 @@ PUBLISHERS = (
 ACCOUNTS: dict[str, Account] = {
     "members": Account(),
     "gateway": Account(
-        calls=("members", "congress", "disclosure", "voting", "proposals", "notify", "audit", "cases"),
+        calls=(
+            "members",
+            "congress",
+            "disclosure",
+            "voting",
+            "proposals",
+            "notify",
+            "audit",
+            "cases",
+            "surveys",
+        ),
         serves=False,  # HTTP only: no RPC queue (its healthcheck is GET /healthz)
         publishes=False,
     ),

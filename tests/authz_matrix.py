@@ -121,6 +121,9 @@ CA = "DESIGN §1/§4 cases: staff (hotline staff, admins) of the receiving or ha
 CAM = "DESIGN §4 cases: a member files online and reads, rates their own case"
 CAS = "DESIGN §4 cases: a superior union supervises the handling union (督办)"
 CAP = "DESIGN §4 cases: progress query by case number + phone + one-time code, no login"
+SV = "issue 15 surveys: admins of the running union (and above) build, open, close, read results"
+SVA = "issue 15 surveys: the members of the audience answer, one response each"
+SVR = "issue 15 surveys: open surveys are read by their audience and their admins"
 
 #            anonymous member delegate handler admin other_admin superior
 ROUTES: list[Row] = [
@@ -374,6 +377,50 @@ ROUTES: list[Row] = [
     Row("GET", "/unions/<union_id>/cases/indicators", "login 403 403 403 200 403 200", CA),
     Row("GET", "/unions/<union_id>/cases/report.xlsx", "login 403 403 403 200 403 200", CA),
     Row("GET", "/unions/<union_id>/cases/topic", "login 403 403 403 200 403 200", CA),
+    # ----- surveys (issue 15): an anonymous survey run by u05 over its members, open ------------------
+    Row("GET", "/api/v1/survey-templates", "401 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/api/v1/survey-templates/<key>", "401 200 200 200 200 200 200", LOGIN),
+    Row("POST", "/api/v1/surveys", "401 403 403 403 201 403 201", SV),
+    Row("GET", "/api/v1/unions/<union_id>/surveys", "401 403 403 403 200 403 200", SV),
+    Row("GET", "/api/v1/surveys/mine", "401 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/api/v1/surveys/<survey_id>", "401 200 200 200 200 403 200", SVR),
+    Row("PUT", "/api/v1/surveys/<survey_id>", "401 403 403 403 200 403 200", SV),
+    Row("POST", "/api/v1/surveys/<survey_id>/open", "401 403 403 403 200 403 200", SV),
+    Row("POST", "/api/v1/surveys/<survey_id>/close", "401 403 403 403 200 403 200", SV),
+    Row("POST", "/api/v1/surveys/<survey_id>/reminders", "401 403 403 403 200 403 200", SV),
+    Row("GET", "/api/v1/surveys/<survey_id>/response", "401 200 200 200 200 403 403", SVA),
+    Row("PUT", "/api/v1/surveys/<survey_id>/response/draft", "401 200 200 200 200 403 403", SVA),
+    Row("POST", "/api/v1/surveys/<survey_id>/response", "401 201 201 201 201 403 403", SVA),
+    Row("GET", "/api/v1/surveys/<survey_id>/results", "401 403 403 403 200 403 200", SV),
+    Row("GET", "/api/v1/surveys/<survey_id>/participation", "401 403 403 403 200 403 200", SV),
+    Row(
+        "GET",
+        "/api/v1/surveys/<survey_id>/questions/<question_id>/crosstab",
+        "401 403 403 403 200 403 200",
+        SV,
+    ),
+    Row(
+        "GET", "/api/v1/surveys/<survey_id>/questions/<question_id>/texts", "401 403 403 403 200 403 200", SV
+    ),
+    Row("GET", "/api/v1/surveys/<survey_id>/respondents", "401 403 403 403 409 403 409", SV),
+    Row("GET", "/api/v1/surveys/<survey_id>/results.xlsx", "401 403 403 403 200 403 200", SV),
+    Row("GET", "/api/v1/surveys/<survey_id>/answers.csv", "401 403 403 403 200 403 200", SV),
+    Row("GET", "/surveys", "login 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/surveys/new", "login 403 403 403 200 200 200", SV),
+    Row("POST", "/surveys", "login 403 403 403 303 403 303", SV),
+    Row("GET", "/surveys/<survey_id>/edit", "login 403 403 403 200 403 200", SV),
+    Row("POST", "/surveys/<survey_id>/settings", "login 403 403 403 303 403 303", SV),
+    Row("POST", "/surveys/<survey_id>/questions", "login 403 403 403 303 403 303", SV),
+    Row("POST", "/surveys/<survey_id>/questions/<question_id>/move", "login 403 403 403 303 403 303", SV),
+    Row("POST", "/surveys/<survey_id>/questions/<question_id>/delete", "login 403 403 403 303 403 303", SV),
+    Row("POST", "/surveys/<survey_id>/sections", "login 403 403 403 303 403 303", SV),
+    Row("POST", "/surveys/<survey_id>/open", "login 403 403 403 303 403 303", SV),
+    Row("POST", "/surveys/<survey_id>/close", "login 403 403 403 303 403 303", SV),
+    Row("POST", "/surveys/<survey_id>/remind", "login 403 403 403 303 403 303", SV),
+    Row("GET", "/surveys/<survey_id>", "login 200 200 200 200 403 303", SVA),
+    Row("POST", "/surveys/<survey_id>/answer", "login 303 303 303 303 403 403", SVA),
+    Row("GET", "/surveys/<survey_id>/results", "login 403 403 403 200 403 200", SV),
+    Row("GET", "/surveys/<survey_id>/questions/<question_id>/texts", "login 403 403 403 200 403 200", SV),
 ]
 
 
@@ -435,6 +482,7 @@ def render_markdown() -> str:
          or r.path.startswith(("/api/v1/auth", "/api/v1/me", "/api/v1/openapi", "/static", "/lang", "/me/"))),
         ("Audit log", lambda r: "/audit" in r.path),
         ("Worker requests", lambda r: "/case" in r.path or r.path.endswith("/hotline")),
+        ("Surveys", lambda r: "survey" in r.path),
         ("Member registry", lambda r: "/unions" in r.path and not any(
             k in r.path for k in ("disclosure", "deliveries")) or "/members" in r.path or "/imports" in r.path),
         ("Workers' congress", lambda r: "/congress" in r.path),

@@ -151,7 +151,8 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_namer())],
         info={
             "description": "Workers' congresses, proposals, Worker Home evaluations, factory-affairs "
-            "disclosure, notifications, worker requests (接诉即办). Errors share one shape (ErrorOut)."
+            "disclosure, notifications, worker requests (接诉即办), worker surveys. Errors share one shape "
+            "(ErrorOut)."
         },
         servers=[{"url": server_url}],
     )

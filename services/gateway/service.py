@@ -21,6 +21,7 @@ from .members import MembersRoutes
 from .notify import NotifyRoutes
 from .proposals import ProposalsRoutes
 from .routing import compose
+from .surveys import SurveysRoutes
 from .web import Web
 
 ROUTERS = (
@@ -33,6 +34,7 @@ ROUTERS = (
     NotifyRoutes,
     AuditRoutes,
     CasesRoutes,
+    SurveysRoutes,
 )
 
 GatewayService = compose(
@@ -53,4 +55,5 @@ GatewayService = compose(
     audit_rpc=Rpc("audit"),
     cases_rpc=Rpc("cases"),
     ballots=BallotBatcher(),
+    surveys_rpc=Rpc("surveys"),
 )

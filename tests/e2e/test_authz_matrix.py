@@ -160,7 +160,41 @@ def world(base_url) -> World:
     )["poll_id"]
     # a worker request (接诉即办) filed by the member at u05 and dispatched to u05
     w.ids["case"] = new_case(w, "dispatched")
+    # an anonymous survey of u05 over its members, open (issue 15)
+    w.ids["survey"] = new_survey(w, "open")["id"]
     return w
+
+
+def new_survey(w: World, state: str = "draft") -> dict:
+    """A fresh anonymous survey run by u05 over its members: q1 single choice, q2 short text."""
+    body = {
+        "union_id": UNION,
+        "title": w.fresh("职工需求调查"),
+        "sections": [
+            {
+                "id": "s1",
+                "questions": [
+                    {"id": "q1", "kind": "single", "title": "满意吗？", "required": True,
+                     "options": [{"id": "o1", "label": "满意"}, {"id": "o2", "label": "不满意"}]},
+                    {"id": "q2", "kind": "short_text", "title": "建议"},
+                ],
+            }
+        ],
+        "audience": {"kind": "unions", "union_ids": [UNION]},
+    }  # fmt: skip
+    survey = w.api("admin", "POST", "/surveys", body, 201)
+    if state in ("open", "closed"):
+        survey = w.api("admin", "POST", f"/surveys/{survey['id']}/open", None, 200)
+    return survey
+
+
+def _survey(state: str, json=None, form=None):
+    def make(w: World, role: str) -> Ask:
+        survey = new_survey(w, state)
+        body = json(survey) if callable(json) else json
+        return Ask({"survey_id": survey["id"]}, json=body, form=form, check=f"/api/v1/surveys/{survey['id']}")
+
+    return make
 
 
 def stars(campaign: dict) -> dict:
@@ -301,13 +335,17 @@ def default_values(w: World, row: m.Row) -> dict:
         "session_id": ids["session"],
         "item_id": ids["disclosure"] if "disclosure" in path else ids["item"],
         "attachment_id": ids["attachment"],
-        "question_id": ids["question"],
+        "question_id": ("q2" if path.endswith("/texts") else "q1")
+        if "/surveys/" in path
+        else ids["question"],
         "campaign_id": ids["campaign"],
         "poll_id": ids["poll"],
         "receipt": ids["receipt"],
         "proposal_id": ids["proposal"],
         "department_id": ids["department"],
         "member_id": ids["member"],
+        "survey_id": ids.get("survey", ""),
+        "key": "needs",
         "job_id": ids["import"],
         "revision": "1",
         "path": "app.css",
@@ -617,9 +655,47 @@ def _elect(w: World, role: str) -> Ask:
     )
 
 
+def _survey_update(survey: dict) -> dict:
+    from services.gateway.surveys import survey_update
+
+    return {**survey_update(survey), "description": "改"}
+
+
+SURVEY_QUESTION = {"kind": "short_text", "title": "其他建议", "section": "s1"}
 #: How a state-changing row is asked: ``make(world, role) -> Ask``, called for each allowed role (a fresh
 #: target each) and once for all the refused ones.
 ASK = {
+    # surveys (issue 15): a fresh survey per ask
+    "POST /api/v1/surveys": lambda w, r: Ask(
+        json={
+            "union_id": UNION,
+            "title": w.fresh("食堂满意度调查"),
+            "sections": [{"id": "s1", "questions": [{"id": "q1", "kind": "long_text", "title": "意见"}]}],
+            "audience": {"kind": "unions", "union_ids": [UNION]},
+        },
+        check=f"/api/v1/unions/{UNION}/surveys",
+    ),
+    "POST /surveys": lambda w, r: Ask(
+        form={"union_id": UNION, "template": "", "language": "zh", "title": w.fresh("问卷")},
+        check=f"/api/v1/unions/{UNION}/surveys",
+    ),
+    "PUT /api/v1/surveys/<survey_id>": _survey("draft", json=_survey_update),
+    "POST /api/v1/surveys/<survey_id>/open": _survey("draft"),
+    "POST /api/v1/surveys/<survey_id>/close": _survey("open"),
+    "POST /api/v1/surveys/<survey_id>/reminders": _survey("open"),
+    "PUT /api/v1/surveys/<survey_id>/response/draft": _survey("open", json={"answers": {"q1": "o1"}}),
+    "POST /api/v1/surveys/<survey_id>/response": _survey("open", json={"answers": {"q1": "o2"}}),
+    "POST /surveys/<survey_id>/settings": _survey(
+        "draft", form={"title": "改过的问卷", "audience_kind": "unions", "union_ids": UNION, "min_group": "5"}
+    ),
+    "POST /surveys/<survey_id>/questions": _survey("draft", form=SURVEY_QUESTION),
+    "POST /surveys/<survey_id>/sections": _survey("draft", form={**SURVEY_QUESTION, "section_title": "二"}),
+    "POST /surveys/<survey_id>/questions/<question_id>/move": _survey("draft", form={"direction": "down"}),
+    "POST /surveys/<survey_id>/questions/<question_id>/delete": _survey("draft", form={}),
+    "POST /surveys/<survey_id>/open": _survey("draft", form={}),
+    "POST /surveys/<survey_id>/close": _survey("open", form={}),
+    "POST /surveys/<survey_id>/remind": _survey("open", form={}),
+    "POST /surveys/<survey_id>/answer": _survey("open", form={"q_q1": "o1", "action": "save"}),
     "POST /api/v1/auth/login": lambda w, r: Ask(json={"login": _login_name(w, r), "password": PASSWORD}),
     "POST /api/v1/auth/logout": lambda w, r: Ask(),
     "POST /api/v1/auth/refresh": lambda w, r: Ask(),
@@ -799,7 +875,11 @@ PAGE_TWINS = {
     "POST /cases/progress": "POST /api/v1/case-progress/code",
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
-CONFIRMED = {"POST /disclosures/<item_id>/withdraw"}
+CONFIRMED = {
+    "POST /disclosures/<item_id>/withdraw",
+    "POST /surveys/<survey_id>/open",
+    "POST /surveys/<survey_id>/close",
+}
 #: query strings of read rows (a union admin reads the opinions of their own Worker Home)
 QUERY = {
     "GET /api/v1/campaigns/<campaign_id>/opinions": f"?home={UNION}",
