@@ -83,7 +83,7 @@ PUBLISHERS = ("members", "congress", "proposals", "voting", "disclosure", "notif
 ACCOUNTS: dict[str, Account] = {
     "members": Account(),
     "gateway": Account(
-        calls=("members", "congress", "disclosure", "voting", "proposals", "notify", "audit"),
+        calls=("members", "congress", "disclosure", "voting", "proposals", "notify", "audit", "elections"),
         serves=False,  # HTTP only: no RPC queue (its healthcheck is GET /healthz)
         publishes=False,
     ),

@@ -14,6 +14,7 @@ from .account import AccountRoutes
 from .audit import AuditRoutes
 from .congress import CongressRoutes
 from .disclosure import DisclosureRoutes
+from .elections import ElectionsRoutes
 from .evaluations import EvaluationsRoutes
 from .members import MembersRoutes
 from .notify import NotifyRoutes
@@ -30,6 +31,7 @@ ROUTERS = (
     ProposalsRoutes,
     NotifyRoutes,
     AuditRoutes,
+    ElectionsRoutes,
 )
 
 GatewayService = compose(
@@ -48,4 +50,5 @@ GatewayService = compose(
     proposals_rpc=Rpc("proposals"),
     notify_rpc=Rpc("notify"),
     audit_rpc=Rpc("audit"),
+    elections_rpc=Rpc("elections"),
 )

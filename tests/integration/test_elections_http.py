@@ -1,0 +1,161 @@
+"""Elections over HTTP: the gateway with the real members and elections services, RabbitMQ and FerretDB.
+A small election of u05's committee through the API (set-up, nomination, opening, ballots with an
+over-marked one, closing, receipts, publication, the report and the workbook), an appraisal, and the
+refusals: 400 with field messages, 403 for another union, 409 for voting twice."""
+
+import io
+
+import pytest
+from docx import Document
+from openpyxl import load_workbook
+
+from services.elections.service import ElectionsService
+from services.gateway.service import GatewayService
+from services.members.service import MembersService
+from tests.helpers import SYSTEM, import_members, member, union_admin
+
+pytestmark = pytest.mark.integration
+
+ADMIN = union_admin("u05", "M0500001")
+NUMBERS = [f"M05{i:05d}" for i in range(1, 7)]  # 6 electors: > 2/3 is 5 ballots, > 1/2 is 4 approvals
+C1, C2, C3 = NUMBERS[1:4]
+OUTSIDER = member("M0600001", "u06")
+OTHER_ADMIN = union_admin("u06", "M0600001")
+
+
+def voter(no: str):
+    return member(no, "u05")
+
+
+@pytest.fixture
+def gw(runner_factory, config, rpc_as, http):
+    runner_factory(config, GatewayService, MembersService, ElectionsService).start()
+    with rpc_as(SYSTEM, timeout=60) as rpc:
+        rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
+        for u in ("u05", "u06"):
+            rpc.members.create_union(
+                {"id": u, "name": f"{u}公司工会", "kind": "grassroots", "parent_id": "ftu"}
+            )
+        people = [(no, f"职工{no[-2:]}", "u05") for no in NUMBERS] + [("M0600001", "外单位", "u06")]
+        import_members(rpc, people, timeout=60)
+    return http
+
+
+ELECTION = {"title": "2024年工会委员会换届选举", "kind": "committee", "seats": 2}
+
+
+def test_a_small_election_through_http(gw):
+    r = gw(ADMIN).post("/api/v1/unions/u05/elections", json=ELECTION)
+    assert r.status_code == 201, r.text
+    eid = r.json()["election_id"]
+    assert r.json()["status"] == "nominating" and r.json()["union_id"] == "u05"
+    for no in (C1, C2, C3):
+        r = gw(ADMIN).post(
+            f"/api/v1/elections/{eid}/candidates", json={"member_id": no, "source": "工会委员会提名"}
+        )
+        assert r.status_code == 201, r.text
+    again = gw(ADMIN).post(
+        f"/api/v1/elections/{eid}/candidates", json={"member_id": C1, "source": "会员联名推荐"}
+    )
+    assert again.status_code == 409
+    r = gw(ADMIN).post(f"/api/v1/elections/{eid}/voting", json={})
+    assert r.status_code == 200, r.text
+    opened = r.json()
+    assert (opened["status"], opened["due"], opened["majority_required"]) == ("voting", 6, 4)
+
+    good = {"marks": {C1: "approve", C2: "approve", C3: "disapprove"}}
+    receipts = []
+    for no in NUMBERS[:4]:
+        r = gw(voter(no)).post(f"/api/v1/elections/{eid}/ballots", json=good)
+        assert r.status_code == 201 and r.json()["valid"] is True, r.text
+        receipts.append(r.json()["receipt"])
+    over = gw(voter(NUMBERS[4])).post(
+        f"/api/v1/elections/{eid}/ballots", json={"marks": {C1: "approve", C2: "approve", C3: "approve"}}
+    )
+    assert over.status_code == 201 and over.json()["valid"] is False  # 3 approvals for 2 seats
+    twice = gw(voter(NUMBERS[0])).post(f"/api/v1/elections/{eid}/ballots", json=good)
+    assert twice.status_code == 409 and twice.json()["details"]["reason"] == "already_voted"
+    mine = gw(voter(NUMBERS[0])).get(f"/api/v1/elections/{eid}").json()
+    assert mine["has_voted"] is True and mine["receipt"] == receipts[0]
+    assert gw(voter(NUMBERS[0])).get(f"/api/v1/elections/{eid}/report.docx").status_code == 409
+
+    r = gw(ADMIN).post(f"/api/v1/elections/{eid}/round-closure")
+    assert r.status_code == 200, r.text
+    decided = r.json()
+    assert decided["status"] == "decided"
+    assert sorted(e["member_id"] for e in decided["elected"]) == sorted([C1, C2])
+    counts = decided["rounds"][0]["counts"]
+    assert (counts["ballots"], counts["valid"], counts["invalid"]) == (5, 4, 1)
+    round_id = decided["rounds"][0]["round_id"]
+    found = gw(voter(NUMBERS[0])).get(f"/api/v1/election-rounds/{round_id}/receipts/{receipts[0]}")
+    assert found.status_code == 200 and found.json()["found"] is True
+    listed = gw(ADMIN).get(f"/api/v1/election-rounds/{round_id}/ballots", params={"per_page": 10})
+    assert listed.status_code == 200, listed.text
+    assert gw(ADMIN).post(f"/api/v1/election-rounds/{round_id}/recount").json()["matches"] is True
+    # members see no counts before publication
+    assert gw(voter(NUMBERS[5])).get(f"/api/v1/elections/{eid}").json()["elected"] == []
+
+    assert gw(voter(NUMBERS[5])).post(f"/api/v1/elections/{eid}/publication").status_code == 403
+    r = gw(ADMIN).post(f"/api/v1/elections/{eid}/publication")
+    assert r.status_code == 200 and r.json()["status"] == "published", r.text
+    report = gw(voter(NUMBERS[5])).get(f"/api/v1/elections/{eid}/report.docx")
+    assert report.status_code == 200 and "wordprocessingml" in report.headers["Content-Type"]
+    text = "\n".join(p.text for p in Document(io.BytesIO(report.content)).paragraphs)
+    assert "选举结果报告" in text or "2024年工会委员会换届选举" in text
+    book = gw(ADMIN).get(f"/api/v1/elections/{eid}/results.xlsx")
+    assert book.status_code == 200
+    assert load_workbook(io.BytesIO(book.content)).active.max_row > 1
+    listed = gw(voter(NUMBERS[5])).get("/api/v1/elections").json()
+    assert [e["election_id"] for e in listed] == [eid]
+
+
+def test_bad_input_gives_400_with_field_messages(gw):
+    r = gw(ADMIN).post("/api/v1/unions/u05/elections", json={})
+    assert r.status_code == 400 and r.json()["error"] == "bad_input"
+    assert set(r.json()["fields"]) == {"title", "kind", "seats"}
+    r = gw(ADMIN).post("/api/v1/unions/u05/elections", json={**ELECTION, "kind": "king", "seats": 0})
+    assert r.status_code == 400 and set(r.json()["fields"]) == {"kind", "seats"}
+    eid = gw(ADMIN).post("/api/v1/unions/u05/elections", json=ELECTION).json()["election_id"]
+    r = gw(ADMIN).post(f"/api/v1/elections/{eid}/candidates", json={"member_id": C1})
+    assert r.status_code == 400 and set(r.json()["fields"]) == {"source"}
+    r = gw(voter(C1)).post(f"/api/v1/elections/{eid}/ballots", json={"marks": {C1: "maybe"}})
+    assert r.status_code == 400 and "marks" in r.json()["fields"]
+    r = gw(ADMIN).post("/api/v1/unions/u05/appraisals", json={"title": "x"})
+    assert r.status_code == 400 and set(r.json()["fields"]) == {"title", "subjects"}
+    assert gw(ADMIN).get("/api/v1/elections/el-nothing").status_code == 404
+
+
+def test_another_union_gets_403(gw):
+    assert gw(OTHER_ADMIN).post("/api/v1/unions/u05/elections", json=ELECTION).status_code == 403
+    eid = gw(ADMIN).post("/api/v1/unions/u05/elections", json=ELECTION).json()["election_id"]
+    assert gw(OUTSIDER).get(f"/api/v1/elections/{eid}").status_code == 403
+    assert (
+        gw(OTHER_ADMIN)
+        .post(f"/api/v1/elections/{eid}/candidates", json={"member_id": C1, "source": "上级工会提名"})
+        .status_code
+        == 403
+    )
+    assert gw(None).get(f"/api/v1/elections/{eid}").status_code == 401
+    assert gw(ADMIN).get(f"/api/v1/elections/{eid}").json()["candidates"] == []  # nothing added
+
+
+def test_an_appraisal_through_http(gw):
+    r = gw(ADMIN).post(
+        "/api/v1/unions/u05/appraisals", json={"title": "2024年职工代表述职评议", "subjects": [C1, C2]}
+    )
+    assert r.status_code == 201, r.text
+    aid = r.json()["appraisal_id"]
+    marks = {"marks": {C1: "satisfied", C2: "dissatisfied"}, "comments": {C2: "提案跟进不够"}}
+    for no in NUMBERS[:3]:
+        assert gw(voter(no)).post(f"/api/v1/appraisals/{aid}/ratings", json=marks).status_code == 201
+    twice = gw(voter(NUMBERS[0])).post(f"/api/v1/appraisals/{aid}/ratings", json=marks)
+    assert twice.status_code == 409
+    assert gw(OUTSIDER).post(f"/api/v1/appraisals/{aid}/ratings", json=marks).status_code == 403
+    closed = gw(ADMIN).post(f"/api/v1/appraisals/{aid}/closure")
+    assert closed.status_code == 200, closed.text
+    results = {s["subject"]: s for s in closed.json()["results"]}
+    assert results[C2]["below_threshold"] is True and results[C1]["below_threshold"] is False
+    comments = gw(ADMIN).get(f"/api/v1/appraisals/{aid}/subjects/{C2}/comments")
+    assert comments.status_code == 200 and comments.json() == ["提案跟进不够"] * 3
+    assert gw(ADMIN).post(f"/api/v1/appraisals/{aid}/publication").json()["status"] == "published"
+    assert "results" in gw(voter(NUMBERS[5])).get(f"/api/v1/appraisals/{aid}").json()
