@@ -8,17 +8,39 @@ with a chart of approvals against the majority line, and the admin's set-up, nom
 from __future__ import annotations
 
 import base64
+import re
 
 from dmlib.contracts import elections as c
+from dmlib.errors import Conflict
 from dmlib.schemas import PageIn
 
-from .http import api
-from .pages import download
+from .http import api, page
+from .pages import download, require_confirmed
 from .routing import Router
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TAGS = ["elections"]
+#: write-ins typed as member numbers, separated by commas, spaces or Chinese commas
+SEPARATORS = re.compile(r"[\s,，、;；]+")
+
+
+def current_round(election: dict) -> dict | None:
+    """The open round of an election (its candidates and seats), or None."""
+    return next((r for r in election["rounds"] if r["round_id"] == election.get("current_round")), None)
+
+
+def ballot_from_form(form, rnd: dict) -> dict:
+    """The ballot form as the service's input: ``mark_<candidate>`` radios (missing = abstain) and the
+    write-ins typed as member numbers."""
+    marks = {c["member_id"]: form.get(f"mark_{c['member_id']}") or "abstain" for c in rnd["candidates"]}
+    write_ins = [w for w in SEPARATORS.split(form.get("write_ins", "").strip()) if w]
+    return {"marks": marks, "write_ins": write_ins}
+
+
+def approvals(ballot: dict) -> int:
+    """People a ballot approves: candidates marked 赞成 plus write-ins (more than seats: invalid)."""
+    return sum(1 for m in ballot["marks"].values() if m == "approve") + len(ballot["write_ins"])
 
 
 def _file(doc: dict):
@@ -193,3 +215,251 @@ class ElectionsRoutes(Router):
     def api_publish_awards(self, request, award_id):
         """Publish the awarded list (admins; 409 while a tie straddles the last place)."""
         return self.elections_rpc.publish_awards(award_id)
+
+    # ===== pages ===================================================================================
+    def _require_admin_of(self, union: dict) -> None:
+        actor = self.identity.actor
+        actor.require(actor.administers(union["path"]), "union admins only / 仅本工会管理员可操作")
+
+    @page("GET", "/elections")
+    def elections_page(self, request):
+        """The caller's elections (their union's and those they administer); set-up links for admins."""
+        actor = self.identity.actor
+        return self.web.render(
+            "elections/list.html",
+            request=request,
+            elections=self.elections_rpc.list_elections(),
+            admin_unions=sorted(actor.admin_unions),
+        )
+
+    def _setup_page(self, request, union: dict, status: int = 200, values=None, errors=None):
+        values = values or {"kind": "committee", "seats": "9", "margin_pct": "5", "contested": "on"}
+        return self.web.render(
+            "elections/new.html",
+            status=status,
+            request=request,
+            union=union,
+            values=values,
+            errors=errors or {},
+            kinds=c.KINDS,
+        )
+
+    @page("GET", "/unions/<union_id>/elections/new")
+    def election_setup_page(self, request, union_id):
+        """The set-up form (admins of the union or above)."""
+        union = self.members_rpc.get_union(union_id)
+        self._require_admin_of(union)
+        return self._setup_page(request, union)
+
+    @page("POST", "/unions/<union_id>/elections")
+    def election_setup_submit(self, request, union_id):
+        form = request.form
+        seats = form.get("seats", "").strip()
+        data = {
+            "union_id": union_id,
+            "title": form.get("title", ""),
+            "kind": form.get("kind", ""),
+            "seats": int(seats) if seats.isdigit() else seats,
+            "rules": {
+                "contested": form.get("contested") == "on",
+                "margin_pct": form.get("margin_pct", "5").strip() or "5",
+                "shortfall": form.get("shortfall", "further_round"),
+                "write_ins": form.get("write_ins") == "on",
+            },
+        }
+        made = self.web.attempt(self.elections_rpc.create_election, data)
+        if made.refusal:
+            union = self.members_rpc.get_union(union_id)
+            errors = {"form": made.refusal.message, **made.refusal.errors}
+            return self._setup_page(request, union, made.refusal.status, form.to_dict(), errors)
+        return self.web.redirect(f"/elections/{made.value['election_id']}")
+
+    def _election_page(self, request, election: dict, status: int = 200, errors=None, values=None):
+        return self.web.render(
+            "elections/election.html",
+            status=status,
+            request=request,
+            election=election,
+            current=current_round(election),
+            manager=self._manages(election),
+            errors=errors or {},
+            values=values or {},
+        )
+
+    def _manages(self, election: dict) -> bool:
+        union = self.members_rpc.get_union(election["union_id"])
+        return self.identity.actor.administers(union["path"])
+
+    @page("GET", "/elections/<election_id>")
+    def election_page(self, request, election_id):
+        """An election: status, candidates with nomination records, the ballot link for electors,
+        results with the approvals chart against the majority line, and the admin's actions."""
+        return self._election_page(request, self.elections_rpc.get_election(election_id))
+
+    @page("POST", "/elections/<election_id>/candidates")
+    def nominate_submit(self, request, election_id):
+        form = request.form
+        supporters = form.get("supporters", "0").strip() or "0"
+        data = {
+            "member_id": form.get("member_id", "").strip(),
+            "source": form.get("source", ""),
+            "supporters": int(supporters) if supporters.isdigit() else supporters,
+            "note": form.get("note", ""),
+        }
+        done = self.web.attempt(self.elections_rpc.nominate, election_id, data)
+        if done.refusal:
+            election = self.elections_rpc.get_election(election_id)
+            errors = {"nominate": done.refusal.message, **done.refusal.errors}
+            return self._election_page(request, election, done.refusal.status, errors, form.to_dict())
+        return self.web.redirect(f"/elections/{election_id}#candidates", self.web.gettext("Candidate added."))
+
+    def _confirmed(self, request, call, *args):
+        def run():
+            require_confirmed(request)  # irreversible: the confirm box of templates/_pages.html
+            return call(*args)
+
+        return run
+
+    @page("POST", "/elections/<election_id>/voting")
+    def open_voting_submit(self, request, election_id):
+        call = self._confirmed(request, self.elections_rpc.open_voting, election_id, {})
+        return self.web.act(f"/elections/{election_id}", call, done=self.web.gettext("Voting is open."))
+
+    @page("POST", "/elections/<election_id>/round-closure")
+    def close_round_submit(self, request, election_id):
+        call = self._confirmed(request, self.elections_rpc.close_round, election_id)
+        return self.web.act(
+            f"/elections/{election_id}#rounds", call, done=self.web.gettext("The round is closed.")
+        )
+
+    @page("POST", "/elections/<election_id>/publication")
+    def publish_election_submit(self, request, election_id):
+        call = self._confirmed(request, self.elections_rpc.publish, election_id)
+        return self.web.act(
+            f"/elections/{election_id}", call, done=self.web.gettext("The results are published.")
+        )
+
+    def _ballot_page(self, request, election: dict, ballot=None, status: int = 200, errors=None):
+        rnd = current_round(election)
+        if rnd is None or rnd["status"] != "open":
+            raise Conflict("voting is not open / 投票未开始或已结束")
+        return self.web.render(
+            "elections/ballot.html",
+            status=status,
+            request=request,
+            election=election,
+            round=rnd,
+            ballot=ballot or {"marks": {}, "write_ins": []},
+            write_ins_allowed=election["rules"]["write_ins"] and rnd["kind"] != "runoff",
+            errors=errors or {},
+        )
+
+    @page("GET", "/elections/<election_id>/ballot")
+    def election_ballot_page(self, request, election_id):
+        """The member's ballot: 赞成 / 不赞成 / 弃权 per candidate and 另选他人; the next step shows the
+        marks (and warns of an over-marked, invalid ballot) before casting."""
+        election = self.elections_rpc.get_election(election_id)
+        if election.get("has_voted"):
+            return self.web.redirect(f"/elections/{election_id}/receipt")
+        return self._ballot_page(request, election)
+
+    @page("POST", "/elections/<election_id>/ballot/review")
+    def election_ballot_review(self, request, election_id):
+        """The confirmation of the marks (or, with ``edit``, the ballot again with them)."""
+        election = self.elections_rpc.get_election(election_id)
+        rnd = current_round(election)
+        if rnd is None:
+            raise Conflict("voting is not open / 投票未开始或已结束")
+        ballot = ballot_from_form(request.form, rnd)
+        if request.form.get("edit"):
+            return self._ballot_page(request, election, ballot)
+        return self.web.render(
+            "elections/review.html",
+            request=request,
+            election=election,
+            round=rnd,
+            ballot=ballot,
+            approved=approvals(ballot),
+            errors={},
+        )
+
+    @page("POST", "/elections/<election_id>/ballot")
+    def election_ballot_submit(self, request, election_id):
+        election = self.elections_rpc.get_election(election_id)
+        rnd = current_round(election)
+        if rnd is None:
+            raise Conflict("voting is not open / 投票未开始或已结束")
+        ballot = ballot_from_form(request.form, rnd)
+        cast = self.web.attempt(self._confirmed(request, self.elections_rpc.cast, election_id, ballot))
+        if cast.refusal:
+            errors = {"form": cast.refusal.message, **cast.refusal.errors}
+            return self._ballot_page(request, election, ballot, cast.refusal.status, errors)
+        return self.web.redirect(f"/elections/{election_id}/receipt")
+
+    @page("GET", "/elections/<election_id>/receipt")
+    def election_receipt_page(self, request, election_id):
+        """The caller's receipt in the open round (or that they have not voted)."""
+        election = self.elections_rpc.get_election(election_id)
+        return self.web.render(
+            "elections/receipt.html", request=request, election=election, round=current_round(election)
+        )
+
+    @page("GET", "/elections/<election_id>/report.docx")
+    def election_report_page(self, request, election_id):
+        return _file(self.elections_rpc.results_report(election_id, "docx"))
+
+    @page("GET", "/elections/<election_id>/results.xlsx")
+    def election_results_xlsx_page(self, request, election_id):
+        return _file(self.elections_rpc.results_report(election_id, "xlsx"))
+
+    # ----- appraisal pages -----------------------------------------------------------------------
+    def _appraisal_page(self, request, appraisal: dict, status: int = 200, errors=None, values=None):
+        union = self.members_rpc.get_union(appraisal["union_id"])
+        return self.web.render(
+            "elections/appraisal.html",
+            status=status,
+            request=request,
+            appraisal=appraisal,
+            manager=self.identity.actor.administers(union["path"]),
+            errors=errors or {},
+            values=values or {},
+        )
+
+    @page("GET", "/appraisals/<appraisal_id>")
+    def appraisal_page(self, request, appraisal_id):
+        """An appraisal: the rater's ballot (满意 / 基本满意 / 不满意 per subject, optional comment), the
+        receipt once rated, results once visible, the admin's close and publish."""
+        return self._appraisal_page(request, self.elections_rpc.get_appraisal(appraisal_id))
+
+    @page("POST", "/appraisals/<appraisal_id>/ratings")
+    def appraisal_rate_submit(self, request, appraisal_id):
+        form = request.form
+        appraisal = self.elections_rpc.get_appraisal(appraisal_id)
+        ids = [s["member_id"] for s in appraisal["subjects"]]
+        data = {
+            "marks": {i: form[f"mark_{i}"] for i in ids if form.get(f"mark_{i}")},
+            "comments": {
+                i: form[f"comment_{i}"].strip() for i in ids if form.get(f"comment_{i}", "").strip()
+            },
+        }
+        rated = self.web.attempt(self.elections_rpc.rate, appraisal_id, data)
+        if rated.refusal:
+            errors = {"form": rated.refusal.message, **rated.refusal.errors}
+            return self._appraisal_page(request, appraisal, rated.refusal.status, errors, form.to_dict())
+        return self.web.redirect(
+            f"/appraisals/{appraisal_id}#receipt", self.web.gettext("Your appraisal has been recorded.")
+        )
+
+    @page("POST", "/appraisals/<appraisal_id>/closure")
+    def appraisal_close_submit(self, request, appraisal_id):
+        call = self._confirmed(request, self.elections_rpc.close_appraisal, appraisal_id)
+        return self.web.act(
+            f"/appraisals/{appraisal_id}", call, done=self.web.gettext("The appraisal is closed.")
+        )
+
+    @page("POST", "/appraisals/<appraisal_id>/publication")
+    def appraisal_publish_submit(self, request, appraisal_id):
+        call = self._confirmed(request, self.elections_rpc.publish_appraisal, appraisal_id)
+        return self.web.act(
+            f"/appraisals/{appraisal_id}", call, done=self.web.gettext("The results are published.")
+        )

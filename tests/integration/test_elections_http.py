@@ -159,3 +159,94 @@ def test_an_appraisal_through_http(gw):
     assert comments.status_code == 200 and comments.json() == ["提案跟进不够"] * 3
     assert gw(ADMIN).post(f"/api/v1/appraisals/{aid}/publication").json()["status"] == "published"
     assert "results" in gw(voter(NUMBERS[5])).get(f"/api/v1/appraisals/{aid}").json()
+
+
+def _open_election(gw) -> str:
+    eid = gw(ADMIN).post("/api/v1/unions/u05/elections", json=ELECTION).json()["election_id"]
+    for no in (C1, C2, C3):
+        gw(ADMIN).post(
+            f"/api/v1/elections/{eid}/candidates", json={"member_id": no, "source": "工会委员会提名"}
+        )
+    assert gw(ADMIN).post(f"/api/v1/elections/{eid}/voting", json={}).status_code == 200
+    return eid
+
+
+def test_the_ballot_pages_warn_of_over_marking_confirm_and_give_a_receipt(gw):
+    eid = _open_election(gw)
+    s = gw(voter(NUMBERS[0]))
+    page = s.get(f"/elections/{eid}/ballot")
+    assert page.status_code == 200 and 'name="mark_' in page.text and "write_ins" in page.text
+    assert "赞成" in page.text and "不赞成" in page.text and "弃权" in page.text  # Chinese first
+    assert "Disapprove" in s.get(f"/elections/{eid}/ballot?lang=en").text
+    over = {f"mark_{C1}": "approve", f"mark_{C2}": "approve", f"mark_{C3}": "approve"}
+    review = s.post(f"/elections/{eid}/ballot/review", data=over)
+    assert review.status_code == 200 and 'id="overmarked"' in review.text  # 3 approvals for 2 seats
+    good = {f"mark_{C1}": "approve", f"mark_{C2}": "disapprove"}
+    review = s.post(f"/elections/{eid}/ballot/review", data=good)
+    assert review.status_code == 200 and 'id="overmarked"' not in review.text
+    edit = s.post(f"/elections/{eid}/ballot/review", data={**good, "edit": "1"})
+    assert f'id="m-{C2}-disapprove" name="mark_{C2}" value="disapprove" checked' in edit.text
+    unconfirmed = s.post(f"/elections/{eid}/ballot", data=good, allow_redirects=False)
+    assert unconfirmed.status_code == 400 and 'id="form-error"' in unconfirmed.text
+    assert s.get(f"/api/v1/elections/{eid}").json()["has_voted"] is False  # nothing cast
+    cast = s.post(f"/elections/{eid}/ballot", data={**good, "confirmed": "on"}, allow_redirects=False)
+    assert cast.status_code == 303 and cast.headers["Location"] == f"/elections/{eid}/receipt"
+    receipt = s.get(f"/api/v1/elections/{eid}").json()["receipt"]
+    shown = s.get(f"/elections/{eid}/receipt")
+    assert f"{receipt[:4]}-{receipt[4:8]}-{receipt[8:]}" in shown.text
+    again = s.post(f"/elections/{eid}/ballot", data={**good, "confirmed": "on"}, allow_redirects=False)
+    assert again.status_code == 409
+    assert gw(OUTSIDER).get(f"/elections/{eid}/ballot").status_code == 403
+
+
+def test_the_admin_pages_run_an_election_to_its_results_chart(gw):
+    assert gw(ADMIN).get("/unions/u05/elections/new").status_code == 200
+    assert gw(voter(NUMBERS[5])).get("/unions/u05/elections/new").status_code == 403
+    bad = gw(ADMIN).post("/unions/u05/elections", data={"title": "选举", "kind": "committee", "seats": "0"})
+    assert bad.status_code == 400 and 'id="seats-error"' in bad.text
+    made = gw(ADMIN).post(
+        "/unions/u05/elections",
+        data={**ELECTION, "seats": "2", "contested": "on", "write_ins": "on"},
+        allow_redirects=False,
+    )
+    assert made.status_code == 303
+    eid = made.headers["Location"].rsplit("/", 1)[1]
+    for no in (C1, C2, C3):
+        r = gw(ADMIN).post(f"/elections/{eid}/candidates", data={"member_id": no, "source": "工会委员会提名"})
+        assert r.status_code == 200 and no in r.text  # redirected back to the election page
+    refused = gw(ADMIN).post(f"/elections/{eid}/voting", allow_redirects=False)
+    assert (
+        refused.status_code == 303
+        and gw(ADMIN).get(f"/api/v1/elections/{eid}").json()["status"] == "nominating"
+    )
+    assert gw(ADMIN).post(f"/elections/{eid}/voting", data={"confirmed": "on"}).status_code == 200
+    for no in NUMBERS[:5]:
+        r = gw(voter(no)).post(
+            f"/api/v1/elections/{eid}/ballots", json={"marks": {C1: "approve", C2: "approve"}}
+        )
+        assert r.status_code == 201
+    assert gw(ADMIN).post(f"/elections/{eid}/round-closure", data={"confirmed": "on"}).status_code == 200
+    page = gw(ADMIN).get(f"/elections/{eid}")
+    assert 'id="chart-round-1"' in page.text and 'class="threshold"' in page.text
+    assert gw(ADMIN).post(f"/elections/{eid}/publication", data={"confirmed": "on"}).status_code == 200
+    member_view = gw(voter(NUMBERS[5])).get(f"/elections/{eid}")
+    assert 'id="elected"' in member_view.text and "职工02" in member_view.text
+    assert gw(voter(NUMBERS[5])).get(f"/elections/{eid}/report.docx").status_code == 200
+    assert eid in gw(voter(NUMBERS[5])).get("/elections").text
+
+
+def test_the_appraisal_page_rates_and_shows_results(gw):
+    aid = (
+        gw(ADMIN)
+        .post("/api/v1/unions/u05/appraisals", json={"title": "2024年职工代表述职评议", "subjects": [C1, C2]})
+        .json()["appraisal_id"]
+    )
+    s = gw(voter(NUMBERS[0]))  # one shared session: gw(actor) switches its token
+    page = s.get(f"/appraisals/{aid}")
+    assert page.status_code == 200 and f'name="mark_{C1}"' in page.text
+    done = s.post(f"/appraisals/{aid}/ratings", data={f"mark_{C1}": "satisfied", f"mark_{C2}": "partly"})
+    assert done.status_code == 200 and 'id="receipt-code"' in done.text
+    bad = gw(voter(NUMBERS[1])).post(f"/appraisals/{aid}/ratings", data={f"mark_{C1}": "great"})
+    assert bad.status_code == 400 and 'id="form-error"' in bad.text
+    assert gw(ADMIN).post(f"/appraisals/{aid}/closure", data={"confirmed": "on"}).status_code == 200
+    assert 'id="appraisal-chart"' in gw(ADMIN).get(f"/appraisals/{aid}").text
