@@ -150,7 +150,7 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_namer())],
         info={
-            "description": "Workers' congresses, proposals, Worker Home evaluations, factory-affairs "
+            "description": "Workers' congresses, proposals, Worker Home evaluations, elections and appraisals, factory-affairs "
             "disclosure, notifications. Errors share one shape (ErrorOut)."
         },
         servers=[{"url": server_url}],
