@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import re
 
+from marshmallow import ValidationError
+
 from dmlib.contracts import elections as c
-from dmlib.errors import Conflict
+from dmlib.errors import BadInput, Conflict
 from dmlib.schemas import PageIn
 
 from .http import api, page
@@ -118,7 +120,10 @@ class ElectionsRoutes(Router):
     def api_round_ballots(self, request, round_id):
         """The ballot list of a closed round by receipt (never by voter or casting order), paged
         (``page``, ``per_page`` ≤ 200). 409 while the round is open."""
-        q = PageIn().load(request.args.to_dict())
+        try:
+            q = PageIn().load(request.args.to_dict())
+        except ValidationError as exc:
+            raise BadInput("invalid paging / 分页参数有误", fields=exc.messages_dict) from None
         return self.elections_rpc.list_ballots(round_id, q["page"], q["per_page"])
 
     @api("POST", "/api/v1/election-rounds/<round_id>/recount", tags=TAGS)

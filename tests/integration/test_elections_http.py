@@ -91,6 +91,8 @@ def test_a_small_election_through_http(gw):
     assert found.status_code == 200 and found.json()["found"] is True
     listed = gw(ADMIN).get(f"/api/v1/election-rounds/{round_id}/ballots", params={"per_page": 10})
     assert listed.status_code == 200, listed.text
+    bad_page = gw(ADMIN).get(f"/api/v1/election-rounds/{round_id}/ballots", params={"page": "x"})
+    assert bad_page.status_code == 400 and set(bad_page.json()["fields"]) == {"page"}
     assert gw(ADMIN).post(f"/api/v1/election-rounds/{round_id}/recount").json()["matches"] is True
     # members see no counts before publication
     assert gw(voter(NUMBERS[5])).get(f"/api/v1/elections/{eid}").json()["elected"] == []
