@@ -383,6 +383,8 @@ ROUTES: list[Row] = [
     Row("GET", "/elections/<election_id>/receipt", "login 200 200 200 200 403 200", ELV),
     Row("GET", "/elections/<election_id>/report.docx", "login 200 200 200 200 403 200", ELM),
     Row("GET", "/elections/<election_id>/results.xlsx", "login 200 200 200 200 403 200", ELM),
+    Row("GET", "/unions/<union_id>/appraisals/new", "login 403 403 403 200 403 200", EL),
+    Row("POST", "/unions/<union_id>/appraisals", "login 403 403 403 303 403 303", EL),
     Row("GET", "/appraisals/<appraisal_id>", "login 200 200 200 200 403 200", ELM),
     Row("POST", "/appraisals/<appraisal_id>/ratings", "login 303 303 303 303 403 403", ELV),
     Row("POST", "/appraisals/<appraisal_id>/closure", "login 403 403 403 303 403 303", EL),

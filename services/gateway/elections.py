@@ -436,6 +436,40 @@ class ElectionsRoutes(Router):
         receipt once rated, results once visible, the admin's close and publish."""
         return self._appraisal_page(request, self.elections_rpc.get_appraisal(appraisal_id))
 
+    def _appraisal_setup_page(self, request, union: dict, status: int = 200, values=None, errors=None):
+        return self.web.render(
+            "elections/appraisal_new.html",
+            status=status,
+            request=request,
+            union=union,
+            values=values or {"threshold_pct": "60"},
+            errors=errors or {},
+        )
+
+    @page("GET", "/unions/<union_id>/appraisals/new")
+    def appraisal_setup_page(self, request, union_id):
+        """The appraisal set-up form (admins of the union or above): title, the people appraised (member
+        numbers), the threshold."""
+        union = self.members_rpc.get_union(union_id)
+        self._require_admin_of(union)
+        return self._appraisal_setup_page(request, union)
+
+    @page("POST", "/unions/<union_id>/appraisals")
+    def appraisal_setup_submit(self, request, union_id):
+        form = request.form
+        data = {
+            "union_id": union_id,
+            "title": form.get("title", ""),
+            "subjects": [m for m in SEPARATORS.split(form.get("subjects", "").strip()) if m],
+            "threshold_pct": form.get("threshold_pct", "").strip() or "60",
+        }
+        made = self.web.attempt(self.elections_rpc.create_appraisal, data)
+        if made.refusal:
+            union = self.members_rpc.get_union(union_id)
+            errors = {"form": made.refusal.message, **made.refusal.errors}
+            return self._appraisal_setup_page(request, union, made.refusal.status, form.to_dict(), errors)
+        return self.web.redirect(f"/appraisals/{made.value['appraisal_id']}")
+
     @page("POST", "/appraisals/<appraisal_id>/ratings")
     def appraisal_rate_submit(self, request, appraisal_id):
         form = request.form

@@ -868,6 +868,7 @@ ASK = {
     ),
     "POST /api/v1/unions/<union_id>/appraisals": lambda w, r: Ask(
         json={"title": w.fresh("述职评议"), "subjects": [w.ids["member"]]},
+        form={"title": w.fresh("述职评议"), "subjects": w.ids["member"]},
     ),
     "POST /api/v1/appraisals/<appraisal_id>/ratings": _rate,
     "POST /api/v1/appraisals/<appraisal_id>/closure": _appraisal("open", form={}),
@@ -916,6 +917,7 @@ PAGE_TWINS = {
     "POST /elections/<election_id>/round-closure": "POST /api/v1/elections/<election_id>/round-closure",
     "POST /elections/<election_id>/publication": "POST /api/v1/elections/<election_id>/publication",
     "POST /elections/<election_id>/ballot": "POST /api/v1/elections/<election_id>/ballots",
+    "POST /unions/<union_id>/appraisals": "POST /api/v1/unions/<union_id>/appraisals",
     "POST /appraisals/<appraisal_id>/ratings": "POST /api/v1/appraisals/<appraisal_id>/ratings",
     "POST /appraisals/<appraisal_id>/closure": "POST /api/v1/appraisals/<appraisal_id>/closure",
     "POST /appraisals/<appraisal_id>/publication": "POST /api/v1/appraisals/<appraisal_id>/publication",

@@ -238,11 +238,18 @@ def test_the_admin_pages_run_an_election_to_its_results_chart(gw):
 
 
 def test_the_appraisal_page_rates_and_shows_results(gw):
-    aid = (
-        gw(ADMIN)
-        .post("/api/v1/unions/u05/appraisals", json={"title": "2024年职工代表述职评议", "subjects": [C1, C2]})
-        .json()["appraisal_id"]
+    assert gw(ADMIN).get("/unions/u05/appraisals/new").status_code == 200
+    assert gw(voter(C1)).get("/unions/u05/appraisals/new").status_code == 403
+    bad = gw(ADMIN).post("/unions/u05/appraisals", data={"title": "评议", "subjects": "M0600001"})
+    assert bad.status_code == 400 and 'id="form-error"' in bad.text  # not a member of u05
+    made = gw(ADMIN).post(
+        "/unions/u05/appraisals",
+        data={"title": "2024年职工代表述职评议", "subjects": f"{C1}\n{C2}", "threshold_pct": "60"},
+        allow_redirects=False,
     )
+    assert made.status_code == 303, made.text
+    aid = made.headers["Location"].rsplit("/", 1)[1]
+    assert [x["member_id"] for x in gw(ADMIN).get(f"/api/v1/appraisals/{aid}").json()["subjects"]] == [C1, C2]
     s = gw(voter(NUMBERS[0]))  # one shared session: gw(actor) switches its token
     page = s.get(f"/appraisals/{aid}")
     assert page.status_code == 200 and f'name="mark_{C1}"' in page.text
