@@ -103,6 +103,7 @@ ACCOUNTS: dict[str, Account] = {
             "audit",
             "cases",
             "surveys",
+            "elections",
         ),
         serves=False,  # HTTP only: no RPC queue (its healthcheck is GET /healthz)
         publishes=False,

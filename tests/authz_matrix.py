@@ -124,6 +124,9 @@ CAP = "DESIGN §4 cases: progress query by case number + phone + one-time code, 
 SV = "issue 15 surveys: admins of the running union (and above) build, open, close, read results"
 SVA = "issue 15 surveys: the members of the audience answer, one response each"
 SVR = "issue 15 surveys: open surveys are read by their audience and their admins"
+EL = "issue 14 elections: the union's admins (or those above) run its elections, appraisals, 双爱双评"
+ELM = "issue 14 elections: members of the union (and electors) see it; results once published"
+ELV = "issue 14 elections: electors (members of the union) cast one secret ballot"
 
 #            anonymous member delegate handler admin other_admin superior
 ROUTES: list[Row] = [
@@ -421,6 +424,58 @@ ROUTES: list[Row] = [
     Row("POST", "/surveys/<survey_id>/answer", "login 303 303 303 303 403 403", SVA),
     Row("GET", "/surveys/<survey_id>/results", "login 403 403 403 200 403 200", SV),
     Row("GET", "/surveys/<survey_id>/questions/<question_id>/texts", "login 403 403 403 200 403 200", SV),
+    # ----- elections, appraisals, 双爱双评 ---------------------------------------------------------
+    Row("GET", "/api/v1/elections", "401 200 200 200 200 200 200", ELM),
+    Row("POST", "/api/v1/unions/<union_id>/elections", "401 403 403 403 201 403 201", EL),
+    Row("GET", "/api/v1/elections/<election_id>", "401 200 200 200 200 403 200", ELM),
+    Row("POST", "/api/v1/elections/<election_id>/candidates", "401 403 403 403 201 403 201", EL),
+    Row("POST", "/api/v1/elections/<election_id>/voting", "401 403 403 403 200 403 200", EL),
+    Row("POST", "/api/v1/elections/<election_id>/ballots", "401 201 201 201 201 403 403", ELV),
+    Row("POST", "/api/v1/elections/<election_id>/round-closure", "401 403 403 403 200 403 200", EL),
+    Row("POST", "/api/v1/elections/<election_id>/publication", "401 403 403 403 200 403 200", EL),
+    Row("GET", "/api/v1/election-rounds/<round_id>/receipts/<receipt>", "401 200 200 200 200 403 200", ELM),
+    Row("GET", "/api/v1/election-rounds/<round_id>/ballots", "401 200 200 200 200 403 200", ELM),
+    Row("POST", "/api/v1/election-rounds/<round_id>/recount", "401 403 403 403 200 403 200", EL),
+    Row("GET", "/api/v1/elections/<election_id>/report.docx", "401 200 200 200 200 403 200", ELM),
+    Row("GET", "/api/v1/elections/<election_id>/results.xlsx", "401 200 200 200 200 403 200", ELM),
+    Row("POST", "/api/v1/unions/<union_id>/appraisals", "401 403 403 403 201 403 201", EL),
+    Row("GET", "/api/v1/appraisals/<appraisal_id>", "401 200 200 200 200 403 200", ELM),
+    Row("POST", "/api/v1/appraisals/<appraisal_id>/ratings", "401 201 201 201 201 403 403", ELV),
+    Row("POST", "/api/v1/appraisals/<appraisal_id>/closure", "401 403 403 403 200 403 200", EL),
+    Row("POST", "/api/v1/appraisals/<appraisal_id>/publication", "401 403 403 403 200 403 200", EL),
+    Row(
+        "GET",
+        "/api/v1/appraisals/<appraisal_id>/subjects/<subject_id>/comments",
+        "401 403 403 403 200 403 200",
+        EL,
+    ),
+    Row("POST", "/api/v1/unions/<union_id>/award-rounds", "401 403 403 403 201 403 201", EL),
+    Row("GET", "/api/v1/award-rounds/<award_id>", "401 200 200 200 200 403 200", ELM),
+    Row("POST", "/api/v1/award-rounds/<award_id>/nominations", "401 201 201 201 201 403 201", ELM),
+    Row("POST", "/api/v1/award-rounds/<award_id>/voting", "401 403 403 403 200 403 200", EL),
+    Row("POST", "/api/v1/award-rounds/<award_id>/ballots", "401 201 201 201 201 403 403", ELV),
+    Row("POST", "/api/v1/award-rounds/<award_id>/closure", "401 403 403 403 200 403 200", EL),
+    Row("POST", "/api/v1/award-rounds/<award_id>/publication", "401 403 403 403 200 403 200", EL),
+    Row("GET", "/elections", "login 200 200 200 200 200 200", ELM),
+    Row("GET", "/unions/<union_id>/elections/new", "login 403 403 403 200 403 200", EL),
+    Row("POST", "/unions/<union_id>/elections", "login 403 403 403 303 403 303", EL),
+    Row("GET", "/elections/<election_id>", "login 200 200 200 200 403 200", ELM),
+    Row("POST", "/elections/<election_id>/candidates", "login 403 403 403 303 403 303", EL),
+    Row("POST", "/elections/<election_id>/voting", "login 403 403 403 303 403 303", EL),
+    Row("POST", "/elections/<election_id>/round-closure", "login 403 403 403 303 403 303", EL),
+    Row("POST", "/elections/<election_id>/publication", "login 403 403 403 303 403 303", EL),
+    Row("GET", "/elections/<election_id>/ballot", "login 200 200 200 200 403 200", ELV),
+    Row("POST", "/elections/<election_id>/ballot/review", "login 200 200 200 200 403 200", ELV),
+    Row("POST", "/elections/<election_id>/ballot", "login 303 303 303 303 403 403", ELV),
+    Row("GET", "/elections/<election_id>/receipt", "login 200 200 200 200 403 200", ELV),
+    Row("GET", "/elections/<election_id>/report.docx", "login 200 200 200 200 403 200", ELM),
+    Row("GET", "/elections/<election_id>/results.xlsx", "login 200 200 200 200 403 200", ELM),
+    Row("GET", "/unions/<union_id>/appraisals/new", "login 403 403 403 200 403 200", EL),
+    Row("POST", "/unions/<union_id>/appraisals", "login 403 403 403 303 403 303", EL),
+    Row("GET", "/appraisals/<appraisal_id>", "login 200 200 200 200 403 200", ELM),
+    Row("POST", "/appraisals/<appraisal_id>/ratings", "login 303 303 303 303 403 403", ELV),
+    Row("POST", "/appraisals/<appraisal_id>/closure", "login 403 403 403 303 403 303", EL),
+    Row("POST", "/appraisals/<appraisal_id>/publication", "login 403 403 403 303 403 303", EL),
 ]
 
 
@@ -483,6 +538,7 @@ def render_markdown() -> str:
         ("Audit log", lambda r: "/audit" in r.path),
         ("Worker requests", lambda r: "/case" in r.path or r.path.endswith("/hotline")),
         ("Surveys", lambda r: "survey" in r.path),
+        ("Elections", lambda r: any(k in r.path for k in ("election", "appraisal", "award-round"))),
         ("Member registry", lambda r: "/unions" in r.path and not any(
             k in r.path for k in ("disclosure", "deliveries")) or "/members" in r.path or "/imports" in r.path),
         ("Workers' congress", lambda r: "/congress" in r.path),

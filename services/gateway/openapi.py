@@ -150,9 +150,9 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin(schema_name_resolver=_schema_namer())],
         info={
-            "description": "Workers' congresses, proposals, Worker Home evaluations, factory-affairs "
-            "disclosure, notifications, worker requests (接诉即办), worker surveys. Errors share one shape "
-            "(ErrorOut)."
+            "description": "Workers' congresses, proposals, Worker Home evaluations, elections and appraisals, "
+            "factory-affairs disclosure, notifications, worker requests (接诉即办), worker surveys. Errors share "
+            "one shape (ErrorOut)."
         },
         servers=[{"url": server_url}],
     )

@@ -16,6 +16,7 @@ from .ballots import BallotBatcher
 from .cases import CasesRoutes
 from .congress import CongressRoutes
 from .disclosure import DisclosureRoutes
+from .elections import ElectionsRoutes
 from .evaluations import EvaluationsRoutes
 from .members import MembersRoutes
 from .notify import NotifyRoutes
@@ -35,6 +36,7 @@ ROUTERS = (
     AuditRoutes,
     CasesRoutes,
     SurveysRoutes,
+    ElectionsRoutes,
 )
 
 GatewayService = compose(
@@ -56,4 +58,5 @@ GatewayService = compose(
     cases_rpc=Rpc("cases"),
     ballots=BallotBatcher(),
     surveys_rpc=Rpc("surveys"),
+    elections_rpc=Rpc("elections"),
 )

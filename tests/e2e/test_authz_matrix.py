@@ -162,6 +162,7 @@ def world(base_url) -> World:
     w.ids["case"] = new_case(w, "dispatched")
     # an anonymous survey of u05 over its members, open (issue 15)
     w.ids["survey"] = new_survey(w, "open")["id"]
+    elections_world(w)
     return w
 
 
@@ -193,6 +194,147 @@ def _survey(state: str, json=None, form=None):
         survey = new_survey(w, state)
         body = json(survey) if callable(json) else json
         return Ask({"survey_id": survey["id"]}, json=body, form=form, check=f"/api/v1/surveys/{survey['id']}")
+
+
+# ----- elections (issue 14): u05's published demo election for the read rows, fresh ones for the rest --
+def elections_world(w: World) -> None:
+    """The demo's published committee election of u05 (its first round and a receipt in it), an open
+    election nobody votes in (the ballot page rows), a closed appraisal with a comment, an award round."""
+    published = next(
+        e
+        for e in w.api("admin", "GET", "/elections")
+        if e["union_id"] == UNION and e["status"] == "published" and e["kind"] == "committee"
+    )
+    election = w.api("admin", "GET", f"/elections/{published['election_id']}")
+    rnd = election["rounds"][0]["round_id"]
+    w.ids.update(election=election["election_id"], election_round=rnd)
+    w.ids["election_receipt"] = w.api("admin", "GET", f"/election-rounds/{rnd}/ballots?per_page=1")["items"][
+        0
+    ]["receipt"]
+    w.ids["open_election"] = new_election(w, "voting")
+    appraisal = new_appraisal(w)
+    w.api("member", "POST", f"/appraisals/{appraisal}/ratings", appraisal_marks(w, comment=True), 201)
+    w.api("admin", "POST", f"/appraisals/{appraisal}/closure", None, 200)
+    w.ids["appraisal"] = appraisal
+    w.ids["award"] = new_award(w)
+
+
+def new_election(w: World, state: str = "nominating") -> str:
+    """An uncontested chair election of u05 (one candidate: the plain member) in ``state``: nominating,
+    voting (round 1 open, the union's members the electors) or decided (electors: the term's six
+    delegates, five of whom approve)."""
+    body = {"title": w.fresh("工会主席选举"), "kind": "chair", "seats": 1, "rules": {"contested": False}}
+    if state == "decided":
+        body.update(electorate="term", term_id=w.ids["term"])
+    eid = w.api("admin", "POST", f"/unions/{UNION}/elections", body, 201)["election_id"]
+    if state == "nominating":
+        return eid
+    candidate = w.delegates[0] if state == "decided" else w.ids["member"]
+    w.api(
+        "admin",
+        "POST",
+        f"/elections/{eid}/candidates",
+        {"member_id": candidate, "source": "工会委员会提名"},
+        201,
+    )
+    w.api("admin", "POST", f"/elections/{eid}/voting", {}, 200)
+    if state == "decided":
+        for d in w.delegates[:5]:
+            if f"d-{d}" not in w.who:
+                w.who[f"d-{d}"] = login(w.url, d)
+            w.api(f"d-{d}", "POST", f"/elections/{eid}/ballots", {"marks": {candidate: "approve"}}, 201)
+        assert w.api("admin", "POST", f"/elections/{eid}/round-closure", None, 200)["status"] == "decided"
+    return eid
+
+
+def new_appraisal(w: World, state: str = "open") -> str:
+    aid = w.api(
+        "admin",
+        "POST",
+        f"/unions/{UNION}/appraisals",
+        {"title": w.fresh("职工代表述职评议"), "subjects": [w.ids["member"]]},
+        201,
+    )["appraisal_id"]
+    if state == "closed":
+        w.api("admin", "POST", f"/appraisals/{aid}/closure", None, 200)
+    return aid
+
+
+def appraisal_marks(w: World, comment: bool = False) -> dict:
+    out: dict = {"marks": {w.ids["member"]: "satisfied"}}
+    if comment:
+        out["comments"] = {w.ids["member"]: "履职认真"}
+    return out
+
+
+def new_award(w: World, state: str = "nominating") -> str:
+    """A 双爱双评 round over u05 (one place per category) in ``state``: nominating (no nominee yet),
+    nominated, open or closed (one good_worker nominee)."""
+    body = {"title": w.fresh("双爱双评"), "k": 1, "places": {"good_worker": 1, "good_manager": 1}}
+    aid = w.api("admin", "POST", f"/unions/{UNION}/award-rounds", body, 201)["award_id"]
+    if state == "nominating":
+        return aid
+    w.api("admin", "POST", f"/award-rounds/{aid}/nominations", award_nomination(w), 201)
+    if state in ("open", "closed"):
+        w.api("admin", "POST", f"/award-rounds/{aid}/voting", None, 200)
+    if state == "closed":  # one vote, so the one place is awarded without a tie
+        w.api(
+            "admin",
+            "POST",
+            f"/award-rounds/{aid}/ballots",
+            {"choices": {"good_worker": [w.ids["member"]]}},
+            201,
+        )
+        w.api("admin", "POST", f"/award-rounds/{aid}/closure", None, 200)
+    return aid
+
+
+def award_nomination(w: World) -> dict:
+    return {"category": "good_worker", "member_id": w.ids["member"], "citation": "爱岗敬业，多次获评先进。"}
+
+
+def _el(state: str, json: dict | None = None, form: dict | None = None):
+    def make(w: World, role: str) -> Ask:
+        eid = new_election(w, state)
+        return Ask({"election_id": eid}, json=json, form=form, check=f"/api/v1/elections/{eid}")
+
+    return make
+
+
+def _el_cast(w: World, role: str) -> Ask:
+    eid = new_election(w, "voting")
+    marks = {w.ids["member"]: "approve"}
+    return Ask(
+        {"election_id": eid},
+        json={"marks": marks},
+        form={f"mark_{m}": v for m, v in marks.items()},
+        check=f"/api/v1/elections/{eid}",
+    )
+
+
+def _appraisal(state: str, **extra):
+    def make(w: World, role: str) -> Ask:
+        aid = new_appraisal(w, state)
+        return Ask({"appraisal_id": aid}, check=f"/api/v1/appraisals/{aid}", **extra)
+
+    return make
+
+
+def _rate(w: World, role: str) -> Ask:
+    aid = new_appraisal(w)
+    return Ask(
+        {"appraisal_id": aid},
+        json=appraisal_marks(w),
+        form={f"mark_{w.ids['member']}": "satisfied"},
+        check=f"/api/v1/appraisals/{aid}",
+    )
+
+
+def _award(state: str, json=None):
+    def make(w: World, role: str) -> Ask:
+        aid = new_award(w, state)
+        body = json(w) if callable(json) else json
+        return Ask({"award_id": aid}, json=body, check=f"/api/v1/award-rounds/{aid}")
 
     return make
 
@@ -352,6 +494,11 @@ def default_values(w: World, row: m.Row) -> dict:
         "rest": "no/such/address",
         "code": "en",
         "case_id": ids.get("case", ""),
+        "election_id": ids.get("election"),
+        "round_id": ids.get("election_round"),
+        "appraisal_id": ids.get("appraisal"),
+        "subject_id": ids["member"],
+        "award_id": ids.get("award"),
     }
 
 
@@ -842,6 +989,61 @@ ASK = {
     "POST /api/v1/case-progress/code": _case_code,
     "POST /api/v1/case-progress": _case_progress,
     "POST /cases/<case_id>/<action>": _case("dispatched", action="note", text="企业人事已承认漏发。"),
+    # elections (issue 14)
+    "POST /api/v1/unions/<union_id>/elections": lambda w, r: Ask(
+        json={"title": w.fresh("工会主席选举"), "kind": "chair", "seats": 1, "rules": {"contested": False}},
+        form={"title": w.fresh("工会主席选举"), "kind": "chair", "seats": "1"},
+        check="/api/v1/elections",
+    ),
+    "POST /api/v1/elections/<election_id>/candidates": lambda w, r: _el(
+        "nominating",
+        json={"member_id": w.ids["member"], "source": "会员联名推荐"},
+        form={"member_id": w.ids["member"], "source": "会员联名推荐"},
+    )(w, r),
+    "POST /api/v1/elections/<election_id>/voting": lambda w, r: (
+        lambda eid: (
+            w.api(
+                "admin",
+                "POST",
+                f"/elections/{eid}/candidates",
+                {"member_id": w.ids["member"], "source": "工会委员会提名"},
+                201,
+            ),
+            Ask({"election_id": eid}, json={}, form={}, check=f"/api/v1/elections/{eid}"),
+        )[1]
+    )(new_election(w)),
+    "POST /api/v1/elections/<election_id>/ballots": _el_cast,
+    "POST /api/v1/elections/<election_id>/round-closure": _el("voting", form={}),
+    "POST /api/v1/elections/<election_id>/publication": _el("decided", form={}),
+    "GET /api/v1/election-rounds/<round_id>/receipts/<receipt>": lambda w, r: Ask(
+        {"receipt": w.ids["election_receipt"]}
+    ),
+    "POST /api/v1/election-rounds/<round_id>/recount": lambda w, r: Ask(
+        check=f"/api/v1/elections/{w.ids['election']}"
+    ),
+    "GET /elections/<election_id>/ballot": lambda w, r: Ask({"election_id": w.ids["open_election"]}),
+    "POST /elections/<election_id>/ballot/review": lambda w, r: Ask(
+        {"election_id": w.ids["open_election"]},
+        form={f"mark_{w.ids['member']}": "approve"},
+        check=f"/api/v1/elections/{w.ids['open_election']}",
+    ),
+    "POST /api/v1/unions/<union_id>/appraisals": lambda w, r: Ask(
+        json={"title": w.fresh("述职评议"), "subjects": [w.ids["member"]]},
+        form={"title": w.fresh("述职评议"), "subjects": w.ids["member"]},
+    ),
+    "POST /api/v1/appraisals/<appraisal_id>/ratings": _rate,
+    "POST /api/v1/appraisals/<appraisal_id>/closure": _appraisal("open", form={}),
+    "POST /api/v1/appraisals/<appraisal_id>/publication": _appraisal("closed", form={}),
+    "POST /api/v1/unions/<union_id>/award-rounds": lambda w, r: Ask(
+        json={"title": w.fresh("双爱双评"), "k": 1, "places": {"good_worker": 1, "good_manager": 1}},
+    ),
+    "POST /api/v1/award-rounds/<award_id>/nominations": _award("nominating", award_nomination),
+    "POST /api/v1/award-rounds/<award_id>/voting": _award("nominated"),
+    "POST /api/v1/award-rounds/<award_id>/ballots": lambda w, r: _award(
+        "open", {"choices": {"good_worker": [w.ids["member"]]}}
+    )(w, r),
+    "POST /api/v1/award-rounds/<award_id>/closure": _award("open"),
+    "POST /api/v1/award-rounds/<award_id>/publication": _award("closed"),
 }
 #: page forms asked like their API twins
 PAGE_TWINS = {
@@ -873,12 +1075,28 @@ PAGE_TWINS = {
     "POST /cases/new": "POST /api/v1/cases",
     "POST /unions/<union_id>/hotline": "POST /api/v1/unions/<union_id>/hotline-cases",
     "POST /cases/progress": "POST /api/v1/case-progress/code",
+    "POST /unions/<union_id>/elections": "POST /api/v1/unions/<union_id>/elections",
+    "POST /elections/<election_id>/candidates": "POST /api/v1/elections/<election_id>/candidates",
+    "POST /elections/<election_id>/voting": "POST /api/v1/elections/<election_id>/voting",
+    "POST /elections/<election_id>/round-closure": "POST /api/v1/elections/<election_id>/round-closure",
+    "POST /elections/<election_id>/publication": "POST /api/v1/elections/<election_id>/publication",
+    "POST /elections/<election_id>/ballot": "POST /api/v1/elections/<election_id>/ballots",
+    "POST /unions/<union_id>/appraisals": "POST /api/v1/unions/<union_id>/appraisals",
+    "POST /appraisals/<appraisal_id>/ratings": "POST /api/v1/appraisals/<appraisal_id>/ratings",
+    "POST /appraisals/<appraisal_id>/closure": "POST /api/v1/appraisals/<appraisal_id>/closure",
+    "POST /appraisals/<appraisal_id>/publication": "POST /api/v1/appraisals/<appraisal_id>/publication",
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
     "POST /disclosures/<item_id>/withdraw",
     "POST /surveys/<survey_id>/open",
     "POST /surveys/<survey_id>/close",
+    "POST /elections/<election_id>/voting",
+    "POST /elections/<election_id>/round-closure",
+    "POST /elections/<election_id>/publication",
+    "POST /elections/<election_id>/ballot",
+    "POST /appraisals/<appraisal_id>/closure",
+    "POST /appraisals/<appraisal_id>/publication",
 }
 #: query strings of read rows (a union admin reads the opinions of their own Worker Home)
 QUERY = {
