@@ -494,8 +494,8 @@ def set_password(store, actor: Actor, clock: Clock, registry: Registry, data: di
 
 
 def authenticate(store, registry: Registry, attempt, data: dict) -> dict:
-    """Check a login and password; ``attempt`` is the login-limit charge (:mod:`.logins`), settled on
-    success. Unauthenticated with one message for an unknown login and a wrong password.
+    """Check a login and password; ``attempt`` is the login-limit charge (:mod:`.logins`): ``failed()``
+    before each Unauthenticated, ``succeeded()`` after a right password. Unauthenticated with one message for an unknown login and a wrong password.
 
     A right password whose stored hash has older argon2 parameters than the registry's is hashed again
     and stored (a write guarded by the old hash: a password changed meanwhile is left alone), so every
@@ -503,8 +503,10 @@ def authenticate(store, registry: Registry, attempt, data: dict) -> dict:
     cred = store.get_credential(data["login"])
     if cred is None or not cred.get("password_hash"):  # unknown, or a retired login
         registry.verify_password(registry.dummy_hash, data["password"])  # same time as a wrong password
+        attempt.failed()
         raise Unauthenticated("wrong login or password / 账号或密码错误")
     if not registry.verify_password(cred["password_hash"], data["password"]):
+        attempt.failed()
         raise Unauthenticated("wrong login or password / 账号或密码错误")
     member = member_of(store, cred["member_id"])
     attempt.succeeded()

@@ -11,12 +11,14 @@ their audit entries) in the outbox (``OutboxRelay`` publishes them), pure rules 
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 
 import eventlet
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
+from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
@@ -52,7 +54,9 @@ PASSWORD_PARAMETERS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 
 
 class Registry(DependencyProvider):
     """Password hashing (argon2id with :data:`PASSWORD_PARAMETERS`, in eventlet's pool of native threads
-    so the event loop keeps serving: argon2-cffi releases the GIL, so two hashes use two cores), the resident-ID
+    so the event loop keeps serving: argon2-cffi releases the GIL, so two hashes use two cores; at most
+    ``PASSWORD_HASH_THREADS`` hashes at once, default the number of cores: more only share the cores and
+    each holds its 19 MiB, so every login of a burst would finish late instead of most finishing early), the resident-ID
     hash key (config ``ID_HASH_KEY``, checked by :mod:`dmlib.secrets`), the import size limit
     (``MAX_IMPORT_BYTES``) and an import runner's lease (``IMPORT_LEASE_SECONDS``); ``runner`` names
     this process's import runner."""
@@ -65,16 +69,19 @@ class Registry(DependencyProvider):
         self.runner = f"{self.container.service_name}:{uuid.uuid4().hex[:12]}"
         self.hasher = PasswordHasher(**PASSWORD_PARAMETERS)
         self.dummy_hash = self.hasher.hash("timing-equaliser")  # verified for unknown logins
+        self.hash_slots = Semaphore(int(config.get("PASSWORD_HASH_THREADS") or os.cpu_count() or 1))
 
     def get_dependency(self, worker_ctx):
         return self
 
     def hash_password(self, password: str) -> str:
-        return tpool.execute(self.hasher.hash, password)
+        with self.hash_slots:
+            return tpool.execute(self.hasher.hash, password)
 
     def verify_password(self, password_hash: str, password: str) -> bool:
         try:
-            return tpool.execute(self.hasher.verify, password_hash, password)
+            with self.hash_slots:
+                return tpool.execute(self.hasher.verify, password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 
@@ -278,8 +285,8 @@ class MembersService(OutboxRelay, HealthRpc):
         data = c.LoginIn().load(credentials)
         if not policy.may_name_client_address(self.identity.actor_or_none, GATEWAY_ACTOR):
             client_address = RPC_CALLER_ADDRESS
-        attempt = self.logins.begin(self.store, data["login"], client_address)
-        return app.authenticate(self.store, self.registry, attempt, data)
+        with self.logins.begin(self.store, data["login"], client_address) as attempt:
+            return app.authenticate(self.store, self.registry, attempt, data)
 
     @rpc
     def renew_login(self) -> dict:

@@ -514,6 +514,11 @@ class MembersStore(Store):
         return self.db.revoked_tokens.delete_many({"expires_at": {"$lt": before}}).deleted_count
 
     # --- login attempts (services/members/logins.py) ---------------------------------------------
+    def attempt_count(self, key: str) -> int:
+        """The failures recorded on the counter ``key`` (0 when it does not exist): one ``_id`` lookup."""
+        doc = self.db.login_attempts.find_one({"_id": key}, {"count": 1})
+        return int(doc["count"]) if doc else 0
+
     def count_attempt(self, key: str, expires_at: datetime) -> int:
         """Add one to the counter ``key`` (created at 0) and return the new count: one atomic ``$inc``."""
         doc = self.db.login_attempts.find_one_and_update(

@@ -124,6 +124,16 @@ def test_forwarded_address_counts_only_through_a_trusted_proxy(start):
     assert login(s, "member02", PASSWORDS["member02"], **other).status_code == 200
 
 
+def test_logins_without_failures_write_no_counter(start, db):
+    """Issue 17: a right password with no failures on record costs reads only."""
+    s = start(LOGIN_ACCOUNT_LIMIT=3, LOGIN_ADDRESS_LIMIT=3)
+    for who in ("admin01", "member02", "member03", "admin01"):
+        assert login(s, who, PASSWORDS[who]).status_code == 200
+    assert list(db("members").login_attempts.find()) == []
+    assert login(s, "member02", "wrong").status_code == 401  # a failure is still counted on both
+    assert sorted(d["_id"].split(":")[0] for d in db("members").login_attempts.find()) == ["acct", "addr"]
+
+
 def test_concurrent_failures_cannot_slip_past_the_limit(start):
     import eventlet
 

@@ -332,6 +332,10 @@ class Attempt:
 
     def __init__(self):
         self.settled = False
+        self.failures = 0
 
     def succeeded(self) -> None:
         self.settled = True
+
+    def failed(self) -> None:
+        self.failures += 1

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Request
 from dmlib.errors import EXPECTED, TooManyRequests
 from dmlib.secrets import require_secret
 from services.gateway.http import client_address, error_headers, error_payload, trusted_networks
-from services.members.logins import LoginRule
+from services.members.logins import Attempts, LoginRule
 from tests.helpers import TEST_SECRETS
 
 
@@ -162,3 +162,97 @@ def test_rpc_arguments_are_checked_against_their_annotations():
         with pytest.raises(BadInput) as refused:
             get(Service(), *args)
         assert field in refused.value.fields
+
+
+# ----- the login limiter over a hand-written counter store (services/members/logins.py) -----------------
+class FakeCounters:
+    """The four counter methods of MembersStore in memory, recording every write."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.writes: list[tuple[str, str]] = []
+
+    def attempt_count(self, key):
+        return self.counts.get(key, 0)
+
+    def count_attempt(self, key, expires_at):
+        self.writes.append(("inc", key))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return self.counts[key]
+
+    def uncount_attempt(self, key):
+        self.writes.append(("dec", key))
+        self.counts[key] -= 1
+
+    def clear_attempts(self, key):
+        self.writes.append(("clear", key))
+        self.counts.pop(key, None)
+
+
+def attempt(attempts, store, login, address, right):
+    """One login through the limiter: ``right`` decides the password check. Returns 200, 401 or 429."""
+    try:
+        with attempts.begin(store, login, address) as a:
+            if right:
+                a.succeeded()
+                return 200
+            a.failed()
+            return 401
+    except TooManyRequests:
+        return 429
+
+
+def test_a_login_without_failures_writes_no_counter():
+    store, attempts = FakeCounters(), Attempts(LoginRule(account_limit=3, address_limit=5))
+    assert [attempt(attempts, store, "m1", "10.0.0.1", True) for _ in range(10)] == [200] * 10
+    assert store.writes == []
+
+
+def test_the_account_limit_still_refuses_after_its_failures_even_the_right_password():
+    store, attempts = FakeCounters(), Attempts(LoginRule(account_limit=3, address_limit=100))
+    assert [attempt(attempts, store, "m1", "10.0.0.1", False) for _ in range(3)] == [401] * 3
+    assert attempt(attempts, store, "M1", "10.0.0.2", True) == 429  # case-folded, any address
+    assert attempt(attempts, store, "m2", "10.0.0.1", True) == 200  # another account is not blocked
+    acct = [k for k in store.counts if k.startswith("acct:m1:")]
+    assert [store.counts[k] for k in acct] == [3]
+
+
+def test_a_success_clears_the_account_and_takes_back_the_address_charge():
+    store, attempts = FakeCounters(), Attempts(LoginRule(account_limit=3, address_limit=5))
+    assert attempt(attempts, store, "m1", "10.0.0.1", False) == 401
+    addr = next(k for k in store.counts if k.startswith("addr:"))
+    assert attempt(attempts, store, "m1", "10.0.0.1", True) == 200
+    assert not any(k.startswith("acct:") for k in store.counts)  # cleared: a fresh budget
+    assert store.counts[addr] == 1  # the failure stays, the success's charge was taken back
+    assert [attempt(attempts, store, "m1", "10.0.0.1", False) for _ in range(3)] == [401] * 3
+    assert attempt(attempts, store, "m1", "10.0.0.1", True) == 429
+
+
+def test_the_address_limit_refuses_across_accounts_and_refusals_do_not_charge_it():
+    store, attempts = FakeCounters(), Attempts(LoginRule(account_limit=2, address_limit=3))
+    assert [attempt(attempts, store, f"ghost{i}", "10.0.0.1", False) for i in range(3)] == [401] * 3
+    assert attempt(attempts, store, "m1", "10.0.0.1", True) == 429
+    store2 = FakeCounters()
+    for _ in range(2):
+        attempt(attempts, store2, "m1", "10.0.0.9", False)
+    assert attempt(attempts, store2, "m1", "10.0.0.9", True) == 429  # the account's refusal
+    assert store2.counts[next(k for k in store2.counts if k.startswith("addr:"))] == 2  # not charged
+
+
+def test_concurrent_guesses_at_one_account_are_checked_one_at_a_time():
+    import eventlet
+
+    store, attempts = FakeCounters(), Attempts(LoginRule(account_limit=3, address_limit=100))
+
+    def guess(i):
+        try:
+            with attempts.begin(store, "m1", f"10.0.0.{i}") as a:
+                eventlet.sleep(0)  # the password check yields to the others
+                a.failed()
+                return 401
+        except TooManyRequests:
+            return 429
+
+    statuses = list(eventlet.GreenPool(8).imap(guess, range(8)))
+    assert sorted(statuses) == [401] * 3 + [429] * 5
+    assert attempts.locks._locks == {}  # no lock is kept once no attempt holds it

@@ -240,11 +240,11 @@ def test_passwords_set_reset_and_login(site):
     attempt = Attempt()
     who = app.authenticate(store, registry, attempt, {"login": "WANG", "password": "New-5678"})
     assert who["member_id"] == "M0000001" and attempt.settled
-    with pytest.raises(Unauthenticated):
-        app.authenticate(store, registry, Attempt(), {"login": "WANG", "password": "Pass-1234"})
-    for login in ("NOBODY", "M0000001"):  # unknown, retired
+    for login in ("WANG", "NOBODY", "M0000001"):  # wrong password, unknown, retired: each a failure
+        wrong = Attempt()
         with pytest.raises(Unauthenticated):
-            app.authenticate(store, registry, Attempt(), {"login": login, "password": "Pass-1234"})
+            app.authenticate(store, registry, wrong, {"login": login, "password": "Pass-1234"})
+        assert wrong.failures == 1 and not wrong.settled
     actions = [a["action"] for a in audits(store) if a["object"]["type"] == "member"]
     assert actions[-2:] == ["members.password_reset", "members.password_set"]
     assert "hash:" not in str(audits(store)) and "Pass-1234" not in str(audits(store))
