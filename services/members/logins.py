@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -173,7 +173,7 @@ class Attempts:
             if store.count_attempt(address_counter.key, expires) > address_counter.limit:
                 raise self.rule.refusal(address_counter, at)
             charged = True
-        with self.locks.hold(account_counter.key if account_counter else ""):
+        with self.locks.hold(account_counter.key) if account_counter else nullcontext():
             failures = store.attempt_count(account_counter.key) if account_counter else 0
             if account_counter and failures >= account_counter.limit:
                 if charged:  # not a password check: the address is not charged for it

@@ -206,6 +206,9 @@ def test_a_login_without_failures_writes_no_counter():
     store, attempts = FakeCounters(), Attempts(LoginRule(account_limit=3, address_limit=5))
     assert [attempt(attempts, store, "m1", "10.0.0.1", True) for _ in range(10)] == [200] * 10
     assert store.writes == []
+    off = Attempts(LoginRule(account_limit=0, address_limit=0))  # both limits off: nothing counted
+    assert [attempt(off, store, "m1", "10.0.0.1", False) for _ in range(10)] == [401] * 10
+    assert store.writes == [] and off.locks._locks == {}
 
 
 def test_the_account_limit_still_refuses_after_its_failures_even_the_right_password():
