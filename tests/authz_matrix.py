@@ -476,6 +476,10 @@ ROUTES: list[Row] = [
     Row("POST", "/appraisals/<appraisal_id>/ratings", "login 303 303 303 303 403 403", ELV),
     Row("POST", "/appraisals/<appraisal_id>/closure", "login 403 403 403 303 403 303", EL),
     Row("POST", "/appraisals/<appraisal_id>/publication", "login 403 403 403 303 403 303", EL),
+    Row("GET", "/api/v1/unions/<union_id>/appraisals", "401 200 200 200 200 403 200", ELM),
+    Row("GET", "/api/v1/unions/<union_id>/award-rounds", "401 200 200 200 200 403 200", ELM),
+    Row("GET", "/unions/<union_id>/appraisals", "login 200 200 200 200 403 200", ELM),
+    Row("GET", "/unions/<union_id>/award-rounds", "login 200 200 200 200 403 200", ELM),
 ]
 
 

@@ -28,7 +28,7 @@ from pymongo.errors import DuplicateKeyError
 from dmlib.auth import Actor
 from dmlib.ballots import ballot_id, receipt_code
 from dmlib.errors import BadInput, Conflict, NotFound
-from dmlib.schemas import iso
+from dmlib.schemas import iso, page_out
 from dmlib.state import event
 
 from . import policy
@@ -64,6 +64,13 @@ def _has_voted(p: Ports, actor: Actor, poll_id: str) -> tuple[bool, str | None]:
         return False, None
     got = p.store.get_ballot(poll_id, ballot_id(p.key, poll_id, actor.member_id))
     return (True, got["receipt"]) if got else (False, None)
+
+
+def _paging(page: int, per_page: int) -> None:
+    if not 1 <= page or not 1 <= per_page <= 200:
+        raise BadInput(
+            "page ≥ 1, per_page 1-200 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-200"]}
+        )
 
 
 # ===== appraisals ===================================================================================
@@ -287,6 +294,31 @@ def get_appraisal(p: Ports, actor: Actor, appraisal_id: str) -> dict:
         actor, doc["union_id"], doc["union_path"], p.store.is_elector(appraisal_id, actor.member_id)
     )
     return appraisal_out(p, doc, actor)
+
+
+def list_appraisals(p: Ports, actor: Actor, union_id: str, page: int, per_page: int) -> dict:
+    """The appraisals of a union, newest first, paged (members of the union and its admins or those
+    above). Out: :func:`dmlib.schemas.page_out` of ``{"appraisal_id", "union_id", "title", "status",
+    "subjects" (how many), "due", "created_at"}`` plus ``union_id``, ``can_manage``."""
+    union = p.peers.get_union(union_id)
+    policy.require_reader(actor, union["id"], union["path"], False)
+    _paging(page, per_page)
+    docs, total = p.store.doc_page("appraisals", [union["id"]], (page - 1) * per_page, per_page)
+    items = [
+        {
+            "appraisal_id": d["_id"],
+            "union_id": d["union_id"],
+            "title": d["title"],
+            "status": d["status"],
+            "subjects": len(d["subjects"]),
+            "due": d.get("due"),
+            "created_at": iso(d.get("created_at")),
+        }
+        for d in docs
+    ]
+    out = page_out(items, total, page, per_page)
+    out.update(union_id=union["id"], can_manage=policy.may_manage(actor, union["path"]))
+    return out
 
 
 def appraisal_comments(p: Ports, actor: Actor, appraisal_id: str, subject: str) -> list[str]:
@@ -519,6 +551,34 @@ def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
         audit=_audit(actor, "awards_published", "award_round", award_id, doc, fields=("status",)),
     )
     return award_out(p, doc, actor)
+
+
+def list_award_rounds(p: Ports, actor: Actor, union_id: str, page: int, per_page: int) -> dict:
+    """The 双爱双评 rounds a union takes part in (those of the union and of every union above it: a
+    round covers its union and every union below), newest first, paged (members of the union and its
+    admins or those above). Out: :func:`dmlib.schemas.page_out` of ``{"award_id", "union_id", "title",
+    "status", "k", "places", "nominees" ({category: how many}), "created_at"}`` plus ``union_id``,
+    ``can_manage`` (may set up a round here)."""
+    union = p.peers.get_union(union_id)
+    policy.require_reader(actor, union["id"], union["path"], False)
+    _paging(page, per_page)
+    docs, total = p.store.doc_page("award_rounds", list(union["path"]), (page - 1) * per_page, per_page)
+    items = [
+        {
+            "award_id": d["_id"],
+            "union_id": d["union_id"],
+            "title": d["title"],
+            "status": d["status"],
+            "k": d["k"],
+            "places": d["places"],
+            "nominees": {cat: len(v) for cat, v in d["nominees"].items()},
+            "created_at": iso(d.get("created_at")),
+        }
+        for d in docs
+    ]
+    out = page_out(items, total, page, per_page)
+    out.update(union_id=union["id"], can_manage=policy.may_manage(actor, union["path"]))
+    return out
 
 
 def get_award_round(p: Ports, actor: Actor, award_id: str) -> dict:

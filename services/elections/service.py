@@ -276,6 +276,14 @@ class ElectionsService(OutboxRelay, HealthRpc):
         return appraisals.get_appraisal(self.ports, self.identity.actor, appraisal_id)
 
     @rpc
+    def list_appraisals(self, union_id: str, page: int = 1, per_page: int = 50) -> dict:
+        """The appraisals of a union, newest first, paged (``page`` ≥ 1, ``per_page`` 1-200): members
+        of the union, its admins and those above. Out: ``{"items": [{"appraisal_id", "union_id",
+        "title", "status", "subjects" (count), "due", "created_at"}], "total", "page", "per_page",
+        "pages", "union_id", "can_manage"}``. Errors: BadInput (paging), NotFound (union), Forbidden."""
+        return appraisals.list_appraisals(self.ports, self.identity.require_login(), union_id, page, per_page)
+
+    @rpc
     def appraisal_comments(self, appraisal_id: str, subject: str) -> list[str]:
         """The anonymous comments on one subject once closed (admins)."""
         return appraisals.appraisal_comments(self.ports, self.identity.actor, appraisal_id, subject)
@@ -338,6 +346,17 @@ class ElectionsService(OutboxRelay, HealthRpc):
         out = appraisals.publish_awards(self.ports, self.identity.actor, award_id)
         self.relay_mine()
         return out
+
+    @rpc
+    def list_award_rounds(self, union_id: str, page: int = 1, per_page: int = 50) -> dict:
+        """The 双爱双评 rounds covering a union (its own and those of the unions above it), newest
+        first, paged (``page`` ≥ 1, ``per_page`` 1-200): members of the union, its admins and those
+        above. Out: ``{"items": [{"award_id", "union_id", "title", "status", "k", "places",
+        "nominees": {category: count}, "created_at"}], "total", "page", "per_page", "pages",
+        "union_id", "can_manage"}``. Errors: BadInput (paging), NotFound (union), Forbidden."""
+        return appraisals.list_award_rounds(
+            self.ports, self.identity.require_login(), union_id, page, per_page
+        )
 
     @rpc
     def get_award_round(self, award_id: str) -> dict:

@@ -45,6 +45,14 @@ def approvals(ballot: dict) -> int:
     return sum(1 for m in ballot["marks"].values() if m == "approve") + len(ballot["write_ins"])
 
 
+def _paging(request) -> dict:
+    """``page`` and ``per_page`` of the query (:class:`dmlib.schemas.PageIn`); 400 with field messages."""
+    try:
+        return PageIn().load({k: v for k, v in request.args.items() if k in ("page", "per_page")})
+    except ValidationError as exc:
+        raise BadInput("invalid paging / 分页参数有误", fields=exc.messages_dict) from None
+
+
 def _file(doc: dict):
     """The service's ``{"filename", "content_type", "content_b64"}`` as a download (pages.download)."""
     return download(base64.b64decode(doc["content_b64"]), doc["content_type"], doc["filename"])
@@ -120,10 +128,7 @@ class ElectionsRoutes(Router):
     def api_round_ballots(self, request, round_id):
         """The ballot list of a closed round by receipt (never by voter or casting order), paged
         (``page``, ``per_page`` ≤ 200). 409 while the round is open."""
-        try:
-            q = PageIn().load(request.args.to_dict())
-        except ValidationError as exc:
-            raise BadInput("invalid paging / 分页参数有误", fields=exc.messages_dict) from None
+        q = _paging(request)
         return self.elections_rpc.list_ballots(round_id, q["page"], q["per_page"])
 
     @api("POST", "/api/v1/election-rounds/<round_id>/recount", tags=TAGS)
@@ -150,6 +155,15 @@ class ElectionsRoutes(Router):
         """Open an appraisal of ``subjects`` (member ids of the union) by every member of the union
         (its admins); ``threshold_pct`` flags a satisfaction rate below it (default 60)."""
         return self.elections_rpc.create_appraisal({**body, "union_id": union_id})
+
+    @api("GET", "/api/v1/unions/<union_id>/appraisals", query=PageIn, tags=TAGS)
+    def api_list_appraisals(self, request, union_id):
+        """The appraisals of a union, newest first, paged (``page``, ``per_page`` ≤ 200): ``{"items":
+        [{"appraisal_id", "union_id", "title", "status", "subjects" (count), "due", "created_at"}],
+        "total", "page", "per_page", "pages", "union_id", "can_manage"}``. Members of the union, its
+        admins and those above; else 403."""
+        q = _paging(request)
+        return self.elections_rpc.list_appraisals(union_id, q["page"], q["per_page"])
 
     @api("GET", "/api/v1/appraisals/<appraisal_id>", tags=TAGS)
     def api_get_appraisal(self, request, appraisal_id):
@@ -185,6 +199,16 @@ class ElectionsRoutes(Router):
         """A 双爱双评 round over a union and every union below it (its admins): ``title``, ``k``
         (choices per category per ballot), ``places`` {good_worker, good_manager}."""
         return self.elections_rpc.create_award_round({**body, "union_id": union_id})
+
+    @api("GET", "/api/v1/unions/<union_id>/award-rounds", query=PageIn, tags=TAGS)
+    def api_list_award_rounds(self, request, union_id):
+        """The 双爱双评 rounds covering a union (its own and those of the unions above it), newest
+        first, paged (``page``, ``per_page`` ≤ 200): ``{"items": [{"award_id", "union_id", "title",
+        "status", "k", "places", "nominees": {category: count}, "created_at"}], "total", "page",
+        "per_page", "pages", "union_id", "can_manage"}``. Members of the union, its admins and those
+        above; else 403."""
+        q = _paging(request)
+        return self.elections_rpc.list_award_rounds(union_id, q["page"], q["per_page"])
 
     @api("GET", "/api/v1/award-rounds/<award_id>", tags=TAGS)
     def api_get_award_round(self, request, award_id):
@@ -235,7 +259,22 @@ class ElectionsRoutes(Router):
             request=request,
             elections=self.elections_rpc.list_elections(),
             admin_unions=sorted(actor.admin_unions),
+            own_union=actor.union_id,
         )
+
+    @page("GET", "/unions/<union_id>/appraisals")
+    def appraisals_page(self, request, union_id):
+        """The appraisals of a union, newest first, paged (``?page=``); the set-up link for its admins."""
+        q = _paging(request)
+        listed = self.elections_rpc.list_appraisals(union_id, q["page"], q["per_page"])
+        return self.web.render("elections/appraisals.html", request=request, listed=listed)
+
+    @page("GET", "/unions/<union_id>/award-rounds")
+    def award_rounds_page(self, request, union_id):
+        """The 双爱双评 rounds covering a union (its own and those above it), newest first, paged."""
+        q = _paging(request)
+        listed = self.elections_rpc.list_award_rounds(union_id, q["page"], q["per_page"])
+        return self.web.render("elections/award_rounds.html", request=request, listed=listed)
 
     def _setup_page(self, request, union: dict, status: int = 200, values=None, errors=None):
         values = values or {"kind": "committee", "seats": "9", "margin_pct": "5", "contested": "on"}

@@ -259,3 +259,35 @@ def test_the_appraisal_page_rates_and_shows_results(gw):
     assert bad.status_code == 400 and 'id="form-error"' in bad.text
     assert gw(ADMIN).post(f"/appraisals/{aid}/closure", data={"confirmed": "on"}).status_code == 200
     assert 'id="appraisal-chart"' in gw(ADMIN).get(f"/appraisals/{aid}").text
+
+
+def test_lists_of_appraisals_and_award_rounds_per_union_paged(gw):
+    for i in range(3):
+        r = gw(ADMIN).post(
+            "/api/v1/unions/u05/appraisals", json={"title": f"2024年述职评议{i}", "subjects": [C1]}
+        )
+        assert r.status_code == 201, r.text
+    award = {"title": "2024年双爱双评", "k": 2, "places": {"good_worker": 1, "good_manager": 1}}
+    assert gw(ADMIN).post("/api/v1/unions/u05/award-rounds", json=award).status_code == 201
+    first = gw(voter(NUMBERS[4])).get("/api/v1/unions/u05/appraisals?per_page=2")
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["total"], body["pages"], len(body["items"]), body["can_manage"]) == (3, 2, 2, False)
+    second = gw(voter(NUMBERS[4])).get("/api/v1/unions/u05/appraisals?per_page=2&page=2").json()
+    titles = {a["title"] for a in body["items"] + second["items"]}
+    assert titles == {f"2024年述职评议{i}" for i in range(3)}
+    assert gw(OUTSIDER).get("/api/v1/unions/u05/appraisals").status_code == 403
+    assert gw(None).get("/api/v1/unions/u05/appraisals").status_code == 401
+    bad = gw(ADMIN).get("/api/v1/unions/u05/appraisals?per_page=500")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"per_page"}
+    rounds = gw(voter(NUMBERS[4])).get("/api/v1/unions/u05/award-rounds").json()
+    assert [a["title"] for a in rounds["items"]] == ["2024年双爱双评"]
+    assert rounds["items"][0]["nominees"] == {"good_worker": 0, "good_manager": 0}
+    assert gw(OTHER_ADMIN).get("/api/v1/unions/u05/award-rounds").status_code == 403
+    page = gw(ADMIN).get("/unions/u05/appraisals?per_page=2")
+    assert page.status_code == 200 and 'id="appraisals"' in page.text and 'class="pager"' in page.text
+    assert "/unions/u05/appraisals/new" in page.text  # the admin's set-up link
+    page = gw(voter(NUMBERS[4])).get("/unions/u05/award-rounds")
+    assert page.status_code == 200 and "2024年双爱双评" in page.text
+    assert gw(OUTSIDER).get("/unions/u05/appraisals").status_code == 403
+    assert "/unions/u05/award-rounds" in gw(voter(NUMBERS[4])).get("/elections").text

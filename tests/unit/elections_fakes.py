@@ -84,6 +84,12 @@ class FakeElectionsStore:
     def get_doc(self, collection, doc_id):
         return copy.deepcopy(self._col(collection).get(doc_id))
 
+    def doc_page(self, collection, union_ids, skip, limit):
+        docs = [copy.deepcopy(d) for d in self._col(collection).values() if d["union_id"] in union_ids]
+        docs.sort(key=lambda d: d["_id"])
+        docs.sort(key=lambda d: d["created_at"], reverse=True)
+        return docs[skip : skip + limit], len(docs)
+
     def put_tally(self, poll_id, zero):
         self._col("tallies")[poll_id] = dict(zero)
 

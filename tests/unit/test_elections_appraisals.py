@@ -119,3 +119,36 @@ def test_awards_nomination_vote_with_k_limit_and_the_awarded_list(p):
     assert published["status"] == "published"
     body = next(e["body"] for e in p.store.events if e["type"] == "awards_published")
     assert body["awarded"] == {"good_worker": ["M05003", "M06002"], "good_manager": ["M06003"]}
+
+
+AWARD = {"k": 2, "places": {"good_worker": 1, "good_manager": 1}}
+
+
+def test_lists_of_appraisals_and_award_rounds_are_per_union_newest_first_and_paged(p):
+    for i in range(3):
+        p.clock.now = p.clock.now.replace(hour=i + 1)
+        ap.create_appraisal(
+            p, ADMIN, c.AppraisalIn().load({"union_id": "u05", "title": f"评议{i}", "subjects": ["M05002"]})
+        )
+    ap.create_award_round(
+        p, FED_ADMIN, c.AwardRoundIn().load(AWARD | {"union_id": "ftu", "title": "联合会双爱双评"})
+    )
+    ap.create_award_round(
+        p, ADMIN, c.AwardRoundIn().load(AWARD | {"union_id": "u05", "title": "本单位双爱双评"})
+    )
+    first = ap.list_appraisals(p, member("M05004", "u05"), "u05", 1, 2)
+    assert [a["title"] for a in first["items"]] == ["评议2", "评议1"]
+    assert (first["total"], first["pages"], first["can_manage"]) == (3, 2, False)
+    assert [a["title"] for a in ap.list_appraisals(p, ADMIN, "u05", 2, 2)["items"]] == ["评议0"]
+    assert ap.list_appraisals(p, ADMIN, "u05", 1, 2)["can_manage"] is True
+    assert ap.list_appraisals(p, member("M06001", "u06"), "u06", 1, 50)["total"] == 0
+    with pytest.raises(Forbidden):
+        ap.list_appraisals(p, member("M06001", "u06"), "u05", 1, 50)
+    with pytest.raises(BadInput):
+        ap.list_appraisals(p, ADMIN, "u05", 0, 50)
+    # a member of u05 sees the federation's round (it covers u05) and u05's own; u06 only the federation's
+    titles = [a["title"] for a in ap.list_award_rounds(p, member("M05004", "u05"), "u05", 1, 50)["items"]]
+    assert sorted(titles) == ["本单位双爱双评", "联合会双爱双评"]
+    u06 = ap.list_award_rounds(p, member("M06001", "u06"), "u06", 1, 50)["items"]
+    assert [a["title"] for a in u06] == ["联合会双爱双评"]
+    assert u06[0]["nominees"] == {"good_worker": 0, "good_manager": 0}
