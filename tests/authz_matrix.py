@@ -480,6 +480,18 @@ ROUTES: list[Row] = [
     Row("GET", "/api/v1/unions/<union_id>/award-rounds", "401 200 200 200 200 403 200", ELM),
     Row("GET", "/unions/<union_id>/appraisals", "login 200 200 200 200 403 200", ELM),
     Row("GET", "/unions/<union_id>/award-rounds", "login 200 200 200 200 403 200", ELM),
+    Row("POST", "/api/v1/award-rounds/<award_id>/tie-settlement", "401 403 403 403 200 403 200", EL),
+    Row("GET", "/unions/<union_id>/award-rounds/new", "login 403 403 403 200 403 200", EL),
+    Row("POST", "/unions/<union_id>/award-rounds", "login 403 403 403 303 403 303", EL),
+    Row("GET", "/award-rounds/<award_id>", "login 200 200 200 200 403 200", ELM),
+    Row("POST", "/award-rounds/<award_id>/nominations", "login 303 303 303 303 403 303", ELM),
+    Row("POST", "/award-rounds/<award_id>/voting", "login 403 403 403 303 403 303", EL),
+    Row("GET", "/award-rounds/<award_id>/ballot", "login 200 200 200 200 403 200", ELV),
+    Row("POST", "/award-rounds/<award_id>/ballot/review", "login 200 200 200 200 403 200", ELV),
+    Row("POST", "/award-rounds/<award_id>/ballot", "login 303 303 303 303 403 403", ELV),
+    Row("POST", "/award-rounds/<award_id>/closure", "login 403 403 403 303 403 303", EL),
+    Row("POST", "/award-rounds/<award_id>/tie-settlement", "login 403 403 403 303 403 303", EL),
+    Row("POST", "/award-rounds/<award_id>/publication", "login 403 403 403 303 403 303", EL),
 ]
 
 

@@ -526,6 +526,50 @@ def close_award_vote(p: Ports, actor: Actor, award_id: str) -> dict:
     return award_out(p, doc, actor)
 
 
+def settle_award_tie(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
+    """Settle a tie across the last place of a category (admins, closed, before publication): the admins
+    choose ``awarded`` among the tied, exactly the places left. The choice, the tied, the reason, who
+    and when are recorded in the category's ``settled`` and audited (``award_tie_settled``); the ranking
+    and votes stay as counted. Errors: Conflict (not closed, no tie in the category), BadInput (not among
+    the tied, not the number of places left)."""
+    doc = _doc(p, "award_rounds", award_id)
+    policy.require_manager(actor, doc["union_path"])
+    if doc["status"] != "closed":
+        raise Conflict(
+            "settle a tie once the vote is closed / 投票结束后处理同票", details={"status": doc["status"]}
+        )
+    cat = data["category"]
+    result = doc["results"][cat]
+    if not result["tied"]:
+        raise Conflict("no tie in this category / 该类别没有同票", details={"category": cat})
+    chosen = list(dict.fromkeys(data["awarded"]))
+    left = doc["places"][cat] - len(result["awarded"])
+    if not set(chosen) <= set(result["tied"]) or len(chosen) != left:
+        raise BadInput(
+            f"choose {left} among the tied / 请在同票者中选定 {left} 人",
+            fields={"awarded": [f"{left} of {', '.join(result['tied'])}"]},
+        )
+    settled = {
+        "tied": result["tied"],
+        "chosen": chosen,
+        "reason": data["reason"],
+        "by": actor.member_id,
+        "at": iso(p.clock()),
+    }
+    results = {
+        **doc["results"],
+        cat: {**result, "awarded": [*result["awarded"], *chosen], "tied": [], "settled": settled},
+    }
+    doc = p.store.change(
+        "award_rounds",
+        award_id,
+        expect={"_v": doc.get("_v"), "status": "closed"},
+        set={"results": results},
+        audit=_audit(actor, "award_tie_settled", "award_round", award_id, doc, fields=("results",)),
+    )
+    return award_out(p, doc, actor)
+
+
 def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
     """Publish the awarded list (admins; a matching recount; ties at the last place must be settled
     first: Conflict). Commits ``awards_published`` with the awarded member ids."""

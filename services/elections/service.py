@@ -340,6 +340,17 @@ class ElectionsService(OutboxRelay, HealthRpc):
         return out
 
     @rpc
+    def settle_award_tie(self, award_id: str, data: dict) -> dict:
+        """Settle a tie across the last place of a category (admins; closed, not yet published; audited).
+        In: :class:`AwardTieIn` ``{"category", "awarded": [member id among the tied, exactly the places
+        left], "reason"}``. Out: the round; the category's result gains ``settled`` ``{"tied", "chosen",
+        "reason", "by", "at"}``. Errors: BadInput, Conflict (not closed, no tie), Forbidden, NotFound."""
+        data = c.AwardTieIn().load(data)
+        out = appraisals.settle_award_tie(self.ports, self.identity.actor, award_id, data)
+        self.relay_mine()
+        return out
+
+    @rpc
     def publish_awards(self, award_id: str) -> dict:
         """Publish the awarded list (admins; refused while a tie straddles the last place). Commits
         ``awards_published`` with the awarded member ids per category."""

@@ -45,6 +45,18 @@ def approvals(ballot: dict) -> int:
     return sum(1 for m in ballot["marks"].values() if m == "approve") + len(ballot["write_ins"])
 
 
+def award_choices(form, award: dict) -> dict:
+    """The 双爱双评 ballot form as the service's input: one checkbox list per category (the category's
+    name), each kept only if it names a nominee of that category."""
+    out = {}
+    for cat, nominees in award["nominees"].items():
+        ids = {n["member_id"] for n in nominees}
+        chosen = [m for m in dict.fromkeys(form.getlist(cat)) if m in ids]
+        if chosen:
+            out[cat] = chosen
+    return {"choices": out}
+
+
 def _paging(request) -> dict:
     """``page`` and ``per_page`` of the query (:class:`dmlib.schemas.PageIn`); 400 with field messages."""
     try:
@@ -239,6 +251,14 @@ class ElectionsRoutes(Router):
     def api_close_award_vote(self, request, award_id):
         """Close, recount, rank and award per category (admins; idempotent)."""
         return self.elections_rpc.close_award_vote(award_id)
+
+    @api("POST", "/api/v1/award-rounds/<award_id>/tie-settlement", body=c.AwardTieIn, tags=TAGS)
+    def api_settle_award_tie(self, request, award_id, body):
+        """Settle a tie across the last place of a category (admins, once closed, before publication;
+        recorded and audited): ``category``, ``awarded`` (member ids among the tied, exactly the places
+        left), ``reason``. Answers the round; the category's result gains ``settled``. 400 not among
+        the tied or not the places left; 409 not closed or no tie."""
+        return self.elections_rpc.settle_award_tie(award_id, body)
 
     @api("POST", "/api/v1/award-rounds/<award_id>/publication", tags=TAGS)
     def api_publish_awards(self, request, award_id):
@@ -540,4 +560,166 @@ class ElectionsRoutes(Router):
         call = self._confirmed(request, self.elections_rpc.publish_appraisal, appraisal_id)
         return self.web.act(
             f"/appraisals/{appraisal_id}", call, done=self.web.gettext("The results are published.")
+        )
+
+    # ----- 双爱双评 pages ---------------------------------------------------------------------------
+    def _award_page(self, request, award: dict, status: int = 200, errors=None, values=None):
+        union = self.members_rpc.get_union(award["union_id"])
+        return self.web.render(
+            "elections/award.html",
+            status=status,
+            request=request,
+            award=award,
+            manager=self.identity.actor.administers(union["path"]),
+            errors=errors or {},
+            values=values or {},
+        )
+
+    @page("GET", "/award-rounds/<award_id>")
+    def award_page(self, request, award_id):
+        """A 双爱双评 round: nominees with citations per category, the nomination form while nominating
+        (members of the unions in scope and admins), the vote link or the caller's receipt, results
+        (votes per nominee, awarded, a tie at the last place) and the admin's open / close / settle /
+        publish with confirmations; once published, the awarded list."""
+        return self._award_page(request, self.elections_rpc.get_award_round(award_id))
+
+    def _award_setup_page(self, request, union: dict, status: int = 200, values=None, errors=None):
+        return self.web.render(
+            "elections/award_new.html",
+            status=status,
+            request=request,
+            union=union,
+            values=values or {},
+            errors=errors or {},
+        )
+
+    @page("GET", "/unions/<union_id>/award-rounds/new")
+    def award_setup_page(self, request, union_id):
+        """The 双爱双评 set-up form (admins of the union or above): title, k, places per category."""
+        union = self.members_rpc.get_union(union_id)
+        self._require_admin_of(union)
+        return self._award_setup_page(request, union)
+
+    @page("POST", "/unions/<union_id>/award-rounds")
+    def award_setup_submit(self, request, union_id):
+        form = request.form
+
+        def number(name: str, default: str):
+            text = form.get(name, "").strip() or default
+            return int(text) if text.isdigit() else text
+
+        data = {
+            "union_id": union_id,
+            "title": form.get("title", ""),
+            "k": number("k", "3"),
+            "places": {cat: number(f"places_{cat}", "0") for cat in c.AWARD_CATEGORIES},
+        }
+        made = self.web.attempt(self.elections_rpc.create_award_round, data)
+        if made.refusal:
+            union = self.members_rpc.get_union(union_id)
+            errors = {"form": made.refusal.message, **made.refusal.errors}
+            return self._award_setup_page(request, union, made.refusal.status, form.to_dict(), errors)
+        return self.web.redirect(f"/award-rounds/{made.value['award_id']}")
+
+    @page("POST", "/award-rounds/<award_id>/nominations")
+    def award_nominate_submit(self, request, award_id):
+        form = request.form
+        data = {
+            "category": form.get("category", ""),
+            "member_id": form.get("member_id", "").strip(),
+            "citation": form.get("citation", "").strip(),
+        }
+        done = self.web.attempt(self.elections_rpc.nominate_award, award_id, data)
+        if done.refusal:
+            award = self.elections_rpc.get_award_round(award_id)
+            errors = {"nominate": done.refusal.message, **done.refusal.errors}
+            return self._award_page(request, award, done.refusal.status, errors, form.to_dict())
+        return self.web.redirect(f"/award-rounds/{award_id}#nominees", self.web.gettext("Nominated."))
+
+    @page("POST", "/award-rounds/<award_id>/voting")
+    def award_open_submit(self, request, award_id):
+        call = self._confirmed(request, self.elections_rpc.open_award_vote, award_id)
+        return self.web.act(f"/award-rounds/{award_id}", call, done=self.web.gettext("Voting is open."))
+
+    @page("POST", "/award-rounds/<award_id>/closure")
+    def award_close_submit(self, request, award_id):
+        call = self._confirmed(request, self.elections_rpc.close_award_vote, award_id)
+        return self.web.act(
+            f"/award-rounds/{award_id}#results", call, done=self.web.gettext("The vote is closed.")
+        )
+
+    @page("POST", "/award-rounds/<award_id>/tie-settlement")
+    def award_tie_submit(self, request, award_id):
+        form = request.form
+        data = {
+            "category": form.get("category", ""),
+            "awarded": form.getlist("awarded"),
+            "reason": form.get("reason", "").strip(),
+        }
+        call = self._confirmed(request, self.elections_rpc.settle_award_tie, award_id, data)
+        return self.web.act(
+            f"/award-rounds/{award_id}#results", call, done=self.web.gettext("The tie is settled.")
+        )
+
+    @page("POST", "/award-rounds/<award_id>/publication")
+    def award_publish_submit(self, request, award_id):
+        call = self._confirmed(request, self.elections_rpc.publish_awards, award_id)
+        return self.web.act(
+            f"/award-rounds/{award_id}#awarded", call, done=self.web.gettext("The awarded list is published.")
+        )
+
+    def _award_ballot(self, request, award: dict, choices=None, status: int = 200, errors=None):
+        if award["status"] != "voting":
+            raise Conflict("voting is not open / 投票未开放或已结束")
+        return self.web.render(
+            "elections/award_ballot.html",
+            status=status,
+            request=request,
+            award=award,
+            choices=choices or {},
+            errors=errors or {},
+        )
+
+    @page("GET", "/award-rounds/<award_id>/ballot")
+    def award_ballot_page(self, request, award_id):
+        """The member's 双爱双评 ballot at phone size: a checkbox per nominee with the citation, at most
+        ``k`` per category; the next step shows the choices back before casting."""
+        award = self.elections_rpc.get_award_round(award_id)
+        if award.get("has_voted"):
+            return self.web.redirect(f"/award-rounds/{award_id}#receipt")
+        return self._award_ballot(request, award)
+
+    @page("POST", "/award-rounds/<award_id>/ballot/review")
+    def award_ballot_review(self, request, award_id):
+        """The confirmation of the choices (more than ``k`` in a category: refused with the message and
+        "change my choices"; with ``edit``, the ballot again with them)."""
+        award = self.elections_rpc.get_award_round(award_id)
+        if award["status"] != "voting":
+            raise Conflict("voting is not open / 投票未开放或已结束")
+        choices = award_choices(request.form, award)["choices"]
+        if request.form.get("edit"):
+            return self._award_ballot(request, award, choices)
+        over = [cat for cat, chosen in choices.items() if len(chosen) > award["k"]]
+        errors = {}
+        if over:
+            errors["form"] = self.web.gettext("At most %(k)s choices in each category.", k=award["k"])
+        return self.web.render(
+            "elections/award_review.html",
+            status=400 if over else 200,
+            request=request,
+            award=award,
+            choices=choices,
+            errors=errors,
+        )
+
+    @page("POST", "/award-rounds/<award_id>/ballot")
+    def award_ballot_submit(self, request, award_id):
+        award = self.elections_rpc.get_award_round(award_id)
+        ballot = award_choices(request.form, award)
+        cast = self.web.attempt(self._confirmed(request, self.elections_rpc.vote_award, award_id, ballot))
+        if cast.refusal:
+            errors = {"form": cast.refusal.message, **cast.refusal.errors}
+            return self._award_ballot(request, award, ballot["choices"], cast.refusal.status, errors)
+        return self.web.redirect(
+            f"/award-rounds/{award_id}#receipt", self.web.gettext("Your ballot has been cast.")
         )

@@ -291,3 +291,61 @@ def test_lists_of_appraisals_and_award_rounds_per_union_paged(gw):
     assert page.status_code == 200 and "2024年双爱双评" in page.text
     assert gw(OUTSIDER).get("/unions/u05/appraisals").status_code == 403
     assert "/unions/u05/award-rounds" in gw(voter(NUMBERS[4])).get("/elections").text
+
+
+def test_the_award_pages_nominate_vote_settle_a_tie_and_publish_the_awarded_list(gw):
+    assert gw(voter(C1)).get("/unions/u05/award-rounds/new").status_code == 403
+    made = gw(ADMIN).post(
+        "/unions/u05/award-rounds",
+        data={"title": "2024年双爱双评", "k": "1", "places_good_worker": "1", "places_good_manager": "0"},
+        allow_redirects=False,
+    )
+    assert made.status_code == 303, made.text
+    aid = made.headers["Location"].rsplit("/", 1)[1]
+    nominate = {"category": "good_worker", "citation": "扎根一线二十年，技术革新能手"}
+    by_member = gw(voter(NUMBERS[4])).post(
+        f"/award-rounds/{aid}/nominations", data={**nominate, "member_id": C1}, allow_redirects=False
+    )
+    assert by_member.status_code == 303, by_member.text  # a member nominates
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/nominations", data={**nominate, "member_id": C2}).ok
+    again = gw(ADMIN).post(f"/award-rounds/{aid}/nominations", data={**nominate, "member_id": C1})
+    assert again.status_code == 409 and 'id="form-error"' in again.text
+    page = gw(voter(NUMBERS[5])).get(f"/award-rounds/{aid}")
+    assert page.status_code == 200 and "扎根一线二十年" in page.text and 'id="nominate-form"' in page.text
+    unconfirmed = gw(ADMIN).post(f"/award-rounds/{aid}/voting", data={})
+    assert gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["status"] == "nominating", unconfirmed.text
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/voting", data={"confirmed": "on"}).ok
+    assert gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["status"] == "voting"
+    s = gw(voter(NUMBERS[0]))
+    ballot = s.get(f"/award-rounds/{aid}/ballot")
+    assert ballot.status_code == 200 and f'value="{C1}"' in ballot.text
+    over = s.post(f"/award-rounds/{aid}/ballot/review", data={"good_worker": [C1, C2]})
+    assert over.status_code == 400 and 'id="form-error"' in over.text and 'id="cast-form"' not in over.text
+    review = s.post(f"/award-rounds/{aid}/ballot/review", data={"good_worker": [C1]})
+    assert review.status_code == 200 and "职工" in review.text and 'id="cast-form"' in review.text
+    cast = s.post(f"/award-rounds/{aid}/ballot", data={"good_worker": [C1], "confirmed": "on"})
+    assert cast.status_code == 200 and 'id="receipt-code"' in cast.text
+    other = gw(voter(NUMBERS[1]))
+    assert other.post(f"/award-rounds/{aid}/ballot", data={"good_worker": [C2], "confirmed": "on"}).ok
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/closure", data={"confirmed": "on"}).ok
+    closed = gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()
+    assert sorted(closed["results"]["good_worker"]["tied"]) == sorted([C1, C2])
+    page = gw(ADMIN).get(f"/award-rounds/{aid}")
+    assert 'id="tie-form-good_worker"' in page.text and 'id="award-chart-good_worker"' in page.text
+    refused = gw(ADMIN).post(f"/award-rounds/{aid}/publication", data={"confirmed": "on"})
+    assert refused.status_code == 200 and 'id="notice"' in refused.text
+    assert gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["status"] == "closed"  # the tie blocks it
+    tie = {"category": "good_worker", "awarded": [C2], "reason": "工会委员会研究决定"}
+    two = gw(ADMIN).post(f"/api/v1/award-rounds/{aid}/tie-settlement", json={**tie, "awarded": [C1, C2]})
+    assert two.status_code == 400 and set(two.json()["fields"]) == {"awarded"}
+    assert gw(voter(C1)).post(f"/api/v1/award-rounds/{aid}/tie-settlement", json=tie).status_code == 403
+    unconfirmed = gw(ADMIN).post(f"/award-rounds/{aid}/tie-settlement", data=tie)
+    assert "settled" not in gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["results"]["good_worker"]
+    assert unconfirmed.status_code == 200 and 'id="notice"' in unconfirmed.text
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/tie-settlement", data={**tie, "confirmed": "on"}).ok
+    settled = gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["results"]["good_worker"]
+    assert settled["awarded"] == [C2] and settled["settled"]["reason"] == "工会委员会研究决定"
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/publication", data={"confirmed": "on"}).ok
+    shown = gw(voter(NUMBERS[5])).get(f"/award-rounds/{aid}")
+    assert 'id="awarded-good_worker"' in shown.text and "职工" in shown.text
+    assert gw(OUTSIDER).get(f"/award-rounds/{aid}").status_code == 403
