@@ -570,12 +570,26 @@ def settle_award_tie(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     return award_out(p, doc, actor)
 
 
+def record_award_titles(p: Ports, doc: dict) -> dict:
+    """The published round's titles onto the awarded members' records (the members service's
+    ``record_titles``, idempotent): "<round title> · 爱企业的好职工" per awarded member and category."""
+    titles = [
+        {"member_id": m, "category": cat, "title": f"{doc['title']} · {r.AWARD_TITLES[cat]}"}
+        for cat, res in doc["results"].items()
+        for m in res["awarded"]
+    ]
+    return p.peers.record_titles(doc["_id"], titles)
+
+
 def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
     """Publish the awarded list (admins; a matching recount; ties at the last place must be settled
-    first: Conflict). Commits ``awards_published`` with the awarded member ids."""
+    first: Conflict). Commits ``awards_published`` with the awarded member ids, then records the titles
+    on the member records (:func:`record_award_titles`; publishing again repeats only that, so a failed
+    recording is completed by asking again)."""
     doc = _doc(p, "award_rounds", award_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] == "published":
+        record_award_titles(p, doc)
         return award_out(p, doc, actor)
     if doc["status"] != "closed" or not (doc.get("recount") or {}).get("matches"):
         raise Conflict(
@@ -594,6 +608,7 @@ def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
         events=[event("awards_published", award_id=award_id, union_id=doc["union_id"], awarded=awarded)],
         audit=_audit(actor, "awards_published", "award_round", award_id, doc, fields=("status",)),
     )
+    record_award_titles(p, doc)
     return award_out(p, doc, actor)
 
 

@@ -74,6 +74,11 @@ class Peers:
         self.identity.act_as_service()
         return [u["id"] for u in self.members_rpc.list_unions(union_id, "grassroots")]
 
+    def record_titles(self, award_id: str, titles: list[dict]) -> dict:
+        """The awarded titles onto the member records (members' ``record_titles``; idempotent)."""
+        self.identity.act_as_service()
+        return self.members_rpc.record_titles("elections", award_id, titles)
+
     def delegates(self, term_id: str) -> list[dict]:
         self.identity.act_as_service()
         return self.congress_rpc.list_delegates(term_id)

@@ -349,3 +349,6 @@ def test_the_award_pages_nominate_vote_settle_a_tie_and_publish_the_awarded_list
     shown = gw(voter(NUMBERS[5])).get(f"/award-rounds/{aid}")
     assert 'id="awarded-good_worker"' in shown.text and "职工" in shown.text
     assert gw(OUTSIDER).get(f"/award-rounds/{aid}").status_code == 403
+    titles = gw(ADMIN).get(f"/api/v1/members/{C2}").json()["titles"]  # recorded on the member record
+    assert [(t["ref"], t["title"]) for t in titles] == [(aid, "2024年双爱双评 · 爱企业的好职工")]
+    assert gw(ADMIN).get(f"/api/v1/members/{C1}").json()["titles"] == []

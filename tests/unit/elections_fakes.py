@@ -174,6 +174,7 @@ class FakePeers:
             "u06": {"id": "u06", "name": "康泰工会", "kind": "grassroots", "path": ["ftu", "u06"]},
             "ftu": {"id": "ftu", "name": "总工会", "kind": "federation", "path": ["ftu"]},
         }
+        self.titles: dict[str, list[dict]] = {}  # recorded by record_titles, per award round
         self.terms = {"t1": [{"member_id": "M05001"}, {"member_id": "M05002"}, {"member_id": "M05003"}]}
 
     def get_union(self, union_id):
@@ -191,6 +192,12 @@ class FakePeers:
 
     def unions_under(self, union_id):
         return [u for u, d in self.unions.items() if union_id in d["path"] and d["kind"] == "grassroots"]
+
+    def record_titles(self, award_id, titles):
+        self.titles.setdefault(award_id, [])
+        new = [t for t in titles if t not in self.titles[award_id]]
+        self.titles[award_id] += copy.deepcopy(new)
+        return {"recorded": len(new), "unknown": []}
 
     def delegates(self, term_id):
         return copy.deepcopy(self.terms[term_id])

@@ -190,3 +190,8 @@ def test_a_tie_at_the_last_place_is_settled_by_the_admins_recorded_and_audited(p
     published = ap.publish_awards(p, ADMIN, aid)
     body = next(e["body"] for e in p.store.events if e["type"] == "awards_published")
     assert published["status"] == "published" and body["awarded"]["good_worker"] == ["M05003"]
+    assert p.peers.titles[aid] == [
+        {"member_id": "M05003", "category": "good_worker", "title": "2024年双爱双评 · 爱企业的好职工"}
+    ]
+    ap.publish_awards(p, ADMIN, aid)  # again: the titles are recorded once
+    assert len(p.peers.titles[aid]) == 1
