@@ -492,6 +492,9 @@ ROUTES: list[Row] = [
     Row("POST", "/award-rounds/<award_id>/closure", "login 403 403 403 303 403 303", EL),
     Row("POST", "/award-rounds/<award_id>/tie-settlement", "login 403 403 403 303 403 303", EL),
     Row("POST", "/award-rounds/<award_id>/publication", "login 403 403 403 303 403 303", EL),
+    Row("GET", "/api/v1/elections/<election_id>/electors", "401 200 200 200 200 403 200", ELV),
+    Row("GET", "/election-rounds/<round_id>/receipt-check", "login 200 200 200 200 403 200", ELM),
+    Row("GET", "/election-rounds/<round_id>/ballots", "login 200 200 200 200 403 200", ELM),
 ]
 
 

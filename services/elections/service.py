@@ -79,6 +79,13 @@ class Peers:
         self.identity.act_as_service()
         return self.members_rpc.record_titles("elections", award_id, titles)
 
+    def search_members(self, union_id: str, q: str, limit: int) -> list[dict]:
+        """Members of a union whose name, number or phone starts with ``q`` (members' ``list_members``
+        search), as ``[{"member_id", "name"}]``."""
+        self.identity.act_as_service()
+        page = self.members_rpc.list_members({"union_id": union_id, "q": q, "per_page": limit})
+        return [{"member_id": m["id"], "name": m.get("name", "")} for m in page["items"]]
+
     def delegates(self, term_id: str) -> list[dict]:
         self.identity.act_as_service()
         return self.congress_rpc.list_delegates(term_id)
@@ -191,6 +198,14 @@ class ElectionsService(OutboxRelay, HealthRpc):
     def list_elections(self) -> list[dict]:
         """The elections of the caller's union and of the unions they administer, newest first."""
         return app.list_elections(self.ports, self.identity.require_login())
+
+    @rpc
+    def find_electors(self, election_id: str, q: str) -> list[dict]:
+        """The write-in picker (另选他人): electors of the election whose name (or member number) starts
+        with ``q`` (1-50 characters), not candidates of the open round, at most 20, as ``[{"member_id",
+        "name"}]`` (no other personal data). Electors and admins, while a round is open. Errors: BadInput,
+        NotFound, Forbidden, Conflict (no round open)."""
+        return app.find_electors(self.ports, self.identity.require_login(), election_id, q)
 
     @rpc
     def verify_receipt(self, round_id: str, receipt: str) -> dict:

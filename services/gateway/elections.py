@@ -34,10 +34,18 @@ def current_round(election: dict) -> dict | None:
 
 def ballot_from_form(form, rnd: dict) -> dict:
     """The ballot form as the service's input: ``mark_<candidate>`` radios (missing = abstain) and the
-    write-ins typed as member numbers."""
+    write-ins: the people ticked in the name picker (``write_in`` checkboxes) and those carried from the
+    previous step (``write_ins``, member numbers separated by commas)."""
     marks = {c["member_id"]: form.get(f"mark_{c['member_id']}") or "abstain" for c in rnd["candidates"]}
-    write_ins = [w for w in SEPARATORS.split(form.get("write_ins", "").strip()) if w]
+    carried = [w for w in SEPARATORS.split(form.get("write_ins", "").strip()) if w]
+    write_ins = list(dict.fromkeys([*form.getlist("write_in"), *carried]))
     return {"marks": marks, "write_ins": write_ins}
+
+
+def write_in_names(form, write_ins: list[str]) -> dict:
+    """The names of the written-in people as the picker showed them (``name_<member id>`` fields, for
+    the voter's own display only; the service checks the member ids)."""
+    return {w: form.get(f"name_{w}", "")[:60] for w in write_ins}
 
 
 def approvals(ballot: dict) -> int:
@@ -129,6 +137,13 @@ class ElectionsRoutes(Router):
         """Publish a decided election to the union's members (admins). 409 when not decided or a
         round's recount differs from its live tally."""
         return self.elections_rpc.publish(election_id)
+
+    @api("GET", "/api/v1/elections/<election_id>/electors", tags=TAGS)
+    def api_find_electors(self, request, election_id):
+        """The write-in picker (另选他人): electors whose name or member number starts with ``q``
+        (1-50 characters), not candidates of the open round, at most 20: ``[{"member_id", "name"}]``.
+        Electors and admins while a round is open; 400 without ``q``, 409 when no round is open."""
+        return self.elections_rpc.find_electors(election_id, request.args.get("q", ""))
 
     @api("GET", "/api/v1/election-rounds/<round_id>/receipts/<receipt>", tags=TAGS)
     def api_verify_election_receipt(self, request, round_id, receipt):
@@ -403,7 +418,9 @@ class ElectionsRoutes(Router):
             f"/elections/{election_id}", call, done=self.web.gettext("The results are published.")
         )
 
-    def _ballot_page(self, request, election: dict, ballot=None, status: int = 200, errors=None):
+    def _ballot_page(
+        self, request, election: dict, ballot=None, status: int = 200, errors=None, names=None, found=None
+    ):
         rnd = current_round(election)
         if rnd is None or rnd["status"] != "open":
             raise Conflict("voting is not open / 投票未开始或已结束")
@@ -416,6 +433,9 @@ class ElectionsRoutes(Router):
             ballot=ballot or {"marks": {}, "write_ins": []},
             write_ins_allowed=election["rules"]["write_ins"] and rnd["kind"] != "runoff",
             errors=errors or {},
+            names=names or {},
+            found=found,
+            find=request.form.get("find", "") if request.method == "POST" else "",
         )
 
     @page("GET", "/elections/<election_id>/ballot")
@@ -435,14 +455,24 @@ class ElectionsRoutes(Router):
         if rnd is None:
             raise Conflict("voting is not open / 投票未开始或已结束")
         ballot = ballot_from_form(request.form, rnd)
+        names = write_in_names(request.form, ballot["write_ins"])
+        if request.form.get("find_go"):  # the write-in picker: search the electors by name
+            q = request.form.get("find", "")
+            searched = self.web.attempt(self.elections_rpc.find_electors, election_id, q)
+            if searched.refusal:
+                errors = {"find": searched.refusal.message}
+                return self._ballot_page(request, election, ballot, searched.refusal.status, errors, names)
+            found = [f for f in searched.value if f["member_id"] not in ballot["write_ins"]]
+            return self._ballot_page(request, election, ballot, names=names, found=found)
         if request.form.get("edit"):
-            return self._ballot_page(request, election, ballot)
+            return self._ballot_page(request, election, ballot, names=names)
         return self.web.render(
             "elections/review.html",
             request=request,
             election=election,
             round=rnd,
             ballot=ballot,
+            names=names,
             approved=approvals(ballot),
             errors={},
         )
@@ -457,7 +487,8 @@ class ElectionsRoutes(Router):
         cast = self.web.attempt(self._confirmed(request, self.elections_rpc.cast, election_id, ballot))
         if cast.refusal:
             errors = {"form": cast.refusal.message, **cast.refusal.errors}
-            return self._ballot_page(request, election, ballot, cast.refusal.status, errors)
+            names = write_in_names(request.form, ballot["write_ins"])
+            return self._ballot_page(request, election, ballot, cast.refusal.status, errors, names)
         return self.web.redirect(f"/elections/{election_id}/receipt")
 
     @page("GET", "/elections/<election_id>/receipt")
@@ -466,6 +497,38 @@ class ElectionsRoutes(Router):
         election = self.elections_rpc.get_election(election_id)
         return self.web.render(
             "elections/receipt.html", request=request, election=election, round=current_round(election)
+        )
+
+    @page("GET", "/election-rounds/<round_id>/receipt-check")
+    def receipt_check_page(self, request, round_id):
+        """Check a receipt code (``?code=``) against the round's ballots: found or not, and the ballot
+        as stored (marks per candidate, write-ins). Without a code, the form. Readers of the election."""
+        code = request.args.get("code", "").strip()
+        checked, errors = None, {}
+        # asked even without a code: the service decides who may see the round (403) before the code
+        done = self.web.attempt(self.elections_rpc.verify_receipt, round_id, code)
+        if done.refusal and code:
+            errors = {"code": done.refusal.message}
+        elif not done.refusal:
+            checked = done.value
+        return self.web.render(
+            "elections/receipt_check.html",
+            status=400 if errors else 200,
+            request=request,
+            round_id=round_id,
+            code=code,
+            checked=checked,
+            errors=errors,
+        )
+
+    @page("GET", "/election-rounds/<round_id>/ballots")
+    def round_ballots_page(self, request, round_id):
+        """The published ballot list of a closed round, by receipt code (never by voter or order of
+        casting), paged (``?page=``, ``per_page`` ≤ 200): marks per candidate and write-ins."""
+        q = _paging(request)
+        listed = self.elections_rpc.list_ballots(round_id, q["page"], q["per_page"])
+        return self.web.render(
+            "elections/round_ballots.html", request=request, listed=listed, round_id=round_id
         )
 
     @page("GET", "/elections/<election_id>/report.docx")

@@ -1060,6 +1060,7 @@ ASK = {
         form={"title": w.fresh("双爱双评"), "k": "1", "places_good_worker": "1", "places_good_manager": "1"},
     ),
     "GET /award-rounds/<award_id>/ballot": _award("open"),
+    "GET /api/v1/elections/<election_id>/electors": lambda w, r: Ask({"election_id": w.ids["open_election"]}),
     "POST /award-rounds/<award_id>/ballot/review": lambda w, r: _award(
         "open", {"good_worker": [w.ids["member"]]}
     )(w, r),
@@ -1134,6 +1135,7 @@ CONFIRMED = {
 QUERY = {
     "GET /api/v1/campaigns/<campaign_id>/opinions": f"?home={UNION}",
     "GET /evaluations/<campaign_id>/opinions": f"?home={UNION}",
+    "GET /api/v1/elections/<election_id>/electors": "?q=张伟",  # the write-in picker's search
 }
 
 

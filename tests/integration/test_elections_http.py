@@ -177,7 +177,7 @@ def test_the_ballot_pages_warn_of_over_marking_confirm_and_give_a_receipt(gw):
     eid = _open_election(gw)
     s = gw(voter(NUMBERS[0]))
     page = s.get(f"/elections/{eid}/ballot")
-    assert page.status_code == 200 and 'name="mark_' in page.text and "write_ins" in page.text
+    assert page.status_code == 200 and 'name="mark_' in page.text and 'id="find"' in page.text
     assert "赞成" in page.text and "不赞成" in page.text and "弃权" in page.text  # Chinese first
     assert "Disapprove" in s.get(f"/elections/{eid}/ballot?lang=en").text
     over = {f"mark_{C1}": "approve", f"mark_{C2}": "approve", f"mark_{C3}": "approve"}
@@ -352,3 +352,51 @@ def test_the_award_pages_nominate_vote_settle_a_tie_and_publish_the_awarded_list
     titles = gw(ADMIN).get(f"/api/v1/members/{C2}").json()["titles"]  # recorded on the member record
     assert [(t["ref"], t["title"]) for t in titles] == [(aid, "2024年双爱双评 · 爱企业的好职工")]
     assert gw(ADMIN).get(f"/api/v1/members/{C1}").json()["titles"] == []
+
+
+def test_write_ins_are_picked_by_name_and_receipts_check_against_the_ballot_list(gw):
+    eid = _open_election(gw)
+    s = gw(voter(NUMBERS[0]))
+    marks = {f"mark_{C1}": "approve"}
+    found = s.post(f"/elections/{eid}/ballot/review", data={**marks, "find": "职工", "find_go": "1"})
+    assert found.status_code == 200 and 'id="found"' in found.text
+    assert f'value="{NUMBERS[5]}"' in found.text and f'name="write_in" value="{C2}"' not in found.text
+    assert f'id="m-{C1}-approve" name="mark_{C1}" value="approve" checked' in found.text  # marks kept
+    nobody = s.post(f"/elections/{eid}/ballot/review", data={**marks, "find": "外单位", "find_go": "1"})
+    assert 'id="found-none"' in nobody.text  # not an elector
+    empty = s.post(f"/elections/{eid}/ballot/review", data={**marks, "find": "", "find_go": "1"})
+    assert empty.status_code == 400 and 'id="find-error"' in empty.text
+    picked = {**marks, "write_in": NUMBERS[5], f"name_{NUMBERS[5]}": "职工06"}
+    review = s.post(f"/elections/{eid}/ballot/review", data=picked)
+    assert review.status_code == 200 and "职工06" in review.text
+    cast = s.post(
+        f"/elections/{eid}/ballot",
+        data={**marks, "write_ins": NUMBERS[5], "confirmed": "on"},
+        allow_redirects=False,
+    )
+    assert cast.status_code == 303, cast.text
+    election = s.get(f"/api/v1/elections/{eid}").json()
+    receipt, rid = election["receipt"], election["current_round"]
+    assert 'id="check-link"' in s.get(f"/elections/{eid}/receipt").text
+    picker = gw(voter(NUMBERS[4])).get(f"/api/v1/elections/{eid}/electors?q=职工")
+    assert picker.status_code == 200 and {p["member_id"] for p in picker.json()} == {
+        NUMBERS[0],
+        NUMBERS[4],
+        NUMBERS[5],
+    }
+    assert set(picker.json()[0]) == {"member_id", "name"}  # no other personal data
+    assert gw(OUTSIDER).get(f"/api/v1/elections/{eid}/electors?q=职工").status_code == 403
+    assert gw(ADMIN).post(f"/api/v1/elections/{eid}/round-closure").status_code == 200  # 1 of 6: repeat
+    check = s.get(f"/election-rounds/{rid}/receipt-check?code={receipt}")
+    assert check.status_code == 200 and 'id="receipt-found"' in check.text and "赞成" in check.text
+    missing = s.get(f"/election-rounds/{rid}/receipt-check?code=000000000000")
+    assert missing.status_code == 200 and 'id="receipt-missing"' in missing.text
+    bad = s.get(f"/election-rounds/{rid}/receipt-check?code=nope")
+    assert bad.status_code == 400 and 'id="code-error"' in bad.text
+    assert s.get(f"/election-rounds/{rid}/receipt-check").status_code == 200  # the form
+    assert gw(OUTSIDER).get(f"/election-rounds/{rid}/receipt-check").status_code == 403
+    listed = gw(voter(NUMBERS[4])).get(f"/election-rounds/{rid}/ballots")
+    assert listed.status_code == 200 and 'id="ballot-list"' in listed.text
+    assert f"{receipt[:4]}-{receipt[4:8]}-{receipt[8:]}" in listed.text and NUMBERS[5] in listed.text
+    assert gw(OUTSIDER).get(f"/election-rounds/{rid}/ballots").status_code == 403
+    assert gw(ADMIN).get(f"/election-rounds/{rid}/ballots?per_page=500").status_code == 400

@@ -202,6 +202,14 @@ class FakePeers:
     def delegates(self, term_id):
         return copy.deepcopy(self.terms[term_id])
 
+    def search_members(self, union_id, q, limit):
+        found = [
+            {"member_id": m, "name": d["name"]}
+            for m, d in sorted(self.members.items())
+            if d["union_id"] == union_id and (d["name"].startswith(q) or m.startswith(q))
+        ]
+        return found[:limit]
+
 
 class Clock:
     def __init__(self):
