@@ -126,6 +126,15 @@ class AwardNominationIn(BaseSchema):
     citation = fields.String(required=True, validate=validate.Length(min=4, max=300))
 
 
+class AwardTieIn(BaseSchema):
+    """The admins' settlement of a tie at the last place of a category: ``awarded`` (member ids among
+    the tied, exactly as many as places are left) and the ``reason`` recorded with it (≤ 300)."""
+
+    category = fields.String(required=True, validate=validate.OneOf(AWARD_CATEGORIES))
+    awarded = fields.List(Id(), required=True, validate=validate.Length(min=1, max=10000))
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=300))
+
+
 class AwardBallotIn(BaseSchema):
     """``choices`` {category: [nominee member ids]} (at most k each)."""
 

@@ -74,6 +74,25 @@ class RoleOut(BaseSchema):
     scope = fields.String()
 
 
+class TitleOut(BaseSchema):
+    """An honorary title awarded to the member (e.g. 双爱双评's 爱企业的好职工), recorded by the service that
+    awarded it: ``source`` (e.g. ``elections``), ``ref`` (e.g. the award round), ``title``, ``at``."""
+
+    source = fields.String()
+    ref = fields.String()
+    category = fields.String(allow_none=True)
+    title = fields.String()
+    at = fields.String(allow_none=True)
+
+
+class TitleIn(BaseSchema):
+    """One title to record: ``member_id``, ``category`` (e.g. good_worker), ``title`` (≤ 200)."""
+
+    member_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    category = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
 class MemberOut(BaseSchema):
     id = fields.String(metadata={"description": "the member number"})
     member_no = fields.String()
@@ -88,6 +107,7 @@ class MemberOut(BaseSchema):
     locale = fields.String()
     login = fields.String(allow_none=True)
     roles = fields.List(fields.Nested(RoleOut))
+    titles = fields.List(fields.Nested(TitleOut), metadata={"description": "honorary titles awarded"})
 
 
 class PathUnionOut(BaseSchema):

@@ -54,6 +54,8 @@ class Members(Protocol):
     def roster(self, union_id: str) -> list[str]: ...
     def delegates(self, term_id: str) -> list[dict]: ...
     def unions_under(self, union_id: str) -> list[str]: ...
+    def search_members(self, union_id: str, q: str, limit: int) -> list[dict]: ...
+    def record_titles(self, award_id: str, titles: list[dict]) -> dict: ...
 
 
 @dataclass
@@ -688,7 +690,54 @@ def verify_receipt(p: Ports, actor: Actor, round_id: str, receipt: str) -> dict:
         "receipt": code,
         "found": found is not None,
         "ballot": found and published(rnd, found),
+        **_round_names(rnd),
     }
+
+
+def _round_names(rnd: dict) -> dict:
+    """What a page needs to show a round's ballots: the election, the round and candidate names."""
+    return {
+        "election_id": rnd["election_id"],
+        "n": rnd["n"],
+        "status": rnd["status"],
+        "candidates": [{"member_id": c, "name": rnd["names"].get(c, c)} for c in rnd["candidates"]],
+    }
+
+
+PICKER_LIMIT = 20
+
+
+def find_electors(p: Ports, actor: Actor, election_id: str, q: str) -> list[dict]:
+    """Electors whose name or member number starts with ``q`` (the write-in picker), not candidates of
+    the open round, at most :data:`PICKER_LIMIT`: from the members' search (electorate ``union``) or
+    the term's delegates (``term``), each checked against the recorded electors."""
+    doc = election_of(p, election_id)
+    is_elector = p.store.is_elector(election_id, actor.member_id) if actor.member_id else False
+    actor.require(is_elector or policy.may_manage(actor, doc["union_path"]), policy.NOT_AN_ELECTOR)
+    q = (q or "").strip()
+    if not 1 <= len(q) <= 50:
+        raise BadInput("type 1-50 characters / 请输入1-50个字", fields={"q": ["1-50 characters"]})
+    rnd = p.store.get_round(doc.get("current_round") or "")
+    if rnd is None or rnd["status"] != "open":
+        raise Conflict("no round is open / 当前没有进行中的投票", details={"status": doc["status"]})
+    if doc["electorate"] == "term":
+        found = [
+            {"member_id": d["member_id"], "name": d.get("name", "")}
+            for d in p.peers.delegates(doc["term_id"])
+            if d.get("name", "").startswith(q) or d["member_id"].startswith(q)
+        ]
+    else:
+        found = p.peers.search_members(doc["union_id"], q, PICKER_LIMIT * 2)
+    out = []
+    for person in found:
+        if person["member_id"] in rnd["candidates"] or not p.store.is_elector(
+            election_id, person["member_id"]
+        ):
+            continue
+        out.append(person)
+        if len(out) == PICKER_LIMIT:
+            break
+    return out
 
 
 def published(rnd: dict, b: dict) -> dict:
@@ -705,7 +754,7 @@ def list_ballots(p: Ports, actor: Actor, round_id: str, page: int, per_page: int
             "page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-500"]}
         )
     docs, total = p.store.ballot_page(round_id, (page - 1) * per_page, per_page)
-    return page_out([published(rnd, d) for d in docs], total, page, per_page)
+    return {**page_out([published(rnd, d) for d in docs], total, page, per_page), **_round_names(rnd)}
 
 
 def recount(p: Ports, actor: Actor, round_id: str) -> dict:

@@ -28,7 +28,7 @@ from pymongo.errors import DuplicateKeyError
 from dmlib.auth import Actor
 from dmlib.ballots import ballot_id, receipt_code
 from dmlib.errors import BadInput, Conflict, NotFound
-from dmlib.schemas import iso
+from dmlib.schemas import iso, page_out
 from dmlib.state import event
 
 from . import policy
@@ -64,6 +64,13 @@ def _has_voted(p: Ports, actor: Actor, poll_id: str) -> tuple[bool, str | None]:
         return False, None
     got = p.store.get_ballot(poll_id, ballot_id(p.key, poll_id, actor.member_id))
     return (True, got["receipt"]) if got else (False, None)
+
+
+def _paging(page: int, per_page: int) -> None:
+    if not 1 <= page or not 1 <= per_page <= 200:
+        raise BadInput(
+            "page ≥ 1, per_page 1-200 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-200"]}
+        )
 
 
 # ===== appraisals ===================================================================================
@@ -289,6 +296,31 @@ def get_appraisal(p: Ports, actor: Actor, appraisal_id: str) -> dict:
     return appraisal_out(p, doc, actor)
 
 
+def list_appraisals(p: Ports, actor: Actor, union_id: str, page: int, per_page: int) -> dict:
+    """The appraisals of a union, newest first, paged (members of the union and its admins or those
+    above). Out: :func:`dmlib.schemas.page_out` of ``{"appraisal_id", "union_id", "title", "status",
+    "subjects" (how many), "due", "created_at"}`` plus ``union_id``, ``can_manage``."""
+    union = p.peers.get_union(union_id)
+    policy.require_reader(actor, union["id"], union["path"], False)
+    _paging(page, per_page)
+    docs, total = p.store.doc_page("appraisals", [union["id"]], (page - 1) * per_page, per_page)
+    items = [
+        {
+            "appraisal_id": d["_id"],
+            "union_id": d["union_id"],
+            "title": d["title"],
+            "status": d["status"],
+            "subjects": len(d["subjects"]),
+            "due": d.get("due"),
+            "created_at": iso(d.get("created_at")),
+        }
+        for d in docs
+    ]
+    out = page_out(items, total, page, per_page)
+    out.update(union_id=union["id"], can_manage=policy.may_manage(actor, union["path"]))
+    return out
+
+
 def appraisal_comments(p: Ports, actor: Actor, appraisal_id: str, subject: str) -> list[str]:
     """The comments left on one subject, anonymous, once closed (admins)."""
     doc = _doc(p, "appraisals", appraisal_id)
@@ -494,12 +526,70 @@ def close_award_vote(p: Ports, actor: Actor, award_id: str) -> dict:
     return award_out(p, doc, actor)
 
 
+def settle_award_tie(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
+    """Settle a tie across the last place of a category (admins, closed, before publication): the admins
+    choose ``awarded`` among the tied, exactly the places left. The choice, the tied, the reason, who
+    and when are recorded in the category's ``settled`` and audited (``award_tie_settled``); the ranking
+    and votes stay as counted. Errors: Conflict (not closed, no tie in the category), BadInput (not among
+    the tied, not the number of places left)."""
+    doc = _doc(p, "award_rounds", award_id)
+    policy.require_manager(actor, doc["union_path"])
+    if doc["status"] != "closed":
+        raise Conflict(
+            "settle a tie once the vote is closed / 投票结束后处理同票", details={"status": doc["status"]}
+        )
+    cat = data["category"]
+    result = doc["results"][cat]
+    if not result["tied"]:
+        raise Conflict("no tie in this category / 该类别没有同票", details={"category": cat})
+    chosen = list(dict.fromkeys(data["awarded"]))
+    left = doc["places"][cat] - len(result["awarded"])
+    if not set(chosen) <= set(result["tied"]) or len(chosen) != left:
+        raise BadInput(
+            f"choose {left} among the tied / 请在同票者中选定 {left} 人",
+            fields={"awarded": [f"{left} of {', '.join(result['tied'])}"]},
+        )
+    settled = {
+        "tied": result["tied"],
+        "chosen": chosen,
+        "reason": data["reason"],
+        "by": actor.member_id,
+        "at": iso(p.clock()),
+    }
+    results = {
+        **doc["results"],
+        cat: {**result, "awarded": [*result["awarded"], *chosen], "tied": [], "settled": settled},
+    }
+    doc = p.store.change(
+        "award_rounds",
+        award_id,
+        expect={"_v": doc.get("_v"), "status": "closed"},
+        set={"results": results},
+        audit=_audit(actor, "award_tie_settled", "award_round", award_id, doc, fields=("results",)),
+    )
+    return award_out(p, doc, actor)
+
+
+def record_award_titles(p: Ports, doc: dict) -> dict:
+    """The published round's titles onto the awarded members' records (the members service's
+    ``record_titles``, idempotent): "<round title> · 爱企业的好职工" per awarded member and category."""
+    titles = [
+        {"member_id": m, "category": cat, "title": f"{doc['title']} · {r.AWARD_TITLES[cat]}"}
+        for cat, res in doc["results"].items()
+        for m in res["awarded"]
+    ]
+    return p.peers.record_titles(doc["_id"], titles)
+
+
 def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
     """Publish the awarded list (admins; a matching recount; ties at the last place must be settled
-    first: Conflict). Commits ``awards_published`` with the awarded member ids."""
+    first: Conflict). Commits ``awards_published`` with the awarded member ids, then records the titles
+    on the member records (:func:`record_award_titles`; publishing again repeats only that, so a failed
+    recording is completed by asking again)."""
     doc = _doc(p, "award_rounds", award_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] == "published":
+        record_award_titles(p, doc)
         return award_out(p, doc, actor)
     if doc["status"] != "closed" or not (doc.get("recount") or {}).get("matches"):
         raise Conflict(
@@ -518,7 +608,36 @@ def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
         events=[event("awards_published", award_id=award_id, union_id=doc["union_id"], awarded=awarded)],
         audit=_audit(actor, "awards_published", "award_round", award_id, doc, fields=("status",)),
     )
+    record_award_titles(p, doc)
     return award_out(p, doc, actor)
+
+
+def list_award_rounds(p: Ports, actor: Actor, union_id: str, page: int, per_page: int) -> dict:
+    """The 双爱双评 rounds a union takes part in (those of the union and of every union above it: a
+    round covers its union and every union below), newest first, paged (members of the union and its
+    admins or those above). Out: :func:`dmlib.schemas.page_out` of ``{"award_id", "union_id", "title",
+    "status", "k", "places", "nominees" ({category: how many}), "created_at"}`` plus ``union_id``,
+    ``can_manage`` (may set up a round here)."""
+    union = p.peers.get_union(union_id)
+    policy.require_reader(actor, union["id"], union["path"], False)
+    _paging(page, per_page)
+    docs, total = p.store.doc_page("award_rounds", list(union["path"]), (page - 1) * per_page, per_page)
+    items = [
+        {
+            "award_id": d["_id"],
+            "union_id": d["union_id"],
+            "title": d["title"],
+            "status": d["status"],
+            "k": d["k"],
+            "places": d["places"],
+            "nominees": {cat: len(v) for cat, v in d["nominees"].items()},
+            "created_at": iso(d.get("created_at")),
+        }
+        for d in docs
+    ]
+    out = page_out(items, total, page, per_page)
+    out.update(union_id=union["id"], can_manage=policy.may_manage(actor, union["path"]))
+    return out
 
 
 def get_award_round(p: Ports, actor: Actor, award_id: str) -> dict:

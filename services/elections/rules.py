@@ -376,6 +376,8 @@ def appraisal_results(
 
 # ===== 双爱双评 ======================================================================================
 AWARD_CATEGORIES = ("good_worker", "good_manager")  # 爱企业的好职工 / 爱职工的好经理
+#: the title each category awards, as recorded on the member record
+AWARD_TITLES = {"good_worker": "爱企业的好职工", "good_manager": "爱职工的好经理"}
 CITATION_MAX = 300
 
 

@@ -74,6 +74,18 @@ class Peers:
         self.identity.act_as_service()
         return [u["id"] for u in self.members_rpc.list_unions(union_id, "grassroots")]
 
+    def record_titles(self, award_id: str, titles: list[dict]) -> dict:
+        """The awarded titles onto the member records (members' ``record_titles``; idempotent)."""
+        self.identity.act_as_service()
+        return self.members_rpc.record_titles("elections", award_id, titles)
+
+    def search_members(self, union_id: str, q: str, limit: int) -> list[dict]:
+        """Members of a union whose name, number or phone starts with ``q`` (members' ``list_members``
+        search), as ``[{"member_id", "name"}]``."""
+        self.identity.act_as_service()
+        page = self.members_rpc.list_members({"union_id": union_id, "q": q, "per_page": limit})
+        return [{"member_id": m["id"], "name": m.get("name", "")} for m in page["items"]]
+
     def delegates(self, term_id: str) -> list[dict]:
         self.identity.act_as_service()
         return self.congress_rpc.list_delegates(term_id)
@@ -188,6 +200,14 @@ class ElectionsService(OutboxRelay, HealthRpc):
         return app.list_elections(self.ports, self.identity.require_login())
 
     @rpc
+    def find_electors(self, election_id: str, q: str) -> list[dict]:
+        """The write-in picker (另选他人): electors of the election whose name (or member number) starts
+        with ``q`` (1-50 characters), not candidates of the open round, at most 20, as ``[{"member_id",
+        "name"}]`` (no other personal data). Electors and admins, while a round is open. Errors: BadInput,
+        NotFound, Forbidden, Conflict (no round open)."""
+        return app.find_electors(self.ports, self.identity.require_login(), election_id, q)
+
+    @rpc
     def verify_receipt(self, round_id: str, receipt: str) -> dict:
         """Is the ballot with this receipt in the round's list? Out: ``{"round_id", "receipt", "found",
         "ballot": {"receipt", "marks", "write_ins"} | null}``. Errors: BadInput, NotFound, Forbidden."""
@@ -276,6 +296,14 @@ class ElectionsService(OutboxRelay, HealthRpc):
         return appraisals.get_appraisal(self.ports, self.identity.actor, appraisal_id)
 
     @rpc
+    def list_appraisals(self, union_id: str, page: int = 1, per_page: int = 50) -> dict:
+        """The appraisals of a union, newest first, paged (``page`` ≥ 1, ``per_page`` 1-200): members
+        of the union, its admins and those above. Out: ``{"items": [{"appraisal_id", "union_id",
+        "title", "status", "subjects" (count), "due", "created_at"}], "total", "page", "per_page",
+        "pages", "union_id", "can_manage"}``. Errors: BadInput (paging), NotFound (union), Forbidden."""
+        return appraisals.list_appraisals(self.ports, self.identity.require_login(), union_id, page, per_page)
+
+    @rpc
     def appraisal_comments(self, appraisal_id: str, subject: str) -> list[str]:
         """The anonymous comments on one subject once closed (admins)."""
         return appraisals.appraisal_comments(self.ports, self.identity.actor, appraisal_id, subject)
@@ -332,12 +360,34 @@ class ElectionsService(OutboxRelay, HealthRpc):
         return out
 
     @rpc
+    def settle_award_tie(self, award_id: str, data: dict) -> dict:
+        """Settle a tie across the last place of a category (admins; closed, not yet published; audited).
+        In: :class:`AwardTieIn` ``{"category", "awarded": [member id among the tied, exactly the places
+        left], "reason"}``. Out: the round; the category's result gains ``settled`` ``{"tied", "chosen",
+        "reason", "by", "at"}``. Errors: BadInput, Conflict (not closed, no tie), Forbidden, NotFound."""
+        data = c.AwardTieIn().load(data)
+        out = appraisals.settle_award_tie(self.ports, self.identity.actor, award_id, data)
+        self.relay_mine()
+        return out
+
+    @rpc
     def publish_awards(self, award_id: str) -> dict:
         """Publish the awarded list (admins; refused while a tie straddles the last place). Commits
         ``awards_published`` with the awarded member ids per category."""
         out = appraisals.publish_awards(self.ports, self.identity.actor, award_id)
         self.relay_mine()
         return out
+
+    @rpc
+    def list_award_rounds(self, union_id: str, page: int = 1, per_page: int = 50) -> dict:
+        """The 双爱双评 rounds covering a union (its own and those of the unions above it), newest
+        first, paged (``page`` ≥ 1, ``per_page`` 1-200): members of the union, its admins and those
+        above. Out: ``{"items": [{"award_id", "union_id", "title", "status", "k", "places",
+        "nominees": {category: count}, "created_at"}], "total", "page", "per_page", "pages",
+        "union_id", "can_manage"}``. Errors: BadInput (paging), NotFound (union), Forbidden."""
+        return appraisals.list_award_rounds(
+            self.ports, self.identity.require_login(), union_id, page, per_page
+        )
 
     @rpc
     def get_award_round(self, award_id: str) -> dict:

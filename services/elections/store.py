@@ -153,6 +153,21 @@ class ElectionsStore(Store):
         """An appraisal or award round (``collection``) by id."""
         return self.db[collection].find_one({"_id": doc_id})
 
+    def doc_page(
+        self, collection: str, union_ids: list[str], skip: int, limit: int
+    ) -> tuple[list[dict], int]:
+        """A page of the appraisals or award rounds (``collection``) of the given unions, newest first,
+        without their outbox; and how many there are in all."""
+        query = {"union_id": {"$in": union_ids}}
+        docs = (
+            self.db[collection]
+            .find(query, projection={"outbox": 0})
+            .sort([("created_at", -1), ("_id", 1)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return list(docs), self.db[collection].count_documents(query)
+
     def put_tally(self, poll_id: str, zero: dict) -> None:
         """The zeroed live tally of an appraisal or award round."""
         self.db.tallies.replace_one({"_id": poll_id}, {"_id": poll_id, **zero}, upsert=True)

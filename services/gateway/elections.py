@@ -34,15 +34,43 @@ def current_round(election: dict) -> dict | None:
 
 def ballot_from_form(form, rnd: dict) -> dict:
     """The ballot form as the service's input: ``mark_<candidate>`` radios (missing = abstain) and the
-    write-ins typed as member numbers."""
+    write-ins: the people ticked in the name picker (``write_in`` checkboxes) and those carried from the
+    previous step (``write_ins``, member numbers separated by commas)."""
     marks = {c["member_id"]: form.get(f"mark_{c['member_id']}") or "abstain" for c in rnd["candidates"]}
-    write_ins = [w for w in SEPARATORS.split(form.get("write_ins", "").strip()) if w]
+    carried = [w for w in SEPARATORS.split(form.get("write_ins", "").strip()) if w]
+    write_ins = list(dict.fromkeys([*form.getlist("write_in"), *carried]))
     return {"marks": marks, "write_ins": write_ins}
+
+
+def write_in_names(form, write_ins: list[str]) -> dict:
+    """The names of the written-in people as the picker showed them (``name_<member id>`` fields, for
+    the voter's own display only; the service checks the member ids)."""
+    return {w: form.get(f"name_{w}", "")[:60] for w in write_ins}
 
 
 def approvals(ballot: dict) -> int:
     """People a ballot approves: candidates marked 赞成 plus write-ins (more than seats: invalid)."""
     return sum(1 for m in ballot["marks"].values() if m == "approve") + len(ballot["write_ins"])
+
+
+def award_choices(form, award: dict) -> dict:
+    """The 双爱双评 ballot form as the service's input: one checkbox list per category (the category's
+    name), each kept only if it names a nominee of that category."""
+    out = {}
+    for cat, nominees in award["nominees"].items():
+        ids = {n["member_id"] for n in nominees}
+        chosen = [m for m in dict.fromkeys(form.getlist(cat)) if m in ids]
+        if chosen:
+            out[cat] = chosen
+    return {"choices": out}
+
+
+def _paging(request) -> dict:
+    """``page`` and ``per_page`` of the query (:class:`dmlib.schemas.PageIn`); 400 with field messages."""
+    try:
+        return PageIn().load({k: v for k, v in request.args.items() if k in ("page", "per_page")})
+    except ValidationError as exc:
+        raise BadInput("invalid paging / 分页参数有误", fields=exc.messages_dict) from None
 
 
 def _file(doc: dict):
@@ -110,6 +138,13 @@ class ElectionsRoutes(Router):
         round's recount differs from its live tally."""
         return self.elections_rpc.publish(election_id)
 
+    @api("GET", "/api/v1/elections/<election_id>/electors", tags=TAGS)
+    def api_find_electors(self, request, election_id):
+        """The write-in picker (另选他人): electors whose name or member number starts with ``q``
+        (1-50 characters), not candidates of the open round, at most 20: ``[{"member_id", "name"}]``.
+        Electors and admins while a round is open; 400 without ``q``, 409 when no round is open."""
+        return self.elections_rpc.find_electors(election_id, request.args.get("q", ""))
+
     @api("GET", "/api/v1/election-rounds/<round_id>/receipts/<receipt>", tags=TAGS)
     def api_verify_election_receipt(self, request, round_id, receipt):
         """Is the ballot with this receipt in the round's list? ``{"round_id", "receipt", "found",
@@ -120,10 +155,7 @@ class ElectionsRoutes(Router):
     def api_round_ballots(self, request, round_id):
         """The ballot list of a closed round by receipt (never by voter or casting order), paged
         (``page``, ``per_page`` ≤ 200). 409 while the round is open."""
-        try:
-            q = PageIn().load(request.args.to_dict())
-        except ValidationError as exc:
-            raise BadInput("invalid paging / 分页参数有误", fields=exc.messages_dict) from None
+        q = _paging(request)
         return self.elections_rpc.list_ballots(round_id, q["page"], q["per_page"])
 
     @api("POST", "/api/v1/election-rounds/<round_id>/recount", tags=TAGS)
@@ -150,6 +182,15 @@ class ElectionsRoutes(Router):
         """Open an appraisal of ``subjects`` (member ids of the union) by every member of the union
         (its admins); ``threshold_pct`` flags a satisfaction rate below it (default 60)."""
         return self.elections_rpc.create_appraisal({**body, "union_id": union_id})
+
+    @api("GET", "/api/v1/unions/<union_id>/appraisals", query=PageIn, tags=TAGS)
+    def api_list_appraisals(self, request, union_id):
+        """The appraisals of a union, newest first, paged (``page``, ``per_page`` ≤ 200): ``{"items":
+        [{"appraisal_id", "union_id", "title", "status", "subjects" (count), "due", "created_at"}],
+        "total", "page", "per_page", "pages", "union_id", "can_manage"}``. Members of the union, its
+        admins and those above; else 403."""
+        q = _paging(request)
+        return self.elections_rpc.list_appraisals(union_id, q["page"], q["per_page"])
 
     @api("GET", "/api/v1/appraisals/<appraisal_id>", tags=TAGS)
     def api_get_appraisal(self, request, appraisal_id):
@@ -186,6 +227,16 @@ class ElectionsRoutes(Router):
         (choices per category per ballot), ``places`` {good_worker, good_manager}."""
         return self.elections_rpc.create_award_round({**body, "union_id": union_id})
 
+    @api("GET", "/api/v1/unions/<union_id>/award-rounds", query=PageIn, tags=TAGS)
+    def api_list_award_rounds(self, request, union_id):
+        """The 双爱双评 rounds covering a union (its own and those of the unions above it), newest
+        first, paged (``page``, ``per_page`` ≤ 200): ``{"items": [{"award_id", "union_id", "title",
+        "status", "k", "places", "nominees": {category: count}, "created_at"}], "total", "page",
+        "per_page", "pages", "union_id", "can_manage"}``. Members of the union, its admins and those
+        above; else 403."""
+        q = _paging(request)
+        return self.elections_rpc.list_award_rounds(union_id, q["page"], q["per_page"])
+
     @api("GET", "/api/v1/award-rounds/<award_id>", tags=TAGS)
     def api_get_award_round(self, request, award_id):
         """A 双爱双评 round: nominees with citations, ``k``, places, ballots so far, the caller's
@@ -216,6 +267,14 @@ class ElectionsRoutes(Router):
         """Close, recount, rank and award per category (admins; idempotent)."""
         return self.elections_rpc.close_award_vote(award_id)
 
+    @api("POST", "/api/v1/award-rounds/<award_id>/tie-settlement", body=c.AwardTieIn, tags=TAGS)
+    def api_settle_award_tie(self, request, award_id, body):
+        """Settle a tie across the last place of a category (admins, once closed, before publication;
+        recorded and audited): ``category``, ``awarded`` (member ids among the tied, exactly the places
+        left), ``reason``. Answers the round; the category's result gains ``settled``. 400 not among
+        the tied or not the places left; 409 not closed or no tie."""
+        return self.elections_rpc.settle_award_tie(award_id, body)
+
     @api("POST", "/api/v1/award-rounds/<award_id>/publication", tags=TAGS)
     def api_publish_awards(self, request, award_id):
         """Publish the awarded list (admins; 409 while a tie straddles the last place)."""
@@ -235,7 +294,22 @@ class ElectionsRoutes(Router):
             request=request,
             elections=self.elections_rpc.list_elections(),
             admin_unions=sorted(actor.admin_unions),
+            own_union=actor.union_id,
         )
+
+    @page("GET", "/unions/<union_id>/appraisals")
+    def appraisals_page(self, request, union_id):
+        """The appraisals of a union, newest first, paged (``?page=``); the set-up link for its admins."""
+        q = _paging(request)
+        listed = self.elections_rpc.list_appraisals(union_id, q["page"], q["per_page"])
+        return self.web.render("elections/appraisals.html", request=request, listed=listed)
+
+    @page("GET", "/unions/<union_id>/award-rounds")
+    def award_rounds_page(self, request, union_id):
+        """The 双爱双评 rounds covering a union (its own and those above it), newest first, paged."""
+        q = _paging(request)
+        listed = self.elections_rpc.list_award_rounds(union_id, q["page"], q["per_page"])
+        return self.web.render("elections/award_rounds.html", request=request, listed=listed)
 
     def _setup_page(self, request, union: dict, status: int = 200, values=None, errors=None):
         values = values or {"kind": "committee", "seats": "9", "margin_pct": "5", "contested": "on"}
@@ -344,7 +418,9 @@ class ElectionsRoutes(Router):
             f"/elections/{election_id}", call, done=self.web.gettext("The results are published.")
         )
 
-    def _ballot_page(self, request, election: dict, ballot=None, status: int = 200, errors=None):
+    def _ballot_page(
+        self, request, election: dict, ballot=None, status: int = 200, errors=None, names=None, found=None
+    ):
         rnd = current_round(election)
         if rnd is None or rnd["status"] != "open":
             raise Conflict("voting is not open / 投票未开始或已结束")
@@ -357,6 +433,9 @@ class ElectionsRoutes(Router):
             ballot=ballot or {"marks": {}, "write_ins": []},
             write_ins_allowed=election["rules"]["write_ins"] and rnd["kind"] != "runoff",
             errors=errors or {},
+            names=names or {},
+            found=found,
+            find=request.form.get("find", "") if request.method == "POST" else "",
         )
 
     @page("GET", "/elections/<election_id>/ballot")
@@ -376,14 +455,24 @@ class ElectionsRoutes(Router):
         if rnd is None:
             raise Conflict("voting is not open / 投票未开始或已结束")
         ballot = ballot_from_form(request.form, rnd)
+        names = write_in_names(request.form, ballot["write_ins"])
+        if request.form.get("find_go"):  # the write-in picker: search the electors by name
+            q = request.form.get("find", "")
+            searched = self.web.attempt(self.elections_rpc.find_electors, election_id, q)
+            if searched.refusal:
+                errors = {"find": searched.refusal.message}
+                return self._ballot_page(request, election, ballot, searched.refusal.status, errors, names)
+            found = [f for f in searched.value if f["member_id"] not in ballot["write_ins"]]
+            return self._ballot_page(request, election, ballot, names=names, found=found)
         if request.form.get("edit"):
-            return self._ballot_page(request, election, ballot)
+            return self._ballot_page(request, election, ballot, names=names)
         return self.web.render(
             "elections/review.html",
             request=request,
             election=election,
             round=rnd,
             ballot=ballot,
+            names=names,
             approved=approvals(ballot),
             errors={},
         )
@@ -398,7 +487,8 @@ class ElectionsRoutes(Router):
         cast = self.web.attempt(self._confirmed(request, self.elections_rpc.cast, election_id, ballot))
         if cast.refusal:
             errors = {"form": cast.refusal.message, **cast.refusal.errors}
-            return self._ballot_page(request, election, ballot, cast.refusal.status, errors)
+            names = write_in_names(request.form, ballot["write_ins"])
+            return self._ballot_page(request, election, ballot, cast.refusal.status, errors, names)
         return self.web.redirect(f"/elections/{election_id}/receipt")
 
     @page("GET", "/elections/<election_id>/receipt")
@@ -407,6 +497,38 @@ class ElectionsRoutes(Router):
         election = self.elections_rpc.get_election(election_id)
         return self.web.render(
             "elections/receipt.html", request=request, election=election, round=current_round(election)
+        )
+
+    @page("GET", "/election-rounds/<round_id>/receipt-check")
+    def receipt_check_page(self, request, round_id):
+        """Check a receipt code (``?code=``) against the round's ballots: found or not, and the ballot
+        as stored (marks per candidate, write-ins). Without a code, the form. Readers of the election."""
+        code = request.args.get("code", "").strip()
+        checked, errors = None, {}
+        # asked even without a code: the service decides who may see the round (403) before the code
+        done = self.web.attempt(self.elections_rpc.verify_receipt, round_id, code)
+        if done.refusal and code:
+            errors = {"code": done.refusal.message}
+        elif not done.refusal:
+            checked = done.value
+        return self.web.render(
+            "elections/receipt_check.html",
+            status=400 if errors else 200,
+            request=request,
+            round_id=round_id,
+            code=code,
+            checked=checked,
+            errors=errors,
+        )
+
+    @page("GET", "/election-rounds/<round_id>/ballots")
+    def round_ballots_page(self, request, round_id):
+        """The published ballot list of a closed round, by receipt code (never by voter or order of
+        casting), paged (``?page=``, ``per_page`` ≤ 200): marks per candidate and write-ins."""
+        q = _paging(request)
+        listed = self.elections_rpc.list_ballots(round_id, q["page"], q["per_page"])
+        return self.web.render(
+            "elections/round_ballots.html", request=request, listed=listed, round_id=round_id
         )
 
     @page("GET", "/elections/<election_id>/report.docx")
@@ -501,4 +623,166 @@ class ElectionsRoutes(Router):
         call = self._confirmed(request, self.elections_rpc.publish_appraisal, appraisal_id)
         return self.web.act(
             f"/appraisals/{appraisal_id}", call, done=self.web.gettext("The results are published.")
+        )
+
+    # ----- 双爱双评 pages ---------------------------------------------------------------------------
+    def _award_page(self, request, award: dict, status: int = 200, errors=None, values=None):
+        union = self.members_rpc.get_union(award["union_id"])
+        return self.web.render(
+            "elections/award.html",
+            status=status,
+            request=request,
+            award=award,
+            manager=self.identity.actor.administers(union["path"]),
+            errors=errors or {},
+            values=values or {},
+        )
+
+    @page("GET", "/award-rounds/<award_id>")
+    def award_page(self, request, award_id):
+        """A 双爱双评 round: nominees with citations per category, the nomination form while nominating
+        (members of the unions in scope and admins), the vote link or the caller's receipt, results
+        (votes per nominee, awarded, a tie at the last place) and the admin's open / close / settle /
+        publish with confirmations; once published, the awarded list."""
+        return self._award_page(request, self.elections_rpc.get_award_round(award_id))
+
+    def _award_setup_page(self, request, union: dict, status: int = 200, values=None, errors=None):
+        return self.web.render(
+            "elections/award_new.html",
+            status=status,
+            request=request,
+            union=union,
+            values=values or {},
+            errors=errors or {},
+        )
+
+    @page("GET", "/unions/<union_id>/award-rounds/new")
+    def award_setup_page(self, request, union_id):
+        """The 双爱双评 set-up form (admins of the union or above): title, k, places per category."""
+        union = self.members_rpc.get_union(union_id)
+        self._require_admin_of(union)
+        return self._award_setup_page(request, union)
+
+    @page("POST", "/unions/<union_id>/award-rounds")
+    def award_setup_submit(self, request, union_id):
+        form = request.form
+
+        def number(name: str, default: str):
+            text = form.get(name, "").strip() or default
+            return int(text) if text.isdigit() else text
+
+        data = {
+            "union_id": union_id,
+            "title": form.get("title", ""),
+            "k": number("k", "3"),
+            "places": {cat: number(f"places_{cat}", "0") for cat in c.AWARD_CATEGORIES},
+        }
+        made = self.web.attempt(self.elections_rpc.create_award_round, data)
+        if made.refusal:
+            union = self.members_rpc.get_union(union_id)
+            errors = {"form": made.refusal.message, **made.refusal.errors}
+            return self._award_setup_page(request, union, made.refusal.status, form.to_dict(), errors)
+        return self.web.redirect(f"/award-rounds/{made.value['award_id']}")
+
+    @page("POST", "/award-rounds/<award_id>/nominations")
+    def award_nominate_submit(self, request, award_id):
+        form = request.form
+        data = {
+            "category": form.get("category", ""),
+            "member_id": form.get("member_id", "").strip(),
+            "citation": form.get("citation", "").strip(),
+        }
+        done = self.web.attempt(self.elections_rpc.nominate_award, award_id, data)
+        if done.refusal:
+            award = self.elections_rpc.get_award_round(award_id)
+            errors = {"nominate": done.refusal.message, **done.refusal.errors}
+            return self._award_page(request, award, done.refusal.status, errors, form.to_dict())
+        return self.web.redirect(f"/award-rounds/{award_id}#nominees", self.web.gettext("Nominated."))
+
+    @page("POST", "/award-rounds/<award_id>/voting")
+    def award_open_submit(self, request, award_id):
+        call = self._confirmed(request, self.elections_rpc.open_award_vote, award_id)
+        return self.web.act(f"/award-rounds/{award_id}", call, done=self.web.gettext("Voting is open."))
+
+    @page("POST", "/award-rounds/<award_id>/closure")
+    def award_close_submit(self, request, award_id):
+        call = self._confirmed(request, self.elections_rpc.close_award_vote, award_id)
+        return self.web.act(
+            f"/award-rounds/{award_id}#results", call, done=self.web.gettext("The vote is closed.")
+        )
+
+    @page("POST", "/award-rounds/<award_id>/tie-settlement")
+    def award_tie_submit(self, request, award_id):
+        form = request.form
+        data = {
+            "category": form.get("category", ""),
+            "awarded": form.getlist("awarded"),
+            "reason": form.get("reason", "").strip(),
+        }
+        call = self._confirmed(request, self.elections_rpc.settle_award_tie, award_id, data)
+        return self.web.act(
+            f"/award-rounds/{award_id}#results", call, done=self.web.gettext("The tie is settled.")
+        )
+
+    @page("POST", "/award-rounds/<award_id>/publication")
+    def award_publish_submit(self, request, award_id):
+        call = self._confirmed(request, self.elections_rpc.publish_awards, award_id)
+        return self.web.act(
+            f"/award-rounds/{award_id}#awarded", call, done=self.web.gettext("The awarded list is published.")
+        )
+
+    def _award_ballot(self, request, award: dict, choices=None, status: int = 200, errors=None):
+        if award["status"] != "voting":
+            raise Conflict("voting is not open / 投票未开放或已结束")
+        return self.web.render(
+            "elections/award_ballot.html",
+            status=status,
+            request=request,
+            award=award,
+            choices=choices or {},
+            errors=errors or {},
+        )
+
+    @page("GET", "/award-rounds/<award_id>/ballot")
+    def award_ballot_page(self, request, award_id):
+        """The member's 双爱双评 ballot at phone size: a checkbox per nominee with the citation, at most
+        ``k`` per category; the next step shows the choices back before casting."""
+        award = self.elections_rpc.get_award_round(award_id)
+        if award.get("has_voted"):
+            return self.web.redirect(f"/award-rounds/{award_id}#receipt")
+        return self._award_ballot(request, award)
+
+    @page("POST", "/award-rounds/<award_id>/ballot/review")
+    def award_ballot_review(self, request, award_id):
+        """The confirmation of the choices (more than ``k`` in a category: refused with the message and
+        "change my choices"; with ``edit``, the ballot again with them)."""
+        award = self.elections_rpc.get_award_round(award_id)
+        if award["status"] != "voting":
+            raise Conflict("voting is not open / 投票未开放或已结束")
+        choices = award_choices(request.form, award)["choices"]
+        if request.form.get("edit"):
+            return self._award_ballot(request, award, choices)
+        over = [cat for cat, chosen in choices.items() if len(chosen) > award["k"]]
+        errors = {}
+        if over:
+            errors["form"] = self.web.gettext("At most %(k)s choices in each category.", k=award["k"])
+        return self.web.render(
+            "elections/award_review.html",
+            status=400 if over else 200,
+            request=request,
+            award=award,
+            choices=choices,
+            errors=errors,
+        )
+
+    @page("POST", "/award-rounds/<award_id>/ballot")
+    def award_ballot_submit(self, request, award_id):
+        award = self.elections_rpc.get_award_round(award_id)
+        ballot = award_choices(request.form, award)
+        cast = self.web.attempt(self._confirmed(request, self.elections_rpc.vote_award, award_id, ballot))
+        if cast.refusal:
+            errors = {"form": cast.refusal.message, **cast.refusal.errors}
+            return self._award_ballot(request, award, ballot["choices"], cast.refusal.status, errors)
+        return self.web.redirect(
+            f"/award-rounds/{award_id}#receipt", self.web.gettext("Your ballot has been cast.")
         )

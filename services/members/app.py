@@ -35,7 +35,7 @@ from pymongo.errors import DuplicateKeyError
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
-from dmlib.schemas import page_out
+from dmlib.schemas import iso, page_out
 from dmlib.state import event
 
 from . import policy, rules
@@ -116,6 +116,7 @@ def member_view(store, doc: dict, union_names: dict[str, str] | None = None) -> 
         "union_name": union_names.get(doc["union_id"], ""),
         "national_id_last4": doc.get("id_last4", ""),
         "roles": doc.get("roles", []),
+        "titles": doc.get("titles", []),
     }
 
 
@@ -434,6 +435,36 @@ def change_role(store, actor: Actor, data: dict, granting: bool) -> dict:
         ),
     )
     return member_view(store, after, {union["_id"]: union["name"]})
+
+
+# ----- titles --------------------------------------------------------------------------------------
+def record_titles(store, actor: Actor, clock: Clock, source: str, ref: str, titles: list[dict]) -> dict:
+    """Record honorary titles awarded by another service (system only: the elections service when a
+    双爱双评 round's awarded list is published). Idempotent: a member's title from the same ``source``,
+    ``ref`` and ``category`` is kept once. Each member's record is one write guarded by its version.
+    Out: ``{"recorded": n, "unknown": [member ids not registered]}``."""
+    policy.require_system(actor)
+    recorded, unknown = 0, []
+    for t in titles:
+        member = store.get_member(t["member_id"])
+        if member is None:
+            unknown.append(t["member_id"])
+            continue
+        have = member.get("titles", [])
+        if any((h["source"], h["ref"], h.get("category")) == (source, ref, t["category"]) for h in have):
+            continue
+        entry = {
+            "source": source,
+            "ref": ref,
+            "category": t["category"],
+            "title": t["title"],
+            "at": iso(clock()),
+        }
+        store.change(
+            "members", member["_id"], expect={"_v": member.get("_v")}, set={"titles": [*have, entry]}
+        )
+        recorded += 1
+    return {"recorded": recorded, "unknown": unknown}
 
 
 # ----- credentials ---------------------------------------------------------------------------------

@@ -221,6 +221,16 @@ class MembersService(OutboxRelay, HealthRpc):
         return app.union_roster(self.store, self.identity.actor, union_id, offset, limit)
 
     @rpc
+    def record_titles(self, source: str, ref: str, titles: list[dict]) -> dict:
+        """Record honorary titles on member records (system only: the elections service, when a
+        双爱双评 round's awarded list is published). In: ``source`` (``elections``), ``ref`` (the
+        round), :class:`TitleIn` list ``[{"member_id", "category", "title"}]``; idempotent per source,
+        ref and category. The titles appear in :class:`MemberOut` ``titles``. Out: ``{"recorded",
+        "unknown"}``. Errors: BadInput, Forbidden."""
+        titles = c.TitleIn(many=True).load(titles)
+        return app.record_titles(self.store, self.identity.actor, now, source, ref, titles)
+
+    @rpc
     def rebuild_rosters(self) -> dict:
         """Recompute the member rosters and counts, and the search keys, from the registry (system only).
         Out: ``{union_id: n}``."""

@@ -269,12 +269,21 @@ def appraisal_marks(w: World, comment: bool = False) -> dict:
 
 def new_award(w: World, state: str = "nominating") -> str:
     """A 双爱双评 round over u05 (one place per category) in ``state``: nominating (no nominee yet),
-    nominated, open or closed (one good_worker nominee)."""
+    nominated, open or closed (one good_worker nominee), or tied (closed with two good_worker nominees,
+    the member and a delegate, one vote each: a tie at the one place)."""
     body = {"title": w.fresh("双爱双评"), "k": 1, "places": {"good_worker": 1, "good_manager": 1}}
     aid = w.api("admin", "POST", f"/unions/{UNION}/award-rounds", body, 201)["award_id"]
     if state == "nominating":
         return aid
     w.api("admin", "POST", f"/award-rounds/{aid}/nominations", award_nomination(w), 201)
+    if state == "tied":
+        second = {**award_nomination(w), "member_id": w.delegates[0]}
+        w.api("admin", "POST", f"/award-rounds/{aid}/nominations", second, 201)
+        w.api("admin", "POST", f"/award-rounds/{aid}/voting", None, 200)
+        for who, chosen in (("admin", w.ids["member"]), ("member", w.delegates[0])):
+            w.api(who, "POST", f"/award-rounds/{aid}/ballots", {"choices": {"good_worker": [chosen]}}, 201)
+        w.api("admin", "POST", f"/award-rounds/{aid}/closure", None, 200)
+        return aid
     if state in ("open", "closed"):
         w.api("admin", "POST", f"/award-rounds/{aid}/voting", None, 200)
     if state == "closed":  # one vote, so the one place is awarded without a tie
@@ -334,7 +343,7 @@ def _award(state: str, json=None):
     def make(w: World, role: str) -> Ask:
         aid = new_award(w, state)
         body = json(w) if callable(json) else json
-        return Ask({"award_id": aid}, json=body, check=f"/api/v1/award-rounds/{aid}")
+        return Ask({"award_id": aid}, json=body, form=body, check=f"/api/v1/award-rounds/{aid}")
 
     return make
 
@@ -1044,6 +1053,20 @@ ASK = {
     )(w, r),
     "POST /api/v1/award-rounds/<award_id>/closure": _award("open"),
     "POST /api/v1/award-rounds/<award_id>/publication": _award("closed"),
+    "POST /api/v1/award-rounds/<award_id>/tie-settlement": lambda w, r: _award(
+        "tied", {"category": "good_worker", "awarded": [w.ids["member"]], "reason": "工会委员会研究决定"}
+    )(w, r),
+    "POST /unions/<union_id>/award-rounds": lambda w, r: Ask(
+        form={"title": w.fresh("双爱双评"), "k": "1", "places_good_worker": "1", "places_good_manager": "1"},
+    ),
+    "GET /award-rounds/<award_id>/ballot": _award("open"),
+    "GET /api/v1/elections/<election_id>/electors": lambda w, r: Ask({"election_id": w.ids["open_election"]}),
+    "POST /award-rounds/<award_id>/ballot/review": lambda w, r: _award(
+        "open", {"good_worker": [w.ids["member"]]}
+    )(w, r),
+    "POST /award-rounds/<award_id>/ballot": lambda w, r: _award("open", {"good_worker": [w.ids["member"]]})(
+        w, r
+    ),
 }
 #: page forms asked like their API twins
 PAGE_TWINS = {
@@ -1085,6 +1108,11 @@ PAGE_TWINS = {
     "POST /appraisals/<appraisal_id>/ratings": "POST /api/v1/appraisals/<appraisal_id>/ratings",
     "POST /appraisals/<appraisal_id>/closure": "POST /api/v1/appraisals/<appraisal_id>/closure",
     "POST /appraisals/<appraisal_id>/publication": "POST /api/v1/appraisals/<appraisal_id>/publication",
+    "POST /award-rounds/<award_id>/nominations": "POST /api/v1/award-rounds/<award_id>/nominations",
+    "POST /award-rounds/<award_id>/voting": "POST /api/v1/award-rounds/<award_id>/voting",
+    "POST /award-rounds/<award_id>/closure": "POST /api/v1/award-rounds/<award_id>/closure",
+    "POST /award-rounds/<award_id>/tie-settlement": "POST /api/v1/award-rounds/<award_id>/tie-settlement",
+    "POST /award-rounds/<award_id>/publication": "POST /api/v1/award-rounds/<award_id>/publication",
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
@@ -1097,11 +1125,17 @@ CONFIRMED = {
     "POST /elections/<election_id>/ballot",
     "POST /appraisals/<appraisal_id>/closure",
     "POST /appraisals/<appraisal_id>/publication",
+    "POST /award-rounds/<award_id>/voting",
+    "POST /award-rounds/<award_id>/closure",
+    "POST /award-rounds/<award_id>/tie-settlement",
+    "POST /award-rounds/<award_id>/publication",
+    "POST /award-rounds/<award_id>/ballot",
 }
 #: query strings of read rows (a union admin reads the opinions of their own Worker Home)
 QUERY = {
     "GET /api/v1/campaigns/<campaign_id>/opinions": f"?home={UNION}",
     "GET /evaluations/<campaign_id>/opinions": f"?home={UNION}",
+    "GET /api/v1/elections/<election_id>/electors": "?q=张伟",  # the write-in picker's search
 }
 
 

@@ -177,7 +177,7 @@ def test_the_ballot_pages_warn_of_over_marking_confirm_and_give_a_receipt(gw):
     eid = _open_election(gw)
     s = gw(voter(NUMBERS[0]))
     page = s.get(f"/elections/{eid}/ballot")
-    assert page.status_code == 200 and 'name="mark_' in page.text and "write_ins" in page.text
+    assert page.status_code == 200 and 'name="mark_' in page.text and 'id="find"' in page.text
     assert "赞成" in page.text and "不赞成" in page.text and "弃权" in page.text  # Chinese first
     assert "Disapprove" in s.get(f"/elections/{eid}/ballot?lang=en").text
     over = {f"mark_{C1}": "approve", f"mark_{C2}": "approve", f"mark_{C3}": "approve"}
@@ -259,3 +259,144 @@ def test_the_appraisal_page_rates_and_shows_results(gw):
     assert bad.status_code == 400 and 'id="form-error"' in bad.text
     assert gw(ADMIN).post(f"/appraisals/{aid}/closure", data={"confirmed": "on"}).status_code == 200
     assert 'id="appraisal-chart"' in gw(ADMIN).get(f"/appraisals/{aid}").text
+
+
+def test_lists_of_appraisals_and_award_rounds_per_union_paged(gw):
+    for i in range(3):
+        r = gw(ADMIN).post(
+            "/api/v1/unions/u05/appraisals", json={"title": f"2024年述职评议{i}", "subjects": [C1]}
+        )
+        assert r.status_code == 201, r.text
+    award = {"title": "2024年双爱双评", "k": 2, "places": {"good_worker": 1, "good_manager": 1}}
+    assert gw(ADMIN).post("/api/v1/unions/u05/award-rounds", json=award).status_code == 201
+    first = gw(voter(NUMBERS[4])).get("/api/v1/unions/u05/appraisals?per_page=2")
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["total"], body["pages"], len(body["items"]), body["can_manage"]) == (3, 2, 2, False)
+    second = gw(voter(NUMBERS[4])).get("/api/v1/unions/u05/appraisals?per_page=2&page=2").json()
+    titles = {a["title"] for a in body["items"] + second["items"]}
+    assert titles == {f"2024年述职评议{i}" for i in range(3)}
+    assert gw(OUTSIDER).get("/api/v1/unions/u05/appraisals").status_code == 403
+    assert gw(None).get("/api/v1/unions/u05/appraisals").status_code == 401
+    bad = gw(ADMIN).get("/api/v1/unions/u05/appraisals?per_page=500")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"per_page"}
+    rounds = gw(voter(NUMBERS[4])).get("/api/v1/unions/u05/award-rounds").json()
+    assert [a["title"] for a in rounds["items"]] == ["2024年双爱双评"]
+    assert rounds["items"][0]["nominees"] == {"good_worker": 0, "good_manager": 0}
+    assert gw(OTHER_ADMIN).get("/api/v1/unions/u05/award-rounds").status_code == 403
+    page = gw(ADMIN).get("/unions/u05/appraisals?per_page=2")
+    assert page.status_code == 200 and 'id="appraisals"' in page.text and 'class="pager"' in page.text
+    assert "/unions/u05/appraisals/new" in page.text  # the admin's set-up link
+    page = gw(voter(NUMBERS[4])).get("/unions/u05/award-rounds")
+    assert page.status_code == 200 and "2024年双爱双评" in page.text
+    assert gw(OUTSIDER).get("/unions/u05/appraisals").status_code == 403
+    assert "/unions/u05/award-rounds" in gw(voter(NUMBERS[4])).get("/elections").text
+
+
+def test_the_award_pages_nominate_vote_settle_a_tie_and_publish_the_awarded_list(gw):
+    assert gw(voter(C1)).get("/unions/u05/award-rounds/new").status_code == 403
+    made = gw(ADMIN).post(
+        "/unions/u05/award-rounds",
+        data={"title": "2024年双爱双评", "k": "1", "places_good_worker": "1", "places_good_manager": "0"},
+        allow_redirects=False,
+    )
+    assert made.status_code == 303, made.text
+    aid = made.headers["Location"].rsplit("/", 1)[1]
+    nominate = {"category": "good_worker", "citation": "扎根一线二十年，技术革新能手"}
+    by_member = gw(voter(NUMBERS[4])).post(
+        f"/award-rounds/{aid}/nominations", data={**nominate, "member_id": C1}, allow_redirects=False
+    )
+    assert by_member.status_code == 303, by_member.text  # a member nominates
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/nominations", data={**nominate, "member_id": C2}).ok
+    again = gw(ADMIN).post(f"/award-rounds/{aid}/nominations", data={**nominate, "member_id": C1})
+    assert again.status_code == 409 and 'id="form-error"' in again.text
+    page = gw(voter(NUMBERS[5])).get(f"/award-rounds/{aid}")
+    assert page.status_code == 200 and "扎根一线二十年" in page.text and 'id="nominate-form"' in page.text
+    unconfirmed = gw(ADMIN).post(f"/award-rounds/{aid}/voting", data={})
+    assert gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["status"] == "nominating", unconfirmed.text
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/voting", data={"confirmed": "on"}).ok
+    assert gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["status"] == "voting"
+    s = gw(voter(NUMBERS[0]))
+    ballot = s.get(f"/award-rounds/{aid}/ballot")
+    assert ballot.status_code == 200 and f'value="{C1}"' in ballot.text
+    over = s.post(f"/award-rounds/{aid}/ballot/review", data={"good_worker": [C1, C2]})
+    assert over.status_code == 400 and 'id="form-error"' in over.text and 'id="cast-form"' not in over.text
+    review = s.post(f"/award-rounds/{aid}/ballot/review", data={"good_worker": [C1]})
+    assert review.status_code == 200 and "职工" in review.text and 'id="cast-form"' in review.text
+    cast = s.post(f"/award-rounds/{aid}/ballot", data={"good_worker": [C1], "confirmed": "on"})
+    assert cast.status_code == 200 and 'id="receipt-code"' in cast.text
+    other = gw(voter(NUMBERS[1]))
+    assert other.post(f"/award-rounds/{aid}/ballot", data={"good_worker": [C2], "confirmed": "on"}).ok
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/closure", data={"confirmed": "on"}).ok
+    closed = gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()
+    assert sorted(closed["results"]["good_worker"]["tied"]) == sorted([C1, C2])
+    page = gw(ADMIN).get(f"/award-rounds/{aid}")
+    assert 'id="tie-form-good_worker"' in page.text and 'id="award-chart-good_worker"' in page.text
+    refused = gw(ADMIN).post(f"/award-rounds/{aid}/publication", data={"confirmed": "on"})
+    assert refused.status_code == 200 and 'id="notice"' in refused.text
+    assert gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["status"] == "closed"  # the tie blocks it
+    tie = {"category": "good_worker", "awarded": [C2], "reason": "工会委员会研究决定"}
+    two = gw(ADMIN).post(f"/api/v1/award-rounds/{aid}/tie-settlement", json={**tie, "awarded": [C1, C2]})
+    assert two.status_code == 400 and set(two.json()["fields"]) == {"awarded"}
+    assert gw(voter(C1)).post(f"/api/v1/award-rounds/{aid}/tie-settlement", json=tie).status_code == 403
+    unconfirmed = gw(ADMIN).post(f"/award-rounds/{aid}/tie-settlement", data=tie)
+    assert "settled" not in gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["results"]["good_worker"]
+    assert unconfirmed.status_code == 200 and 'id="notice"' in unconfirmed.text
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/tie-settlement", data={**tie, "confirmed": "on"}).ok
+    settled = gw(ADMIN).get(f"/api/v1/award-rounds/{aid}").json()["results"]["good_worker"]
+    assert settled["awarded"] == [C2] and settled["settled"]["reason"] == "工会委员会研究决定"
+    assert gw(ADMIN).post(f"/award-rounds/{aid}/publication", data={"confirmed": "on"}).ok
+    shown = gw(voter(NUMBERS[5])).get(f"/award-rounds/{aid}")
+    assert 'id="awarded-good_worker"' in shown.text and "职工" in shown.text
+    assert gw(OUTSIDER).get(f"/award-rounds/{aid}").status_code == 403
+    titles = gw(ADMIN).get(f"/api/v1/members/{C2}").json()["titles"]  # recorded on the member record
+    assert [(t["ref"], t["title"]) for t in titles] == [(aid, "2024年双爱双评 · 爱企业的好职工")]
+    assert gw(ADMIN).get(f"/api/v1/members/{C1}").json()["titles"] == []
+
+
+def test_write_ins_are_picked_by_name_and_receipts_check_against_the_ballot_list(gw):
+    eid = _open_election(gw)
+    s = gw(voter(NUMBERS[0]))
+    marks = {f"mark_{C1}": "approve"}
+    found = s.post(f"/elections/{eid}/ballot/review", data={**marks, "find": "职工", "find_go": "1"})
+    assert found.status_code == 200 and 'id="found"' in found.text
+    assert f'value="{NUMBERS[5]}"' in found.text and f'name="write_in" value="{C2}"' not in found.text
+    assert f'id="m-{C1}-approve" name="mark_{C1}" value="approve" checked' in found.text  # marks kept
+    nobody = s.post(f"/elections/{eid}/ballot/review", data={**marks, "find": "外单位", "find_go": "1"})
+    assert 'id="found-none"' in nobody.text  # not an elector
+    empty = s.post(f"/elections/{eid}/ballot/review", data={**marks, "find": "", "find_go": "1"})
+    assert empty.status_code == 400 and 'id="find-error"' in empty.text
+    picked = {**marks, "write_in": NUMBERS[5], f"name_{NUMBERS[5]}": "职工06"}
+    review = s.post(f"/elections/{eid}/ballot/review", data=picked)
+    assert review.status_code == 200 and "职工06" in review.text
+    cast = s.post(
+        f"/elections/{eid}/ballot",
+        data={**marks, "write_ins": NUMBERS[5], "confirmed": "on"},
+        allow_redirects=False,
+    )
+    assert cast.status_code == 303, cast.text
+    election = s.get(f"/api/v1/elections/{eid}").json()
+    receipt, rid = election["receipt"], election["current_round"]
+    assert 'id="check-link"' in s.get(f"/elections/{eid}/receipt").text
+    picker = gw(voter(NUMBERS[4])).get(f"/api/v1/elections/{eid}/electors?q=职工")
+    assert picker.status_code == 200 and {p["member_id"] for p in picker.json()} == {
+        NUMBERS[0],
+        NUMBERS[4],
+        NUMBERS[5],
+    }
+    assert set(picker.json()[0]) == {"member_id", "name"}  # no other personal data
+    assert gw(OUTSIDER).get(f"/api/v1/elections/{eid}/electors?q=职工").status_code == 403
+    assert gw(ADMIN).post(f"/api/v1/elections/{eid}/round-closure").status_code == 200  # 1 of 6: repeat
+    check = s.get(f"/election-rounds/{rid}/receipt-check?code={receipt}")
+    assert check.status_code == 200 and 'id="receipt-found"' in check.text and "赞成" in check.text
+    missing = s.get(f"/election-rounds/{rid}/receipt-check?code=000000000000")
+    assert missing.status_code == 200 and 'id="receipt-missing"' in missing.text
+    bad = s.get(f"/election-rounds/{rid}/receipt-check?code=nope")
+    assert bad.status_code == 400 and 'id="code-error"' in bad.text
+    assert s.get(f"/election-rounds/{rid}/receipt-check").status_code == 200  # the form
+    assert gw(OUTSIDER).get(f"/election-rounds/{rid}/receipt-check").status_code == 403
+    listed = gw(voter(NUMBERS[4])).get(f"/election-rounds/{rid}/ballots")
+    assert listed.status_code == 200 and 'id="ballot-list"' in listed.text
+    assert f"{receipt[:4]}-{receipt[4:8]}-{receipt[8:]}" in listed.text and NUMBERS[5] in listed.text
+    assert gw(OUTSIDER).get(f"/election-rounds/{rid}/ballots").status_code == 403
+    assert gw(ADMIN).get(f"/election-rounds/{rid}/ballots?per_page=500").status_code == 400

@@ -84,6 +84,12 @@ class FakeElectionsStore:
     def get_doc(self, collection, doc_id):
         return copy.deepcopy(self._col(collection).get(doc_id))
 
+    def doc_page(self, collection, union_ids, skip, limit):
+        docs = [copy.deepcopy(d) for d in self._col(collection).values() if d["union_id"] in union_ids]
+        docs.sort(key=lambda d: d["_id"])
+        docs.sort(key=lambda d: d["created_at"], reverse=True)
+        return docs[skip : skip + limit], len(docs)
+
     def put_tally(self, poll_id, zero):
         self._col("tallies")[poll_id] = dict(zero)
 
@@ -168,6 +174,7 @@ class FakePeers:
             "u06": {"id": "u06", "name": "康泰工会", "kind": "grassroots", "path": ["ftu", "u06"]},
             "ftu": {"id": "ftu", "name": "总工会", "kind": "federation", "path": ["ftu"]},
         }
+        self.titles: dict[str, list[dict]] = {}  # recorded by record_titles, per award round
         self.terms = {"t1": [{"member_id": "M05001"}, {"member_id": "M05002"}, {"member_id": "M05003"}]}
 
     def get_union(self, union_id):
@@ -186,8 +193,22 @@ class FakePeers:
     def unions_under(self, union_id):
         return [u for u, d in self.unions.items() if union_id in d["path"] and d["kind"] == "grassroots"]
 
+    def record_titles(self, award_id, titles):
+        self.titles.setdefault(award_id, [])
+        new = [t for t in titles if t not in self.titles[award_id]]
+        self.titles[award_id] += copy.deepcopy(new)
+        return {"recorded": len(new), "unknown": []}
+
     def delegates(self, term_id):
         return copy.deepcopy(self.terms[term_id])
+
+    def search_members(self, union_id, q, limit):
+        found = [
+            {"member_id": m, "name": d["name"]}
+            for m, d in sorted(self.members.items())
+            if d["union_id"] == union_id and (d["name"].startswith(q) or m.startswith(q))
+        ]
+        return found[:limit]
 
 
 class Clock:

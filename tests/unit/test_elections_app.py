@@ -228,3 +228,34 @@ def test_delegates_of_a_term_as_electors(p):
     assert el["due"] == 3
     with pytest.raises(Forbidden):  # a member who is not a delegate of the term
         vote(p, el["election_id"], "M05009", approve=["M05004"])
+
+
+def test_the_write_in_picker_finds_electors_by_name_not_candidates_nor_outsiders(p):
+    eid = setup(p)["election_id"]
+    voter = member("M05004", "u05")
+    found = app.find_electors(p, voter, eid, "会员")
+    ids = [f["member_id"] for f in found]
+    assert ids == [f"M05{i:03d}" for i in range(4, 10)]  # the candidates M05001-3 are left out
+    assert found[0] == {"member_id": "M05004", "name": "会员4"}
+    assert [f["member_id"] for f in app.find_electors(p, voter, eid, "M05007")] == ["M05007"]
+    assert app.find_electors(p, voter, eid, "外单位") == []  # not an elector
+    with pytest.raises(Forbidden):
+        app.find_electors(p, member("M06001", "u06"), eid, "会员")
+    with pytest.raises(BadInput):
+        app.find_electors(p, voter, eid, " ")
+    data = {"union_id": "u05", "title": "主席选举", "kind": "chair", "seats": 1}
+    nominating = app.create_election(p, ADMIN, c.ElectionIn().load(data))["election_id"]
+    with pytest.raises(Conflict):  # no round open
+        app.find_electors(p, ADMIN, nominating, "会员")
+
+
+def test_the_receipt_check_and_the_ballot_list_name_the_round(p):
+    eid = setup(p)["election_id"]
+    receipt = vote(p, eid, "M05004", approve=["M05001"])["receipt"]
+    app.close_round(p, ADMIN, eid)
+    check = app.verify_receipt(p, member("M05005", "u05"), f"{eid}-r1", receipt)
+    assert check["election_id"] == eid and check["n"] == 1
+    assert check["candidates"][0] == {"member_id": "M05001", "name": "会员1"}
+    listed = app.list_ballots(p, member("M05005", "u05"), f"{eid}-r1", 1, 100)
+    assert listed["total"] == 1 and listed["items"][0]["receipt"] == receipt
+    assert listed["election_id"] == eid and len(listed["candidates"]) == 3

@@ -119,3 +119,79 @@ def test_awards_nomination_vote_with_k_limit_and_the_awarded_list(p):
     assert published["status"] == "published"
     body = next(e["body"] for e in p.store.events if e["type"] == "awards_published")
     assert body["awarded"] == {"good_worker": ["M05003", "M06002"], "good_manager": ["M06003"]}
+
+
+AWARD = {"k": 2, "places": {"good_worker": 1, "good_manager": 1}}
+
+
+def test_lists_of_appraisals_and_award_rounds_are_per_union_newest_first_and_paged(p):
+    for i in range(3):
+        p.clock.now = p.clock.now.replace(hour=i + 1)
+        ap.create_appraisal(
+            p, ADMIN, c.AppraisalIn().load({"union_id": "u05", "title": f"评议{i}", "subjects": ["M05002"]})
+        )
+    ap.create_award_round(
+        p, FED_ADMIN, c.AwardRoundIn().load(AWARD | {"union_id": "ftu", "title": "联合会双爱双评"})
+    )
+    ap.create_award_round(
+        p, ADMIN, c.AwardRoundIn().load(AWARD | {"union_id": "u05", "title": "本单位双爱双评"})
+    )
+    first = ap.list_appraisals(p, member("M05004", "u05"), "u05", 1, 2)
+    assert [a["title"] for a in first["items"]] == ["评议2", "评议1"]
+    assert (first["total"], first["pages"], first["can_manage"]) == (3, 2, False)
+    assert [a["title"] for a in ap.list_appraisals(p, ADMIN, "u05", 2, 2)["items"]] == ["评议0"]
+    assert ap.list_appraisals(p, ADMIN, "u05", 1, 2)["can_manage"] is True
+    assert ap.list_appraisals(p, member("M06001", "u06"), "u06", 1, 50)["total"] == 0
+    with pytest.raises(Forbidden):
+        ap.list_appraisals(p, member("M06001", "u06"), "u05", 1, 50)
+    with pytest.raises(BadInput):
+        ap.list_appraisals(p, ADMIN, "u05", 0, 50)
+    # a member of u05 sees the federation's round (it covers u05) and u05's own; u06 only the federation's
+    titles = [a["title"] for a in ap.list_award_rounds(p, member("M05004", "u05"), "u05", 1, 50)["items"]]
+    assert sorted(titles) == ["本单位双爱双评", "联合会双爱双评"]
+    u06 = ap.list_award_rounds(p, member("M06001", "u06"), "u06", 1, 50)["items"]
+    assert [a["title"] for a in u06] == ["联合会双爱双评"]
+    assert u06[0]["nominees"] == {"good_worker": 0, "good_manager": 0}
+
+
+def test_a_tie_at_the_last_place_is_settled_by_the_admins_recorded_and_audited(p):
+    body = {"union_id": "u05", "title": "2024年双爱双评", "k": 1, "places": {"good_worker": 1}}
+    aid = ap.create_award_round(p, ADMIN, c.AwardRoundIn().load(body))["award_id"]
+    for who in ("M05002", "M05003", "M05004"):
+        data = {"category": "good_worker", "member_id": who, "citation": "扎根一线二十年"}
+        ap.nominate_award(p, ADMIN, aid, c.AwardNominationIn().load(data))
+    ap.open_award_vote(p, ADMIN, aid)
+    for voter_no, chosen in (("M05001", "M05002"), ("M05005", "M05003"), ("M05006", "M05004")):
+        ap.vote_award(p, member(voter_no, "u05"), aid, {"choices": {"good_worker": [chosen]}})
+    tie = {"category": "good_worker", "awarded": ["M05003"], "reason": "工会委员会研究决定"}
+    with pytest.raises(Conflict):  # not closed yet
+        ap.settle_award_tie(p, ADMIN, aid, c.AwardTieIn().load(tie))
+    closed = ap.close_award_vote(p, ADMIN, aid)
+    assert closed["results"]["good_worker"]["tied"] == ["M05002", "M05003", "M05004"]
+    with pytest.raises(Conflict):
+        ap.publish_awards(p, ADMIN, aid)
+    with pytest.raises(Forbidden):
+        ap.settle_award_tie(p, member("M05001", "u05"), aid, c.AwardTieIn().load(tie))
+    with pytest.raises(BadInput):  # two for one place
+        ap.settle_award_tie(p, ADMIN, aid, c.AwardTieIn().load({**tie, "awarded": ["M05002", "M05003"]}))
+    with pytest.raises(BadInput):  # not among the tied
+        ap.settle_award_tie(p, ADMIN, aid, c.AwardTieIn().load({**tie, "awarded": ["M05009"]}))
+    with pytest.raises(Conflict):  # no tie in the other category
+        ap.settle_award_tie(p, ADMIN, aid, c.AwardTieIn().load({**tie, "category": "good_manager"}))
+    out = ap.settle_award_tie(p, ADMIN, aid, c.AwardTieIn().load(tie))
+    result = out["results"]["good_worker"]
+    assert result["awarded"] == ["M05003"] and result["tied"] == []
+    assert result["settled"]["tied"] == ["M05002", "M05003", "M05004"]
+    assert result["settled"]["reason"] == "工会委员会研究决定" and result["settled"]["by"] == "M05001"
+    audit = [e for e in p.store.events if e["type"] == "change_recorded"][-1]["body"]
+    assert audit["action"] == "elections.award_tie_settled"
+    with pytest.raises(Conflict):  # settled: no tie left
+        ap.settle_award_tie(p, ADMIN, aid, c.AwardTieIn().load(tie))
+    published = ap.publish_awards(p, ADMIN, aid)
+    body = next(e["body"] for e in p.store.events if e["type"] == "awards_published")
+    assert published["status"] == "published" and body["awarded"]["good_worker"] == ["M05003"]
+    assert p.peers.titles[aid] == [
+        {"member_id": "M05003", "category": "good_worker", "title": "2024年双爱双评 · 爱企业的好职工"}
+    ]
+    ap.publish_awards(p, ADMIN, aid)  # again: the titles are recorded once
+    assert len(p.peers.titles[aid]) == 1

@@ -386,3 +386,21 @@ def test_a_search_over_many_members_reads_the_search_keys(site, monkeypatch):
         search(FED, "ftu", "王")
     assert "q" in short.value.fields
     assert store.col("search_keys")["n:王伟"]["entries"] == [{"i": "M0000001", "n": "王伟", "u": "u01"}]
+
+
+def test_titles_are_recorded_by_the_system_once_per_source_ref_and_category(site):
+    store, clock, _ = site
+    register(site)
+    titles = [
+        {"member_id": "M0000001", "category": "good_worker", "title": "2024年双爱双评 · 爱企业的好职工"},
+        {"member_id": "M9999999", "category": "good_worker", "title": "2024年双爱双评 · 爱企业的好职工"},
+    ]
+    with pytest.raises(Forbidden):
+        app.record_titles(store, ADMIN, clock, "elections", "aw-1", titles)
+    out = app.record_titles(store, SYSTEM, clock, "elections", "aw-1", titles)
+    assert out == {"recorded": 1, "unknown": ["M9999999"]}
+    assert app.record_titles(store, SYSTEM, clock, "elections", "aw-1", titles)["recorded"] == 0
+    got = app.get_member(store, ADMIN, "M0000001")["titles"]
+    assert [(t["ref"], t["category"], t["title"]) for t in got] == [
+        ("aw-1", "good_worker", "2024年双爱双评 · 爱企业的好职工")
+    ]
