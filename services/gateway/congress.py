@@ -14,7 +14,7 @@ import io
 from urllib.parse import quote
 
 from dmlib.contracts import congress as c
-from dmlib.errors import BadInput
+from dmlib.errors import BadInput, NotFound
 
 from .http import api, page
 from .pages import download
@@ -274,7 +274,19 @@ class CongressRoutes(Router):
 
     @page("GET", "/congress/<congress_id>")
     def congress_page(self, request, congress_id):
-        congress = self.congress_rpc.get_congress(congress_id)
+        """A congress with its terms and sessions. The caller's own union without a congress yet (the
+        nav item 职工代表大会 leads here for every member) gets a page saying so, not a 404 (issue 16)."""
+        try:
+            congress = self.congress_rpc.get_congress(congress_id)
+        except NotFound:
+            actor = self.identity.actor
+            union_id = congress_id.removeprefix("cg-")
+            if congress_id != congress_id_of(union_id) or (
+                union_id != actor.union_id and union_id not in actor.admin_unions
+            ):
+                raise
+            union = self.members_rpc.get_union(union_id)
+            return self.web.render("congress/none.html", request=request, union=union)
         sessions = self.congress_rpc.list_sessions(congress_id)
         actor = self.identity.actor
         return self.web.render(

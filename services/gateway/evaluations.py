@@ -456,6 +456,22 @@ class EvaluationsRoutes(Router):
             self.voting_rpc.open_campaign(campaign.value["id"])
         return self.web.redirect(f"/evaluations/{campaign.value['id']}/manage")
 
+    @page("GET", "/evaluations/<campaign_id>")
+    def campaign_page(self, request, campaign_id):
+        """Where a link to a campaign (the 查看 of the "campaign opened" inbox message) leads, for this
+        caller (issue 16: no dead ends): their receipt if they voted, the rating form while it is open to
+        them, the results once published, else the campaign's card on the list. 404/403 as
+        ``get_campaign``."""
+        campaign = self.voting_rpc.get_campaign(campaign_id)
+        me = campaign.get("me") or {}
+        if me.get("home") and me.get("has_voted"):
+            return self.web.redirect(f"/evaluations/{campaign_id}/receipt")
+        if me.get("home") and campaign.get("status") == "open":
+            return self.web.redirect(f"/evaluations/{campaign_id}/rate")
+        if campaign.get("status") == "published":
+            return self.web.redirect(f"/evaluations/{campaign_id}/results")
+        return self.web.redirect(f"/evaluations#campaign-{campaign_id}")
+
     @page("GET", "/evaluations/<campaign_id>/rate")
     def rate_page(self, request, campaign_id):
         campaign = self.voting_rpc.get_campaign(campaign_id)

@@ -63,6 +63,7 @@ def test_file_handle_rate_indicators_and_progress_on_a_phone(stack, browser, sms
 
     # 1. the member files a request on the phone
     login(phone, stack.url, MEMBER)
+    phone.click("summary.menu-button")  # the phone menu (issue 16)
     phone.click("nav.nav >> text=职工诉求")
     phone.wait_for_selector("#my-cases")
     phone.click("#file-case")

@@ -105,6 +105,7 @@ def test_member_reads_and_asks_admin_publishes_and_answers_on_a_phone(stack, bro
     context.clear_cookies()
     # a member sees it unread on the board, opens it (read once), asks anonymously
     login(phone, stack.url, "M1300002")
+    phone.click("summary.menu-button")  # the phone menu (issue 16)
     phone.click("nav.nav >> text=厂务公开")
     phone.wait_for_selector("#disclosure-board")
     first = phone.locator("#disclosure-board li").first

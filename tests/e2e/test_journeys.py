@@ -173,6 +173,7 @@ def test_b_member_rates_their_worker_home_and_reads_a_disclosure(stack, browser)
 
     # the disclosure board: the newest unread item, opened once, is read (and counted for the admin)
     page.goto(f"{stack.url}/")
+    page.click("summary.menu-button")  # the phone menu (issue 16)
     page.click("nav.nav >> text=厂务公开")
     page.wait_for_selector("#disclosure-board")
     unread = page.locator("#disclosure-board li.unread").first
