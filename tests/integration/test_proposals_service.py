@@ -322,7 +322,7 @@ def test_overdue_reminder_fires_once_per_day_not_per_tick(world, config):
         assert not [e for e, _ in SEEN if e == "proposal_overdue"]
 
         clock.offset = timedelta(days=21)  # `late` is overdue, `soon` is 2 days from its deadline
-        wait_until(lambda: len(overdue()) >= 2)
+        wait_until(lambda: len(overdue()) >= 2, timeout=60)
         eventlet.sleep(0.6)  # about a dozen more ticks of 0.05 s: none may add a reminder
         reminders = overdue()
         assert sorted((b["proposal_id"], b["overdue"]) for b in reminders) == sorted(
@@ -333,14 +333,14 @@ def test_overdue_reminder_fires_once_per_day_not_per_tick(world, config):
         assert as_(SYSTEM).proposals.send_reminders()["published"] == 0
 
         clock.offset = timedelta(days=22)  # the next day: one more each
-        wait_until(lambda: len(overdue()) >= 4)
+        wait_until(lambda: len(overdue()) >= 4, timeout=60)
         eventlet.sleep(0.6)
         reminders = overdue()
         assert len(reminders) == 4 and len({(b["proposal_id"], b["day"]) for b in reminders}) == 4
 
         as_(H1).proposals.reply(late, {"text": "已调整倒班表，下月起执行四班三运转。"})
         clock.offset = timedelta(days=23)
-        wait_until(lambda: len([b for b in overdue() if b["proposal_id"] == soon]) >= 3)
+        wait_until(lambda: len([b for b in overdue() if b["proposal_id"] == soon]) >= 3, timeout=60)
         eventlet.sleep(0.6)
         days = {b["day"] for e, b in SEEN if e == "proposal_overdue" and b["proposal_id"] == late}
         assert len(days) == 2  # a replied proposal is no longer reminded
