@@ -640,6 +640,18 @@ def _voting_item(w: World):
     return s["id"], item
 
 
+def projector_link(w: World, shared: bool = False) -> str:
+    """A live projector link of u05's session, made by its admin: one shared by the read rows, else fresh."""
+    if shared and w.ids.get("projector_link"):
+        return w.ids["projector_link"]
+    token = w.api("admin", "POST", f"/congress/sessions/{w.ids['session']}/projector-links", None, 201)[
+        "token"
+    ]
+    if shared:
+        w.ids["projector_link"] = token
+    return token
+
+
 def _window_open(w: World) -> dict:
     s = new_session(w)
     w.api("admin", "POST", f"/proposals/sessions/{s['id']}/window", {"min_cosigners": 1}, 200)
@@ -907,6 +919,18 @@ ASK = {
     "POST /api/v1/congress/items/<item_id>/open": _item(_pending_item),
     "POST /api/v1/congress/items/<item_id>/close": _item(_voting_item),
     "POST /api/v1/congress/items/<item_id>/vote": _item(_voting_item),
+    # projector view (issue 14): a live link of u05's session; a fresh link for each revocation
+    "GET /api/v1/projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
+    "GET /projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
+    "POST /api/v1/congress/sessions/<session_id>/projector-links": lambda w, r: Ask(
+        json={}, form={}, check=f"/api/v1/congress/sessions/{w.ids['session']}/projector-links"
+    ),
+    "POST /api/v1/congress/projector-links/<token>/revoke": lambda w, r: Ask(
+        {"token": projector_link(w)},
+        json={},
+        form={"session_id": w.ids["session"]},
+        check=f"/api/v1/congress/sessions/{w.ids['session']}/projector-links",
+    ),
     # proposals
     "POST /api/v1/proposals/sessions/<session_id>/window": lambda w, r: (
         lambda s: Ask(
@@ -1054,6 +1078,8 @@ PAGE_TWINS = {
     "POST /congress/items/<item_id>/open": "POST /api/v1/congress/items/<item_id>/open",
     "POST /congress/items/<item_id>/close": "POST /api/v1/congress/items/<item_id>/close",
     "POST /congress/items/<item_id>/vote": "POST /api/v1/congress/items/<item_id>/vote",
+    "POST /congress/sessions/<session_id>/projector-links": "POST /api/v1/congress/sessions/<session_id>/projector-links",
+    "POST /congress/projector-links/<token>/revoke": "POST /api/v1/congress/projector-links/<token>/revoke",
     "POST /proposals/sessions/<session_id>/window": "POST /api/v1/proposals/sessions/<session_id>/window",
     "POST /proposals/sessions/<session_id>/mine": "POST /api/v1/proposals/sessions/<session_id>/proposals",
     "POST /proposals/<proposal_id>/cosign": "POST /api/v1/proposals/<proposal_id>/cosign",
@@ -1088,6 +1114,7 @@ PAGE_TWINS = {
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
+    "POST /congress/projector-links/<token>/revoke",
     "POST /disclosures/<item_id>/withdraw",
     "POST /surveys/<survey_id>/open",
     "POST /surveys/<survey_id>/close",
