@@ -3,8 +3,8 @@ it without a login (issue 14).
 
 Use cases of (store, actor, clock, input[, peers]) like :mod:`.app`; no nameko here.
 
-- A **projector link** is a random token signed with the service's link key (HMAC-SHA256 over the
-  random part, :func:`new_token` / :func:`signed`), stored in ``projector_links`` under the token itself
+- A **projector link** is a random token signed with the service's link key (:mod:`dmlib.links`,
+  purpose :data:`LINK_PURPOSE`), stored in ``projector_links`` under the token itself
   (``_id``: one index lookup per poll) with the session, its union and who made it. The admins of the
   session's union or above (:func:`policy.require_admin`) create, list and revoke links; revoking is a
   guarded write, once (a second one is a Conflict). A token that is not signed by this service, or not
@@ -17,44 +17,18 @@ Use cases of (store, actor, clock, input[, peers]) like :mod:`.app`; no nameko h
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
-
 from dmlib.auth import Actor
 from dmlib.errors import Forbidden, NotFound, ServiceError
+from dmlib.links import new_token, signed
 from dmlib.schemas import iso
 
 from . import policy, rules, views
 from .app import Clock, Peers, _audit, active_item, load_session, load_term, log, present
 
-#: Random bytes of a link token (24 → 32 URL-safe characters), plus a 22-character signature.
-TOKEN_BYTES = 24
+#: The purpose the link key is derived for (:func:`dmlib.links.link_key`).
+LINK_PURPOSE = "congress.projector_link"
 LINK_NOT_FOUND = "no such projector link / 大屏链接不存在"
 LINK_REVOKED = "this projector link was revoked / 此大屏链接已被撤销"
-
-
-def link_key(auth_secret: str) -> bytes:
-    """The key that signs projector links, derived from the shared ``AUTH_SECRET`` (config)."""
-    return hmac.new(auth_secret.encode(), b"congress.projector_link", hashlib.sha256).digest()
-
-
-def _signature(key: bytes, random_part: str) -> str:
-    mac = hmac.new(key, f"projector:{random_part}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")[:22]
-
-
-def new_token(key: bytes) -> str:
-    """``<random>.<signature>``: 192 random bits, URL-safe, signed with ``key``."""
-    random_part = secrets.token_urlsafe(TOKEN_BYTES)
-    return f"{random_part}.{_signature(key, random_part)}"
-
-
-def signed(key: bytes, token: str) -> bool:
-    """True if ``token`` was made by :func:`new_token` with ``key`` (compared in constant time)."""
-    random_part, _, signature = (token or "").partition(".")
-    return bool(random_part and signature) and hmac.compare_digest(signature, _signature(key, random_part))
 
 
 def link_view(doc: dict) -> dict:

@@ -22,12 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nameko.extensions import DependencyProvider
-
-from dmlib.auth import Identity, auth_secret
+from dmlib.auth import Identity
 from dmlib.contracts import congress as c
 from dmlib.events import Events
 from dmlib.health import HealthRpc
+from dmlib.links import LinkKey
 from dmlib.rpc import Rpc, event_handler, rpc
 from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
@@ -84,16 +83,6 @@ class RpcPeers:
         return self.voting.get_poll(poll_id)
 
 
-class LinkKey(DependencyProvider):
-    """The key that signs projector links (:func:`projector.link_key`, from config ``AUTH_SECRET``)."""
-
-    def setup(self) -> None:
-        self.key = projector.link_key(auth_secret(self.container.config))
-
-    def get_dependency(self, worker_ctx) -> bytes:
-        return self.key
-
-
 class CongressService(OutboxRelay, HealthRpc):
     name = "congress"
 
@@ -102,7 +91,7 @@ class CongressService(OutboxRelay, HealthRpc):
     events = Events()
     members_rpc = Rpc("members")
     voting_rpc = Rpc("voting")
-    link_key: bytes = LinkKey()
+    link_key: bytes = LinkKey(projector.LINK_PURPOSE)  # signs projector links (dmlib.links)
 
     @property
     def peers(self) -> RpcPeers:

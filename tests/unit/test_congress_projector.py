@@ -7,21 +7,22 @@ import json
 
 import pytest
 
+from dmlib import links
 from dmlib.errors import Conflict, Forbidden, NotFound
 from services.congress import app, projector
 from tests.unit.test_congress_app import ADMIN, OTHER_ADMIN, clock, convened, d, plan, seat, world  # noqa: F401
 
-KEY = projector.link_key("a test secret of at least thirty-two characters")
+KEY = links.link_key("a test secret of at least thirty-two characters", projector.LINK_PURPOSE)
 
 
 def test_tokens_are_random_and_signed():
-    a, b = projector.new_token(KEY), projector.new_token(KEY)
-    assert a != b and projector.signed(KEY, a) and projector.signed(KEY, b)
+    a, b = links.new_token(KEY), links.new_token(KEY)
+    assert a != b and links.signed(KEY, a) and links.signed(KEY, b)
     random_part, _, signature = a.partition(".")
     assert len(random_part) == 32 and len(signature) == 22
-    assert not projector.signed(projector.link_key("another secret"), a)
+    assert not links.signed(links.link_key("a test secret of at least thirty-two characters", "elections"), a)
     for forged in (f"{random_part}.{'A' * 22}", f"x{random_part[1:]}.{signature}", random_part, "", "."):
-        assert not projector.signed(KEY, forged), forged
+        assert not links.signed(KEY, forged), forged
 
 
 def test_admins_create_list_and_revoke_links_once_with_audit(world):  # noqa: F811
@@ -33,7 +34,7 @@ def test_admins_create_list_and_revoke_links_once_with_audit(world):  # noqa: F8
     with pytest.raises(NotFound):
         projector.create_link(store, ADMIN, clock, KEY, "cg-u01-t1-s9")
     link = projector.create_link(store, ADMIN, clock, KEY, sid)
-    assert link["active"] and link["session_id"] == sid and projector.signed(KEY, link["token"])
+    assert link["active"] and link["session_id"] == sid and links.signed(KEY, link["token"])
     assert [x["token"] for x in projector.list_links(store, ADMIN, sid)] == [link["token"]]
     with pytest.raises(Forbidden):
         projector.list_links(store, d(1), sid)
@@ -76,7 +77,7 @@ def test_link_shows_counts_only_then_is_refused_once_revoked(world):  # noqa: F8
     with pytest.raises(Forbidden):
         projector.by_reader(store, OTHER_ADMIN, peers, sid)
 
-    for bad in ("nope", token[:-1] + ("A" if token[-1] != "A" else "B"), projector.new_token(KEY)):
+    for bad in ("nope", token[:-1] + ("A" if token[-1] != "A" else "B"), links.new_token(KEY)):
         with pytest.raises(NotFound):
             projector.by_link(store, peers, KEY, bad)
     projector.revoke_link(store, ADMIN, clock, KEY, token)

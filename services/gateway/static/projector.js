@@ -1,4 +1,4 @@
-// The projector view (大屏): polls the page's JSON source (data-source, every data-poll ms) and updates
+// The projector view (大屏) of a congress session or (data-kind="election") an election: polls the page's JSON source (data-source, every data-poll ms) and updates
 // the numbers and bars in place: no reload, and an element is touched only when its value changed (no
 // flash). A 403 with details.revoked shows that the link was revoked. The CSP forbids inline scripts
 // and inline styles: the bars get their widths here, through the CSSOM.
@@ -80,6 +80,54 @@
     }
   }
 
+  const ELECTION_ZH = {
+    nominating: ["提名中", "Nominating"], voting: ["投票中", "Voting"],
+    decided: ["已计票，待公布", "Counted, to be published"], published: ["结果已公布", "Published"],
+  };
+  const ROUND_ZH = { first: "第一轮", runoff: "决胜轮", further: "另行选举", repeat: "重新投票" };
+
+  function renderElection(p) {
+    setText("e-title", p.title);
+    const st = document.getElementById("e-status");
+    if (st && st.dataset.state !== p.status) {
+      st.dataset.state = p.status;
+      const [zh, en] = ELECTION_ZH[p.status] || [p.status, p.status];
+      bilingual(st, zh, en);
+    }
+    const ballots = p.round ? p.round.ballots : 0;
+    setText("e-due", p.due);
+    setText("e-ballots", ballots);
+    setText("e-turnout", p.turnout_required);
+    setText("e-majority", p.majority_required);
+    setShare("e-ballots-bar", ballots, p.due || 0);
+    setShare("e-turnout-line", p.turnout_required || 0, p.due || 0);
+    show("e-round", !!p.round);
+    if (p.round) {
+      setText("e-round-name", `${ROUND_ZH[p.round.kind] || p.round.kind}（第${p.round.n}轮） · 应选 ${p.round.seats} 名`);
+      setText("e-candidates", p.round.candidates.join("　"));
+    }
+    show("e-result", !!p.result);
+    if (p.result) {
+      setText("e-elected", p.result.elected.map((x) => `${x.name}（${x.approvals}票）`).join("　"));
+      const list = document.getElementById("e-approvals");
+      const key = JSON.stringify(p.result.approvals);
+      if (list && list.dataset.key !== key) {
+        list.dataset.key = key;
+        list.replaceChildren(...p.result.approvals.map((x) => {
+          const li = document.createElement("li");
+          li.className = "figure";
+          const label = document.createElement("span");
+          label.className = "label";
+          label.textContent = x.name;
+          const b = document.createElement("b");
+          b.textContent = x.approve;
+          li.append(label, b);
+          return li;
+        }));
+      }
+    }
+  }
+
   function revoked(stage) {
     stage.dataset.revoked = "1";
     const h = document.createElement("h1");
@@ -103,7 +151,8 @@
           if (body.details && body.details.revoked) { revoked(stage); return; }
         }
         if (!r.ok) throw new Error(String(r.status));
-        render(await r.json());
+        const data = await r.json();
+        if (stage.dataset.kind === "election") renderElection(data); else render(data);
         if (live && live.dataset.stale) delete live.dataset.stale;
         stage.dataset.updated = String(Date.now());
       } catch (e) {
