@@ -117,6 +117,9 @@ OTHER_MEMBER = "another union's member"
 OTHER_SCOPE = "scope in another union"
 VOTE = "congress vote"
 AU = "DESIGN §3 audit: admins read the log of their union and the unions below"
+PJ = "issue 14 projector: the session's (election's) admins create and revoke read-only links"
+PJR = "issue 14 projector: readers of the session (election) see the live counts"
+PJL = "issue 14 projector: a live read-only link shows counts only, without a login"
 CA = "DESIGN §1/§4 cases: staff (hotline staff, admins) of the receiving or handling union or above"
 CAM = "DESIGN §4 cases: a member files online and reads, rates their own case"
 CAS = "DESIGN §4 cases: a superior union supervises the handling union (督办)"
@@ -218,6 +221,17 @@ ROUTES: list[Row] = [
     Row("POST", "/congress/items/<item_id>/open", "login 403 403 403 303 403 303", CG),
     Row("POST", "/congress/items/<item_id>/close", "login 403 403 403 303 403 303", CG),
     Row("POST", "/congress/items/<item_id>/vote", "login 403 303 403 403 403 403", CGD),
+    # ----- projector view (大屏) of a session, issue 14 ---------------------------------------------
+    Row("GET", "/api/v1/congress/sessions/<session_id>/projector", "401 200 200 200 200 403 200", PJR),
+    Row("GET", "/api/v1/projector/congress/<token>", "200 200 200 200 200 200 200", PJL),
+    Row("GET", "/api/v1/congress/sessions/<session_id>/projector-links", "401 403 403 403 200 403 200", PJ),
+    Row("POST", "/api/v1/congress/sessions/<session_id>/projector-links", "401 403 403 403 201 403 201", PJ),
+    Row("POST", "/api/v1/congress/projector-links/<token>/revoke", "401 403 403 403 200 403 200", PJ),
+    Row("GET", "/congress/sessions/<session_id>/projector", "login 200 200 200 200 403 200", PJR),
+    Row("GET", "/projector/congress/<token>", "200 200 200 200 200 200 200", PJL),
+    Row("GET", "/congress/sessions/<session_id>/projector-links", "login 403 403 403 200 403 200", PJ),
+    Row("POST", "/congress/sessions/<session_id>/projector-links", "login 403 403 403 303 403 303", PJ),
+    Row("POST", "/congress/projector-links/<token>/revoke", "login 403 403 403 303 403 303", PJ),
     # ----- proposals -----------------------------------------------------------------------------
     Row("POST", "/api/v1/proposals/sessions/<session_id>/window", "401 403 403 403 200 403 200", PR),
     Row("POST", "/api/v1/proposals/sessions/<session_id>/window/close", "401 403 403 403 200 403 200", PR),
@@ -470,6 +484,17 @@ ROUTES: list[Row] = [
     Row("GET", "/elections/<election_id>/receipt", "login 200 200 200 200 403 200", ELV),
     Row("GET", "/elections/<election_id>/report.docx", "login 200 200 200 200 403 200", ELM),
     Row("GET", "/elections/<election_id>/results.xlsx", "login 200 200 200 200 403 200", ELM),
+    # projector view (大屏) of an election, issue 14
+    Row("GET", "/api/v1/elections/<election_id>/projector", "401 200 200 200 200 403 200", PJR),
+    Row("GET", "/api/v1/projector/elections/<token>", "200 200 200 200 200 200 200", PJL),
+    Row("GET", "/api/v1/elections/<election_id>/projector-links", "401 403 403 403 200 403 200", PJ),
+    Row("POST", "/api/v1/elections/<election_id>/projector-links", "401 403 403 403 201 403 201", PJ),
+    Row("POST", "/api/v1/elections/projector-links/<token>/revoke", "401 403 403 403 200 403 200", PJ),
+    Row("GET", "/elections/<election_id>/projector", "login 200 200 200 200 403 200", PJR),
+    Row("GET", "/projector/elections/<token>", "200 200 200 200 200 200 200", PJL),
+    Row("GET", "/elections/<election_id>/projector-links", "login 403 403 403 200 403 200", PJ),
+    Row("POST", "/elections/<election_id>/projector-links", "login 403 403 403 303 403 303", PJ),
+    Row("POST", "/elections/projector-links/<token>/revoke", "login 403 403 403 303 403 303", PJ),
     Row("GET", "/unions/<union_id>/appraisals/new", "login 403 403 403 200 403 200", EL),
     Row("POST", "/unions/<union_id>/appraisals", "login 403 403 403 303 403 303", EL),
     Row("GET", "/appraisals/<appraisal_id>", "login 200 200 200 200 403 200", ELM),

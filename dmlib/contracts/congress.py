@@ -184,6 +184,39 @@ class CountsOut(BaseSchema):
     open_item = fields.Dict(allow_none=True)
 
 
+class ProjectorLinkOut(BaseSchema):
+    """A read-only projector link (大屏只读链接); the page is ``/projector/congress/<token>``."""
+
+    token = fields.String(metadata={"description": "random, signed; the link's only secret"})
+    session_id = fields.String()
+    created_at = fields.String()
+    created_by = fields.String()
+    revoked_at = fields.String(allow_none=True)
+    active = fields.Boolean()
+
+
+class ProjectorOut(BaseSchema):
+    """What the projector view shows: counts only, no member ids, names or choices."""
+
+    session_id = fields.String()
+    title = fields.String()
+    state = fields.String(metadata={"description": "planned | convened | closed"})
+    due_count = fields.Integer(metadata={"description": "应到: all delegates of the term"})
+    present_count = fields.Integer(metadata={"description": "实到: delegates checked in"})
+    required = fields.Integer(metadata={"description": "present needed to convene: ⌈2/3 × due⌉"})
+    quorum = fields.Boolean()
+    voting = fields.Dict(
+        allow_none=True, metadata={"description": "the item being voted: {title, secret, ballots, eligible}"}
+    )
+    outcome = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "the last decided item: {title, yes, no, abstain, ballots, eligible, due, required, adopted}"
+        },
+    )
+    items = fields.List(fields.Dict(), metadata={"description": "the agenda: [{order, title, state}]"})
+
+
 class SessionOut(BaseSchema):
     id = fields.String()
     term_id = fields.String()

@@ -153,3 +153,41 @@ class LoadedAwardBallotIn(AwardBallotIn):
     """Bulk loading (demo): an award ballot with its voter."""
 
     member_id = Id(required=True)
+
+
+class ProjectorLinkOut(BaseSchema):
+    """A read-only projector link of an election; the page is ``/projector/elections/<token>``."""
+
+    token = fields.String(metadata={"description": "random, signed; the link's only secret"})
+    election_id = fields.String()
+    created_at = fields.String()
+    created_by = fields.String()
+    revoked_at = fields.String(allow_none=True)
+    active = fields.Boolean()
+
+
+class ProjectorOut(BaseSchema):
+    """What the projector view of an election shows: counts and the candidates' (public) names, the
+    results only once published; never who voted."""
+
+    election_id = fields.String()
+    title = fields.String()
+    kind = fields.String()
+    seats = fields.Integer()
+    status = fields.String()
+    due = fields.Integer(allow_none=True, metadata={"description": "应到: the electors due"})
+    turnout_required = fields.Integer(
+        allow_none=True, metadata={"description": "ballots needed for a valid election: > 2/3 of due"}
+    )
+    majority_required = fields.Integer(
+        allow_none=True, metadata={"description": "approvals needed to be elected: > 1/2 of due"}
+    )
+    round = fields.Dict(
+        allow_none=True, metadata={"description": "{n, kind, status, seats, ballots, candidates: [name]}"}
+    )
+    result = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "once published: {elected: [{name, approvals}], approvals: [{name, approve}], vacant}"
+        },
+    )

@@ -26,11 +26,12 @@ from dmlib.auth import Identity
 from dmlib.contracts import congress as c
 from dmlib.events import Events
 from dmlib.health import HealthRpc
+from dmlib.links import LinkKey
 from dmlib.rpc import Rpc, event_handler, rpc
 from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
 
-from . import app, views
+from . import app, projector, views
 from .store import CongressStore, now
 
 ROSTER_PAGE = 5000
@@ -90,6 +91,7 @@ class CongressService(OutboxRelay, HealthRpc):
     events = Events()
     members_rpc = Rpc("members")
     voting_rpc = Rpc("voting")
+    link_key: bytes = LinkKey(projector.LINK_PURPOSE)  # signs projector links (dmlib.links)
 
     @property
     def peers(self) -> RpcPeers:
@@ -297,3 +299,45 @@ class CongressService(OutboxRelay, HealthRpc):
         (SessionOut with items and outcomes), "delegations": [{id, name, due, present}], "present":
         [{member_id, name, delegation}], "absent": [...]}``. Members of the union, delegates, admins."""
         return app.minutes(self.store, self.identity.actor, session_id)
+
+    # ----- the projector view (大屏) and its read-only links -------------------------------------
+    @rpc
+    def projector(self, session_id: str) -> dict:
+        """What the projector view of a session shows (:class:`ProjectorOut`): 应到 / 实到, the quorum
+        needed (⌈2/3⌉ of all delegates, 1986 条例 art. 18), the item being voted with ballots cast of
+        eligible, the last outcome with counts. Counts only: no member id, name or choice. Readers of
+        the session (members of the union, delegates, admins). Errors: NotFound, Forbidden."""
+        out = projector.by_reader(self.store, self.identity.actor, self.peers, session_id)
+        return c.ProjectorOut().dump(out)
+
+    @rpc
+    def projector_by_link(self, token: str) -> dict:
+        """The projector view through a read-only link, WITHOUT a login (:class:`ProjectorOut`, the same
+        counts as :meth:`projector`). Errors: NotFound (a token not signed by this service or not
+        stored), Forbidden with ``details`` ``{"revoked": true}`` (the link was revoked)."""
+        out = projector.by_link(self.store, self.peers, self.link_key, token)
+        return c.ProjectorOut().dump(out)
+
+    @rpc
+    def create_projector_link(self, session_id: str) -> dict:
+        """A new revocable read-only projector link for a session (:class:`ProjectorLinkOut`; the page is
+        ``/projector/congress/<token>``). Admins of the session's union or above. Errors: NotFound,
+        Forbidden."""
+        out = projector.create_link(self.store, self.identity.actor, now, self.link_key, session_id)
+        self.relay_mine()
+        return c.ProjectorLinkOut().dump(out)
+
+    @rpc
+    def list_projector_links(self, session_id: str) -> list[dict]:
+        """The projector links of a session, newest first, revoked ones included ([ProjectorLinkOut]).
+        Admins. Errors: NotFound, Forbidden."""
+        out = projector.list_links(self.store, self.identity.actor, session_id)
+        return c.ProjectorLinkOut(many=True).dump(out)
+
+    @rpc
+    def revoke_projector_link(self, token: str) -> dict:
+        """Revoke a projector link: its page then says so and its JSON answers 403. Admins of the
+        session's union or above. Errors: NotFound, Forbidden, Conflict (already revoked)."""
+        out = projector.revoke_link(self.store, self.identity.actor, now, self.link_key, token)
+        self.relay_mine()
+        return c.ProjectorLinkOut().dump(out)

@@ -22,12 +22,13 @@ from dmlib.contracts import elections as c
 from dmlib.errors import BadInput
 from dmlib.events import Events
 from dmlib.health import HealthRpc
+from dmlib.links import LinkKey
 from dmlib.rpc import Rpc, rpc
 from dmlib.secrets import require_secret
 from dmlib.state import OutboxRelay
 from dmlib.storage import Mongo
 
-from . import app, appraisals, report
+from . import app, appraisals, projector, report
 from .store import ElectionsStore, now
 
 ROSTER_PAGE = 5000
@@ -98,6 +99,7 @@ class ElectionsService(OutboxRelay, HealthRpc):
     identity = Identity()
     events = Events()
     key = BallotKey()
+    link_key: bytes = LinkKey(projector.LINK_PURPOSE)  # signs projector links (dmlib.links)
     members_rpc = Rpc("members")
     congress_rpc = Rpc("congress")
 
@@ -394,3 +396,43 @@ class ElectionsService(OutboxRelay, HealthRpc):
         """A 双爱双评 round (members of the unions in scope, admins); results for admins once closed and
         for everyone once published."""
         return appraisals.get_award_round(self.ports, self.identity.actor, award_id)
+
+    # ----- the projector view (大屏) and its read-only links -------------------------------------
+    @rpc
+    def projector(self, election_id: str) -> dict:
+        """What the projector view of an election shows (:class:`ProjectorOut`): electors due, ballots
+        cast in the current round, the turnout needed for a valid election (> 2/3 of due) and the
+        approvals needed to be elected (> 1/2 of due) (条例 2016, :mod:`.rules`), the candidates; the
+        results once published. Never who voted. Members of the union, electors, admins. Errors:
+        NotFound, Forbidden."""
+        out = projector.by_reader(self.ports, self.identity.actor, election_id)
+        return c.ProjectorOut().dump(out)
+
+    @rpc
+    def projector_by_link(self, token: str) -> dict:
+        """The projector view through a read-only link, WITHOUT a login (:class:`ProjectorOut`).
+        Errors: NotFound (a token not signed by this service or not stored), Forbidden with
+        ``details`` ``{"revoked": true}``."""
+        return c.ProjectorOut().dump(projector.by_link(self.ports, self.link_key, token))
+
+    @rpc
+    def create_projector_link(self, election_id: str) -> dict:
+        """A new revocable read-only projector link (:class:`ProjectorLinkOut`; the page is
+        ``/projector/elections/<token>``). The election's admins. Errors: NotFound, Forbidden."""
+        out = projector.create_link(self.ports, self.identity.actor, self.link_key, election_id)
+        self.relay_mine()
+        return c.ProjectorLinkOut().dump(out)
+
+    @rpc
+    def list_projector_links(self, election_id: str) -> list[dict]:
+        """The election's projector links, newest first, revoked ones included. Admins."""
+        out = projector.list_links(self.ports, self.identity.actor, election_id)
+        return c.ProjectorLinkOut(many=True).dump(out)
+
+    @rpc
+    def revoke_projector_link(self, token: str) -> dict:
+        """Revoke a projector link of an election (its admins). Errors: NotFound, Forbidden, Conflict
+        (already revoked)."""
+        out = projector.revoke_link(self.ports, self.identity.actor, self.link_key, token)
+        self.relay_mine()
+        return c.ProjectorLinkOut().dump(out)

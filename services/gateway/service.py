@@ -20,6 +20,7 @@ from .elections import ElectionsRoutes
 from .evaluations import EvaluationsRoutes
 from .members import MembersRoutes
 from .notify import NotifyRoutes
+from .projector import ProjectorRoutes
 from .proposals import ProposalsRoutes
 from .routing import compose
 from .surveys import SurveysRoutes
@@ -37,6 +38,7 @@ ROUTERS = (
     CasesRoutes,
     SurveysRoutes,
     ElectionsRoutes,
+    ProjectorRoutes,
 )
 
 GatewayService = compose(

@@ -649,6 +649,21 @@ def _voting_item(w: World):
     return s["id"], item
 
 
+def projector_link(w: World, shared: bool = False, owner: str = "congress") -> str:
+    """A live projector link of u05's session (``owner`` congress) or published election (elections),
+    made by its admin: one shared by the read rows, else fresh."""
+    name = f"projector_link_{owner}"
+    if shared and w.ids.get(name):
+        return w.ids[name]
+    where = (
+        f"/congress/sessions/{w.ids['session']}" if owner == "congress" else f"/elections/{w.ids['election']}"
+    )
+    token = w.api("admin", "POST", f"{where}/projector-links", None, 201)["token"]
+    if shared:
+        w.ids[name] = token
+    return token
+
+
 def _window_open(w: World) -> dict:
     s = new_session(w)
     w.api("admin", "POST", f"/proposals/sessions/{s['id']}/window", {"min_cosigners": 1}, 200)
@@ -916,6 +931,33 @@ ASK = {
     "POST /api/v1/congress/items/<item_id>/open": _item(_pending_item),
     "POST /api/v1/congress/items/<item_id>/close": _item(_voting_item),
     "POST /api/v1/congress/items/<item_id>/vote": _item(_voting_item),
+    # projector view (issue 14): a live link of u05's session; a fresh link for each revocation
+    "GET /api/v1/projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
+    "GET /projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
+    "POST /api/v1/congress/sessions/<session_id>/projector-links": lambda w, r: Ask(
+        json={}, form={}, check=f"/api/v1/congress/sessions/{w.ids['session']}/projector-links"
+    ),
+    "POST /api/v1/congress/projector-links/<token>/revoke": lambda w, r: Ask(
+        {"token": projector_link(w)},
+        json={},
+        form={"session_id": w.ids["session"]},
+        check=f"/api/v1/congress/sessions/{w.ids['session']}/projector-links",
+    ),
+    "GET /api/v1/projector/elections/<token>": lambda w, r: Ask(
+        {"token": projector_link(w, shared=True, owner="elections")}
+    ),
+    "GET /projector/elections/<token>": lambda w, r: Ask(
+        {"token": projector_link(w, shared=True, owner="elections")}
+    ),
+    "POST /api/v1/elections/<election_id>/projector-links": lambda w, r: Ask(
+        json={}, form={}, check=f"/api/v1/elections/{w.ids['election']}/projector-links"
+    ),
+    "POST /api/v1/elections/projector-links/<token>/revoke": lambda w, r: Ask(
+        {"token": projector_link(w, owner="elections")},
+        json={},
+        form={"election_id": w.ids["election"]},
+        check=f"/api/v1/elections/{w.ids['election']}/projector-links",
+    ),
     # proposals
     "POST /api/v1/proposals/sessions/<session_id>/window": lambda w, r: (
         lambda s: Ask(
@@ -1077,6 +1119,10 @@ PAGE_TWINS = {
     "POST /congress/items/<item_id>/open": "POST /api/v1/congress/items/<item_id>/open",
     "POST /congress/items/<item_id>/close": "POST /api/v1/congress/items/<item_id>/close",
     "POST /congress/items/<item_id>/vote": "POST /api/v1/congress/items/<item_id>/vote",
+    "POST /congress/sessions/<session_id>/projector-links": "POST /api/v1/congress/sessions/<session_id>/projector-links",
+    "POST /congress/projector-links/<token>/revoke": "POST /api/v1/congress/projector-links/<token>/revoke",
+    "POST /elections/<election_id>/projector-links": "POST /api/v1/elections/<election_id>/projector-links",
+    "POST /elections/projector-links/<token>/revoke": "POST /api/v1/elections/projector-links/<token>/revoke",
     "POST /proposals/sessions/<session_id>/window": "POST /api/v1/proposals/sessions/<session_id>/window",
     "POST /proposals/sessions/<session_id>/mine": "POST /api/v1/proposals/sessions/<session_id>/proposals",
     "POST /proposals/<proposal_id>/cosign": "POST /api/v1/proposals/<proposal_id>/cosign",
@@ -1116,6 +1162,8 @@ PAGE_TWINS = {
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
+    "POST /congress/projector-links/<token>/revoke",
+    "POST /elections/projector-links/<token>/revoke",
     "POST /disclosures/<item_id>/withdraw",
     "POST /surveys/<survey_id>/open",
     "POST /surveys/<survey_id>/close",

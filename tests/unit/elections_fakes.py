@@ -159,6 +159,28 @@ class FakeElectionsStore:
         docs = sorted(self._ballots(round_id).values(), key=lambda d: d["receipt"])
         return [copy.deepcopy(d) for d in docs[skip : skip + limit]], len(docs)
 
+    # --- projector links ----------------------------------------------------------------------------
+    def insert_projector_link(self, doc: dict, audit=None) -> dict:
+        return self.create("projector_links", doc, audit=audit)
+
+    def get_projector_link(self, token: str) -> dict | None:
+        return copy.deepcopy(self._col("projector_links").get(token))
+
+    def projector_links_of(self, election_id: str) -> list[dict]:
+        links = [
+            copy.deepcopy(d) for d in self._col("projector_links").values() if d["election_id"] == election_id
+        ]
+        return sorted(links, key=lambda d: d["created_at"], reverse=True)
+
+    def revoke_projector_link(self, token: str, at, by: str, audit=None) -> dict:
+        return self.change(
+            "projector_links",
+            token,
+            expect={"revoked_at": None},
+            set={"revoked_at": at, "revoked_by": by},
+            audit=audit,
+        )
+
 
 class FakePeers:
     """u05 (grassroots, under ftu) with ``n`` members M05001…; u06 beside it; a term with delegates."""
