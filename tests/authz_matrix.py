@@ -297,6 +297,12 @@ ROUTES: list[Row] = [
     ),
     Row("GET", "/evaluations", "login 200 200 200 200 200 200", LOGIN),
     Row("GET", "/evaluations/new", "login 403 403 403 403 403 200", EV),
+    Row(
+        "GET",
+        "/evaluations/<campaign_id>",
+        "login 303 303 303 303 403 303",
+        EVM + " (a redirect to what the caller may see)",
+    ),
     Row("POST", "/evaluations", "login 403 403 403 403 403 303", EV),
     Row("GET", "/evaluations/<campaign_id>/rate", "login 303 200 200 200 403 200", EVM),
     Row("POST", "/evaluations/<campaign_id>/rate", "login 303 303 303 303 403 403", EVM),

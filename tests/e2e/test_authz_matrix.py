@@ -195,6 +195,8 @@ def _survey(state: str, json=None, form=None):
         body = json(survey) if callable(json) else json
         return Ask({"survey_id": survey["id"]}, json=body, form=form, check=f"/api/v1/surveys/{survey['id']}")
 
+    return make
+
 
 # ----- elections (issue 14): u05's published demo election for the read rows, fresh ones for the rest --
 def elections_world(w: World) -> None:
@@ -343,7 +345,7 @@ def _award(state: str, json=None):
     def make(w: World, role: str) -> Ask:
         aid = new_award(w, state)
         body = json(w) if callable(json) else json
-        return Ask({"award_id": aid}, json=body, form=body, check=f"/api/v1/award-rounds/{aid}")
+        return Ask({"award_id": aid}, json=body, form=body or {}, check=f"/api/v1/award-rounds/{aid}")
 
     return make
 

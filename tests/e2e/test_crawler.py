@@ -57,6 +57,8 @@ ROLES = {
 }
 
 SKIP_PREFIXES = ("/logout", "/lang/", "/static/", "/api/")
+#: Pages shown full screen on a hall's projector (issue 14): no navigation on purpose.
+FULL_SCREEN = re.compile(r"/projector(/|$|\?)")
 DOWNLOAD = re.compile(r"(/exports?(/|$)|\.(csv|xlsx|docx|pdf|json|zip)$|/template\.)")
 MESSAGE = re.compile(r'(?s)<article class="card msg[^"]*".*?</article>')
 SHAPE = re.compile(r"[A-Za-z]*\d[\w-]*")
@@ -161,7 +163,9 @@ class Crawl:
         if r.status_code == 404 or r.status_code >= 500:
             self.found.append(f"{r.status_code} {target} (from {origin})")
         elif r.headers.get("Content-Type", "").startswith("text/html"):
-            if not links.header or (self.role != "anonymous" and not links.nav_home):
+            if FULL_SCREEN.search(target):
+                pass  # the projector view (大屏) is full screen by design: no navigation
+            elif not links.header or (self.role != "anonymous" and not links.nav_home):
                 self.found.append(f"no navigation {target} (from {origin})")
 
     def walk(self, starts: list[tuple[str, str]]) -> None:

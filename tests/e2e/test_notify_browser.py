@@ -26,6 +26,7 @@ def test_demo_inbox_unread_badge_marking_and_preferences_on_a_phone(stack, phone
     assert foreign is None or foreign.status_code == 404
 
     login(phone, stack.url, "M0100002")
+    phone.click("summary.menu-button")  # on a phone the navigation is behind the menu button
     badge = phone.wait_for_selector("#inbox-link #unread-badge")  # fetched by app.js on every page
     assert badge.inner_text() == (str(unread) if unread < 100 else "99+")
     phone.click("#inbox-link")
