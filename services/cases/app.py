@@ -810,9 +810,17 @@ def my_cases(store, actor: Actor) -> list[dict]:
     return docs
 
 
+#: The free-text queue search (``q``) looks at this many cases of the filter, newest first: a bound on
+#: the work of one search whatever the size of the union's history (FerretDB matches text by decoding
+#: documents; no text index). ``searched_all`` false in the answer: older cases were not searched.
+SEARCH_SCAN = 5000
+
+
 def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple[list[dict], int]:
     """A union's queue: filter, then most urgent first (overdue, then the nearest deadline), paged.
-    ``scope`` ``own``: cases dispatched to the union, and those it received and has not dispatched yet."""
+    ``scope`` ``own``: cases dispatched to the union, and those it received and has not dispatched yet.
+    ``q``: text in the title, employer name or worker name (:func:`rules.matches_search`) among the
+    newest :data:`SEARCH_SCAN` cases of the other filters; sets ``data["searched_all"]``."""
     from . import views  # the colour and urgency of a row are the view's
 
     union = _staff_of_union(actor, peers, data["union_id"])
@@ -820,7 +828,12 @@ def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple
     for k in ("state", "category", "case_type", "supervised"):
         if data.get(k) is not None:
             query[k] = data[k]
-    docs, _ = store.find_cases(query)
+    searched = None
+    if data.get("q"):  # explicitly bounded: the newest SEARCH_SCAN cases of the filter, matched here
+        docs, searched = store.find_cases(query, limit=SEARCH_SCAN)
+        docs = [d for d in docs if rules.matches_search(d, data["q"])]
+    else:
+        docs, _ = store.find_cases(query)
     if data["scope"] == "own":
         docs = [d for d in docs if (d.get("handling_union_id") or d["receiving_union_id"]) == union["id"]]
     rows = [views.summary(d, now) for d in docs]
@@ -828,6 +841,8 @@ def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple
         rows = [r for r in rows if r["overdue"] == data["overdue"]]
     rows.sort(key=lambda r: (not r["overdue"], r["deadline"] or "9999", r["id"]))
     start = (data["page"] - 1) * data["per_page"]
+    if searched is not None:
+        data["searched_all"] = searched <= SEARCH_SCAN
     return rows[start : start + data["per_page"]], len(rows)
 
 

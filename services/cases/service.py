@@ -319,7 +319,10 @@ class CasesService(OutboxRelay, HealthRpc):
     def queue(self, data: dict) -> dict:
         """A union's case queue with filters and paging (:class:`QueueIn` → :class:`QueueOut`), most
         urgent first (overdue, then by deadline), rows coloured by time limit. Staff/admins of the union
-        or above (``scope`` ``tree``: superior admins)."""
+        or above (``scope`` ``tree``: superior admins). ``q`` (1-50 characters): free text in the title,
+        employer name or worker name, case- and width-insensitive, among the newest 5,000 cases of the
+        other filters (``searched_all`` false: there were more, the older ones were not searched; null
+        without ``q``). Errors: BadInput (field messages), NotFound (union), Forbidden."""
         data = c.QueueIn().load(data)
         rows, total = app.queue(self.store, self.identity.actor, self.peers, data, self.clock.now())
         return c.QueueOut().dump(
@@ -329,6 +332,7 @@ class CasesService(OutboxRelay, HealthRpc):
                 "page": data["page"],
                 "per_page": data["per_page"],
                 "pages": max(1, -(-total // data["per_page"])),
+                "searched_all": data.get("searched_all"),
             }
         )
 

@@ -300,7 +300,10 @@ def test_the_pages_of_each_role(site, sms):
         s.get("/unions/u01/cases", params={"q": number}, allow_redirects=False).headers["Location"]
         == f"/cases/{number}"
     )
-    assert 'id="q-error"' in s.get("/unions/u01/cases", params={"q": "12"}).text
+    assert 'id="q-error"' in s.get("/unions/u01/cases", params={"q": "字" * 51}).text  # 1-50 characters
+    found = s.get("/unions/u01/cases", params={"q": "工资", "state": "replied"})  # free text, with filters
+    assert found.status_code == 200 and f'id="case-{number}"' in found.text
+    assert f'id="case-{number}"' not in s.get("/unions/u01/cases", params={"q": "不存在的内容"}).text
     desk = s.get("/unions/u01/hotline")
     assert desk.status_code == 200 and 'id="hotline-form"' in desk.text
     recorded = s.post(
@@ -331,6 +334,13 @@ def test_the_pages_of_each_role(site, sms):
     assert topic.status_code == 200 and 'id="alerts"' in topic.text
     report = s.get("/unions/ftu/cases/report.xlsx")
     assert report.status_code == 200 and load_workbook(io.BytesIO(report.content))["指标"]["A1"].value
+    picker = s.get("/unions/ftu/cases")  # the union picker: one lower union's queue, same filters
+    assert picker.status_code == 200 and '<option value="u01">' in picker.text
+    picked = s.get("/unions/ftu/cases", params={"union": "u01", "state": "closed"}, allow_redirects=False)
+    assert picked.status_code == 303 and picked.headers["Location"] == "/unions/u01/cases?state=closed"
+    assert f'id="case-{number}"' in s.get(picked.headers["Location"]).text
+    outside = s.get("/unions/u01/cases", params={"union": "u02"}, allow_redirects=False)
+    assert outside.status_code == 200  # not below u01: ignored, u01's own queue
 
     # the progress query pages, without a login
     http.cookies.clear()

@@ -189,3 +189,42 @@ def test_progress_query_with_phone_and_code(world):
         assert all(h["action"] != "note" and h["text"] != "内部意见：不对外" for h in shown["history"])
         with pytest.raises(NotFound):
             rpc.cases.query_progress({"case_number": cid, "phone": "13800138000", "code": code})
+
+
+def test_free_text_search_in_the_queue(world, monkeypatch):
+    rpc_as, _clock, _sms = world
+    with rpc_as(WORKER) as rpc:
+        wages = rpc.cases.file_case(CASE)["id"]  # title 拖欠十月份工资, employer u01 (u01公司工会), 王师傅
+    with rpc_as(HOTLINE) as rpc:
+        call = {
+            **CASE,
+            "title": "物流公司不签劳动合同",
+            "category": "labour_contract",
+            "employer": {"name": "城东物流有限公司"},
+            "phone": None,
+            "channel": "phone",
+            "caller": {"name": "张先生", "phone": "13900139000"},
+        }
+        logistics = rpc.cases.record_call("area", call)["id"]
+    with rpc_as(SUPERIOR) as rpc:
+
+        def found(q, **kw):
+            out = rpc.cases.queue({"union_id": "area", "scope": "tree", "q": q, **kw})
+            return sorted(r["id"] for r in out["items"]), out["searched_all"]
+
+        assert found("十月份") == ([wages], True)  # the title
+        assert found("城东 物流") == ([logistics], True)  # the employer's name, blanks ignored
+        assert found("Ｕ０１公司") == ([wages], True)  # full-width, any case: u01公司工会
+        assert found("张先生") == ([logistics], True)  # the worker's (caller's) name
+        assert found("王师傅", category="labour_contract") == ([], True)  # with the other filters
+        assert found("不存在的内容") == ([], True)
+        assert rpc.cases.queue({"union_id": "area", "scope": "tree"})["searched_all"] is None
+        with pytest.raises(BadInput) as bad:
+            rpc.cases.queue({"union_id": "area", "q": "字" * 51})
+        assert "q" in bad.value.fields
+    monkeypatch.setattr("services.cases.app.SEARCH_SCAN", 1)  # bounded: only the newest case is searched
+    with rpc_as(SUPERIOR) as rpc:
+        out = rpc.cases.queue({"union_id": "area", "scope": "tree", "q": "十月份"})
+        assert out["items"] == [] and out["searched_all"] is False
+    with rpc_as(OTHER_ADMIN) as rpc, pytest.raises(Forbidden):
+        rpc.cases.queue({"union_id": "u01", "q": "工资"})
