@@ -31,6 +31,7 @@ from openpyxl.styles import Font, PatternFill
 from dmlib.contracts import cases as c
 from dmlib.errors import BadInput, PayloadTooLarge
 
+from .disclosure import _file_response
 from .http import api, page
 from .pages import download, require_confirmed
 from .routing import Router
@@ -258,6 +259,17 @@ class CasesRoutes(Router):
         paging ``page``/``per_page`` (≤ 200); most urgent first, each row with its time-limit
         ``colour``. Staff and admins of the union or above. Errors: 400 (field messages), 403, 404."""
         return self.cases_rpc.queue({**request.args.to_dict(), "union_id": union_id})
+
+    @api(
+        "GET",
+        "/api/v1/cases/<case_id>/attachments/<attachment_id>",
+        response="application/octet-stream",
+        tags=["cases"],
+    )
+    def api_case_attachment(self, request, case_id, attachment_id):
+        """Download an attachment of a case (its worker; staff who may read the case); always as a
+        download. Errors: 403, 404 (case, or a file not of this case)."""
+        return _file_response(self.cases_rpc.get_attachment(case_id, attachment_id), download_it=True)
 
     @api("GET", "/api/v1/cases/<case_id>", response=c.CaseOut, tags=["cases"])
     def api_get_case(self, request, case_id):
@@ -561,6 +573,15 @@ class CasesRoutes(Router):
             "queue.html", request, union=union, queue=queue, query=query, q=q, errors=errors,
             names=names, children=children, page_link=page_link,
         )  # fmt: skip
+
+    @page("GET", "/cases/<case_id>/attachments/<attachment_id>")
+    def cases_attachment(self, request, case_id, attachment_id):
+        """An attachment of a case (its worker; staff who may read the case): PDF, images and text shown
+        in the browser (sandboxed), the rest downloaded; ``?download=1`` always downloads."""
+        return _file_response(
+            self.cases_rpc.get_attachment(case_id, attachment_id),
+            download_it=bool(request.args.get("download")),
+        )
 
     @page("GET", "/cases/<case_id>")
     def cases_case(self, request, case_id):

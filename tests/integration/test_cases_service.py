@@ -2,6 +2,7 @@
 every state and both rounds, transfers, overdue escalation once, refusals, the progress query, the
 indicators and the events."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from nameko.testing.services import replace_dependencies
 from nameko.testing.utils import get_extension
 
 from dmlib.auth import Actor, Grant
-from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge
 from services.cases.service import CasesService, Clock
 from services.members.service import MembersService
 from tests.helpers import SYSTEM, event_recorder, member, union_admin, valid_ids, wait_until
@@ -40,7 +41,9 @@ CASE = {
 def world(container_factory, config, rpc_as):
     SEEN.clear()
     sms = FakeSms()
-    cases = container_factory(CasesService, {**config, "CASE_WATCH_INTERVAL_S": 3600})
+    cases = container_factory(
+        CasesService, {**config, "CASE_WATCH_INTERVAL_S": 3600, "MAX_ATTACHMENT_BYTES": 4096}
+    )
     replace_dependencies(cases, sms=sms)
     for container in (container_factory(MembersService, config), cases, container_factory(Recorder, config)):
         container.start()
@@ -228,3 +231,54 @@ def test_free_text_search_in_the_queue(world, monkeypatch):
         assert out["items"] == [] and out["searched_all"] is False
     with rpc_as(OTHER_ADMIN) as rpc, pytest.raises(Forbidden):
         rpc.cases.queue({"union_id": "u01", "q": "工资"})
+
+
+def test_attachments_are_stored_and_read_only_by_the_cases_readers(world, db):
+    rpc_as, _clock, _sms = world
+    photo = bytes(range(256)) * 8  # 2,048 bytes: under the 4,096-byte limit of this test
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    files = [
+        {"filename": "工资条.png", "content_b64": b64(photo)},
+        {"filename": "说明.txt", "content_b64": b64(b"x")},
+    ]
+    with rpc_as(WORKER) as rpc:
+        case = rpc.cases.file_case({**CASE, "attachments": files})
+        refs = case["attachments"]
+        assert [(a["filename"], a["content_type"], a["size"]) for a in refs] == [
+            ("工资条.png", "image/png", 2048),
+            ("说明.txt", "text/plain", 1),
+        ]
+        got = rpc.cases.get_attachment(case["id"], refs[0]["id"])  # the worker
+        assert base64.b64decode(got["content_b64"]) == photo
+        before = db("cases").cases.count_documents({})
+        with pytest.raises(BadInput) as bad:  # a type not accepted
+            rpc.cases.file_case({**CASE, "attachments": [{"filename": "run.exe", "content_b64": b64(b"MZ")}]})
+        assert "attachments" in bad.value.fields
+        with pytest.raises(BadInput) as bad:  # not base64
+            rpc.cases.file_case({**CASE, "attachments": [{"filename": "a.pdf", "content_b64": "%%%"}]})
+        assert "attachments" in bad.value.fields
+        with pytest.raises(PayloadTooLarge) as big:  # over the limit: nothing stored
+            rpc.cases.file_case(
+                {**CASE, "attachments": [{"filename": "a.pdf", "content_b64": b64(b"0" * 4097)}]}
+            )
+        assert "attachments" in big.value.fields
+        with pytest.raises(BadInput) as bad:  # at most 5
+            rpc.cases.file_case({**CASE, "attachments": files * 3})
+        assert "attachments" in bad.value.fields
+        assert db("cases").cases.count_documents({}) == before
+        assert db("cases").attachments.count_documents({}) == 2
+    with rpc_as(ADMIN) as rpc:  # staff of the receiving union
+        assert rpc.cases.get_attachment(case["id"], refs[1]["id"])["content_b64"] == b64(b"x")
+    with rpc_as(OTHER_ADMIN) as rpc, pytest.raises(Forbidden):
+        rpc.cases.get_attachment(case["id"], refs[0]["id"])
+    with rpc_as(member("M0000002", "u01")) as rpc, pytest.raises(Forbidden):  # another member
+        rpc.cases.get_attachment(case["id"], refs[0]["id"])
+    with rpc_as(WORKER) as rpc:
+        second = rpc.cases.file_case(CASE)["id"]
+        with pytest.raises(NotFound):  # a file of another case
+            rpc.cases.get_attachment(second, refs[0]["id"])
+        with pytest.raises(NotFound):
+            rpc.cases.get_attachment(case["id"], "f000000000000")
