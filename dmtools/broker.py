@@ -117,7 +117,7 @@ ACCOUNTS: dict[str, Account] = {
     "cases": Account(calls=("members",)),
     "surveys": Account(calls=("members", "congress")),
     "notify": Account(
-        calls=("members", "voting", "congress", "surveys"),
+        calls=("members", "voting", "congress", "surveys", "cases"),
         consumes=tuple(
             (source, event, f"handle_{event}")
             for source, events in (
@@ -132,7 +132,11 @@ ACCOUNTS: dict[str, Account] = {
                     "proposals",
                     ("proposal_accepted", "proposal_assigned", "proposal_replied", "proposal_overdue"),
                 ),
-                ("cases", ("case_received", "case_dispatched", "case_overdue", "case_replied")),
+                (
+                    "cases",
+                    ("case_received", "case_dispatched", "case_overdue", "case_replied")
+                    + ("case_reminded", "case_supervised"),
+                ),
                 ("elections", ("round_opened", "election_published")),
                 ("surveys", ("survey_opened", "survey_reminded")),
             )

@@ -250,6 +250,12 @@ class QueueIn(BaseSchema):
     )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    q = Stripped(
+        load_default=None,
+        allow_none=True,
+        validate=_text(1, 50, "search"),
+        metadata={"description": "text in the title, employer name or worker name (newest 5,000 cases)"},
+    )
 
 
 class QueryCodeIn(BaseSchema):
@@ -481,6 +487,10 @@ class QueueOut(BaseSchema):
     page = fields.Integer()
     per_page = fields.Integer()
     pages = fields.Integer()
+    searched_all = fields.Boolean(
+        allow_none=True,
+        metadata={"description": "with q: false when older cases than the newest 5,000 were not searched"},
+    )
 
 
 class QueryCodeOut(BaseSchema):

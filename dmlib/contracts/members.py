@@ -150,6 +150,17 @@ class GrantIn(BaseSchema):
     scope = Id(required=True)
 
 
+class RoleHoldersIn(BaseSchema):
+    """Who holds one of ``roles`` in ``scope`` (``members.role_holders``, for other services)."""
+
+    scope = Id(required=True)
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(GRANTABLE_ROLES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(GRANTABLE_ROLES)),
+    )
+
+
 class LoginIn(BaseSchema):
     login = LoginName(required=True)
     password = fields.String(required=True, validate=validate.Length(min=1, max=128), load_only=True)

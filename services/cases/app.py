@@ -6,6 +6,7 @@ list is kept; both are repaired by :func:`recount` should a crash fall in betwee
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from dmlib.attachments import decode_attachments
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import cases as c
@@ -43,6 +45,8 @@ class Settings:
     code_ttl_s: int = 600
     max_attempts: int = 5
     code_key: bytes = b"cases:query-code"
+    #: bytes per attachment (config ``MAX_ATTACHMENT_BYTES``, shared with disclosure: 5 MiB)
+    max_attachment_bytes: int = 5 * 1024 * 1024
 
 
 class Peers(Protocol):
@@ -161,6 +165,7 @@ def _receive(store, actor, clock, settings, peers, union: dict, data: dict, work
         employer["name"] = employer.get("name") or emp_union["name"]
         employer["path"] = list(emp_union["path"])
     employer["key"] = employer_key(employer)
+    files = decode_attachments(data.get("attachments") or [], settings.max_attachment_bytes)  # 400/413
     at = clock()
     seq = store.next_seq(f"{rules.china_day(at):%y%m%d}")
     number = rules.case_number(at, seq)
@@ -175,8 +180,8 @@ def _receive(store, actor, clock, settings, peers, union: dict, data: dict, work
         "anonymous": bool(data.get("anonymous")),
         "employer": employer,
         "attachments": [
-            {"id": f"a{i + 1}", "filename": a["filename"], "size": len(a["content_b64"]) * 3 // 4}
-            for i, a in enumerate(data.get("attachments") or [])
+            {"id": f["_id"], "filename": f["filename"], "content_type": f["content_type"], "size": f["size"]}
+            for f in files
         ],
         "state": "received",
         "round": 0,
@@ -205,9 +210,16 @@ def _receive(store, actor, clock, settings, peers, union: dict, data: dict, work
         role if role != "worker" else "member",
         fields=("case_type", "category", "title", "state"),
     )
-    created = store.create(
-        CASES, doc, events=[case_event("case_received", doc, channel=doc["channel"])], audit=record
-    )
+    for f in files:  # stored before the case that refers to them commits; dropped if it does not
+        f.update(case_id=number, uploaded_at=at)
+    store.store_files(files)
+    try:
+        created = store.create(
+            CASES, doc, events=[case_event("case_received", doc, channel=doc["channel"])], audit=record
+        )
+    except BaseException:
+        store.forget_files([f["_id"] for f in files])
+        raise
     store.bump(rules.contribution_diff(None, created), {employer["key"]: employer["name"]})
     _note_alert(store, settings, created)
     return created
@@ -799,6 +811,23 @@ def _check_case(store, case: dict, now: datetime, settings: Settings) -> tuple[i
 
 
 # ----- reading -------------------------------------------------------------------------------------------
+def get_attachment(store, actor: Actor, case_id: str, attachment_id: Any) -> dict:
+    """A file of a case for whoever may read the case (its worker; staff of the receiving or handling
+    union or above: :func:`policy.require_reader`), decided before the file is read."""
+    case = load_case(store, case_id)
+    policy.require_reader(actor, case)
+    doc = store.get_attachment(attachment_id) if isinstance(attachment_id, str) else None
+    if doc is None or doc.get("case_id") != case_id:
+        raise NotFound("no such attachment / 附件不存在")
+    return {
+        "id": doc["_id"],
+        "filename": doc["filename"],
+        "content_type": doc["content_type"],
+        "size": doc["size"],
+        "content_b64": base64.b64encode(doc["data"]).decode(),
+    }
+
+
 def get_case(store, actor: Actor, case_id: str) -> dict:
     case = load_case(store, case_id)
     policy.require_reader(actor, case)
@@ -810,9 +839,17 @@ def my_cases(store, actor: Actor) -> list[dict]:
     return docs
 
 
+#: The free-text queue search (``q``) looks at this many cases of the filter, newest first: a bound on
+#: the work of one search whatever the size of the union's history (FerretDB matches text by decoding
+#: documents; no text index). ``searched_all`` false in the answer: older cases were not searched.
+SEARCH_SCAN = 5000
+
+
 def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple[list[dict], int]:
     """A union's queue: filter, then most urgent first (overdue, then the nearest deadline), paged.
-    ``scope`` ``own``: cases dispatched to the union, and those it received and has not dispatched yet."""
+    ``scope`` ``own``: cases dispatched to the union, and those it received and has not dispatched yet.
+    ``q``: text in the title, employer name or worker name (:func:`rules.matches_search`) among the
+    newest :data:`SEARCH_SCAN` cases of the other filters; sets ``data["searched_all"]``."""
     from . import views  # the colour and urgency of a row are the view's
 
     union = _staff_of_union(actor, peers, data["union_id"])
@@ -820,7 +857,12 @@ def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple
     for k in ("state", "category", "case_type", "supervised"):
         if data.get(k) is not None:
             query[k] = data[k]
-    docs, _ = store.find_cases(query)
+    searched = None
+    if data.get("q"):  # explicitly bounded: the newest SEARCH_SCAN cases of the filter, matched here
+        docs, searched = store.find_cases(query, limit=SEARCH_SCAN)
+        docs = [d for d in docs if rules.matches_search(d, data["q"])]
+    else:
+        docs, _ = store.find_cases(query)
     if data["scope"] == "own":
         docs = [d for d in docs if (d.get("handling_union_id") or d["receiving_union_id"]) == union["id"]]
     rows = [views.summary(d, now) for d in docs]
@@ -828,6 +870,8 @@ def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple
         rows = [r for r in rows if r["overdue"] == data["overdue"]]
     rows.sort(key=lambda r: (not r["overdue"], r["deadline"] or "9999", r["id"]))
     start = (data["page"] - 1) * data["per_page"]
+    if searched is not None:
+        data["searched_all"] = searched <= SEARCH_SCAN
     return rows[start : start + data["per_page"]], len(rows)
 
 
@@ -1080,6 +1124,8 @@ class ReplayStore:
     def __getattr__(self, name):
         if name in ("bump", "note_receipt", "put_alert", "watch", "unwatch"):
             return lambda *a, **k: []
+        if name in ("store_files", "forget_files"):  # a replayed case's files are stored as they come
+            return getattr(self.inner, name)
         raise AttributeError(name)
 
 

@@ -12,6 +12,7 @@ Times are UTC ``datetime``s; days and working hours are China Standard Time (UTC
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -186,6 +187,23 @@ def case_number(at: datetime, seq: int) -> str:
 
 def mask_phone(phone: str | None) -> str | None:
     return f"{phone[:3]}****{phone[-4:]}" if phone and len(phone) == 11 else None
+
+
+def fold_text(text: str | None) -> str:
+    """Text as the queue search compares it: NFKC (full-width → half-width), case-folded, without
+    whitespace (``"华冠 食品"`` and ``"华冠食品"`` match)."""
+    return "".join(unicodedata.normalize("NFKC", text or "").split()).casefold()
+
+
+def matches_search(case: Mapping, q: str) -> bool:
+    """Does ``q`` (folded by :func:`fold_text`) occur in the case's title, employer name or worker name?"""
+    needle = fold_text(q)
+    hay = (
+        case.get("title"),
+        (case.get("employer") or {}).get("name"),
+        (case.get("worker") or {}).get("name"),
+    )
+    return any(needle in fold_text(h) for h in hay)
 
 
 # ----- indicators -----------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class SettingsProvider(DependencyProvider):
             code_ttl_s=g("CASE_QUERY_CODE_TTL_S", 600),
             max_attempts=g("CASE_QUERY_MAX_ATTEMPTS", 5),
             code_key=hmac.new(auth_secret(cfg).encode(), b"cases:query-code", hashlib.sha256).digest(),
+            max_attachment_bytes=g("MAX_ATTACHMENT_BYTES", 5 * 1024 * 1024),
         )
 
     def get_dependency(self, worker_ctx) -> app.Settings:
@@ -203,7 +204,11 @@ class CasesService(OutboxRelay, HealthRpc):
         ``caller``; ``anonymous`` only for a suggestion). The receiving union is the member's own union.
         Out: :class:`CaseOut` in state ``received`` with its case number (``id``, 11 digits ``YYMMDD`` +
         daily sequence, China time). Publishes ``case_received``; audit ``cases.case_received``.
-        Errors: BadInput (fields; an ``employer.union_id`` that does not exist), Forbidden (not a member)."""
+        Attachments: up to 5 files (pdf, png, jpg, xlsx, docx, csv, txt) of at most
+        ``MAX_ATTACHMENT_BYTES`` (5 MiB) each, stored with the case (``get_attachment``).
+        Errors: BadInput (fields; an ``employer.union_id`` that does not exist; a file name of another
+        type, bad base64, an empty file), PayloadTooLarge (a file over the limit), Forbidden (not a
+        member)."""
         data = c.CaseIn().load(data)
         return self._done(app.file_case(*self._args(), self.settings_, self.peers, data))
 
@@ -213,7 +218,8 @@ class CasesService(OutboxRelay, HealthRpc):
         union, which leads: 分级主办). In: :class:`CaseIn` with ``channel`` ``phone``/``visit`` and
         ``caller`` {name, phone} (``member_id`` when the caller is a member). Out: :class:`CaseOut`
         (``received``). ``hotline_staff`` or an admin of ``union_id`` (or above). Publishes
-        ``case_received``. Errors: BadInput, NotFound (union), Forbidden."""
+        ``case_received``. Attachments as for :meth:`file_case`. Errors: BadInput, PayloadTooLarge,
+        NotFound (union), Forbidden."""
         data = c.CaseIn().load(data)
         return self._done(app.record_call(*self._args(), self.settings_, self.peers, union_id, data))
 
@@ -310,6 +316,13 @@ class CasesService(OutboxRelay, HealthRpc):
         )
 
     @rpc
+    def get_attachment(self, case_id: str, attachment_id: str) -> dict:
+        """One attachment of a case: ``{"id", "filename", "content_type", "size" (bytes), "content_b64"}``.
+        Its worker and the staff who may read the case (``get_case``'s readers); decided before the file
+        is read. Errors: NotFound (case, or a file not of this case), Forbidden."""
+        return app.get_attachment(self.store, self.identity.actor, case_id, attachment_id)
+
+    @rpc
     def my_cases(self) -> list[dict]:
         """The caller's own cases, newest first ([:class:`CaseSummaryOut`])."""
         now = self.clock.now()
@@ -319,7 +332,10 @@ class CasesService(OutboxRelay, HealthRpc):
     def queue(self, data: dict) -> dict:
         """A union's case queue with filters and paging (:class:`QueueIn` → :class:`QueueOut`), most
         urgent first (overdue, then by deadline), rows coloured by time limit. Staff/admins of the union
-        or above (``scope`` ``tree``: superior admins)."""
+        or above (``scope`` ``tree``: superior admins). ``q`` (1-50 characters): free text in the title,
+        employer name or worker name, case- and width-insensitive, among the newest 5,000 cases of the
+        other filters (``searched_all`` false: there were more, the older ones were not searched; null
+        without ``q``). Errors: BadInput (field messages), NotFound (union), Forbidden."""
         data = c.QueueIn().load(data)
         rows, total = app.queue(self.store, self.identity.actor, self.peers, data, self.clock.now())
         return c.QueueOut().dump(
@@ -329,6 +345,7 @@ class CasesService(OutboxRelay, HealthRpc):
                 "page": data["page"],
                 "per_page": data["per_page"],
                 "pages": max(1, -(-total // data["per_page"])),
+                "searched_all": data.get("searched_all"),
             }
         )
 

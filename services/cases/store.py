@@ -8,6 +8,10 @@
   [{round, dispatched_at, complexity, limit_days, due {sign_for, contact, reply}, met {sign_for,
   contact, reply}, reply, replied_at, overdue_at, rating, reminded [keys]}], ``supervised``,
   ``supervising_union_id``, ``reminders``, ``history``, ``follow_ups``, ``received_at``, ``closed_at``.
+- ``attachments``: ``_id`` = file id (``f`` + 12 hex); ``case_id``, ``filename``, ``content_type``,
+  ``size`` (bytes), ``data``, ``uploaded_at``: written before the case that lists them (its
+  ``attachments`` = [{id, filename, content_type, size}]) and removed if the case is not created; read
+  by ``_id`` only.
 - ``sequences``: ``_id`` = ``YYMMDD`` (China day): ``seq``, the last case number of the day.
 - ``counters``: ``_id`` = ``<union id>:<YYYY-MM>``: the indicator counters of the union and every union
   below it for a month (``m.<metric>``, ``c.<category>.<metric>``, ``u.<child or itself>.<metric>``,
@@ -50,6 +54,21 @@ class CasesStore(Store):
     indexes = {
         CASES: [IndexModel("handling_union_id"), IndexModel("union_path"), IndexModel("worker.member_id")],
     }
+
+    # --- attachments -----------------------------------------------------------------------------
+    def store_files(self, files: list[dict]) -> None:
+        """Store attachment files (each a small document under the 16 MiB limit: at most
+        ``MAX_ATTACHMENT_BYTES``) before the case that refers to them commits."""
+        for f in files:
+            self.create("attachments", f)
+
+    def forget_files(self, attachment_ids: list[str]) -> None:
+        """Remove files no case refers to (its creation failed)."""
+        for a in attachment_ids:
+            self.db.attachments.delete_one({"_id": a})
+
+    def get_attachment(self, attachment_id: str) -> dict | None:
+        return self.db.attachments.find_one({"_id": attachment_id})
 
     # --- cases -----------------------------------------------------------------------------------
     def get(self, case_id: str) -> dict | None:

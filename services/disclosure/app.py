@@ -18,16 +18,16 @@ NotFound, Conflict, PayloadTooLarge), each with its code; nothing here reads mes
 from __future__ import annotations
 
 import base64
-import binascii
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from dmlib.attachments import decode_attachments
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import disclosure as c
-from dmlib.errors import BadInput, Conflict, NotFound, PayloadTooLarge
+from dmlib.errors import BadInput, Conflict, NotFound
 from dmlib.schemas import iso, page_out
 from dmlib.state import event
 
@@ -78,41 +78,6 @@ def _grassroots(union: dict) -> None:
             "disclosures are published by a grassroots union / 厂务公开由基层工会发布",
             fields={"union_id": ["not a grassroots union"]},
         )
-
-
-def decode_attachments(files: list[dict], limit: int) -> list[dict]:
-    """Check and decode every file before anything is written: 400 for bad base64 or an empty file, 413
-    if one is over ``limit`` bytes. Returns the file documents (``_id``, ``filename``, ``content_type``,
-    ``size``, ``data``)."""
-    out = []
-    for i, f in enumerate(files):
-        try:
-            content = base64.b64decode(f["content_b64"], validate=True)
-        except (binascii.Error, ValueError):
-            raise BadInput(
-                "attachment is not base64 / 附件编码有误", fields={"attachments": {i: ["not base64"]}}
-            ) from None
-        if not content:
-            raise BadInput("attachment is empty / 附件为空", fields={"attachments": {i: ["empty file"]}})
-        if len(content) > limit:
-            size = rules.human_size(limit)
-            raise PayloadTooLarge(
-                f"attachment {f['filename']} is over {size} / 附件超过{size}",
-                fields={"attachments": {i: [f"over {limit} bytes"]}},
-                details={"limit_bytes": limit, "size_bytes": len(content), "filename": f["filename"]},
-            )
-        name = rules.safe_filename(f["filename"])
-        ext = name.rsplit(".", 1)[-1].lower()
-        out.append(
-            {
-                "_id": f"f{uuid.uuid4().hex[:12]}",
-                "filename": name,
-                "content_type": c.ATTACHMENT_TYPES[ext],
-                "size": len(content),
-                "data": content,
-            }
-        )
-    return out
 
 
 def _refs(files: list[dict]) -> list[dict]:

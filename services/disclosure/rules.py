@@ -5,14 +5,14 @@ No nameko, no pymongo: unit-tested in tests/unit/test_disclosure_rules.py.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
+
+from dmlib.attachments import human_size, safe_filename  # noqa: F401 - re-exported for disclosure's callers
 
 #: What survives sanitising: text structure, tables and links. No images (files go as attachments; the
 #: CSP would block remote images anyway), no raw HTML, no inline styles or event handlers.
@@ -50,17 +50,6 @@ def render_markdown(source: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
-
-
-def safe_filename(name: str) -> str:
-    """A file name fit for a Content-Disposition header and a spreadsheet cell: NFC, no path parts,
-    no control characters or quotes, at most 120 characters before the extension."""
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r'[\x00-\x1f\x7f"]', "", name).strip() or "file"
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
-    return f"{stem[:120]}.{ext.lower()}" if ext else stem[:120]
 
 
 def rate(read: int, members: int) -> float:
@@ -105,14 +94,6 @@ def department_reads(
     ]
     departments.sort(key=lambda d: (d["rate"], d["name"]))
     return departments, unread
-
-
-def human_size(n: int) -> str:
-    """A byte count for people: 5 MiB, 4 KiB, 300 B."""
-    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n} B"
 
 
 def age_days(since: datetime, until: datetime) -> int:

@@ -31,6 +31,7 @@ from openpyxl.styles import Font, PatternFill
 from dmlib.contracts import cases as c
 from dmlib.errors import BadInput, PayloadTooLarge
 
+from .disclosure import _file_response
 from .http import api, page
 from .pages import download, require_confirmed
 from .routing import Router
@@ -253,9 +254,22 @@ class CasesRoutes(Router):
     @api("GET", "/api/v1/unions/<union_id>/cases", query=c.QueueIn, response=c.QueueOut, tags=["cases"])
     def api_case_queue(self, request, union_id):
         """A union's case queue: filters ``state``, ``category``, ``case_type``, ``overdue``,
-        ``supervised``, ``scope`` (``own`` | ``tree``), paging ``page``/``per_page`` (≤ 200); most urgent
-        first, each row with its time-limit ``colour``. Staff and admins of the union or above."""
+        ``supervised``, ``scope`` (``own`` | ``tree``), free text ``q`` (1-50 characters, in the title,
+        employer name or worker name of the newest 5,000 cases of the filters: ``searched_all``),
+        paging ``page``/``per_page`` (≤ 200); most urgent first, each row with its time-limit
+        ``colour``. Staff and admins of the union or above. Errors: 400 (field messages), 403, 404."""
         return self.cases_rpc.queue({**request.args.to_dict(), "union_id": union_id})
+
+    @api(
+        "GET",
+        "/api/v1/cases/<case_id>/attachments/<attachment_id>",
+        response="application/octet-stream",
+        tags=["cases"],
+    )
+    def api_case_attachment(self, request, case_id, attachment_id):
+        """Download an attachment of a case (its worker; staff who may read the case); always as a
+        download. Errors: 403, 404 (case, or a file not of this case)."""
+        return _file_response(self.cases_rpc.get_attachment(case_id, attachment_id), download_it=True)
 
     @api("GET", "/api/v1/cases/<case_id>", response=c.CaseOut, tags=["cases"])
     def api_get_case(self, request, case_id):
@@ -521,16 +535,25 @@ class CasesRoutes(Router):
     # ----- pages: queue and case ---------------------------------------------------------------------
     @page("GET", "/unions/<union_id>/cases")
     def cases_queue(self, request, union_id):
-        """The union's case queue: filters, case-number search, paging, time-limit colours."""
+        """The union's case queue: filters, search (a case number opens the case; other text is
+        searched in the titles, employer names and worker names: ``q``), a picker of the unions below
+        (``union``: that union's queue with the same filters), paging, time-limit colours."""
         q = (request.args.get("q") or "").strip()
         if q:
             try:
                 number = c.CaseNumber().deserialize(q)
-            except Exception:  # noqa: BLE001 - marshmallow's ValidationError: shown next to the box
+            except Exception:  # noqa: BLE001 - not a case number: free text for the queue's search
                 number = None
             if number:
                 return self.web.redirect(f"/cases/{number}")
         query = {k: v for k, v in request.args.items() if k in QUEUE_FILTERS and v}
+        if q:
+            query["q"] = q
+        picked = (request.args.get("union") or "").strip()
+        if picked and picked != union_id:  # the picker: only a union below this one, else ignored
+            below = {u["id"] for u in self.members_rpc.list_unions(union_id)}
+            if picked in below:
+                return self.web.redirect(f"/unions/{self._safe(picked)}/cases?" + urlencode(query))
         union = self.members_rpc.get_union(union_id)
         result = self.web.attempt(self.cases_rpc.queue, {**query, "union_id": union_id})
         if result.refusal:  # a hand-edited filter: the page again with the message, and no rows
@@ -540,8 +563,6 @@ class CasesRoutes(Router):
             )
         else:
             queue, errors = result.value, {}
-        if q and not errors:
-            errors = {"q": self.web.gettext("A case number is 11 digits.")}
         names = self._names()
         children = [u for u in self.members_rpc.list_unions(union_id) if u["id"] != union_id]
 
@@ -552,6 +573,15 @@ class CasesRoutes(Router):
             "queue.html", request, union=union, queue=queue, query=query, q=q, errors=errors,
             names=names, children=children, page_link=page_link,
         )  # fmt: skip
+
+    @page("GET", "/cases/<case_id>/attachments/<attachment_id>")
+    def cases_attachment(self, request, case_id, attachment_id):
+        """An attachment of a case (its worker; staff who may read the case): PDF, images and text shown
+        in the browser (sandboxed), the rest downloaded; ``?download=1`` always downloads."""
+        return _file_response(
+            self.cases_rpc.get_attachment(case_id, attachment_id),
+            download_it=bool(request.args.get("download")),
+        )
 
     @page("GET", "/cases/<case_id>")
     def cases_case(self, request, case_id):

@@ -419,6 +419,8 @@ def change_role(store, actor: Actor, data: dict, granting: bool) -> dict:
     member = member_of(store, member_id)
     change = rules.with_role if granting else rules.without_role
     union = union_of(store, member["union_id"])
+    if granting:  # listed before the grant commits: the list of role holders is a superset of them
+        store.hold_role(scope, member_id, (member.get("_v") or 0) + 1)
     after = store.change(
         "members",
         member_id,
@@ -434,6 +436,8 @@ def change_role(store, actor: Actor, data: dict, granting: bool) -> dict:
             note={"role": role, "scope": scope},
         ),
     )
+    if not granting and not any(g["scope"] == scope for g in after.get("roles") or []):
+        store.drop_role_holder(scope, member_id, after["_v"])
     return member_view(store, after, {union["_id"]: union["name"]})
 
 
@@ -465,6 +469,29 @@ def record_titles(store, actor: Actor, clock: Clock, source: str, ref: str, titl
         )
         recorded += 1
     return {"recorded": recorded, "unknown": unknown}
+
+
+def role_holders(store, actor: Actor, scope: str, roles: list[str]) -> list[dict]:
+    """The members holding one of ``roles`` in ``scope`` (the system only: other services find whom to
+    notify). The derived list (``role_holders``, a superset) is checked against each member's record, so
+    a revoke whose list update was lost never counts. Cost: one ``_id`` lookup plus one per listed member."""
+    policy.require_system(actor)
+    wanted = set(roles)
+    out = []
+    for m in store.get_members(store.role_holder_ids(scope)):
+        held = sorted(
+            {g["role"] for g in m.get("roles") or [] if g["scope"] == scope and g["role"] in wanted}
+        )
+        if held:
+            out.append(
+                {
+                    "member_id": m["_id"],
+                    "name": m["name"],
+                    "roles": held,
+                    "locale": m.get("locale") or "zh-CN",
+                }
+            )
+    return out
 
 
 # ----- credentials ---------------------------------------------------------------------------------

@@ -278,6 +278,17 @@ class MembersService(OutboxRelay, HealthRpc):
         return c.MemberOut().dump(out)
 
     @rpc
+    def role_holders(self, scope: str, roles: list[str]) -> list[dict]:
+        """Who holds one of ``roles`` (e.g. ``["union_admin", "hotline_staff"]``) in ``scope`` (a union,
+        department or congress id): ``[{"member_id", "name", "roles": [the matching roles], "locale"}]``
+        ordered by member number; ``[]`` for a scope nobody holds. The system only (a notifier finding a
+        case's handlers, issue 13). Served by the derived ``role_holders`` index kept with every grant and
+        revoke (docs/storage.md): one ``_id`` lookup plus one per holder, never a scan. Errors: BadInput
+        (:class:`RoleHoldersIn`: an id, 1+ grantable role names), Forbidden."""
+        data = c.RoleHoldersIn().load({"scope": scope, "roles": roles})
+        return app.role_holders(self.store, self.identity.actor, data["scope"], data["roles"])
+
+    @rpc
     def authenticate(self, credentials: dict, client_address: str | None = None) -> dict:
         """Check a login name and password (argon2id). In: :class:`LoginIn` (the login is normalised:
         NFKC, trimmed, upper case, so ``m0100002`` logs in as ``M0100002``); ``client_address``: the

@@ -36,6 +36,14 @@ Collections (``_id`` chosen so that hot paths are ``_id`` lookups, see docs/stor
 - On ``unions``, ``roster_jobs.<job id>`` = ``{batch, start}``: the last import batch added to that
   union's roster and the roster position it started at, so a resumed batch is not added twice; on
   ``rosters``, ``pushed``: the import batches whose entries a chunk holds.
+- ``role_holders``: who holds a role in a scope (issue 13: the staff a case notification goes to), a
+  derived index so that finding them is one ``_id`` lookup, not a scan of ``members``: ``_id`` = the
+  scope (a union, department or congress id), ``h.<member number>`` = the member's version (``_v``)
+  as of the latest grant in that scope. It is a superset of the holders: a grant adds the entry *before*
+  its guarded change commits, a revoke removes it *after*, and only if the member holds no role there
+  any more and the entry is not newer than the revoke (so reordered writes never drop a holder);
+  readers check each entry against the member's ``roles`` (:func:`.app.role_holders`). Built from
+  ``members`` once (:meth:`MembersStore.ensure_indexes`, marker ``_id`` ``~built``).
 - ``login_attempts``: failed-login counters, ``_id`` = ``acct:<login>:<window>`` or
   ``addr:<address>:<window>``; ``count``, ``expires_at`` (see :mod:`services.members.logins`).
 """
@@ -105,6 +113,23 @@ def _by_chunk(start: int, entries: list[dict], size: int) -> dict[int, list[dict
     return out
 
 
+#: The marker of a built ``role_holders`` collection (not an id: ids never start with ``~``).
+ROLE_HOLDERS_BUILT = "~built"
+
+
+def _hold(db, scope: str, member_id: str, version: int) -> None:
+    """Record ``member_id`` in ``scope``'s role holders as of their version ``version`` (never lowered)."""
+    try:
+        db.role_holders.insert_one({"_id": scope, "h": {}})
+    except DuplicateKeyError:
+        pass
+    key = f"h.{member_id}"
+    db.role_holders.update_one(
+        {"_id": scope, "$or": [{key: {"$exists": False}}, {key: {"$lt": version}}]},
+        {"$set": {key: version}},
+    )
+
+
 class MembersStore(Store):
     indexes = {
         "members": [IndexModel("id_hash", unique=True, name="id_hash_unique"), IndexModel("union_id")],
@@ -127,6 +152,11 @@ class MembersStore(Store):
                 pass  # moved by another instance, or a clash: the normalised key wins
             db.credentials.delete_one({"_id": cred["_id"]})
             db.members.update_one({"_id": cred["member_id"], "login": cred["_id"]}, {"$set": {"login": key}})
+        if db.role_holders.find_one({"_id": ROLE_HOLDERS_BUILT}) is None:
+            for m in db.members.find({}, projection={"roles": 1, "_v": 1}):
+                for scope in {g["scope"] for g in m.get("roles") or []}:
+                    _hold(db, scope, m["_id"], m.get("_v") or 0)
+            db.role_holders.update_one({"_id": ROLE_HOLDERS_BUILT}, {"$set": {"h": {}}}, upsert=True)
 
     # --- unions --------------------------------------------------------------------------------
     def get_union(self, union_id: str) -> dict | None:
@@ -408,6 +438,22 @@ class MembersStore(Store):
 
     def get_member(self, member_id: str) -> dict | None:
         return self.db.members.find_one({"_id": member_id})
+
+    # --- role holders (see the module docstring) ----------------------------------------------------
+    def hold_role(self, scope: str, member_id: str, version: int) -> None:
+        """Before a grant commits: list ``member_id`` under ``scope`` as of the version the grant writes."""
+        _hold(self.db, scope, member_id, version)
+
+    def drop_role_holder(self, scope: str, member_id: str, version: int) -> None:
+        """After a revoke committed (the member's version ``version``, no role left in ``scope``): drop the
+        entry unless a later grant wrote a newer one."""
+        key = f"h.{member_id}"
+        self.db.role_holders.update_one({"_id": scope, key: {"$lte": version}}, {"$unset": {key: ""}})
+
+    def role_holder_ids(self, scope: str) -> list[str]:
+        """The member numbers listed under ``scope`` (a superset of its holders; one ``_id`` lookup)."""
+        doc = self.db.role_holders.find_one({"_id": scope}) or {}
+        return sorted(doc.get("h") or {})
 
     def member_union(self, member_id: str) -> str | None:
         """The union id of a member (only that field is read: authorisation decides on it before the

@@ -105,6 +105,7 @@ class NotifyService(OutboxRelay, HealthRpc):
     voting_rpc = Rpc("voting")
     congress_rpc = Rpc("congress")
     surveys_rpc = Rpc("surveys")
+    cases_rpc = Rpc("cases")
 
     # ===== audiences ==============================================================================
     def _roster_pages(self, union_id: str) -> Iterator[list[dict]]:
@@ -549,6 +550,39 @@ class NotifyService(OutboxRelay, HealthRpc):
             member_ids=[worker],
         )
 
+    def _case_staff(self, payload: dict, kind: str, supervisors: bool = False, **context) -> None:
+        """A case event for the union staff who handle it: the ``union_admin`` and ``hotline_staff`` of
+        the handling union, and with ``supervisors`` the ``union_admin`` and ``superior_admin`` of the
+        union above it (督办; the handling union itself at the root). The handling union is read from
+        cases and the union above from members (the owners), never from the event body; the holders from
+        ``members.role_holders``. Their messages are a fan-out of their own (event id + ``:staff``), so a
+        worker who is also staff gets both and a redelivery inserts nothing twice."""
+        self.identity.act_as_service()
+        case = self.cases_rpc.get_case(payload["case_id"])
+        union_id = case.get("handling_union_id")
+        if not union_id:
+            return
+        staff = self.members_rpc.role_holders(union_id, ["union_admin", "hotline_staff"])
+        if supervisors:
+            parent = self.members_rpc.get_union(union_id).get("parent_id") or union_id
+            staff += self.members_rpc.role_holders(parent, ["union_admin", "superior_admin"])
+        member_ids = list(dict.fromkeys(h["member_id"] for h in staff))
+        if not member_ids:
+            return
+        self._fanout(
+            {**payload, "event_id": f"{payload['event_id']}:staff"},
+            kind,
+            {
+                "subject": case.get("title") or payload["case_id"],
+                "case_id": payload["case_id"],
+                "union_name": case.get("handling_union_name") or union_id,
+                "deadline": _iso_minute(payload.get("deadline"))[:10],
+                **context,
+            },
+            f"/cases/{payload['case_id']}",
+            member_ids=member_ids,
+        )
+
     @event_handler("cases", "case_received")
     def handle_case_received(self, payload: dict) -> None:
         """A case received (接): its worker, with the case number to quote."""
@@ -556,13 +590,35 @@ class NotifyService(OutboxRelay, HealthRpc):
 
     @event_handler("cases", "case_dispatched")
     def handle_case_dispatched(self, payload: dict) -> None:
-        """A case dispatched or transferred (派, 转办) or reopened for round 2: its worker."""
+        """A case dispatched or transferred (派, 转办) or reopened for round 2: its worker, and the
+        handling union's admins and hotline staff (``case_assigned``: to sign for it)."""
         self._case(payload, "case_dispatched")
+        self._case_staff(payload, "case_assigned", sign_for_by=_iso_minute(payload.get("sign_for_by")))
+
+    @event_handler("cases", "case_reminded")
+    def handle_case_reminded(self, payload: dict) -> None:
+        """A reminder (催办) before or after a limit (sign-for, contact, reply): the handling union's
+        admins and hotline staff (never the worker)."""
+        self._case_staff(
+            payload,
+            "case_reminded",
+            limit=payload.get("limit") or "reply",
+            when=payload.get("when") or "before",
+            due_at=_iso_minute(payload.get("due_at")),
+        )
+
+    @event_handler("cases", "case_supervised")
+    def handle_case_supervised(self, payload: dict) -> None:
+        """A superior admin's supervision or chase (督办, 催办): the handling union's admins and hotline
+        staff."""
+        self._case_staff(payload, "case_supervised")
 
     @event_handler("cases", "case_overdue")
     def handle_case_overdue(self, payload: dict) -> None:
-        """A case past its reply limit, escalated to the superior union (督办): its worker."""
+        """A case past its reply limit, escalated to the superior union (督办): its worker, the handling
+        union's admins and hotline staff and the superior union's admins (``case_escalated``)."""
         self._case(payload, "case_overdue")
+        self._case_staff(payload, "case_escalated", supervisors=True)
 
     @event_handler("cases", "case_replied")
     def handle_case_replied(self, payload: dict) -> None:

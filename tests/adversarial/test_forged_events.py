@@ -259,6 +259,19 @@ CASES: dict[tuple[str, str], dict | None] = {
         "supervising_union_id": "ftu",
     },
     ("notify", "handle_case_replied"): {**CASE_EVENT, "state": "replied", "on_time": True},
+    ("notify", "handle_case_reminded"): {
+        **CASE_EVENT,
+        "state": "dispatched",
+        "limit": "sign_for",
+        "when": "after",
+        "due_at": "2026-12-07T03:00:00Z",
+    },
+    ("notify", "handle_case_supervised"): {
+        **CASE_EVENT,
+        "state": "signed",
+        "supervising_union_id": "ftu",
+        "note": "请三日内答复职工",
+    },
     ("notify", "handle_survey_opened"): SURVEY,
     ("notify", "handle_survey_reminded"): {**SURVEY, "reminder": 1, "pending": 3},
     ("congress", "handle_poll_closed"): None,
@@ -473,6 +486,16 @@ class StandInSurveys:
         return self.audience_members(survey_id, offset, limit)
 
 
+class StandInCases:
+    """What notify asks cases (the case, for its handling union), without a case to set up."""
+
+    name = "cases"
+
+    @rpc
+    def get_case(self, case_id):
+        return {**CASE_EVENT, "id": case_id, "handling_union_id": "u01", "handling_union_name": "测试工会"}
+
+
 def populate(rpc) -> None:
     rpc.members.create_union({"id": "ftu", "name": "总工会", "kind": "federation"})
     rpc.members.create_union({"id": "u01", "name": "测试工会", "kind": "grassroots", "parent_id": "ftu"})
@@ -481,10 +504,11 @@ def populate(rpc) -> None:
 
 def test_forged_and_replayed_events_change_nothing_in_notify(runner_factory, config, rpc_as, db, caplog):
     runner_factory(
-        config, MembersService, NotifyService, StandInVoting, StandInCongress, StandInSurveys
+        config, MembersService, NotifyService, StandInVoting, StandInCongress, StandInSurveys, StandInCases
     ).start()
     with rpc_as(SYSTEM) as r:
         populate(r)
+        r.members.grant_role({"member_id": "D0005", "role": "hotline_staff", "scope": "u01"})  # case staff
     notify = db("notify")
     handlers = event_handlers()
     for (service, method), payload in CASES.items():

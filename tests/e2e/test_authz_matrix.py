@@ -160,6 +160,9 @@ def world(base_url) -> World:
     )["poll_id"]
     # a worker request (接诉即办) filed by the member at u05 and dispatched to u05
     w.ids["case"] = new_case(w, "dispatched")
+    # and one with an attachment (issue 13: the file is read by whoever may read the case)
+    filed = w.api("member", "POST", "/cases", {**CASE_BODY, "attachments": [CASE_FILE]}, 201)
+    w.ids["case_with_file"], w.ids["case_attachment"] = filed["id"], filed["attachments"][0]["id"]
     # an anonymous survey of u05 over its members, open (issue 15)
     w.ids["survey"] = new_survey(w, "open")["id"]
     elections_world(w)
@@ -522,6 +525,7 @@ CASE_BODY = {
     "employer": {"union_id": UNION},
     "phone": CASE_PHONE,
 }
+CASE_FILE = {"filename": "工资条.txt", "content_b64": "MTDmnIjliqDnj63otLkgMOWFgw=="}  # "10月加班费 0元"
 CASE_FORM = {
     **{k: v for k, v in CASE_BODY.items() if k != "employer"},
     "employer_union_id": UNION,
@@ -1039,6 +1043,9 @@ ASK = {
     "POST /api/v1/cases/<case_id>/rating": _case("replied", satisfaction="satisfied", resolved=True),
     "POST /api/v1/cases/<case_id>/follow-ups": _case("replied", text="回访：诉求人表示已收到补发。"),
     "POST /api/v1/cases/<case_id>/supervision": _case("dispatched", note="请于三日内答复诉求人。"),
+    "GET /api/v1/cases/<case_id>/attachments/<attachment_id>": lambda w, r: Ask(
+        {"case_id": w.ids["case_with_file"], "attachment_id": w.ids["case_attachment"]}
+    ),
     "POST /api/v1/case-progress/code": _case_code,
     "POST /api/v1/case-progress": _case_progress,
     "POST /cases/<case_id>/<action>": _case("dispatched", action="note", text="企业人事已承认漏发。"),
@@ -1114,6 +1121,7 @@ ASK = {
 }
 #: page forms asked like their API twins
 PAGE_TWINS = {
+    "GET /cases/<case_id>/attachments/<attachment_id>": "GET /api/v1/cases/<case_id>/attachments/<attachment_id>",
     "POST /congress/terms/<term_id>/sessions": "POST /api/v1/congress/terms/<term_id>/sessions",
     "POST /congress/sessions/<session_id>/check-in": "POST /api/v1/congress/sessions/<session_id>/check-in",
     "POST /congress/sessions/<session_id>/convene": "POST /api/v1/congress/sessions/<session_id>/convene",

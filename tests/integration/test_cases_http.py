@@ -300,7 +300,10 @@ def test_the_pages_of_each_role(site, sms):
         s.get("/unions/u01/cases", params={"q": number}, allow_redirects=False).headers["Location"]
         == f"/cases/{number}"
     )
-    assert 'id="q-error"' in s.get("/unions/u01/cases", params={"q": "12"}).text
+    assert 'id="q-error"' in s.get("/unions/u01/cases", params={"q": "字" * 51}).text  # 1-50 characters
+    found = s.get("/unions/u01/cases", params={"q": "工资", "state": "replied"})  # free text, with filters
+    assert found.status_code == 200 and f'id="case-{number}"' in found.text
+    assert f'id="case-{number}"' not in s.get("/unions/u01/cases", params={"q": "不存在的内容"}).text
     desk = s.get("/unions/u01/hotline")
     assert desk.status_code == 200 and 'id="hotline-form"' in desk.text
     recorded = s.post(
@@ -331,6 +334,13 @@ def test_the_pages_of_each_role(site, sms):
     assert topic.status_code == 200 and 'id="alerts"' in topic.text
     report = s.get("/unions/ftu/cases/report.xlsx")
     assert report.status_code == 200 and load_workbook(io.BytesIO(report.content))["指标"]["A1"].value
+    picker = s.get("/unions/ftu/cases")  # the union picker: one lower union's queue, same filters
+    assert picker.status_code == 200 and '<option value="u01">' in picker.text
+    picked = s.get("/unions/ftu/cases", params={"union": "u01", "state": "closed"}, allow_redirects=False)
+    assert picked.status_code == 303 and picked.headers["Location"] == "/unions/u01/cases?state=closed"
+    assert f'id="case-{number}"' in s.get(picked.headers["Location"]).text
+    outside = s.get("/unions/u01/cases", params={"union": "u02"}, allow_redirects=False)
+    assert outside.status_code == 200  # not below u01: ignored, u01's own queue
 
     # the progress query pages, without a login
     http.cookies.clear()
@@ -348,3 +358,42 @@ def test_the_pages_of_each_role(site, sms):
     )
     assert shown.status_code == 200 and 'data-state="closed"' in shown.text
     assert "内部：企业已承认欠薪" not in shown.text and REPLY in shown.text
+
+
+def test_attachments_uploaded_on_filing_and_read_by_the_cases_readers(site):
+    http = site
+    http.headers.pop("Authorization", None)
+    http.cookies.clear()
+    http.headers["Authorization"] = f"Bearer {token(MEMBER)}"
+    fields = {
+        "case_type": CASE["case_type"],
+        "category": CASE["category"],
+        "title": CASE["title"],
+        "description": CASE["description"],
+        "employer_union_id": "u01",
+        "phone": PHONE,
+    }
+    upload = {"attachments": ("工资条.txt", "九月 工资 0 元".encode(), "text/plain")}
+    done = http.post("/cases/new", data=fields, files=upload, allow_redirects=False)
+    assert done.status_code == 303, done.text
+    number = done.headers["Location"].rsplit("/", 1)[-1]
+    page = http.get(f"/cases/{number}")
+    found = re.search(rf'href="/cases/{number}/attachments/(f[0-9a-f]{{12}})"', page.text)
+    assert found and "工资条.txt" in page.text
+    path = f"/cases/{number}/attachments/{found.group(1)}"
+    shown = http.get(path)
+    assert shown.status_code == 200 and shown.content == "九月 工资 0 元".encode()
+    assert "sandbox" in shown.headers["Content-Security-Policy"]
+    bad = http.post(
+        "/cases/new", data=fields, files={"attachments": ("run.exe", b"MZ", "application/octet-stream")}
+    )
+    assert bad.status_code == 400 and 'id="attachments-error"' in bad.text
+    http.headers.pop("Authorization", None)
+    api = f"/api/v1{path}"
+    got = call(http, ADMIN, "GET", api)
+    assert got.status_code == 200 and got.content == "九月 工资 0 元".encode()
+    assert "attachment" in got.headers["Content-Disposition"]
+    assert call(http, OTHER_ADMIN, "GET", api).status_code == 403
+    assert call(http, OTHER_MEMBER, "GET", api).status_code == 403
+    assert call(http, None, "GET", api).status_code == 401
+    assert call(http, MEMBER, "GET", f"/api/v1/cases/{number}/attachments/f000000000000").status_code == 404

@@ -2,6 +2,7 @@
 every state and both rounds, transfers, overdue escalation once, refusals, the progress query, the
 indicators and the events."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from nameko.testing.services import replace_dependencies
 from nameko.testing.utils import get_extension
 
 from dmlib.auth import Actor, Grant
-from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, PayloadTooLarge
 from services.cases.service import CasesService, Clock
 from services.members.service import MembersService
 from tests.helpers import SYSTEM, event_recorder, member, union_admin, valid_ids, wait_until
@@ -40,7 +41,9 @@ CASE = {
 def world(container_factory, config, rpc_as):
     SEEN.clear()
     sms = FakeSms()
-    cases = container_factory(CasesService, {**config, "CASE_WATCH_INTERVAL_S": 3600})
+    cases = container_factory(
+        CasesService, {**config, "CASE_WATCH_INTERVAL_S": 3600, "MAX_ATTACHMENT_BYTES": 4096}
+    )
     replace_dependencies(cases, sms=sms)
     for container in (container_factory(MembersService, config), cases, container_factory(Recorder, config)):
         container.start()
@@ -189,3 +192,93 @@ def test_progress_query_with_phone_and_code(world):
         assert all(h["action"] != "note" and h["text"] != "内部意见：不对外" for h in shown["history"])
         with pytest.raises(NotFound):
             rpc.cases.query_progress({"case_number": cid, "phone": "13800138000", "code": code})
+
+
+def test_free_text_search_in_the_queue(world, monkeypatch):
+    rpc_as, _clock, _sms = world
+    with rpc_as(WORKER) as rpc:
+        wages = rpc.cases.file_case(CASE)["id"]  # title 拖欠十月份工资, employer u01 (u01公司工会), 王师傅
+    with rpc_as(HOTLINE) as rpc:
+        call = {
+            **CASE,
+            "title": "物流公司不签劳动合同",
+            "category": "labour_contract",
+            "employer": {"name": "城东物流有限公司"},
+            "phone": None,
+            "channel": "phone",
+            "caller": {"name": "张先生", "phone": "13900139000"},
+        }
+        logistics = rpc.cases.record_call("area", call)["id"]
+    with rpc_as(SUPERIOR) as rpc:
+
+        def found(q, **kw):
+            out = rpc.cases.queue({"union_id": "area", "scope": "tree", "q": q, **kw})
+            return sorted(r["id"] for r in out["items"]), out["searched_all"]
+
+        assert found("十月份") == ([wages], True)  # the title
+        assert found("城东 物流") == ([logistics], True)  # the employer's name, blanks ignored
+        assert found("Ｕ０１公司") == ([wages], True)  # full-width, any case: u01公司工会
+        assert found("张先生") == ([logistics], True)  # the worker's (caller's) name
+        assert found("王师傅", category="labour_contract") == ([], True)  # with the other filters
+        assert found("不存在的内容") == ([], True)
+        assert rpc.cases.queue({"union_id": "area", "scope": "tree"})["searched_all"] is None
+        with pytest.raises(BadInput) as bad:
+            rpc.cases.queue({"union_id": "area", "q": "字" * 51})
+        assert "q" in bad.value.fields
+    monkeypatch.setattr("services.cases.app.SEARCH_SCAN", 1)  # bounded: only the newest case is searched
+    with rpc_as(SUPERIOR) as rpc:
+        out = rpc.cases.queue({"union_id": "area", "scope": "tree", "q": "十月份"})
+        assert out["items"] == [] and out["searched_all"] is False
+    with rpc_as(OTHER_ADMIN) as rpc, pytest.raises(Forbidden):
+        rpc.cases.queue({"union_id": "u01", "q": "工资"})
+
+
+def test_attachments_are_stored_and_read_only_by_the_cases_readers(world, db):
+    rpc_as, _clock, _sms = world
+    photo = bytes(range(256)) * 8  # 2,048 bytes: under the 4,096-byte limit of this test
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    files = [
+        {"filename": "工资条.png", "content_b64": b64(photo)},
+        {"filename": "说明.txt", "content_b64": b64(b"x")},
+    ]
+    with rpc_as(WORKER) as rpc:
+        case = rpc.cases.file_case({**CASE, "attachments": files})
+        refs = case["attachments"]
+        assert [(a["filename"], a["content_type"], a["size"]) for a in refs] == [
+            ("工资条.png", "image/png", 2048),
+            ("说明.txt", "text/plain", 1),
+        ]
+        got = rpc.cases.get_attachment(case["id"], refs[0]["id"])  # the worker
+        assert base64.b64decode(got["content_b64"]) == photo
+        before = db("cases").cases.count_documents({})
+        with pytest.raises(BadInput) as bad:  # a type not accepted
+            rpc.cases.file_case({**CASE, "attachments": [{"filename": "run.exe", "content_b64": b64(b"MZ")}]})
+        assert "attachments" in bad.value.fields
+        with pytest.raises(BadInput) as bad:  # not base64
+            rpc.cases.file_case({**CASE, "attachments": [{"filename": "a.pdf", "content_b64": "%%%"}]})
+        assert "attachments" in bad.value.fields
+        with pytest.raises(PayloadTooLarge) as big:  # over the limit: nothing stored
+            rpc.cases.file_case(
+                {**CASE, "attachments": [{"filename": "a.pdf", "content_b64": b64(b"0" * 4097)}]}
+            )
+        assert "attachments" in big.value.fields
+        with pytest.raises(BadInput) as bad:  # at most 5
+            rpc.cases.file_case({**CASE, "attachments": files * 3})
+        assert "attachments" in bad.value.fields
+        assert db("cases").cases.count_documents({}) == before
+        assert db("cases").attachments.count_documents({}) == 2
+    with rpc_as(ADMIN) as rpc:  # staff of the receiving union
+        assert rpc.cases.get_attachment(case["id"], refs[1]["id"])["content_b64"] == b64(b"x")
+    with rpc_as(OTHER_ADMIN) as rpc, pytest.raises(Forbidden):
+        rpc.cases.get_attachment(case["id"], refs[0]["id"])
+    with rpc_as(member("M0000002", "u01")) as rpc, pytest.raises(Forbidden):  # another member
+        rpc.cases.get_attachment(case["id"], refs[0]["id"])
+    with rpc_as(WORKER) as rpc:
+        second = rpc.cases.file_case(CASE)["id"]
+        with pytest.raises(NotFound):  # a file of another case
+            rpc.cases.get_attachment(second, refs[0]["id"])
+        with pytest.raises(NotFound):
+            rpc.cases.get_attachment(case["id"], "f000000000000")

@@ -83,6 +83,17 @@ class FakeCasesStore:
         return [(t, b) for t, b in self.events if event_type in (None, t)]
 
     # --- cases ------------------------------------------------------------------------------------
+    def store_files(self, files: list[dict]) -> None:
+        for f in files:
+            self._coll("attachments")[f["_id"]] = dict(f)
+
+    def forget_files(self, attachment_ids: list[str]) -> None:
+        for a in attachment_ids:
+            self._coll("attachments").pop(a, None)
+
+    def get_attachment(self, attachment_id: str) -> dict | None:
+        return self._coll("attachments").get(attachment_id)
+
     def get(self, case_id: str) -> dict | None:
         return copy.deepcopy(self._coll("cases").get(case_id))
 

@@ -242,6 +242,20 @@ class FakeMembersStore:
         m = self.col("members").get(member_id)
         return m["union_id"] if m else None
 
+    # --- role holders, as MembersStore keeps them (a superset, versions never lowered) -----------------
+    def hold_role(self, scope, member_id, version):
+        held = self.col("role_holders").setdefault(scope, {"_id": scope, "h": {}})["h"]
+        if held.get(member_id, -1) < version:
+            held[member_id] = version
+
+    def drop_role_holder(self, scope, member_id, version):
+        held = self.col("role_holders").get(scope, {"h": {}})["h"]
+        if member_id in held and held[member_id] <= version:
+            del held[member_id]
+
+    def role_holder_ids(self, scope):
+        return sorted(self.col("role_holders").get(scope, {"h": {}})["h"])
+
     def get_members(self, member_ids):
         return [
             copy.deepcopy(self.col("members")[m])

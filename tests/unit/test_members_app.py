@@ -205,6 +205,38 @@ def test_grant_and_revoke_roles(site):
     app.change_role(store, SYSTEM, {**data, "role": "delegate", "scope": "cg-u01"}, granting=True)
 
 
+def test_role_holders_are_checked_against_the_members_roles(site):
+    store = site[0]
+    register(site)
+    data = {"member_id": "M0000001", "role": "handler", "scope": "u01-d1"}
+    app.change_role(store, ADMIN, data, granting=True)
+    holders = app.role_holders(store, SYSTEM, "u01-d1", ["handler"])
+    assert [(h["member_id"], h["roles"]) for h in holders] == [("M0000001", ["handler"])]
+    assert app.role_holders(store, SYSTEM, "u01-d1", ["union_admin"]) == []
+    with pytest.raises(Forbidden):
+        app.role_holders(store, ADMIN, "u01-d1", ["handler"])
+    # a revoke whose list update was lost (a crash after the member's write): the member's record decides
+    store.drop_role_holder = lambda scope, member_id, version: None
+    app.change_role(store, ADMIN, data, granting=False)
+    assert store.role_holder_ids("u01-d1") == ["M0000001"]
+    assert app.role_holders(store, SYSTEM, "u01-d1", ["handler"]) == []
+
+
+def test_a_late_revoke_does_not_drop_a_newer_grant_from_the_role_holders(site):
+    store = site[0]
+    register(site)
+    data = {"member_id": "M0000001", "role": "handler", "scope": "u01-d1"}
+    app.change_role(store, ADMIN, data, granting=True)  # version 1
+    late = []
+    real_drop = store.drop_role_holder
+    store.drop_role_holder = lambda *args: late.append(args)  # the revoke's list update is delayed
+    app.change_role(store, ADMIN, data, granting=False)  # version 2
+    store.drop_role_holder = real_drop
+    app.change_role(store, ADMIN, data, granting=True)  # version 3, listed before it commits
+    real_drop(*late[0])  # the revoke's update arrives last: older than the entry, ignored
+    assert [h["member_id"] for h in app.role_holders(store, SYSTEM, "u01-d1", ["handler"])] == ["M0000001"]
+
+
 def test_a_role_change_over_a_stale_read_is_a_conflict(site):
     store = site[0]
     register(site)
