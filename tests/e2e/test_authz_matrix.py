@@ -1193,6 +1193,7 @@ CONFIRMED = {
 QUERY = {
     "GET /api/v1/campaigns/<campaign_id>/opinions": f"?home={UNION}",
     "GET /evaluations/<campaign_id>/opinions": f"?home={UNION}",
+    "GET /api/v1/surveys/<survey_id>/questions/<question_id>/crosstab": "?by=department",
     "GET /api/v1/elections/<election_id>/electors": "?q=张伟",  # the write-in picker's search
 }
 
