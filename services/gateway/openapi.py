@@ -203,4 +203,21 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
             paths.setdefault(_path(ep.url), {})[method.lower()] = op
     for path, ops in paths.items():
         spec.path(path=path, operations=ops)
-    return spec.to_dict()
+    return _numeric_limits(spec.to_dict())
+
+
+def _numeric_limits(node):
+    """Write the ``minimum``/``maximum`` of a ``number`` property as numbers: apispec serialises a
+    ``fields.Decimal(as_string=True)`` field's Range limits as strings ("0", "100"), which is not valid
+    OpenAPI. Returns ``node`` (changed in place)."""
+    if isinstance(node, dict):
+        if node.get("type") == "number":
+            for key in ("minimum", "maximum"):
+                if isinstance(node.get(key), str):
+                    node[key] = float(node[key])
+        for value in node.values():
+            _numeric_limits(value)
+    elif isinstance(node, list):
+        for value in node:
+            _numeric_limits(value)
+    return node
