@@ -146,6 +146,7 @@ class Crawl:
     shapes: Counter = field(default_factory=Counter)
     found: list[str] = field(default_factory=list)  # the problems: "<status> <path> (from <page>)"
     pages: int = 0
+    read: list[str] = field(default_factory=list)  # the HTML pages read with a 200, in crawl order
 
     def fetch(self, target: str) -> tuple[requests.Response, Links]:
         r = self.session.get(f"{self.base}{target}", timeout=TIMEOUT)
@@ -181,6 +182,8 @@ class Crawl:
             r, links = self.fetch(target)
             self.pages += 1
             self.check(target, origin, r, links)
+            if r.status_code == 200 and r.headers.get("Content-Type", "").startswith("text/html"):
+                self.read.append(target)
             if depth >= DEPTH or r.status_code >= 400:
                 continue
             for href in links.targets:

@@ -65,3 +65,25 @@ document.addEventListener("DOMContentLoaded", () => {
   const link = document.getElementById("inbox-link");
   if (link) showUnread(link);
 });
+
+// Accessibility (issue 16): a table wider than the screen scrolls inside its .table-wrap; such a box is made
+// a named, focusable region so keyboard users can scroll it with the arrow keys (axe:
+// scrollable-region-focusable). Boxes that fit are left out of the tab order.
+function focusableScrollers() {
+  for (const box of document.querySelectorAll(".table-wrap")) {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      if (!box.hasAttribute("tabindex")) box.setAttribute("tabindex", "0");
+      if (!box.hasAttribute("role")) box.setAttribute("role", "region");
+      if (!box.hasAttribute("aria-label") && !box.hasAttribute("aria-labelledby")) {
+        const table = box.querySelector("table");
+        const caption = table && table.caption ? table.caption.textContent : "";
+        const heading = box.closest("section, .card, main")?.querySelector("h1, h2, h3");
+        box.setAttribute("aria-label", (caption || (heading && heading.textContent) || document.title).trim());
+      }
+    } else if (box.getAttribute("tabindex") === "0" && box.getAttribute("role") === "region") {
+      box.removeAttribute("tabindex");
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", focusableScrollers);
+window.addEventListener("resize", focusableScrollers);
