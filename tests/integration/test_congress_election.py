@@ -3,15 +3,18 @@ elections (issue 14): a session of 120 delegates convened with 80 present; the i
 among the delegates present at that session opens only from the agenda, with the electors due = those
 80 (its 2/3 turnout and majority counted against 80, 条例 2016); a delegate who was not present when
 voting opened cannot vote (403), nor can one vote twice (409); the published result is recorded on the
-item from elections, triggered by ``election_published``, and the projector shows the live round."""
+item from elections, triggered by ``election_published`` (a forged or lying one records nothing: the
+forged-event case of ``congress.handle_election_published``), and the projector shows the live round."""
 
 import pytest
+from nameko.standalone.events import event_dispatcher
 
 from dmlib.errors import BadInput, Conflict, Forbidden
+from dmlib.events import now_iso
 from services.congress.service import CongressService
 from services.elections.service import ElectionsService
 from services.members.service import MembersService
-from tests.helpers import SYSTEM, event_recorder, import_members, union_admin, wait_until
+from tests.helpers import SYSTEM, event_recorder, import_members, publish_event, union_admin, wait_until
 from tests.integration.test_congress_session import as_members, member_no, set_up_term
 
 pytestmark = pytest.mark.integration
@@ -116,6 +119,23 @@ def test_an_election_item_among_the_80_delegates_present(world, config, db):
             rpc.elections.cast(eid, ballot)
         me = rpc.congress.my_status(sid)
         assert me["open_item"]["election_id"] == eid and me["open_item"]["has_voted"] is True
+
+    # the broker is not trusted: an unsigned election_published is refused; even one signed with the
+    # elections key records nothing while elections (asked) says the election is still voting
+    congress = db("congress")
+    unsigned = {"election_id": eid, "union_id": "u01", "title": "x", "elected": 3, "event_id": "f" * 32}
+    event_dispatcher(config)("elections", "election_published", {**unsigned, "occurred_at": now_iso()})
+    lying = publish_event(
+        config, "elections", "election_published", election_id=eid, union_id="u01", elected=3
+    )
+    wait_until(
+        lambda: congress.processed_events.find_one(
+            {"_id": f"handle_election_published:{lying['event_id']}", "state": "done"}
+        ),
+        timeout=15,
+    )
+    assert congress.processed_events.find_one({"_id": f"handle_election_published:{'f' * 32}"}) is None
+    assert congress.items.find_one({"_id": item_id})["state"] == "voting"
 
     with world(ADMIN, timeout=30) as rpc:
         live = rpc.congress.projector(sid)["voting"]
