@@ -43,7 +43,7 @@ def world(container_factory, config, rpc_as):
 
 
 def test_an_election_item_among_the_80_delegates_present(world, config, db):
-    with world(ADMIN, timeout=30) as rpc:
+    with world(ADMIN, timeout=60) as rpc:
         term = set_up_term(rpc)["term"]
         session = rpc.congress.create_session(
             term["id"],
@@ -80,7 +80,7 @@ def test_an_election_item_among_the_80_delegates_present(world, config, db):
             be(member_no(i))
             rpc.congress.check_in(sid, {})
 
-    with world(ADMIN, timeout=30) as rpc:
+    with world(ADMIN, timeout=60) as rpc:
         with pytest.raises(Conflict):  # not from the agenda: elections refuses to fix the electors
             rpc.elections.open_voting(eid, {})
         with pytest.raises(Conflict):  # the session is not convened yet (1986 条例 art. 18)
@@ -132,12 +132,12 @@ def test_an_election_item_among_the_80_delegates_present(world, config, db):
         lambda: congress.processed_events.find_one(
             {"_id": f"handle_election_published:{lying['event_id']}", "state": "done"}
         ),
-        timeout=15,
+        timeout=60,
     )
     assert congress.processed_events.find_one({"_id": f"handle_election_published:{'f' * 32}"}) is None
     assert congress.items.find_one({"_id": item_id})["state"] == "voting"
 
-    with world(ADMIN, timeout=30) as rpc:
+    with world(ADMIN, timeout=60) as rpc:
         live = rpc.congress.projector(sid)["voting"]
         assert live["kind"] == "election" and live["ballots"] == 60 and live["eligible"] == 80
         with pytest.raises(Conflict):  # not published yet
@@ -153,7 +153,7 @@ def test_an_election_item_among_the_80_delegates_present(world, config, db):
             got = rpc.congress.get_session(sid)["items"][0]
             return got if got["state"] == "decided" else None
 
-        item = wait_until(recorded, timeout=15)
+        item = wait_until(recorded, timeout=60)
         outcome = item["election_outcome"]
         assert outcome["due"] == 80 and outcome["vacant"] == 0 and outcome["rounds"] == 1
         assert sorted((e["member_id"], e["name"], e["approvals"]) for e in outcome["elected"]) == [
@@ -164,5 +164,5 @@ def test_an_election_item_among_the_80_delegates_present(world, config, db):
         projected = rpc.congress.projector(sid)
         assert projected["voting"] is None and projected["outcome"]["elected"] == ["代表1", "代表2"]
         assert rpc.congress.close_session(sid)["state"] == "closed"
-    wait_until(lambda: [b for t, b in SEEN if t == "election_recorded"], timeout=15)
+    wait_until(lambda: [b for t, b in SEEN if t == "election_recorded"], timeout=60)
     assert len([b for t, b in SEEN if t == "election_recorded" and b["item_id"] == item_id]) == 1
