@@ -82,6 +82,9 @@ def test_the_console_sets_up_the_election_and_delegates_vote_on_its_ballot(site)
     election = http.get(f"/api/v1/elections/{eid}").json()
     assert election["electorate"] == "session" and election["session_id"] == sid
     assert [c["member_id"] for c in election["candidates"]] == ["D0000", "D0001"]
+    shown = http.get(f"/elections/{eid}")
+    assert shown.status_code == 200 and f'href="/congress/sessions/{sid}"' in shown.text
+    assert 'id="session-electorate"' in shown.text
     console = http.get(f"/congress/sessions/{sid}/console")
     assert f'href="/elections/{eid}"' in console.text and 'class="open-vote"' in console.text
 
