@@ -111,7 +111,11 @@ ACCOUNTS: dict[str, Account] = {
     "disclosure": Account(calls=("members",)),
     "voting": Account(calls=("members",)),
     "congress": Account(
-        calls=("members", "voting"), consumes=(("voting", "poll_closed", "handle_poll_closed"),)
+        calls=("members", "voting", "elections"),
+        consumes=(
+            ("voting", "poll_closed", "handle_poll_closed"),
+            ("elections", "election_published", "handle_election_published"),
+        ),
     ),
     "proposals": Account(calls=("congress", "members")),
     "cases": Account(calls=("members",)),

@@ -4,7 +4,9 @@
 the 1st session of the term closed with 85 present and three resolutions voted by secret or named ballot
 through the voting service — two adopted, one failed: 52 yes is a majority of the 85 present but not more
 than half of all 120 delegates (61 needed) — and the 2nd session (extraordinary) planned, nobody checked in,
-for trying the console's live counts. Ballots are cast by the delegates themselves (a token per delegate,
+for trying the console's live counts, with an election item (补选工会委员会委员: 1 seat, 2 candidates, an
+election of the elections service among the delegates present at that session, in nomination and linked
+to the item: check delegates in, convene and open it from the console). Ballots are cast by the delegates themselves (a token per delegate,
 signed with the configured ``AUTH_SECRET``), exactly as from their phones.
 """
 
@@ -32,6 +34,7 @@ PER_DELEGATION = 20
 MANAGERS = 18
 TECHNICIANS = 22
 PRESENT = 85
+ELECTION_TITLE = "补选工会委员会委员"
 #: (kind, title, secret, (yes, no, abstain) of the 85 present or None for a report)
 AGENDA = [
     ("report", "总经理2025年度工作报告及2026年度经营计划", True, None),
@@ -96,7 +99,7 @@ def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
                 as_delegate.congress.cast_vote(item["id"], {"choice": choice})
             outcomes[rpc.congress.close_vote(item["id"])["state"]] += 1
     rpc.congress.close_session(session["id"])
-    rpc.congress.create_session(
+    planned = rpc.congress.create_session(
         term["id"],
         {
             "title": "第三届职工代表大会第二次会议（临时会议）",
@@ -105,13 +108,28 @@ def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
             "agenda": [
                 {"kind": "report", "title": "关于厂区搬迁职工安置工作的情况通报", "secret": True},
                 {"kind": "resolution", "title": "关于《厂区搬迁职工安置方案》的决议", "secret": True},
+                {"kind": "election", "title": ELECTION_TITLE, "secret": True},
             ],
         },
     )
+    election = rpc.elections.create_election(
+        {
+            "union_id": UNION,
+            "title": ELECTION_TITLE,
+            "kind": "committee",
+            "seats": 1,
+            "electorate": "session",
+            "session_id": planned["id"],
+        }
+    )
+    for member_id in chosen[:2]:
+        rpc.elections.nominate(election["election_id"], {"member_id": member_id, "source": "大会主席团提名"})
+    rpc.congress.link_election(planned["items"][-1]["id"], {"election_id": election["election_id"]})
     return {
         "congress": CONGRESS,
         "delegates": len(chosen),
         "present": PRESENT,
         **outcomes,
         "delegate_login": present[0],
+        "session_election": election["election_id"],
     }

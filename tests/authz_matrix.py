@@ -221,6 +221,9 @@ ROUTES: list[Row] = [
     Row("POST", "/congress/items/<item_id>/open", "login 403 403 403 303 403 303", CG),
     Row("POST", "/congress/items/<item_id>/close", "login 403 403 403 303 403 303", CG),
     Row("POST", "/congress/items/<item_id>/vote", "login 403 303 403 403 403 403", CGD),
+    # an agenda item of kind "election" names its election (issue 14)
+    Row("POST", "/api/v1/congress/items/<item_id>/election", "401 403 403 403 200 403 200", CG),
+    Row("POST", "/congress/items/<item_id>/election", "login 403 403 403 303 403 303", CG),
     # ----- projector view (大屏) of a session, issue 14 ---------------------------------------------
     Row("GET", "/api/v1/congress/sessions/<session_id>/projector", "401 200 200 200 200 403 200", PJR),
     Row("GET", "/api/v1/projector/congress/<token>", "200 200 200 200 200 200 200", PJL),

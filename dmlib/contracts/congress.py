@@ -103,6 +103,13 @@ class VoteIn(BaseSchema):
     choice = fields.String(required=True, validate=validate.OneOf(CHOICES))
 
 
+class ElectionLinkIn(BaseSchema):
+    """The election (elections service) an agenda item of kind ``election`` runs: one in status
+    ``nominating`` of the session's union whose electorate is this session (``session``)."""
+
+    election_id = Id(required=True, metadata={"description": "an election of the elections service"})
+
+
 # ----- out ---------------------------------------------------------------------------------------
 class DelegationOut(BaseSchema):
     id = fields.String()
@@ -159,6 +166,25 @@ class OutcomeOut(BaseSchema):
     recount_matches = fields.Boolean(allow_none=True)
 
 
+class ElectedOut(BaseSchema):
+    member_id = fields.String()
+    name = fields.String()
+    approvals = fields.Integer()
+
+
+class ElectionOutcomeOut(BaseSchema):
+    """The published result of an item's election, as read from the elections service (the owner)."""
+
+    election_id = fields.String()
+    due = fields.Integer(
+        metadata={"description": "the electors due: the delegates present when voting opened"}
+    )
+    elected = fields.List(fields.Nested(ElectedOut))
+    vacant = fields.Integer(allow_none=True, metadata={"description": "seats left vacant"})
+    rounds = fields.Integer()
+    published_at = fields.String(allow_none=True)
+
+
 class ItemOut(BaseSchema):
     id = fields.String()
     session_id = fields.String()
@@ -167,9 +193,15 @@ class ItemOut(BaseSchema):
     title = fields.String()
     description = fields.String()
     secret = fields.Boolean()
-    state = fields.String(metadata={"description": "pending | voting | adopted | failed"})
+    state = fields.String(
+        metadata={
+            "description": "pending | voting | adopted | failed; an election item: pending | voting | decided"
+        }
+    )
     poll_id = fields.String(allow_none=True)
     outcome = fields.Nested(OutcomeOut, allow_none=True)
+    election_id = fields.String(allow_none=True, metadata={"description": "kind election: the election run"})
+    election_outcome = fields.Nested(ElectionOutcomeOut, allow_none=True)
     decided_at = fields.String(allow_none=True)
 
 
@@ -256,6 +288,28 @@ class OpenItemStatusOut(BaseSchema):
     title = fields.String()
     secret = fields.Boolean()
     has_voted = fields.Boolean()
+    kind = fields.String(metadata={"description": "resolution | election"})
+    election_id = fields.String(
+        allow_none=True, metadata={"description": "kind election: vote on /elections/<id>/ballot"}
+    )
+
+
+class PresentOut(BaseSchema):
+    """Who may vote at a session now: the delegates checked in, the quorum figures (1986 条例 art. 18)
+    and the election its open agenda item runs (the elections service reads this to fix a session
+    election's electors)."""
+
+    session_id = fields.String()
+    union_id = fields.String()
+    state = fields.String(metadata={"description": "planned | convened | closed"})
+    due_count = fields.Integer()
+    present_count = fields.Integer()
+    required = fields.Integer()
+    quorum = fields.Boolean()
+    open_election = fields.String(
+        allow_none=True, metadata={"description": "the election of the open agenda item, if it is one"}
+    )
+    member_ids = fields.List(fields.String(), metadata={"description": "the delegates checked in, sorted"})
 
 
 class MyStatusOut(BaseSchema):

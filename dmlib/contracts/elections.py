@@ -11,8 +11,10 @@ from dmlib.schemas import BaseSchema, Id
 KINDS = ("committee", "chair", "delegates")
 SHORTFALL = ("further_round", "vacant")
 MARKS = ("approve", "disapprove", "abstain")
-#: Where the electors come from: every member of a union, or the delegates of a congress term.
-ELECTORATES = ("union", "term")
+#: Where the electors come from: every member of a union, the delegates of a congress term, or the
+#: delegates checked in as present at a congress session when voting opens (an agenda item of kind
+#: "election" of that session; read from the congress service, ``present_delegates``).
+ELECTORATES = ("union", "term", "session")
 
 
 class ElectionRulesIn(BaseSchema):
@@ -31,8 +33,8 @@ class ElectionRulesIn(BaseSchema):
 
 class ElectionIn(BaseSchema):
     """A new election: ``union_id`` (grassroots union), ``title``, ``kind``, ``seats`` (应选名额),
-    ``electorate`` (``union``: every member of the union; ``term``: the delegates of ``term_id``),
-    ``rules``."""
+    ``electorate`` (``union``: every member of the union; ``term``: the delegates of ``term_id``;
+    ``session``: the delegates present at congress session ``session_id`` when voting opens), ``rules``."""
 
     union_id = Id(required=True)
     title = fields.String(required=True, validate=validate.Length(min=2, max=120))
@@ -40,12 +42,23 @@ class ElectionIn(BaseSchema):
     seats = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=500))
     electorate = fields.String(load_default="union", validate=validate.OneOf(ELECTORATES))
     term_id = Id(load_default=None)
+    session_id = Id(
+        load_default=None,
+        metadata={"description": "electorate session: the congress session whose present delegates elect"},
+    )
     rules = fields.Nested(ElectionRulesIn, load_default=lambda: ElectionRulesIn().load({}))
 
     @validates_schema
     def _term(self, data, **kwargs):
         if data.get("electorate") == "term" and not data.get("term_id"):
             raise ValidationError("the term whose delegates elect / 请指定代表届次", "term_id")
+
+    @validates_schema
+    def _session(self, data, **kwargs):
+        if data.get("electorate") == "session" and not data.get("session_id"):
+            raise ValidationError(
+                "the congress session whose delegates elect / 请指定职代会会议", "session_id"
+            )
 
 
 class NominationIn(BaseSchema):

@@ -66,6 +66,21 @@ class Peers(Protocol):
     def my_poll(self, poll_id: str) -> dict:
         """A poll as the caller reads it (``has_voted``)."""
 
+    def election(self, election_id: str) -> dict:
+        """An election as the service reads it (elections' ``get_election``: ``status``, ``union_id``,
+        ``electorate``, ``session_id``, ``due``, ``elected``, ``vacant``, ``rounds`` …; NotFound)."""
+
+    def open_election(self, election_id: str) -> dict:
+        """elections' ``open_voting`` with the caller's own token (the election's admins): the election
+        with ``due``. Conflict from elections (slate, quorum, not this session's open election …)."""
+
+    def my_election(self, election_id: str) -> dict:
+        """An election as the caller reads it (``has_voted`` in the open round)."""
+
+    def election_projector(self, election_id: str) -> dict:
+        """elections' ``projector`` data as the service reads it: ``due``, ``turnout_required``,
+        ``round`` ``{n, status, ballots, …}``; counts only."""
+
 
 # ----- loading, shared pieces --------------------------------------------------------------------------
 def load_congress(store, congress_id: str) -> dict:
@@ -132,6 +147,28 @@ def active_item(store, session: dict) -> dict | None:
         return None
     item = store.get_item(session["open_item"])
     return item if item is not None and item["state"] in ("pending", "voting") else None
+
+
+def election_live(peers: Peers, item: dict) -> dict | None:
+    """The live figures of an election item's open round, from the election projector of the elections
+    service (the owner): ``{ballots, eligible (= the electors due: the delegates present when voting
+    opened), turnout_required (> 2/3 of due, 条例 2016), round}``; None when there is no election yet or
+    elections cannot say (logged)."""
+    if not item.get("election_id") or item["state"] != "voting":
+        return None
+    try:
+        data = peers.election_projector(item["election_id"])
+    except ServiceError as exc:
+        log.warning("election %s not readable: %s", item["election_id"], exc)
+        return None
+    rnd = data.get("round") or {}
+    return {
+        "ballots": rnd.get("ballots"),
+        "eligible": data.get("due"),
+        "turnout_required": data.get("turnout_required"),
+        "round": rnd.get("n"),
+        "round_status": rnd.get("status"),
+    }
 
 
 def release_vote(store, session_id: str, item_id: str) -> None:
@@ -441,7 +478,11 @@ def session_counts(store, actor: Actor, peers: Peers, session_id: str) -> dict:
     open_item = None
     if item := active_item(store, session):
         open_item = {"id": item["_id"], "title": item["title"], "secret": item["secret"], "ballots": None}
-        if item.get("poll_id"):
+        if item["kind"] == "election":
+            open_item["election_id"] = item.get("election_id")
+            if live := election_live(peers, item):
+                open_item.update(ballots=live["ballots"], eligible=live["eligible"])
+        elif item.get("poll_id"):
             try:
                 poll = peers.poll(item["poll_id"])
                 open_item.update(ballots=poll.get("ballots"), eligible=poll.get("eligible"))
@@ -639,6 +680,11 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
     policy.require_admin(actor, session)
     if item["kind"] == "report":
         raise Conflict("reports are heard, not voted on / 报告事项不表决", details={"kind": "report"})
+    if item["kind"] == "election" and not item.get("election_id"):
+        raise Conflict(
+            "set up or link the election of this item first / 请先为本项选举设立或关联选举",
+            details={"election_id": None},
+        )
     if session["state"] != "convened":
         raise Conflict(
             "votes are taken only in a convened session / 会议开幕后方可表决",
@@ -666,6 +712,8 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
             set={"open_item": item_id},
             conflict=refused,
         )
+    if item["kind"] == "election":
+        return _open_election(store, actor, clock, peers, item, session)
     voters, _ = store.presence(sid)
     try:
         poll = peers.open_poll(
@@ -707,6 +755,198 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
     )
 
 
+def _open_election(store, actor: Actor, clock: Clock, peers: Peers, item: dict, session: dict) -> dict:
+    """Steps 2 and 3 of :func:`open_vote` for an election item, once the session names it open:
+    elections' ``open_voting`` (with the admin's token) fixes the electors from
+    :func:`present_delegates` (the delegates checked in now; it refuses unless the session is convened
+    and quorate, 1986 条例 art. 18, and names this item's election), then the item is ``voting`` with
+    ``eligible`` = the electors due and ``vote_opened``. Elections refusing releases the session (the
+    item stays pending) and re-raises; an election found already voting (an opening cut short after
+    elections answered) is taken as opened."""
+    sid, eid = session["_id"], item["election_id"]
+    try:
+        opened = peers.open_election(eid)
+    except Conflict:
+        try:
+            opened = peers.election(eid)
+        except Exception:
+            release_vote(store, sid, item["_id"])
+            raise
+        if opened.get("status") == "nominating":
+            release_vote(store, sid, item["_id"])
+            raise
+    except Exception:
+        release_vote(store, sid, item["_id"])
+        raise
+    due = int(opened.get("due") or 0)
+    return store.change(
+        "items",
+        item["_id"],
+        expect={"state": "pending", "election_id": eid},
+        set={"state": "voting", "opened_at": clock(), "eligible": due},
+        audit=_audit(actor, "vote_opened", "item", item["_id"], session, note={"election_id": eid}),
+        events=[
+            event(
+                "vote_opened",
+                congress_id=session["congress_id"],
+                session_id=sid,
+                item_id=item["_id"],
+                poll_id=None,
+                election_id=eid,
+                eligible=due,
+            )
+        ],
+        conflict=lambda current: Conflict(
+            "this item has been voted on / 该事项已表决", details={"state": current["state"]}
+        ),
+    )
+
+
+def link_election(store, actor: Actor, peers: Peers, item_id: str, data: dict) -> dict:
+    """Name the election (:class:`ElectionLinkIn`, loaded) an agenda item of kind ``election`` runs:
+    an election of the elections service, read from it (as the service), of the session's union,
+    whose electorate is this very session, still ``nominating``. Allowed while the item is pending and
+    the session not closed; linking again replaces the link. Returns the item. Admins. BadInput (not
+    an election of this union and session), NotFound, Forbidden, Conflict (not an election item,
+    voted on, session closed, election not nominating)."""
+    item = load_item(store, item_id)
+    session = load_session(store, item["session_id"])
+    policy.require_admin(actor, session)
+    if item["kind"] != "election":
+        raise Conflict(
+            "only an election item runs an election / 仅选举事项可关联选举", details={"kind": item["kind"]}
+        )
+    if session["state"] == "closed":
+        raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+    if item["state"] != "pending":
+        raise Conflict("this item has been voted on / 该事项已表决", details={"state": item["state"]})
+    eid = data["election_id"]
+    election = peers.election(eid)
+    if (
+        election.get("union_id") != session["union_id"]
+        or election.get("electorate") != "session"
+        or election.get("session_id") != session["_id"]
+    ):
+        raise BadInput(
+            "not an election of this union among the delegates present at this session "
+            "/ 不是本单位以本次会议到会代表为选举人的选举",
+            fields={"election_id": ["electorate must be this session / 选举人须为本次会议到会代表"]},
+        )
+    if election.get("status") != "nominating":
+        raise Conflict(
+            "the election has left nomination / 该选举已结束提名", details={"status": election.get("status")}
+        )
+    return store.change(
+        "items",
+        item_id,
+        expect={"state": "pending", "election_id": item.get("election_id")},
+        set={"election_id": eid},
+        audit=_audit(actor, "election_linked", "item", item_id, session, fields=("election_id",)),
+        conflict=lambda current: Conflict(
+            "the item changed meanwhile, try again / 议程已变化，请重试", details={"state": current["state"]}
+        ),
+    )
+
+
+def present_delegates(store, actor: Actor, session_id: str) -> dict:
+    """Who may vote at a session now (:class:`PresentOut` fields): the delegates checked in (sorted
+    member ids), 应到 / 实到 with the quorum (at least two thirds of ALL delegates, 1986 条例 art. 18),
+    and ``open_election``: the election of the open agenda item when it is an election item. The
+    elections service reads this to fix a session election's electors. Readers (and the system)."""
+    session = load_session(store, session_id)
+    policy.require_reader(actor, session)
+    term = load_term(store, session["term_id"])
+    ids, _ = store.presence(session_id)
+    due = views.due(session, term)
+    item = active_item(store, session)
+    return {
+        "session_id": session_id,
+        "union_id": session["union_id"],
+        "state": session["state"],
+        "due_count": due,
+        "present_count": len(ids),
+        "required": rules.quorum_required(due),
+        "quorum": rules.quorum(len(ids), due),
+        "open_election": item.get("election_id") if item and item["kind"] == "election" else None,
+        "member_ids": sorted(ids),
+    }
+
+
+def record_election(
+    store, clock: Clock, item: dict, session: dict, election: dict, actor: Actor | None = None
+) -> dict:
+    """Record the published result of an item's election once (:func:`rules.election_outcome`, read
+    from elections): a guarded write voting → decided with ``election_recorded`` (and the admin's audit
+    entry when ``actor`` asked for it); the loser of a race returns the recorded item. Then the session's
+    open item is released. Conflict when the election is not published."""
+    outcome = rules.election_outcome(election)
+    if outcome is None or outcome["election_id"] != item.get("election_id"):
+        raise Conflict(
+            "the election's results are not published yet: close its rounds and publish them "
+            "/ 选举结果尚未公布：请先结束投票并公布结果",
+            details={"status": election.get("status")},
+        )
+    try:
+        decided = store.change(
+            "items",
+            item["_id"],
+            expect={"state": "voting", "election_id": item["election_id"]},
+            set={"state": "decided", "election_outcome": outcome, "decided_at": clock()},
+            audit=_audit(
+                actor,
+                "election_recorded",
+                "item",
+                item["_id"],
+                session,
+                fields=("state", "decided_at"),
+                note={"elected": len(outcome["elected"]), "vacant": outcome["vacant"]},
+            ),
+            events=[
+                event(
+                    "election_recorded",
+                    congress_id=session["congress_id"],
+                    term_id=session["term_id"],
+                    session_id=session["_id"],
+                    item_id=item["_id"],
+                    election_id=item["election_id"],
+                    title=item["title"],
+                    due=outcome["due"],
+                    elected=len(outcome["elected"]),
+                    vacant=outcome["vacant"],
+                )
+            ],
+        )
+    except Conflict:
+        decided = load_item(store, item["_id"])
+        if decided["state"] != "decided":
+            raise
+    release_vote(store, session["_id"], item["_id"])
+    return decided
+
+
+def election_published(store, clock: Clock, peers: Peers, payload: dict) -> dict | None:
+    """An ``election_published`` event: the item running that election (if it is voting) records the
+    result read from elections (as the system) and only if elections says it is published: the event
+    only says which election to look at (DESIGN.md §5, "The broker is not trusted"). Returns the
+    decided item, or None when nothing was recorded."""
+    eid = payload.get("election_id")
+    if not isinstance(eid, str) or not eid:
+        return None
+    item = store.item_of_election(eid)
+    if item is None or item["kind"] != "election" or item["state"] != "voting":
+        return None
+    election = peers.election(item["election_id"])
+    if election.get("status") != "published" or election.get("election_id") != item["election_id"]:
+        log.warning(
+            "election_published %s: elections says %s is %s: nothing recorded",
+            payload.get("event_id"),
+            eid,
+            election.get("status"),
+        )
+        return None
+    return record_election(store, clock, item, load_session(store, item["session_id"]), election)
+
+
 def cast_vote(store, actor: Actor, peers: Peers, item_id: str, data: dict) -> dict:
     """A delegate's ballot (:class:`VoteIn`, loaded) on the open item, forwarded to voting with the
     delegate's own token. Returns :class:`VoteOut` fields. Forbidden (not a delegate of the term, not
@@ -714,6 +954,11 @@ def cast_vote(store, actor: Actor, peers: Peers, item_id: str, data: dict) -> di
     item = load_item(store, item_id)
     session = load_session(store, item["session_id"])
     policy.require_delegate_vote(actor, store.get_delegate(session["term_id"], actor.member_id) is not None)
+    if item["kind"] == "election":
+        raise Conflict(
+            "an election is voted on its ballot page / 选举请在选票页投票",
+            details={"election_id": item.get("election_id")},
+        )
     if item["state"] != "voting" or not item.get("poll_id"):
         raise Conflict(
             "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
@@ -725,12 +970,16 @@ def cast_vote(store, actor: Actor, peers: Peers, item_id: str, data: dict) -> di
 
 def close_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> dict:
     """Close the vote on an item and record its outcome (:func:`record_outcome`); an item decided
-    already is returned as it is. Returns the item. Admins. Conflict (not voting)."""
+    already is returned as it is. An election item's rounds are closed and its results published in
+    elections: here its published result is recorded (:func:`record_election`, read from elections).
+    Returns the item. Admins. Conflict (not voting; an election not yet published)."""
     item = load_item(store, item_id)
     session = load_session(store, item["session_id"])
     policy.require_admin(actor, session)
-    if item["state"] in ("adopted", "failed"):
+    if item["state"] in rules.DECIDED_STATES:
         return item
+    if item["kind"] == "election" and item["state"] == "voting":
+        return record_election(store, clock, item, session, peers.election(item["election_id"]), actor)
     if item["state"] != "voting" or not item.get("poll_id"):
         raise Conflict(
             "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
@@ -850,8 +1099,20 @@ def my_status(store, actor: Actor, peers: Peers, session_id: str) -> dict:
     checked_in = delegate is not None and store.is_present(session_id, actor.member_id)
     open_item = None
     if item := active_item(store, session):
-        open_item = {"id": item["_id"], "title": item["title"], "secret": item["secret"], "has_voted": False}
-        if checked_in and item.get("poll_id"):
+        open_item = {
+            "id": item["_id"],
+            "title": item["title"],
+            "secret": item["secret"],
+            "has_voted": False,
+            "kind": item["kind"],
+            "election_id": item.get("election_id"),
+        }
+        if checked_in and item["kind"] == "election" and item["state"] == "voting":
+            try:
+                open_item["has_voted"] = bool(peers.my_election(item["election_id"]).get("has_voted"))
+            except ServiceError as exc:
+                log.warning("election %s not readable for %s: %s", item["election_id"], actor.member_id, exc)
+        elif checked_in and item.get("poll_id"):
             try:
                 open_item["has_voted"] = bool(peers.my_poll(item["poll_id"]).get("has_voted"))
             except ServiceError as exc:

@@ -12,7 +12,10 @@ Use cases of (store, actor, clock, input[, peers]) like :mod:`.app`; no nameko h
 - The **projector data** (:func:`projector_data`) holds counts only: 应到 / 实到, the quorum needed
   (⌈2/3⌉ of all delegates, 1986 条例 art. 18), the item being voted with ballots cast of eligible, and
   the last outcome with its counts (adopted iff yes > 1/2 of ALL delegates, art. 18). No member id,
-  name or choice of anyone: who voted is never in it.
+  name or choice of anyone: who voted is never in it. An election item being voted shows its open
+  round's ballots of the electors due (the delegates present when voting opened) from the elections
+  service's projector data (:func:`.app.election_live`); its outcome, once published, the names elected
+  (public, as on the election's own projector view).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dmlib.links import new_token, signed
 from dmlib.schemas import iso
 
 from . import policy, rules, views
-from .app import Clock, Peers, _audit, active_item, load_session, load_term, log, present
+from .app import Clock, Peers, _audit, active_item, election_live, load_session, load_term, log, present
 
 #: The purpose the link key is derived for (:func:`dmlib.links.link_key`).
 LINK_PURPOSE = "congress.projector_link"
@@ -119,16 +122,29 @@ def projector_data(store, peers: Peers, session: dict) -> dict:
     voting = None
     if item := active_item(store, session):
         voting = {"title": item["title"], "secret": item["secret"], "ballots": None, "eligible": None}
-        if item.get("poll_id"):
+        if item["kind"] == "election":
+            voting["kind"] = "election"
+            if live := election_live(peers, item):
+                voting.update(live)
+        elif item.get("poll_id"):
             try:
                 poll = peers.poll(item["poll_id"])
                 voting.update(ballots=poll.get("ballots"), eligible=poll.get("eligible"))
             except ServiceError as exc:
                 log.warning("poll %s not readable: %s", item["poll_id"], exc)
-    decided = [i for i in items if i.get("outcome") and i.get("decided_at")]
+    decided = [i for i in items if (i.get("outcome") or i.get("election_outcome")) and i.get("decided_at")]
     last = max(decided, key=lambda i: i["decided_at"], default=None)
     outcome = None
-    if last is not None:
+    if last is not None and last.get("election_outcome"):
+        o = last["election_outcome"]
+        outcome = {
+            "title": last["title"],
+            "kind": "election",
+            "due": o["due"],
+            "elected": [e["name"] for e in o["elected"]],
+            "vacant": o.get("vacant"),
+        }
+    elif last is not None:
         o = last["outcome"]
         outcome = {"title": last["title"], **{k: o.get(k) for k in OUTCOME_FIELDS}}
     return {

@@ -9,6 +9,13 @@ Sources:
   (全民所有制工业企业职工代表大会条例 1986, art. 18);
 - adoption: a resolution passes only with more than half of ALL delegates voting yes, not of those present
   or of those voting, whatever the abstentions (ibid. art. 18; 企业民主管理规定 2012, art. 20);
+- elections (agenda kind ``election``): run by the elections service among the delegates present when
+  voting opens, opened like any vote only in a convened session, i.e. one that had two thirds of ALL
+  delegates present (1986 条例 art. 18); validity and election are the elections rules, counted against
+  the electors due = the delegates present when voting opened: valid only if MORE than two thirds of
+  them take part, elected only with approvals from MORE than half of them (《工会基层组织选举工作条例》
+  2016, :mod:`services.elections.rules`, :func:`~services.elections.rules.turnout_valid` and
+  :func:`~services.elections.rules.has_majority`; article numbers not verified there);
 - composition: middle managers and enterprise leaders should not exceed 20 % of the delegates
   (企业民主管理规定 2012, art. 14: 中层以上管理人员和领导人员一般不得超过职工代表总人数的20%).
 """
@@ -20,8 +27,11 @@ from dataclasses import dataclass
 SESSION_STATES = ("planned", "convened", "closed")
 SESSION_KINDS = ("ordinary", "extraordinary")
 ITEM_KINDS = ("report", "resolution", "election")
-#: States of an agenda item put to the vote: pending → voting → adopted | failed.
-ITEM_STATES = ("pending", "voting", "adopted", "failed")
+#: States of an agenda item put to the vote: pending → voting → adopted | failed; an election item:
+#: pending → voting (its election's rounds) → decided (its election published).
+ITEM_STATES = ("pending", "voting", "adopted", "failed", "decided")
+#: Item states after which nothing more is voted on.
+DECIDED_STATES = ("adopted", "failed", "decided")
 CHOICES = ("yes", "no", "abstain")
 #: Delegate categories (企业民主管理规定 art. 14); ``manager`` covers middle managers and leaders.
 CATEGORIES = ("worker", "technician", "manager", "other")
@@ -36,9 +46,10 @@ SESSION_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 ITEM_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"voting"}),
-    "voting": frozenset({"adopted", "failed", "pending"}),  # back to pending only if the poll never opened
+    "voting": frozenset({"adopted", "failed", "decided", "pending"}),  # pending: the poll never opened
     "adopted": frozenset(),
     "failed": frozenset(),
+    "decided": frozenset(),
 }
 
 
@@ -86,6 +97,26 @@ def managers_over_limit(managers: int, total: int) -> bool:
     """
     _check_counts(managers, total)
     return 5 * managers > total
+
+
+def election_outcome(election: dict) -> dict | None:
+    """What an election item records of its published election (the elections service's ``get_election``
+    answer): ``{election_id, due, elected [{member_id, name, approvals}], vacant, rounds, published_at}``;
+    None unless the election is ``published`` (the results are public only then). ``due`` is the electors
+    due: for a session election, the delegates present when its voting opened."""
+    if election.get("status") != "published":
+        return None
+    return {
+        "election_id": election["election_id"],
+        "due": int(election.get("due") or 0),
+        "elected": [
+            {"member_id": e["member_id"], "name": e.get("name", ""), "approvals": int(e.get("approvals", 0))}
+            for e in election.get("elected", [])
+        ],
+        "vacant": election.get("vacant"),
+        "rounds": len(election.get("rounds", [])),
+        "published_at": election.get("published_at"),
+    }
 
 
 def can_transition(states: dict[str, frozenset[str]], current: str, target: str) -> bool:

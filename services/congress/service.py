@@ -39,12 +39,13 @@ ROSTER_PAGE = 5000
 
 @dataclass
 class RpcPeers:
-    """:class:`app.Peers` over RPC to members and voting. Calls for the service itself switch the
-    worker's token to the service's (``act_as_service``); the others carry the caller's token."""
+    """:class:`app.Peers` over RPC to members, voting and elections. Calls for the service itself switch
+    the worker's token to the service's (``act_as_service``); the others carry the caller's token."""
 
     identity: Any
     members: Any
     voting: Any
+    elections: Any = None
 
     def union(self, union_id: str) -> dict:
         return self.members.get_union(union_id)
@@ -82,6 +83,20 @@ class RpcPeers:
     def my_poll(self, poll_id: str) -> dict:
         return self.voting.get_poll(poll_id)
 
+    def election(self, election_id: str) -> dict:
+        self.identity.act_as_service()
+        return self.elections.get_election(election_id)
+
+    def open_election(self, election_id: str) -> dict:
+        return self.elections.open_voting(election_id, {})
+
+    def my_election(self, election_id: str) -> dict:
+        return self.elections.get_election(election_id)
+
+    def election_projector(self, election_id: str) -> dict:
+        self.identity.act_as_service()
+        return self.elections.projector(election_id)
+
 
 class CongressService(OutboxRelay, HealthRpc):
     name = "congress"
@@ -91,11 +106,12 @@ class CongressService(OutboxRelay, HealthRpc):
     events = Events()
     members_rpc = Rpc("members")
     voting_rpc = Rpc("voting")
+    elections_rpc = Rpc("elections")
     link_key: bytes = LinkKey(projector.LINK_PURPOSE)  # signs projector links (dmlib.links)
 
     @property
     def peers(self) -> RpcPeers:
-        return RpcPeers(self.identity, self.members_rpc, self.voting_rpc)
+        return RpcPeers(self.identity, self.members_rpc, self.voting_rpc, self.elections_rpc)
 
     # ----- congresses, terms, delegations --------------------------------------------------------
     @rpc
@@ -242,14 +258,44 @@ class CongressService(OutboxRelay, HealthRpc):
     # ----- votes on resolutions ------------------------------------------------------------------
     @rpc
     def open_vote(self, item_id: str) -> dict:
-        """Put a resolution (or election) item to the vote: voting opens a choice poll (yes / no /
-        abstain) for the delegates present now, secret or named as the item says. One item at a time per
-        session, only while it is convened. Out: :class:`ItemOut` (state ``voting``, ``poll_id``).
-        Publishes ``vote_opened``. Admins. Errors: Conflict (session not convened, another vote open, item
-        already voted on, or a report), ServiceUnavailable (voting down: the item stays pending)."""
+        """Put a resolution or election item to the vote. A resolution: voting opens a choice poll (yes /
+        no / abstain) for the delegates present now, secret or named as the item says. An election:
+        elections' ``open_voting`` of the item's election (with the caller's token), whose electors due
+        are the delegates present now (``present_delegates``); its rounds are closed and its results
+        published in elections, by its rules (valid only if more than 2/3 of the delegates present
+        when voting opened take part; elected only with approvals of more than half of them; 条例 2016,
+        services/elections/rules.py). One item at a time per session, only while it is convened (two
+        thirds of ALL delegates present, 1986 条例 art. 18). Out: :class:`ItemOut` (state ``voting``,
+        ``poll_id`` or ``election_id``). Publishes ``vote_opened``. Admins. Errors: Conflict (session
+        not convened, another vote open, item already voted on, a report, an election item without its
+        election, elections refusing), ServiceUnavailable (voting / elections down: the item stays
+        pending)."""
         item = app.open_vote(self.store, self.identity.actor, now, self.peers, item_id)
         self.relay_mine()
         return views.item(item)
+
+    @rpc
+    def link_election(self, item_id: str, data: dict) -> dict:
+        """Name the election an agenda item of kind ``election`` runs. In: :class:`ElectionLinkIn`
+        (``{"election_id"}``): an election of the elections service of the session's union, electorate
+        ``session`` with this session's id, status ``nominating`` (read from elections). Out:
+        :class:`ItemOut` with ``election_id``. Admins; while the item is pending and the session not
+        closed. Errors: BadInput (another union's or another electorate's election), NotFound,
+        Forbidden, Conflict (not an election item, voted on, closed, election past nomination)."""
+        data = c.ElectionLinkIn().load(data)
+        item = app.link_election(self.store, self.identity.actor, self.peers, item_id, data)
+        self.relay_mine()
+        return views.item(item)
+
+    @rpc
+    def present_delegates(self, session_id: str) -> dict:
+        """Who may vote at a session now (:class:`PresentOut`): ``member_ids`` of the delegates checked
+        in, ``due_count`` / ``present_count`` / ``required`` / ``quorum`` (≥ 2/3 of ALL delegates, 1986
+        条例 art. 18), ``state`` and ``open_election`` (the election of the open agenda item, if it is an
+        election item). The elections service reads it when a session election opens voting (its
+        electors due = these delegates). Readers of the session and the system. Errors: NotFound,
+        Forbidden."""
+        return c.PresentOut().dump(app.present_delegates(self.store, self.identity.actor, session_id))
 
     @rpc
     def cast_vote(self, item_id: str, data: dict) -> dict:
@@ -268,11 +314,22 @@ class CongressService(OutboxRelay, HealthRpc):
         the term (1986 条例 art. 18; 企业民主管理规定 2012 art. 20), whatever the abstentions. Out:
         :class:`ItemOut` with ``outcome`` (counts, ``due``, ``required``, ``adopted``). Publishes
         ``resolution_adopted`` or ``resolution_failed`` exactly once (two admins closing at once, or the
-        ``poll_closed`` event arriving first: one records, the others read it). Admins. Errors: Conflict
-        (not voting)."""
+        ``poll_closed`` event arriving first: one records, the others read it). An election item: records
+        its election's published result read from elections (``election_outcome``: elected, vacant,
+        due; state ``decided``; ``election_recorded``), as the ``election_published`` event also does.
+        Admins. Errors: Conflict (not voting; the election not yet published)."""
         item = app.close_vote(self.store, self.identity.actor, now, self.peers, item_id)
         self.relay_mine()
         return views.item(item)
+
+    @event_handler("elections", "election_published")
+    def handle_election_published(self, payload: dict) -> None:
+        """An election was published: the agenda item running it (kind ``election``, voting) records the
+        result (the elected, vacant seats, electors due), read from elections as the system and only if
+        elections says that election is published: the event only names the election (DESIGN.md §5,
+        "The broker is not trusted"). Publishes ``election_recorded``."""
+        if app.election_published(self.store, now, self.peers, payload) is not None:
+            self.relay_mine()
 
     @event_handler("voting", "poll_closed")
     def handle_poll_closed(self, payload: dict) -> None:

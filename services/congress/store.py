@@ -54,6 +54,7 @@ class CongressStore(Store):
         "delegates": [IndexModel("term_id")],
         "sessions": [IndexModel("term_id"), IndexModel("congress_id")],
         "projector_links": [IndexModel("session_id")],
+        "items": [IndexModel("election_id")],
     }
 
     # --- congresses and terms --------------------------------------------------------------------
@@ -183,6 +184,11 @@ class CongressStore(Store):
             items.append(doc)
             n += 1
         return items
+
+    def item_of_election(self, election_id: str) -> dict | None:
+        """The agenda item that runs ``election_id`` (kind ``election``), if any (an event handler's
+        lookup; FerretDB scans the items, MongoDB uses the index)."""
+        return self.db.items.find_one({"election_id": election_id})
 
     def get_item(self, item_id: str) -> dict | None:
         return self.db.items.find_one({"_id": item_id})

@@ -40,7 +40,14 @@ def congress(doc: dict, terms: list[dict]) -> dict:
 def item(doc: dict) -> dict:
     """:class:`ItemOut`."""
     return c.ItemOut().dump(
-        {**doc, "id": doc["_id"], "poll_id": doc.get("poll_id"), "decided_at": iso(doc.get("decided_at"))}
+        {
+            **doc,
+            "id": doc["_id"],
+            "poll_id": doc.get("poll_id"),
+            "election_id": doc.get("election_id"),
+            "election_outcome": doc.get("election_outcome"),
+            "decided_at": iso(doc.get("decided_at")),
+        }
     )
 
 

@@ -53,6 +53,7 @@ class Members(Protocol):
     def get_member(self, member_id: str) -> dict: ...
     def roster(self, union_id: str) -> list[str]: ...
     def delegates(self, term_id: str) -> list[dict]: ...
+    def present_delegates(self, session_id: str) -> dict: ...
     def unions_under(self, union_id: str) -> list[str]: ...
     def search_members(self, union_id: str, q: str, limit: int) -> list[dict]: ...
     def record_titles(self, award_id: str, titles: list[dict]) -> dict: ...
@@ -171,6 +172,7 @@ def election_out(p: Ports, doc: dict, actor: Actor) -> dict:
         "rules": {**doc["rules"], "margin_pct": str(doc["rules"]["margin_pct"])},
         "electorate": doc["electorate"],
         "term_id": doc.get("term_id"),
+        "session_id": doc.get("session_id"),
         "status": doc["status"],
         "candidates": [
             {k: (iso(v) if isinstance(v, datetime) else v) for k, v in c.items()} for c in doc["candidates"]
@@ -231,6 +233,13 @@ def create_election(p: Ports, actor: Actor, data: dict) -> dict:
             "elections are held by grassroots unions / 仅基层工会可组织选举",
             fields={"union_id": ["not grassroots"]},
         )
+    if data["electorate"] == "session":
+        session = p.peers.present_delegates(data["session_id"])  # NotFound: no such session
+        if session["union_id"] != union["id"] or session["state"] == "closed":
+            raise BadInput(
+                "the session is not an open session of this union's congress / 不是本单位职代会未闭幕的会议",
+                fields={"session_id": ["not an open session of this union's congress"]},
+            )
     rules = data["rules"]
     if not rules["contested"] and data["kind"] == "committee":
         raise BadInput(
@@ -249,6 +258,7 @@ def create_election(p: Ports, actor: Actor, data: dict) -> dict:
         "rules": {**rules, "margin_pct": str(rules["margin_pct"])},
         "electorate": data["electorate"],
         "term_id": data.get("term_id"),
+        "session_id": data.get("session_id") if data["electorate"] == "session" else None,
         "status": "nominating",
         "candidates": [],
         "rounds": [],
@@ -301,6 +311,29 @@ def nominate(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
 
 
 def _electors(p: Ports, doc: dict) -> list[str]:
+    """The electors due, read from their owner: the union's roster (members), the term's delegates or,
+    for electorate ``session``, the delegates checked in at the congress session now (congress's
+    ``present_delegates``). A session election opens only from its agenda item (the session names it
+    as its open election) while the session is convened with at least two thirds of ALL delegates
+    present (全民所有制工业企业职工代表大会条例 1986, art. 18, as for the congress's other votes);
+    Conflict otherwise."""
+    if doc["electorate"] == "session":
+        session = p.peers.present_delegates(doc["session_id"])
+        if session["state"] != "convened" or not session["quorum"]:
+            raise Conflict(
+                "the session must be convened with a quorum (1986 条例 art. 18) / 会议须已开幕且达到法定人数",
+                details={
+                    "state": session["state"],
+                    "present_count": session["present_count"],
+                    "required": session["required"],
+                },
+            )
+        if session.get("open_election") != doc["_id"]:
+            raise Conflict(
+                "open this election from its agenda item of the session / 请在会议议程中开始本项选举",
+                details={"session_id": doc["session_id"], "open_election": session.get("open_election")},
+            )
+        return sorted(set(session["member_ids"]))
     if doc["electorate"] == "term":
         return sorted({d["member_id"] for d in p.peers.delegates(doc["term_id"])})
     return sorted(set(p.peers.roster(doc["union_id"])))
@@ -340,15 +373,21 @@ def _open_round(p: Ports, doc: dict, n: int, kind: str, candidates: list[str], s
         seats=seats,
         electorate=doc["electorate"],
         term_id=doc.get("term_id"),
+        session_id=doc.get("session_id"),
     )
     p.store.create("rounds", rnd, events=[opened])
     return rnd
 
 
 def open_voting(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
-    """Close nominations, fix the electors from their owner (the union's roster, or the delegates of
-    the term) and open round 1 among every candidate. Conflict when the slate does not fit the seats
-    (:func:`.rules.check_slate`: 差额 margin, 等额 exactly) or there are no electors."""
+    """Close nominations, fix the electors from their owner (the union's roster, the delegates of the
+    term, or the delegates present at the session: :func:`_electors`) and open round 1 among every
+    candidate. ``due`` is then the number of electors fixed here: for a session election, the delegates
+    present when voting opened; the 2/3 turnout and the majority of the electors due are counted
+    against it (:func:`.rules.turnout_valid`, :func:`.rules.has_majority`; 条例 2016). Conflict when
+    the slate does not fit the seats (:func:`.rules.check_slate`: 差额 margin, 等额 exactly), there
+    are no electors, or (session) the session is not convened and quorate or has not opened this
+    election from its agenda."""
     doc = election_of(p, election_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "nominating":

@@ -91,6 +91,11 @@ class Peers:
         self.identity.act_as_service()
         return self.congress_rpc.list_delegates(term_id)
 
+    def present_delegates(self, session_id: str) -> dict:
+        """The congress session's state, quorum, open election and the delegates checked in now."""
+        self.identity.act_as_service()
+        return self.congress_rpc.present_delegates(session_id)
+
 
 class ElectionsService(OutboxRelay, HealthRpc):
     name = "elections"
@@ -114,7 +119,7 @@ class ElectionsService(OutboxRelay, HealthRpc):
         """Set up an election of a grassroots union (its admins or those above).
 
         In: :class:`ElectionIn` ``{"union_id", "title", "kind": committee | chair | delegates, "seats",
-        "electorate": union | term, "term_id", "rules": {"contested" (default true), "margin_pct"
+        "electorate": union | term | session, "term_id", "session_id", "rules": {"contested" (default true), "margin_pct"
         (default 5), "shortfall": further_round | vacant, "write_ins" (default true)}}``. A committee is
         always contested (差额). Out: the election (status ``nominating``). Commits ``election_created``.
         Errors: BadInput, NotFound (union), Forbidden."""
@@ -137,8 +142,10 @@ class ElectionsService(OutboxRelay, HealthRpc):
 
     @rpc
     def open_voting(self, election_id: str, data: dict | None = None) -> dict:
-        """Close nominations, fix the electors (the union's members, or the term's delegates) and open
-        round 1 (admins). In: :class:`OpenRoundIn` ``{"closes_at"}``. Out: the election with ``due``,
+        """Close nominations, fix the electors (the union's members, the term's delegates, or the
+        delegates present at the congress session now: ``due`` = those present when voting opened) and
+        open round 1 (admins). A session election opens only from its congress agenda item, while the
+        session is convened and quorate (1986 条例 art. 18). In: :class:`OpenRoundIn` ``{"closes_at"}``. Out: the election with ``due``,
         ``turnout_required`` (> 2/3 of due) and ``majority_required`` (> 1/2 of due). Commits
         ``election_opened`` and ``round_opened``. Errors: Conflict (the slate does not fit the seats:
         差额 margin or 等额; no electors; already open), Forbidden, NotFound."""

@@ -6,6 +6,12 @@ sessions and resolutions with counts), ``/congress/sessions/<id>/console`` (admi
 counts updated by ``static/congress.js`` without reloading, agenda, open and close votes, outcomes),
 ``/congress/sessions/<id>`` (the delegate's page: check in, vote on the open item, outcomes) and
 ``/congress/sessions/<id>/minutes.docx``.
+
+An agenda item of kind ``election`` runs an election of the elections service among the delegates present
+at its session: the console sets it up there (seats, candidates: ``POST /congress/items/<id>/election``,
+which creates the election with electorate ``session``, nominates the candidates and links it) or links
+an existing one; its rounds, recount and publication are on the election's own page (``/elections/<id>``)
+and the delegates vote on its ballot page (``/elections/<id>/ballot``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,16 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 KIND_ZH = {"report": "报告", "resolution": "决议", "election": "选举"}
 #: Agenda rows of the "plan a session" form (more items: ``POST /api/v1/congress/sessions/<id>/items``).
 AGENDA_ROWS = 4
-STATE_ZH = {"pending": "待表决", "voting": "表决中", "adopted": "通过", "failed": "未通过"}
+STATE_ZH = {
+    "pending": "待表决",
+    "voting": "表决中",
+    "adopted": "通过",
+    "failed": "未通过",
+    "decided": "已产生结果",
+}
+#: The nomination source recorded for candidates entered on the console's election form.
+CONSOLE_SOURCE = "大会主席团提名"
+MAX_CANDIDATES = 200
 
 
 def congress_id_of(union_id: str) -> str:
@@ -92,6 +107,14 @@ def minutes_docx(m: dict) -> bytes:
         for cell, text in zip(row, values, strict=True):
             cell.text = text
     for item in s["items"]:
+        e = item.get("election_outcome")
+        if e:
+            names = "、".join(f"{x['name']}（{x['approvals']}票）" for x in e["elected"]) or "无人当选"
+            doc.add_paragraph(
+                f"《{item['title']}》：选举人为投票开始时到会代表{e['due']}人；当选：{names}"
+                + (f"；空缺{e['vacant']}名" if e.get("vacant") else "")
+                + "（当选须获得超过应到选举人半数的赞成票，《工会基层组织选举工作条例》）。"
+            )
         o = item.get("outcome")
         if o:
             doc.add_paragraph(
@@ -106,8 +129,15 @@ def minutes_docx(m: dict) -> bytes:
     return out.getvalue()
 
 
+def candidate_ids(text: str) -> list[str]:
+    """Member numbers typed one per line or separated by commas / spaces (、，too), in order, once each."""
+    for sep in ",，、;；\n\t":
+        text = text.replace(sep, " ")
+    return list(dict.fromkeys(x for x in text.split(" ") if x))
+
+
 class CongressRoutes(Router):
-    uses = ("congress_rpc", "members_rpc")
+    uses = ("congress_rpc", "members_rpc", "elections_rpc")
 
     # ----- API: congresses, terms, delegates -----------------------------------------------------
     @api(
@@ -249,6 +279,20 @@ class CongressRoutes(Router):
         return self.congress_rpc.close_vote(item_id)
 
     @api(
+        "POST",
+        "/api/v1/congress/items/<item_id>/election",
+        body=c.ElectionLinkIn,
+        response=c.ItemOut,
+        tags=["congress"],
+    )
+    def api_link_election(self, request, item_id, body):
+        """Name the election an agenda item of kind ``election`` runs: ``{"election_id"}`` of an election
+        of the session's union with electorate ``session`` = this session, still nominating (create it
+        with ``POST /api/v1/elections``). 400 another union's or electorate's election, 409 not an
+        election item, voted on, session closed, election past nomination."""
+        return self.congress_rpc.link_election(item_id, body)
+
+    @api(
         "POST", "/api/v1/congress/items/<item_id>/vote", body=c.VoteIn, response=c.VoteOut, tags=["congress"]
     )
     def api_cast_vote(self, request, item_id, body):
@@ -381,6 +425,50 @@ class CongressRoutes(Router):
     def congress_close_vote_submit(self, request, item_id):
         target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}/console"
         return self.web.act(target, lambda: self.congress_rpc.close_vote(item_id))
+
+    @page("POST", "/congress/items/<item_id>/election")
+    def congress_election_submit(self, request, item_id):
+        """The console's form of an election item (union admins): either link an existing election
+        (``election_id``), or set one up here: ``kind`` (committee | chair | delegates), ``seats``,
+        ``candidates`` (member numbers, one per line), ``contested`` (差额, ticked by default); it is
+        created in elections with electorate ``session`` (the delegates present when voting opens),
+        each candidate nominated with the source 大会主席团提名, then linked. A refusal (400 with the
+        field, 403, 409) is shown on the console; an election made before a later refusal stays in
+        nomination on the elections list and can be linked."""
+        sid = request.form.get("session_id", "")
+        target = f"/congress/sessions/{quote(sid, safe='-_')}/console"
+        eid = request.form.get("election_id", "").strip()
+        if not eid:
+            candidates = candidate_ids(request.form.get("candidates", ""))[:MAX_CANDIDATES]
+            seats = request.form.get("seats", "").strip()
+            session = self.congress_rpc.get_session(sid)
+            item = next((i for i in session["items"] if i["id"] == item_id), None)
+            if item is None:
+                raise NotFound("no such agenda item in this session / 议程不存在")
+            body = {
+                "union_id": session["union_id"],
+                "title": item["title"],
+                "kind": request.form.get("kind", "committee"),
+                "seats": int(seats) if seats.isdigit() else seats,
+                "electorate": "session",
+                "session_id": sid,
+                "rules": {"contested": bool(request.form.get("contested"))},
+            }
+            created = self.web.attempt(self.elections_rpc.create_election, body)
+            if created.refusal:
+                return self.web.redirect(target, created.refusal.message, kind="error")
+            eid = created.value["election_id"]
+            for m in candidates:
+                nominated = self.web.attempt(
+                    self.elections_rpc.nominate, eid, {"member_id": m, "source": CONSOLE_SOURCE}
+                )
+                if nominated.refusal:
+                    return self.web.redirect(target, f"{m}: {nominated.refusal.message}", kind="error")
+        return self.web.act(
+            target,
+            lambda: self.congress_rpc.link_election(item_id, {"election_id": eid}),
+            done=self.web.gettext("The election is set up for this item."),
+        )
 
     @page("POST", "/congress/items/<item_id>/vote")
     def congress_vote_submit(self, request, item_id):

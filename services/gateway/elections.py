@@ -92,7 +92,8 @@ class ElectionsRoutes(Router):
     def api_create_election(self, request, union_id, body):
         """Set up an election of a grassroots union (its admins or those above): ``title``, ``kind``
         (committee | chair | delegates), ``seats`` (应选名额), ``electorate`` (union | term, with
-        ``term_id``), ``rules`` {contested, margin_pct, shortfall, write_ins}. A committee is always
+        ``term_id`` | session, with ``session_id``: the delegates present at that congress session when
+        voting opens, opened from its agenda item), ``rules`` {contested, margin_pct, shortfall, write_ins}. A committee is always
         差额. Answers the election (status ``nominating``). 400 with field messages, 403, 404."""
         return self.elections_rpc.create_election({**body, "union_id": union_id})
 

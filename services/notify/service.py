@@ -391,8 +391,9 @@ class NotifyService(OutboxRelay, HealthRpc):
 
     @event_handler("elections", "round_opened")
     def handle_round_opened(self, payload: dict) -> None:
-        """A round of an election opened: its electors (the union's members, or the delegates of the
-        term when delegates elect), told to vote."""
+        """A round of an election opened: its electors (the union's members, the delegates of the term
+        when delegates elect, or the delegates present at the congress session for a session's
+        election item), told to vote."""
         self.identity.act_as_service()
         context = {
             "title": payload.get("title") or "",
@@ -401,7 +402,11 @@ class NotifyService(OutboxRelay, HealthRpc):
             "seats": payload.get("seats") or 0,
         }
         link = f"/elections/{payload['election_id']}"
-        if payload.get("electorate") == "term" and payload.get("term_id"):
+        if payload.get("electorate") == "session" and payload.get("session_id"):
+            # a congress session's election: the delegates checked in there (congress, the owner)
+            present = self.congress_rpc.present_delegates(payload["session_id"])
+            self._fanout(payload, "election_round_opened", context, link, member_ids=present["member_ids"])
+        elif payload.get("electorate") == "term" and payload.get("term_id"):
             delegates = self.congress_rpc.list_delegates(payload["term_id"])
             self._fanout(
                 payload,

@@ -275,6 +275,8 @@ CASES: dict[tuple[str, str], dict | None] = {
     ("notify", "handle_survey_opened"): SURVEY,
     ("notify", "handle_survey_reminded"): {**SURVEY, "reminder": 1, "pending": 3},
     ("congress", "handle_poll_closed"): None,
+    # forged, and signed-but-lying, election_published: tests/integration/test_congress_election.py
+    ("congress", "handle_election_published"): None,
     # the audit log: one handler per publisher of change_recorded
     ("audit", "handle_members_change"): change(
         "members.member_registered",

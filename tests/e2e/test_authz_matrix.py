@@ -643,6 +643,33 @@ def _item(make_item):
     return make
 
 
+def _election_item(w: World, role: str) -> Ask:
+    """A fresh session with an election item and a fresh election of u05 among its delegates present."""
+    s = new_session(w, "election")
+    election = w.api(
+        "admin",
+        "POST",
+        f"/unions/{UNION}/elections",
+        {
+            "union_id": UNION,
+            "title": w.fresh("授权测试选举"),
+            "kind": "chair",
+            "seats": 1,
+            "electorate": "session",
+            "session_id": s["id"],
+        },
+        201,
+    )
+    eid = election["election_id"]
+    body = {"election_id": eid}
+    return Ask(
+        {"item_id": s["items"][0]["id"]},
+        json=body,
+        form={**body, "session_id": s["id"]},
+        check=f"/api/v1/congress/sessions/{s['id']}",
+    )
+
+
 def _pending_item(w: World):
     s = convened_session(w)
     return s["id"], s["items"][0]["id"]
@@ -937,6 +964,7 @@ ASK = {
     "POST /api/v1/congress/items/<item_id>/open": _item(_pending_item),
     "POST /api/v1/congress/items/<item_id>/close": _item(_voting_item),
     "POST /api/v1/congress/items/<item_id>/vote": _item(_voting_item),
+    "POST /api/v1/congress/items/<item_id>/election": _election_item,
     # projector view (issue 14): a live link of u05's session; a fresh link for each revocation
     "GET /api/v1/projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
     "GET /projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
@@ -1129,6 +1157,7 @@ PAGE_TWINS = {
     "POST /congress/items/<item_id>/open": "POST /api/v1/congress/items/<item_id>/open",
     "POST /congress/items/<item_id>/close": "POST /api/v1/congress/items/<item_id>/close",
     "POST /congress/items/<item_id>/vote": "POST /api/v1/congress/items/<item_id>/vote",
+    "POST /congress/items/<item_id>/election": "POST /api/v1/congress/items/<item_id>/election",
     "POST /congress/sessions/<session_id>/projector-links": "POST /api/v1/congress/sessions/<session_id>/projector-links",
     "POST /congress/projector-links/<token>/revoke": "POST /api/v1/congress/projector-links/<token>/revoke",
     "POST /elections/<election_id>/projector-links": "POST /api/v1/elections/<election_id>/projector-links",

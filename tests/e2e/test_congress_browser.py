@@ -106,3 +106,77 @@ def test_delegate_checks_in_and_votes_on_a_phone(stack, phone):
         outsider.post(f"{stack.url}/api/v1/congress/sessions/{sid}/check-in", json={}, timeout=30).status_code
         == 403
     )
+
+
+def test_a_delegate_votes_in_the_sessions_election_on_a_phone(stack, phone):
+    """Issue 14: an agenda item of kind "election" runs an election among the delegates present; a
+    present delegate goes from the session page to the election's ballot and casts it at 390×844; a
+    delegate not present when the vote opened is refused (403). Screenshot: /tmp/congress-election-*.png."""
+    url = stack.url
+    admin = stack.login("admin01")
+    members = delegates(stack)
+    r = admin.post(
+        f"{url}/api/v1/congress/terms/{TERM}/sessions",
+        json={
+            "title": "第三届职工代表大会第四次会议",
+            "agenda": [{"kind": "election", "title": "补选职工董事"}],
+        },
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    sid, item = r.json()["id"], r.json()["items"][0]["id"]
+    for member_id in members[:80]:
+        admin.post(
+            f"{url}/api/v1/congress/sessions/{sid}/check-in", json={"member_id": member_id}, timeout=30
+        )
+    assert admin.post(f"{url}/api/v1/congress/sessions/{sid}/convene", timeout=30).status_code == 200
+    c1, c2 = members[0], members[1]
+    r = admin.post(
+        f"{url}/api/v1/unions/u01/elections",
+        json={
+            "union_id": "u01",
+            "title": "补选职工董事",
+            "kind": "committee",
+            "seats": 1,
+            "electorate": "session",
+            "session_id": sid,
+        },
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    eid = r.json()["election_id"]
+    for c in (c1, c2):
+        r = admin.post(
+            f"{url}/api/v1/elections/{eid}/candidates",
+            json={"member_id": c, "source": "大会主席团提名"},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+    r = admin.post(f"{url}/api/v1/congress/items/{item}/election", json={"election_id": eid}, timeout=30)
+    assert r.status_code == 200, r.text
+    r = admin.post(f"{url}/api/v1/congress/items/{item}/open", timeout=30)
+    assert r.status_code == 200 and r.json()["state"] == "voting", r.text
+    assert admin.get(f"{url}/api/v1/elections/{eid}", timeout=30).json()["due"] == 80
+
+    phone.set_default_timeout(90_000)  # the shared 2-core machine can be slow; no speed asserted
+    login(phone, url, members[10])  # present when the vote opened
+    phone.goto(f"{url}/congress/sessions/{sid}")
+    phone.click("#election-ballot")
+    phone.click(f"label[for=m-{c1}-approve]")
+    phone.click(f"label[for=m-{c2}-disapprove]")
+    phone.screenshot(path="/tmp/congress-election-1-ballot.png", full_page=True)
+    phone.click("#review-submit")
+    phone.wait_for_selector("#cast-form")
+    phone.check("input[name=confirmed]")
+    phone.click("#cast-submit")
+    phone.wait_for_selector("#receipt-code")
+    phone.screenshot(path="/tmp/congress-election-2-receipt.png", full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    phone.goto(f"{url}/congress/sessions/{sid}")
+    assert "您已对本事项投票" in phone.inner_text("#my-status")
+    assert admin.get(f"{url}/api/v1/elections/{eid}", timeout=30).json()["rounds"][0]["ballots"] == 1
+    absent = stack.login(members[100])  # not present when the vote opened
+    ballot = {"marks": {c1: "approve"}, "write_ins": []}
+    assert absent.post(f"{url}/api/v1/elections/{eid}/ballots", json=ballot, timeout=30).status_code == 403
+    projected = admin.get(f"{url}/api/v1/congress/sessions/{sid}/projector", timeout=30).json()["voting"]
+    assert (projected["kind"], projected["ballots"], projected["eligible"]) == ("election", 1, 80)

@@ -1,5 +1,6 @@
 """The congress demo part (dmtools/demo_congress.py) against the real services: 120 delegates in 6
-delegations, a session with 85 present and three resolutions of which one fails, a planned session."""
+delegations, a session with 85 present and three resolutions of which one fails, a planned session with
+an election item linked to its election (electorate: the delegates present at that session)."""
 
 import base64
 import random
@@ -9,6 +10,7 @@ import pytest
 
 from dmtools import demo_congress
 from services.congress.service import CongressService
+from services.elections.service import ElectionsService
 from services.members.service import MembersService
 from services.voting.service import VotingService
 from tests.helpers import SYSTEM, valid_ids, wait_until
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_part(container_factory, config, rpc_as, capsys):
-    for cls in (MembersService, VotingService, CongressService):
+    for cls in (MembersService, VotingService, CongressService, ElectionsService):
         container_factory(cls, config).start()
     with rpc_as(SYSTEM, timeout=60) as rpc:
         rpc.members.create_union({"id": "ftu", "name": "北京经济技术开发区总工会", "kind": "federation"})
@@ -51,6 +53,8 @@ def test_demo_part(container_factory, config, rpc_as, capsys):
     assert [d["delegate_count"] for d in term["delegations"]] == [20] * 6 and not term["managers_over_limit"]
     planned, held = sessions
     assert (planned["state"], planned["present_count"]) == ("planned", 0)
+    election_item = planned["items"][-1]  # run among the delegates present at that session (issue 14)
+    assert (election_item["kind"], election_item["election_id"]) == ("election", figures["session_election"])
     assert (held["state"], held["due_count"], held["present_count"]) == ("closed", 120, 85)
     votes = [
         (i["state"], i["outcome"]["yes"], i["outcome"]["ballots"]) for i in held["items"] if i.get("outcome")

@@ -178,6 +178,12 @@ class FakeCongressStore:
     def get_item(self, item_id: str) -> dict | None:
         return copy.deepcopy(self.col("items").get(item_id))
 
+    def item_of_election(self, election_id: str) -> dict | None:
+        return next(
+            (copy.deepcopy(i) for i in self.col("items").values() if i.get("election_id") == election_id),
+            None,
+        )
+
     # --- check-in --------------------------------------------------------------------------------
     def check_in(self, session_id: str, delegate: dict, by: str, at, audit=None) -> bool:
         doc = {
@@ -251,6 +257,81 @@ class FakePeers:
         self.polls: dict[str, dict] = {}
         self.voting_down = False
         self.refuse_grants = False
+        #: elections: {election id: election as elections' get_election answers it}; ``present`` reads
+        #: the congress's own ``present_delegates`` (wired by the test to the use case over its store).
+        self.elections: dict[str, dict] = {}
+        self.present: Callable[[str], dict] | None = None
+        self.elections_down = False
+        self.has_voted: set[str] = set()
+
+    # elections
+    def add_election(self, election_id: str, session: str, **over: Any) -> dict:
+        """An election of u01 among the delegates present at ``session``, nominating (overridable)."""
+        self.elections[election_id] = {
+            "election_id": election_id,
+            "union_id": "u01",
+            "title": "职工董事选举",
+            "electorate": "session",
+            "session_id": session,
+            "status": "nominating",
+            "due": None,
+            "rounds": [],
+            "elected": [],
+            "vacant": None,
+            "ballots": 0,
+            **over,
+        }
+        return self.elections[election_id]
+
+    def election(self, election_id: str) -> dict:
+        if self.elections_down:
+            raise ServiceUnavailable("elections is not running / 服务未运行")
+        if election_id not in self.elections:
+            raise NotFound(f"no election {election_id}")
+        return copy.deepcopy(self.elections[election_id])
+
+    def open_election(self, election_id: str) -> dict:
+        """As elections' open_voting for a session electorate: the session convened and quorate, naming
+        this election as its open one; the electors due = the delegates present now."""
+        el = self.elections[election_id]
+        if self.elections_down:
+            raise ServiceUnavailable("elections is not running / 服务未运行")
+        if el["status"] != "nominating":
+            raise Conflict("voting has already opened", details={"status": el["status"]})
+        session = self.present(el["session_id"])
+        if session["state"] != "convened" or not session["quorum"]:
+            raise Conflict("the session must be convened with a quorum")
+        if session["open_election"] != election_id:
+            raise Conflict("open this election from its agenda item")
+        el.update(status="voting", due=len(session["member_ids"]), electors=session["member_ids"])
+        el["rounds"].append(f"{election_id}-r1")
+        return copy.deepcopy(el)
+
+    def publish(self, election_id: str, elected: list[tuple[str, str, int]], vacant: int = 0) -> None:
+        """The election decided and published with ``elected`` [(member id, name, approvals)]."""
+        self.elections[election_id].update(
+            status="published",
+            elected=[{"member_id": m, "name": n, "approvals": a, "round": 1} for m, n, a in elected],
+            vacant=vacant,
+            published_at="2026-04-01T03:00:00Z",
+        )
+
+    def my_election(self, election_id: str) -> dict:
+        return {**self.election(election_id), "has_voted": election_id in self.has_voted}
+
+    def election_projector(self, election_id: str) -> dict:
+        el = self.election(election_id)
+        due = el["due"]
+        return {
+            "election_id": election_id,
+            "status": el["status"],
+            "due": due,
+            "turnout_required": (2 * due) // 3 + 1 if due else None,
+            "round": {"n": len(el["rounds"]), "status": "open", "ballots": el["ballots"]}
+            if el["rounds"]
+            else None,
+            "result": None,
+        }
 
     # members
     def union(self, union_id: str) -> dict:

@@ -198,6 +198,21 @@ class FakePeers:
         }
         self.titles: dict[str, list[dict]] = {}  # recorded by record_titles, per award round
         self.terms = {"t1": [{"member_id": "M05001"}, {"member_id": "M05002"}, {"member_id": "M05003"}]}
+        #: congress sessions as congress's present_delegates answers (a session of u05, convened, with a
+        #: quorum, 5 of 7 delegates present; ``open_election`` set by the test)
+        self.sessions = {
+            "s1": {
+                "session_id": "s1",
+                "union_id": "u05",
+                "state": "convened",
+                "due_count": 7,
+                "present_count": 5,
+                "required": 5,
+                "quorum": True,
+                "open_election": None,
+                "member_ids": [f"M05{i:03d}" for i in range(1, 6)],
+            }
+        }
 
     def get_union(self, union_id):
         if union_id not in self.unions:
@@ -223,6 +238,11 @@ class FakePeers:
 
     def delegates(self, term_id):
         return copy.deepcopy(self.terms[term_id])
+
+    def present_delegates(self, session_id):
+        if session_id not in self.sessions:
+            raise NotFound("no session")
+        return copy.deepcopy(self.sessions[session_id])
 
     def search_members(self, union_id, q, limit):
         found = [

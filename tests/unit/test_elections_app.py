@@ -259,3 +259,76 @@ def test_the_receipt_check_and_the_ballot_list_name_the_round(p):
     listed = app.list_ballots(p, member("M05005", "u05"), f"{eid}-r1", 1, 100)
     assert listed["total"] == 1 and listed["items"][0]["receipt"] == receipt
     assert listed["election_id"] == eid and len(listed["candidates"]) == 3
+
+
+# ----- electorate "session": the delegates present at a congress session (issue 14) ------------------
+def session_election(p, session="s1"):
+    data = c.ElectionIn().load(
+        {
+            "union_id": "u05",
+            "title": "职工董事选举",
+            "kind": "chair",
+            "seats": 1,
+            "electorate": "session",
+            "session_id": session,
+            "rules": {"contested": False},
+        }
+    )
+    el = app.create_election(p, ADMIN, data)
+    app.nominate(
+        p, ADMIN, el["election_id"], c.NominationIn().load({"member_id": "M05001", "source": "主席团提名"})
+    )
+    return el["election_id"]
+
+
+def test_a_session_electorate_names_an_open_session_of_the_union(p):
+    with pytest.raises(Exception) as missing:
+        c.ElectionIn().load(
+            {"union_id": "u05", "title": "选举", "kind": "chair", "seats": 1, "electorate": "session"}
+        )
+    assert "session_id" in missing.value.messages
+    with pytest.raises(NotFound):
+        session_election(p, "s9")
+    p.peers.sessions["s2"] = {**p.peers.sessions["s1"], "session_id": "s2", "union_id": "u06"}
+    with pytest.raises(BadInput):  # another union's congress
+        session_election(p, "s2")
+    p.peers.sessions["s3"] = {**p.peers.sessions["s1"], "session_id": "s3", "state": "closed"}
+    with pytest.raises(BadInput):  # a closed session
+        session_election(p, "s3")
+    eid = session_election(p)
+    assert app.get_election(p, ADMIN, eid)["session_id"] == "s1"
+
+
+def test_a_session_election_opens_only_as_the_sessions_open_item_with_a_quorum(p):
+    eid = session_election(p)
+    with pytest.raises(Conflict) as not_named:  # opened directly, not from the session's agenda
+        app.open_voting(p, ADMIN, eid, {})
+    assert not_named.value.details["open_election"] is None
+    p.peers.sessions["s1"].update(open_election=eid, state="planned")
+    with pytest.raises(Conflict):  # 1986 条例 art. 18: a convened session only
+        app.open_voting(p, ADMIN, eid, {})
+    p.peers.sessions["s1"].update(state="convened", quorum=False, present_count=4)
+    with pytest.raises(Conflict) as short:
+        app.open_voting(p, ADMIN, eid, {})
+    assert short.value.details["required"] == 5
+    assert p.store.get_election(eid)["status"] == "nominating"  # nothing opened
+    p.peers.sessions["s1"].update(quorum=True, present_count=5)
+    out = app.open_voting(p, ADMIN, eid, {})
+    # due = the delegates present when voting opened: turnout > 2/3 of 5 → 4, majority > 1/2 of 5 → 3
+    assert out["due"] == 5 and out["turnout_required"] == 4 and out["majority_required"] == 3
+    opened = [e for e in p.store.events if e["type"] == "round_opened"]
+    assert opened[-1]["body"]["session_id"] == "s1" and opened[-1]["body"]["electorate"] == "session"
+
+
+def test_only_the_delegates_present_at_the_opening_vote(p):
+    eid = session_election(p)
+    p.peers.sessions["s1"]["open_election"] = eid
+    app.open_voting(p, ADMIN, eid, {})
+    # a delegate checked in later (M05006) is not an elector: 403
+    p.peers.sessions["s1"]["member_ids"].append("M05006")
+    with pytest.raises(Forbidden):
+        vote(p, eid, "M05006", approve=["M05001"])
+    assert vote(p, eid, "M05002", approve=["M05001"])["valid"] is True
+    with pytest.raises(Conflict) as again:
+        vote(p, eid, "M05002", approve=["M05001"])
+    assert again.value.details["reason"] == app.ALREADY_VOTED

@@ -61,10 +61,34 @@
       setText("p-ballots", v.ballots);
       setText("p-eligible", v.eligible);
       setShare("p-ballots-bar", v.ballots, v.eligible);
+      // an election item: the turnout line (> 2/3 of the electors due, the delegates present when voting opened)
+      const election = v.kind === "election";
+      show("p-turnout-line", election);
+      show("p-vote-rule", election);
+      if (election) {
+        setShare("p-turnout-line", v.turnout_required || 0, v.eligible || 0);
+        bilingual(
+          document.getElementById("p-vote-rule"),
+          `选举人为投票开始时到会代表；选举有效须超过三分之二参加：至少 ${v.turnout_required} / ${v.eligible} 张`,
+          `Electors: the delegates present when voting opened; valid with more than 2/3 voting: ${v.turnout_required} of ${v.eligible}`,
+        );
+      }
     }
     const o = p.outcome;
     show("p-outcome", !v && !!o);
-    if (o) {
+    const electionOutcome = !!o && o.kind === "election";
+    show("p-elected", electionOutcome);
+    show("p-tally", !!o && !electionOutcome);
+    if (electionOutcome) {
+      setText("p-outcome-title", o.title);
+      setText("p-elected", o.elected.join("　") || "—");
+      bilingual(document.getElementById("p-verdict"), "当选", "Elected");
+      bilingual(
+        document.getElementById("p-rule"),
+        `选举人为投票开始时到会代表 ${o.due} 人；当选须获超过半数赞成票`,
+        `Electors: the ${o.due} delegates present when voting opened; elected with approvals from more than half of them`,
+      );
+    } else if (o) {
       setText("p-outcome-title", o.title);
       setText("p-yes", o.yes);
       setText("p-no", o.no);
