@@ -407,7 +407,9 @@ def add_agenda_item(store, actor: Actor, session_id: str, data: dict) -> dict:
     session = load_session(store, session_id)
     policy.require_admin(actor, session)
     if session["state"] == "closed":
-        raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        raise Conflict(
+            "the session is closed / 会议已闭幕", details={"state": "closed"}, reason="session_closed"
+        )
     audit = _audit(
         actor, "agenda_item_added", "item", "", session, fields=("title", "kind", "secret", "order")
     )
@@ -479,7 +481,9 @@ def check_in(store, actor: Actor, clock: Clock, session_id: str, data: dict) -> 
             )
         policy.require_self_check_in(actor, False)
     if session["state"] == "closed":
-        raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        raise Conflict(
+            "the session is closed / 会议已闭幕", details={"state": "closed"}, reason="session_closed"
+        )
     audit = _audit(
         actor,
         "delegate_checked_in",
@@ -535,6 +539,7 @@ def convene_session(store, actor: Actor, clock: Clock, session_id: str) -> dict:
             f"quorum not reached: {here} present of {due} delegates, {required} needed "
             f"/ 未达法定人数：应到{due}人，实到{here}人，须至少{required}人",
             details={"due_count": due, "present_count": here, "required": required},
+            reason="quorum_not_reached",
         )
 
     def not_planned(current: dict) -> Conflict:
@@ -643,19 +648,30 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
         raise Conflict(
             "votes are taken only in a convened session / 会议开幕后方可表决",
             details={"state": session["state"]},
+            reason="session_not_convened",
         )
     if item["state"] != "pending":
         raise Conflict("this item has been voted on / 该事项已表决", details={"state": item["state"]})
     if session.get("open_item") != item_id:  # else: resuming an opening cut short by a crash or an outage
         active = active_item(store, session)
         if active:
-            raise Conflict("another vote is open / 另一项表决正在进行", details={"open_item": active["_id"]})
+            raise Conflict(
+                "another vote is open / 另一项表决正在进行",
+                details={"open_item": active["_id"]},
+                reason="another_vote_open",
+            )
 
         def refused(current: dict) -> Conflict:
             if current["state"] != "convened":
-                return Conflict("the session is closed / 会议已闭幕", details={"state": current["state"]})
+                return Conflict(
+                    "the session is closed / 会议已闭幕",
+                    details={"state": current["state"]},
+                    reason="session_closed",
+                )
             return Conflict(
-                "another vote is open / 另一项表决正在进行", details={"open_item": current["open_item"]}
+                "another vote is open / 另一项表决正在进行",
+                details={"open_item": current["open_item"]},
+                reason="another_vote_open",
             )
 
         # step 1: the session names the item (one vote at a time); a decided item may still be named
@@ -716,7 +732,9 @@ def cast_vote(store, actor: Actor, peers: Peers, item_id: str, data: dict) -> di
     policy.require_delegate_vote(actor, store.get_delegate(session["term_id"], actor.member_id) is not None)
     if item["state"] != "voting" or not item.get("poll_id"):
         raise Conflict(
-            "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
+            "this item is not open for voting / 该事项不在表决中",
+            details={"state": item["state"]},
+            reason="vote_not_open",
         )
     policy.require_checked_in(actor, store.is_present(session["_id"], actor.member_id))
     receipt = peers.cast(item["poll_id"], data["choice"])
@@ -733,7 +751,9 @@ def close_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) ->
         return item
     if item["state"] != "voting" or not item.get("poll_id"):
         raise Conflict(
-            "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
+            "this item is not open for voting / 该事项不在表决中",
+            details={"state": item["state"]},
+            reason="vote_not_open",
         )
     closed = peers.close_poll(item["poll_id"])
     return record_outcome(store, clock, item, session, closed, actor)

@@ -272,7 +272,11 @@ def nominate(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
     doc = election_of(p, election_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "nominating":
-        raise Conflict("nominations are closed / 提名已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "nominations are closed / 提名已结束",
+            details={"status": doc["status"]},
+            reason="nominations_closed",
+        )
     if any(c["member_id"] == data["member_id"] for c in doc["candidates"]):
         raise Conflict("already a candidate / 已是候选人", details={"member_id": data["member_id"]})
     person = p.peers.get_member(data["member_id"])
@@ -391,7 +395,9 @@ def _check_open(p: Ports, rnd: dict) -> None:
         if closes.tzinfo is None:
             closes = closes.replace(tzinfo=UTC)
         if p.clock() >= closes:
-            raise Conflict("voting has ended / 投票已截止", details={"closes_at": iso(closes)})
+            raise Conflict(
+                "voting has ended / 投票已截止", details={"closes_at": iso(closes)}, reason="voting_ended"
+            )
 
 
 def ballot_doc(p: Ports, rnd: dict, member_id: str, data: dict) -> tuple[dict, dict]:
@@ -449,7 +455,9 @@ def cast(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
             "already voted / 您已投票", details={"round_id": rnd["_id"], "reason": ALREADY_VOTED}
         ) from None
     if not p.store.count_ballot(rnd["_id"], ballot["_id"], inc):
-        raise Conflict("voting has ended / 投票已截止", details={"round_id": rnd["_id"]})
+        raise Conflict(
+            "voting has ended / 投票已截止", details={"round_id": rnd["_id"]}, reason="voting_ended"
+        )
     p.store.settle_ballot(rnd["_id"], ballot["_id"])
     return {
         "election_id": election_id,

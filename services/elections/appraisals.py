@@ -54,7 +54,7 @@ def _cast(p: Ports, poll_id: str, member_id: str, ballot: dict, inc: dict) -> st
     except DuplicateKeyError:
         raise Conflict("already voted / 您已投票", details={"id": poll_id, "reason": ALREADY_VOTED}) from None
     if not p.store.count_ballot(poll_id, bid, inc):
-        raise Conflict("voting has ended / 投票已截止", details={"id": poll_id})
+        raise Conflict("voting has ended / 投票已截止", details={"id": poll_id}, reason="voting_ended")
     p.store.settle_ballot(poll_id, bid)
     return receipt
 
@@ -390,7 +390,11 @@ def nominate_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     if not (policy.may_manage(actor, doc["union_path"]) or _in_scope(p, doc, actor.union_id)):
         actor.require(False, policy.NOT_A_READER)
     if doc["status"] != "nominating":
-        raise Conflict("nominations are closed / 提名已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "nominations are closed / 提名已结束",
+            details={"status": doc["status"]},
+            reason="nominations_closed",
+        )
     person = p.peers.get_member(data["member_id"])
     if not _in_scope(p, doc, person.get("union_id")):
         raise BadInput(

@@ -122,7 +122,9 @@ class MembersRoutes(Router):
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
             if upload is None or not upload.filename:
-                raise BadInput("choose a file / 请选择文件", fields={"file": ["missing"]})
+                raise BadInput(
+                    "choose a file / 请选择文件", fields={"file": ["missing"]}, reason="file_required"
+                )
             content = upload.read()
             return {
                 "filename": upload.filename,

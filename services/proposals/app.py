@@ -257,7 +257,7 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
     w = load_window(store, session_id)
     policy.require_drafter(actor, w)
     if w["status"] != "open":
-        raise Conflict(NOT_OPEN, details={"status": w["status"]})
+        raise Conflict(NOT_OPEN, details={"status": w["status"]}, reason="collection_closed")
     invited = []
     if data["invite"]:
         delegates = peers.delegates(w["term_id"])
@@ -277,7 +277,9 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
         session_id,
         expect={"status": "open"},
         inc={"seq": 1},
-        conflict=lambda current: Conflict(NOT_OPEN, details={"status": current["status"]}),
+        conflict=lambda current: Conflict(
+            NOT_OPEN, details={"status": current["status"]}, reason="collection_closed"
+        ),
     )["seq"]
     pid = proposal_id(session_id, number)
     store.note_person(actor.member_id, session_id, "own", pid)
@@ -342,9 +344,11 @@ def cosign(store, actor: Actor, clock: Clock, pid: str) -> dict:
     policy.require_cosigner(policy.relations(actor, p))
     check_state("cosign", p["state"])
     if actor.member_id in p["cosigner_ids"]:
-        raise Conflict("you have already co-signed this proposal / 您已附议过该提案")
+        raise Conflict(
+            "you have already co-signed this proposal / 您已附议过该提案", reason="already_cosigned"
+        )
     if load_window(store, p["session_id"])["status"] != "open":
-        raise Conflict(NOT_OPEN)
+        raise Conflict(NOT_OPEN, reason="collection_closed")
     at = clock()
     store.note_person(actor.member_id, p["session_id"], "invited", pid)
     return commit(
@@ -371,12 +375,14 @@ def submit(store, actor: Actor, clock: Clock, pid: str) -> dict:
         raise Conflict(
             "submission is possible only while the collection window is open / 提案征集期外不能提交",
             details={"status": w["status"]},
+            reason="collection_closed",
         )
     missing = rules.cosigners_missing(len(p["cosigner_ids"]), w["min_cosigners"])
     if missing:
         raise Conflict(
             f"{missing} more co-signer(s) needed / 还需{missing}名代表附议",
             details={"cosigners": len(p["cosigner_ids"]), "required": w["min_cosigners"], "missing": missing},
+            reason="cosigners_needed",
         )
     at = clock()
     return commit(
@@ -549,7 +555,7 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
     r = p["round"]
     key = f"{actor.member_id}:{r}"
     if key in p.get("rated_keys", []):
-        raise Conflict("you have already rated this reply / 您已评价过本轮答复")
+        raise Conflict("you have already rated this reply / 您已评价过本轮答复", reason="already_rated")
     at = clock()
     satisfaction = data["satisfaction"]
     rating = {

@@ -113,7 +113,7 @@ def require_drafter(actor: Actor, window: dict) -> None:
 def require_cosigner(roles: Iterable[str]) -> None:
     """Co-signing: a delegate of the congress (:func:`require_move`), never the proposer."""
     if "proposer" in set(roles):
-        raise Forbidden("you cannot co-sign your own proposal / 不能附议自己的提案")
+        raise Forbidden("you cannot co-sign your own proposal / 不能附议自己的提案", reason="own_proposal")
     require_move("cosign", roles)
 
 

@@ -174,9 +174,15 @@ def check_window(p: Ports, poll: dict) -> None:
     at = p.clock()
     opens, closes = aware(poll.get("opens_at")), aware(poll.get("closes_at"))
     if opens and at < opens:
-        raise Conflict("voting has not started yet / 投票尚未开始", details={"opens_at": iso(opens)})
+        raise Conflict(
+            "voting has not started yet / 投票尚未开始",
+            details={"opens_at": iso(opens)},
+            reason="voting_not_started",
+        )
     if closes and at >= closes:
-        raise Conflict("voting has ended / 投票已截止", details={"closes_at": iso(closes)})
+        raise Conflict(
+            "voting has ended / 投票已截止", details={"closes_at": iso(closes)}, reason="voting_ended"
+        )
 
 
 def cast(p: Ports, poll_id: str, member_id: str, ballot: dict, inc: dict, part: str | None = None) -> str:
@@ -227,7 +233,9 @@ def cast_many(
         inc = t.merge_inc(casts[i][2] for i in indexes)
         if not p.store.count_ballots(poll_id, part, inc, [docs[i]["_id"] for i in indexes]):
             for i in indexes:
-                outcomes[i] = Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
+                outcomes[i] = Conflict(
+                    "voting has ended / 投票已截止", details={"poll_id": poll_id}, reason="voting_ended"
+                )
     p.store.end_batch(batch)
     return outcomes
 
