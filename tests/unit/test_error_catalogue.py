@@ -121,7 +121,9 @@ def test_docs_errors_md_is_current():
     with open(os.path.join(ROOT, "docs", "errors.md"), encoding="utf-8") as f:
         page = f.read()
     zh = w._po_translations()
-    assert page == w.markdown(lambda s: zh.get(s, "")), "run: python -m services.gateway.wording > docs/errors.md"
+    assert page == w.markdown(lambda s: zh.get(s, "")), (
+        "run: python -m services.gateway.wording > docs/errors.md"
+    )
 
 
 # ----- what a page shows -------------------------------------------------------------------------
