@@ -38,7 +38,7 @@ from werkzeug.wrappers import Response
 from dmlib.auth import csrf_token, verify_token
 from dmlib.errors import BadInput, NotFound, ServiceError, Unauthenticated
 
-from .wording import field_text, in_language, refusal_text  # noqa: F401 (in_language: one home)
+from .wording import field_label, field_text, in_language, refusal_text  # noqa: F401 (in_language: one home)
 
 HERE = os.path.dirname(__file__)
 STATIC_DIR = os.path.join(HERE, "static")
@@ -202,6 +202,10 @@ class Pages:
     @property
     def gettext(self):
         return self.provider.context(self.locale)["_"]
+
+    def field_label(self, name: str) -> str:
+        """A field's name in words in the page's language (:func:`services.gateway.wording.field_label`)."""
+        return field_label(name, self.provider.context(self.locale)["pgettext"])
 
     # ----- pages -----------------------------------------------------------------------------------
     def render(self, template: str, status: int = 200, request=None, **context) -> Response:

@@ -23,7 +23,7 @@ from dmlib.auth import csrf_token, verify_token
 from dmlib.errors import Unauthenticated, from_dict
 
 from .pages import Outcome, Pages, form_errors, outcome
-from .wording import INCIDENT, field_label, refusal_text
+from .wording import INCIDENT, field_label, in_language, refusal_text
 
 HERE = os.path.dirname(__file__)
 BABEL_LOCALE = {"zh-CN": "zh_Hans_CN", "en": "en"}
@@ -103,6 +103,7 @@ class Web(DependencyProvider):
             "term": term,
             "ngettext": t.ngettext,
             "pgettext": t.pgettext,
+            "in_language": in_language,
             "locale": locale,
             "other_locale": "en" if locale == "zh-CN" else "zh-CN",
             "fmt_dt": lambda v, f="yyyy-MM-dd HH:mm": (

@@ -130,6 +130,7 @@ FIELD_LABELS: dict[str, str] = {
     "department_id": N_("Department"),
     "gender": N_("Gender"),
     "mobile": N_("Mobile phone"),
+    "phone": N_("Mobile phone"),
     "email": N_("E-mail"),
     "joined_on": N_("Date joined"),
     "login": N_("Login name"),
@@ -216,8 +217,9 @@ def field_label(name: str, pgettext: Callable[[str, str], str]) -> str:
 
 
 # ----- docs/errors.md ------------------------------------------------------------------------------
-def markdown(translate: Callable[[str], str]) -> str:
-    """docs/errors.md: every code with its meaning (English and Chinese) and HTTP status."""
+def markdown(translate: Callable[[str], str], label: Callable[[str], str]) -> str:
+    """docs/errors.md: every code with its meaning (English and Chinese) and HTTP status;
+    ``translate`` gives a text's Chinese, ``label`` a field label's (context ``field``)."""
     statuses = {k.code: k.status for k in EXPECTED}
     statuses["internal_error"] = 500
 
@@ -258,12 +260,13 @@ def markdown(translate: Callable[[str], str]) -> str:
     lines.append(f"| anything else | {cell(FIELD_FALLBACK)} | {cell(translate(FIELD_FALLBACK))} |")
     lines += ["", "## Field names in words", "", "| field | English | 中文 |", "|---|---|---|"]
     for name, text in FIELD_LABELS.items():
-        lines.append(f"| `{name}` | {cell(text)} | {cell(translate(text))} |")
+        lines.append(f"| `{name}` | {cell(text)} | {cell(label(text))} |")
     return "\n".join(lines) + "\n"
 
 
-def _po_translations():
-    """The Chinese of errors.po read straight from the .po (no compiled .mo needed)."""
+def po_translations(context: str | None = None) -> dict[str, str]:
+    """The Chinese of errors.po (messages of ``context``) read straight from the .po (no compiled .mo
+    needed)."""
     import os
 
     from babel.messages.pofile import read_po
@@ -271,9 +274,14 @@ def _po_translations():
     path = os.path.join(os.path.dirname(__file__), "translations", "zh_CN", "LC_MESSAGES", "errors.po")
     with open(path, "rb") as f:
         catalog = read_po(f)
-    return {m.id: m.string for m in catalog if m.id and m.string and not m.context}
+    return {m.id: m.string for m in catalog if m.id and m.string and m.context == context}
+
+
+def docs_page() -> str:
+    """docs/errors.md as it should be: :func:`markdown` with errors.po's Chinese."""
+    zh, labels = po_translations(), po_translations("field")
+    return markdown(lambda s: zh.get(s, ""), lambda s: labels.get(s, ""))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    zh = _po_translations()
-    print(markdown(lambda s: zh.get(s, "")), end="")
+    print(docs_page(), end="")

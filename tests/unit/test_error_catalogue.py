@@ -120,14 +120,11 @@ def test_the_status_of_a_code_is_the_status_of_the_class_raising_it():
 def test_docs_errors_md_is_current():
     with open(os.path.join(ROOT, "docs", "errors.md"), encoding="utf-8") as f:
         page = f.read()
-    zh = w._po_translations()
-    assert page == w.markdown(lambda s: zh.get(s, "")), (
-        "run: python -m services.gateway.wording > docs/errors.md"
-    )
+    assert page == w.docs_page(), "run: python -m services.gateway.wording > docs/errors.md"
 
 
 # ----- what a page shows -------------------------------------------------------------------------
-ZH = w._po_translations()
+ZH = w.po_translations()
 
 
 def zh_gettext(text: str) -> str:
