@@ -129,8 +129,10 @@ class MembersRoutes(Router):
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
             if upload is None or not upload.filename:
-                raise BadInput(
-                    "choose a file / 请选择文件", fields={"file": ["missing"]}, reason="file_required"
+                raise BadInput(  # the field message is the catalogue's own text (services/gateway/wording.py)
+                    "choose a file / 请选择文件",
+                    fields={"file": ["Choose a file to upload."]},
+                    reason="file_required",
                 )
             content = upload.read()
             return {

@@ -7,7 +7,8 @@ class's code such as ``conflict``). A page never shows the message. It shows:
 
 - at the top of the form or on the error page: the catalogue text of the code (:data:`REASONS`, else
   the class's sentence in :data:`GENERIC`), filled with the error's ``details`` (the quorum figures);
-- next to a field: the catalogue text of its message. marshmallow's own messages ("Missing data for
+- next to a field: the catalogue text of its message (a message that is itself a catalogue message id,
+  such as the gateway's "Choose a file to upload.", is translated). marshmallow's own messages ("Missing data for
   required field.", "Not a valid integer.", length and range) are matched by :data:`FIELD_PATTERNS`;
   a service's bilingual field message gives its half in the page's language; anything else, or a half
   that is not in the page's language (Latin-only on a Chinese page, Chinese on an English one), gives
@@ -96,7 +97,7 @@ FIELD_FALLBACK = N_("This value is not accepted. Check it and enter it again.")
 
 #: marshmallow's own field messages (and the shared schema helpers'), matched whole: pattern → text.
 FIELD_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"Missing data for required field\."), N_("Required: please fill this in.")),
+    (re.compile(r"Missing data for required field\.|missing|required", re.I), N_("Required: please fill this in.")),
     (re.compile(r"Field may not be null\."), N_("Required: please fill this in.")),
     (re.compile(r"Not a valid integer\."), N_("Enter a whole number.")),
     (re.compile(r"Not a valid number\.|Special numeric values .*"), N_("Enter a number.")),
