@@ -174,7 +174,9 @@ def create_congress(store, actor: Actor, clock: Clock, peers: Peers, data: dict)
         )
     except DuplicateKeyError:
         raise Conflict(
-            "this union already has a congress / 该工会已设职代会", details={"congress_id": doc["_id"]}
+            "this union already has a congress / 该工会已设职代会",
+            details={"congress_id": doc["_id"]},
+            reason="congress_exists",
         ) from None
     return doc
 
@@ -271,7 +273,9 @@ def _check_and_insert_delegates(
         if store.get_delegate(term_id, d["member_id"]) is not None:
             taken[str(i)] = {"member_id": ["already a delegate of this term / 已是本届代表"]}
     if taken:
-        raise Conflict("already delegates / 已是本届代表", fields={"delegates": taken})
+        raise Conflict(
+            "already delegates / 已是本届代表", fields={"delegates": taken}, reason="already_delegates"
+        )
     at = clock()
     docs = [
         {
@@ -290,7 +294,9 @@ def _check_and_insert_delegates(
         audit = dataclasses.replace(audit, note={"member_ids": [d["member_id"] for d in docs]})
     clashes = store.insert_delegates(term, docs, [], audit)
     if clashes:
-        raise Conflict("already delegates / 已是本届代表", details={"member_ids": clashes})
+        raise Conflict(
+            "already delegates / 已是本届代表", details={"member_ids": clashes}, reason="already_delegates"
+        )
     return docs
 
 
@@ -307,6 +313,7 @@ def elect_delegates(
         raise Conflict(
             "a session of this term is in progress / 本届有会议正在进行，暂不能增补代表",
             details={"term_id": term_id},
+            reason="session_in_progress",
         )
     roster = peers.roster(term["union_id"])
     docs = _check_and_insert_delegates(
@@ -643,7 +650,11 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
     session = load_session(store, sid)
     policy.require_admin(actor, session)
     if item["kind"] == "report":
-        raise Conflict("reports are heard, not voted on / 报告事项不表决", details={"kind": "report"})
+        raise Conflict(
+            "reports are heard, not voted on / 报告事项不表决",
+            details={"kind": "report"},
+            reason="report_not_voted",
+        )
     if session["state"] != "convened":
         raise Conflict(
             "votes are taken only in a convened session / 会议开幕后方可表决",
@@ -651,7 +662,11 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
             reason="session_not_convened",
         )
     if item["state"] != "pending":
-        raise Conflict("this item has been voted on / 该事项已表决", details={"state": item["state"]})
+        raise Conflict(
+            "this item has been voted on / 该事项已表决",
+            details={"state": item["state"]},
+            reason="already_decided",
+        )
     if session.get("open_item") != item_id:  # else: resuming an opening cut short by a crash or an outage
         active = active_item(store, session)
         if active:
@@ -718,7 +733,9 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
             )
         ],
         conflict=lambda current: Conflict(
-            "this item has been voted on / 该事项已表决", details={"state": current["state"]}
+            "this item has been voted on / 该事项已表决",
+            details={"state": current["state"]},
+            reason="already_decided",
         ),
     )
 

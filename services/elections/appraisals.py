@@ -176,7 +176,11 @@ def load_ratings(p: Ports, actor: Actor, appraisal_id: str, ballots: list[dict])
     policy.require_system(actor)
     doc = _doc(p, "appraisals", appraisal_id)
     if doc["status"] != "open":
-        raise Conflict("the appraisal is not open / 评议未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "the appraisal is not open / 评议未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     return _bulk(p, appraisal_id, [(b["member_id"], *_rating(doc, b)) for b in ballots])
 
 
@@ -206,7 +210,11 @@ def rate(p: Ports, actor: Actor, appraisal_id: str, data: dict) -> dict:
     doc = _doc(p, "appraisals", appraisal_id)
     policy.require_elector(actor, p.store.is_elector(appraisal_id, actor.member_id))
     if doc["status"] != "open":
-        raise Conflict("the appraisal is not open / 评议未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "the appraisal is not open / 评议未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     ballot, inc = _rating(doc, data)
     receipt = _cast(p, appraisal_id, actor.member_id, ballot, inc)
     return {"appraisal_id": appraisal_id, "receipt": receipt}
@@ -271,6 +279,7 @@ def publish_appraisal(p: Ports, actor: Actor, appraisal_id: str) -> dict:
         raise Conflict(
             "close it with a matching recount first / 请先结束评议并复核计票",
             details={"status": doc["status"]},
+            reason="close_first",
         )
     doc = p.store.change(
         "appraisals",
@@ -326,7 +335,7 @@ def appraisal_comments(p: Ports, actor: Actor, appraisal_id: str, subject: str) 
     doc = _doc(p, "appraisals", appraisal_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] == "open":
-        raise Conflict("comments are read once closed / 评议结束后查看意见")
+        raise Conflict("comments are read once closed / 评议结束后查看意见", reason="after_close")
     found = [
         b.get("comments", {}).get(subject)
         for b in p.store.iter_ballots(appraisal_id, collection="appraisals")
@@ -403,7 +412,11 @@ def nominate_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
         )
     cat = data["category"]
     if any(n["member_id"] == data["member_id"] for n in doc["nominees"][cat]):
-        raise Conflict("already nominated / 已被提名", details={"member_id": data["member_id"]})
+        raise Conflict(
+            "already nominated / 已被提名",
+            details={"member_id": data["member_id"]},
+            reason="already_nominated",
+        )
     entry = {
         "member_id": data["member_id"],
         "name": person.get("name", ""),
@@ -427,7 +440,11 @@ def open_award_vote(p: Ports, actor: Actor, award_id: str) -> dict:
     doc = _doc(p, "award_rounds", award_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "nominating":
-        raise Conflict("the vote has already opened / 投票已开始", details={"status": doc["status"]})
+        raise Conflict(
+            "the vote has already opened / 投票已开始",
+            details={"status": doc["status"]},
+            reason="voting_already_open",
+        )
     raters: list[str] = []
     for u in p.peers.unions_under(doc["union_id"]):
         raters += p.peers.roster(u)
@@ -461,7 +478,11 @@ def vote_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     """A member's one ballot: at most ``k`` nominees per category. Out: ``{"award_id", "receipt"}``."""
     doc = _doc(p, "award_rounds", award_id)
     if doc["status"] != "voting":
-        raise Conflict("voting is not open / 投票未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "voting is not open / 投票未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     policy.require_elector(actor, p.store.is_elector(award_id, actor.member_id))
     nominees = {cat: [n["member_id"] for n in doc["nominees"][cat]] for cat in r.AWARD_CATEGORIES}
     try:
@@ -478,7 +499,11 @@ def load_award_ballots(p: Ports, actor: Actor, award_id: str, ballots: list[dict
     policy.require_system(actor)
     doc = _doc(p, "award_rounds", award_id)
     if doc["status"] != "voting":
-        raise Conflict("voting is not open / 投票未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "voting is not open / 投票未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     nominees = {cat: [n["member_id"] for n in doc["nominees"][cat]] for cat in r.AWARD_CATEGORIES}
     rows = []
     for b in ballots:
@@ -599,6 +624,7 @@ def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
         raise Conflict(
             "close it with a matching recount first / 请先结束投票并复核计票",
             details={"status": doc["status"]},
+            reason="close_first",
         )
     tied = {cat: v["tied"] for cat, v in doc["results"].items() if v["tied"]}
     if tied:

@@ -502,7 +502,9 @@ def reply(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
     ours = policy.replying_departments(actor, data["department_id"], current["department_ids"])
     pending = [d for d in ours if d in p["pending_departments"]]
     if not pending:
-        raise Conflict("your department has already replied in this round / 本部门本轮已答复")
+        raise Conflict(
+            "your department has already replied in this round / 本部门本轮已答复", reason="already_replied"
+        )
     dep = pending[0]
     names = p["departments"]
     at = clock()
@@ -587,7 +589,11 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
 
     if "proposer" not in roles:
         if p["state"] not in ("replied", "closed"):
-            raise Conflict("there is no reply to rate / 尚无可评价的答复", details={"state": p["state"]})
+            raise Conflict(
+                "there is no reply to rate / 尚无可评价的答复",
+                details={"state": p["state"]},
+                reason="no_reply_yet",
+            )
         note = c.SATISFACTION_ZH[satisfaction]
         changes["history"] = [
             *p["history"],
@@ -645,7 +651,7 @@ def mark_excellent(store, actor: Actor, clock: Clock, pid: str) -> dict:
     policy.require_move("mark_excellent", policy.relations(actor, p))
     check_state("mark_excellent", p["state"])
     if p.get("excellent"):
-        raise Conflict("already marked excellent / 已评为优秀提案")
+        raise Conflict("already marked excellent / 已评为优秀提案", reason="already_excellent")
     at = clock()
     return commit(
         store,

@@ -502,7 +502,11 @@ def publish_results(p: Ports, actor: Actor, campaign_id: str) -> bool:
     if campaign["status"] == "published":
         return False
     if campaign["status"] != "closed":
-        raise Conflict("close the campaign first / 请先结束评选投票", details={"status": campaign["status"]})
+        raise Conflict(
+            "close the campaign first / 请先结束评选投票",
+            details={"status": campaign["status"]},
+            reason="close_first",
+        )
     ids = [h["union_id"] for h in campaign["homes"]]
     missing = {
         "unit_scores": [u for u in ids if u not in campaign["unit_scores"]],
