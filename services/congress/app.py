@@ -650,11 +650,7 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
     session = load_session(store, sid)
     policy.require_admin(actor, session)
     if item["kind"] == "report":
-        raise Conflict(
-            "reports are heard, not voted on / 报告事项不表决",
-            details={"kind": "report"},
-            reason="report_not_voted",
-        )
+        raise Conflict("reports are heard, not voted on / 报告事项不表决", details={"kind": "report"})
     if session["state"] != "convened":
         raise Conflict(
             "votes are taken only in a convened session / 会议开幕后方可表决",

@@ -99,7 +99,6 @@ REASONS: dict[str, tuple[int, str]] = {
     "close_first": (409, N_("Close the voting with a matching recount first.")),
     "already_delegates": (409, N_("Some of these members are already delegates of this term.")),
     "already_decided": (409, N_("This agenda item has already been voted on.")),
-    "report_not_voted": (409, N_("Reports are heard, not voted on.")),
     "congress_exists": (409, N_("This union already has a workers' congress.")),
     "session_in_progress": (409, N_("A session of this term is in progress; delegates can be added after it closes.")),
     "already_replied": (409, N_("Your department has already replied in this round.")),
