@@ -8,6 +8,11 @@ one place (``services.gateway.http``) by their ``status`` attribute.
 On the wire the error carries two string arguments: the message and a JSON document with ``fields``
 (marshmallow-style field messages) and ``details`` (numbers and ids worth showing, e.g. the quorum
 counts). JSON keeps numbers as numbers; nameko would turn them into strings.
+
+What people read is not the message: a page shows the text of the error's code (:attr:`ServiceError.reason`:
+``details["reason"]``, given with ``reason=``, else the class's ``code``) from the gateway's catalogue
+(``services/gateway/wording.py``, docs/errors.md). A refusal a person should understand gets a
+``reason`` code with a catalogue entry (a unit test checks that every code raised has one).
 """
 
 from __future__ import annotations
@@ -24,13 +29,21 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, fields: dict | str | None = None, details: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        fields: dict | str | None = None,
+        details: dict | None = None,
+        reason: str | None = None,
+    ):
         if isinstance(fields, str):  # arriving from the wire: (message, json)
             payload = json.loads(fields)
             fields, details = payload.get("fields"), payload.get("details")
         self.message = message
         self.fields: dict[str, Any] = fields or {}
-        self.details: dict[str, Any] = details or {}
+        self.details: dict[str, Any] = dict(details or {})
+        if reason:
+            self.details["reason"] = reason
         super().__init__(
             message,
             json.dumps({"fields": self.fields, "details": self.details}, ensure_ascii=False, default=str),
@@ -38,6 +51,14 @@ class ServiceError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def reason(self) -> str:
+        """The code a page tells people about: ``details["reason"]`` (a specific refusal, e.g.
+        ``quorum_not_reached``), else the class's :attr:`code`. The gateway's catalogue
+        (``services.gateway.wording``, listed in docs/errors.md) maps it to text in the page's language;
+        the message is for logs and API clients, never shown on a page."""
+        return str(self.details.get("reason") or self.code)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON error body: ``{"error": code, "message": str, "fields": {...}, "details": {...}}``."""

@@ -6,22 +6,64 @@ Worker Home name or a member's name could otherwise plant one in an admin's expo
 prefixes such text with ``'`` (OWASP, "CSV Injection"), and every export goes through :func:`csv_bytes`
 or :func:`xlsx_append`, which apply it to every cell. Numbers, dates, None and booleans stay as they are
 (a negative number is a number, not text).
+
+**China time** (issue 16: exports were stamped in UTC while screens show Beijing time): every time in an
+export is China Standard Time (Asia/Shanghai, UTC+8, no daylight saving), written without its offset as
+``YYYY-MM-DD HH:MM:SS``. :func:`safe_cell` converts what it recognises, an aware ``datetime`` or an
+ISO 8601 text with an offset or ``Z`` (how services send times); exporters that show a day or minute
+call :func:`china_time`, and stamp a file with :func:`export_stamp`. Headers say 北京时间 / China time.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: The time zone of every time a person reads in an export.
+CHINA = ZoneInfo("Asia/Shanghai")
+#: An ISO 8601 date-time with its offset or Z: how services send times (``2026-12-04T21:00:00+00:00``).
+ISO_AWARE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})")
+#: :func:`china_time` formats: a moment, a minute, a day.
+TIME_FORMATS = {"second": "%Y-%m-%d %H:%M:%S", "minute": "%Y-%m-%d %H:%M", "day": "%Y-%m-%d"}
+
+
+def china_time(value: datetime | str | None, precision: str = "second") -> str | None:
+    """``value`` (an aware ``datetime``, a naive one taken as UTC, or an ISO 8601 text) as China time
+    text to the ``precision`` of :data:`TIME_FORMATS`; None or "" → None. A text without a time (a bare
+    day, ``2026-12-04``) is already a day and is returned as it is."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        if "T" not in value and " " not in value.strip():
+            return value
+        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(CHINA).strftime(TIME_FORMATS[precision])
+
+
+def export_stamp(now: datetime | None = None) -> str:
+    """The moment of an export for its title line: ``2026-12-05 05:23 北京时间``."""
+    return f"{china_time(now or datetime.now(UTC), 'minute')} 北京时间"
+
+
 def safe_cell(value: Any) -> Any:
-    """``value`` with text that a spreadsheet would run as a formula prefixed by ``'``; other values
-    (numbers, None, dates) unchanged."""
+    """``value`` with text that a spreadsheet would run as a formula prefixed by ``'``, and a time (an
+    aware ``datetime``, or a text that is exactly an ISO 8601 time with an offset) as China time text;
+    other values (numbers, None, dates, naive datetimes) unchanged."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return china_time(value)
+    if isinstance(value, str) and ISO_AWARE.fullmatch(value):
+        return china_time(value)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value

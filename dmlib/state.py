@@ -106,6 +106,7 @@ def default_conflict(collection: str, doc_id: Any, expect: Mapping[str, Any]):
         return Conflict(
             "changed by someone else meanwhile, reload and try again / 已被他人修改，请刷新后重试",
             details={"id": doc_id, **{k: current.get(k) for k in expect}},
+            reason="stale",
         )
 
     return make

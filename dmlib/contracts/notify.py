@@ -17,6 +17,12 @@ class InboxIn(PageIn):
 
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     unread = fields.Boolean(load_default=False, metadata={"description": "only unread messages"})
+    locale = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(["zh-CN", "en"]),
+        metadata={"description": "the reader's page language: each message in it (else in the member's)"},
+    )
 
 
 class MessageOut(BaseSchema):

@@ -407,7 +407,11 @@ def transfer(
     target = peers.union(data["union_id"])
     here = case["handling_union_id"]
     if target["id"] == here:
-        raise Conflict("the case is already with this union / 诉求件已在该工会", details={"union_id": here})
+        raise Conflict(
+            "the case is already with this union / 诉求件已在该工会",
+            details={"union_id": here},
+            reason="already_there",
+        )
     if here in target["path"]:
         direction = "down"
     elif target["id"] in case["handling_path"]:
@@ -667,7 +671,11 @@ def follow_up(store, actor: Actor, clock: Clock, settings: Settings, case_id: st
     hist = entry("follow_up", case, case["state"], actor, role, at, text=data["text"])
     if data.get("satisfaction"):
         if case["state"] != "replied":
-            raise Conflict("the case is already rated / 该诉求件已评价", details={"state": case["state"]})
+            raise Conflict(
+                "the case is already rated / 该诉求件已评价",
+                details={"state": case["state"]},
+                reason="case_already_rated",
+            )
         if (case.get("worker") or {}).get("member_id"):
             raise Conflict("a member rates online / 会员须本人网上评价", details={"worker": "member"})
         case2 = {**case, "follow_ups": [*case["follow_ups"], visit]}
@@ -888,6 +896,7 @@ def request_query_code(store, clock: Clock, settings: Settings, sms: Sms, data: 
         raise TooManyRequests(
             "too many codes asked; try again later / 获取验证码过于频繁，请稍后再试",
             details={"retry_after": 3600 - at.minute * 60 - at.second},
+            reason="too_many_codes",
         )
     case = store.get(data["case_number"])
     if case is not None and (case.get("worker") or {}).get("phone") == data["phone"]:
@@ -918,11 +927,17 @@ def query_progress(store, clock: Clock, settings: Settings, data: dict) -> dict:
     ):
         raise NotFound(NO_PROGRESS)
     if held.get("attempts", 0) >= settings.max_attempts:
-        raise TooManyRequests("too many wrong codes; ask for a new one / 验证码错误次数过多，请重新获取")
+        raise TooManyRequests(
+            "too many wrong codes; ask for a new one / 验证码错误次数过多，请重新获取",
+            reason="too_many_codes",
+        )
     code_hash = _hash(settings, data["case_number"], data["code"])
     if not hmac.compare_digest(code_hash, held["code_hash"]):
         if store.failed_code(data["case_number"]) >= settings.max_attempts:
-            raise TooManyRequests("too many wrong codes; ask for a new one / 验证码错误次数过多，请重新获取")
+            raise TooManyRequests(
+                "too many wrong codes; ask for a new one / 验证码错误次数过多，请重新获取",
+                reason="too_many_codes",
+            )
         raise NotFound(NO_PROGRESS)
     if not store.use_code(data["case_number"], code_hash):
         raise NotFound(NO_PROGRESS)

@@ -211,7 +211,9 @@ def create_congress(store, actor: Actor, clock: Clock, peers: Peers, data: dict)
         )
     except DuplicateKeyError:
         raise Conflict(
-            "this union already has a congress / 该工会已设职代会", details={"congress_id": doc["_id"]}
+            "this union already has a congress / 该工会已设职代会",
+            details={"congress_id": doc["_id"]},
+            reason="congress_exists",
         ) from None
     return doc
 
@@ -308,7 +310,9 @@ def _check_and_insert_delegates(
         if store.get_delegate(term_id, d["member_id"]) is not None:
             taken[str(i)] = {"member_id": ["already a delegate of this term / 已是本届代表"]}
     if taken:
-        raise Conflict("already delegates / 已是本届代表", fields={"delegates": taken})
+        raise Conflict(
+            "already delegates / 已是本届代表", fields={"delegates": taken}, reason="already_delegates"
+        )
     at = clock()
     docs = [
         {
@@ -327,7 +331,9 @@ def _check_and_insert_delegates(
         audit = dataclasses.replace(audit, note={"member_ids": [d["member_id"] for d in docs]})
     clashes = store.insert_delegates(term, docs, [], audit)
     if clashes:
-        raise Conflict("already delegates / 已是本届代表", details={"member_ids": clashes})
+        raise Conflict(
+            "already delegates / 已是本届代表", details={"member_ids": clashes}, reason="already_delegates"
+        )
     return docs
 
 
@@ -344,6 +350,7 @@ def elect_delegates(
         raise Conflict(
             "a session of this term is in progress / 本届有会议正在进行，暂不能增补代表",
             details={"term_id": term_id},
+            reason="session_in_progress",
         )
     roster = peers.roster(term["union_id"])
     docs = _check_and_insert_delegates(
@@ -444,7 +451,9 @@ def add_agenda_item(store, actor: Actor, session_id: str, data: dict) -> dict:
     session = load_session(store, session_id)
     policy.require_admin(actor, session)
     if session["state"] == "closed":
-        raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        raise Conflict(
+            "the session is closed / 会议已闭幕", details={"state": "closed"}, reason="session_closed"
+        )
     audit = _audit(
         actor, "agenda_item_added", "item", "", session, fields=("title", "kind", "secret", "order")
     )
@@ -520,7 +529,9 @@ def check_in(store, actor: Actor, clock: Clock, session_id: str, data: dict) -> 
             )
         policy.require_self_check_in(actor, False)
     if session["state"] == "closed":
-        raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        raise Conflict(
+            "the session is closed / 会议已闭幕", details={"state": "closed"}, reason="session_closed"
+        )
     audit = _audit(
         actor,
         "delegate_checked_in",
@@ -576,6 +587,7 @@ def convene_session(store, actor: Actor, clock: Clock, session_id: str) -> dict:
             f"quorum not reached: {here} present of {due} delegates, {required} needed "
             f"/ 未达法定人数：应到{due}人，实到{here}人，须至少{required}人",
             details={"due_count": due, "present_count": here, "required": required},
+            reason="quorum_not_reached",
         )
 
     def not_planned(current: dict) -> Conflict:
@@ -689,19 +701,34 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
         raise Conflict(
             "votes are taken only in a convened session / 会议开幕后方可表决",
             details={"state": session["state"]},
+            reason="session_not_convened",
         )
     if item["state"] != "pending":
-        raise Conflict("this item has been voted on / 该事项已表决", details={"state": item["state"]})
+        raise Conflict(
+            "this item has been voted on / 该事项已表决",
+            details={"state": item["state"]},
+            reason="already_decided",
+        )
     if session.get("open_item") != item_id:  # else: resuming an opening cut short by a crash or an outage
         active = active_item(store, session)
         if active:
-            raise Conflict("another vote is open / 另一项表决正在进行", details={"open_item": active["_id"]})
+            raise Conflict(
+                "another vote is open / 另一项表决正在进行",
+                details={"open_item": active["_id"]},
+                reason="another_vote_open",
+            )
 
         def refused(current: dict) -> Conflict:
             if current["state"] != "convened":
-                return Conflict("the session is closed / 会议已闭幕", details={"state": current["state"]})
+                return Conflict(
+                    "the session is closed / 会议已闭幕",
+                    details={"state": current["state"]},
+                    reason="session_closed",
+                )
             return Conflict(
-                "another vote is open / 另一项表决正在进行", details={"open_item": current["open_item"]}
+                "another vote is open / 另一项表决正在进行",
+                details={"open_item": current["open_item"]},
+                reason="another_vote_open",
             )
 
         # step 1: the session names the item (one vote at a time); a decided item may still be named
@@ -750,7 +777,9 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
             )
         ],
         conflict=lambda current: Conflict(
-            "this item has been voted on / 该事项已表决", details={"state": current["state"]}
+            "this item has been voted on / 该事项已表决",
+            details={"state": current["state"]},
+            reason="already_decided",
         ),
     )
 
@@ -961,7 +990,9 @@ def cast_vote(store, actor: Actor, peers: Peers, item_id: str, data: dict) -> di
         )
     if item["state"] != "voting" or not item.get("poll_id"):
         raise Conflict(
-            "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
+            "this item is not open for voting / 该事项不在表决中",
+            details={"state": item["state"]},
+            reason="vote_not_open",
         )
     policy.require_checked_in(actor, store.is_present(session["_id"], actor.member_id))
     receipt = peers.cast(item["poll_id"], data["choice"])
@@ -982,7 +1013,9 @@ def close_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) ->
         return record_election(store, clock, item, session, peers.election(item["election_id"]), actor)
     if item["state"] != "voting" or not item.get("poll_id"):
         raise Conflict(
-            "this item is not open for voting / 该事项不在表决中", details={"state": item["state"]}
+            "this item is not open for voting / 该事项不在表决中",
+            details={"state": item["state"]},
+            reason="vote_not_open",
         )
     closed = peers.close_poll(item["poll_id"])
     return record_outcome(store, clock, item, session, closed, actor)

@@ -233,7 +233,9 @@ def correct_item(store, actor: Actor, clock: Clock, settings: Settings, item_id:
     policy.require_manager(actor, item["union_path"])
     if item["status"] != "published":
         raise Conflict(
-            "a withdrawn item cannot be corrected / 已撤回的事项不能更正", details={"status": item["status"]}
+            "a withdrawn item cannot be corrected / 已撤回的事项不能更正",
+            details={"status": item["status"]},
+            reason="item_withdrawn",
         )
     known = {a["id"] for a in item["attachments"]}
     unknown = [a for a in data["drop_attachments"] if a not in known]
@@ -558,7 +560,11 @@ def ask_question(store, actor: Actor, clock: Clock, settings: Settings, item_id:
     item = _item(store, item_id)
     policy.require_asker(actor, item["union_id"])
     if item["status"] != "published":
-        raise Conflict("the item was withdrawn / 该事项已撤回，不能提问", details={"status": item["status"]})
+        raise Conflict(
+            "the item was withdrawn / 该事项已撤回，不能提问",
+            details={"status": item["status"]},
+            reason="item_withdrawn",
+        )
     at = clock()
     key = settings.asker_hash(actor.member_id)
     doc = new_question(item, key, actor.member_id, actor.name, data["anonymous"], data["text"], at)

@@ -282,9 +282,17 @@ def nominate(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
     doc = election_of(p, election_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "nominating":
-        raise Conflict("nominations are closed / 提名已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "nominations are closed / 提名已结束",
+            details={"status": doc["status"]},
+            reason="nominations_closed",
+        )
     if any(c["member_id"] == data["member_id"] for c in doc["candidates"]):
-        raise Conflict("already a candidate / 已是候选人", details={"member_id": data["member_id"]})
+        raise Conflict(
+            "already a candidate / 已是候选人",
+            details={"member_id": data["member_id"]},
+            reason="already_candidate",
+        )
     person = p.peers.get_member(data["member_id"])
     if person.get("union_id") != doc["union_id"]:
         raise BadInput(
@@ -391,7 +399,11 @@ def open_voting(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
     doc = election_of(p, election_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "nominating":
-        raise Conflict("voting has already opened / 投票已开始", details={"status": doc["status"]})
+        raise Conflict(
+            "voting has already opened / 投票已开始",
+            details={"status": doc["status"]},
+            reason="voting_already_open",
+        )
     try:
         r.check_slate(doc["seats"], len(doc["candidates"]), rules_of(doc))
     except r.RuleError as exc:
@@ -424,13 +436,16 @@ def _check_open(p: Ports, rnd: dict) -> None:
         raise Conflict(
             "voting is not open / 投票未开放或已结束",
             details={"round_id": rnd["_id"], "status": rnd["status"]},
+            reason="voting_not_open",
         )
     closes = rnd.get("closes_at")
     if closes is not None:
         if closes.tzinfo is None:
             closes = closes.replace(tzinfo=UTC)
         if p.clock() >= closes:
-            raise Conflict("voting has ended / 投票已截止", details={"closes_at": iso(closes)})
+            raise Conflict(
+                "voting has ended / 投票已截止", details={"closes_at": iso(closes)}, reason="voting_ended"
+            )
 
 
 def ballot_doc(p: Ports, rnd: dict, member_id: str, data: dict) -> tuple[dict, dict]:
@@ -476,7 +491,11 @@ def cast(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
     doc = election_of(p, election_id)
     policy.require_elector(actor, p.store.is_elector(election_id, actor.member_id))
     if doc["status"] != "voting" or not doc.get("current_round"):
-        raise Conflict("voting is not open / 投票未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "voting is not open / 投票未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     rnd = round_of(p, doc["current_round"])
     _check_open(p, rnd)
     _check_ballot(p, doc, rnd, data)
@@ -485,10 +504,14 @@ def cast(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
         p.store.insert_ballot(rnd["_id"], {**ballot, "pending": True})
     except DuplicateKeyError:
         raise Conflict(
-            "already voted / 您已投票", details={"round_id": rnd["_id"], "reason": ALREADY_VOTED}
+            "already voted / 您已投票",
+            details={"round_id": rnd["_id"], "reason": ALREADY_VOTED},
+            reason="already_voted",
         ) from None
     if not p.store.count_ballot(rnd["_id"], ballot["_id"], inc):
-        raise Conflict("voting has ended / 投票已截止", details={"round_id": rnd["_id"]})
+        raise Conflict(
+            "voting has ended / 投票已截止", details={"round_id": rnd["_id"]}, reason="voting_ended"
+        )
     p.store.settle_ballot(rnd["_id"], ballot["_id"])
     return {
         "election_id": election_id,
@@ -504,7 +527,11 @@ def load_ballots(p: Ports, actor: Actor, election_id: str, ballots: list[dict]) 
     policy.require_system(actor)
     doc = election_of(p, election_id)
     if doc["status"] != "voting":
-        raise Conflict("voting is not open / 投票未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "voting is not open / 投票未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     rnd = round_of(p, doc["current_round"])
     _check_open(p, rnd)
     docs, total = [], {}
@@ -578,7 +605,9 @@ def close_round(p: Ports, actor: Actor, election_id: str) -> dict:
     doc = election_of(p, election_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "voting":
-        raise Conflict("no round is open / 没有进行中的投票", details={"status": doc["status"]})
+        raise Conflict(
+            "no round is open / 没有进行中的投票", details={"status": doc["status"]}, reason="no_open_round"
+        )
     rnd = round_of(p, doc["current_round"])
     if rnd["status"] == "open":
         p.store.close_tally(rnd["_id"])
@@ -680,7 +709,9 @@ def publish(p: Ports, actor: Actor, election_id: str) -> dict:
         return election_out(p, doc, actor)
     if doc["status"] != "decided":
         raise Conflict(
-            "the election is not decided yet / 选举尚未产生结果", details={"status": doc["status"]}
+            "the election is not decided yet / 选举尚未产生结果",
+            details={"status": doc["status"]},
+            reason="not_decided",
         )
     alarms = [
         rid for rid in doc["rounds"] if (round_of(p, rid).get("recount") or {}).get("matches") is not True
@@ -758,7 +789,11 @@ def find_electors(p: Ports, actor: Actor, election_id: str, q: str) -> list[dict
         raise BadInput("type 1-50 characters / 请输入1-50个字", fields={"q": ["1-50 characters"]})
     rnd = p.store.get_round(doc.get("current_round") or "")
     if rnd is None or rnd["status"] != "open":
-        raise Conflict("no round is open / 当前没有进行中的投票", details={"status": doc["status"]})
+        raise Conflict(
+            "no round is open / 当前没有进行中的投票",
+            details={"status": doc["status"]},
+            reason="no_open_round",
+        )
     if doc["electorate"] == "term":
         found = [
             {"member_id": d["member_id"], "name": d.get("name", "")}
@@ -787,7 +822,9 @@ def list_ballots(p: Ports, actor: Actor, round_id: str, page: int, per_page: int
     """The published ballot list of a closed round, by receipt (its readers). Conflict while open."""
     _, rnd = _round_reader(p, actor, round_id)
     if rnd["status"] != "closed":
-        raise Conflict("the list is published when voting closes / 投票结束后公布选票清单")
+        raise Conflict(
+            "the list is published when voting closes / 投票结束后公布选票清单", reason="list_after_close"
+        )
     if not 1 <= page or not 1 <= per_page <= 500:
         raise BadInput(
             "page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-500"]}
@@ -814,10 +851,14 @@ def report_data(p: Ports, actor: Actor, election_id: str) -> dict:
     require_reader(p, actor, doc)
     if not policy.may_manage(actor, doc["union_path"]) and doc["status"] != "published":
         raise Conflict(
-            "results are shown once published / 结果公布后可查看", details={"status": doc["status"]}
+            "results are shown once published / 结果公布后可查看",
+            details={"status": doc["status"]},
+            reason="not_published",
         )
     if doc["status"] not in ("decided", "published"):
         raise Conflict(
-            "the election is not decided yet / 选举尚未产生结果", details={"status": doc["status"]}
+            "the election is not decided yet / 选举尚未产生结果",
+            details={"status": doc["status"]},
+            reason="not_decided",
         )
     return election_out(p, doc, actor)

@@ -54,7 +54,7 @@ def _cast(p: Ports, poll_id: str, member_id: str, ballot: dict, inc: dict) -> st
     except DuplicateKeyError:
         raise Conflict("already voted / 您已投票", details={"id": poll_id, "reason": ALREADY_VOTED}) from None
     if not p.store.count_ballot(poll_id, bid, inc):
-        raise Conflict("voting has ended / 投票已截止", details={"id": poll_id})
+        raise Conflict("voting has ended / 投票已截止", details={"id": poll_id}, reason="voting_ended")
     p.store.settle_ballot(poll_id, bid)
     return receipt
 
@@ -176,7 +176,11 @@ def load_ratings(p: Ports, actor: Actor, appraisal_id: str, ballots: list[dict])
     policy.require_system(actor)
     doc = _doc(p, "appraisals", appraisal_id)
     if doc["status"] != "open":
-        raise Conflict("the appraisal is not open / 评议未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "the appraisal is not open / 评议未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     return _bulk(p, appraisal_id, [(b["member_id"], *_rating(doc, b)) for b in ballots])
 
 
@@ -206,7 +210,11 @@ def rate(p: Ports, actor: Actor, appraisal_id: str, data: dict) -> dict:
     doc = _doc(p, "appraisals", appraisal_id)
     policy.require_elector(actor, p.store.is_elector(appraisal_id, actor.member_id))
     if doc["status"] != "open":
-        raise Conflict("the appraisal is not open / 评议未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "the appraisal is not open / 评议未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     ballot, inc = _rating(doc, data)
     receipt = _cast(p, appraisal_id, actor.member_id, ballot, inc)
     return {"appraisal_id": appraisal_id, "receipt": receipt}
@@ -271,6 +279,7 @@ def publish_appraisal(p: Ports, actor: Actor, appraisal_id: str) -> dict:
         raise Conflict(
             "close it with a matching recount first / 请先结束评议并复核计票",
             details={"status": doc["status"]},
+            reason="close_first",
         )
     doc = p.store.change(
         "appraisals",
@@ -326,7 +335,7 @@ def appraisal_comments(p: Ports, actor: Actor, appraisal_id: str, subject: str) 
     doc = _doc(p, "appraisals", appraisal_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] == "open":
-        raise Conflict("comments are read once closed / 评议结束后查看意见")
+        raise Conflict("comments are read once closed / 评议结束后查看意见", reason="after_close")
     found = [
         b.get("comments", {}).get(subject)
         for b in p.store.iter_ballots(appraisal_id, collection="appraisals")
@@ -390,7 +399,11 @@ def nominate_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     if not (policy.may_manage(actor, doc["union_path"]) or _in_scope(p, doc, actor.union_id)):
         actor.require(False, policy.NOT_A_READER)
     if doc["status"] != "nominating":
-        raise Conflict("nominations are closed / 提名已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "nominations are closed / 提名已结束",
+            details={"status": doc["status"]},
+            reason="nominations_closed",
+        )
     person = p.peers.get_member(data["member_id"])
     if not _in_scope(p, doc, person.get("union_id")):
         raise BadInput(
@@ -399,7 +412,11 @@ def nominate_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
         )
     cat = data["category"]
     if any(n["member_id"] == data["member_id"] for n in doc["nominees"][cat]):
-        raise Conflict("already nominated / 已被提名", details={"member_id": data["member_id"]})
+        raise Conflict(
+            "already nominated / 已被提名",
+            details={"member_id": data["member_id"]},
+            reason="already_nominated",
+        )
     entry = {
         "member_id": data["member_id"],
         "name": person.get("name", ""),
@@ -423,7 +440,11 @@ def open_award_vote(p: Ports, actor: Actor, award_id: str) -> dict:
     doc = _doc(p, "award_rounds", award_id)
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "nominating":
-        raise Conflict("the vote has already opened / 投票已开始", details={"status": doc["status"]})
+        raise Conflict(
+            "the vote has already opened / 投票已开始",
+            details={"status": doc["status"]},
+            reason="voting_already_open",
+        )
     raters: list[str] = []
     for u in p.peers.unions_under(doc["union_id"]):
         raters += p.peers.roster(u)
@@ -457,7 +478,11 @@ def vote_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     """A member's one ballot: at most ``k`` nominees per category. Out: ``{"award_id", "receipt"}``."""
     doc = _doc(p, "award_rounds", award_id)
     if doc["status"] != "voting":
-        raise Conflict("voting is not open / 投票未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "voting is not open / 投票未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     policy.require_elector(actor, p.store.is_elector(award_id, actor.member_id))
     nominees = {cat: [n["member_id"] for n in doc["nominees"][cat]] for cat in r.AWARD_CATEGORIES}
     try:
@@ -474,7 +499,11 @@ def load_award_ballots(p: Ports, actor: Actor, award_id: str, ballots: list[dict
     policy.require_system(actor)
     doc = _doc(p, "award_rounds", award_id)
     if doc["status"] != "voting":
-        raise Conflict("voting is not open / 投票未开放或已结束", details={"status": doc["status"]})
+        raise Conflict(
+            "voting is not open / 投票未开放或已结束",
+            details={"status": doc["status"]},
+            reason="voting_not_open",
+        )
     nominees = {cat: [n["member_id"] for n in doc["nominees"][cat]] for cat in r.AWARD_CATEGORIES}
     rows = []
     for b in ballots:
@@ -595,6 +624,7 @@ def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
         raise Conflict(
             "close it with a matching recount first / 请先结束投票并复核计票",
             details={"status": doc["status"]},
+            reason="close_first",
         )
     tied = {cat: v["tied"] for cat, v in doc["results"].items() if v["tied"]}
     if tied:

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from dmlib.contracts import audit as c
-from dmlib.exports import csv_bytes, xlsx_append
+from dmlib.exports import china_time, csv_bytes, export_stamp, xlsx_append
 
 from .http import api, page
 from .pages import download
@@ -23,7 +23,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FILTERS = ("actor", "object_type", "object_id", "date_from", "date_to")
 #: Export columns: (English header id, how to get the value from an entry).
 EXPORT_COLUMNS = [
-    ("Time (UTC)", lambda e: e["at"]),
+    ("Time (China time)", lambda e: china_time(e["at"])),
     ("Union", lambda e: e["union_id"]),
     ("No.", lambda e: e["seq"]),
     ("Member number", lambda e: e["actor"]["member_id"]),
@@ -125,7 +125,7 @@ class AuditRoutes(Router):
         the union or above. Cells are never formulas."""
         entries, headers = self._export(request, union_id)
         stamp = f"{datetime.now(UTC):%Y%m%d}"
-        title = f"审计日志 {union_id} · 导出 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        title = f"审计日志 {union_id} · 导出 {export_stamp()}"
         return download(entries_xlsx(entries, headers, title), XLSX_TYPE, f"audit-{union_id}-{stamp}.xlsx")
 
     @api("GET", "/api/v1/unions/<union_id>/audit/verify", response=c.VerifyOut, tags=["audit"])

@@ -123,7 +123,7 @@ def report_xlsx(ind: dict, topic: dict, alerts: list[dict], names: dict[str, str
     """The monthly report (接诉即办月报) of a union's tree as an XLSX workbook: the month's counts and
     rates with their formulas, one row per direct child union and per category, the month's topic
     (每月一题) and the open 未诉先办 alerts. Every cell through :func:`dmlib.exports.xlsx_append`."""
-    from dmlib.exports import xlsx_append
+    from dmlib.exports import china_time, export_stamp, xlsx_append
 
     union = names.get(ind["union_id"], ind["union_id"])
     period = (
@@ -136,7 +136,7 @@ def report_xlsx(ind: dict, topic: dict, alerts: list[dict], names: dict[str, str
     ws.title = "指标"
     xlsx_append(ws, [f"{union} 接诉即办月报 {period}"])
     ws["A1"].font = Font(bold=True, size=14)
-    xlsx_append(ws, [f"导出时间 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"])
+    xlsx_append(ws, [f"导出时间 {export_stamp()}"])
     head = ["单位", "受理", "派单", "响应", "应办结", "办结", "按时办结", "评价", "解决", "满意", "基本满意",
             "不满意", "超期", "响应率", "解决率", "满意率", "满意(仅满意)率", "办结率", "按时办结率"]  # fmt: skip
     xlsx_append(ws, head)
@@ -196,8 +196,8 @@ def report_xlsx(ind: dict, topic: dict, alerts: list[dict], names: dict[str, str
                 a["category_label"],
                 a["count"],
                 a["window_days"],
-                a["first_at"][:10],
-                a["last_at"][:10],
+                china_time(a["first_at"], "day"),
+                china_time(a["last_at"], "day"),
             ],
         )
     top.column_dimensions["A"].width = 30

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import disclosure as c
 from dmlib.errors import BadInput, PayloadTooLarge
-from dmlib.exports import csv_text, xlsx_append
+from dmlib.exports import china_time, csv_text, export_stamp, xlsx_append
 
 from .http import api, page
 from .pages import download, require_confirmed
@@ -45,9 +45,9 @@ def register_xlsx(reads: dict) -> bytes:
     ws = wb.active
     ws.title = "厂务公开登记簿"
     xlsx_append(ws, [f"{reads['union_name']} 厂务公开登记簿"])
-    xlsx_append(ws, [f"导出时间 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC，会员 {reads['members']} 人"])
+    xlsx_append(ws, [f"导出时间 {export_stamp()}，会员 {reads['members']} 人"])
     header = [
-        "编号", "类别", "期间", "标题", "状态", "版本", "必读", "发布时间(UTC)", "发布人",
+        "编号", "类别", "期间", "标题", "状态", "版本", "必读", "发布时间(北京时间)", "发布人",
         "已读人数", "阅读率", "提问数", "未答复", "更正说明", "撤回说明",
     ]  # fmt: skip
     xlsx_append(ws, header)
@@ -66,7 +66,7 @@ def register_xlsx(reads: dict) -> bytes:
                 "已撤回" if i["status"] == "withdrawn" else "已发布",
                 i["revision"],
                 "是" if i["mandatory"] else "否",
-                i["published_at"][:16].replace("T", " "),
+                china_time(i["published_at"], "minute"),
                 i["published_by_name"],
                 i["read"],
                 i["rate"],

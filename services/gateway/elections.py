@@ -424,7 +424,7 @@ class ElectionsRoutes(Router):
     ):
         rnd = current_round(election)
         if rnd is None or rnd["status"] != "open":
-            raise Conflict("voting is not open / 投票未开始或已结束")
+            raise Conflict("voting is not open / 投票未开始或已结束", reason="voting_not_open")
         return self.web.render(
             "elections/ballot.html",
             status=status,
@@ -454,7 +454,7 @@ class ElectionsRoutes(Router):
         election = self.elections_rpc.get_election(election_id)
         rnd = current_round(election)
         if rnd is None:
-            raise Conflict("voting is not open / 投票未开始或已结束")
+            raise Conflict("voting is not open / 投票未开始或已结束", reason="voting_not_open")
         ballot = ballot_from_form(request.form, rnd)
         names = write_in_names(request.form, ballot["write_ins"])
         if request.form.get("find_go"):  # the write-in picker: search the electors by name
@@ -483,7 +483,7 @@ class ElectionsRoutes(Router):
         election = self.elections_rpc.get_election(election_id)
         rnd = current_round(election)
         if rnd is None:
-            raise Conflict("voting is not open / 投票未开始或已结束")
+            raise Conflict("voting is not open / 投票未开始或已结束", reason="voting_not_open")
         ballot = ballot_from_form(request.form, rnd)
         cast = self.web.attempt(self._confirmed(request, self.elections_rpc.cast, election_id, ballot))
         if cast.refusal:
@@ -734,7 +734,7 @@ class ElectionsRoutes(Router):
 
     def _award_ballot(self, request, award: dict, choices=None, status: int = 200, errors=None):
         if award["status"] != "voting":
-            raise Conflict("voting is not open / 投票未开放或已结束")
+            raise Conflict("voting is not open / 投票未开放或已结束", reason="voting_not_open")
         return self.web.render(
             "elections/award_ballot.html",
             status=status,
@@ -759,7 +759,7 @@ class ElectionsRoutes(Router):
         "change my choices"; with ``edit``, the ballot again with them)."""
         award = self.elections_rpc.get_award_round(award_id)
         if award["status"] != "voting":
-            raise Conflict("voting is not open / 投票未开放或已结束")
+            raise Conflict("voting is not open / 投票未开放或已结束", reason="voting_not_open")
         choices = award_choices(request.form, award)["choices"]
         if request.form.get("edit"):
             return self._award_ballot(request, award, choices)

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, ServiceError
-from dmlib.exports import csv_bytes, xlsx_append
+from dmlib.exports import csv_bytes, export_stamp, xlsx_append
 
 from .http import api, page
 from .pages import download, form_errors
@@ -168,7 +168,7 @@ def results_xlsx(results: dict, headers: list[str], gettext=None) -> bytes:
         ws,
         [
             f"会员评家 {w['member']}% · 单位评家 {w['unit']}% · 上级评家 {w['superior']}% · "
-            f"参评会员 {camp['ballots']} / {camp['eligible']} · 导出 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+            f"参评会员 {camp['ballots']} / {camp['eligible']} · 导出 {export_stamp()}"
         ],
     )
     xlsx_append(ws, headers)
@@ -517,8 +517,8 @@ class EvaluationsRoutes(Router):
         if code:
             try:
                 check = self.voting_rpc.verify_receipt(campaign["poll_id"], code)
-            except BadInput as exc:
-                error = exc.message
+            except BadInput as exc:  # the catalogue's words, in the page's language
+                error = "; ".join(self.web.refusal(exc).errors.values())
         return self.web.render(
             "evaluations/verify.html", request=request, campaign=campaign, code=code, check=check, error=error
         )

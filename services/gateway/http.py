@@ -306,7 +306,9 @@ class GatewayEntrypoint(HttpRequestHandler):
             return  # the handler answers 401 itself
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
         if not hmac.compare_digest(sent, csrf_token(self.secret, actor)):
-            raise Forbidden("missing or wrong CSRF token; reload the page / 表单已失效，请刷新页面后重试")
+            raise Forbidden(
+                "missing or wrong CSRF token; reload the page / 表单已失效，请刷新页面后重试", reason="csrf"
+            )
 
     def handle_request(self, request):
         request.shallow = False

@@ -13,7 +13,14 @@ from .openapi import request_body
 from .pages import download
 from .routing import Router
 
-IMPORT_TEMPLATE = "member_no,name,union_id,department,phone,email,national_id,gender\r\n"
+#: The member file's columns, in the template's order (the members service's importer reads these and
+#: its Chinese aliases: services/members/importer.py HEADER_ALIASES).
+IMPORT_COLUMNS = ("member_no", "name", "union_id", "department", "phone", "email", "national_id", "gender")
+#: The template's header rows: Chinese by default (issue 16), English on ``?headers=en``; both are read.
+IMPORT_TEMPLATES = {
+    "zh": "会员编号,姓名,工会编号,部门,手机号,电子邮箱,身份证号,性别\r\n",
+    "en": ",".join(IMPORT_COLUMNS) + "\r\n",
+}
 #: The import's two request forms (it parses the body itself: a multipart upload or JSON).
 IMPORT_BODY = {
     "multipart/form-data": {
@@ -122,7 +129,11 @@ class MembersRoutes(Router):
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
             if upload is None or not upload.filename:
-                raise BadInput("choose a file / 请选择文件", fields={"file": ["missing"]})
+                raise BadInput(  # the field message is the catalogue's own text (services/gateway/wording.py)
+                    "choose a file / 请选择文件",
+                    fields={"file": ["Choose a file to upload."]},
+                    reason="file_required",
+                )
             content = upload.read()
             return {
                 "filename": upload.filename,
@@ -173,11 +184,12 @@ class MembersRoutes(Router):
     @api("GET", "/api/v1/imports/<job_id>/errors.csv", response="text/csv", tags=["members"])
     def api_import_errors_csv(self, request, job_id):
         """All bad rows of an import as a CSV file (row, field, reason), UTF-8 with BOM for Excel."""
-        rows = [["row", "field", "reason"]]
+        rows = [["行号 row", "列 column", "原因 reason"]]
         first = self.members_rpc.import_errors(job_id, 1)
         for n in range(1, first["pages"] + 1):
             for e in (first if n == 1 else self.members_rpc.import_errors(job_id, n))["items"]:
-                rows.append([e["row"], e.get("field") or "", e["reason"]])
+                field = e.get("field") or ""
+                rows.append([e["row"], self.web.field_label(field) if field else "", e["reason"]])
         return download(csv_text(rows), "text/csv", f"import-{job_id}-errors.csv")
 
     # ----- pages ---------------------------------------------------------------------------------
@@ -220,8 +232,11 @@ class MembersRoutes(Router):
 
     @page("GET", "/imports/template.csv")
     def import_template(self, request):
+        """The member file's template: a header row in Chinese (``?headers=en``: in English), UTF-8 with
+        a BOM for Excel. Either header row is accepted on upload."""
         self._require_admin()
-        return download("\ufeff" + IMPORT_TEMPLATE, "text/csv", "members-template.csv")
+        headers = "en" if request.args.get("headers") == "en" else "zh"
+        return download("\ufeff" + IMPORT_TEMPLATES[headers], "text/csv", "members-template.csv")
 
     @page("POST", "/imports", max_body="MAX_UPLOAD_BYTES")
     def import_submit(self, request):
@@ -235,4 +250,5 @@ class MembersRoutes(Router):
     @page("GET", "/imports/<job_id>")
     def import_progress_page(self, request, job_id):
         job = self.members_rpc.get_import(job_id)
-        return self.web.render("import_progress.html", request=request, job=job)
+        labels = {name: self.web.field_label(name) for name in IMPORT_COLUMNS}
+        return self.web.render("import_progress.html", request=request, job=job, field_labels=labels)

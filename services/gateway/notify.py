@@ -71,7 +71,8 @@ class NotifyRoutes(Router):
     @page("GET", "/inbox")
     def inbox_page(self, request):
         query = {k: v for k, v in request.args.items() if k in ("page", "unread")}
-        box = self.notify_rpc.inbox(query)
+        # each message in the page's language (issue 16), whatever language it was sent in
+        box = self.notify_rpc.inbox({**query, "locale": self.web.locale})
         return self.web.render(
             "notify/inbox.html", request=request, box=box, only_unread=query.get("unread") == "1"
         )

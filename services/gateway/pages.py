@@ -8,7 +8,9 @@
   :meth:`services.gateway.http.PageEndpoint.response_from_exception`). Decisions use the error's status
   and ``details["reason"]`` code, never its message text.
 - **Form errors** (:func:`form_errors`): field messages flattened to ``{field: text}`` in the page's
-  language, a refusal without fields under ``"form"`` (shown at the top).
+  language, a refusal without fields under ``"form"`` (shown at the top). Every text a person reads
+  comes from the error-code catalogue (:mod:`services.gateway.wording`, docs/errors.md), never from the
+  service's message.
 - **One kind of notice** (:meth:`Pages.redirect`): a 303 carrying at most one notice ``{kind: "ok" |
   "error", text, ref}`` in a short-lived signed cookie (:data:`NOTICE_COOKIE`, itsdangerous, 60 s), shown
   by ``_notice.html`` on the next page rendered and cleared there. Nothing of it is in the URL, so a
@@ -35,6 +37,8 @@ from werkzeug.wrappers import Response
 
 from dmlib.auth import csrf_token, verify_token
 from dmlib.errors import BadInput, NotFound, ServiceError, Unauthenticated
+
+from .wording import field_label, field_text, in_language, refusal_text  # noqa: F401 (in_language: one home)
 
 HERE = os.path.dirname(__file__)
 STATIC_DIR = os.path.join(HERE, "static")
@@ -72,22 +76,12 @@ def outcome(status: int) -> Outcome:
     return POLICY.get(status, Outcome.ERROR_PAGE)
 
 
-def in_language(text: str, locale: str | None) -> str:
-    """The half of a bilingual service message (``"English / 中文"``, the convention of every
-    :class:`dmlib.errors.ServiceError` message) in the page's language; other text unchanged, and all of
-    it when ``locale`` is None. Presentation only: nothing is decided on message text."""
-    english, sep, chinese = text.partition(" / ")
-    if not sep or locale is None:
-        return text
-    return chinese if locale == "zh-CN" else english
-
-
-def _flat(value: Any, gettext: Callable[[str], str]) -> str:
+def _leaves(value: Any) -> list[str]:
     if isinstance(value, dict):
-        return "; ".join(_flat(v, gettext) for v in value.values())
+        return [m for v in value.values() for m in _leaves(v)]
     if isinstance(value, list | tuple):
-        return "; ".join(_flat(v, gettext) for v in value)
-    return gettext(str(value))
+        return [m for v in value for m in _leaves(v)]
+    return [str(value)]
 
 
 def form_errors(
@@ -96,16 +90,20 @@ def form_errors(
     gettext: Callable[[str], str] | None = None,
     expand: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    """A refusal's field messages for a form: ``{"title": "…", "form": "…"}``.
+    """A refusal's field messages for a form: ``{"title": "…", "form": "…"}``, in the page's language
+    from the catalogue (:mod:`services.gateway.wording`), never the service's text.
 
-    Nested messages are joined with "; " (``attachments.0.filename`` → ``attachments``); a field named in
+    Nested messages are joined (``attachments.0.filename`` → ``attachments``); a field named in
     ``expand`` whose messages are a dict is spread into its keys (the evaluation form's ``stars`` →
-    ``c1``, ``c2``…). Each message goes through ``gettext`` (a catalogue may translate marshmallow's),
-    then :func:`in_language`. A refusal without field messages, or a 413, gives its message under
-    ``"form"`` (shown at the top of the form)."""
+    ``c1``, ``c2``…). Each message is :func:`services.gateway.wording.field_text`. A refusal without
+    field messages, or a 413, gives the catalogue text of its code under ``"form"`` (shown at the top of
+    the form)."""
+    gettext = gettext or (lambda s: s)
+    joiner = "；" if locale == "zh-CN" else "; "
 
     def text(v) -> str:
-        return in_language(_flat(v, gettext or (lambda s: s)), locale)
+        shown = dict.fromkeys(field_text(m, gettext, locale) for m in _leaves(v))  # each sentence once
+        return joiner.join(shown)
 
     errors: dict[str, str] = {}
     for key, value in exc.fields.items():
@@ -114,14 +112,14 @@ def form_errors(
         else:
             errors[key] = text(value)
     if exc.status == 413 or not errors:
-        errors.setdefault("form", in_language(exc.message, locale))
+        errors.setdefault("form", refusal_text(exc, gettext))
     return errors
 
 
 @dataclass(frozen=True)
 class Refusal:
     """A service's refusal of a form (400, 409 or 413): its status, ``reason`` code (``details.reason``),
-    the message in the page's language, the form errors and the details (figures worth showing)."""
+    the catalogue text of its code in the page's language, the form errors and the details (figures worth showing)."""
 
     status: int
     reason: str | None
@@ -165,6 +163,7 @@ def require_confirmed(request) -> None:
         raise BadInput(
             "confirm that this cannot be undone / 请确认此操作不可撤销",
             fields={CONFIRM_FIELD: ["Tick the box to confirm"]},
+            reason="confirm_required",
         )
 
 
@@ -203,6 +202,10 @@ class Pages:
     @property
     def gettext(self):
         return self.provider.context(self.locale)["_"]
+
+    def field_label(self, name: str) -> str:
+        """A field's name in words in the page's language (:func:`services.gateway.wording.field_label`)."""
+        return field_label(name, self.provider.context(self.locale)["pgettext"])
 
     # ----- pages -----------------------------------------------------------------------------------
     def render(self, template: str, status: int = 200, request=None, **context) -> Response:
@@ -251,7 +254,7 @@ class Pages:
         return Refusal(
             status=exc.status,
             reason=exc.details.get("reason"),
-            message=in_language(exc.message, self.locale),
+            message=refusal_text(exc, self.gettext),
             errors=form_errors(exc, self.locale, self.gettext, expand),
             details=exc.details,
         )

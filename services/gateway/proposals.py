@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput
-from dmlib.exports import xlsx_append
+from dmlib.exports import china_time, xlsx_append
 
 from .http import api, page
 from .pages import download
@@ -125,8 +125,8 @@ def register_xlsx(reg: dict) -> bytes:
                 (p["review"] or {}).get("reason") or "",
                 "、".join(d["name"] for d in last["departments"]) if last else "",
                 p["round"] or "",
-                (last["deadline"] or "")[:10] if last else "",
-                (last["replied_at"] or "")[:10] if last else "",
+                (china_time(last["deadline"], "day") or "") if last else "",
+                (china_time(last["replied_at"], "day") or "") if last else "",
                 ("是" if last["on_time"] else "否") if last and last["on_time"] is not None else "",
                 c.SATISFACTION_ZH.get(proposer_rating[-1]["satisfaction"], "") if proposer_rating else "",
                 "是" if p["excellent"] else "",

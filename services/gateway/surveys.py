@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from dmlib.contracts import surveys as c
 from dmlib.errors import BadInput
-from dmlib.exports import csv_bytes, xlsx_append
+from dmlib.exports import csv_bytes, export_stamp, xlsx_append
 
 from .http import api, json_response, page
 from .pages import download, require_confirmed
@@ -449,7 +449,7 @@ def export_xlsx(survey: dict, results: dict, rows: list[dict], crosstabs: dict |
     xlsx_append(ws, ["Responses / 答卷", results["responses"], "Eligible / 应答", results["eligible"]])
     xlsx_append(ws, ["Anonymous / 匿名", "yes / 是" if survey["anonymous"] else "no / 否",
                      "Minimum group / 最小分组", survey["min_group"]])  # fmt: skip
-    xlsx_append(ws, ["Exported / 导出", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"])
+    xlsx_append(ws, ["Exported / 导出", export_stamp()])
     if results.get("withheld"):
         xlsx_append(ws, ["Withheld: fewer responses than the minimum group / 答卷少于最小分组，不显示结果"])
     by_id = {r["id"]: r for r in results.get("questions") or ()}

@@ -20,9 +20,10 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from dmlib.auth import csrf_token, verify_token
-from dmlib.errors import Unauthenticated
+from dmlib.errors import Unauthenticated, from_dict
 
-from .pages import Outcome, Pages, outcome
+from .pages import Outcome, Pages, form_errors, outcome
+from .wording import INCIDENT, field_label, in_language, refusal_text
 
 HERE = os.path.dirname(__file__)
 BABEL_LOCALE = {"zh-CN": "zh_Hans_CN", "en": "en"}
@@ -37,6 +38,22 @@ def load_translations() -> dict[str, NullTranslations]:
             with open(os.path.join(folder, name), "rb") as f:
                 zh.merge(Translations(f))
     return {"zh-CN": zh, "en": NullTranslations()}
+
+
+def shown_error(payload: dict, locale: str, gettext, pgettext) -> dict:
+    """What the error page shows of an error body (:func:`services.gateway.http.error_payload`): the
+    catalogue text of its code (with the incident number of a 500), its field messages under the
+    fields' names in words; never the service's message (:mod:`services.gateway.wording`)."""
+    exc = from_dict(payload)
+    message = refusal_text(exc, gettext)
+    if exc.details.get("incident"):
+        message += " " + gettext(INCIDENT, incident=exc.details["incident"])
+    fields = {
+        field_label(k, pgettext): v
+        for k, v in form_errors(exc, locale, gettext).items()
+        if k != "form" and exc.fields
+    }
+    return {"error": exc.code, "message": message, "fields": fields, "details": exc.details}
 
 
 class Web(DependencyProvider):
@@ -85,6 +102,8 @@ class Web(DependencyProvider):
             "_": gettext,
             "term": term,
             "ngettext": t.ngettext,
+            "pgettext": t.pgettext,
+            "in_language": in_language,
             "locale": locale,
             "other_locale": "en" if locale == "zh-CN" else "zh-CN",
             "fmt_dt": lambda v, f="yyyy-MM-dd HH:mm": (
@@ -109,8 +128,9 @@ class Web(DependencyProvider):
             except Unauthenticated:
                 pass
         template = "unavailable.html" if outcome(status) is Outcome.UNAVAILABLE else "error.html"
+        context = self.context(locale)
         html = self.env.get_template(template).render(
-            status=status, error=payload, actor=actor, csrf_token=csrf, path="/", notice=None,
-            **self.context(locale),
+            status=status, error=shown_error(payload, locale, context["_"], context["pgettext"]),
+            actor=actor, csrf_token=csrf, path="/", notice=None, **context,
         )  # fmt: skip
         return Response(html, status=status, mimetype="text/html")

@@ -233,7 +233,9 @@ def create_department(store, actor: Actor, data: dict) -> dict:
     doc = {"_id": data["id"] or f"d-{uuid.uuid4().hex[:10]}", "union_id": union["_id"], "name": data["name"]}
     if any(d["name"] == doc["name"] for d in store.departments(union["_id"])):
         raise Conflict(
-            "a department of that name exists / 部门名称已存在", fields={"name": ["already exists"]}
+            "a department of that name exists / 部门名称已存在",
+            fields={"name": ["already exists"]},
+            reason="department_name_taken",
         )
     try:
         store.create(
@@ -507,10 +509,12 @@ def set_password(store, actor: Actor, clock: Clock, registry: Registry, data: di
     if own:
         current = store.get_credential(member.get("login") or member["_id"])
         if current and not registry.verify_password(current["password_hash"], data["current_password"] or ""):
-            raise Unauthenticated("current password is wrong / 原密码错误")
+            raise Unauthenticated("current password is wrong / 原密码错误", reason="wrong_current_password")
     existing = store.get_credential(login)
     if existing and existing.get("member_id") not in (None, member["_id"]):  # None: a retired login
-        raise Conflict("that login name is taken / 该账号名已被使用", fields={"login": ["taken"]})
+        raise Conflict(
+            "that login name is taken / 该账号名已被使用", fields={"login": ["taken"]}, reason="login_taken"
+        )
     union = union_of(store, member["union_id"])
     audit = _audit(
         actor,
@@ -533,7 +537,9 @@ def set_password(store, actor: Actor, clock: Clock, registry: Registry, data: di
             store.create("credentials", {"_id": login, **fields}, audit=audit)
         except DuplicateKeyError:
             raise Conflict(
-                "that login name is taken / 该账号名已被使用", fields={"login": ["taken"]}
+                "that login name is taken / 该账号名已被使用",
+                fields={"login": ["taken"]},
+                reason="login_taken",
             ) from None
     old_login = member.get("login")
     if old_login and old_login != login:  # retired, not deleted: its outbox may still hold an audit entry
@@ -562,10 +568,10 @@ def authenticate(store, registry: Registry, attempt, data: dict) -> dict:
     if cred is None or not cred.get("password_hash"):  # unknown, or a retired login
         registry.verify_password(registry.dummy_hash, data["password"])  # same time as a wrong password
         attempt.failed()
-        raise Unauthenticated("wrong login or password / 账号或密码错误")
+        raise Unauthenticated("wrong login or password / 账号或密码错误", reason="wrong_password")
     if not registry.verify_password(cred["password_hash"], data["password"]):
         attempt.failed()
-        raise Unauthenticated("wrong login or password / 账号或密码错误")
+        raise Unauthenticated("wrong login or password / 账号或密码错误", reason="wrong_password")
     member = member_of(store, cred["member_id"])
     attempt.succeeded()
     if registry.needs_rehash(cred["password_hash"]):

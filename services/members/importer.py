@@ -30,7 +30,8 @@ def _columns(header: list) -> list[str | None]:
     names = [_ALIAS_TO_FIELD.get(str(h or "").strip().lower()) for h in header]
     missing = [f for f in ("member_no", "name", "union_id", "national_id") if f not in names]
     if missing:
-        raise FileProblem(f"missing columns / 缺少列: {', '.join(missing)}")
+        chinese = "、".join(next(a for a in HEADER_ALIASES[f] if not a.isascii()) for f in missing)
+        raise FileProblem(f"missing columns: {', '.join(missing)} / 缺少列：{chinese}")
     return names
 
 

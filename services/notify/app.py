@@ -273,7 +273,8 @@ def _digest_email(d: Delivery, digest: dict, items: list[dict], at: datetime) ->
 # ===== the inbox ==================================================================================
 def inbox(store, actor: Actor, query: dict) -> dict:
     """A page of the caller's own inbox, newest first. ``query``: loaded ``InboxIn`` (``page``,
-    ``per_page``, ``unread``). Out: ``{items (message dicts with read), total, page, per_page, pages,
+    ``per_page``, ``unread``, ``locale``: the page's language, each message's text in it when the
+    fan-out rendered one, else the text it was sent in). Out: ``{items (message dicts with read), total, page, per_page, pages,
     unread}``. Cost: two ``_id`` lookups plus one per message shown (and one per new broadcast)."""
     policy.require_member(actor)
     box = store.fold(actor.member_id, actor.union_id)
@@ -282,7 +283,9 @@ def inbox(store, actor: Actor, query: dict) -> dict:
     page, per = query["page"], query["per_page"]
     # Box order is arrival in the box (broadcasts arrive when folded in); within a page, newest first.
     shown = sorted(
-        store.inbox_messages(ids[(page - 1) * per : page * per]), key=lambda m: m["at"], reverse=True
+        store.inbox_messages(ids[(page - 1) * per : page * per], query.get("locale")),
+        key=lambda m: m["at"],
+        reverse=True,
     )
     items = [
         {

@@ -50,7 +50,7 @@ from dmlib.storage import Mongo
 from . import app
 from .delivery import WORK_QUEUE, CourierProvider, SendersProvider
 from .render import Templates
-from .rules import CST, KINDS, Prefs, digest_day, hour_bucket, message_id
+from .rules import CST, KINDS, LOCALES, Prefs, digest_day, hour_bucket, message_id
 from .store import NotifyStore, now
 
 log = logging.getLogger(__name__)
@@ -218,25 +218,31 @@ class NotifyService(OutboxRelay, HealthRpc):
 
     def _text(self, event_id, kind, locale, context, variant, link, state) -> dict:
         """The inbox and SMS texts of a member's language and context, rendered once per fan-out and
-        stored once (``texts``): these blocks do not use the member's name."""
-        key = (locale, json.dumps(variant, sort_keys=True, ensure_ascii=False, default=str))
-        text = state["texts"].get(key)
-        if text is None:
+        stored once (``texts``): these blocks do not use the member's name. A variant is rendered in
+        every locale at once (ids differing only in the locale: :func:`.store.text_in`), so the inbox
+        shows each message in the reader's page language (issue 16)."""
+        shape = json.dumps(variant, sort_keys=True, ensure_ascii=False, default=str)
+        if (locale, shape) not in state["texts"]:
             base = self.settings.base_url
             ctx = {**context, **variant, "name": "", "url": base + link, "base_url": base}
-            rendered = self.templates.render(kind, locale, ctx, ("subject", "inbox", "sms"))
-            digest = hashlib.sha1(repr(key).encode()).hexdigest()[:12]
-            text = {
-                "_id": f"{event_id}:{locale}:{digest}",
-                "kind": kind,
-                "subject": rendered["subject"],
-                "body": rendered["inbox"],
-                "sms": rendered["sms"],
-                "link": link,
-            }
-            self.store.insert_texts([text])
-            state["texts"][key] = text
-        return text
+            digest = hashlib.sha1(shape.encode()).hexdigest()[:12]
+            texts = []
+            for loc in dict.fromkeys((locale, *LOCALES)):
+                rendered = self.templates.render(kind, loc, ctx, ("subject", "inbox", "sms"))
+                texts.append(
+                    {
+                        "_id": f"{event_id}:{loc}:{digest}",
+                        "kind": kind,
+                        "subject": rendered["subject"],
+                        "body": rendered["inbox"],
+                        "sms": rendered["sms"],
+                        "link": link,
+                    }
+                )
+            self.store.insert_texts(texts)
+            for loc, text in zip(dict.fromkeys((locale, *LOCALES)), texts, strict=True):
+                state["texts"][(loc, shape)] = text
+        return state["texts"][(locale, shape)]
 
     def _batch(self, event_id, kind, batch, context, link, extra, state, direct) -> tuple[int, int, int]:
         at = now()

@@ -7,7 +7,8 @@ Source of truth:
   exactly once per member per event); ``member_id``, ``union_id``, ``event_id``, ``kind``, ``text`` (the
   id of its rendered text), ``at``, ``read_at`` (null until read).
 - ``texts``: the rendered inbox texts, ``_id`` = ``<event id>:<locale>:<variant>``; ``subject``, ``body``,
-  ``link``, ``sms``. An inbox text does not depend on the member's name, so members who share a language
+  ``link``, ``sms``. A fan-out renders each variant in every locale (the variant's hash does not depend
+  on the locale), so the inbox can show a message in the reader's page language (:func:`text_in`). An inbox text does not depend on the member's name, so members who share a language
   and a context (e.g. their Worker Home's star level) share one rendering: a 100,000-member fan-out
   inserts 100,000 small documents (FerretDB: ~4,000/s with the text in each, ~8,000/s without).
 - ``outbox``: one document per push message, ``_id`` = ``<event id>:<member>:<email|sms>``; ``channel``,
@@ -87,6 +88,15 @@ def insert_new(collection, docs: list[dict]) -> set[str]:
             raise
         return ids - {docs[e["index"]]["_id"] for e in errors}
     return ids
+
+
+def text_in(text_id: str, locale: str | None) -> str:
+    """The id of the same inbox text in ``locale`` (``<event id>:<locale>:<variant>`` with the locale
+    swapped); ``text_id`` itself when no locale is asked."""
+    if not locale:
+        return text_id
+    event_id, _, variant = text_id.rsplit(":", 2)
+    return f"{event_id}:{locale}:{variant}"
 
 
 class NotifyStore(Store):
@@ -317,16 +327,19 @@ class NotifyStore(Store):
         )
         return done if done is not None else self.get_box(member_id)
 
-    def inbox_messages(self, ids: list[str]) -> list[dict]:
-        """Messages by id with their text (``subject``, ``body``, ``link``): one ``_id`` lookup each,
-        plus one per distinct text."""
+    def inbox_messages(self, ids: list[str], locale: str | None = None) -> list[dict]:
+        """Messages by id with their text (``subject``, ``body``, ``link``) in ``locale`` when there is
+        one (:func:`text_in`), else the text they were sent in: one ``_id`` lookup each, plus one or two
+        per distinct text."""
         texts: dict[str, dict] = {}
         out = []
         for m in (self.db.inbox.find_one({"_id": i}) for i in ids):
             if m is None:
                 continue
             if m["text"] not in texts:
-                texts[m["text"]] = self.db.texts.find_one({"_id": m["text"]}) or {}
+                wanted = text_in(m["text"], locale)
+                found = self.db.texts.find_one({"_id": wanted}) if wanted != m["text"] else None
+                texts[m["text"]] = found or self.db.texts.find_one({"_id": m["text"]}) or {}
             t = texts[m["text"]]
             out.append(
                 {**m, "subject": t.get("subject", ""), "body": t.get("body", ""), "link": t.get("link")}

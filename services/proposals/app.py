@@ -257,7 +257,7 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
     w = load_window(store, session_id)
     policy.require_drafter(actor, w)
     if w["status"] != "open":
-        raise Conflict(NOT_OPEN, details={"status": w["status"]})
+        raise Conflict(NOT_OPEN, details={"status": w["status"]}, reason="collection_closed")
     invited = []
     if data["invite"]:
         delegates = peers.delegates(w["term_id"])
@@ -277,7 +277,9 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
         session_id,
         expect={"status": "open"},
         inc={"seq": 1},
-        conflict=lambda current: Conflict(NOT_OPEN, details={"status": current["status"]}),
+        conflict=lambda current: Conflict(
+            NOT_OPEN, details={"status": current["status"]}, reason="collection_closed"
+        ),
     )["seq"]
     pid = proposal_id(session_id, number)
     store.note_person(actor.member_id, session_id, "own", pid)
@@ -342,9 +344,11 @@ def cosign(store, actor: Actor, clock: Clock, pid: str) -> dict:
     policy.require_cosigner(policy.relations(actor, p))
     check_state("cosign", p["state"])
     if actor.member_id in p["cosigner_ids"]:
-        raise Conflict("you have already co-signed this proposal / 您已附议过该提案")
+        raise Conflict(
+            "you have already co-signed this proposal / 您已附议过该提案", reason="already_cosigned"
+        )
     if load_window(store, p["session_id"])["status"] != "open":
-        raise Conflict(NOT_OPEN)
+        raise Conflict(NOT_OPEN, reason="collection_closed")
     at = clock()
     store.note_person(actor.member_id, p["session_id"], "invited", pid)
     return commit(
@@ -371,12 +375,14 @@ def submit(store, actor: Actor, clock: Clock, pid: str) -> dict:
         raise Conflict(
             "submission is possible only while the collection window is open / 提案征集期外不能提交",
             details={"status": w["status"]},
+            reason="collection_closed",
         )
     missing = rules.cosigners_missing(len(p["cosigner_ids"]), w["min_cosigners"])
     if missing:
         raise Conflict(
             f"{missing} more co-signer(s) needed / 还需{missing}名代表附议",
             details={"cosigners": len(p["cosigner_ids"]), "required": w["min_cosigners"], "missing": missing},
+            reason="cosigners_needed",
         )
     at = clock()
     return commit(
@@ -496,7 +502,9 @@ def reply(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
     ours = policy.replying_departments(actor, data["department_id"], current["department_ids"])
     pending = [d for d in ours if d in p["pending_departments"]]
     if not pending:
-        raise Conflict("your department has already replied in this round / 本部门本轮已答复")
+        raise Conflict(
+            "your department has already replied in this round / 本部门本轮已答复", reason="already_replied"
+        )
     dep = pending[0]
     names = p["departments"]
     at = clock()
@@ -549,7 +557,7 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
     r = p["round"]
     key = f"{actor.member_id}:{r}"
     if key in p.get("rated_keys", []):
-        raise Conflict("you have already rated this reply / 您已评价过本轮答复")
+        raise Conflict("you have already rated this reply / 您已评价过本轮答复", reason="already_rated")
     at = clock()
     satisfaction = data["satisfaction"]
     rating = {
@@ -581,7 +589,11 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
 
     if "proposer" not in roles:
         if p["state"] not in ("replied", "closed"):
-            raise Conflict("there is no reply to rate / 尚无可评价的答复", details={"state": p["state"]})
+            raise Conflict(
+                "there is no reply to rate / 尚无可评价的答复",
+                details={"state": p["state"]},
+                reason="no_reply_yet",
+            )
         note = c.SATISFACTION_ZH[satisfaction]
         changes["history"] = [
             *p["history"],
@@ -639,7 +651,7 @@ def mark_excellent(store, actor: Actor, clock: Clock, pid: str) -> dict:
     policy.require_move("mark_excellent", policy.relations(actor, p))
     check_state("mark_excellent", p["state"])
     if p.get("excellent"):
-        raise Conflict("already marked excellent / 已评为优秀提案")
+        raise Conflict("already marked excellent / 已评为优秀提案", reason="already_excellent")
     at = clock()
     return commit(
         store,

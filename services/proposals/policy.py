@@ -113,7 +113,7 @@ def require_drafter(actor: Actor, window: dict) -> None:
 def require_cosigner(roles: Iterable[str]) -> None:
     """Co-signing: a delegate of the congress (:func:`require_move`), never the proposer."""
     if "proposer" in set(roles):
-        raise Forbidden("you cannot co-sign your own proposal / 不能附议自己的提案")
+        raise Forbidden("you cannot co-sign your own proposal / 不能附议自己的提案", reason="own_proposal")
     require_move("cosign", roles)
 
 
@@ -139,7 +139,9 @@ def replying_departments(actor: Actor, department_id: str | None, assigned: Iter
     mine = sorted(actor.scopes("handler"))
     if department_id:
         if department_id not in mine:
-            raise Forbidden("you do not handle that department / 您不是该部门的承办人")
+            raise Forbidden(
+                "you do not handle that department / 您不是该部门的承办人", reason="not_your_department"
+            )
         mine = [department_id]
     assigned = list(assigned)
     ours = [d for d in mine if d in assigned]
@@ -147,6 +149,7 @@ def replying_departments(actor: Actor, department_id: str | None, assigned: Iter
         raise Forbidden(
             "this proposal is not assigned to your department / 该提案未交办给您所在部门",
             details={"department_ids": assigned},
+            reason="not_your_department",
         )
     return ours
 

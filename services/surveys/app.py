@@ -187,7 +187,9 @@ def _check_window(data: dict, now: datetime) -> None:
     closes = data.get("closes_at")
     if closes is not None and closes <= now:
         raise BadInput(
-            "the closing time has passed / 截止时间已过", fields={"closes_at": ["in the past / 已过"]}
+            "the closing time has passed / 截止时间已过",
+            fields={"closes_at": ["in the past / 已过"]},
+            reason="closes_in_past",
         )
 
 
@@ -364,7 +366,11 @@ def _groups(directory: Directory, survey: dict, audience: list[dict]) -> dict:
 def _open(store, actor: Actor | None, now: datetime, directory: Directory, survey: dict) -> dict:
     audience = gather_audience(directory, survey)
     if not audience:
-        raise Conflict("the audience has no members / 调查对象中没有会员", details={"id": survey["_id"]})
+        raise Conflict(
+            "the audience has no members / 调查对象中没有会员",
+            details={"id": survey["_id"]},
+            reason="empty_audience",
+        )
     groups = _groups(directory, survey, audience)
     store.add_audience(survey["_id"], audience)
     store.bump(survey["_id"], {"n": 0})  # the tally exists before the first answer (its guard needs it)
@@ -392,10 +398,16 @@ def open_survey(store, actor: Actor, now: datetime, directory: Directory, survey
     survey = _survey(store, survey_id)
     policy.require_manager(actor, survey["union_path"])
     if survey["status"] != "draft":
-        raise Conflict("only a draft can be opened / 只能开启草稿问卷", details={"status": survey["status"]})
+        raise Conflict(
+            "only a draft can be opened / 只能开启草稿问卷",
+            details={"status": survey["status"]},
+            reason="not_a_draft",
+        )
     if survey.get("closes_at") and _aware(survey["closes_at"]) <= now:
         raise Conflict(
-            "the closing time has passed / 截止时间已过", details={"closes_at": iso(survey["closes_at"])}
+            "the closing time has passed / 截止时间已过",
+            details={"closes_at": iso(survey["closes_at"])},
+            reason="closing_time_passed",
         )
     return _view(_open(store, actor, now, directory, survey), actor, store)
 
@@ -426,7 +438,9 @@ def close_survey(store, actor: Actor, now: datetime, survey_id: str) -> dict:
     policy.require_manager(actor, survey["union_path"])
     if survey["status"] != "open":
         raise Conflict(
-            "only an open survey can be closed / 只能结束进行中的问卷", details={"status": survey["status"]}
+            "only an open survey can be closed / 只能结束进行中的问卷",
+            details={"status": survey["status"]},
+            reason="not_open",
         )
     return _view(_close(store, actor, now, survey, "hand"), actor, store)
 
@@ -436,7 +450,9 @@ def remind(store, actor: Actor, now: datetime, keys: Keys, survey_id: str) -> di
     policy.require_manager(actor, survey["union_path"])
     if survey["status"] != "open":
         raise Conflict(
-            "only an open survey can be reminded / 只能催答进行中的问卷", details={"status": survey["status"]}
+            "only an open survey can be reminded / 只能催答进行中的问卷",
+            details={"status": survey["status"]},
+            reason="not_open",
         )
     pending = survey["eligible"] - int(store.tally(survey_id).get("n", 0))
     number = survey.get("reminders", 0) + 1

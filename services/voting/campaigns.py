@@ -319,7 +319,11 @@ def open_campaign(p: Ports, actor: Actor, campaign_id: str, members: Members) ->
     campaign = campaign_of(p, campaign_id)
     policy.require_campaign_admin(actor, campaign)
     if campaign["status"] != "draft":
-        raise Conflict("the campaign is not a draft / 评选活动已开始", details={"status": campaign["status"]})
+        raise Conflict(
+            "the campaign is not a draft / 评选活动已开始",
+            details={"status": campaign["status"]},
+            reason="campaign_not_draft",
+        )
     ids = [h["union_id"] for h in campaign["homes"]]
     counts = members.count_members(ids)
     homes = [{**h, "eligible": int(counts.get(h["union_id"], h["eligible"]))} for h in campaign["homes"]]
@@ -367,7 +371,11 @@ def close_campaign(p: Ports, actor: Actor, campaign_id: str) -> dict:
     if campaign["status"] in ("closed", "published"):
         return campaign_out(p, campaign, actor)
     if campaign["status"] != "open":
-        raise Conflict("the campaign is not open / 评选活动未开始", details={"status": campaign["status"]})
+        raise Conflict(
+            "the campaign is not open / 评选活动未开始",
+            details={"status": campaign["status"]},
+            reason="campaign_not_open",
+        )
     polls.close(p, polls.poll_of(p, campaign_id))
     try:
         campaign = p.store.change(
@@ -403,7 +411,11 @@ def _checked_rating(p: Ports, actor: Actor, campaign_id: str, data: dict) -> tup
     home = actor.union_id
     policy.require_rate_home(actor, (h["union_id"] for h in campaign["homes"]), data["home"])
     if campaign["status"] != "open":
-        raise Conflict("voting is not open / 评选投票未开放或已结束", details={"status": campaign["status"]})
+        raise Conflict(
+            "voting is not open / 评选投票未开放或已结束",
+            details={"status": campaign["status"]},
+            reason="campaign_not_open",
+        )
     polls.check_window(p, polls.poll_of(p, campaign_id, cached=True))
     opinion = (data["opinion"] or "").strip() or None
     ballot = {"subject": home, "stars": marks, "opinion": opinion}
@@ -490,7 +502,11 @@ def publish_results(p: Ports, actor: Actor, campaign_id: str) -> bool:
     if campaign["status"] == "published":
         return False
     if campaign["status"] != "closed":
-        raise Conflict("close the campaign first / 请先结束评选投票", details={"status": campaign["status"]})
+        raise Conflict(
+            "close the campaign first / 请先结束评选投票",
+            details={"status": campaign["status"]},
+            reason="close_first",
+        )
     ids = [h["union_id"] for h in campaign["homes"]]
     missing = {
         "unit_scores": [u for u in ids if u not in campaign["unit_scores"]],
@@ -500,6 +516,7 @@ def publish_results(p: Ports, actor: Actor, campaign_id: str) -> bool:
         raise Conflict(
             "scores are missing / 尚有单位评分或上级评分未录入",
             details={k: v for k, v in missing.items() if v},
+            reason="scores_missing",
         )
     record = polls.recount_and_record(p, polls.poll_of(p, campaign_id))
     if not record["matches"]:

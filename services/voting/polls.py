@@ -170,13 +170,20 @@ def check_window(p: Ports, poll: dict) -> None:
         raise Conflict(
             "voting is not open / 投票未开放或已结束",
             details={"poll_id": poll["_id"], "status": poll["status"]},
+            reason="voting_not_open",
         )
     at = p.clock()
     opens, closes = aware(poll.get("opens_at")), aware(poll.get("closes_at"))
     if opens and at < opens:
-        raise Conflict("voting has not started yet / 投票尚未开始", details={"opens_at": iso(opens)})
+        raise Conflict(
+            "voting has not started yet / 投票尚未开始",
+            details={"opens_at": iso(opens)},
+            reason="voting_not_started",
+        )
     if closes and at >= closes:
-        raise Conflict("voting has ended / 投票已截止", details={"closes_at": iso(closes)})
+        raise Conflict(
+            "voting has ended / 投票已截止", details={"closes_at": iso(closes)}, reason="voting_ended"
+        )
 
 
 def cast(p: Ports, poll_id: str, member_id: str, ballot: dict, inc: dict, part: str | None = None) -> str:
@@ -227,7 +234,9 @@ def cast_many(
         inc = t.merge_inc(casts[i][2] for i in indexes)
         if not p.store.count_ballots(poll_id, part, inc, [docs[i]["_id"] for i in indexes]):
             for i in indexes:
-                outcomes[i] = Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id})
+                outcomes[i] = Conflict(
+                    "voting has ended / 投票已截止", details={"poll_id": poll_id}, reason="voting_ended"
+                )
     p.store.end_batch(batch)
     return outcomes
 
@@ -388,7 +397,9 @@ def close(p: Ports, poll: dict) -> dict:
             poll = poll_of(p, poll["_id"])
         p.cache.forget("poll", poll["_id"])
     if poll["status"] != "closed":
-        raise Conflict("the poll is not open / 投票未开放", details={"status": poll["status"]})
+        raise Conflict(
+            "the poll is not open / 投票未开放", details={"status": poll["status"]}, reason="voting_not_open"
+        )
     if not counted_at_close(poll):
         recount_and_record(p, poll, at_close=True)
     p.store.shuffle_ballots(poll["_id"])
@@ -487,7 +498,9 @@ def list_ballots(
     poll = poll_of(p, poll_id)
     require_poll_reader(p, actor, poll, campaign)
     if poll["status"] != "closed":
-        raise Conflict("the list is published when voting closes / 投票结束后公布选票清单")
+        raise Conflict(
+            "the list is published when voting closes / 投票结束后公布选票清单", reason="list_after_close"
+        )
     if not isinstance(page, int) or page < 1 or not isinstance(per_page, int) or not 1 <= per_page <= 500:
         raise BadInput(
             "page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-500"]}

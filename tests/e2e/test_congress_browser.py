@@ -74,6 +74,7 @@ def test_delegate_checks_in_and_votes_on_a_phone(stack, phone):
         "due_count": 120,
         "present_count": 79,
         "required": 80,
+        "reason": "quorum_not_reached",
     }
 
     me = members[100]  # a delegate on their phone

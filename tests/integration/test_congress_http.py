@@ -141,7 +141,12 @@ def test_check_in_quorum_vote_and_pages_over_http(site):
     }
     refused = call(http, ADMIN, "POST", f"/api/v1/congress/sessions/{sid}/convene")
     assert refused.status_code == 409  # 3 of 5 is under two thirds (4 needed)
-    assert refused.json()["details"] == {"due_count": 5, "present_count": 3, "required": 4}
+    assert refused.json()["details"] == {
+        "due_count": 5,
+        "present_count": 3,
+        "required": 4,
+        "reason": "quorum_not_reached",
+    }
     counts = call(http, delegate(0), "GET", f"/api/v1/congress/sessions/{sid}/counts").json()
     assert (counts["due_count"], counts["present_count"], counts["required"], counts["quorum"]) == (
         5,

@@ -121,7 +121,12 @@ def test_whole_session_quorum_and_adoption_boundaries(world, config, db):
             rpc.congress.check_in(sid, {"member_id": member_no(i)})  # the admin's desk checks them in
         with pytest.raises(Conflict) as short:
             rpc.congress.convene_session(sid)
-        assert short.value.details == {"due_count": 120, "present_count": 79, "required": 80}
+        assert short.value.details == {
+            "due_count": 120,
+            "present_count": 79,
+            "required": 80,
+            "reason": "quorum_not_reached",
+        }
         assert "79" in short.value.message and "80" in short.value.message
         with pytest.raises(Conflict):
             rpc.congress.open_vote(items[1])  # not convened yet

@@ -97,6 +97,9 @@ def test_inbox_unread_count_and_marking_only_ones_own(gw):
     assert (
         page.status_code == 200 and "厂务公开：职工食堂账目" in page.text and 'id="inbox-link"' in page.text
     )
+    # after the English switch the inbox page reads in English (issue 16); the API keeps the member's language
+    english_page = s.get("/inbox?lang=en").text
+    assert "Disclosure: 职工食堂账目" in english_page and "厂务公开：职工食堂账目" not in english_page
     marked = s.post("/inbox/read", data={"all": "1"}, allow_redirects=False)
     assert marked.status_code == 303 and marked.headers["Location"] == "/inbox"
     assert s.get("/api/v1/inbox/unread").json() == {"unread": 0}

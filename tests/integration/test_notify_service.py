@@ -275,6 +275,18 @@ def test_every_event_reaches_inbox_email_and_sms_in_the_members_language(start, 
     assert subjects2["disclosure_published"] == "Disclosure: 食堂账目公开"
     assert subjects2["question_answered"] == "Your question was answered"
     assert "4 stars" in next(m["body"] for m in box2["items"] if m["kind"] == "results_published")
+    # read in the other language (the page's, issue 16): the same messages, rendered in it at fan-out
+    with rpc_as(M1) as r:
+        english = {
+            m["kind"]: m["subject"] for m in r.notify.inbox({"per_page": 100, "locale": "en"})["items"]
+        }
+    assert english.keys() == subjects.keys()
+    assert english["resolution_failed"] == "Resolution failed: 加班制度修订"
+    with rpc_as(M2) as r:
+        chinese = {
+            m["kind"]: m["subject"] for m in r.notify.inbox({"per_page": 100, "locale": "zh-CN"})["items"]
+        }
+    assert chinese["disclosure_published"] == "厂务公开：食堂账目公开"
     with rpc_as(M3) as r:
         assert {m["kind"] for m in r.notify.inbox({"per_page": 100})["items"]} == {
             k for k, v in AUDIENCE.items() if "N0000003" in v

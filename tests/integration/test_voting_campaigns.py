@@ -119,7 +119,7 @@ def test_campaign_from_set_up_to_published_star_levels(evaluation, db):
         assert closed["ballots"] == 4 and closed["opinions"] == 2
         with pytest.raises(Conflict) as missing:
             rpc.voting.publish_results("ev2018")
-        assert missing.value.details == {"unit_scores": ["u02"]}
+        assert missing.value.details == {"unit_scores": ["u02"], "reason": "scores_missing"}
     with evaluation(member("M0100014", "u01")) as rpc:
         with pytest.raises(Conflict):
             rate(rpc, [5] * 5)  # closed

@@ -168,7 +168,7 @@ class FakeNotifyStore:
     def fold(self, member_id, union_id):
         return self.get_box(member_id)  # no broadcasts in the fake: named audiences are pushed to boxes
 
-    def inbox_messages(self, ids):
+    def inbox_messages(self, ids, locale=None):  # one text per message in the fake: no other locale
         return [copy.deepcopy(self._c("inbox")[i]) for i in ids if i in self._c("inbox")]
 
     def mark_read(self, member_id, message_id, at):

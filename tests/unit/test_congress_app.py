@@ -237,7 +237,12 @@ def test_convene_needs_two_thirds_of_all_delegates(world, present, ok):
     if not ok:
         with pytest.raises(Conflict) as short:
             app.convene_session(store, ADMIN, clock, sid)
-        assert short.value.details == {"due_count": 120, "present_count": 79, "required": 80}
+        assert short.value.details == {
+            "due_count": 120,
+            "present_count": 79,
+            "required": 80,
+            "reason": "quorum_not_reached",
+        }
         assert (store.writes, len(store.events)) == (writes, events)
         return
     out = app.convene_session(store, ADMIN, clock, sid)

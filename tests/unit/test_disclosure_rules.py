@@ -174,3 +174,5 @@ def test_register_export_keeps_formulas_as_text():
     title = ws.cell(4, 4)
     assert title.value == "'" + row["title"] and title.data_type == "s"  # dmlib.exports.safe_cell
     assert ws.cell(4, 11).value == 0.25 and ws.cell(4, 11).number_format == "0.0%"
+    # China time (issue 16): 01:00 UTC is 09:00 in Beijing, and the header says so
+    assert ws.cell(4, 8).value == "2026-03-05 09:00" and ws.cell(3, 8).value == "发布时间(北京时间)"

@@ -6,6 +6,7 @@ from openpyxl import load_workbook
 
 from dmlib.errors import BadInput, Conflict
 from services.gateway.evaluations import EXPORT_COLUMNS, flat_errors, results_csv, results_xlsx
+from services.gateway.wording import GENERIC
 
 RESULTS = {
     "campaign": {
@@ -73,4 +74,5 @@ def test_field_errors_are_flattened_per_criterion():
         fields={"stars": {"c1": ["must be 1-5 stars"], "c6": ["unknown criterion"]}, "opinion": ["too long"]},
     )
     assert flat_errors(exc) == {"c1": "must be 1-5 stars", "c6": "unknown criterion", "opinion": "too long"}
-    assert flat_errors(Conflict("already voted / 您已投票")) == {"form": "already voted / 您已投票"}
+    # issue 16: a refusal's sentence is the catalogue's (services/gateway/wording.py), not the service's
+    assert flat_errors(Conflict("already voted / 您已投票")) == {"form": GENERIC["conflict"]}

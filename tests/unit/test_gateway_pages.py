@@ -36,6 +36,7 @@ from services.gateway.pages import (
 )
 from services.gateway.routing import Router, compose
 from services.gateway.web import Web
+from services.gateway.wording import FIELD_FALLBACK, GENERIC, REASONS
 from tests.helpers import AUTH_SECRET, member
 
 SECRET = AUTH_SECRET
@@ -60,6 +61,8 @@ def test_the_one_policy_table(status, expected):
 
 
 def test_form_errors_flatten_nested_fields_and_speak_the_page_language():
+    # issue 16: a page shows catalogue text (services/gateway/wording.py), never a service's message; a
+    # Latin-only field message on a Chinese page becomes the catalogue's generic field sentence
     exc = BadInput(
         "bad input / 输入有误",
         fields={
@@ -68,15 +71,17 @@ def test_form_errors_flatten_nested_fields_and_speak_the_page_language():
             "stars": {"c1": ["1-5"]},
         },
     )
-    assert form_errors(exc, "zh-CN") == {"title": "太短", "attachments": "bad", "stars": "1-5"}
+    assert form_errors(exc, "zh-CN") == {"title": "太短", "attachments": FIELD_FALLBACK, "stars": "1-5"}
     assert form_errors(exc, "en", expand=("stars",)) == {
         "title": "too short",
         "attachments": "bad",
         "c1": "1-5",
     }
-    assert form_errors(Conflict("already voted / 您已投票"), "zh-CN") == {"form": "您已投票"}
+    already = Conflict("already voted / 您已投票", reason="already_voted")
+    assert form_errors(already, "en") == {"form": REASONS["already_voted"][1]}
+    assert form_errors(Conflict("x / 甲"), "en") == {"form": GENERIC["conflict"]}
     too_big = PayloadTooLarge("upload over 1 MiB / 上传文件过大", fields={"file": ["over"]})
-    assert form_errors(too_big, "en") == {"file": "over", "form": "upload over 1 MiB"}
+    assert form_errors(too_big, "en") == {"file": "over", "form": GENERIC["payload_too_large"]}
     assert in_language("plain text", "en") == "plain text"
     assert in_language("a / 甲", None) == "a / 甲"
 
@@ -135,11 +140,12 @@ def test_attempt_returns_form_refusals_and_passes_on_the_rest(pages):
     refusal = pages.attempt(
         refuse(Conflict("already voted / 您已投票", details={"reason": "already_voted"}))
     ).refusal
+    already = "您已投过票。每人只能投一次，您的选票已计入。"  # errors.po, not the service's text
     assert (refusal.status, refusal.reason, refusal.message, refusal.errors) == (
         409,
         "already_voted",
-        "您已投票",
-        {"form": "您已投票"},
+        already,
+        {"form": already},
     )
     assert pages.attempt(refuse(BadInput("x / 甲", fields={"text": ["短"]}))).refusal.errors == {"text": "短"}
     for exc in (
@@ -160,12 +166,17 @@ def test_attempt_returns_form_refusals_and_passes_on_the_rest(pages):
 
 def test_act_goes_back_with_the_refusal_or_the_done_notice(pages):
     def refuse():
-        raise Conflict("quorum not reached / 须至少80人")
+        raise Conflict(
+            "quorum not reached / 须至少80人",
+            details={"due_count": 120, "present_count": 79, "required": 80},
+            reason="quorum_not_reached",
+        )
 
     back = pages.act("/c", refuse, done="ok")
     assert back.status_code == 303 and back.headers["Location"] == "/c"
     assert (
-        load_notice(SECRET, back.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])["text"] == "须至少80人"
+        load_notice(SECRET, back.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])["text"]
+        == "应到代表120人，实到79人，开幕须到会80人（三分之二）。请为到会代表签到后再试。"
     )
     done = pages.act("/c", lambda: None, done="已保存")
     assert load_notice(SECRET, done.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]) == {

@@ -114,7 +114,7 @@ def test_xlsx_rows():
 @pytest.mark.parametrize(
     "name, content, problem",
     [
-        ("m.csv", b"name,phone\nx,1\n", "missing columns"),
+        ("m.csv", b"name,phone\nx,1\n", "缺少列：会员编号、工会编号、身份证号"),
         ("m.csv", b"", "no header"),
         ("m.csv", "会员编号".encode("gbk"), "UTF-8"),
         ("m.xlsx", b"not a zip", "XLSX"),
@@ -123,3 +123,14 @@ def test_xlsx_rows():
 def test_unreadable_files(name, content, problem):
     with pytest.raises(FileProblem, match=problem):
         list(read_rows(name, content))
+
+
+@pytest.mark.parametrize("headers", ["zh", "en"])
+def test_the_templates_header_rows_are_read_as_the_columns(headers):
+    """The template the gateway offers (Chinese by default, issue 16; English on ?headers=en) is read by
+    the importer as the gateway's IMPORT_COLUMNS, in order."""
+    from services.gateway.members import IMPORT_COLUMNS, IMPORT_TEMPLATES
+
+    row = ["M0100001", "张三", "u01", "生产部", "13800000000", "a@example.com", GOOD_ID, "男"]
+    content = ("\ufeff" + IMPORT_TEMPLATES[headers] + ",".join(row) + "\r\n").encode()
+    assert list(read_rows("m.csv", content)) == [(2, dict(zip(IMPORT_COLUMNS, row, strict=True)))]

@@ -202,7 +202,7 @@ def test_inbox_marking_is_scoped_to_ones_own_messages():
             [{"_id": mid, "member_id": who, "kind": "proposal_accepted", "at": T0, "read_at": None}]
         )
         store.push_to_boxes({who: mid})
-    store.inbox_messages = lambda ids: [
+    store.inbox_messages = lambda ids, locale=None: [
         {**FakeNotifyStore.inbox_messages(store, [i])[0], "subject": "s", "body": "b", "link": None}
         for i in ids
     ]

@@ -259,7 +259,7 @@ def test_drafting_checks_the_drafter_the_invitees_and_the_cosigners(world):
     app.open_window(store, ADMIN, clock, peers, SID, {"min_cosigners": 3, "deadline_days": 20})
     with pytest.raises(Conflict) as short:
         app.submit(store, d(1), clock, p["_id"])
-    assert short.value.details == {"cosigners": 1, "required": 3, "missing": 2}
+    assert short.value.details == {"cosigners": 1, "required": 3, "missing": 2, "reason": "cosigners_needed"}
     app.close_window(store, ADMIN, clock, SID)
     with pytest.raises(Conflict, match="only while the collection window is open"):
         app.submit(store, d(1), clock, p["_id"])

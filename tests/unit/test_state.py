@@ -150,7 +150,7 @@ def test_a_stale_expectation_is_a_conflict_and_writes_nothing(store):
     store.change("sessions", "s1", expect={"_v": 0}, set={"title": "a"})
     with pytest.raises(Conflict) as exc:
         store.change("sessions", "s1", expect={"_v": 0}, set={"title": "b"}, events=[state.event("x")])
-    assert exc.value.details == {"id": "s1", "_v": 1}
+    assert exc.value.details == {"id": "s1", "_v": 1, "reason": "stale"}
     doc = store.db["sessions"].docs["s1"]
     assert (doc["title"], doc.get("outbox"), store.db[state.PENDING].docs) == ("a", None, {})
 

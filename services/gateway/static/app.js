@@ -32,9 +32,13 @@ function followImport(box) {
     set("job-processed", fmt(job.processed)); set("job-inserted", fmt(job.inserted)); set("job-failed", fmt(job.failed));
     set("job-speed", job.rows_per_s ? `${fmt(job.rows_per_s)} rows/s` : "—");
     const tbody = document.getElementById("job-errors");
+    // the column in words and the reason's half in the page's language (as the server renders them)
+    const labels = JSON.parse(box.dataset.fields || "{}");
+    const zh = document.documentElement.lang === "zh-CN";
+    const half = (t) => { const i = (t || "").indexOf(" / "); return i < 0 ? t : (zh ? t.slice(i + 3) : t.slice(0, i)); };
     tbody.replaceChildren(...job.errors_sample.map((e) => {
       const tr = document.createElement("tr");
-      for (const v of [e.row, e.field || "", e.reason]) { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }
+      for (const v of [e.row, labels[e.field] || e.field || "", half(e.reason)]) { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }
       return tr;
     }));
     box.dataset.status = job.status;
