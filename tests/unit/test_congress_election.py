@@ -79,7 +79,7 @@ def test_the_vote_opens_only_in_a_convened_session_with_the_election_linked(hall
     app.link_election(store, ADMIN, peers, item, {"election_id": "el-1"})
     with pytest.raises(Conflict) as planned:  # 1986 条例 art. 18: only in a convened session
         app.open_vote(store, ADMIN, clock, peers, item)
-    assert planned.value.details == {"state": "planned"}
+    assert planned.value.details == {"state": "planned", "reason": "session_not_convened"}
     assert peers.elections["el-1"]["status"] == "nominating"
 
 
