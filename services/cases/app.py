@@ -330,21 +330,7 @@ def dispatch(
     target = peers.union(data["union_id"])
     policy.require_target_below(actor, case["receiving_union_id"], target["path"])
     at = clock()
-    due = rules.round_limits(at, data["complexity"], settings.limits)
-    rnd = {
-        "round": 1,
-        "dispatched_at": at,
-        "complexity": data["complexity"],
-        "limit_days": settings.limits.reply_days(data["complexity"]),
-        "due": due,
-        "met": {"sign_for": None, "contact": None, "reply": None},
-        "reply": None,
-        "replied_at": None,
-        "overdue_at": None,
-        "rating": None,
-        "reminded": [],
-        "interim": [],
-    }
+    rnd = rules.new_round(1, at, data["complexity"], settings.limits)
     role = policy.staff_role(actor, case["receiving_path"])
     changes = {
         "state": "dispatched",
@@ -591,21 +577,7 @@ def _rate(
             case_event("case_closed", after),
         ]
     else:
-        due = rules.round_limits(at, case["complexity"], settings.limits)
-        second = {
-            "round": 2,
-            "dispatched_at": at,
-            "complexity": case["complexity"],
-            "limit_days": settings.limits.reply_days(case["complexity"]),
-            "due": due,
-            "met": {"sign_for": None, "contact": None, "reply": None},
-            "reply": None,
-            "replied_at": None,
-            "overdue_at": None,
-            "rating": None,
-            "reminded": [],
-            "interim": [],
-        }
+        second = rules.new_round(2, at, case["complexity"], settings.limits)
         history.append(entry("rate", case, "replied", actor, role, at, text=text))
         history.append(
             entry(
