@@ -351,7 +351,24 @@ def test_poll_closed_records_from_voting_not_from_the_event(world):
     assert decided["state"] == "failed" and decided["outcome"]["yes"] == 50
     assert app.poll_closed(store, clock, peers, forged) is None  # redelivered: already decided
     assert len(store.committed("resolution_failed")) == 1
-    assert "congress.vote_closed" not in store.audits()  # the system's change is not audited
+    # the outcome is in the audit log all the same, recorded by the congress service as the system
+    [entry] = [b for t, b in store.events if t == "change_recorded" and b["action"] == "congress.vote_closed"]
+    assert (entry["actor"]["member_id"], entry["role"]) == ("service:congress", "system")
+    assert (
+        entry["note"]["yes"] == 50
+        and entry["union_id"] == store.get_session(decided["session_id"])["union_id"]
+    )
+
+
+def test_an_admin_close_that_loses_the_race_to_poll_closed_leaves_one_vote_closed_entry(world):
+    store, peers = world
+    _, item = convened(world, present=90)
+    poll_id = app.open_vote(store, ADMIN, clock, peers, item)["poll_id"]
+    peers.result(poll_id, yes=70, no=20)
+    peers.polls[poll_id]["status"] = "closed"
+    app.poll_closed(store, clock, peers, {"owner": "congress", "ref": item, "poll_id": poll_id})
+    assert app.close_vote(store, ADMIN, clock, peers, item)["state"] == "adopted"
+    assert store.audits().count("congress.vote_closed") == 1
 
 
 def test_close_a_session_fixes_the_present(world):
