@@ -22,7 +22,7 @@ stage computes only its first ``$sum`` accumulator, so group with one accumulato
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
@@ -34,6 +34,7 @@ from dmlib.audit import Audit
 from dmlib.errors import ServiceError
 
 DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/"
+T = TypeVar("T")
 
 
 class Store:
@@ -49,6 +50,7 @@ class Store:
         self.batches: list[str] = []  # outbox batches this worker committed, for the immediate relay
         self.service = service  # the service name and the gateway's request id: for audit entries
         self.request_id = request_id
+        self._keyed: tuple[str, str] | None = None  # the keyed create under way (Store.once)
 
     # --- the one way to change state (dmlib.state; docs/architecture.md, "Changing state") ----------
     def change(
@@ -98,6 +100,9 @@ class Store:
         """Insert a new document (``_v`` 0) with its events (:func:`dmlib.state.insert`); returns it.
         A duplicate ``_id`` raises pymongo's ``DuplicateKeyError``. ``audit``: a creation made for a
         person; its audit entry (the new document's fields) commits with it (:mod:`dmlib.audit`)."""
+        if self._keyed is not None and self._keyed[1] == collection:  # Store.once: name it first
+            state.bind_request(self.db, self._keyed[0], collection, doc["_id"])
+            self._keyed = None
         entry = None
         if audit is not None:
             entry = audit.event(None, doc, service=self.service, request_id=self.request_id)
@@ -105,6 +110,34 @@ class Store:
         if batch:
             self.batches.append(batch)
         return full
+
+    def once(
+        self,
+        key: str | None,
+        collection: str,
+        create: Callable[[], T],
+        first: Callable[[dict], T],
+    ) -> T:
+        """A create that a client may retry, made once per idempotency key (:func:`dmlib.state.begin_request`).
+
+        ``key``: :func:`dmlib.state.request_key` of the actor and the client's key (None: no key, just
+        ``create()``). A repeat returns ``first(document)`` of the document the first request inserted
+        into ``collection`` (its first :meth:`create` there, bound to the key just before the insert);
+        Conflict while the first still runs. An error before that insert frees the key again."""
+        if key is None:
+            return create()
+        done = state.begin_request(self.db, key)
+        if done is not None:
+            return first(done)
+        self._keyed = (key, collection)
+        try:
+            return create()
+        except BaseException:
+            self._keyed = None
+            state.drop_request(self.db, key)
+            raise
+        finally:
+            self._keyed = None
 
     def relay(self, publish: Callable[..., Any], *, mine: bool = False) -> int:
         """Publish pending outbox events with ``publish`` (``Events.publish``): with ``mine``, only those

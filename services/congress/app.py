@@ -29,7 +29,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from dmlib.audit import Audit, by_person, by_system
 from dmlib.auth import Actor, service_actor
 from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
-from dmlib.state import event
+from dmlib.state import event, request_key
 
 from . import policy, rules, views
 from .store import congress_id_of
@@ -405,7 +405,8 @@ def list_delegates(store, actor: Actor, term_id: str) -> list[dict]:
 # ----- sessions and agenda -----------------------------------------------------------------------------
 def create_session(store, actor: Actor, clock: Clock, term_id: str, data: dict) -> dict:
     """Plan a session of a term with its agenda (:class:`SessionIn`, loaded). Returns its
-    :class:`SessionOut`. Admins."""
+    :class:`SessionOut`. Admins. Once per ``client_key`` (a retried plan returns the session planned
+    first: :meth:`Store.once`)."""
     term = load_term(store, term_id)
     policy.require_admin(actor, term)
 
@@ -450,8 +451,16 @@ def create_session(store, actor: Actor, clock: Clock, term_id: str, data: dict) 
             note={"agenda_items": len(data["agenda"])},
         )
 
-    doc, items = store.insert_session(term, make, events, audit)
-    return views.session(doc, term, present(store, doc), items)
+    def create() -> dict:
+        doc, items = store.insert_session(term, make, events, audit)
+        return views.session(doc, term, present(store, doc), items)
+
+    return store.once(
+        request_key(actor.member_id, data.get("client_key")),
+        "sessions",
+        create,
+        lambda first: session_view(store, first, term),
+    )
 
 
 def add_agenda_item(store, actor: Actor, session_id: str, data: dict) -> dict:

@@ -16,7 +16,8 @@ The contract, as dmlib.state implements it on MongoDB and FerretDB:
 - ``relay``: publishes every outbox entry (to ``publish``, else into :attr:`published`) and empties them.
 
 What a test reads: ``events`` (every event ever committed, ``(type, body)`` in commit order),
-``committed(type)``, ``pending_events()``, ``writes`` (successful writes), ``batches``. Hooks for a
+``committed(type)``, ``pending_events()``, ``writes`` (successful writes), ``batches``. ``once``: keyed
+creates as :meth:`dmlib.storage.Store.once` (``clock`` times the lease). Hooks for a
 subclass: :meth:`_attempt` (before each write: outages, crashes) and :meth:`_unique` (extra unique
 indexes)."""
 
@@ -24,12 +25,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import NotFound, ServiceError
-from dmlib.state import default_conflict
+from dmlib.state import REQUEST_LEASE, REQUESTS, default_conflict, in_progress
 
 _MISSING = object()
 
@@ -98,6 +100,8 @@ class FakeStore:
         self.published: list[tuple[str, dict]] = []  # what relay() sent without a publish function
         self.batches: list[str] = []  # one per write with events, as Store.batches
         self.writes = 0
+        self._keyed: tuple[str, str] | None = None  # the keyed create under way (once)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # for REQUEST_LEASE
 
     def col(self, name: str) -> dict[Any, Any]:
         return self.collections.setdefault(name, {})
@@ -150,6 +154,9 @@ class FakeStore:
         if doc["_id"] in self.col(collection):
             raise DuplicateKeyError(f"E11000 duplicate key {collection} {doc['_id']}")
         self._unique(collection, doc)
+        if self._keyed is not None and self._keyed[1] == collection:  # Store.once: name it first
+            self.col(REQUESTS)[self._keyed[0]].update(collection=collection, doc_id=doc["_id"])
+            self._keyed = None
         full = {**copy.deepcopy(dict(doc)), "_v": 0}
         self.col(collection)[doc["_id"]] = full
         audited = [audit.event(None, doc, service=self.service, request_id=None)] if audit else []
@@ -165,6 +172,33 @@ class FakeStore:
             self.events.append((e["type"], e["body"]))
         if events:
             self.batches.append(f"{collection}:{doc['_id']}:{len(self.events)}")
+
+    # --- keyed creates (Store.once, dmlib.state.begin_request) -----------------------------------------
+    def once(self, key: str | None, collection: str, create: Callable[[], Any], first: Callable[[dict], Any]):
+        """A create made once per idempotency key: a repeat returns ``first`` of the document the first
+        request inserted into ``collection``; Conflict while a record names no document yet and is
+        younger than REQUEST_LEASE (:attr:`clock`); an error before the insert frees the key."""
+        if key is None:
+            return create()
+        requests = self.col(REQUESTS)
+        seen = requests.get(key)
+        if seen is not None:
+            done = self.col(seen["collection"]).get(seen["doc_id"]) if seen["doc_id"] is not None else None
+            if done is not None:
+                return first(copy.deepcopy(done))
+            if self.clock() - seen["at"] <= REQUEST_LEASE:
+                raise in_progress()
+        requests[key] = {"_id": key, "at": self.clock(), "collection": None, "doc_id": None}
+        self._keyed = (key, collection)
+        try:
+            return create()
+        except BaseException:
+            rec = requests.get(key) or {}
+            if rec.get("doc_id") is None or rec["doc_id"] not in self.col(rec["collection"]):
+                requests.pop(key, None)
+            raise
+        finally:
+            self._keyed = None
 
     # --- what tests read -----------------------------------------------------------------------------
     def committed(self, event_type: str | None = None) -> list[tuple[str, dict]]:

@@ -402,3 +402,18 @@ def test_a_planned_session_may_be_called_off(world):
     assert app.get_session(store, d(1), sid)["state"] == "closed"
     with pytest.raises(Forbidden):
         app.get_session(store, member("X0001", "u02"), sid)
+
+
+def test_a_session_plan_retried_with_its_key_returns_the_first(world):
+    store, _ = world
+    data = {
+        "kind": "ordinary",
+        "title": "第一次会议",
+        "scheduled_at": None,
+        "agenda": [],
+        "client_key": "s-1",
+    }
+    first = app.create_session(store, ADMIN, clock, TERM, dict(data))
+    again = app.create_session(store, ADMIN, clock, TERM, dict(data))
+    assert again == first and len(store.col("sessions")) == 1 and store.types().count("session_planned") == 1
+    assert app.create_session(store, ADMIN, clock, TERM, {**data, "client_key": "s-2"})["id"] != first["id"]

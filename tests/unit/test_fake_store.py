@@ -4,13 +4,15 @@ tests/integration/test_state_outbox.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pymongo.errors import DuplicateKeyError
 
 from dmlib.audit import Audit
 from dmlib.auth import Actor
 from dmlib.errors import Conflict, NotFound
-from dmlib.state import event
+from dmlib.state import REQUEST_LEASE, REQUESTS, event
 from tests.unit.fake_store import FakeStore, matches
 
 
@@ -79,3 +81,38 @@ def test_an_audited_change_commits_its_entry_with_the_before_value():
 )
 def test_filters_mean_what_they_mean_in_mongodb(expect, ok):
     assert matches({"state": "open", "tags": ["a", "b"], "sub": {"k": 1}}, expect) is ok
+
+
+def test_a_keyed_create_is_made_once_and_a_running_one_holds_off_a_repeat_until_its_lease():
+    store = FakeStore()
+    made = []
+
+    def create(doc_id):
+        def go():
+            made.append(doc_id)
+            return store.create("things", {"_id": doc_id})
+
+        return go
+
+    first = store.once("k1", "things", create("t1"), lambda d: d)
+    assert store.once("k1", "things", create("t2"), lambda d: d) == first and made == ["t1"]
+    # a request that died before its create: a repeat within the lease is told to wait, after it goes on
+    store.col(REQUESTS)["k2"] = {"_id": "k2", "at": store.clock(), "collection": None, "doc_id": None}
+    with pytest.raises(Conflict):
+        store.once("k2", "things", create("t3"), lambda d: d)
+    later = store.clock() + REQUEST_LEASE + timedelta(seconds=1)
+    store.clock = lambda: later
+    assert store.once("k2", "things", create("t3"), lambda d: d)["_id"] == "t3"
+
+
+def test_a_keyed_create_refused_before_its_insert_frees_the_key():
+    store = FakeStore()
+
+    def refuse():
+        raise Conflict("no")
+
+    with pytest.raises(Conflict):
+        store.once("k1", "things", refuse, lambda d: d)
+    assert (
+        store.once("k1", "things", lambda: store.create("things", {"_id": "t1"}), lambda d: d)["_id"] == "t1"
+    )
