@@ -34,6 +34,15 @@ CASE = {
     "employer": {"union_id": "u01"},
     "phone": PHONE,
 }
+#: The filing form's fields for CASE (pages).
+FILING_FORM = {
+    "case_type": CASE["case_type"],
+    "category": CASE["category"],
+    "title": CASE["title"],
+    "description": CASE["description"],
+    "employer_union_id": "u01",
+    "phone": PHONE,
+}
 REPLY = "经与企业核实，拖欠工资已于本周五前全部补发到个人账户。"
 
 
@@ -246,14 +255,7 @@ def test_the_pages_of_each_role(site, sms):
     assert form.status_code == 200 and 'id="case-form"' in form.text
     bad = s.post("/cases/new", data={"case_type": "inquiry", "category": "welfare", "title": "短"})
     assert bad.status_code == 400 and 'id="title-error"' in bad.text and 'id="description-error"' in bad.text
-    fields = {
-        "case_type": CASE["case_type"],
-        "category": CASE["category"],
-        "title": CASE["title"],
-        "description": CASE["description"],
-        "employer_union_id": "u01",
-        "phone": PHONE,
-    }
+    fields = dict(FILING_FORM)
     done = s.post("/cases/new", data=fields, allow_redirects=False)
     assert done.status_code == 303, done.text
     number = done.headers["Location"].rsplit("/", 1)[-1]
@@ -365,14 +367,7 @@ def test_attachments_uploaded_on_filing_and_read_by_the_cases_readers(site):
     http.headers.pop("Authorization", None)
     http.cookies.clear()
     http.headers["Authorization"] = f"Bearer {token(MEMBER)}"
-    fields = {
-        "case_type": CASE["case_type"],
-        "category": CASE["category"],
-        "title": CASE["title"],
-        "description": CASE["description"],
-        "employer_union_id": "u01",
-        "phone": PHONE,
-    }
+    fields = dict(FILING_FORM)
     upload = {"attachments": ("工资条.txt", "九月 工资 0 元".encode(), "text/plain")}
     done = http.post("/cases/new", data=fields, files=upload, allow_redirects=False)
     assert done.status_code == 303, done.text
@@ -418,15 +413,7 @@ def test_a_filing_retried_with_its_idempotency_key_files_one_case(site):
     http.headers["Authorization"] = f"Bearer {token(MEMBER)}"
     form = http.get("/cases/new").text
     key = re.search(r'name="client_key" value="([0-9a-f]{32})"', form).group(1)
-    fields = {
-        "case_type": CASE["case_type"],
-        "category": CASE["category"],
-        "title": CASE["title"],
-        "description": CASE["description"],
-        "employer_union_id": "u01",
-        "phone": PHONE,
-        "client_key": key,
-    }
+    fields = {**FILING_FORM, "client_key": key}
     sent = [http.post("/cases/new", data=fields, allow_redirects=False) for _ in range(2)]
     assert [r.status_code for r in sent] == [303, 303]
     assert sent[0].headers["Location"] == sent[1].headers["Location"]
