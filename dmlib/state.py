@@ -78,8 +78,6 @@ REQUESTS = "client_requests"
 #: How long a keyed create's record without its document holds off a repeat (Conflict): longer than one
 #: create takes (each database call gives up after 60 s), after which the record is taken over.
 REQUEST_LEASE = timedelta(minutes=2)
-#: The longest idempotency key accepted (``dmlib.schemas.client_key``).
-MAX_CLIENT_KEY = 100
 
 
 def now() -> datetime:
@@ -320,6 +318,12 @@ def begin_request(db, key: str, *, at: datetime | None = None) -> dict | None:
 def bind_request(db, key: str, collection: str, doc_id: Any) -> None:
     """Name the document the keyed create ``key`` is about to insert (called just before the insert)."""
     db[REQUESTS].update_one({"_id": key}, {"$set": {"collection": collection, "doc_id": doc_id}})
+
+
+def unbind_request(db, key: str) -> None:
+    """The insert named by :func:`bind_request` met a duplicate ``_id`` (another request's document): the
+    record names nothing again, so a repeat never returns that other document."""
+    db[REQUESTS].update_one({"_id": key}, {"$set": {"collection": None, "doc_id": None}})
 
 
 def drop_request(db, key: str) -> None:

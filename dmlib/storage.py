@@ -27,6 +27,7 @@ from typing import Any, ClassVar, TypeVar
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
 
 from dmlib import state
@@ -100,13 +101,19 @@ class Store:
         """Insert a new document (``_v`` 0) with its events (:func:`dmlib.state.insert`); returns it.
         A duplicate ``_id`` raises pymongo's ``DuplicateKeyError``. ``audit``: a creation made for a
         person; its audit entry (the new document's fields) commits with it (:mod:`dmlib.audit`)."""
+        keyed = None
         if self._keyed is not None and self._keyed[1] == collection:  # Store.once: name it first
-            state.bind_request(self.db, self._keyed[0], collection, doc["_id"])
-            self._keyed = None
+            keyed, self._keyed = self._keyed[0], None
+            state.bind_request(self.db, keyed, collection, doc["_id"])
         entry = None
         if audit is not None:
             entry = audit.event(None, doc, service=self.service, request_id=self.request_id)
-        full, batch = state.insert(self.db, collection, doc, events=events, audit=entry)
+        try:
+            full, batch = state.insert(self.db, collection, doc, events=events, audit=entry)
+        except DuplicateKeyError:
+            if keyed is not None:  # that _id is another request's document, not this one's
+                state.unbind_request(self.db, keyed)
+            raise
         if batch:
             self.batches.append(batch)
         return full

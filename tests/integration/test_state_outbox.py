@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import eventlet
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from dmlib import state
 from dmlib.errors import Conflict
@@ -179,3 +180,14 @@ def test_a_keyed_create_whose_first_attempt_died_is_taken_over_after_the_lease(d
     made = store.once(key, "things", lambda: store.create("things", {"_id": "t9"}), lambda first: first)
     assert made["_id"] == "t9"
     assert database[state.REQUESTS].find_one({"_id": key})["doc_id"] == "t9"
+
+
+def test_a_keyed_create_that_meets_another_documents_id_never_returns_that_document(database):
+    database.things.insert_one({"_id": "taken", "_v": 0, "by": "someone else"})
+    key = state.request_key("M1", "k-3")
+    store = Store(database)
+    with pytest.raises(DuplicateKeyError):
+        store.once(key, "things", lambda: store.create("things", {"_id": "taken"}), lambda first: first)
+    assert database[state.REQUESTS].find_one({"_id": key}) is None  # the key is free again
+    made = store.once(key, "things", lambda: store.create("things", {"_id": "mine"}), lambda first: first)
+    assert made["_id"] == "mine"
