@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
