@@ -216,3 +216,29 @@ def by_person(
         union_path=path,
         **kwargs,
     )
+
+
+def by_system(
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    union_id: str,
+    union_path: Iterable[str],
+    **kwargs: Any,
+) -> Audit:
+    """The :class:`Audit` of a change the system makes in place of a person's act, which must be in the
+    log whoever makes it: e.g. congress recording a vote's outcome from voting's ``poll_closed`` event
+    (the admin's own close lost the race to the event, or the poll closed on its own). Attributed to the
+    service ``actor`` (:func:`dmlib.auth.service_actor`) with the role ``system``. Other system changes
+    (timers, repairs, the demo loader) stay unaudited (:func:`by_person`)."""
+    return Audit(
+        actor=actor,
+        role="system",
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        union_id=union_id,
+        union_path=tuple(union_path),
+        **kwargs,
+    )

@@ -49,6 +49,11 @@ MAX_AGE_CONFIG = "EVENT_MAX_AGE_SECONDS"
 DEFAULT_MAX_AGE_SECONDS = 14 * 24 * 3600
 #: How far ``occurred_at`` may lie in the future (clocks of two hosts disagree a little, not more).
 CLOCK_SKEW = timedelta(minutes=5)
+#: How long a ``running`` handler record holds off a copy of its event that is not a redelivery
+#: (:func:`begin_handling`): longer than any handler runs (each database call gives up after 60 s,
+#: each RPC after its timeout), short enough that a record stranded by an outage delays the event only
+#: minutes.
+RUNNING_LEASE = timedelta(minutes=5)
 #: The marker of every log line about a refused event (operators alert on it).
 REFUSED = "event refused"
 
@@ -247,7 +252,9 @@ def verify_envelope(
 
 
 # ----- replays ------------------------------------------------------------------------------------
-def begin_handling(db: Database, handler: str, event_id: str, redelivered: bool) -> str | None:
+def begin_handling(
+    db: Database, handler: str, event_id: str, redelivered: bool, *, now: datetime | None = None
+) -> str | None:
     """Record that ``handler`` takes ``event_id`` (collection ``processed_events``, ``_id`` =
     ``<handler>:<event id>``, one atomic insert). Returns why it must be refused, or None:
 
@@ -255,19 +262,38 @@ def begin_handling(db: Database, handler: str, event_id: str, redelivered: bool)
     - ``done`` (or recorded by the former ``first_time``): a replay, refused;
     - ``running`` and the broker redelivers the message (``redelivered``: requeued after
       ``ServiceUnavailable``, or unacknowledged when a worker or connection died): handled again, since the
-      first attempt did not finish; a copy published anew (not redelivered) while it runs is refused.
+      first attempt did not finish; a copy published anew (not redelivered) while it runs is refused;
+    - ``running`` for longer than :data:`RUNNING_LEASE` (its worker died, or the database went away
+      between the handler's effect and :func:`finish_handling`, so the record was never marked ``done``):
+      any copy takes it again, once (the lease is renewed by a write guarded by the ``at`` it read, so two
+      late copies do not both run). Handlers are idempotent by their own guards, so running one again
+      after an effect that did happen changes nothing; without the lease such a record refused every
+      later copy for ever.
 
-    ``redelivered`` is set by RabbitMQ, not by whoever publishes, so a replay cannot claim it.
+    ``redelivered`` is set by RabbitMQ, not by whoever publishes, so a replay cannot claim it. ``now``:
+    the time (tests pass a fixed clock).
     """
+    now = now or datetime.now(UTC)
     key = f"{handler}:{event_id}"
     try:
-        db.processed_events.insert_one({"_id": key, "state": "running", "at": datetime.now(UTC)})
+        db.processed_events.insert_one({"_id": key, "state": "running", "at": now})
         return None
     except DuplicateKeyError:
         pass
     seen = db.processed_events.find_one({"_id": key}) or {}
-    if seen.get("state") == "running" and redelivered:
+    if seen.get("state") != "running":
+        return "replayed: this handler has already taken this event_id"
+    if redelivered:
         return None
+    started = seen.get("at")
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    if started is not None and now - started > RUNNING_LEASE:
+        taken = db.processed_events.update_one(
+            {"_id": key, "state": "running", "at": seen["at"]}, {"$set": {"at": now}}
+        )
+        if taken.modified_count == 1:
+            return None
     return "replayed: this handler has already taken this event_id"
 
 

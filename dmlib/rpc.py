@@ -314,7 +314,8 @@ class VerifiedEventHandler(RetryingEventHandler):
         ):  # done (or failed for good: acknowledged, so never redelivered): now a replay
             try:
                 finish_handling(self.mongo.db, self.method_name, worker_ctx.args[0]["event_id"])
-            except ConnectionFailure as exc:  # stays "running": only a redelivery could run it again
+            except ConnectionFailure as exc:  # stays "running": a redelivery, or a copy after the lease
+                # (dmlib.events.RUNNING_LEASE), runs it again
                 log.warning("%s: handled event not marked done (%s)", self.method_name, exc)
         return super().handle_result(message, worker_ctx, result, exc_info)
 

@@ -192,6 +192,30 @@ class PageIn(BaseSchema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
+#: An idempotency key: what a client sends again with a retried create (``Idempotency-Key`` at the API, the
+#: hidden ``client_key`` field of a page's form): 1-100 visible ASCII characters (a UUID fits).
+CLIENT_KEY_RE = re.compile(r"^[!-~]{1,100}$")
+
+
+class ClientKey(fields.String):
+    """The optional ``client_key`` field of a create's input: the same key makes the same create once
+    (:meth:`dmlib.storage.Store.once`; docs/architecture.md, "Retried creates")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("load_default", None)
+        kwargs.setdefault("allow_none", True)
+        kwargs.setdefault(
+            "metadata",
+            {"description": "idempotency key: a retried create with the same key returns the first"},
+        )
+        super().__init__(
+            validate=validate.Regexp(
+                CLIENT_KEY_RE, error="1-100 visible ASCII characters / 须为1-100个可见ASCII字符"
+            ),
+            **kwargs,
+        )
+
+
 def page_out(items: list, total: int, page: int, per_page: int) -> dict:
     """``{"items": [...], "total": int, "page": int, "per_page": int, "pages": int}``."""
     return {

@@ -32,6 +32,16 @@ leaves the rest pending for the next one. So an event is published at least once
 be published twice (two relays, or a crash between the acknowledgement and the ``$unset``), which is why
 consumers de-duplicate by ``event_id``.
 
+A create that a client may retry (its answer lost to a timeout) is made once per idempotency key
+(:func:`begin_request`, :meth:`dmlib.storage.Store.once`): the key the client sent (``Idempotency-Key``
+at the API, a hidden form field on pages) and the actor give the ``_id`` of a small record in
+``client_requests`` (:func:`request_key`), written before the create and naming the document it creates
+(bound at that document's insert, before it). A repeat finds the record and returns the document made
+first. A record without its document belongs to a request still running (a repeat within
+:data:`REQUEST_LEASE` is a Conflict, 409, "try again shortly") or one that died before its create (after
+the lease a repeat takes the record over, guarded by the time it read); a request refused before its
+create deletes its record, so the key can be used again at once.
+
 It relies on single-document atomicity of ``find_one_and_update``/``update_one`` (MongoDB; FerretDB
 with ``02-serialise-writes.patch``) and on ``_id`` + other keys in a filter using the ``_id`` index
 (MongoDB; FerretDB with ``03-sqlite-id-pushdown.patch``): docs/storage.md.
@@ -39,6 +49,7 @@ with ``02-serialise-writes.patch``) and on ``_id`` + other keys in a filter usin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -62,6 +73,11 @@ PENDING = "outbox_pending"
 STALE_MARKER = timedelta(hours=1)
 #: How many markers one relay pass reads (the rest wait for the next pass, a second later).
 RELAY_BATCH = 100
+#: The records of keyed creates (:func:`begin_request`).
+REQUESTS = "client_requests"
+#: How long a keyed create's record without its document holds off a repeat (Conflict): longer than one
+#: create takes (each database call gives up after 60 s), after which the record is taken over.
+REQUEST_LEASE = timedelta(minutes=2)
 
 
 def now() -> datetime:
@@ -254,3 +270,71 @@ class OutboxRelay:
     def relay_mine(self) -> None:
         """Publish the events this worker just committed; what fails is left to the timer."""
         self.store.relay(self.events.publish, mine=True)
+
+
+# ----- keyed creates (idempotency keys) ------------------------------------------------------------
+def request_key(actor_id: str, client_key: str | None) -> str | None:
+    """The ``_id`` of the record of a keyed create: a hash of the actor and the key the client sent (so
+    two people's keys never meet and the record tells neither); None without a key."""
+    if not client_key:
+        return None
+    return "rq" + hashlib.sha256(f"{actor_id}\x1f{client_key}".encode()).hexdigest()[:40]
+
+
+def in_progress() -> Conflict:
+    return Conflict(
+        "the same request is still being handled, try again shortly / 相同的请求正在处理，请稍后重试",
+        details={"client_key": "in progress"},
+    )
+
+
+def begin_request(db, key: str, *, at: datetime | None = None) -> dict | None:
+    """Start the keyed create ``key`` (:func:`request_key`). Returns None (go ahead: the record is
+    written) or the document the first request with this key created. Raises Conflict when that first
+    request is still running (its record is younger than :data:`REQUEST_LEASE` and names no document
+    that exists yet)."""
+    at = at or now()
+    try:
+        db[REQUESTS].insert_one({"_id": key, "at": at, "collection": None, "doc_id": None})
+        return None
+    except DuplicateKeyError:
+        pass
+    seen = db[REQUESTS].find_one({"_id": key})
+    if seen is None:  # dropped meanwhile by a refused first request: go again
+        return begin_request(db, key, at=at)
+    if seen.get("doc_id") is not None:
+        first = db[seen["collection"]].find_one({"_id": seen["doc_id"]})
+        if first is not None:
+            return first
+    if at - _aware(seen["at"]) <= REQUEST_LEASE:
+        raise in_progress()
+    taken = db[REQUESTS].update_one(
+        {"_id": key, "at": seen["at"]}, {"$set": {"at": at, "collection": None, "doc_id": None}}
+    )
+    if taken.modified_count != 1:
+        raise in_progress()
+    return None
+
+
+def bind_request(db, key: str, collection: str, doc_id: Any) -> None:
+    """Name the document the keyed create ``key`` is about to insert (called just before the insert)."""
+    db[REQUESTS].update_one({"_id": key}, {"$set": {"collection": collection, "doc_id": doc_id}})
+
+
+def unbind_request(db, key: str) -> None:
+    """The insert named by :func:`bind_request` met a duplicate ``_id`` (another request's document): the
+    record names nothing again, so a repeat never returns that other document."""
+    db[REQUESTS].update_one({"_id": key}, {"$set": {"collection": None, "doc_id": None}})
+
+
+def drop_request(db, key: str) -> None:
+    """Forget the record of a keyed create refused before its document was inserted (the key may be used
+    again at once); a record whose document exists is kept."""
+    seen = db[REQUESTS].find_one({"_id": key})
+    if seen is None:
+        return
+    if seen.get("doc_id") is not None and db[seen["collection"]].find_one(
+        {"_id": seen["doc_id"]}, {"_id": 1}
+    ):
+        return
+    db[REQUESTS].delete_one({"_id": key, "at": seen["at"]})

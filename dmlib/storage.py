@@ -22,11 +22,12 @@ stage computes only its first ``$sum`` accumulator, so group with one accumulato
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
 
 from dmlib import state
@@ -34,6 +35,7 @@ from dmlib.audit import Audit
 from dmlib.errors import ServiceError
 
 DEFAULT_MONGO_URI = "mongodb://127.0.0.1:27017/"
+T = TypeVar("T")
 
 
 class Store:
@@ -49,6 +51,7 @@ class Store:
         self.batches: list[str] = []  # outbox batches this worker committed, for the immediate relay
         self.service = service  # the service name and the gateway's request id: for audit entries
         self.request_id = request_id
+        self._keyed: tuple[str, str] | None = None  # the keyed create under way (Store.once)
 
     # --- the one way to change state (dmlib.state; docs/architecture.md, "Changing state") ----------
     def change(
@@ -98,13 +101,50 @@ class Store:
         """Insert a new document (``_v`` 0) with its events (:func:`dmlib.state.insert`); returns it.
         A duplicate ``_id`` raises pymongo's ``DuplicateKeyError``. ``audit``: a creation made for a
         person; its audit entry (the new document's fields) commits with it (:mod:`dmlib.audit`)."""
+        keyed = None
+        if self._keyed is not None and self._keyed[1] == collection:  # Store.once: name it first
+            keyed, self._keyed = self._keyed[0], None
+            state.bind_request(self.db, keyed, collection, doc["_id"])
         entry = None
         if audit is not None:
             entry = audit.event(None, doc, service=self.service, request_id=self.request_id)
-        full, batch = state.insert(self.db, collection, doc, events=events, audit=entry)
+        try:
+            full, batch = state.insert(self.db, collection, doc, events=events, audit=entry)
+        except DuplicateKeyError:
+            if keyed is not None:  # that _id is another request's document, not this one's
+                state.unbind_request(self.db, keyed)
+            raise
         if batch:
             self.batches.append(batch)
         return full
+
+    def once(
+        self,
+        key: str | None,
+        collection: str,
+        create: Callable[[], T],
+        first: Callable[[dict], T],
+    ) -> T:
+        """A create that a client may retry, made once per idempotency key (:func:`dmlib.state.begin_request`).
+
+        ``key``: :func:`dmlib.state.request_key` of the actor and the client's key (None: no key, just
+        ``create()``). A repeat returns ``first(document)`` of the document the first request inserted
+        into ``collection`` (its first :meth:`create` there, bound to the key just before the insert);
+        Conflict while the first still runs. An error before that insert frees the key again."""
+        if key is None:
+            return create()
+        done = state.begin_request(self.db, key)
+        if done is not None:
+            return first(done)
+        self._keyed = (key, collection)
+        try:
+            return create()
+        except BaseException:
+            self._keyed = None
+            state.drop_request(self.db, key)
+            raise
+        finally:
+            self._keyed = None
 
     def relay(self, publish: Callable[..., Any], *, mine: bool = False) -> int:
         """Publish pending outbox events with ``publish`` (``Events.publish``): with ``mine``, only those

@@ -13,7 +13,7 @@ import re
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from dmlib.contracts.disclosure import AttachmentIn, AttachmentOut
-from dmlib.schemas import BaseSchema, Id, MemberNo, Mobile
+from dmlib.schemas import BaseSchema, ClientKey, Id, MemberNo, Mobile
 
 #: Case types (诉求类型), code → label. ``suggestion`` alone may be filed anonymously.
 CASE_TYPES = {"inquiry": "咨询", "resolution": "求决", "suggestion": "建议", "complaint": "投诉"}
@@ -155,6 +155,7 @@ class CaseIn(BaseSchema):
     channel = fields.String(load_default="online", validate=validate.OneOf(tuple(CHANNELS)))
     caller = fields.Nested(CallerIn, load_default=None, allow_none=True)
     member_id = MemberNo(load_default=None, allow_none=True, metadata={"description": "a calling member"})
+    client_key = ClientKey()
 
     @validates_schema
     def _who(self, data, **kwargs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from dmlib.schemas import BaseSchema, Id
+from dmlib.schemas import BaseSchema, ClientKey, Id
 
 SESSION_KINDS = ("ordinary", "extraordinary")
 ITEM_KINDS = ("report", "resolution", "election")
@@ -91,6 +91,7 @@ class SessionIn(BaseSchema):
     kind = fields.String(load_default="ordinary", validate=validate.OneOf(SESSION_KINDS))
     scheduled_at = fields.AwareDateTime(load_default=None, default_timezone=None)
     agenda = fields.List(fields.Nested(AgendaItemIn), load_default=list, validate=validate.Length(max=50))
+    client_key = ClientKey()
 
 
 class CheckInIn(BaseSchema):

@@ -7,7 +7,7 @@ import re
 
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
-from dmlib.schemas import BaseSchema, Id, PageIn, PageOut
+from dmlib.schemas import BaseSchema, ClientKey, Id, PageIn, PageOut
 
 #: Categories of factory-affairs disclosure (code → Chinese label), in display order.
 CATEGORIES = {
@@ -98,6 +98,8 @@ class _DisclosureFields(BaseSchema):
 class DisclosureIn(_DisclosureFields):
     """A new disclosure item."""
 
+    client_key = ClientKey()
+
     @validates_schema
     def _few_attachments(self, data, **kwargs):
         if len(data.get("attachments") or []) > MAX_ATTACHMENTS:
@@ -131,6 +133,7 @@ class QuestionIn(BaseSchema):
     anonymous = fields.Boolean(
         load_default=False, metadata={"description": "hide the asker's identity from the union"}
     )
+    client_key = ClientKey()
 
 
 class AnswerIn(BaseSchema):

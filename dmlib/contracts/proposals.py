@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from dmlib.schemas import BaseSchema, Id
+from dmlib.schemas import BaseSchema, ClientKey, Id
 
 #: Categories of proposals (code → Chinese label), in display order.
 CATEGORIES = {
@@ -65,6 +65,7 @@ class ProposalIn(BaseSchema):
     reasons = Stripped(required=True, validate=_text(10, 4000, "reasons"))
     measures = Stripped(required=True, validate=_text(10, 4000, "measures"))
     invite = fields.List(MemberId(), load_default=list, validate=validate.Length(max=30))
+    client_key = ClientKey()
 
     @validates_schema
     def _unique(self, data, **kwargs):

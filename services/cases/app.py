@@ -22,7 +22,7 @@ from dmlib.auth import Actor
 from dmlib.contracts import cases as c
 from dmlib.errors import BadInput, Conflict, NotFound, TooManyRequests
 from dmlib.schemas import iso
-from dmlib.state import event
+from dmlib.state import event, request_key
 
 from . import policy, rules
 from .store import CASES
@@ -166,63 +166,75 @@ def _receive(store, actor, clock, settings, peers, union: dict, data: dict, work
         employer["path"] = list(emp_union["path"])
     employer["key"] = employer_key(employer)
     files = decode_attachments(data.get("attachments") or [], settings.max_attachment_bytes)  # 400/413
-    at = clock()
-    seq = store.next_seq(f"{rules.china_day(at):%y%m%d}")
-    number = rules.case_number(at, seq)
-    doc = {
-        "_id": number,
-        "case_type": data["case_type"],
-        "category": data["category"],
-        "title": data["title"],
-        "description": data["description"],
-        "channel": data["channel"],
-        "worker": worker,
-        "anonymous": bool(data.get("anonymous")),
-        "employer": employer,
-        "attachments": [
-            {"id": f["_id"], "filename": f["filename"], "content_type": f["content_type"], "size": f["size"]}
-            for f in files
-        ],
-        "state": "received",
-        "round": 0,
-        "receiving_union_id": union["id"],
-        "receiving_union_name": union["name"],
-        "receiving_path": list(union["path"]),
-        "handling_union_id": None,
-        "handling_union_name": None,
-        "handling_path": None,
-        "union_path": list(union["path"]),
-        "complexity": None,
-        "rounds": [],
-        "supervised": False,
-        "supervising_union_id": None,
-        "reminders": 0,
-        "history": [],
-        "follow_ups": [],
-        "received_at": at,
-        "closed_at": None,
-    }
-    doc["history"] = [entry("receive", {**doc, "state": None}, "received", actor, role, at)]
-    record = case_audit(
-        actor,
-        "case_received",
-        doc,
-        role if role != "worker" else "member",
-        fields=("case_type", "category", "title", "state"),
-    )
-    for f in files:  # stored before the case that refers to them commits; dropped if it does not
-        f.update(case_id=number, uploaded_at=at)
-    store.store_files(files)
-    try:
-        created = store.create(
-            CASES, doc, events=[case_event("case_received", doc, channel=doc["channel"])], audit=record
+
+    def create() -> dict:
+        at = clock()
+        seq = store.next_seq(f"{rules.china_day(at):%y%m%d}")
+        number = rules.case_number(at, seq)
+        doc = {
+            "_id": number,
+            "case_type": data["case_type"],
+            "category": data["category"],
+            "title": data["title"],
+            "description": data["description"],
+            "channel": data["channel"],
+            "worker": worker,
+            "anonymous": bool(data.get("anonymous")),
+            "employer": employer,
+            "attachments": [
+                {
+                    "id": f["_id"],
+                    "filename": f["filename"],
+                    "content_type": f["content_type"],
+                    "size": f["size"],
+                }
+                for f in files
+            ],
+            "state": "received",
+            "round": 0,
+            "receiving_union_id": union["id"],
+            "receiving_union_name": union["name"],
+            "receiving_path": list(union["path"]),
+            "handling_union_id": None,
+            "handling_union_name": None,
+            "handling_path": None,
+            "union_path": list(union["path"]),
+            "complexity": None,
+            "rounds": [],
+            "supervised": False,
+            "supervising_union_id": None,
+            "reminders": 0,
+            "history": [],
+            "follow_ups": [],
+            "received_at": at,
+            "closed_at": None,
+        }
+        doc["history"] = [entry("receive", {**doc, "state": None}, "received", actor, role, at)]
+        record = case_audit(
+            actor,
+            "case_received",
+            doc,
+            role if role != "worker" else "member",
+            fields=("case_type", "category", "title", "state"),
         )
-    except BaseException:
-        store.forget_files([f["_id"] for f in files])
-        raise
-    store.bump(rules.contribution_diff(None, created), {employer["key"]: employer["name"]})
-    _note_alert(store, settings, created)
-    return created
+        for f in files:  # stored before the case that refers to them commits; dropped if it does not
+            f.update(case_id=number, uploaded_at=at)
+        store.store_files(files)
+        try:
+            created = store.create(
+                CASES, doc, events=[case_event("case_received", doc, channel=doc["channel"])], audit=record
+            )
+        except BaseException:
+            store.forget_files([f["_id"] for f in files])
+            raise
+        store.bump(rules.contribution_diff(None, created), {employer["key"]: employer["name"]})
+        _note_alert(store, settings, created)
+        return created
+
+    # once per client_key: a retried filing returns the case filed first (Store.once)
+    return store.once(
+        request_key(actor.member_id, data.get("client_key")), CASES, create, lambda first: first
+    )
 
 
 def file_case(store, actor: Actor, clock: Clock, settings: Settings, peers: Peers, data: dict) -> dict:
@@ -330,21 +342,7 @@ def dispatch(
     target = peers.union(data["union_id"])
     policy.require_target_below(actor, case["receiving_union_id"], target["path"])
     at = clock()
-    due = rules.round_limits(at, data["complexity"], settings.limits)
-    rnd = {
-        "round": 1,
-        "dispatched_at": at,
-        "complexity": data["complexity"],
-        "limit_days": settings.limits.reply_days(data["complexity"]),
-        "due": due,
-        "met": {"sign_for": None, "contact": None, "reply": None},
-        "reply": None,
-        "replied_at": None,
-        "overdue_at": None,
-        "rating": None,
-        "reminded": [],
-        "interim": [],
-    }
+    rnd = rules.new_round(1, at, data["complexity"], settings.limits)
     role = policy.staff_role(actor, case["receiving_path"])
     changes = {
         "state": "dispatched",
@@ -595,21 +593,7 @@ def _rate(
             case_event("case_closed", after),
         ]
     else:
-        due = rules.round_limits(at, case["complexity"], settings.limits)
-        second = {
-            "round": 2,
-            "dispatched_at": at,
-            "complexity": case["complexity"],
-            "limit_days": settings.limits.reply_days(case["complexity"]),
-            "due": due,
-            "met": {"sign_for": None, "contact": None, "reply": None},
-            "reply": None,
-            "replied_at": None,
-            "overdue_at": None,
-            "rating": None,
-            "reminded": [],
-            "interim": [],
-        }
+        second = rules.new_round(2, at, case["complexity"], settings.limits)
         history.append(entry("rate", case, "replied", actor, role, at, text=text))
         history.append(
             entry(
@@ -1118,6 +1102,10 @@ class ReplayStore:
         for k, n in {"_v": 1, **(inc or {})}.items():
             doc[k] = (doc.get(k) or 0) + n
         return dict(doc)
+
+    def once(self, key, collection, create, first):
+        """A replayed case carries no idempotency key (the import is keyed by its cases' numbers)."""
+        return create()
 
     def get(self, case_id):
         return dict(self.docs[case_id]) if case_id in self.docs else self.inner.get(case_id)

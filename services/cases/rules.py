@@ -130,6 +130,26 @@ def round_limits(at: datetime, complexity: str, limits: Limits, deadline: dateti
     }
 
 
+def new_round(number: int, at: datetime, complexity: str, limits: Limits) -> dict:
+    """A round of handling dispatched at ``at`` (round 1 at dispatch, round 2 when the complainant
+    reopens an unsatisfactory reply): its limits (:func:`round_limits`), nothing met, replied, rated,
+    reminded or reported yet."""
+    return {
+        "round": number,
+        "dispatched_at": at,
+        "complexity": complexity,
+        "limit_days": limits.reply_days(complexity),
+        "due": round_limits(at, complexity, limits),
+        "met": {"sign_for": None, "contact": None, "reply": None},
+        "reply": None,
+        "replied_at": None,
+        "overdue_at": None,
+        "rating": None,
+        "reminded": [],
+        "interim": [],
+    }
+
+
 def colour(now: datetime, due_at: datetime | None, met: bool) -> str:
     """The queue's time-limit colour: ``grey`` met (or no limit), ``red`` past due, ``amber`` due
     today or the next working day, ``green`` otherwise."""

@@ -26,10 +26,10 @@ from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from dmlib.audit import Audit, by_person
-from dmlib.auth import Actor
+from dmlib.audit import Audit, by_person, by_system
+from dmlib.auth import Actor, service_actor
 from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
-from dmlib.state import event
+from dmlib.state import event, request_key
 
 from . import policy, rules, views
 from .store import congress_id_of
@@ -118,6 +118,22 @@ def _audit(
     (``union_id``/``union_path``); ``role=`` for a delegate's own acts."""
     return by_person(
         actor,
+        f"congress.{action}",
+        object_type,
+        object_id,
+        scoped["union_id"],
+        scoped["union_path"],
+        **kwargs,
+    )
+
+
+def _system_audit(
+    actor: Actor | None, action: str, object_type: str, object_id: str, scoped: dict, **kwargs
+) -> Audit:
+    """:func:`dmlib.audit.by_system` for ``congress.<action>``, done by the congress service itself (a
+    change that must be audited although no person made it here: a vote's outcome from ``poll_closed``)."""
+    return by_system(
+        service_actor("congress"),
         f"congress.{action}",
         object_type,
         object_id,
@@ -396,7 +412,8 @@ def list_delegates(store, actor: Actor, term_id: str) -> list[dict]:
 # ----- sessions and agenda -----------------------------------------------------------------------------
 def create_session(store, actor: Actor, clock: Clock, term_id: str, data: dict) -> dict:
     """Plan a session of a term with its agenda (:class:`SessionIn`, loaded). Returns its
-    :class:`SessionOut`. Admins."""
+    :class:`SessionOut`. Admins. Once per ``client_key`` (a retried plan returns the session planned
+    first: :meth:`Store.once`)."""
     term = load_term(store, term_id)
     policy.require_admin(actor, term)
 
@@ -441,8 +458,16 @@ def create_session(store, actor: Actor, clock: Clock, term_id: str, data: dict) 
             note={"agenda_items": len(data["agenda"])},
         )
 
-    doc, items = store.insert_session(term, make, events, audit)
-    return views.session(doc, term, present(store, doc), items)
+    def create() -> dict:
+        doc, items = store.insert_session(term, make, events, audit)
+        return views.session(doc, term, present(store, doc), items)
+
+    return store.once(
+        request_key(actor.member_id, data.get("client_key")),
+        "sessions",
+        create,
+        lambda first: session_view(store, first, term),
+    )
 
 
 def add_agenda_item(store, actor: Actor, session_id: str, data: dict) -> dict:
@@ -1026,8 +1051,9 @@ def record_outcome(
 ) -> dict:
     """Record the outcome of a closed poll once: adopted iff yes > 1/2 of ALL delegates of the term
     (1986 条例 art. 18; 企业民主管理规定 2012 art. 20), whatever the abstentions; a guarded write
-    (voting → adopted/failed) with the ``resolution_*`` event (and, when ``actor`` closed it, its audit
-    entry with the counts); whoever loses the race (the admin's close or the ``poll_closed`` event)
+    (voting → adopted/failed) with the ``resolution_*`` event and its ``congress.vote_closed`` audit
+    entry with the counts (by ``actor`` when an admin closed it, else, from the ``poll_closed`` event, by
+    the congress service as the system: the outcome of a vote is always in the log); whoever loses the race (the admin's close or the ``poll_closed`` event)
     returns the recorded item. Then the session's open item is released (both do it, so this returns
     only once the next vote may open). Returns the decided item."""
     result = rules.outcome(
@@ -1053,7 +1079,7 @@ def record_outcome(
             item["_id"],
             expect={"state": "voting", "poll_id": item.get("poll_id")},
             set={"state": result.state, "outcome": outcome, "decided_at": clock()},
-            audit=_audit(
+            audit=(_audit if actor is not None else _system_audit)(
                 actor,
                 "vote_closed",
                 "item",

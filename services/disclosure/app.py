@@ -29,7 +29,7 @@ from dmlib.auth import Actor
 from dmlib.contracts import disclosure as c
 from dmlib.errors import BadInput, Conflict, NotFound
 from dmlib.schemas import iso, page_out
-from dmlib.state import event
+from dmlib.state import event, request_key
 
 from . import policy, rules
 from .store import revision_id
@@ -197,31 +197,47 @@ def publish(
     store, actor: Actor, clock: Clock, members: Members, settings: Settings, union_id: str, data: dict
 ):
     """Publish an item to a grassroots union's members (revision 1): admins of the union or above.
-    Every check before the first write; the files, then the item with ``disclosure_published``."""
+    Every check before the first write; the files, then the item with ``disclosure_published``. Once per
+    ``client_key`` (a retried publish returns the item published first: :meth:`Store.once`)."""
     union = members.get_union(union_id)
     policy.require_manager(actor, union["path"])
     _grassroots(union)
     files = decode_attachments(data["attachments"], settings.max_attachment_bytes)
-    item = new_item(union, data, files, actor.member_id, actor.name, clock())
-    store.add_files(files)
-    store.publish_item(
-        item,
-        events=[
-            event(
-                "disclosure_published",
-                item_id=item["_id"],
-                union_id=union_id,
-                category=item["category"],
-                title=item["title"],
-                mandatory=item["mandatory"],
-                revision=1,
-            )
-        ],
-        audit=_audit(
-            actor, "item_published", "disclosure", item["_id"], union_id, union["path"], fields=ITEM_FIELDS
-        ),
+
+    def create() -> dict:
+        item = new_item(union, data, files, actor.member_id, actor.name, clock())
+        store.add_files(files)
+        store.publish_item(
+            item,
+            events=[
+                event(
+                    "disclosure_published",
+                    item_id=item["_id"],
+                    union_id=union_id,
+                    category=item["category"],
+                    title=item["title"],
+                    mandatory=item["mandatory"],
+                    revision=1,
+                )
+            ],
+            audit=_audit(
+                actor,
+                "item_published",
+                "disclosure",
+                item["_id"],
+                union_id,
+                union["path"],
+                fields=ITEM_FIELDS,
+            ),
+        )
+        return item_view(item, actor, read=False)
+
+    return store.once(
+        request_key(actor.member_id, data.get("client_key")),
+        "items",
+        create,
+        lambda first: item_view(first, actor, read=False),
     )
-    return item_view(item, actor, read=False)
 
 
 def correct_item(store, actor: Actor, clock: Clock, settings: Settings, item_id: str, data: dict):
@@ -556,7 +572,8 @@ def recount_reads(store, actor: Actor, item_id: str) -> dict:
 # ----- questions and answers -----------------------------------------------------------------------
 def ask_question(store, actor: Actor, clock: Clock, settings: Settings, item_id: str, data: dict) -> dict:
     """A member asks about an item of their own union (optionally anonymously) with ``question_asked``;
-    a withdrawn item takes no questions (Conflict)."""
+    a withdrawn item takes no questions (Conflict). Once per ``client_key`` (a retried question returns
+    the one asked first: :meth:`Store.once`)."""
     item = _item(store, item_id)
     policy.require_asker(actor, item["union_id"])
     if item["status"] != "published":
@@ -565,34 +582,43 @@ def ask_question(store, actor: Actor, clock: Clock, settings: Settings, item_id:
             details={"status": item["status"]},
             reason="item_withdrawn",
         )
-    at = clock()
-    key = settings.asker_hash(actor.member_id)
-    doc = new_question(item, key, actor.member_id, actor.name, data["anonymous"], data["text"], at)
-    store.add_question(
-        doc,
-        events=[
-            event(
+
+    def create() -> dict:
+        at = clock()
+        key = settings.asker_hash(actor.member_id)
+        doc = new_question(item, key, actor.member_id, actor.name, data["anonymous"], data["text"], at)
+        store.add_question(
+            doc,
+            events=[
+                event(
+                    "question_asked",
+                    question_id=doc["_id"],
+                    item_id=item_id,
+                    union_id=item["union_id"],
+                    anonymous=doc["anonymous"],
+                    asker_id=doc["asker_id"],
+                )
+            ],
+            audit=_audit(
+                actor,
                 "question_asked",
-                question_id=doc["_id"],
-                item_id=item_id,
-                union_id=item["union_id"],
-                anonymous=doc["anonymous"],
-                asker_id=doc["asker_id"],
-            )
-        ],
-        audit=_audit(
-            actor,
-            "question_asked",
-            "question",
-            doc["_id"],
-            item["union_id"],
-            item["union_path"],
-            role="member",
-            fields=("item_id", "anonymous", "text"),
-            anonymous=doc["anonymous"],  # the entry of an anonymous question names nobody
-        ),
+                "question",
+                doc["_id"],
+                item["union_id"],
+                item["union_path"],
+                role="member",
+                fields=("item_id", "anonymous", "text"),
+                anonymous=doc["anonymous"],  # the entry of an anonymous question names nobody
+            ),
+        )
+        return question_view(doc, actor, settings, at, item["title"])
+
+    return store.once(
+        request_key(actor.member_id, data.get("client_key")),
+        "questions",
+        create,
+        lambda first: question_view(first, actor, settings, clock(), item["title"]),
     )
-    return question_view(doc, actor, settings, at, item["title"])
 
 
 def answer_question(

@@ -33,7 +33,7 @@ from dmlib.errors import BadInput, PayloadTooLarge
 
 from .disclosure import _file_response
 from .http import api, page
-from .pages import download, require_confirmed
+from .pages import download, form_client_key, require_confirmed
 from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -224,11 +224,13 @@ class CasesRoutes(Router):
         status=201,
         tags=["cases"],
         max_body="MAX_UPLOAD_BYTES",
+        idempotent=True,
     )
     def api_file_case(self, request, body):
         """A member files a request online (接): ``{case_type, category, title, description, employer:
         {union_id | name}, phone, anonymous, attachments}``; anonymous only for a suggestion. 201 with the
-        case and its number (``id``). 400 with field messages, 403 not a member."""
+        case and its number (``id``). 400 with field messages, 403 not a member.
+        ``Idempotency-Key``: a retry with the same key returns what the first made."""
         return self.cases_rpc.file_case({**body, "channel": "online"})
 
     @api(
@@ -239,10 +241,12 @@ class CasesRoutes(Router):
         status=201,
         tags=["cases"],
         max_body="MAX_UPLOAD_BYTES",
+        idempotent=True,
     )
     def api_record_call(self, request, union_id, body):
         """Hotline staff (or admins) of the union record a call or visit (接): ``channel`` ``phone`` |
-        ``visit`` and ``caller`` ``{name, phone}`` required. 201 with the case. 403 another union."""
+        ``visit`` and ``caller`` ``{name, phone}`` required. 201 with the case. 403 another union.
+        ``Idempotency-Key``: a retry with the same key returns what the first made."""
         return self.cases_rpc.record_call(union_id, body)
 
     # ----- API: reading ---------------------------------------------------------------------------
@@ -457,6 +461,7 @@ class CasesRoutes(Router):
                 for x in request.files.getlist("attachments")
                 if x and x.filename
             ],
+            "client_key": form_client_key(request),
         }
         if hotline:
             data["channel"] = f.get("channel", "phone")

@@ -23,7 +23,7 @@ from dmlib.contracts import congress as c
 from dmlib.errors import BadInput, NotFound
 
 from .http import api, page
-from .pages import download
+from .pages import download, form_client_key
 from .routing import Router
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -212,9 +212,11 @@ class CongressRoutes(Router):
         response=c.SessionOut,
         status=201,
         tags=["congress"],
+        idempotent=True,
     )
     def api_create_session(self, request, term_id, body):
-        """Plan a session (次会议) with its agenda (reports, resolutions, elections)."""
+        """Plan a session (次会议) with its agenda (reports, resolutions, elections).
+        ``Idempotency-Key``: a retry with the same key returns what the first made."""
         return self.congress_rpc.create_session(term_id, body)
 
     @api("GET", "/api/v1/congress/sessions/<session_id>", response=c.SessionOut, tags=["congress"])
@@ -400,6 +402,7 @@ class CongressRoutes(Router):
             "kind": request.form.get("kind", "ordinary"),
             "scheduled_at": f"{when}:00+08:00" if len(when) == 16 else (when or None),
             "agenda": agenda,
+            "client_key": form_client_key(request),
         }
         session = self.web.attempt(self.congress_rpc.create_session, term_id, body)
         if session.refusal:

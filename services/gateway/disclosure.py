@@ -17,7 +17,7 @@ from dmlib.errors import BadInput, PayloadTooLarge
 from dmlib.exports import china_time, csv_text, export_stamp, xlsx_append
 
 from .http import api, page
-from .pages import download, require_confirmed
+from .pages import download, form_client_key, require_confirmed
 from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -113,10 +113,12 @@ class DisclosureRoutes(Router):
         status=201,
         tags=["disclosure"],
         max_body="MAX_UPLOAD_BYTES",
+        idempotent=True,
     )
     def api_publish_disclosure(self, request, union_id, body):
         """Publish an item (admins of the grassroots union or above). Attachments as
-        ``[{"filename", "content_b64"}]``, at most 5, each ≤ ``MAX_ATTACHMENT_BYTES`` (else 413)."""
+        ``[{"filename", "content_b64"}]``, at most 5, each ≤ ``MAX_ATTACHMENT_BYTES`` (else 413).
+        ``Idempotency-Key``: a retry with the same key returns what the first made."""
         return self.disclosure_rpc.publish(union_id, body)
 
     @api("GET", "/api/v1/disclosures/<item_id>", response=c.DisclosureOut, tags=["disclosure"])
@@ -179,9 +181,11 @@ class DisclosureRoutes(Router):
         response=c.QuestionOut,
         status=201,
         tags=["disclosure"],
+        idempotent=True,
     )
     def api_ask_question(self, request, item_id, body):
-        """Ask about an item of one's own union, optionally anonymously."""
+        """Ask about an item of one's own union, optionally anonymously.
+        ``Idempotency-Key``: a retry with the same key returns what the first made."""
         return self.disclosure_rpc.ask_question(item_id, body)
 
     @api(
@@ -277,7 +281,11 @@ class DisclosureRoutes(Router):
 
     @page("POST", "/disclosures/<item_id>/questions")
     def ask_question_submit(self, request, item_id):
-        body = {"text": request.form.get("text", ""), "anonymous": request.form.get("anonymous") == "on"}
+        body = {
+            "text": request.form.get("text", ""),
+            "anonymous": request.form.get("anonymous") == "on",
+            "client_key": form_client_key(request),
+        }
         refusal = self.web.attempt(self.disclosure_rpc.ask_question, item_id, body).refusal
         if refusal:
             item = self.disclosure_rpc.open_item(item_id)
@@ -339,7 +347,8 @@ class DisclosureRoutes(Router):
 
     @page("POST", "/unions/<union_id>/disclosures", max_body="MAX_UPLOAD_BYTES")
     def publish_submit(self, request, union_id):
-        item = self.web.attempt(lambda: self.disclosure_rpc.publish(union_id, self._item_form(request)))
+        body = {**self._item_form(request), "client_key": form_client_key(request)}
+        item = self.web.attempt(lambda: self.disclosure_rpc.publish(union_id, body))
         if item.refusal:
             return self._form_page(
                 request,

@@ -69,6 +69,10 @@ LOCALES = ("zh-CN", "en")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 UNAVAILABLE_REMOTE = {"ServerSelectionTimeoutError", "AutoReconnect", "NetworkTimeout", "ConnectionFailure"}
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
+#: The header of a create's idempotency key (``@api(..., idempotent=True)``): the gateway passes it to the
+#: service as the body's ``client_key``; a create retried with the same key (its answer lost to a timeout)
+#: returns what the first made (``dmlib.storage.Store.once``; docs/architecture.md, "Retried creates").
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Deepest nesting of arrays and objects a JSON body may have (no contract nests deeper than 4).
 MAX_JSON_DEPTH = 32
 SECURITY_HEADERS = {
@@ -253,7 +257,8 @@ class GatewayEntrypoint(HttpRequestHandler):
     Keyword options (also read by the OpenAPI builder): ``summary``, ``body`` (contract schema of the
     request body), ``query`` (schema of the query string), ``response`` (schema, or ``[schema]`` for a
     list), ``status`` (success status), ``tags``, ``public`` (no login needed), ``csrf`` (default True), ``max_body`` (the config key of this
-    route's body limit, default ``MAX_JSON_BYTES``).
+    route's body limit, default ``MAX_JSON_BYTES``), ``idempotent`` (a create that takes the
+    ``Idempotency-Key`` header: :data:`IDEMPOTENCY_HEADER`).
     """
 
     server = GatewayWebServer()
@@ -272,6 +277,7 @@ class GatewayEntrypoint(HttpRequestHandler):
         public=False,
         csrf=True,
         max_body="MAX_JSON_BYTES",
+        idempotent=False,
         **kwargs,
     ):
         self.meta = {
@@ -282,6 +288,7 @@ class GatewayEntrypoint(HttpRequestHandler):
             "status": status,
             "tags": tags,
             "public": public,
+            "idempotent": idempotent,
         }
         self.csrf = csrf
         self.max_body_key = max_body
@@ -354,6 +361,9 @@ class ApiEndpoint(GatewayEntrypoint):
         args, kwargs = super().get_entrypoint_parameters(request)
         if self.meta["body"] is not None:
             kwargs = {**kwargs, "body": self.parse_body(request, self.max_body)}
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            if self.meta["idempotent"] and key is not None:
+                kwargs["body"] = {**kwargs["body"], "client_key": key}  # validated by the contract
         return args, kwargs
 
     @staticmethod

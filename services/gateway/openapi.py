@@ -29,7 +29,9 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import Schema
 from marshmallow import fields as f
 
-from dmlib.schemas import ID_RE
+from dmlib.schemas import CLIENT_KEY_RE, ID_RE
+
+from .http import IDEMPOTENCY_HEADER
 
 ERROR_STATUSES = {
     "400": "bad input: malformed JSON, missing or wrong-typed fields (see `fields`)",
@@ -181,6 +183,17 @@ def build_spec(entrypoints, server_url: str = "/") -> dict:
             params = _path_params(ep.url)
             if meta["query"] is not None:
                 params.append({"in": "query", "schema": _without(meta["query"], path_names)})
+            if meta.get("idempotent"):
+                params.append(
+                    {
+                        "in": "header",
+                        "name": IDEMPOTENCY_HEADER,
+                        "required": False,
+                        "description": "idempotency key: a retry with the same key returns what the first "
+                        "made (1-100 visible ASCII characters)",
+                        "schema": {"type": "string", "pattern": CLIENT_KEY_RE.pattern},
+                    }
+                )
             if params:
                 op["parameters"] = params
             has_body = meta["body"] is not None or hasattr(handler, "openapi_request_body")

@@ -307,3 +307,10 @@ class Pages:
                 cache[full] = f.read()
         mimetype = mimetypes.guess_type(full)[0] or "application/octet-stream"
         return Response(cache[full], mimetype=mimetype, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def form_client_key(request) -> str | None:
+    """The hidden ``client_key`` of a create's form (``{{ client_key(values) }}`` in its template,
+    :func:`services.gateway.web.client_key`), passed to the service so that a submit sent twice makes one
+    object; None when the form has none."""
+    return request.form.get("client_key") or None

@@ -25,7 +25,7 @@ from dmlib.errors import BadInput
 from dmlib.exports import china_time, xlsx_append
 
 from .http import api, page
-from .pages import download
+from .pages import download, form_client_key
 from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -180,9 +180,11 @@ class ProposalsRoutes(Router):
         response=c.ProposalOut,
         status=201,
         tags=["proposals"],
+        idempotent=True,
     )
     def api_proposals_create_proposal(self, request, session_id, body):
-        """Draft a proposal and invite co-signers (delegates of the congress; 409 outside the window)."""
+        """Draft a proposal and invite co-signers (delegates of the congress; 409 outside the window).
+        ``Idempotency-Key``: a retry with the same key returns what the first made."""
         return self.proposals_rpc.create_proposal(session_id, body)
 
     @api(
@@ -375,7 +377,11 @@ class ProposalsRoutes(Router):
     @page("POST", "/proposals/sessions/<session_id>/mine")
     def proposals_create_submit(self, request, session_id):
         form = {k: request.form.get(k, "") for k in ("subject", "category", "reasons", "measures", "invite")}
-        body = {**form, "invite": [m for m in SPLIT.split(form["invite"].strip()) if m]}
+        body = {
+            **form,
+            "invite": [m for m in SPLIT.split(form["invite"].strip()) if m],
+            "client_key": form_client_key(request),
+        }
         p = self.web.attempt(self.proposals_rpc.create_proposal, session_id, body)
         if p.refusal:
             errors = {"form": p.refusal.message, **p.refusal.errors}

@@ -10,6 +10,7 @@ concurrent requests in different languages cannot mix).
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import datetime
 
 from babel.dates import format_datetime
@@ -56,6 +57,14 @@ def shown_error(payload: dict, locale: str, gettext, pgettext) -> dict:
     return {"error": exc.code, "message": message, "fields": fields, "details": exc.details}
 
 
+def client_key(values=None) -> str:
+    """The hidden ``client_key`` of a create's form (templates: ``{{ client_key(values) }}``): the key the
+    form was first shown with when it comes back with an error, else a fresh one. A submit sent twice (a
+    double click, a reload after a timeout) then makes one object (``dmlib.storage.Store.once``)."""
+    kept = (values or {}).get("client_key") if hasattr(values, "get") else None
+    return kept if isinstance(kept, str) and kept else uuid.uuid4().hex
+
+
 class Web(DependencyProvider):
     """Injects the page toolkit (:class:`services.gateway.pages.Pages`) bound to the request's locale and
     login."""
@@ -69,6 +78,7 @@ class Web(DependencyProvider):
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.globals["client_key"] = client_key
         self.translations = load_translations()
         self.secret = None
         self.static_cache: dict[str, bytes] = {}

@@ -22,7 +22,7 @@ from dmlib.auth import Actor
 from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput, Conflict, NotFound
 from dmlib.schemas import iso
-from dmlib.state import event
+from dmlib.state import event, request_key
 
 from . import policy, rules
 from .store import PROPOSALS, REMINDERS, WINDOWS, proposal_id
@@ -253,7 +253,8 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
     """Draft a proposal (data: :class:`ProposalIn`, loaded) in an open window; invitees must be delegates
     of the term and not the proposer (BadInput per position). Takes the window's next number (one
     ``$inc`` guarded by the window being open), lists the draft on the people's pages, then creates it
-    with ``cosigners_invited`` when someone was invited (the commit point)."""
+    with ``cosigners_invited`` when someone was invited (the commit point). Once per ``client_key`` (a
+    retried draft returns the proposal drafted first: :meth:`Store.once`)."""
     w = load_window(store, session_id)
     policy.require_drafter(actor, w)
     if w["status"] != "open":
@@ -271,71 +272,77 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
         if problems:
             raise BadInput("invalid co-signer invitation / 附议邀请有误", fields={"invite": problems})
         invited = [{"member_id": m, "name": delegates[m]} for m in data["invite"]]
-    at = clock()
-    number = store.change(
-        WINDOWS,
-        session_id,
-        expect={"status": "open"},
-        inc={"seq": 1},
-        conflict=lambda current: Conflict(
-            NOT_OPEN, details={"status": current["status"]}, reason="collection_closed"
-        ),
-    )["seq"]
-    pid = proposal_id(session_id, number)
-    store.note_person(actor.member_id, session_id, "own", pid)
-    for i in invited:
-        store.note_person(i["member_id"], session_id, "invited", pid)
-    doc = {
-        "_id": pid,
-        "number": number,
-        "session_id": session_id,
-        "congress_id": w["congress_id"],
-        "term_id": w["term_id"],
-        "union_id": w["union_id"],
-        "union_path": w["union_path"],
-        "subject": data["subject"],
-        "category": data["category"],
-        "reasons": data["reasons"],
-        "measures": data["measures"],
-        "proposer": {"member_id": actor.member_id, "name": actor.name},
-        "invited": invited,
-        "cosigners": [],
-        "cosigner_ids": [],
-        "min_cosigners": w["min_cosigners"],
-        "state": "draft",
-        "review": None,
-        "round": 0,
-        "rounds": [],
-        "departments": {},
-        "pending_departments": [],
-        "replies": [],
-        "ratings": [],
-        "rated_keys": [],
-        "excellent": False,
-        "history": [entry("draft", None, "draft", actor, "proposer", at)],
-        "created_at": at,
-        "submitted_at": None,
-        "closed_at": None,
-    }
-    events = (
-        [proposal_event("cosigners_invited", doc, invited_ids=[i["member_id"] for i in invited])]
-        if invited
-        else []
-    )
-    record = proposal_audit(
-        actor,
-        "proposal_drafted",
-        doc,
-        "delegate",
-        fields=("subject", "category", "state"),
-        note={"invited": [i["member_id"] for i in invited]} if invited else None,
-    )
-    created = store.create_new(PROPOSALS, doc, events=events, audit=record)
-    if created is None:  # the number was given once by the window's guarded $inc: not expected
-        raise Conflict(
-            "this proposal number is taken, please retry / 提案编号冲突，请重试", details={"id": pid}
+
+    def create() -> dict:
+        at = clock()
+        number = store.change(
+            WINDOWS,
+            session_id,
+            expect={"status": "open"},
+            inc={"seq": 1},
+            conflict=lambda current: Conflict(
+                NOT_OPEN, details={"status": current["status"]}, reason="collection_closed"
+            ),
+        )["seq"]
+        pid = proposal_id(session_id, number)
+        store.note_person(actor.member_id, session_id, "own", pid)
+        for i in invited:
+            store.note_person(i["member_id"], session_id, "invited", pid)
+        doc = {
+            "_id": pid,
+            "number": number,
+            "session_id": session_id,
+            "congress_id": w["congress_id"],
+            "term_id": w["term_id"],
+            "union_id": w["union_id"],
+            "union_path": w["union_path"],
+            "subject": data["subject"],
+            "category": data["category"],
+            "reasons": data["reasons"],
+            "measures": data["measures"],
+            "proposer": {"member_id": actor.member_id, "name": actor.name},
+            "invited": invited,
+            "cosigners": [],
+            "cosigner_ids": [],
+            "min_cosigners": w["min_cosigners"],
+            "state": "draft",
+            "review": None,
+            "round": 0,
+            "rounds": [],
+            "departments": {},
+            "pending_departments": [],
+            "replies": [],
+            "ratings": [],
+            "rated_keys": [],
+            "excellent": False,
+            "history": [entry("draft", None, "draft", actor, "proposer", at)],
+            "created_at": at,
+            "submitted_at": None,
+            "closed_at": None,
+        }
+        events = (
+            [proposal_event("cosigners_invited", doc, invited_ids=[i["member_id"] for i in invited])]
+            if invited
+            else []
         )
-    return created
+        record = proposal_audit(
+            actor,
+            "proposal_drafted",
+            doc,
+            "delegate",
+            fields=("subject", "category", "state"),
+            note={"invited": [i["member_id"] for i in invited]} if invited else None,
+        )
+        created = store.create_new(PROPOSALS, doc, events=events, audit=record)
+        if created is None:  # the number was given once by the window's guarded $inc: not expected
+            raise Conflict(
+                "this proposal number is taken, please retry / 提案编号冲突，请重试", details={"id": pid}
+            )
+        return created
+
+    return store.once(
+        request_key(actor.member_id, data.get("client_key")), PROPOSALS, create, lambda first: first
+    )
 
 
 def cosign(store, actor: Actor, clock: Clock, pid: str) -> dict:

@@ -20,6 +20,7 @@ with its events in the poll's outbox (docs/architecture.md, "Changing state"); t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -27,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from pymongo.errors import DuplicateKeyError
 
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
@@ -407,11 +410,24 @@ def close(p: Ports, poll: dict) -> dict:
 
 
 # ===== choice-poll use cases (the contract the congress service codes against) ======================
+def choice_poll_id(owner: str, ref: str) -> str:
+    """The id of the choice poll ``owner`` opens for ``ref`` (e.g. congress's agenda item): derived from
+    both, so that opening it again finds the first (``p`` + 15 hex digits, like a random poll id)."""
+    return "p" + hashlib.sha256(f"{owner}\x1f{ref}".encode()).hexdigest()[:15]
+
+
 def open_choice_poll(p: Ports, actor: Actor, data: dict) -> dict:
     """Open a choice poll from :class:`ChoicePollIn` data (system only); ``poll_opened`` is committed with
-    the poll. Out: :class:`PollOut`."""
+    the poll. Out: :class:`PollOut`.
+
+    Idempotent by ``(owner, ref)``: the poll's id is derived from them (:func:`choice_poll_id`), so a
+    repeat (the owner crashed or met an outage between this poll and its own commit, and opens again)
+    returns the poll opened first, as it is (its voters, its status), instead of opening a second one.
+    Without a ``ref`` every call opens a new poll."""
     policy.require_system(actor, "only a service opens choice polls / 仅系统可发起表决")
-    poll_id = f"p{uuid.uuid4().hex[:15]}"
+    poll_id = choice_poll_id(data["owner"], data["ref"]) if data["ref"] else f"p{uuid.uuid4().hex[:15]}"
+    if data["ref"] and (existing := p.store.get_poll(poll_id)) is not None:
+        return poll_out(p, existing, p.store.get_tally(poll_id), actor)
     voters = sorted(set(data["voters"]))
     poll = {
         "_id": poll_id,
@@ -433,7 +449,10 @@ def open_choice_poll(p: Ports, actor: Actor, data: dict) -> dict:
         "created_at": p.clock(),
     }
     opened = event("poll_opened", poll_id=poll_id, kind="choice", owner=data["owner"], ref=data["ref"])
-    p.store.create_poll(poll, t.choice_zero(data["options"]), events=[opened])
+    try:
+        p.store.create_poll(poll, t.choice_zero(data["options"]), events=[opened])
+    except DuplicateKeyError:  # two opens of the same ref at once: the other one's poll
+        return poll_out(p, poll_of(p, poll_id), p.store.get_tally(poll_id), actor)
     return poll_out(p, poll, {"n": 0}, actor)
 
 

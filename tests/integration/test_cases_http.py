@@ -34,6 +34,15 @@ CASE = {
     "employer": {"union_id": "u01"},
     "phone": PHONE,
 }
+#: The filing form's fields for CASE (pages).
+FILING_FORM = {
+    "case_type": CASE["case_type"],
+    "category": CASE["category"],
+    "title": CASE["title"],
+    "description": CASE["description"],
+    "employer_union_id": "u01",
+    "phone": PHONE,
+}
 REPLY = "经与企业核实，拖欠工资已于本周五前全部补发到个人账户。"
 
 
@@ -246,14 +255,7 @@ def test_the_pages_of_each_role(site, sms):
     assert form.status_code == 200 and 'id="case-form"' in form.text
     bad = s.post("/cases/new", data={"case_type": "inquiry", "category": "welfare", "title": "短"})
     assert bad.status_code == 400 and 'id="title-error"' in bad.text and 'id="description-error"' in bad.text
-    fields = {
-        "case_type": CASE["case_type"],
-        "category": CASE["category"],
-        "title": CASE["title"],
-        "description": CASE["description"],
-        "employer_union_id": "u01",
-        "phone": PHONE,
-    }
+    fields = dict(FILING_FORM)
     done = s.post("/cases/new", data=fields, allow_redirects=False)
     assert done.status_code == 303, done.text
     number = done.headers["Location"].rsplit("/", 1)[-1]
@@ -365,14 +367,7 @@ def test_attachments_uploaded_on_filing_and_read_by_the_cases_readers(site):
     http.headers.pop("Authorization", None)
     http.cookies.clear()
     http.headers["Authorization"] = f"Bearer {token(MEMBER)}"
-    fields = {
-        "case_type": CASE["case_type"],
-        "category": CASE["category"],
-        "title": CASE["title"],
-        "description": CASE["description"],
-        "employer_union_id": "u01",
-        "phone": PHONE,
-    }
+    fields = dict(FILING_FORM)
     upload = {"attachments": ("工资条.txt", "九月 工资 0 元".encode(), "text/plain")}
     done = http.post("/cases/new", data=fields, files=upload, allow_redirects=False)
     assert done.status_code == 303, done.text
@@ -397,3 +392,29 @@ def test_attachments_uploaded_on_filing_and_read_by_the_cases_readers(site):
     assert call(http, OTHER_MEMBER, "GET", api).status_code == 403
     assert call(http, None, "GET", api).status_code == 401
     assert call(http, MEMBER, "GET", f"/api/v1/cases/{number}/attachments/f000000000000").status_code == 404
+
+
+def test_a_filing_retried_with_its_idempotency_key_files_one_case(site):
+    """Issue 18: the client's answer is lost to a timeout and it sends the filing again: with the same
+    ``Idempotency-Key`` (API) or the form's hidden ``client_key`` (page) it gets the first case."""
+    http = site
+    headers = {"Authorization": f"Bearer {token(MEMBER)}", "Idempotency-Key": "a1b2c3-retry"}
+    first = http.post("/api/v1/cases", json=CASE, headers=headers)
+    again = http.post("/api/v1/cases", json=CASE, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.json()["id"] == first.json()["id"]
+    other = http.post("/api/v1/cases", json=CASE, headers={**headers, "Idempotency-Key": "another"})
+    assert other.json()["id"] != first.json()["id"]
+    bad = http.post("/api/v1/cases", json=CASE, headers={**headers, "Idempotency-Key": "has spaces"})
+    assert bad.status_code == 400 and "client_key" in bad.json()["fields"]
+    mine = call(http, MEMBER, "GET", "/api/v1/cases/mine").json()
+    assert len(mine) == 2
+
+    http.headers["Authorization"] = f"Bearer {token(MEMBER)}"
+    form = http.get("/cases/new").text
+    key = re.search(r'name="client_key" value="([0-9a-f]{32})"', form).group(1)
+    fields = {**FILING_FORM, "client_key": key}
+    sent = [http.post("/cases/new", data=fields, allow_redirects=False) for _ in range(2)]
+    assert [r.status_code for r in sent] == [303, 303]
+    assert sent[0].headers["Location"] == sent[1].headers["Location"]
+    assert len(call(http, MEMBER, "GET", "/api/v1/cases/mine").json()) == 3

@@ -1,10 +1,13 @@
 """dmlib.state on the real FerretDB and RabbitMQ: concurrent guarded updates (one wins, the rest get a
 Conflict), events committed by a process that "crashed" before relaying them (published by the relay of
 the next process, consumed exactly once per event_id), and a database outage in the middle of a relay
-(the event stays pending and is relayed afterwards)."""
+(the event stays pending and is relayed afterwards); keyed creates (one document per idempotency key)."""
+
+from datetime import timedelta
 
 import eventlet
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from dmlib import state
 from dmlib.errors import Conflict
@@ -141,3 +144,50 @@ def test_a_database_outage_during_relay_leaves_the_event_pending(database):
     assert again == published  # published again with the same event_id: consumers de-duplicate
     assert database.things.find_one({"_id": "t3"})["outbox"] == {}
     assert database[state.PENDING].count_documents({}) == 0
+
+
+def test_a_keyed_create_repeated_or_concurrent_makes_one_document(database):
+    """Issue 18: a create retried with its idempotency key after a timeout (or sent twice at once) makes
+    one document; the repeats get the first (or, while it still runs, a Conflict to try again)."""
+    key = state.request_key("M1", "k-1")
+    counter = iter(range(100))
+
+    def create_once(_=None):
+        store = Store(database)
+        try:
+            return store.once(
+                key,
+                "things",
+                lambda: store.create("things", {"_id": f"t{next(counter)}"}, events=[state.event("made")]),
+                lambda first: first,
+            )["_id"]
+        except Conflict:
+            return "conflict"
+
+    pool = eventlet.GreenPool(6)
+    outcomes = list(pool.imap(create_once, range(6)))
+    made = [o for o in outcomes if o != "conflict"]
+    assert len(set(made)) == 1 and database.things.count_documents({}) == 1
+    assert create_once() == made[0]  # a later retry gets the first
+    assert state.request_key("M2", "k-1") != key  # another person's key is another request
+
+
+def test_a_keyed_create_whose_first_attempt_died_is_taken_over_after_the_lease(database):
+    key = state.request_key("M1", "k-2")
+    long_ago = state.now() - state.REQUEST_LEASE - timedelta(seconds=5)
+    database[state.REQUESTS].insert_one({"_id": key, "at": long_ago, "collection": None, "doc_id": None})
+    store = Store(database)
+    made = store.once(key, "things", lambda: store.create("things", {"_id": "t9"}), lambda first: first)
+    assert made["_id"] == "t9"
+    assert database[state.REQUESTS].find_one({"_id": key})["doc_id"] == "t9"
+
+
+def test_a_keyed_create_that_meets_another_documents_id_never_returns_that_document(database):
+    database.things.insert_one({"_id": "taken", "_v": 0, "by": "someone else"})
+    key = state.request_key("M1", "k-3")
+    store = Store(database)
+    with pytest.raises(DuplicateKeyError):
+        store.once(key, "things", lambda: store.create("things", {"_id": "taken"}), lambda first: first)
+    assert database[state.REQUESTS].find_one({"_id": key}) is None  # the key is free again
+    made = store.once(key, "things", lambda: store.create("things", {"_id": "mine"}), lambda first: first)
+    assert made["_id"] == "mine"

@@ -116,7 +116,7 @@ def test_refusals_store_nothing(voting, db):
         with pytest.raises(BadInput) as bad:
             rpc.voting.open_choice_poll({"title": "", "voters": [], "options": ["a", "a"]})
         assert {"title", "voters", "options"} <= set(bad.value.fields)
-        past = open_poll(rpc, closes_at="2020-01-01T00:00:00+00:00")["poll_id"]
+        past = open_poll(rpc, ref="r-past", closes_at="2020-01-01T00:00:00+00:00")["poll_id"]
     with voting(member("M0100011", "u01")) as rpc:
         with pytest.raises(Conflict):
             rpc.voting.cast_choice(past, {"choice": "yes"})  # past its closing time
@@ -235,7 +235,7 @@ def test_a_congress_poll_is_read_inside_its_union_only(voting):
     admin. Now: the union's admins and those above, its members, its delegates, the voters."""
     with voting(SYSTEM) as rpc:
         pid = open_poll(rpc, **U01_SCOPE)["poll_id"]
-        old = open_poll(rpc)["poll_id"]  # a poll from before polls knew their union
+        old = open_poll(rpc, ref="r2")["poll_id"]  # a poll from before polls knew their union
     with voting(member("M0100011", "u01")) as rpc:
         receipt = rpc.voting.cast_choice(pid, {"choice": "yes"})["receipt"]
     with voting(SYSTEM) as rpc:
@@ -271,3 +271,15 @@ def test_a_congress_poll_is_read_inside_its_union_only(voting):
 def test_a_poll_path_must_end_with_its_union(voting):
     with voting(SYSTEM) as rpc, pytest.raises(BadInput):
         open_poll(rpc, union_id="u01", union_path=["ftu", "u02"])
+
+
+def test_opening_a_poll_again_for_the_same_ref_returns_the_first(voting, db):
+    """Issue 18: congress crashed between voting's poll and its own commit and opens the vote again: the
+    poll opened first is returned, no second one is opened (and no second poll_opened)."""
+    with voting(SYSTEM) as rpc:
+        first = open_poll(rpc)
+        again = open_poll(rpc, voters=VOTERS[:2])
+        other = open_poll(rpc, ref="r2")
+    assert again == first and again["eligible"] == len(VOTERS)
+    assert other["poll_id"] != first["poll_id"]
+    assert db("voting").polls.count_documents({"ref": "r1"}) == 1

@@ -1,117 +1,51 @@
-"""A hand-written, in-memory fake of :class:`services.cases.store.CasesStore` (same methods), with the
-semantics of ``Store.change`` / ``Store.create`` as in ``proposals_fakes`` (guard on ``_id`` + expect,
-``_v``, events in the outbox in order, audit entries, NotFound / Conflict, nothing written on a refusal)
-and ``$inc`` upserts of dotted counter fields into nested dicts, as MongoDB does."""
+"""A hand-written, in-memory fake of :class:`services.cases.store.CasesStore` (same methods) on the shared
+:class:`tests.unit.fake_store.FakeStore` (the ``Store.change`` / ``Store.create`` contract), with
+``$inc`` upserts of dotted counter fields into nested dicts, as MongoDB does."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from pymongo.errors import DuplicateKeyError
 
-from dmlib.errors import Conflict, NotFound, ServiceError
+from dmlib.errors import NotFound
+from tests.unit.fake_store import FakeStore
 
 
-def _matches(doc: dict, expect: Mapping[str, Any]) -> bool:
-    for key, want in expect.items():
-        have = doc.get(key)
-        if isinstance(want, dict) and "$ne" in want:
-            if have == want["$ne"] or (isinstance(have, list) and want["$ne"] in have):
-                return False
-        elif not (have == want or (isinstance(have, list) and want in have)):
-            return False
-    return True
-
-
-class FakeCasesStore:
-    def __init__(self) -> None:
-        self.collections: dict[str, dict[Any, dict]] = {}
-        self.events: list[tuple[str, dict]] = []  # every event committed, in order
-        self.writes = 0
-
-    # --- the one way to change state ---------------------------------------------------------------
-    def _coll(self, name: str) -> dict[Any, dict]:
-        return self.collections.setdefault(name, {})
-
-    def change(
-        self,
-        collection: str,
-        doc_id: Any,
-        *,
-        expect: Mapping[str, Any] | None = None,
-        set: Mapping[str, Any] | None = None,  # noqa: A002
-        inc: Mapping[str, int] | None = None,
-        events: Iterable[Mapping[str, Any]] = (),
-        conflict: Callable[[dict], ServiceError] | None = None,
-        audit=None,
-    ) -> dict:
-        doc = self._coll(collection).get(doc_id)
-        if doc is None:
-            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
-        if not _matches(doc, expect or {}):
-            raise (conflict or (lambda current: Conflict("changed by someone else meanwhile")))(doc)
-        events = [
-            *events,
-            *([audit.event(copy.deepcopy(doc), set, inc, service="cases")] if audit else []),
-        ]
-        doc.update(copy.deepcopy(dict(set or {})))
-        for key, n in {"_v": 1, **(inc or {})}.items():
-            doc[key] = (doc.get(key) or 0) + n
-        self._commit_events(doc, events)
-        return copy.deepcopy(doc)
-
-    def create(
-        self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = (), audit=None
-    ):
-        if doc["_id"] in self._coll(collection):
-            raise DuplicateKeyError(f"duplicate _id {doc['_id']}")
-        events = [*events, *([audit.event(None, doc, service="cases")] if audit else [])]
-        full = {**copy.deepcopy(dict(doc)), "_v": 0}
-        self._coll(collection)[doc["_id"]] = full
-        self._commit_events(full, events)
-        return copy.deepcopy(full)
-
-    def _commit_events(self, doc: dict, events: Iterable[Mapping[str, Any]]) -> None:
-        self.writes += 1
-        for e in events:
-            doc.setdefault("outbox", {})[e["body"]["event_id"]] = {"type": e["type"], "body": e["body"]}
-            self.events.append((e["type"], e["body"]))
-
-    def committed(self, event_type: str | None = None) -> list[tuple[str, dict]]:
-        return [(t, b) for t, b in self.events if event_type in (None, t)]
+class FakeCasesStore(FakeStore):
+    service = "cases"
 
     # --- cases ------------------------------------------------------------------------------------
     def store_files(self, files: list[dict]) -> None:
         for f in files:
-            self._coll("attachments")[f["_id"]] = dict(f)
+            self.col("attachments")[f["_id"]] = dict(f)
 
     def forget_files(self, attachment_ids: list[str]) -> None:
         for a in attachment_ids:
-            self._coll("attachments").pop(a, None)
+            self.col("attachments").pop(a, None)
 
     def get_attachment(self, attachment_id: str) -> dict | None:
-        return self._coll("attachments").get(attachment_id)
+        return self.col("attachments").get(attachment_id)
 
     def get(self, case_id: str) -> dict | None:
-        return copy.deepcopy(self._coll("cases").get(case_id))
+        return copy.deepcopy(self.col("cases").get(case_id))
 
     def next_seq(self, day: str) -> int:
-        doc = self._coll("sequences").setdefault(day, {"seq": 0})
+        doc = self.col("sequences").setdefault(day, {"seq": 0})
         doc["seq"] += 1
         return doc["seq"]
 
     def reserve_seq(self, day: str, n: int) -> int:
-        doc = self._coll("sequences").setdefault(day, {"seq": 0})
+        doc = self.col("sequences").setdefault(day, {"seq": 0})
         doc["seq"] += n
         return doc["seq"]
 
     def insert_replayed(self, docs: list[dict]) -> None:
         for d in docs:
-            if d["_id"] in self._coll("cases"):
+            if d["_id"] in self.col("cases"):
                 raise DuplicateKeyError(f"duplicate _id {d['_id']}")
-            self._coll("cases")[d["_id"]] = copy.deepcopy(d)
+            self.col("cases")[d["_id"]] = copy.deepcopy(d)
 
     def find_cases(self, query: Mapping, skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
         def ok(d):
@@ -122,29 +56,29 @@ class FakeCasesStore:
             return True
 
         docs = sorted(
-            (d for d in self._coll("cases").values() if ok(d)), key=lambda d: d["received_at"], reverse=True
+            (d for d in self.col("cases").values() if ok(d)), key=lambda d: d["received_at"], reverse=True
         )
         total = len(docs)
         docs = docs[skip:][: limit or None]
         return [copy.deepcopy(d) for d in docs], total
 
     def all_cases(self):
-        return [copy.deepcopy(d) for d in self._coll("cases").values()]
+        return [copy.deepcopy(d) for d in self.col("cases").values()]
 
     def watch(self, case_id: str) -> None:
-        self._coll("watchlist")[case_id] = {"_id": case_id}
+        self.col("watchlist")[case_id] = {"_id": case_id}
 
     def unwatch(self, case_id: str) -> None:
-        self._coll("watchlist").pop(case_id, None)
+        self.col("watchlist").pop(case_id, None)
 
     def watched(self) -> list[str]:
-        return sorted(self._coll("watchlist"))
+        return sorted(self.col("watchlist"))
 
     def bump(self, incs: Mapping[str, Mapping[str, int]], names: Mapping[str, str] | None = None) -> None:
         for cid, inc in incs.items():
             if not inc:
                 continue
-            doc = self._coll("counters").setdefault(cid, {"_id": cid})
+            doc = self.col("counters").setdefault(cid, {"_id": cid})
             for dotted, n in inc.items():
                 node = doc
                 *parents, last = dotted.split(".")
@@ -155,55 +89,55 @@ class FakeCasesStore:
                 doc.setdefault("en", {})[k] = v
 
     def counters(self, ids: list[str]) -> dict[str, dict]:
-        return {i: copy.deepcopy(self._coll("counters")[i]) for i in ids if i in self._coll("counters")}
+        return {i: copy.deepcopy(self.col("counters")[i]) for i in ids if i in self.col("counters")}
 
     def reset_counters(self) -> None:
         self.collections["counters"] = {}
 
     def note_receipt(self, key, at, case_id, since) -> list[dict]:
-        doc = self._coll("tallies").setdefault(key, {"recent": []})
+        doc = self.col("tallies").setdefault(key, {"recent": []})
         doc["recent"] = [r for r in [*doc["recent"], {"at": at, "case_id": case_id}] if r["at"] > since]
         return copy.deepcopy(doc["recent"])
 
     def set_tally(self, key: str, recent: list[dict]) -> None:
-        self._coll("tallies")[key] = {"recent": copy.deepcopy(recent)}
+        self.col("tallies")[key] = {"recent": copy.deepcopy(recent)}
 
     def put_alert(self, alert: dict) -> None:
-        have = self._coll("alerts").get(alert["_id"])
+        have = self.col("alerts").get(alert["_id"])
         if have is None:
-            self._coll("alerts")[alert["_id"]] = copy.deepcopy(alert)
+            self.col("alerts")[alert["_id"]] = copy.deepcopy(alert)
         else:
             have.update({k: alert[k] for k in ("count", "case_ids", "last_at")})
 
     def alerts_under(self, union_id: str) -> list[dict]:
-        return [copy.deepcopy(a) for a in self._coll("alerts").values() if union_id in a["union_path"]]
+        return [copy.deepcopy(a) for a in self.col("alerts").values() if union_id in a["union_path"]]
 
     def reset_alerts(self) -> None:
         self.collections["alerts"] = {}
         self.collections["tallies"] = {}
 
     def count_code_request(self, key: str) -> int:
-        doc = self._coll("query_requests").setdefault(key, {"n": 0})
+        doc = self.col("query_requests").setdefault(key, {"n": 0})
         doc["n"] += 1
         return doc["n"]
 
     def put_code(self, case_id: str, doc: dict) -> None:
-        self._coll("query_codes")[case_id] = {"_id": case_id, **doc}
+        self.col("query_codes")[case_id] = {"_id": case_id, **doc}
 
     def get_code(self, case_id: str) -> dict | None:
-        return copy.deepcopy(self._coll("query_codes").get(case_id))
+        return copy.deepcopy(self.col("query_codes").get(case_id))
 
     def failed_code(self, case_id: str) -> int:
-        doc = self._coll("query_codes").get(case_id)
+        doc = self.col("query_codes").get(case_id)
         if doc is None:
             return 0
         doc["attempts"] = doc.get("attempts", 0) + 1
         return doc["attempts"]
 
     def use_code(self, case_id: str, code_hash: str) -> bool:
-        doc = self._coll("query_codes").get(case_id)
+        doc = self.col("query_codes").get(case_id)
         if doc and doc["code_hash"] == code_hash:
-            del self._coll("query_codes")[case_id]
+            del self.col("query_codes")[case_id]
             return True
         return False
 

@@ -1,83 +1,26 @@
 """Hand-written fakes for the congress use cases (services/congress/app.py): an in-memory store with the
-methods of :class:`services.congress.store.CongressStore`, including the semantics of
-``Store.change``/``create`` (the filter is ``_id`` plus ``expect`` by equality, a missing field being None;
-``_v`` 0 at creation and +1 per change; the events and the audit event in the document's outbox; NotFound
-for a missing ``_id``, the ``conflict`` callback's error (default Conflict) otherwise; a duplicate ``_id``
-raises ``DuplicateKeyError``; nothing written on a refusal), and :class:`FakePeers`, members and voting as
-the use cases ask them. No RabbitMQ, no FerretDB, no mocks."""
+methods of :class:`services.congress.store.CongressStore` on the shared
+:class:`tests.unit.fake_store.FakeStore` (the ``Store.change``/``create`` contract), and
+:class:`FakePeers`, members and voting as the use cases ask them. No RabbitMQ, no FerretDB, no mocks."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from dmlib.errors import Conflict, NotFound, ServiceError, ServiceUnavailable
+from dmlib.errors import Conflict, NotFound, ServiceUnavailable
 from services.congress.store import checkins_collection, delegate_id
+from tests.unit.fake_store import FakeStore
 
 
-class FakeCongressStore:
-    def __init__(self) -> None:
-        self.collections: dict[str, dict[Any, dict]] = {}
-        self.events: list[tuple[str, dict]] = []  # every event committed (audit included), in order
-        self.writes = 0  # every write, of any kind
+class FakeCongressStore(FakeStore):
+    service = "congress"
 
-    def col(self, name: str) -> dict[Any, dict]:
-        return self.collections.setdefault(name, {})
-
-    # --- the one way to change state, as dmlib.state/dmlib.storage do it ----------------------------
-    def change(
-        self,
-        collection: str,
-        doc_id: Any,
-        *,
-        expect: Mapping[str, Any] | None = None,
-        set: Mapping[str, Any] | None = None,  # noqa: A002
-        inc: Mapping[str, int] | None = None,
-        events: Iterable[Mapping[str, Any]] = (),
-        conflict: Callable[[dict], ServiceError] | None = None,
-        audit=None,
-    ) -> dict:
-        doc = self.col(collection).get(doc_id)
-        if doc is None:
-            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
-        if any(doc.get(k) != v for k, v in (expect or {}).items()):
-            raise (conflict or (lambda current: Conflict("changed by someone else meanwhile")))(
-                copy.deepcopy(doc)
-            )
-        events = [
-            *events,
-            *([audit.event(copy.deepcopy(doc), set, inc, service="congress")] if audit else []),
-        ]
-        self.writes += 1
-        doc.update(copy.deepcopy(dict(set or {})))
-        for key, n in {"_v": 1, **(inc or {})}.items():
-            if "." in key:  # a dotted counter (``delegation_counts.g1``)
-                head, tail = key.split(".", 1)
-                doc.setdefault(head, {})[tail] = doc[head].get(tail, 0) + n
-            else:
-                doc[key] = (doc.get(key) or 0) + n
-        self._commit_events(doc, events)
-        return copy.deepcopy(doc)
-
-    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable = (), audit=None) -> dict:
-        if doc["_id"] in self.col(collection):
-            raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
-        self.writes += 1
-        full = {**copy.deepcopy(dict(doc)), "_v": 0}
-        self.col(collection)[doc["_id"]] = full
-        self._commit_events(full, [*events, *([audit.event(None, doc, service="congress")] if audit else [])])
-        return copy.deepcopy(full)
-
-    def _commit_events(self, doc: dict, events: Iterable[Mapping[str, Any]]) -> None:
-        for e in events:
-            doc.setdefault("outbox", {})[e["body"]["event_id"]] = copy.deepcopy(dict(e))
-            self.events.append((e["type"], e["body"]))
-
-    def committed(self, event_type: str) -> list[dict]:
+    def committed(self, event_type: str) -> list[dict]:  # type: ignore[override]
         """The bodies of the committed events of one type, oldest first."""
         return [b for t, b in self.events if t == event_type]
 

@@ -1,115 +1,71 @@
 """Hand-written fakes for the elections use cases (services/elections/app.py): an in-memory store with the
-methods of :class:`services.elections.store.ElectionsStore`, including the semantics of
-``Store.change``/``create`` (guarded by ``expect`` with ``$exists``, ``_v``, events and the audit event
-in the outbox, NotFound/Conflict, duplicate ``_id``), and the members/congress peers. No mocks."""
+methods of :class:`services.elections.store.ElectionsStore` on the shared
+:class:`tests.unit.fake_store.FakeStore` (the ``Store.change``/``create`` contract), and the
+members/congress peers. No mocks."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from dmlib.errors import Conflict, NotFound
+from dmlib.errors import NotFound
+from tests.unit.fake_store import FakeStore
 
 KEY = b"unit-test-ballot-key-0123456789"
 
 
-def _matches(doc: dict, expect: Mapping[str, Any]) -> bool:
-    for k, v in expect.items():
-        if isinstance(v, dict) and "$exists" in v:
-            if (k in doc) is not v["$exists"]:
-                return False
-        elif doc.get(k) != v:
-            return False
-    return True
-
-
-class FakeElectionsStore:
-    def __init__(self):
-        self.collections: dict[str, dict[Any, dict]] = {}
-        self.events: list[dict] = []  # every event committed, in order
-
-    def _col(self, name: str) -> dict[Any, dict]:
-        return self.collections.setdefault(name, {})
-
-    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable = (), audit=None):
-        col = self._col(collection)
-        if doc["_id"] in col:
-            raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
-        full = {**copy.deepcopy(dict(doc)), "_v": 0}
-        events = [*events, *([audit.event(None, doc, service="elections")] if audit else [])]
-        self.events += copy.deepcopy(events)
-        col[doc["_id"]] = full
-        return copy.deepcopy(full)
-
-    def change(
-        self, collection, doc_id, *, expect=None, set=None, inc=None, events=(), conflict=None, audit=None
-    ):  # noqa: A002
-        doc = self._col(collection).get(doc_id)
-        if doc is None:
-            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
-        if not _matches(doc, expect or {}):
-            raise Conflict("changed by someone else meanwhile", details={"id": doc_id})
-        events = [
-            *events,
-            *([audit.event(copy.deepcopy(doc), set, inc, service="elections")] if audit else []),
-        ]
-        doc.update(copy.deepcopy(dict(set or {})))
-        for k, n in {"_v": 1, **(inc or {})}.items():
-            doc[k] = (doc.get(k) or 0) + n
-        self.events += copy.deepcopy(events)
-        return copy.deepcopy(doc)
+class FakeElectionsStore(FakeStore):
+    service = "elections"
 
     def kinds(self) -> list[str]:
-        return [e["type"] for e in self.events]
+        return [t for t, _ in self.events]
 
     # --- as ElectionsStore ----------------------------------------------------------------------
     def get_election(self, election_id):
-        return copy.deepcopy(self._col("elections").get(election_id))
+        return copy.deepcopy(self.col("elections").get(election_id))
 
     def list_elections(self, union_ids):
-        docs = [copy.deepcopy(d) for d in self._col("elections").values()]
+        docs = [copy.deepcopy(d) for d in self.col("elections").values()]
         return [d for d in docs if union_ids is None or d["union_id"] in union_ids]
 
     def add_electors(self, election_id, member_ids):
         for m in member_ids:
-            self._col("electors").setdefault(f"{election_id}:{m}", {"election_id": election_id})
+            self.col("electors").setdefault(f"{election_id}:{m}", {"election_id": election_id})
 
     def is_elector(self, election_id, member_id):
-        return f"{election_id}:{member_id}" in self._col("electors")
+        return f"{election_id}:{member_id}" in self.col("electors")
 
     def get_doc(self, collection, doc_id):
-        return copy.deepcopy(self._col(collection).get(doc_id))
+        return copy.deepcopy(self.col(collection).get(doc_id))
 
     def doc_page(self, collection, union_ids, skip, limit):
-        docs = [copy.deepcopy(d) for d in self._col(collection).values() if d["union_id"] in union_ids]
+        docs = [copy.deepcopy(d) for d in self.col(collection).values() if d["union_id"] in union_ids]
         docs.sort(key=lambda d: d["_id"])
         docs.sort(key=lambda d: d["created_at"], reverse=True)
         return docs[skip : skip + limit], len(docs)
 
     def put_tally(self, poll_id, zero):
-        self._col("tallies")[poll_id] = dict(zero)
+        self.col("tallies")[poll_id] = dict(zero)
 
     def get_round(self, round_id):
-        return copy.deepcopy(self._col("rounds").get(round_id))
+        return copy.deepcopy(self.col("rounds").get(round_id))
 
     def create_tally(self, round_id, candidates):
         zero = {"open": True, "n": 0, "v": 0, "i": 0}
         for k in range(candidates):
             zero.update({f"a{k}": 0, f"d{k}": 0, f"x{k}": 0})
-        self._col("tallies")[round_id] = zero
+        self.col("tallies")[round_id] = zero
 
     def get_tally(self, round_id):
-        return copy.deepcopy(self._col("tallies").get(round_id, {}))
+        return copy.deepcopy(self.col("tallies").get(round_id, {}))
 
     def close_tally(self, round_id):
-        self._col("tallies")[round_id]["open"] = False
+        self.col("tallies")[round_id]["open"] = False
 
     def _ballots(self, round_id):
-        return self._col(f"ballots_{round_id}")
+        return self.col(f"ballots_{round_id}")
 
     def insert_ballot(self, round_id, ballot):
         if ballot["_id"] in self._ballots(round_id):
@@ -117,7 +73,7 @@ class FakeElectionsStore:
         self._ballots(round_id)[ballot["_id"]] = copy.deepcopy(ballot)
 
     def count_ballot(self, round_id, ballot_id, inc):
-        tally = self._col("tallies")[round_id]
+        tally = self.col("tallies")[round_id]
         if not tally.get("open"):
             self._ballots(round_id).pop(ballot_id, None)
             return False
@@ -133,12 +89,12 @@ class FakeElectionsStore:
             raise BulkWriteError({"writeErrors": [{"index": 0, "code": 11000, "errmsg": "E11000 duplicate"}]})
         for b in ballots:
             self._ballots(round_id)[b["_id"]] = copy.deepcopy(b)
-        tally = self._col("tallies")[round_id]
+        tally = self.col("tallies")[round_id]
         for k, v in inc.items():
             tally[k] = tally.get(k, 0) + v
 
     def shuffle_ballots(self, round_id, collection="rounds"):
-        rnd = self._col(collection)[round_id]
+        rnd = self.col(collection)[round_id]
         if "ballot_collection" in rnd:
             return None
         rnd["ballot_collection"] = f"ballots_{round_id}_copy"
@@ -164,11 +120,11 @@ class FakeElectionsStore:
         return self.create("projector_links", doc, audit=audit)
 
     def get_projector_link(self, token: str) -> dict | None:
-        return copy.deepcopy(self._col("projector_links").get(token))
+        return copy.deepcopy(self.col("projector_links").get(token))
 
     def projector_links_of(self, election_id: str) -> list[dict]:
         links = [
-            copy.deepcopy(d) for d in self._col("projector_links").values() if d["election_id"] == election_id
+            copy.deepcopy(d) for d in self.col("projector_links").values() if d["election_id"] == election_id
         ]
         return sorted(links, key=lambda d: d["created_at"], reverse=True)
 

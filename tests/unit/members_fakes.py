@@ -1,92 +1,42 @@
 """Hand-written fakes for the members use cases (services/members/app.py): an in-memory store with the
-methods of :class:`services.members.store.MembersStore`, including the semantics of
-``Store.change``/``create`` (guarded, ``_v``, events and the audit event in the document's outbox,
-NotFound/Conflict, duplicate ``_id``), and a registry (password hashing, resident-ID hash). No RabbitMQ,
-no FerretDB, no mocks."""
+methods of :class:`services.members.store.MembersStore` on the shared
+:class:`tests.unit.fake_store.FakeStore` (the ``Store.change``/``create`` contract, plus the unique
+``id_hash`` index and a crash after N writes), and a registry (password hashing, resident-ID hash). No
+RabbitMQ, no FerretDB, no mocks."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from dmlib.errors import Conflict, NotFound
 from services.members.rules import entry_matches, member_search_keys, national_id_hash, query_keys
 from services.members.store import KEY_GROUP, ROSTER_CHUNK
+from tests.unit.fake_store import FakeStore
 
 
-class FakeMembersStore:
+class FakeMembersStore(FakeStore):
+    service = "members"
+    count_writes = False  # writes counts every attempt, the fake crash's clock (fail_after_writes)
+
     def __init__(self):
-        self.collections: dict[str, dict[Any, dict]] = {}
-        self.published: list[tuple[str, dict]] = []
+        super().__init__()
         self.fail_after_writes: int | None = None  # simulate a crash: raise after this many writes
-        self.writes = 0
-
-    def col(self, name: str) -> dict[Any, dict]:
-        return self.collections.setdefault(name, {})
 
     def _write(self) -> None:
         self.writes += 1
         if self.fail_after_writes is not None and self.writes > self.fail_after_writes:
             raise Crash(f"crash after {self.fail_after_writes} writes")
 
-    # --- the one way to change state, as dmlib.state/dmlib.storage do it ----------------------------
-    def create(self, collection: str, doc: Mapping[str, Any], *, events: Iterable = (), audit=None):
+    def _attempt(self, op: str, collection: str) -> None:
         self._write()
-        col = self.col(collection)
-        if doc["_id"] in col:
-            raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
-        if collection == "members" and any(m["id_hash"] == doc["id_hash"] for m in col.values()):
+
+    def _unique(self, collection: str, doc) -> None:
+        if collection == "members" and any(
+            m["id_hash"] == doc["id_hash"] for m in self.col(collection).values()
+        ):
             raise DuplicateKeyError("E11000 duplicate key id_hash")  # the unique index of MembersStore
-        events = [*events, *([audit.event(None, doc, service="members")] if audit else [])]
-        full = {**copy.deepcopy(dict(doc)), "_v": 0}
-        if events:
-            full["outbox"] = {e["body"]["event_id"]: copy.deepcopy(e) for e in events}
-        col[doc["_id"]] = full
-        return copy.deepcopy(full)
-
-    def change(
-        self,
-        collection: str,
-        doc_id: Any,
-        *,
-        expect: Mapping[str, Any] | None = None,
-        set: Mapping[str, Any] | None = None,  # noqa: A002
-        inc: Mapping[str, int] | None = None,
-        events: Iterable = (),
-        conflict=None,
-        audit=None,
-    ) -> dict:
-        self._write()
-        doc = self.col(collection).get(doc_id)
-        if doc is None:
-            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
-        for k, v in (expect or {}).items():
-            if doc.get(k) != v:
-                if conflict:
-                    raise conflict(copy.deepcopy(doc))
-                raise Conflict("changed by someone else meanwhile", details={"id": doc_id})
-        events = [*events, *([audit.event(copy.deepcopy(doc), set, inc, service="members")] if audit else [])]
-        doc.update(copy.deepcopy(dict(set or {})))
-        for k, n in {"_v": 1, **(inc or {})}.items():
-            doc[k] = (doc.get(k) or 0) + n
-        if events:
-            doc.setdefault("outbox", {}).update({e["body"]["event_id"]: copy.deepcopy(e) for e in events})
-        return copy.deepcopy(doc)
-
-    def relay(self, publish=None, *, mine: bool = False) -> int:
-        done = 0
-        for col in self.collections.values():
-            for doc in col.values():
-                if not isinstance(doc, dict):
-                    continue  # import_files parts
-                for entry in doc.pop("outbox", {}).values():
-                    self.published.append((entry["type"], entry["body"]))
-                    done += 1
-        return done
 
     def events_of(self, event_type: str) -> list[dict]:
         """What relaying now would publish (and has published) of one type."""

@@ -1,73 +1,20 @@
-"""A hand-written in-memory fake of :class:`services.notify.store.NotifyStore` (same methods, same
-``change``/``create`` semantics: guarded by ``expect``, ``_v`` counted, events and the audit event of
-``audit=`` kept in the document's ``outbox``, NotFound / Conflict / DuplicateKeyError), and fakes of the senders and the courier, for the
-use-case tests in tests/unit/test_notify_app.py. No RabbitMQ, no FerretDB."""
+"""A hand-written in-memory fake of :class:`services.notify.store.NotifyStore` (same methods) on the shared
+:class:`tests.unit.fake_store.FakeStore` (the ``change``/``create`` contract), and fakes of the senders
+and the courier, for the use-case tests in tests/unit/test_notify_app.py. No RabbitMQ, no FerretDB."""
 
 from __future__ import annotations
 
 import copy
 from datetime import datetime
 
-from pymongo.errors import DuplicateKeyError
-
 from dmlib.errors import Conflict, NotFound
 from services.notify.delivery import Permanent, Transient
 from services.notify.rules import FINAL
+from tests.unit.fake_store import FakeStore
 
 
-def _matches(doc: dict, expect: dict) -> bool:
-    return all(doc.get(k) == v for k, v in expect.items())
-
-
-class FakeNotifyStore:
-    def __init__(self):
-        self.data: dict[str, dict[str, dict]] = {}
-
-    def _c(self, name: str) -> dict[str, dict]:
-        return self.data.setdefault(name, {})
-
-    # --- the one way to change state ----------------------------------------------------------
-    def change(
-        self,
-        collection,
-        doc_id,
-        *,
-        expect=None,
-        set=None,  # noqa: A002
-        inc=None,
-        events=(),
-        conflict=None,
-        audit=None,
-    ):
-        docs = self._c(collection)
-        doc = docs.get(doc_id)
-        if doc is None:
-            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
-        if not _matches(doc, dict(expect or {})):
-            raise (conflict(doc) if conflict else Conflict("changed meanwhile", details={"id": doc_id}))
-        events = [*events, *([audit.event(copy.deepcopy(doc), set, inc, service="notify")] if audit else [])]
-        for key, value in (set or {}).items():
-            target, *rest = key.split(".", 1)
-            if rest:
-                doc.setdefault(target, {})[rest[0]] = copy.deepcopy(value)
-            else:
-                doc[key] = copy.deepcopy(value)
-        for key, n in {"_v": 1, **(inc or {})}.items():
-            doc[key] = (doc.get(key) or 0) + n
-        for e in events:
-            doc.setdefault("outbox", {})[e["body"]["event_id"]] = copy.deepcopy(e)
-        return copy.deepcopy(doc)
-
-    def create(self, collection, doc, *, events=(), audit=None):
-        docs = self._c(collection)
-        if doc["_id"] in docs:
-            raise DuplicateKeyError(f"duplicate {doc['_id']}")
-        events = [*events, *([audit.event(None, doc, service="notify")] if audit else [])]
-        full = {**copy.deepcopy(doc), "_v": 0}
-        if events:
-            full["outbox"] = {e["body"]["event_id"]: copy.deepcopy(e) for e in events}
-        docs[doc["_id"]] = full
-        return copy.deepcopy(full)
+class FakeNotifyStore(FakeStore):
+    service = "notify"
 
     def change_or_create(self, collection, doc_id, new, *, expect=None, set=None, inc=None, audit=None):  # noqa: A002
         try:
@@ -75,15 +22,11 @@ class FakeNotifyStore:
         except NotFound:
             return self.create(collection, {"_id": doc_id, **new}, audit=audit)
 
-    def events(self) -> list[dict]:
-        """Every event committed to an outbox (what the relay would publish)."""
-        return [e for docs in self.data.values() for d in docs.values() for e in d.get("outbox", {}).values()]
-
     def _insert_new(self, collection, docs) -> set[str]:
         new = set()
         for d in docs:
-            if d["_id"] not in self._c(collection):
-                self._c(collection)[d["_id"]] = copy.deepcopy(d)
+            if d["_id"] not in self.col(collection):
+                self.col(collection)[d["_id"]] = copy.deepcopy(d)
                 new.add(d["_id"])
         return new
 
@@ -96,7 +39,7 @@ class FakeNotifyStore:
         return self._insert_new("inbox", docs)
 
     def get_outbox(self, message_id):
-        doc = self._c("outbox").get(message_id)
+        doc = self.col("outbox").get(message_id)
         return copy.deepcopy(doc) if doc else None
 
     def take(self, msg, at, until):
@@ -135,19 +78,21 @@ class FakeNotifyStore:
         self._insert_new("due", [{"_id": i, "at": datetime(2026, 12, 1)} for i in message_ids])
 
     def settle(self, message_id):
-        self._c("due").pop(message_id, None)
+        self.col("due").pop(message_id, None)
 
     def owed(self):
-        return [copy.deepcopy(d) for d in self._c("due").values()]
+        return [copy.deepcopy(d) for d in self.col("due").values()]
 
     def outbox_of(self, union_ids, limit=5000):
-        docs = [copy.deepcopy(d) for d in self._c("outbox").values() if set(d["union_path"]) & set(union_ids)]
+        docs = [
+            copy.deepcopy(d) for d in self.col("outbox").values() if set(d["union_path"]) & set(union_ids)
+        ]
         docs.sort(key=lambda d: d["at"], reverse=True)
         return docs[:limit] if limit else docs
 
     # --- the inbox view ----------------------------------------------------------------------------
     def get_box(self, member_id):
-        return copy.deepcopy(self._c("boxes").get(member_id)) or {
+        return copy.deepcopy(self.col("boxes").get(member_id)) or {
             "_id": member_id,
             "items": [],
             "unread": [],
@@ -158,7 +103,7 @@ class FakeNotifyStore:
 
     def push_to_boxes(self, member_ids):
         for member_id, mid in member_ids.items():
-            box = self._c("boxes").setdefault(
+            box = self.col("boxes").setdefault(
                 member_id, {"_id": member_id, "items": [], "unread": [], "feed_union": None, "feed_seen": 0}
             )
             if mid not in box["items"]:
@@ -169,7 +114,7 @@ class FakeNotifyStore:
         return self.get_box(member_id)  # no broadcasts in the fake: named audiences are pushed to boxes
 
     def inbox_messages(self, ids, locale=None):  # one text per message in the fake: no other locale
-        return [copy.deepcopy(self._c("inbox")[i]) for i in ids if i in self._c("inbox")]
+        return [copy.deepcopy(self.col("inbox")[i]) for i in ids if i in self.col("inbox")]
 
     def mark_read(self, member_id, message_id, at):
         try:
@@ -179,14 +124,14 @@ class FakeNotifyStore:
             marked = True
         except (Conflict, NotFound):
             marked = False
-        box = self._c("boxes").get(member_id)
+        box = self.col("boxes").get(member_id)
         if box and message_id in box["unread"]:
             box["unread"].remove(message_id)
         return marked
 
     # --- preferences, limits, digests -----------------------------------------------------------
     def get_prefs(self, member_id):
-        return copy.deepcopy(self._c("prefs").get(member_id))
+        return copy.deepcopy(self.col("prefs").get(member_id))
 
     def put_prefs(self, member_id, channels, digest, at, audit=None):
         values = {"channels": channels, "digest": digest, "updated_at": at}
@@ -214,7 +159,7 @@ class FakeNotifyStore:
     def pending_digests(self, through_day):
         return [
             copy.deepcopy(d)
-            for d in self._c("digests").values()
+            for d in self.col("digests").values()
             if d["status"] == "pending" and d["day"] <= through_day
         ]
 
@@ -228,7 +173,7 @@ class FakeNotifyStore:
         return True
 
     def get_fanout(self, event_id):
-        return copy.deepcopy(self._c("fanouts").get(event_id))
+        return copy.deepcopy(self.col("fanouts").get(event_id))
 
 
 class FakeSenders:

@@ -1,116 +1,60 @@
 """Hand-written fakes for the surveys use cases (services/surveys/app.py): an in-memory store with the
-methods of :class:`services.surveys.store.SurveysStore` (including ``Store.change``/``create`` semantics:
-guarded, ``_v``, events and the audit event in the outbox, NotFound/Conflict, duplicate ``_id``), a
-directory of unions, rosters, departments and delegates, and the respondent keys. No RabbitMQ, no
-FerretDB, no mocks."""
+methods of :class:`services.surveys.store.SurveysStore` on the shared
+:class:`tests.unit.fake_store.FakeStore` (the ``Store.change``/``create`` contract), a directory of
+unions, rosters, departments and delegates, and the respondent keys. No RabbitMQ, no FerretDB, no mocks."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from dmlib.errors import Conflict, Forbidden, NotFound
+from dmlib.errors import Forbidden, NotFound
 from services.surveys import rules
 from services.surveys.store import audience_collection, responses_collection
+from tests.unit.fake_store import FakeStore
 
 
-class FakeSurveysStore:
-    def __init__(self):
-        self.collections: dict[str, dict[Any, dict]] = {}
-
-    def _col(self, name: str) -> dict[Any, dict]:
-        return self.collections.setdefault(name, {})
-
-    # --- the one way to change state -------------------------------------------------------------
-    def create(
-        self, collection: str, doc: Mapping[str, Any], *, events: Iterable[Mapping[str, Any]] = (), audit=None
-    ):
-        col = self._col(collection)
-        if doc["_id"] in col:
-            raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
-        full = {**copy.deepcopy(dict(doc)), "_v": 0}
-        events = [*events, *([audit.event(None, doc, service="surveys")] if audit else [])]
-        if events:
-            full["outbox"] = {e["body"]["event_id"]: copy.deepcopy(dict(e)) for e in events}
-        col[doc["_id"]] = full
-        return copy.deepcopy(full)
-
-    def change(
-        self,
-        collection: str,
-        doc_id: Any,
-        *,
-        expect=None,
-        set=None,
-        inc=None,
-        events=(),  # noqa: A002
-        conflict=None,
-        audit=None,
-    ) -> dict:
-        doc = self._col(collection).get(doc_id)
-        if doc is None:
-            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
-        for k, v in (expect or {}).items():
-            if doc.get(k) != v:
-                raise Conflict("changed by someone else meanwhile", details={"id": doc_id})
-        events = [*events, *([audit.event(copy.deepcopy(doc), set, inc, service="surveys")] if audit else [])]
-        doc.update(copy.deepcopy(dict(set or {})))
-        for k, n in {"_v": 1, **(inc or {})}.items():
-            doc[k] = (doc.get(k) or 0) + n
-        if events:
-            doc.setdefault("outbox", {}).update(
-                {e["body"]["event_id"]: copy.deepcopy(dict(e)) for e in events}
-            )
-        return copy.deepcopy(doc)
-
-    def pending_events(self) -> list[tuple[str, dict]]:
-        return [
-            (e["type"], e["body"])
-            for col in self.collections.values()
-            for d in col.values()
-            for e in d.get("outbox", {}).values()
-        ]
+class FakeSurveysStore(FakeStore):
+    service = "surveys"
 
     # --- surveys ---------------------------------------------------------------------------------
     def survey(self, survey_id):
-        return copy.deepcopy(self._col("surveys").get(survey_id))
+        return copy.deepcopy(self.col("surveys").get(survey_id))
 
     def answering_survey(self, survey_id):
         return self.survey(survey_id)
 
     def surveys_of(self, union_id):
-        return [copy.deepcopy(s) for s in self._col("surveys").values() if s["union_id"] == union_id]
+        return [copy.deepcopy(s) for s in self.col("surveys").values() if s["union_id"] == union_id]
 
     def surveys_in(self, statuses):
-        return [copy.deepcopy(s) for s in self._col("surveys").values() if s["status"] in statuses]
+        return [copy.deepcopy(s) for s in self.col("surveys").values() if s["status"] in statuses]
 
     # --- audience --------------------------------------------------------------------------------
     def add_audience(self, survey_id, members):
-        col = self._col(audience_collection(survey_id))
+        col = self.col(audience_collection(survey_id))
         for m in members:
             col.setdefault(m["_id"], copy.deepcopy(m))
 
     def audience_member(self, survey_id, member_id):
-        return copy.deepcopy(self._col(audience_collection(survey_id)).get(member_id))
+        return copy.deepcopy(self.col(audience_collection(survey_id)).get(member_id))
 
     def audience_page(self, survey_id, offset, limit):
         return [
             copy.deepcopy(m)
-            for m in list(self._col(audience_collection(survey_id)).values())[offset : offset + limit]
+            for m in list(self.col(audience_collection(survey_id)).values())[offset : offset + limit]
         ]
 
     # --- drafts ----------------------------------------------------------------------------------
     def draft(self, respondent):
-        return copy.deepcopy(self._col("drafts").get(respondent))
+        return copy.deepcopy(self.col("drafts").get(respondent))
 
     def save_draft(self, respondent, survey_id, answers, at):
-        first = respondent not in self._col("drafts")
-        self._col("drafts")[respondent] = {
+        first = respondent not in self.col("drafts")
+        self.col("drafts")[respondent] = {
             "_id": respondent,
             "survey_id": survey_id,
             "a": copy.deepcopy(answers),
@@ -119,59 +63,59 @@ class FakeSurveysStore:
         return first
 
     def drop_draft(self, respondent):
-        return self._col("drafts").pop(respondent, None) is not None
+        return self.col("drafts").pop(respondent, None) is not None
 
     # --- responses -------------------------------------------------------------------------------
     def insert_response(self, survey_id, doc):
-        col = self._col(responses_collection(survey_id))
+        col = self.col(responses_collection(survey_id))
         if doc["_id"] in col:
             raise DuplicateKeyError(f"E11000 duplicate key {doc['_id']}")
         col[doc["_id"]] = copy.deepcopy(doc)
 
     def response(self, survey_id, respondent):
-        return copy.deepcopy(self._col(responses_collection(survey_id)).get(respondent))
+        return copy.deepcopy(self.col(responses_collection(survey_id)).get(respondent))
 
     def has_response(self, survey_id, respondent):
-        return respondent in self._col(responses_collection(survey_id))
+        return respondent in self.col(responses_collection(survey_id))
 
     def delete_response(self, survey_id, respondent):
-        self._col(responses_collection(survey_id)).pop(respondent, None)
+        self.col(responses_collection(survey_id)).pop(respondent, None)
 
     def response_page(self, survey_id, offset, limit):
         return [
             copy.deepcopy(r)
-            for r in list(self._col(responses_collection(survey_id)).values())[offset : offset + limit]
+            for r in list(self.col(responses_collection(survey_id)).values())[offset : offset + limit]
         ]
 
     def iter_responses(self, survey_id, projection=None):
-        return iter(copy.deepcopy(list(self._col(responses_collection(survey_id)).values())))
+        return iter(copy.deepcopy(list(self.col(responses_collection(survey_id)).values())))
 
     def add_texts(self, survey_id, respondent, texts, name):
-        col = self._col(f"texts_{survey_id}")
+        col = self.col(f"texts_{survey_id}")
         for q, t in texts.items():
             col.setdefault(f"{q}|{respondent}", {"_id": f"{q}|{respondent}", "q": q, "text": t, "name": name})
 
     def drop_texts(self, survey_id, respondent, question_ids):
         for q in question_ids:
-            self._col(f"texts_{survey_id}").pop(f"{q}|{respondent}", None)
+            self.col(f"texts_{survey_id}").pop(f"{q}|{respondent}", None)
 
     def texts(self, survey_id, question_id, search, skip, limit):
         found = [
             {"text": d["text"], "name": d["name"]}
-            for d in self._col(f"texts_{survey_id}").values()
+            for d in self.col(f"texts_{survey_id}").values()
             if d["q"] == question_id and (not search or search.casefold() in d["text"].casefold())
         ]
         return found[skip : skip + limit], len(found)
 
     # --- counters --------------------------------------------------------------------------------
     def tally(self, tally_id):
-        return copy.deepcopy(self._col("tallies").get(tally_id, {}))
+        return copy.deepcopy(self.col("tallies").get(tally_id, {}))
 
     def tallies(self, tally_ids):
         return {t: self.tally(t) for t in tally_ids}
 
     def bump(self, tally_id, inc, low=None, high=None, unless_closed=False):
-        tallies = self._col("tallies")
+        tallies = self.col("tallies")
         if unless_closed and (tally_id not in tallies or tallies[tally_id].get("closed")):
             return False
         t = tallies.setdefault(tally_id, {"_id": tally_id})
@@ -183,11 +127,11 @@ class FakeSurveysStore:
         return True
 
     def close_tally(self, survey_id):
-        self._col("tallies").setdefault(survey_id, {"_id": survey_id})["closed"] = True
+        self.col("tallies").setdefault(survey_id, {"_id": survey_id})["closed"] = True
 
     def replace_tallies(self, survey_id, tallies):
         for tally_id, counters in tallies.items():
-            self._col("tallies")[tally_id] = {"_id": tally_id, **copy.deepcopy(counters)}
+            self.col("tallies")[tally_id] = {"_id": tally_id, **copy.deepcopy(counters)}
 
 
 class FakeDirectory:

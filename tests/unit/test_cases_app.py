@@ -570,3 +570,11 @@ def test_no_reminder_right_after_dispatch(env):
     # 1.5 working hours later: the second half of the 2-hour sign-for limit
     assert app.check_limits(store, clock() + timedelta(minutes=90), settings)["reminded"] == 1
     assert [b["limit"] + ":" + b["when"] for _, b in store.committed("case_reminded")] == ["sign_for:before"]
+
+
+def test_a_filing_retried_with_its_key_files_one_case(env):
+    store = env[0]
+    first = file(env, client_key="c-1")
+    assert file(env, client_key="c-1") == first and len(store.col("cases")) == 1
+    assert [t for t, _ in store.committed("case_received")] == ["case_received"]
+    assert file(env, client_key="c-2")["_id"] != first["_id"]

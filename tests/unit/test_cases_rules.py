@@ -74,6 +74,15 @@ def test_round_limits_and_a_transfer_keeps_the_deadline():
     assert later["contact"] == end_of(2026, 10, 10)
 
 
+def test_a_new_round_carries_its_limits_and_nothing_done_yet():
+    limits = rules.Limits()
+    rnd = rules.new_round(2, cst(2026, 9, 25), "difficult", limits)
+    assert (rnd["round"], rnd["complexity"], rnd["limit_days"]) == (2, "difficult", 15)
+    assert rnd["due"] == rules.round_limits(cst(2026, 9, 25), "difficult", limits)
+    assert rnd["met"] == {"sign_for": None, "contact": None, "reply": None}
+    assert (rnd["reply"], rnd["rating"], rnd["reminded"], rnd["interim"]) == (None, None, [], [])
+
+
 @pytest.mark.parametrize(
     ("state", "action", "ok"),
     [

@@ -356,7 +356,24 @@ def test_poll_closed_records_from_voting_not_from_the_event(world):
     assert decided["state"] == "failed" and decided["outcome"]["yes"] == 50
     assert app.poll_closed(store, clock, peers, forged) is None  # redelivered: already decided
     assert len(store.committed("resolution_failed")) == 1
-    assert "congress.vote_closed" not in store.audits()  # the system's change is not audited
+    # the outcome is in the audit log all the same, recorded by the congress service as the system
+    [entry] = [b for t, b in store.events if t == "change_recorded" and b["action"] == "congress.vote_closed"]
+    assert (entry["actor"]["member_id"], entry["role"]) == ("service:congress", "system")
+    assert (
+        entry["note"]["yes"] == 50
+        and entry["union_id"] == store.get_session(decided["session_id"])["union_id"]
+    )
+
+
+def test_an_admin_close_that_loses_the_race_to_poll_closed_leaves_one_vote_closed_entry(world):
+    store, peers = world
+    _, item = convened(world, present=90)
+    poll_id = app.open_vote(store, ADMIN, clock, peers, item)["poll_id"]
+    peers.result(poll_id, yes=70, no=20)
+    peers.polls[poll_id]["status"] = "closed"
+    app.poll_closed(store, clock, peers, {"owner": "congress", "ref": item, "poll_id": poll_id})
+    assert app.close_vote(store, ADMIN, clock, peers, item)["state"] == "adopted"
+    assert store.audits().count("congress.vote_closed") == 1
 
 
 def test_close_a_session_fixes_the_present(world):
@@ -390,3 +407,18 @@ def test_a_planned_session_may_be_called_off(world):
     assert app.get_session(store, d(1), sid)["state"] == "closed"
     with pytest.raises(Forbidden):
         app.get_session(store, member("X0001", "u02"), sid)
+
+
+def test_a_session_plan_retried_with_its_key_returns_the_first(world):
+    store, _ = world
+    data = {
+        "kind": "ordinary",
+        "title": "第一次会议",
+        "scheduled_at": None,
+        "agenda": [],
+        "client_key": "s-1",
+    }
+    first = app.create_session(store, ADMIN, clock, TERM, dict(data))
+    again = app.create_session(store, ADMIN, clock, TERM, dict(data))
+    assert again == first and len(store.col("sessions")) == 1 and store.types().count("session_planned") == 1
+    assert app.create_session(store, ADMIN, clock, TERM, {**data, "client_key": "s-2"})["id"] != first["id"]

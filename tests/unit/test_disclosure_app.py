@@ -462,3 +462,34 @@ def test_the_systems_changes_and_first_reads_are_not_audited(world):
     app.rebuild_union_index(world.store, SYSTEM, "u01")
     assert world.store.get_item(item["id"])["read_count"] == 2
     assert world.audits() == []
+
+
+# --- retried creates (issue 18: an idempotency key) --------------------------------------------------
+def test_a_publish_retried_with_its_key_returns_the_first_item(world):
+    first = world.publish(client_key="k-1")
+    again = world.publish(client_key="k-1", title="三月安全检查（重发）")
+    assert (again["id"], again["title"]) == (first["id"], first["title"]) and len(
+        world.store.col("items")
+    ) == 1
+    assert [k for k, _ in world.events()] == ["disclosure_published"]
+    other = world.publish(client_key="k-2")
+    assert other["id"] != first["id"] and len(world.store.col("items")) == 2
+    assert world.publish(actor=union_admin("u01", "A2"), client_key="k-1")["id"] not in (
+        first["id"],
+        other["id"],
+    )
+
+
+def test_a_refused_publish_leaves_its_key_free(world):
+    with pytest.raises(BadInput):
+        world.publish(client_key="k-1", attachments=[{"filename": "a.exe", "content_b64": "!!"}])
+    assert world.publish(client_key="k-1")["title"] == "三月安全检查"
+
+
+def test_a_question_retried_with_its_key_is_asked_once(world):
+    item = world.publish()
+    data = {"text": "夜班补贴？", "anonymous": False, "client_key": "q-1"}
+    first = app.ask_question(world.store, M1, world.clock, world.settings, item["id"], data)
+    again = app.ask_question(world.store, M1, world.clock, world.settings, item["id"], data)
+    assert again["id"] == first["id"] and len(world.store.col("questions")) == 1
+    assert world.store.get_item(item["id"])["questions_total"] == 1

@@ -316,8 +316,8 @@ def test_a_session_election_opens_only_as_the_sessions_open_item_with_a_quorum(p
     out = app.open_voting(p, ADMIN, eid, {})
     # due = the delegates present when voting opened: turnout > 2/3 of 5 → 4, majority > 1/2 of 5 → 3
     assert out["due"] == 5 and out["turnout_required"] == 4 and out["majority_required"] == 3
-    opened = [e for e in p.store.events if e["type"] == "round_opened"]
-    assert opened[-1]["body"]["session_id"] == "s1" and opened[-1]["body"]["electorate"] == "session"
+    opened = [b for t, b in p.store.events if t == "round_opened"]
+    assert opened[-1]["session_id"] == "s1" and opened[-1]["electorate"] == "session"
 
 
 def test_only_the_delegates_present_at_the_opening_vote(p):

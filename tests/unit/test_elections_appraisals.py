@@ -117,7 +117,7 @@ def test_awards_nomination_vote_with_k_limit_and_the_awarded_list(p):
     assert closed["results"]["good_manager"]["ranking"][0] == {"nominee": "M06003", "votes": 8}
     published = ap.publish_awards(p, FED_ADMIN, aid)
     assert published["status"] == "published"
-    body = next(e["body"] for e in p.store.events if e["type"] == "awards_published")
+    body = next(b for t, b in p.store.events if t == "awards_published")
     assert body["awarded"] == {"good_worker": ["M05003", "M06002"], "good_manager": ["M06003"]}
 
 
@@ -183,12 +183,12 @@ def test_a_tie_at_the_last_place_is_settled_by_the_admins_recorded_and_audited(p
     assert result["awarded"] == ["M05003"] and result["tied"] == []
     assert result["settled"]["tied"] == ["M05002", "M05003", "M05004"]
     assert result["settled"]["reason"] == "工会委员会研究决定" and result["settled"]["by"] == "M05001"
-    audit = [e for e in p.store.events if e["type"] == "change_recorded"][-1]["body"]
+    audit = [b for t, b in p.store.events if t == "change_recorded"][-1]
     assert audit["action"] == "elections.award_tie_settled"
     with pytest.raises(Conflict):  # settled: no tie left
         ap.settle_award_tie(p, ADMIN, aid, c.AwardTieIn().load(tie))
     published = ap.publish_awards(p, ADMIN, aid)
-    body = next(e["body"] for e in p.store.events if e["type"] == "awards_published")
+    body = next(b for t, b in p.store.events if t == "awards_published")
     assert published["status"] == "published" and body["awarded"]["good_worker"] == ["M05003"]
     assert p.peers.titles[aid] == [
         {"member_id": "M05003", "category": "good_worker", "title": "2024年双爱双评 · 爱企业的好职工"}

@@ -53,5 +53,5 @@ def test_links_are_signed_per_owner_and_revoked_once(p):  # noqa: F811
     with pytest.raises(Forbidden) as refused:
         projector.by_link(p, KEY, link["token"])
     assert refused.value.details == {"revoked": True}
-    actions = [e["body"]["action"] for e in p.store.events if e["type"] == "change_recorded"]
+    actions = [b["action"] for t, b in p.store.events if t == "change_recorded"]
     assert actions[-2:] == ["elections.projector_link_created", "elections.projector_link_revoked"]

@@ -2,12 +2,14 @@
 (with a hand-written fake of the one collection it uses). Over the real broker: tests/adversarial."""
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from pymongo.errors import DuplicateKeyError
 
 from dmlib.events import (
     PUBLIC_KEYS_CONFIG,
+    RUNNING_LEASE,
     begin_handling,
     event_keys,
     finish_handling,
@@ -117,7 +119,11 @@ class FakeProcessed:
         return self.docs.get(query["_id"])
 
     def update_one(self, query, change):
-        self.docs[query["_id"]].update(change["$set"])
+        doc = self.docs.get(query["_id"])
+        hit = doc is not None and all(doc.get(k) == v for k, v in query.items())
+        if hit:
+            doc.update(change["$set"])
+        return SimpleNamespace(modified_count=int(hit))
 
 
 class FakeDb:
@@ -135,3 +141,18 @@ def test_replays_are_refused_but_an_unfinished_event_is_taken_again_when_redeliv
     assert begin_handling(db, "h", "e1", redelivered=True).startswith("replayed")  # done: never again
     db.processed_events.docs["h:old"] = {"_id": "h:old"}  # recorded by the former first_time
     assert begin_handling(db, "h", "old", redelivered=True).startswith("replayed")
+
+
+def test_a_running_record_left_by_an_outage_is_taken_again_once_its_lease_is_over():
+    """The database went away between the handler's effect and finish_handling: the record stays
+    ``running``; a copy within the lease is refused, the first copy after it runs the handler again (and
+    renews the lease, so a second late copy is refused)."""
+    db, start = FakeDb(), datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    assert begin_handling(db, "h", "e1", redelivered=False, now=start) is None
+    late = start + RUNNING_LEASE + timedelta(seconds=1)
+    assert begin_handling(db, "h", "e1", redelivered=False, now=start + RUNNING_LEASE).startswith("replayed")
+    assert begin_handling(db, "h", "e1", redelivered=False, now=late) is None
+    assert begin_handling(db, "h", "e1", redelivered=False, now=late).startswith("replayed")
+    finish_handling(db, "h", "e1")
+    after = late + 10 * RUNNING_LEASE
+    assert begin_handling(db, "h", "e1", redelivered=False, now=after).startswith("replayed")  # done

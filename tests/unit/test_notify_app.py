@@ -105,9 +105,9 @@ def test_transient_failures_retry_then_fail_with_the_event_in_the_same_write():
     doc = store.get_outbox(mid)
     assert doc["status"] == "failed" and doc["attempts"] == 2 and store.owed() == []
     assert statuses(store, mid) == ["queued", "retrying", "failed"]
-    [failed] = store.events()
-    assert failed["type"] == "notification_failed"
-    assert failed["body"]["message_id"] == mid and failed["body"]["attempts"] == 2
+    [(kind, failed)] = store.committed()
+    assert kind == "notification_failed"
+    assert failed["message_id"] == mid and failed["attempts"] == 2
 
 
 def test_a_permanent_failure_fails_at_once():
@@ -115,7 +115,7 @@ def test_a_permanent_failure_fails_at_once():
     mid = queue(store)
     d.senders.fail = [Permanent("refused")]
     assert app.deliver(store, clock, d, mid) == "failed" and d.courier.retries == []
-    assert [e["body"]["reason"] for e in store.events()] == ["refused"]
+    assert [b["reason"] for _, b in store.committed()] == ["refused"]
 
 
 def test_no_address_or_no_member_is_skipped_and_members_down_is_retried():
@@ -239,7 +239,7 @@ def test_preferences_are_replaced_and_read_back():
 
 
 def audits(store):
-    return [e["body"] for e in store.events() if e["type"] == "change_recorded"]
+    return [b for _, b in store.committed("change_recorded")]
 
 
 def test_a_members_preference_change_leaves_one_audit_entry_and_a_refused_one_none():

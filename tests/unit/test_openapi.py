@@ -96,3 +96,21 @@ def test_documented_shapes_found_by_the_fuzz_tier(spec):
     assert {"me", "is_admin"} <= set(schemas["CampaignOut"]["properties"])
     assert "(?" not in schemas["ImportIn"]["properties"]["filename"]["pattern"]
     assert "/api/v1/{rest}" not in spec["paths"]
+
+
+def test_the_retryable_creates_take_an_idempotency_key(spec):
+    keyed = {
+        op["operationId"]
+        for _, _, op in operations(spec)
+        if any(
+            p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in op.get("parameters", [])
+        )
+    }
+    assert keyed == {
+        "api_publish_disclosure",
+        "api_ask_question",
+        "api_create_session",
+        "api_proposals_create_proposal",
+        "api_file_case",
+        "api_record_call",
+    }

@@ -473,3 +473,12 @@ def test_review_assign_reply_and_rate_refused_leave_no_audit_entry(world):
         with pytest.raises((Forbidden, Conflict)):
             call()
     assert len(audits(store)) == count
+
+
+def test_a_draft_retried_with_its_key_is_drafted_once(world):
+    store, clock, peers = world
+    first = app.create_proposal(store, d(1), clock, peers, SID, {**DRAFT, "client_key": "p-1"})
+    again = app.create_proposal(store, d(1), clock, peers, SID, {**DRAFT, "client_key": "p-1"})
+    assert again == first and len(store.col("proposals")) == 1
+    other = app.create_proposal(store, d(2), clock, peers, SID, {**DRAFT, "client_key": "p-1"})
+    assert other["_id"] != first["_id"]  # another delegate's key is another request

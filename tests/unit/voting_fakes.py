@@ -1,68 +1,43 @@
 """Hand-written fakes for the voting service's use cases (cosmicpython style): an in-memory
-:class:`FakeVotingStore` with the methods of :class:`services.voting.store.VotingStore` and the
-``change``/``create`` semantics of :mod:`dmlib.state` (guarded by ``expect``, ``_v`` +1, events in the
-document's ``outbox``, NotFound / Conflict / DuplicateKeyError), fake ballot keys, a fake members
-service, a settable clock, and :func:`ports` to put them together."""
+:class:`FakeVotingStore` with the methods of :class:`services.voting.store.VotingStore` on the shared
+:class:`tests.unit.fake_store.FakeStore` (the ``change``/``create`` contract of :mod:`dmlib.state`), fake
+ballot keys, a fake members service, a settable clock, and :func:`ports` to put them together."""
 
 from __future__ import annotations
 
 import copy
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from dmlib.errors import NotFound, ServiceUnavailable
-from dmlib.state import default_conflict
 from services.voting import tally as t
 from services.voting.polls import Ports
 from services.voting.providers import OpenDocCache
+from tests.unit.fake_store import FakeStore
 
 KEY = b"unit-test-voting-key"
 
 
-def _matches(doc: dict, expect: dict) -> bool:
-    """The subset of MongoDB's filter language the use cases use: equality, ``$ne``, ``$in``, ``$exists``."""
-    for key, want in expect.items():
-        have = doc.get(key, _MISSING)
-        if isinstance(want, dict) and want and all(k.startswith("$") for k in want):
-            for op, arg in want.items():
-                if op == "$ne" and have is not _MISSING and have == arg:
-                    return False
-                if op == "$in" and (have is _MISSING or have not in arg):
-                    return False
-                if op == "$exists" and (have is not _MISSING) != bool(arg):
-                    return False
-        elif (None if have is _MISSING else have) != want:
-            return False
-    return True
-
-
-_MISSING = object()
-
-
-def _set_path(doc: dict, path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for p in parents:
-        doc = doc.setdefault(p, {})
-    doc[last] = value
-
-
-class FakeVotingStore:
-    """In memory: ``docs[collection][id]``, ``ballots[poll]`` (insertion-ordered dicts), ``tallies[poll]``
-    (choice: one document; rating: ``{"parts": {subject: counts}}``), ``followups``. ``events`` lists
-    every committed event ``(type, body)`` in commit order; ``casts_pending`` the batch markers; ``fail_on`` makes a method raise
+class FakeVotingStore(FakeStore):
+    """In memory (on the shared :class:`tests.unit.fake_store.FakeStore`): ``docs[collection][id]``,
+    ``ballots[poll]`` (insertion-ordered dicts), ``tallies[poll]`` (choice: one document; rating:
+    ``{"parts": {subject: counts}}``), ``followups``. ``events`` lists every committed event ``(type,
+    body)`` in commit order; ``casts_pending`` the batch markers; ``fail_on`` makes a method raise
     ServiceUnavailable once (an outage)."""
 
+    service = "voting"
+
     def __init__(self):
-        self.docs: dict[str, dict[Any, dict]] = {"polls": {}, "campaigns": {}}
+        super().__init__()
+        self.docs = self.collections
+        self.col("polls")
+        self.col("campaigns")
         self.ballots: dict[str, dict[str, dict]] = {}
         self.tallies: dict[str, dict] = {}
         self.followups: dict[str, dict] = {}
         self.casts_pending: dict[str, dict] = {}
-        self.events: list[tuple[str, dict]] = []
-        self.batches: list[str] = []
         self.shuffled: set[str] = set()
         self.fail_on: set[str] = set()
 
@@ -71,45 +46,8 @@ class FakeVotingStore:
             self.fail_on.discard(name)
             raise ServiceUnavailable(f"fake outage in {name}")
 
-    # --- dmlib.state semantics -------------------------------------------------------------------
-    def change(
-        self, collection, doc_id, *, expect=None, set=None, inc=None, events=(), conflict=None, audit=None
-    ):  # noqa: A002
-        self._maybe_fail("change")
-        doc = self.docs[collection].get(doc_id)
-        if doc is None:
-            raise NotFound(f"no {collection} {doc_id}", details={"id": doc_id})
-        if not _matches(doc, dict(expect or {})):
-            raise (conflict or default_conflict(collection, doc_id, dict(expect or {})))(doc)
-        before = copy.deepcopy(doc)
-        for path, value in (set or {}).items():
-            _set_path(doc, path, copy.deepcopy(value))
-        for path, n in (inc or {}).items():
-            doc[path] = doc.get(path, 0) + n
-        doc["_v"] = doc.get("_v", 0) + 1
-        self._commit(doc, [*events, *self._audit(audit, before, set, inc)])
-        return copy.deepcopy(doc)
-
-    def create(self, collection, doc, *, events=(), audit=None):
-        self._maybe_fail("create")
-        if doc["_id"] in self.docs[collection]:
-            raise DuplicateKeyError(f"{collection} {doc['_id']} exists")
-        full = {**copy.deepcopy(doc), "_v": 0}
-        self.docs[collection][doc["_id"]] = full
-        self._commit(full, [*events, *self._audit(audit, None, doc, None)])
-        return copy.deepcopy(full)
-
-    @staticmethod
-    def _audit(audit, before, set, inc):  # noqa: A002
-        """The ``change_recorded`` event of an audited write (as :meth:`dmlib.storage.Store.change`)."""
-        if audit is None:
-            return []
-        return [audit.event(before, set, inc, service="voting", request_id=None)]
-
-    def _commit(self, doc: dict, events) -> None:
-        for e in events:
-            doc.setdefault("outbox", {})[e["body"]["event_id"]] = e
-            self.events.append((e["type"], e["body"]))
+    def _attempt(self, op: str, collection: str) -> None:
+        self._maybe_fail(op)
 
     def event_types(self) -> list[str]:
         return [kind for kind, _ in self.events]
