@@ -67,8 +67,9 @@ FIGURES = ("mandatory_reads", "proposals_open")
 
 def gather(calls: Mapping[str, Callable], timeout: float = NEEDS_TIMEOUT_S, clock=time.monotonic) -> dict:
     """``{name: answer or None}`` for ``{name: rpc method}``: every call is sent before any reply is
-    awaited (``call_async``), then each reply gets what is left of one ``timeout`` (seconds). A call
-    that fails to send, answers with an error or is not back in time gives None (logged), never raises."""
+        awaited (``call_async``), then each reply gets what is left of one ``timeout`` (seconds; once it
+    has passed, a reply already back is still taken). A call
+        that fails to send, answers with an error or is not back in time gives None (logged), never raises."""
     pending: dict[str, object] = {}
     out: dict[str, object] = {}
     for name, method in calls.items():
@@ -80,10 +81,7 @@ def gather(calls: Mapping[str, Callable], timeout: float = NEEDS_TIMEOUT_S, cloc
     end = clock() + timeout
     for name, reply in pending.items():
         out[name] = None
-        left = end - clock()
-        if left <= 0:
-            log.warning("needs_of: %s not back in time", name)
-            continue
+        left = max(0.0, end - clock())  # past the deadline: only a reply already back is taken
         try:
             with eventlet.Timeout(left, False):
                 out[name] = reply.result()
