@@ -33,6 +33,7 @@ NEEDS_TIMEOUT_S = 4.0
 
 #: The services asked, in the order their parts appear: (dependency name on the gateway, service name).
 NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
+    ("voting_rpc", "voting"),
     ("surveys_rpc", "surveys"),
     ("proposals_rpc", "proposals"),
     ("disclosure_rpc", "disclosure"),
@@ -41,6 +42,7 @@ NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
 
 #: Where each kind of thing to do is done: a format string over the item (``id``, ``scope``, ``union_id``).
 ITEM_LINKS: dict[str, str] = {
+    "campaign_open": "/evaluations/{id}/rate",
     "survey_open": "/surveys/{id}",
     "proposal_cosign": "/proposals/{id}",
     "proposal_draft": "/proposals/{id}",
@@ -62,7 +64,7 @@ QUEUE_LINKS: dict[str, str] = {
 }
 
 #: Queue kinds that are figures for the overview, not work waiting (not listed as queues on the home).
-FIGURES = ("mandatory_reads", "proposals_open")
+FIGURES = ("mandatory_reads", "proposals_open", "evaluation_ballots")
 
 
 def gather(calls: Mapping[str, Callable], timeout: float = NEEDS_TIMEOUT_S, clock=time.monotonic) -> dict:
@@ -168,7 +170,9 @@ def overview_rows(
     """One row per union of ``unions`` (``{id, name, kind, path}``, the root first): its members, the
     figures of :data:`OVERVIEW_COLUMNS` from the services' queues (None when that service did not
     answer), and the read rate of its mandatory disclosures (receipts ÷ (mandatory items × members),
-    as services/disclosure/rules.py ``rate``; None without items or members)."""
+    as services/disclosure/rules.py ``rate``; None without items or members) and the participation of
+    its Worker Home in the open evaluation campaign (ballots ÷ eligible members; None when it takes part in
+    none the caller runs)."""
     by_kind: dict[tuple[str, str], dict] = {}
     answered: set[str] = set()
     for answer in answers.values():
@@ -182,6 +186,7 @@ def overview_rows(
         "cases": ("cases_open", "cases_near_limit"),
     }
     kinds_of |= {"proposals": ("proposals_open", "proposals_to_review"), "surveys": ("surveys_running",)}
+    kinds_of |= {"voting": ("evaluation_ballots",)}
     up = {k for s, a in answers.items() if a is not None for k in kinds_of.get(s, ())}
     rows = []
     for u in unions:
@@ -202,6 +207,12 @@ def overview_rows(
             row["read_rate"] = min(1.0, reads["count"] / (reads["of"] * count))
         else:
             row["read_rate"] = None
+        ballots = by_kind.get(("evaluation_ballots", u["id"]))
+        row["evaluation_participation"] = (
+            ballots["count"] / ballots["of"]
+            if ballots and ballots.get("of") and "evaluation_ballots" in up
+            else None
+        )
         rows.append(row)
     return rows
 
@@ -229,7 +240,7 @@ class HomeRoutes(Router):
     def federation_overview(self, request, union_id):
         """Key figures per union at and below ``union_id`` (members, open and overdue proposals, proposals
         to review, questions waiting, disclosure read rate, open cases and those near their limit,
-        running surveys) in a table with a chart. Admins of the union or of a union above it (403
+        running surveys, participation in the open evaluation campaign) in a table with a chart. Admins of the union or of a union above it (403
         otherwise; each figure is also limited by its service's policy). Errors: NotFound (union)."""
         actor = self.identity.actor
         union = self.members_rpc.get_union(union_id)

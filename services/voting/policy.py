@@ -95,6 +95,13 @@ def sees_campaign(actor: Actor, campaign: dict) -> bool:
     )
 
 
+def needs_parts(actor: Actor, campaign: dict) -> tuple[bool, bool]:
+    """What "what needs me" (``needs_of``) shows the actor of an open campaign: (a ballot to cast: they
+    are a member of one of its Worker Homes; its participation per home: they are its admin)."""
+    homes = {h["union_id"] for h in campaign["homes"]}
+    return (not actor.is_system and actor.union_id in homes, is_campaign_admin(actor, campaign))
+
+
 def require_sees_campaign(actor: Actor, campaign: dict) -> None:
     actor.require(sees_campaign(actor, campaign), NOT_YOUR_CAMPAIGN)
 

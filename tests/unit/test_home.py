@@ -135,6 +135,10 @@ def test_overview_rows_per_union_with_the_read_rate_and_dashes_for_a_silent_serv
             ],
         },
         "cases": None,
+        "voting": {
+            "service": "voting",
+            "queues": [{"kind": "evaluation_ballots", "scope": "u01", "count": 5, "of": 20}],
+        },
     }
     ftu, u01 = home.overview_rows(unions, {"ftu": 0, "u01": 20}, answers)
     assert (u01["members"], u01["open_proposals"], u01["overdue_proposals"], u01["to_review"]) == (
@@ -145,4 +149,6 @@ def test_overview_rows_per_union_with_the_read_rate_and_dashes_for_a_silent_serv
     )
     assert u01["read_rate"] == 30 / (2 * 20) and u01["questions_waiting"] == 4
     assert u01["open_cases"] is None and u01["cases_near_limit"] is None  # cases did not answer
+    assert u01["evaluation_participation"] == 0.25
     assert (ftu["open_proposals"], ftu["read_rate"], ftu["surveys_running"]) == (0, None, 0)
+    assert ftu["evaluation_participation"] is None  # no Worker Home of a campaign
