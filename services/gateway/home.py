@@ -34,6 +34,7 @@ NEEDS_TIMEOUT_S = 4.0
 #: The services asked, in the order their parts appear: (dependency name on the gateway, service name).
 NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
     ("voting_rpc", "voting"),
+    ("elections_rpc", "elections"),
     ("surveys_rpc", "surveys"),
     ("proposals_rpc", "proposals"),
     ("disclosure_rpc", "disclosure"),
@@ -43,6 +44,9 @@ NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
 #: Where each kind of thing to do is done: a format string over the item (``id``, ``scope``, ``union_id``).
 ITEM_LINKS: dict[str, str] = {
     "campaign_open": "/evaluations/{id}/rate",
+    "election_ballot": "/elections/{id}/ballot",
+    "appraisal_ballot": "/appraisals/{id}",
+    "award_ballot": "/award-rounds/{id}/ballot",
     "survey_open": "/surveys/{id}",
     "proposal_cosign": "/proposals/{id}",
     "proposal_draft": "/proposals/{id}",

@@ -90,6 +90,9 @@ class FakeElectionsStore:
         docs.sort(key=lambda d: d["created_at"], reverse=True)
         return docs[skip : skip + limit], len(docs)
 
+    def docs_in(self, collection, status):
+        return [copy.deepcopy(d) for d in self._col(collection).values() if d["status"] == status]
+
     def put_tally(self, poll_id, zero):
         self._col("tallies")[poll_id] = dict(zero)
 
