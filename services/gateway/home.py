@@ -41,8 +41,18 @@ NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
     ("cases_rpc", "cases"),
 )
 
-#: Where each kind of thing to do is done: a format string over the item (``id``, ``scope``, ``union_id``).
-ITEM_LINKS: dict[str, str] = {
+
+def _session_of_item(item: dict) -> str:
+    """A congress vote is cast on its session's page: the poll's ``scope`` is the agenda item, whose id is
+    ``<session id>-i<n>`` (services/congress/store.py); without one, the congress home."""
+    ref = item.get("scope") or ""
+    return f"/congress/sessions/{ref.rsplit('-i', 1)[0]}" if "-i" in ref else "/congress"
+
+
+#: Where each kind of thing to do is done: a format string over the item (``id``, ``scope``,
+#: ``union_id``) or a function of it.
+ITEM_LINKS: dict[str, str | Callable[[dict], str]] = {
+    "choice_vote": _session_of_item,
     "campaign_open": "/evaluations/{id}/rate",
     "election_ballot": "/elections/{id}/ballot",
     "appraisal_ballot": "/appraisals/{id}",
@@ -98,6 +108,12 @@ def gather(calls: Mapping[str, Callable], timeout: float = NEEDS_TIMEOUT_S, cloc
     return out
 
 
+def _href(link, obj: dict) -> str | None:
+    if link is None:
+        return None
+    return link(obj) if callable(link) else link.format(**{"scope": None, "union_id": None, **obj})
+
+
 def _parse(value) -> datetime | None:
     if not value:
         return None
@@ -130,7 +146,7 @@ def home_view(answers: Mapping[str, dict | None], now: datetime) -> dict:
                 {
                     **item,
                     "service": service,
-                    "href": link.format(**item) if link else None,
+                    "href": _href(link, item),
                     "days_left": None if due is None else (due - now).days,
                 }
             )
@@ -142,7 +158,7 @@ def home_view(answers: Mapping[str, dict | None], now: datetime) -> dict:
                 {
                     **queue,
                     "service": service,
-                    "href": link.format(**queue) if link else None,
+                    "href": _href(link, queue),
                     "age_days": age_days(queue.get("oldest_at"), now),
                 }
             )

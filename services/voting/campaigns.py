@@ -454,6 +454,8 @@ def needs_of(p: Ports, actor: Actor) -> dict:
 
     - items ``campaign_open``: a campaign their Worker Home takes part in and they have not voted in
       (``due_at`` its closing time, ``at`` its opening; one ballot lookup each);
+    - items ``choice_vote``: an open choice poll (a congress resolution's vote) the caller is a voter of
+      and has not voted in (``scope`` the owner's reference: the agenda item);
     - queues, for the campaign's admins, one row per Worker Home: ``evaluation_ballots`` (``count``
       ballots of ``of`` eligible members, ``due_at`` the closing time; the overview's evaluation status).
     Cost: a scan of the campaigns (a handful a year) and one tally read per open campaign."""
@@ -488,6 +490,20 @@ def needs_of(p: Ports, actor: Actor) -> dict:
                 }
                 for h in campaign["homes"]
             )
+    for poll in p.store.open_choice_polls():
+        if policy.needs_vote(actor, p.store.is_voter(poll["_id"], actor.member_id)):
+            if not polls.voted(p, poll["_id"], actor.member_id)[0]:
+                items.append(
+                    {
+                        "kind": "choice_vote",
+                        "id": poll["_id"],
+                        "title": poll["title"],
+                        "union_id": poll.get("union_id"),
+                        "scope": poll.get("ref"),
+                        "due_at": poll.get("closes_at"),
+                        "at": poll.get("created_at"),
+                    }
+                )
     return {"items": items, "queues": queues}
 
 

@@ -95,6 +95,12 @@ def sees_campaign(actor: Actor, campaign: dict) -> bool:
     )
 
 
+def needs_vote(actor: Actor, is_voter: bool) -> bool:
+    """ "What needs me" lists an open choice poll (a congress vote) for its voters only, never for the
+    system: the rule of :func:`require_cast_choice`, asked as a question."""
+    return is_voter and not actor.is_system
+
+
 def needs_parts(actor: Actor, campaign: dict) -> tuple[bool, bool]:
     """What "what needs me" (``needs_of``) shows the actor of an open campaign: (a ballot to cast: they
     are a member of one of its Worker Homes; its participation per home: they are its admin)."""

@@ -251,7 +251,8 @@ class VotingService(OutboxRelay, HealthRpc):
     def needs_of(self) -> dict:
         """What needs the caller among evaluation campaigns, for their "what needs me" home (issue 16):
         open campaigns of their Worker Home they have not voted in (``campaign_open``, ``due_at`` the
-        closing time); for the campaign's admins, ``evaluation_ballots`` per Worker Home (ballots of
+        closing time), open choice polls (congress votes) they are a voter of and have not voted in
+        (``choice_vote``, ``scope`` the owner's reference); for the campaign's admins, ``evaluation_ballots`` per Worker Home (ballots of
         eligible). Read-only. Out: :class:`dmlib.contracts.needs.NeedsOut`."""
         return needs("voting", **camp.needs_of(self.ports, self.identity.actor))
 

@@ -115,6 +115,20 @@ def test_home_view_links_every_item_and_queue_and_marks_the_silent_service():
     assert view["unavailable"] == ["disclosure"] and view["nothing"] is False
 
 
+def test_a_congress_vote_links_to_its_session_page():
+    answers = {
+        "voting": {
+            "service": "voting",
+            "items": [
+                {"kind": "choice_vote", "id": "p1", "title": "决议", "scope": "cg-u05-t1-s1-i2"},
+                {"kind": "choice_vote", "id": "p2", "title": "决议", "scope": None},
+            ],
+        }
+    }
+    hrefs = [i["href"] for i in home.home_view(answers, NOW)["items"]]
+    assert hrefs == ["/congress/sessions/cg-u05-t1-s1", "/congress"]
+
+
 def test_home_view_with_nothing_to_do():
     view = home.home_view({"cases": {"service": "cases", "items": [], "queues": []}}, NOW)
     assert view == {"items": [], "queues": [], "unavailable": [], "nothing": True}

@@ -489,3 +489,17 @@ def test_needs_of_a_ballot_to_cast_until_cast_and_the_participation_for_the_camp
         ("evaluation_ballots", "u02", 0, 2),
     ]
     assert camp.needs_of(p, union_admin("u01"))["queues"] == []  # a home's admin runs no campaign
+
+
+def test_needs_of_a_congress_vote_for_its_voters_until_they_voted_or_it_closed():
+    p = ports()
+    poll_id = choice_poll(p)
+    mine = camp.needs_of(p, D1)["items"]
+    assert [(i["kind"], i["id"], i["title"], i["scope"]) for i in mine] == [
+        ("choice_vote", poll_id, "关于食堂的决议", "item1")
+    ]
+    assert camp.needs_of(p, member("X9", "u01"))["items"] == []  # not a voter
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    assert camp.needs_of(p, D1)["items"] == []
+    polls.close_poll(p, SYSTEM, poll_id)
+    assert camp.needs_of(p, D2)["items"] == []
