@@ -39,6 +39,7 @@ class NeedItemOut(BaseSchema):
         allow_none=True, load_default=None, metadata={"description": "a second id the page needs (session…)"}
     )
     due_at = _Iso(allow_none=True, load_default=None, metadata={"description": "ISO 8601 UTC; closing date"})
+    count = fields.Integer(allow_none=True, load_default=None, metadata={"description": "how many, if any"})
     at = _Iso(allow_none=True, load_default=None, metadata={"description": "ISO 8601 UTC; since when"})
 
 

@@ -33,6 +33,7 @@ NEEDS_TIMEOUT_S = 4.0
 
 #: The services asked, in the order their parts appear: (dependency name on the gateway, service name).
 NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
+    ("members_rpc", "members"),
     ("voting_rpc", "voting"),
     ("elections_rpc", "elections"),
     ("surveys_rpc", "surveys"),
@@ -63,6 +64,7 @@ ITEM_LINKS: dict[str, str | Callable[[dict], str]] = {
     "proposal_rate": "/proposals/{id}",
     "disclosure_unread": "/disclosures/{id}",
     "case_mine": "/cases/{id}",
+    "import_errors": "/imports/{id}",
 }
 
 #: Where each queue is worked through: a format string over the queue row (``scope``, ``union_id``).
