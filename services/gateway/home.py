@@ -35,6 +35,7 @@ NEEDS_TIMEOUT_S = 4.0
 NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
     ("members_rpc", "members"),
     ("voting_rpc", "voting"),
+    ("congress_rpc", "congress"),
     ("elections_rpc", "elections"),
     ("surveys_rpc", "surveys"),
     ("proposals_rpc", "proposals"),
@@ -55,6 +56,7 @@ def _session_of_item(item: dict) -> str:
 ITEM_LINKS: dict[str, str | Callable[[dict], str]] = {
     "choice_vote": _session_of_item,
     "campaign_open": "/evaluations/{id}/rate",
+    "session_due": "/congress/sessions/{id}",
     "election_ballot": "/elections/{id}/ballot",
     "appraisal_ballot": "/appraisals/{id}",
     "award_ballot": "/award-rounds/{id}/ballot",

@@ -385,3 +385,16 @@ def test_a_planned_session_may_be_called_off(world):
     assert app.get_session(store, d(1), sid)["state"] == "closed"
     with pytest.raises(Forbidden):
         app.get_session(store, member("X0001", "u02"), sid)
+
+
+def test_needs_of_a_delegates_coming_session_until_they_checked_in(world):
+    store, _ = world
+    sid = plan(store)["id"]
+    out = app.needs_of(store, d(1))
+    assert out["queues"] == [] and [(i["kind"], i["id"], i["title"], i["scope"]) for i in out["items"]] == [
+        ("session_due", sid, "第一次会议", "planned")
+    ]
+    assert app.needs_of(store, member("M0001", "u01"))["items"] == []  # not a delegate
+    assert app.needs_of(store, member("D9999", "u01", ("delegate", CG)))["items"] == []  # not of this term
+    app.check_in(store, d(1), clock, sid, {"member_id": None})
+    assert app.needs_of(store, d(1))["items"] == []
