@@ -851,7 +851,7 @@ def needs_of(store, actor: Actor, now: datetime) -> dict:
       (:func:`policy.needs_scopes`): ``cases_open`` (waiting cases; ``oldest_at`` the oldest receipt,
       ``overdue`` past the reply limit) and ``cases_near_limit`` (those whose nearest limit is due
       today or the next working day or has passed: the queue's amber and red, :func:`rules.colour`).
-    Cost: one query per waiting state per staffed union (equality on ``union_path`` and ``state``)."""
+    Cost: :meth:`store.waiting_cases` once per staffed union, and the worker's own cases (:func:`my_cases`)."""
     from . import views  # the clock of a row is the view's
 
     items = [
@@ -869,14 +869,12 @@ def needs_of(store, actor: Actor, now: datetime) -> dict:
     rows: dict[str, list[tuple[dict, dict]]] = {}
     seen: set[str] = set()
     for scope in sorted(policy.needs_scopes(actor)):
-        for state in WAITING_STATES:
-            docs, _ = store.find_cases({"union_path": scope, "state": state})
-            for d in docs:
-                if d["_id"] in seen or not policy.is_staff(actor, d.get("union_path")):
-                    continue
-                seen.add(d["_id"])
-                uid = d.get("handling_union_id") or d["receiving_union_id"]
-                rows.setdefault(uid, []).append((d, views.summary(d, now)))
+        for d in store.waiting_cases(scope, WAITING_STATES):
+            if d["_id"] in seen or not policy.is_staff(actor, d.get("union_path")):
+                continue
+            seen.add(d["_id"])
+            uid = d.get("handling_union_id") or d["receiving_union_id"]
+            rows.setdefault(uid, []).append((d, views.summary(d, now)))
     queues: list[dict] = []
     for uid in sorted(rows):
         waiting = rows[uid]

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 #: The whole home waits at most this long for the services' answers (one deadline for all of them);
 #: below the RPC timeout on purpose: a slow service costs the page a part, not the page.
-NEEDS_TIMEOUT_S = 4.0
+NEEDS_TIMEOUT_S = 6.0
 
 #: The services asked, in the order their parts appear: (dependency name on the gateway, service name).
 NEEDS_SOURCES: tuple[tuple[str, str], ...] = (
