@@ -130,6 +130,7 @@ SVR = "issue 15 surveys: open surveys are read by their audience and their admin
 EL = "issue 14 elections: the union's admins (or those above) run its elections, appraisals, 双爱双评"
 ELM = "issue 14 elections: members of the union (and electors) see it; results once published"
 ELV = "issue 14 elections: electors (members of the union) cast one secret ballot"
+OV = "issue 16 home: the federation overview, for admins of the union or above (figures by each service's policy)"
 
 #            anonymous member delegate handler admin other_admin superior
 ROUTES: list[Row] = [
@@ -152,6 +153,7 @@ ROUTES: list[Row] = [
     Row("POST", "/login", "303 303 303 303 303 303 303", PUB),
     Row("POST", "/logout", "login login login login login login login", LOGIN),
     Row("GET", "/", "login 200 200 200 200 200 200", LOGIN),
+    Row("GET", "/unions/<union_id>/overview", "login 403 403 403 200 403 200", OV),
     Row("GET", "/me", "login 200 200 200 200 200 200", OWN),
     Row("POST", "/me/password", "login 303 303 303 303 303 303", OWN),
     # ----- member registry -----------------------------------------------------------------------

@@ -831,6 +831,68 @@ def my_cases(store, actor: Actor) -> list[dict]:
     return docs
 
 
+#: States in which a case still waits for the unions ("received": not dispatched yet).
+WAITING_STATES = ("received", *rules.OPEN_STATES)
+
+
+def needs_of(store, actor: Actor, now: datetime) -> dict:
+    """What needs the caller among cases (issue 16, :mod:`dmlib.contracts.needs`):
+
+    - items ``case_mine``: their own cases not closed (newest first; ``due_at`` the reply limit);
+    - queues, per union handling (or, undispatched, holding) cases at or below a union they staff
+      (:func:`policy.needs_scopes`): ``cases_open`` (waiting cases; ``oldest_at`` the oldest receipt,
+      ``overdue`` past the reply limit) and ``cases_near_limit`` (those whose nearest limit is due
+      today or the next working day or has passed: the queue's amber and red, :func:`rules.colour`).
+    Cost: :meth:`store.waiting_cases` once per staffed union, and the worker's own cases (:func:`my_cases`)."""
+    from . import views  # the clock of a row is the view's
+
+    items = [
+        {
+            "kind": "case_mine",
+            "id": d["_id"],
+            "title": d["title"],
+            "union_id": d.get("handling_union_id") or d.get("receiving_union_id"),
+            "due_at": views.summary(d, now)["deadline"],
+            "at": d["received_at"],
+        }
+        for d in my_cases(store, actor)
+        if d["state"] != "closed"
+    ]
+    rows: dict[str, list[tuple[dict, dict]]] = {}
+    seen: set[str] = set()
+    for scope in sorted(policy.needs_scopes(actor)):
+        for d in store.waiting_cases(scope, WAITING_STATES):
+            if d["_id"] in seen or not policy.is_staff(actor, d.get("union_path")):
+                continue
+            seen.add(d["_id"])
+            uid = d.get("handling_union_id") or d["receiving_union_id"]
+            rows.setdefault(uid, []).append((d, views.summary(d, now)))
+    queues: list[dict] = []
+    for uid in sorted(rows):
+        waiting = rows[uid]
+        base = {"scope": uid, "union_id": uid}
+        queues.append(
+            {
+                **base,
+                "kind": "cases_open",
+                "count": len(waiting),
+                "oldest_at": min(d["received_at"] for d, _ in waiting),
+                "overdue": sum(1 for _, v in waiting if v["overdue"]),
+            }
+        )
+        near = [(d, v) for d, v in waiting if v["colour"] in ("amber", "red")]
+        queues.append(
+            {
+                **base,
+                "kind": "cases_near_limit",
+                "count": len(near),
+                "oldest_at": min((d["received_at"] for d, _ in near), default=None),
+                "overdue": sum(1 for _, v in near if v["overdue"]),
+            }
+        )
+    return {"items": items, "queues": queues}
+
+
 #: The free-text queue search (``q``) looks at this many cases of the filter, newest first: a bound on
 #: the work of one search whatever the size of the union's history (FerretDB matches text by decoding
 #: documents; no text index). ``searched_all`` false in the answer: older cases were not searched.

@@ -102,5 +102,11 @@ def require_supervisor(actor: Actor, case: dict) -> None:
     actor.require(actor.is_system or bool(actor.scopes("superior_admin") & above), NOT_SUPERVISOR)
 
 
+def needs_scopes(actor: Actor) -> set[str]:
+    """The unions whose queues "what needs me" (``needs_of``) shows the actor, with the unions below:
+    those they administer or staff the hotline of (:func:`is_staff`). Their own cases are theirs anyway."""
+    return set(actor.admin_unions) | actor.scopes("hotline_staff")
+
+
 def require_system(actor: Actor) -> None:
     actor.require(actor.is_system, NOT_SYSTEM)

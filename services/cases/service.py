@@ -28,6 +28,7 @@ from nameko.timer import Timer
 
 from dmlib.auth import Identity, auth_secret
 from dmlib.contracts import cases as c
+from dmlib.contracts.needs import needs
 from dmlib.errors import BadInput
 from dmlib.events import Events
 from dmlib.health import HealthRpc
@@ -327,6 +328,15 @@ class CasesService(OutboxRelay, HealthRpc):
         """The caller's own cases, newest first ([:class:`CaseSummaryOut`])."""
         now = self.clock.now()
         return [views.summary(d, now) for d in app.my_cases(self.store, self.identity.actor)]
+
+    @rpc
+    def needs_of(self) -> dict:
+        """What needs the caller among cases, for their "what needs me" home (issue 16): their own cases
+        not closed (``case_mine``, with the reply limit as ``due_at``); per union at or below one they
+        administer or staff: ``cases_open`` (count, oldest receipt, overdue) and ``cases_near_limit``
+        (nearest limit due within a working day or passed; rules.colour amber/red). Read-only. Out:
+        :class:`dmlib.contracts.needs.NeedsOut`."""
+        return needs("cases", **app.needs_of(self.store, self.identity.actor, self.clock.now()))
 
     @rpc
     def queue(self, data: dict) -> dict:

@@ -33,7 +33,7 @@ declared here. The dashboard never scans: it reads ``counters`` by ``_id``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pymongo import ReturnDocument
@@ -102,6 +102,13 @@ class CasesStore(Store):
         if limit:
             cur = cur.limit(limit)
         return list(cur), total
+
+    def waiting_cases(self, union_id: str, states: Sequence[str]) -> list[dict]:
+        """The cases at or below ``union_id`` (``union_path``) in one of ``states``: one query, no count
+        (the "what needs me" queues; FerretDB answers it with one scan, MongoDB by the index)."""
+        return list(
+            self.db[CASES].find({"union_path": union_id, "state": {"$in": list(states)}}, {"outbox": 0})
+        )
 
     def all_cases(self):
         return self.db[CASES].find({}, {"outbox": 0})

@@ -492,6 +492,35 @@ def get_session(store, actor: Actor, session_id: str) -> dict:
     return session_view(store, session)
 
 
+def needs_of(store, actor: Actor) -> dict:
+    """What needs the caller in the workers' congress (issue 16, :mod:`dmlib.contracts.needs`): items
+    ``session_due`` for the planned or convened sessions of the terms they are a delegate of
+    (:func:`policy.needs_congresses`) where they have not checked in yet (``due_at`` the scheduled
+    time; convened ones first). No queues. Cost: a scan of each congress's sessions (a few per term),
+    one delegate and one presence lookup per session."""
+    items = []
+    for congress_id in sorted(policy.needs_congresses(actor)):
+        for s in store.sessions_of(congress_id):
+            if s["state"] not in ("planned", "convened"):
+                continue
+            if store.get_delegate(s["term_id"], actor.member_id) is None:
+                continue
+            if store.is_present(s["_id"], actor.member_id):
+                continue
+            items.append(
+                {
+                    "kind": "session_due",
+                    "id": s["_id"],
+                    "title": s["title"],
+                    "union_id": s["union_id"],
+                    "due_at": s.get("scheduled_at"),
+                    "scope": s["state"],
+                }
+            )
+    items.sort(key=lambda i: (i["scope"] != "convened", str(i["due_at"] or "")))
+    return {"items": items, "queues": []}
+
+
 def list_sessions(store, actor: Actor, congress_id: str) -> list[dict]:
     """Every session of a congress as :class:`SessionOut`, newest first. Readers."""
     congress = load_congress(store, congress_id)

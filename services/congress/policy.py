@@ -44,6 +44,12 @@ def require_reader(actor: Actor, scoped: dict) -> None:
     actor.require(may_read(actor, scoped), "only members of this union see its congress / 仅本单位会员可查看")
 
 
+def needs_congresses(actor: Actor) -> set[str]:
+    """The congresses whose coming and running sessions "what needs me" (``needs_of``) shows the actor:
+    those they are a delegate of (each session then only if they are a delegate of its term)."""
+    return actor.scopes("delegate")
+
+
 def require_self_check_in(actor: Actor, is_delegate: bool) -> None:
     """Checking oneself in: delegates of the session's term only."""
     actor.require(is_delegate, "only delegates of this term check in / 仅本届职工代表可签到")

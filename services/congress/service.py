@@ -24,6 +24,7 @@ from typing import Any
 
 from dmlib.auth import Identity
 from dmlib.contracts import congress as c
+from dmlib.contracts.needs import needs
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.links import LinkKey
@@ -202,6 +203,14 @@ class CongressService(OutboxRelay, HealthRpc):
     def get_session(self, session_id: str) -> dict:
         """A session with its agenda, outcomes and counts (:class:`SessionOut`). Members of the union."""
         return app.get_session(self.store, self.identity.actor, session_id)
+
+    @rpc
+    def needs_of(self) -> dict:
+        """What needs the caller in the congress, for their "what needs me" home (issue 16): the planned
+        or convened sessions of their terms as a delegate that they have not checked in to
+        (``session_due``, ``due_at`` the scheduled time, ``scope`` the session's state). Read-only. Out:
+        :class:`dmlib.contracts.needs.NeedsOut`."""
+        return needs("congress", **app.needs_of(self.store, self.identity.actor))
 
     @rpc
     def list_sessions(self, congress_id: str) -> list[dict]:

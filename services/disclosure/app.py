@@ -36,6 +36,8 @@ from .store import revision_id
 
 Clock = Callable[[], datetime]
 UNREAD_LIMIT = 10000
+#: At most this many things of one kind on a person's "what needs me" home (the rest: the page's list).
+NEEDS_LIMIT = 20
 MAX_BULK_READS = 20000
 MAX_REGISTER_ENTRIES = 500
 
@@ -696,6 +698,74 @@ def open_questions(store, actor: Actor, clock: Clock, members: Members, settings
     at = clock()
     questions.sort(key=lambda q: (q["asked_at"], q["_id"]))
     return [question_view(q, actor, settings, at, titles.get(q["item_id"], "")) for q in questions]
+
+
+def needs_of(store, actor: Actor, limit: int = NEEDS_LIMIT) -> dict:
+    """What needs the caller on the disclosure boards (issue 16, :mod:`dmlib.contracts.needs`):
+
+    - items ``disclosure_unread``: published mandatory items of their own union they have not opened,
+      newest first (at most ``limit``; ``at`` the publication);
+    - queues, per union at or below one they administer (:func:`policy.needs_scopes`):
+      ``questions_waiting`` (open questions, ``oldest_at`` the oldest's asking time) and
+      ``mandatory_reads`` (``count`` receipts on the published mandatory items, ``of`` those items: the
+      gateway divides by ``of`` × the union's members for the read rate, as :func:`rules.rate`).
+    Cost: one ``_id`` lookup per item of the member's board and one receipt lookup per mandatory one;
+    one scan of the board indexes and one lookup per item and open question of each administered board."""
+    own, managed = policy.needs_scopes(actor)
+    items: list[dict] = []
+    index = store.get_union(own) if own else None
+    if index is not None and policy.is_member(actor, own):
+        for item in _newest_first(store, index.get("item_ids", [])):
+            if (
+                item["mandatory"]
+                and item["status"] == "published"
+                and not store.has_read(item["_id"], actor.member_id)
+            ):
+                items.append(
+                    {
+                        "kind": "disclosure_unread",
+                        "id": item["_id"],
+                        "title": item["title"],
+                        "union_id": own,
+                        "at": item["published_at"],
+                    }
+                )
+                if len(items) >= limit:
+                    break
+    queues: list[dict] = []
+    for board in store.unions_under(managed):
+        if not policy.may_manage(actor, board["path"]):
+            continue
+        uid, name = board["_id"], board.get("name", "")
+        questions = [
+            q for q in store.get_questions(board.get("open_question_ids", [])) if q["status"] == "open"
+        ]
+        queues.append(
+            {
+                "kind": "questions_waiting",
+                "scope": uid,
+                "scope_name": name,
+                "union_id": uid,
+                "count": len(questions),
+                "oldest_at": min((q["asked_at"] for q in questions), default=None),
+            }
+        )
+        mandatory = [
+            i
+            for i in store.get_items(board.get("item_ids", []))
+            if i["mandatory"] and i["status"] == "published"
+        ]
+        queues.append(
+            {
+                "kind": "mandatory_reads",
+                "scope": uid,
+                "scope_name": name,
+                "union_id": uid,
+                "count": sum(i.get("read_count", 0) for i in mandatory),
+                "of": len(mandatory),
+            }
+        )
+    return {"items": items, "queues": queues}
 
 
 def rebuild_union_index(store, actor: Actor, union_id: str) -> dict:

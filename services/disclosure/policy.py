@@ -65,6 +65,12 @@ def may_see_question(actor: Actor, union_path: Sequence[str], answered: bool, mi
     return answered or mine or may_manage(actor, union_path)
 
 
+def needs_scopes(actor: Actor) -> tuple[str | None, set[str]]:
+    """What "what needs me" shows the actor (``needs_of``): the board of their own union (as a reader,
+    with receipts) and the desks of the unions they administer and those below (as a manager)."""
+    return actor.union_id, set(actor.admin_unions)
+
+
 def require_system(actor: Actor) -> None:
     """Migrations and repairs of derived indexes: the system only."""
     actor.require(actor.is_system, NOT_SYSTEM)

@@ -17,6 +17,7 @@ from nameko.extensions import DependencyProvider
 
 from dmlib.auth import Identity, auth_secret
 from dmlib.contracts import disclosure as c
+from dmlib.contracts.needs import needs
 from dmlib.errors import BadInput
 from dmlib.events import Events
 from dmlib.health import HealthRpc
@@ -248,6 +249,16 @@ class DisclosureService(OutboxRelay, HealthRpc):
         Admins of the union or above. Out: [:class:`QuestionOut`]."""
         out = app.open_questions(self.store, self.identity.actor, now, self.members, self.settings, union_id)
         return c.QuestionOut(many=True).dump(out)
+
+    @rpc
+    def needs_of(self) -> dict:
+        """What needs the caller here, for their "what needs me" home (issue 16): unread mandatory items
+        of their own union (``disclosure_unread``, at most 20, newest first), and per union they
+        administer or below: ``questions_waiting`` (count, oldest asking time) and ``mandatory_reads``
+        (receipts on published mandatory items, ``of`` = those items). Read-only; any logged-in caller
+        (the policy shows each only its own union and the unions it manages). Out:
+        :class:`dmlib.contracts.needs.NeedsOut`."""
+        return needs("disclosure", **app.needs_of(self.store, self.identity.actor))
 
     @rpc
     def rebuild_union_index(self, union_id: str) -> dict:

@@ -109,6 +109,14 @@ class DisclosureStore(Store):
     def get_union(self, union_id: str) -> dict | None:
         return self.db.unions.find_one({"_id": union_id})
 
+    def unions_under(self, union_ids: set[str]) -> list[dict]:
+        """The board indexes of the unions at or below any of ``union_ids`` (the "what needs me" queues):
+        a scan of ``unions``, fine: one small document per grassroots union with a board (FerretDB
+        would scan for an array match too)."""
+        if not union_ids:
+            return []
+        return [u for u in self.db.unions.find({}) if union_ids & set(u.get("path", []))]
+
     def keep_revision(self, snapshot: dict) -> None:
         """Keep a revision's full content before the correction that replaces it commits (idempotent:
         a revision's content never changes, so a snapshot kept by an interrupted correction is the same).

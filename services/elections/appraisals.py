@@ -220,6 +220,36 @@ def rate(p: Ports, actor: Actor, appraisal_id: str, data: dict) -> dict:
     return {"appraisal_id": appraisal_id, "receipt": receipt}
 
 
+def needs_of(p: Ports, actor: Actor) -> dict:
+    """Ballots open to the caller (issue 16, :mod:`dmlib.contracts.needs`): ``election_ballot`` (an
+    election voting now, its current round, ``due_at`` the round's closing time), ``appraisal_ballot``
+    (an open appraisal, 述职评议) and ``award_ballot`` (a 双爱双评 round voting now), each only where
+    the caller is an elector (:func:`policy.needs_ballot`) and has not cast their ballot. No queues.
+    Cost: a scan of the elections, appraisals and award rounds open now, one elector and one ballot
+    lookup each."""
+    items: list[dict] = []
+    for d in p.store.list_elections(None):
+        if d["status"] != "voting" or not d.get("current_round"):
+            continue
+        if policy.needs_ballot(actor, p.store.is_elector(d["_id"], actor.member_id)):
+            if not _has_voted(p, actor, d["current_round"])[0]:
+                rnd = p.store.get_round(d["current_round"]) or {}
+                items.append(_ballot_item("election_ballot", d, rnd.get("closes_at")))
+    for collection, status, kind in (
+        ("appraisals", "open", "appraisal_ballot"),
+        ("award_rounds", "voting", "award_ballot"),
+    ):
+        for d in p.store.docs_in(collection, status):
+            if policy.needs_ballot(actor, p.store.is_elector(d["_id"], actor.member_id)):
+                if not _has_voted(p, actor, d["_id"])[0]:
+                    items.append(_ballot_item(kind, d, d.get("closes_at")))
+    return {"items": items, "queues": []}
+
+
+def _ballot_item(kind: str, doc: dict, due) -> dict:
+    return {"kind": kind, "id": doc["_id"], "title": doc["title"], "union_id": doc["union_id"], "due_at": due}
+
+
 def close_appraisal(p: Ports, actor: Actor, appraisal_id: str) -> dict:
     """Close (admins; idempotent): stop the tally, recount (a difference is an alarm), rank
     (:func:`.rules.appraisal_results`), shuffle the ballots. Out: the appraisal with ``results``."""

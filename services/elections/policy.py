@@ -43,6 +43,12 @@ def require_reader(actor: Actor, union_id: str, union_path: Sequence[str], is_el
     actor.require(may_read(actor, union_id, union_path, is_elector), NOT_A_READER)
 
 
+def needs_ballot(actor: Actor, is_elector: bool) -> bool:
+    """ "What needs me" (``needs_of``) lists an open ballot for its electors (raters, voters) only, never
+    for the system: the same rule as :func:`require_elector`, asked as a question."""
+    return is_elector and not actor.is_system
+
+
 def require_elector(actor: Actor, is_elector: bool) -> None:
     """Casting: electors only (an admin who is not an elector may not vote; nor may the system)."""
     actor.require(is_elector and not actor.is_system, NOT_AN_ELECTOR)

@@ -19,6 +19,7 @@ from nameko.extensions import DependencyProvider
 
 from dmlib.auth import Identity
 from dmlib.contracts import elections as c
+from dmlib.contracts.needs import needs
 from dmlib.errors import BadInput
 from dmlib.events import Events
 from dmlib.health import HealthRpc
@@ -202,6 +203,14 @@ class ElectionsService(OutboxRelay, HealthRpc):
         rounds for its admins, for everyone once published), the caller's ``has_voted`` and ``receipt``
         in the open round. Members of the union, electors, admins. Errors: NotFound, Forbidden."""
         return app.get_election(self.ports, self.identity.actor, election_id)
+
+    @rpc
+    def needs_of(self) -> dict:
+        """Ballots open to the caller, for their "what needs me" home (issue 16): elections voting now
+        (``election_ballot``), open appraisals (``appraisal_ballot``) and 双爱双评 rounds voting now
+        (``award_ballot``) where they are an elector and have not voted. Read-only. Out:
+        :class:`dmlib.contracts.needs.NeedsOut`."""
+        return needs("elections", **appraisals.needs_of(self.ports, self.identity.actor))
 
     @rpc
     def list_elections(self) -> list[dict]:

@@ -194,6 +194,11 @@ class ElectionsStore(Store):
         )
         return list(docs), self.db[collection].count_documents(query)
 
+    def docs_in(self, collection: str, status: str) -> list[dict]:
+        """The appraisals or award rounds (``collection``) in ``status``, without their outbox (the "what
+        needs me" home: a scan of a collection of a few documents per union a year)."""
+        return list(self.db[collection].find({"status": status}, projection={"outbox": 0}))
+
     def put_tally(self, poll_id: str, zero: dict) -> None:
         """The zeroed live tally of an appraisal or award round."""
         self.db.tallies.replace_one({"_id": poll_id}, {"_id": poll_id, **zero}, upsert=True)

@@ -227,11 +227,6 @@ class AccountRoutes(Router):
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    @page("GET", "/")
-    def home(self, request):
-        profile = self.members_rpc.profile()
-        return self.web.render("home.html", request=request, profile=profile)
-
     @page("GET", "/me")
     def profile_page(self, request):
         profile = self.members_rpc.profile()

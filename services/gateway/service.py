@@ -18,6 +18,7 @@ from .congress import CongressRoutes
 from .disclosure import DisclosureRoutes
 from .elections import ElectionsRoutes
 from .evaluations import EvaluationsRoutes
+from .home import HomeRoutes
 from .members import MembersRoutes
 from .notify import NotifyRoutes
 from .projector import ProjectorRoutes
@@ -39,6 +40,7 @@ ROUTERS = (
     SurveysRoutes,
     ElectionsRoutes,
     ProjectorRoutes,
+    HomeRoutes,
 )
 
 GatewayService = compose(

@@ -708,6 +708,43 @@ def get_import(store, actor: Actor, job_id: str) -> dict:
     return job
 
 
+#: Imports with bad rows stay on their admin's home this long after they finished.
+NEEDS_IMPORT_DAYS = 30
+
+
+def needs_of(store, actor: Actor, now: datetime) -> dict:
+    """What needs the caller among member imports (issue 16, :mod:`dmlib.contracts.needs`): items
+    ``import_errors``, their own import jobs that finished (or are running) with bad rows in the last
+    :data:`NEEDS_IMPORT_DAYS` days (``title`` the file name, ``count`` its bad rows), newest first. No
+    queues."""
+    if not policy.needs_imports(actor):
+        return {"items": [], "queues": []}
+    since = now - timedelta(days=NEEDS_IMPORT_DAYS)
+    jobs = [
+        j
+        for j in store.jobs_of(actor.member_id)
+        if j.get("failed") and _aware(j.get("finished_at") or j["created_at"]) >= since
+    ]
+    jobs.sort(key=lambda j: _aware(j["created_at"]), reverse=True)
+    return {
+        "items": [
+            {
+                "kind": "import_errors",
+                "id": j["_id"],
+                "title": j["filename"],
+                "count": j["failed"],
+                "at": j.get("finished_at") or j["created_at"],
+            }
+            for j in jobs
+        ],
+        "queues": [],
+    }
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def import_errors(store, actor: Actor, job_id: str, page: int) -> dict:
     job = get_import(store, actor, job_id)
     if page < 1:

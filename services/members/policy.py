@@ -119,6 +119,12 @@ def require_import_owner(actor: Actor, job_actor: str) -> None:
     actor.require(actor.is_system or actor.member_id == job_actor, "not your import / 非本人发起的导入")
 
 
+def needs_imports(actor: Actor) -> bool:
+    """ "What needs me" (``needs_of``) lists import jobs with bad rows to the admin who started them (the
+    rule of :func:`require_import_owner`: only their own jobs are read)."""
+    return bool(actor.admin_unions) and not actor.is_system
+
+
 def may_name_client_address(caller: Actor | None, gateway: str) -> bool:
     """Whose word on a login's client address counts (the login limiter's address bucket): only the
     gateway's, i.e. a system token for the service identity ``gateway``; any other caller of

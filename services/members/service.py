@@ -24,6 +24,7 @@ from nameko.timer import timer
 
 from dmlib.auth import Identity
 from dmlib.contracts import members as c
+from dmlib.contracts.needs import needs
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import rpc
@@ -392,6 +393,13 @@ class MembersService(OutboxRelay, HealthRpc):
         """Progress and outcome of an import job (:class:`ImportJobOut`): the admin who started it, or
         the system. Errors: NotFound, Forbidden."""
         return self._job_out(app.get_import(self.store, self.identity.actor, job_id))
+
+    @rpc
+    def needs_of(self) -> dict:
+        """What needs the caller in the member registry, for their "what needs me" home (issue 16): their
+        own import jobs of the last 30 days with bad rows (``import_errors``: file name, ``count`` bad
+        rows). Read-only; admins only (others get nothing). Out: :class:`dmlib.contracts.needs.NeedsOut`."""
+        return needs("members", **app.needs_of(self.store, self.identity.actor, now()))
 
     @rpc
     def import_errors(self, job_id: str, page: int = 1) -> dict:

@@ -589,6 +589,15 @@ class MembersStore(Store):
     def get_job(self, job_id: str) -> dict | None:
         return self.db.import_jobs.find_one({"_id": job_id})
 
+    def jobs_of(self, member_id: str) -> list[dict]:
+        """The import jobs a member started, without their samples (the "what needs me" home: a scan of
+        ``import_jobs``, a few per admin)."""
+        return list(
+            self.db.import_jobs.find(
+                {"actor": member_id}, projection={"errors_sample": 0, "password_hash": 0}
+            )
+        )
+
     def save_import_file(self, job_id: str, content: bytes) -> int:
         """Keep the uploaded file until its job ends (written before the job: an interrupted start leaves
         parts that no job names, deleted with :meth:`drop_import_file` by no one; they hold no more than

@@ -726,6 +726,122 @@ def inbox(store, actor: Actor, department_id: str) -> list[dict]:
     )
 
 
+NEEDS_LIMIT = 20
+#: Proposals still with the union or the departments (neither drafts nor settled): the desks' open work.
+OPEN_STATES = ("submitted", "accepted", "assigned", "replied")
+
+
+def needs_of(store, actor: Actor, clock: Clock) -> dict:
+    """What needs the caller among proposals (issue 16, :mod:`dmlib.contracts.needs`), by
+    :func:`policy.needs_scopes`:
+
+    - items, for a delegate, in the open collection windows of their congresses: ``proposal_cosign``
+      (drafts they are invited to co-sign and have not), ``proposal_draft`` (their own drafts not yet
+      submitted); and, in any window, ``proposal_rate`` (replies to their proposals, or ones they
+      co-signed, that they have not rated); ``scope`` is the session, ``at`` the draft's or reply's time;
+    - queues, per department they handle: ``proposals_to_reply`` (awaiting its reply; ``oldest_at`` the
+      oldest assignment, ``overdue`` past the deadline, :func:`rules.reminder_kind`); per union they
+      administer or below with a window: ``proposals_to_review`` (submitted, not reviewed; ``oldest_at``
+      the oldest submission) and ``proposals_open`` (submitted, accepted, assigned or replied;
+      ``overdue`` those with a department past its deadline).
+    Cost: one lookup per proposal of the sessions concerned (60 a session)."""
+    congresses, departments, unions = policy.needs_scopes(actor)
+    now, me = clock(), actor.member_id
+    items: list[dict] = []
+    for congress_id in sorted(congresses):
+        for w in store.windows_of(congress_id):
+            person = store.person(me, w["_id"])
+            for p in store.get_many([*person.get("own", []), *person.get("invited", [])]):
+                mine = p["proposer"]["member_id"] == me
+                raters = {p["proposer"]["member_id"], *p.get("cosigner_ids", [])}
+                kind = None
+                if w["status"] == "open" and p["state"] == "draft":
+                    if mine:
+                        kind = "proposal_draft"
+                    elif me in {i["member_id"] for i in p.get("invited", [])} and me not in p.get(
+                        "cosigner_ids", []
+                    ):
+                        kind = "proposal_cosign"
+                elif p["state"] == "replied" and me in raters and not _rated(p, me):
+                    kind = "proposal_rate"
+                if kind:
+                    at = p["replies"][-1].get("at") if kind == "proposal_rate" and p.get("replies") else None
+                    items.append(
+                        {
+                            "kind": kind,
+                            "id": p["_id"],
+                            "title": p["subject"],
+                            "union_id": p["union_id"],
+                            "scope": p["session_id"],
+                            "at": at or p["created_at"],
+                        }
+                    )
+    queues: list[dict] = []
+    for dep in sorted(departments):
+        waiting = [
+            p for p in store.get_many(store.inbox(dep)) if dep in p["pending_departments"] and p.get("rounds")
+        ]
+        queues.append(
+            {
+                "kind": "proposals_to_reply",
+                "scope": dep,
+                "scope_name": _department_name(waiting, dep),
+                "union_id": waiting[0]["union_id"] if waiting else None,
+                "count": len(waiting),
+                "oldest_at": min((p["rounds"][-1]["assigned_at"] for p in waiting), default=None),
+                "overdue": sum(1 for p in waiting if _overdue(p, now)),
+            }
+        )
+    by_union: dict[str, list[dict]] = {}
+    names: dict[str, str] = {}
+    for w in store.windows_under(unions):
+        if not policy.may_administer(actor, w):
+            continue
+        names[w["union_id"]] = w.get("union_name", "")
+        docs = store.get_many(store.session_ids(w["_id"]))
+        by_union.setdefault(w["union_id"], []).extend(p for p in docs if p["state"] in OPEN_STATES)
+    for uid in sorted(by_union):
+        open_ = by_union[uid]
+        review = [p for p in open_ if p["state"] == "submitted"]
+        base = {"scope": uid, "scope_name": names[uid], "union_id": uid}
+        queues.append(
+            {
+                **base,
+                "kind": "proposals_to_review",
+                "count": len(review),
+                "oldest_at": min((p["submitted_at"] for p in review if p.get("submitted_at")), default=None),
+            }
+        )
+        queues.append(
+            {
+                **base,
+                "kind": "proposals_open",
+                "count": len(open_),
+                "overdue": sum(1 for p in open_ if _overdue(p, now)),
+            }
+        )
+    return {"items": items[: NEEDS_LIMIT * 3], "queues": queues}
+
+
+def _rated(p: dict, member_id: str) -> bool:
+    """Whether the member rated the current round's reply (the keys :func:`rate` records)."""
+    return f"{member_id}:{p['round']}" in p.get("rated_keys", [])
+
+
+def _overdue(p: dict, now: datetime) -> bool:
+    """A department still owes its reply past the current round's deadline."""
+    rounds = p.get("rounds") or []
+    return bool(
+        rounds
+        and p.get("pending_departments")
+        and rules.reminder_kind(rounds[-1]["deadline"], now) == "overdue"
+    )
+
+
+def _department_name(docs: list[dict], dep: str) -> str:
+    return next((p["departments"][dep] for p in docs if dep in p.get("departments", {})), "")
+
+
 def statistics(store, actor: Actor, clock: Clock, session_id: str) -> dict:
     """:func:`rules.session_stats` of a session's proposals, for its readers."""
     w = load_window(store, session_id)

@@ -76,6 +76,11 @@ def require_admin(actor: Actor, scoped: dict) -> None:
     actor.require(actor.administers(scoped["union_path"]), NOT_ADMIN, union_id=scoped["union_id"])
 
 
+def may_administer(actor: Actor, scoped: dict) -> bool:
+    """:func:`require_admin` as a question (the "what needs me" desks list only what it allows)."""
+    return actor.administers(scoped["union_path"])
+
+
 def may_read(actor: Actor, scoped: dict) -> bool:
     """Members of the union, the congress's delegates, admins of the union or above, the system."""
     return (
@@ -152,6 +157,13 @@ def replying_departments(actor: Actor, department_id: str | None, assigned: Iter
             reason="not_your_department",
         )
     return ours
+
+
+def needs_scopes(actor: Actor) -> tuple[set[str], set[str], set[str]]:
+    """What "what needs me" shows the actor (``needs_of``): (the congresses they are a delegate of: their
+    own drafts and invitations there; the departments they handle: their inbox; the unions they
+    administer: the desks of those unions and the unions below)."""
+    return actor.scopes("delegate"), actor.scopes("handler"), set(actor.admin_unions)
 
 
 def require_system(actor: Actor) -> None:

@@ -22,6 +22,7 @@ from nameko.timer import Timer
 
 from dmlib.auth import Identity
 from dmlib.contracts import proposals as c
+from dmlib.contracts.needs import needs
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
@@ -264,6 +265,17 @@ class ProposalsService(OutboxRelay, HealthRpc):
             "own": self._many(own),
             "invitations": self._many(invitations),
         }
+
+    @rpc
+    def needs_of(self) -> dict:
+        """What needs the caller among proposals, for their "what needs me" home (issue 16): for a
+        delegate, drafts to co-sign (``proposal_cosign``), own drafts to submit (``proposal_draft``) in
+        open windows, replies to rate (``proposal_rate``); per department they handle,
+        ``proposals_to_reply`` (count, oldest assignment, overdue); per union they administer or below,
+        ``proposals_to_review`` (count, oldest submission) and ``proposals_open`` (count, overdue).
+        Read-only; each part only where :func:`policy.needs_scopes` gives the caller a scope. Out:
+        :class:`dmlib.contracts.needs.NeedsOut`."""
+        return needs("proposals", **app.needs_of(self.store, self.identity.actor, self.clock.now))
 
     @rpc
     def inbox(self, department_id: str) -> list[dict]:

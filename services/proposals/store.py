@@ -80,6 +80,13 @@ class ProposalsStore(Store):
         """Windows of a congress: a scan of ``windows``, fine: one document per session (a handful a year)."""
         return list(self.db.windows.find({"congress_id": congress_id}))
 
+    def windows_under(self, union_ids: set[str]) -> list[dict]:
+        """Windows of the unions at or below any of ``union_ids`` (the admins' "what needs me" queues): a
+        scan of ``windows`` (one document per session, a handful a year per union), filtered here."""
+        if not union_ids:
+            return []
+        return [w for w in self.db.windows.find({}) if union_ids & set(w.get("union_path", []))]
+
     def note_person(self, member_id: str, session_id: str, key: str, proposal_id: str) -> None:
         """List ``proposal_id`` on a member's page of a session: ``key`` ``own`` (drafted) or ``invited``
         (invited or co-signed). Written before the proposal's commit; readers keep only the real ones."""

@@ -300,6 +300,55 @@ def my_surveys(store, actor: Actor, keys: Keys) -> list[dict]:
     return out
 
 
+#: A running survey closing within this many days shows as "closing" on its admins' home.
+CLOSING_DAYS = 3
+
+
+def needs_of(store, actor: Actor, now: datetime, keys: Keys) -> dict:
+    """What needs the caller among surveys (issue 16, :mod:`dmlib.contracts.needs`):
+
+    - items ``survey_open``: open surveys whose audience holds them and that they have not submitted
+      (``due_at`` the closing time, ``at`` the opening; :func:`my_surveys`);
+    - queues, per union at or below one they administer (:func:`policy.needs_scopes`, each survey by
+      :func:`policy.may_manage`): ``surveys_running`` (open surveys; ``count``; ``due_at`` the nearest
+      closing; ``overdue`` those closing within :data:`CLOSING_DAYS` days).
+    Cost: a scan of the open surveys and one audience and one response lookup per survey."""
+    items = [
+        {
+            "kind": "survey_open",
+            "id": s["id"],
+            "title": s["title"],
+            "union_id": s.get("union_id"),
+            "due_at": s.get("closes_at"),
+            "at": s.get("opened_at"),
+        }
+        for s in my_surveys(store, actor, keys)
+        if s["status"] == "open" and s["mine"] != "submitted"
+    ]
+    scopes = policy.needs_scopes(actor)
+    running: dict[str, list[dict]] = {}
+    names: dict[str, str] = {}
+    if scopes:
+        for s in store.surveys_in(("open",)):
+            if scopes & set(s["union_path"]) and policy.may_manage(actor, s["union_path"]):
+                running.setdefault(s["union_id"], []).append(s)
+                names[s["union_id"]] = s.get("union_name", "")
+    soon = now + timedelta(days=CLOSING_DAYS)
+    queues = [
+        {
+            "kind": "surveys_running",
+            "scope": uid,
+            "scope_name": names[uid],
+            "union_id": uid,
+            "count": len(running[uid]),
+            "due_at": min((_aware(s["closes_at"]) for s in running[uid] if s.get("closes_at")), default=None),
+            "overdue": sum(1 for s in running[uid] if s.get("closes_at") and _aware(s["closes_at"]) <= soon),
+        }
+        for uid in sorted(running)
+    ]
+    return {"items": items, "queues": queues}
+
+
 def _state(store, keys: Keys, survey_id: str, member_id: str) -> str:
     rid = keys.respondent(survey_id, member_id)
     if store.has_response(survey_id, rid):

@@ -59,6 +59,12 @@ def require_reader(actor: Actor, union_path: Sequence[str], in_audience: bool) -
     actor.require(may_manage(actor, union_path) or may_answer(actor, in_audience), NOT_IN_AUDIENCE)
 
 
+def needs_scopes(actor: Actor) -> set[str]:
+    """The unions whose running surveys "what needs me" (``needs_of``) shows the actor, with the unions
+    below (:func:`may_manage` decides each survey); what they are to answer comes from the audience."""
+    return set(actor.admin_unions)
+
+
 def require_system(actor: Actor) -> None:
     """Notify's fan-out, migrations."""
     actor.require(actor.is_system, NOT_SYSTEM)

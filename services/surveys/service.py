@@ -23,6 +23,7 @@ from nameko.timer import timer
 
 from dmlib.auth import Identity, auth_secret
 from dmlib.contracts import surveys as c
+from dmlib.contracts.needs import needs
 from dmlib.events import Events
 from dmlib.health import HealthRpc
 from dmlib.rpc import Rpc, rpc
@@ -176,6 +177,15 @@ class SurveysService(OutboxRelay, HealthRpc):
         (not_started | draft | submitted). Out: [:class:`SurveySummaryOut`]."""
         out = app.my_surveys(self.store, self.identity.actor, self.settings)
         return c.SurveySummaryOut(many=True).dump(out)
+
+    @rpc
+    def needs_of(self) -> dict:
+        """What needs the caller among surveys, for their "what needs me" home (issue 16): open surveys
+        of their audience not yet submitted (``survey_open``, ``due_at`` the closing time); per union
+        they administer or below, ``surveys_running`` (count, nearest closing as ``due_at``, ``overdue``
+        = closing within 3 days). Read-only. Out: :class:`dmlib.contracts.needs.NeedsOut`."""
+        out = app.needs_of(self.store, self.identity.actor, self.settings.now(), self.settings)
+        return needs("surveys", **out)
 
     # ----- window --------------------------------------------------------------------------------
     @rpc

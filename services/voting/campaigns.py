@@ -460,6 +460,65 @@ def list_campaigns(p: Ports, actor: Actor) -> list[dict]:
     return [campaign_out(p, d, actor, with_homes=False) for d in docs]
 
 
+def needs_of(p: Ports, actor: Actor) -> dict:
+    """What needs the caller among evaluation campaigns (issue 16, :mod:`dmlib.contracts.needs`), of the
+    open campaigns (by :func:`policy.needs_parts`):
+
+    - items ``campaign_open``: a campaign their Worker Home takes part in and they have not voted in
+      (``due_at`` its closing time, ``at`` its opening; one ballot lookup each);
+    - items ``choice_vote``: an open choice poll (a congress resolution's vote) the caller is a voter of
+      and has not voted in (``scope`` the owner's reference: the agenda item);
+    - queues, for the campaign's admins, one row per Worker Home: ``evaluation_ballots`` (``count``
+      ballots of ``of`` eligible members, ``due_at`` the closing time; the overview's evaluation status).
+    Cost: a scan of the campaigns (a handful a year) and one tally read per open campaign."""
+    items: list[dict] = []
+    queues: list[dict] = []
+    for campaign in p.store.all_campaigns():
+        if campaign["status"] != "open":
+            continue
+        voter, admin = policy.needs_parts(actor, campaign)
+        if voter and not polls.voted(p, campaign["_id"], actor.member_id)[0]:
+            items.append(
+                {
+                    "kind": "campaign_open",
+                    "id": campaign["_id"],
+                    "title": campaign["title"],
+                    "union_id": actor.union_id,
+                    "due_at": campaign.get("closes_at"),
+                    "at": campaign.get("opened_at") or campaign.get("opens_at"),
+                }
+            )
+        if admin:
+            per = p.store.get_tally(campaign["_id"]).get("s", {})
+            queues.extend(
+                {
+                    "kind": "evaluation_ballots",
+                    "scope": h["union_id"],
+                    "scope_name": h.get("union_name", ""),
+                    "union_id": h["union_id"],
+                    "count": int(per.get(h["union_id"], {}).get("n", 0)),
+                    "of": h["eligible"],
+                    "due_at": campaign.get("closes_at"),
+                }
+                for h in campaign["homes"]
+            )
+    for poll in p.store.open_choice_polls():
+        if policy.needs_vote(actor, p.store.is_voter(poll["_id"], actor.member_id)):
+            if not polls.voted(p, poll["_id"], actor.member_id)[0]:
+                items.append(
+                    {
+                        "kind": "choice_vote",
+                        "id": poll["_id"],
+                        "title": poll["title"],
+                        "union_id": poll.get("union_id"),
+                        "scope": poll.get("ref"),
+                        "due_at": poll.get("closes_at"),
+                        "at": poll.get("created_at"),
+                    }
+                )
+    return {"items": items, "queues": queues}
+
+
 def campaign_results(p: Ports, actor: Actor, campaign_id: str, as_json: bool = False) -> dict | str:
     """Results per home (:class:`ResultsOut`): live for the campaign's admins, the stored table for
     everyone who takes part once published; ``as_json``: already serialised."""

@@ -95,6 +95,19 @@ def sees_campaign(actor: Actor, campaign: dict) -> bool:
     )
 
 
+def needs_vote(actor: Actor, is_voter: bool) -> bool:
+    """ "What needs me" lists an open choice poll (a congress vote) for its voters only, never for the
+    system: the rule of :func:`require_cast_choice`, asked as a question."""
+    return is_voter and not actor.is_system
+
+
+def needs_parts(actor: Actor, campaign: dict) -> tuple[bool, bool]:
+    """What "what needs me" (``needs_of``) shows the actor of an open campaign: (a ballot to cast: they
+    are a member of one of its Worker Homes; its participation per home: they are its admin)."""
+    homes = {h["union_id"] for h in campaign["homes"]}
+    return (not actor.is_system and actor.union_id in homes, is_campaign_admin(actor, campaign))
+
+
 def require_sees_campaign(actor: Actor, campaign: dict) -> None:
     actor.require(sees_campaign(actor, campaign), NOT_YOUR_CAMPAIGN)
 

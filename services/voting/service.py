@@ -17,6 +17,7 @@ from nameko.timer import timer
 
 from dmlib.auth import Identity
 from dmlib.contracts import voting as c
+from dmlib.contracts.needs import needs
 from dmlib.errors import BadInput, ServiceError
 from dmlib.events import Events
 from dmlib.health import HealthRpc
@@ -245,6 +246,15 @@ class VotingService(OutboxRelay, HealthRpc):
         """The campaigns the caller takes part in or runs, newest first (:class:`CampaignOut` without
         per-home rows)."""
         return camp.list_campaigns(self.ports, self.identity.actor)
+
+    @rpc
+    def needs_of(self) -> dict:
+        """What needs the caller among evaluation campaigns, for their "what needs me" home (issue 16):
+        open campaigns of their Worker Home they have not voted in (``campaign_open``, ``due_at`` the
+        closing time), open choice polls (congress votes) they are a voter of and have not voted in
+        (``choice_vote``, ``scope`` the owner's reference); for the campaign's admins, ``evaluation_ballots`` per Worker Home (ballots of
+        eligible). Read-only. Out: :class:`dmlib.contracts.needs.NeedsOut`."""
+        return needs("voting", **camp.needs_of(self.ports, self.identity.actor))
 
     @rpc
     def campaign_results(self, campaign_id: str, as_json: bool = False) -> dict | str:

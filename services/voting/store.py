@@ -138,6 +138,11 @@ class VotingStore(Store):
         """The poll without its voter list (cheaper for hot paths that do not need it)."""
         return self.db.polls.find_one({"_id": poll_id}, projection={"voters": 0})
 
+    def open_choice_polls(self) -> list[dict]:
+        """The choice polls open now, without their voter lists (the "what needs me" home: a scan of
+        ``polls``, a few a session)."""
+        return list(self.db.polls.find({"kind": "choice", "status": "open"}, projection={"voters": 0}))
+
     def is_voter(self, poll_id: str, member_id: str) -> bool:
         doc = self.db.polls.find_one({"_id": poll_id}, projection={"voters": 1})
         return bool(doc) and member_id in doc.get("voters", [])

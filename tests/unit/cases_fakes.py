@@ -47,6 +47,13 @@ class FakeCasesStore(FakeStore):
                 raise DuplicateKeyError(f"duplicate _id {d['_id']}")
             self.col("cases")[d["_id"]] = copy.deepcopy(d)
 
+    def waiting_cases(self, union_id: str, states) -> list[dict]:
+        return [
+            d
+            for d in self.col("cases").values()
+            if union_id in d.get("union_path", []) and d["state"] in states
+        ]
+
     def find_cases(self, query: Mapping, skip: int = 0, limit: int = 0) -> tuple[list[dict], int]:
         def ok(d):
             for k, v in query.items():

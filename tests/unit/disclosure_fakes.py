@@ -48,6 +48,9 @@ class FakeDisclosureStore(FakeStore):
     def get_union(self, union_id: str) -> dict | None:
         return copy.deepcopy(self.col("unions").get(union_id))
 
+    def unions_under(self, union_ids: set[str]) -> list[dict]:
+        return [copy.deepcopy(u) for u in self.col("unions").values() if union_ids & set(u.get("path", []))]
+
     def keep_revision(self, snapshot: dict) -> None:
         try:
             self.create("revisions", snapshot)

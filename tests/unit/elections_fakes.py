@@ -46,6 +46,9 @@ class FakeElectionsStore(FakeStore):
         docs.sort(key=lambda d: d["created_at"], reverse=True)
         return docs[skip : skip + limit], len(docs)
 
+    def docs_in(self, collection, status):
+        return [copy.deepcopy(d) for d in self.col(collection).values() if d["status"] == status]
+
     def put_tally(self, poll_id, zero):
         self.col("tallies")[poll_id] = dict(zero)
 

@@ -229,6 +229,9 @@ class FakeMembersStore(FakeStore):
     def get_job(self, job_id):
         return copy.deepcopy(self.col("import_jobs").get(job_id))
 
+    def jobs_of(self, member_id):
+        return [copy.deepcopy(j) for j in self.col("import_jobs").values() if j["actor"] == member_id]
+
     def save_import_file(self, job_id, content):
         self.col("import_files")[job_id] = content
         return 1

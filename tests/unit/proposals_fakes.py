@@ -28,6 +28,9 @@ class FakeProposalsStore(FakeStore):
     def windows_of(self, congress_id: str) -> list[dict]:
         return [copy.deepcopy(w) for w in self.col("windows").values() if w["congress_id"] == congress_id]
 
+    def windows_under(self, union_ids: set[str]) -> list[dict]:
+        return [copy.deepcopy(w) for w in self.col("windows").values() if union_ids & set(w["union_path"])]
+
     # --- proposals and derived lists -----------------------------------------------------------------
     def note_person(self, member_id: str, session_id: str, key: str, pid: str) -> None:
         person = self.col("people").setdefault(f"{member_id}:{session_id}", {"own": [], "invited": []})

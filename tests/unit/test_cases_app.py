@@ -8,6 +8,7 @@ import pytest
 from dmlib.auth import Actor, Grant, service_actor
 from dmlib.contracts import cases as c
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, TooManyRequests
+from dmlib.schemas import iso
 from services.cases import app, rules, views
 from tests.unit.cases_fakes import FakeCasesStore, FakePeers, FakeSms
 
@@ -578,3 +579,25 @@ def test_a_filing_retried_with_its_key_files_one_case(env):
     assert file(env, client_key="c-1") == first and len(store.col("cases")) == 1
     assert [t for t, _ in store.committed("case_received")] == ["case_received"]
     assert file(env, client_key="c-2")["_id"] != first["_id"]
+
+
+# --- what needs me (issue 16) ----------------------------------------------------------------------
+def test_needs_of_the_workers_open_cases_and_the_staffs_queue_with_cases_near_their_limit(env):
+    store, peers, _sms, clock, settings = env
+    first, second = file(env)["_id"], file(env, title="加班费未足额支付")["_id"]
+    mine = app.needs_of(store, WORKER, clock())
+    assert sorted(i["id"] for i in mine["items"]) == sorted([first, second]) and mine["queues"] == []
+    assert app.needs_of(store, STRANGER, clock()) == {"items": [], "queues": []}
+    app.dispatch(
+        store, HOTLINE, clock, settings, peers, first, {"union_id": "u1", "complexity": "general", "note": ""}
+    )
+    [item] = [i for i in app.needs_of(store, WORKER, clock())["items"] if i["id"] == first]
+    assert item["due_at"] == iso(rules.add_working_days(datetime(2026, 11, 2, 1, 0, tzinfo=UTC), 5))
+    for staff in (U1_ADMIN, HOTLINE, SUPERIOR):
+        queues = {q["kind"]: q for q in app.needs_of(store, staff, clock())["queues"] if q["scope"] == "u1"}
+        assert queues["cases_open"]["count"] == 2 and queues["cases_open"]["overdue"] == 0
+        assert queues["cases_open"]["oldest_at"] == datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+    assert app.needs_of(store, U2_ADMIN, clock())["queues"] == []
+    clock.advance(days=14)  # past the 5 working days of the reply limit
+    queues = {q["kind"]: q for q in app.needs_of(store, U1_ADMIN, clock())["queues"]}
+    assert queues["cases_open"]["overdue"] == 1 and queues["cases_near_limit"]["count"] == 1

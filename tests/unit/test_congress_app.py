@@ -422,3 +422,16 @@ def test_a_session_plan_retried_with_its_key_returns_the_first(world):
     again = app.create_session(store, ADMIN, clock, TERM, dict(data))
     assert again == first and len(store.col("sessions")) == 1 and store.types().count("session_planned") == 1
     assert app.create_session(store, ADMIN, clock, TERM, {**data, "client_key": "s-2"})["id"] != first["id"]
+
+
+def test_needs_of_a_delegates_coming_session_until_they_checked_in(world):
+    store, _ = world
+    sid = plan(store)["id"]
+    out = app.needs_of(store, d(1))
+    assert out["queues"] == [] and [(i["kind"], i["id"], i["title"], i["scope"]) for i in out["items"]] == [
+        ("session_due", sid, "第一次会议", "planned")
+    ]
+    assert app.needs_of(store, member("M0001", "u01"))["items"] == []  # not a delegate
+    assert app.needs_of(store, member("D9999", "u01", ("delegate", CG)))["items"] == []  # not of this term
+    app.check_in(store, d(1), clock, sid, {"member_id": None})
+    assert app.needs_of(store, d(1))["items"] == []

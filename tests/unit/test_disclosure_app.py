@@ -493,3 +493,45 @@ def test_a_question_retried_with_its_key_is_asked_once(world):
     again = app.ask_question(world.store, M1, world.clock, world.settings, item["id"], data)
     assert again["id"] == first["id"] and len(world.store.col("questions")) == 1
     assert world.store.get_item(item["id"])["questions_total"] == 1
+
+
+# --- what needs me (issue 16) ----------------------------------------------------------------------
+def _kinds(out, kind):
+    return [q for q in out["queues"] if q["kind"] == kind]
+
+
+def test_needs_of_lists_a_members_unread_mandatory_items_only(world):
+    must = world.publish(mandatory=True, title="安全规程")
+    world.publish(mandatory=False, title="食堂菜单")
+    read = world.publish(mandatory=True, title="已读的")
+    app.open_item(world.store, M1, world.clock, read["id"])
+    out = app.needs_of(world.store, M1)
+    assert [(i["kind"], i["id"], i["title"], i["union_id"]) for i in out["items"]] == [
+        ("disclosure_unread", must["id"], "安全规程", "u01")
+    ]
+    assert out["queues"] == []  # a member administers nothing
+    app.open_item(world.store, M1, world.clock, must["id"])
+    assert app.needs_of(world.store, M1)["items"] == []
+
+
+def test_needs_of_leaves_out_withdrawn_items(world):
+    item = world.publish(mandatory=True)
+    app.withdraw_item(world.store, ADMIN, world.clock, item["id"], {"reason": "发错了"})
+    assert app.needs_of(world.store, M2)["items"] == []
+
+
+def test_needs_of_gives_admins_the_question_desk_and_the_receipts_of_their_unions(world):
+    first = world.publish(mandatory=True)
+    world.publish(mandatory=False)
+    world.ask(first["id"], text="第一个问题？")
+    world.clock.advance(days=2)
+    world.ask(first["id"], actor=M2, text="第二个问题？")
+    app.open_item(world.store, M1, world.clock, first["id"])
+    for actor in (ADMIN, SUPERIOR):  # the union's own admin and a superior admin above it
+        out = app.needs_of(world.store, actor)
+        [questions] = _kinds(out, "questions_waiting")
+        assert questions["scope"] == "u01" and questions["count"] == 2
+        assert questions["oldest_at"] == datetime(2026, 3, 1, 8, 0, tzinfo=questions["oldest_at"].tzinfo)
+        [reads] = _kinds(out, "mandatory_reads")
+        assert (reads["count"], reads["of"]) == (1, 1)
+    assert app.needs_of(world.store, OTHER_ADMIN)["queues"] == []  # another union's admin sees nothing

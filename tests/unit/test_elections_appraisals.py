@@ -195,3 +195,20 @@ def test_a_tie_at_the_last_place_is_settled_by_the_admins_recorded_and_audited(p
     ]
     ap.publish_awards(p, ADMIN, aid)  # again: the titles are recorded once
     assert len(p.peers.titles[aid]) == 1
+
+
+def test_needs_of_lists_an_open_appraisal_for_its_raters_until_they_rated(p):
+    data = c.AppraisalIn().load(
+        {"union_id": "u05", "title": "2024年职工代表述职评议", "subjects": ["M05002"]}
+    )
+    p.appraisal = ap.create_appraisal(p, ADMIN, data)["appraisal_id"]
+    out = ap.needs_of(p, member("M05001", "u05"))
+    assert out["queues"] == [] and [
+        (i["kind"], i["id"], i["title"], i["union_id"]) for i in out["items"]
+    ] == [("appraisal_ballot", p.appraisal, "2024年职工代表述职评议", "u05")]
+    assert ap.needs_of(p, member("M06002", "u06"))["items"] == []  # not a rater
+    rate(p, "M05001", {"M05002": "satisfied"})
+    assert ap.needs_of(p, member("M05001", "u05"))["items"] == []
+    assert [i["id"] for i in ap.needs_of(p, member("M05003", "u05"))["items"]] == [p.appraisal]
+    ap.close_appraisal(p, ADMIN, p.appraisal)
+    assert ap.needs_of(p, member("M05003", "u05"))["items"] == []  # closed: nothing to cast

@@ -2,6 +2,7 @@
 one guarded write with its events and audit entry; the import resumable after a crash at any write."""
 
 import base64
+from datetime import timedelta
 
 import pytest
 
@@ -436,3 +437,18 @@ def test_titles_are_recorded_by_the_system_once_per_source_ref_and_category(site
     assert [(t["ref"], t["category"], t["title"]) for t in got] == [
         ("aw-1", "good_worker", "2024年双爱双评 · 爱企业的好职工")
     ]
+
+
+def test_needs_of_lists_an_admins_own_imports_with_bad_rows_for_30_days(site):
+    store, clock, registry = site
+    clean = start(site, csv_of(3))
+    bad = start(site, csv_of(2, extra="X00001,坏,u02,110115198001010019\n"))
+    app.resume_imports(store, clock, registry, "r1")
+    out = app.needs_of(store, ADMIN, clock())
+    assert out["queues"] == [] and [(i["kind"], i["id"], i["title"], i["count"]) for i in out["items"]] == [
+        ("import_errors", bad["_id"], "m.csv", 3)  # the foreign union's row, and 2 already registered
+    ]
+    assert clean["_id"] not in {i["id"] for i in out["items"]}
+    assert app.needs_of(store, OTHER, clock())["items"] == []  # another admin's imports are not theirs
+    assert app.needs_of(store, member("M1", "u01"), clock())["items"] == []  # members import nothing
+    assert app.needs_of(store, ADMIN, clock() + timedelta(days=31))["items"] == []

@@ -482,3 +482,59 @@ def test_a_draft_retried_with_its_key_is_drafted_once(world):
     assert again == first and len(store.col("proposals")) == 1
     other = app.create_proposal(store, d(2), clock, peers, SID, {**DRAFT, "client_key": "p-1"})
     assert other["_id"] != first["_id"]  # another delegate's key is another request
+
+
+# --- what needs me (issue 16) ----------------------------------------------------------------------
+def _needs(store, actor, clock):
+    out = app.needs_of(store, actor, clock)
+    return [(i["kind"], i["id"]) for i in out["items"]], {(q["kind"], q["scope"]): q for q in out["queues"]}
+
+
+def test_needs_of_shows_a_delegate_their_draft_and_the_invitation_until_they_cosign(world):
+    store, clock, peers = world
+    p = app.create_proposal(store, d(1), clock, peers, SID, {**DRAFT, "invite": ["D0002"]})
+    assert _needs(store, d(1), clock)[0] == [("proposal_draft", p["_id"])]
+    items, queues = _needs(store, d(2), clock)
+    assert items == [("proposal_cosign", p["_id"])] and queues == {}
+    assert _needs(store, d(3), clock)[0] == []  # not invited
+    app.cosign(store, d(2), clock, p["_id"])
+    assert _needs(store, d(2), clock)[0] == []
+
+
+def test_needs_of_gives_the_admin_the_review_desk_with_the_oldest_submission(world):
+    store, clock, _ = world
+    submitted(world)
+    clock.at = T0 + timedelta(days=3)
+    items, queues = _needs(store, ADMIN, clock)
+    assert items == []
+    review = queues[("proposals_to_review", "u01")]
+    assert review["count"] == 1 and review["oldest_at"] == T0 and review["union_id"] == "u01"
+    assert queues[("proposals_open", "u01")]["count"] == 1
+    assert _needs(store, OUTSIDER, clock)[1] == {}  # another union's admin
+
+
+def test_needs_of_gives_handlers_their_inbox_with_overdue_and_the_proposer_the_reply_to_rate(world):
+    store, clock, _ = world
+    p = assigned(world)
+    clock.at = T0 + timedelta(days=25)  # past the 20-day deadline
+    _, queues = _needs(store, H1, clock)
+    inbox = queues[("proposals_to_reply", "u01-d1")]
+    assert (inbox["count"], inbox["overdue"], inbox["oldest_at"], inbox["scope_name"]) == (1, 1, T0, "后勤部")
+    assert queues.get(("proposals_to_reply", "u01-d2")) is None and _needs(store, H2, clock)[1] == {
+        ("proposals_to_reply", "u01-d2"): {
+            "kind": "proposals_to_reply",
+            "scope": "u01-d2",
+            "scope_name": "",
+            "union_id": None,
+            "count": 0,
+            "oldest_at": None,
+            "overdue": 0,
+        }
+    }
+    assert _needs(store, ADMIN, clock)[1][("proposals_open", "u01")]["overdue"] == 1
+    app.reply(store, H1, clock, p["_id"], {"text": "已安排后勤部整改食堂。", "department_id": None})
+    assert _needs(store, H1, clock)[1][("proposals_to_reply", "u01-d1")]["count"] == 0
+    assert _needs(store, d(1), clock)[0] == [("proposal_rate", p["_id"])]
+    assert _needs(store, d(2), clock)[0] == [("proposal_rate", p["_id"])]  # the co-signer rates too
+    app.rate(store, d(1), clock, p["_id"], {"satisfaction": "satisfied", "comment": ""})
+    assert _needs(store, d(1), clock)[0] == []

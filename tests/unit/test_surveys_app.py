@@ -320,3 +320,25 @@ def test_templates(w):
     assert s["title"] == "职工需求调查"
     with pytest.raises(NotFound):
         app.get_template(ADMIN, "nope", "zh")
+
+
+# --- what needs me (issue 16) ----------------------------------------------------------------------
+def test_needs_of_a_survey_to_answer_until_submitted_and_the_admins_running_surveys(w):
+    s = w.opened(closes_at=NOW + timedelta(days=2))
+    out = app.needs_of(w.store, m(0), NOW, w.keys)
+    assert out["queues"] == [] and [(i["kind"], i["id"], i["title"]) for i in out["items"]] == [
+        ("survey_open", s["id"], "食堂满意度调查")
+    ]
+    assert out["items"][0]["due_at"] == s["closes_at"]
+    assert app.needs_of(w.store, m(9, "u02"), NOW, w.keys)["items"] == []  # not in the audience
+    w.submit(s["id"], m(0), {"q1": "no"})
+    assert app.needs_of(w.store, m(0), NOW, w.keys)["items"] == []
+    for admin in (ADMIN, SUPERIOR):
+        [running] = app.needs_of(w.store, admin, NOW, w.keys)["queues"]
+        assert (running["kind"], running["scope"], running["count"], running["overdue"]) == (
+            "surveys_running",
+            "u01",
+            1,
+            1,  # closes within 3 days
+        )
+    assert app.needs_of(w.store, OTHER_ADMIN, NOW, w.keys)["queues"] == []

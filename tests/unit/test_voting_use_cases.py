@@ -468,3 +468,38 @@ def test_a_repeated_score_form_writes_nothing_and_leaves_no_second_audit_entry()
     ]
     assert again["homes"][0]["unit_score"] == 88.13
     assert p.store.docs["campaigns"]["ev1"]["unit_scores"] == {"u01": 70.0}
+
+
+def test_needs_of_a_ballot_to_cast_until_cast_and_the_participation_for_the_campaigns_admins():
+    p = ports()
+    _, members = campaign(p)
+    assert camp.needs_of(p, member("M1", "u01")) == {"items": [], "queues": []}  # a draft asks nothing
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    mine = camp.needs_of(p, member("M1", "u01"))
+    assert [(i["kind"], i["id"], i["title"]) for i in mine["items"]] == [
+        ("campaign_open", "ev1", "2026年星级职工之家评选")
+    ]
+    assert mine["queues"] == []
+    rate(p, member("M1", "u01"))
+    assert camp.needs_of(p, member("M1", "u01"))["items"] == []
+    assert camp.needs_of(p, member("M9", "u09")) == {"items": [], "queues": []}  # not a home of it
+    queues = camp.needs_of(p, SUPERIOR)["queues"]
+    assert [(q["kind"], q["scope"], q["count"], q["of"]) for q in queues] == [
+        ("evaluation_ballots", "u01", 1, 3),
+        ("evaluation_ballots", "u02", 0, 2),
+    ]
+    assert camp.needs_of(p, union_admin("u01"))["queues"] == []  # a home's admin runs no campaign
+
+
+def test_needs_of_a_congress_vote_for_its_voters_until_they_voted_or_it_closed():
+    p = ports()
+    poll_id = choice_poll(p)
+    mine = camp.needs_of(p, D1)["items"]
+    assert [(i["kind"], i["id"], i["title"], i["scope"]) for i in mine] == [
+        ("choice_vote", poll_id, "关于食堂的决议", "item1")
+    ]
+    assert camp.needs_of(p, member("X9", "u01"))["items"] == []  # not a voter
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    assert camp.needs_of(p, D1)["items"] == []
+    polls.close_poll(p, SYSTEM, poll_id)
+    assert camp.needs_of(p, D2)["items"] == []

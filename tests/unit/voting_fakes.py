@@ -73,6 +73,13 @@ class FakeVotingStore(FakeStore):
             doc.pop("voters", None)
         return doc
 
+    def open_choice_polls(self):
+        return [
+            {k: v for k, v in copy.deepcopy(d).items() if k != "voters"}
+            for d in self.docs["polls"].values()
+            if d["kind"] == "choice" and d["status"] == "open"
+        ]
+
     def is_voter(self, poll_id, member_id):
         return member_id in (self.docs["polls"].get(poll_id) or {}).get("voters", [])
 
