@@ -40,7 +40,15 @@ def congress(doc: dict, terms: list[dict]) -> dict:
 def item(doc: dict) -> dict:
     """:class:`ItemOut`."""
     return c.ItemOut().dump(
-        {**doc, "id": doc["_id"], "poll_id": doc.get("poll_id"), "decided_at": iso(doc.get("decided_at"))}
+        {
+            **doc,
+            "id": doc["_id"],
+            "poll_id": doc.get("poll_id"),
+            "decided_at": iso(doc.get("decided_at")),
+            "starts_at": iso(doc.get("starts_at")),
+            "place": doc.get("place", ""),
+            "attachments": doc.get("attachments", []),
+        }
     )
 
 
