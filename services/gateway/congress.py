@@ -69,6 +69,21 @@ def china_time(value: str | None) -> str:
     return f"{at:%Y-%m-%d %H:%M}"
 
 
+def find_delegates(congress_rpc, term_id: str, q: str, limit: int = PICKER_LIMIT) -> list[dict]:
+    """The name picker of the check-in desk and of co-signer invitations (issue 16): the term's delegates
+    (``list_delegates``: readers of the congress) whose name or member number contains ``q``
+    (case-insensitive), at most ``limit``, each ``{member_id, name, delegation_name, …}``."""
+    q = q.strip().casefold()
+    if not q:
+        return []
+    found = [
+        d
+        for d in congress_rpc.list_delegates(term_id)
+        if q in d["name"].casefold() or q in d["member_id"].casefold()
+    ]
+    return found[:limit]
+
+
 def china_input(value: str) -> str | None:
     """A ``datetime-local`` field's value (China time, ``YYYY-MM-DDTHH:MM``) as ISO 8601 with its
     +08:00 offset; other text passed on for the contract to refuse; None when empty."""
@@ -373,7 +388,7 @@ class CongressRoutes(Router):
         )
         counts = self.congress_rpc.session_counts(session_id)
         find = request.args.get("find", "").strip()
-        found = self._find_delegates(session, find) if find and session["state"] != "closed" else None
+        found = find_delegates(self.congress_rpc, session["term_id"], find) if find and session["state"] != "closed" else None
         return self.web.render(
             "congress/console.html",
             request=request,
@@ -382,16 +397,6 @@ class CongressRoutes(Router):
             find=find,
             found=found,
         )
-
-    def _find_delegates(self, session: dict, q: str) -> list[dict]:
-        """The desk's name picker (issue 16): the term's delegates whose name or member number contains
-        ``q`` (case-insensitive), at most :data:`PICKER_LIMIT`, each ``{member_id, name, delegation_name}``."""
-        q = q.casefold()
-        return [
-            d
-            for d in self.congress_rpc.list_delegates(session["term_id"])
-            if q in d["name"].casefold() or q in d["member_id"].casefold()
-        ][:PICKER_LIMIT]
 
     @page("GET", "/congress/sessions/<session_id>")
     def congress_delegate_page(self, request, session_id):
