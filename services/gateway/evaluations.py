@@ -621,10 +621,27 @@ class EvaluationsRoutes(Router):
 
     @page("GET", "/evaluations/<campaign_id>/opinions")
     def opinions_page(self, request, campaign_id):
+        """The opinions of a campaign. The home picker offers only the homes the reader may open (issue
+        16): every home (and "all") for the campaign's admins, else the homes the reader administers
+        (the voting service's policy decides; this only keeps the page from offering a 403); without
+        ``home`` such a reader sees their first home."""
         campaign = self.voting_rpc.get_campaign(campaign_id)
+        actor = self.identity.actor
+        homes = [
+            h
+            for h in campaign["homes"]
+            if campaign.get("is_admin") or actor.has("union_admin", h["union_id"])
+        ]
         home = request.args.get("home") or None
+        if home is None and not campaign.get("is_admin") and homes:
+            home = homes[0]["union_id"]
         page_no, _per = self._paging(request)
         opinions = self.voting_rpc.campaign_opinions(campaign_id, home, page_no, 50)
         return self.web.render(
-            "evaluations/opinions.html", request=request, campaign=campaign, opinions=opinions, home=home
+            "evaluations/opinions.html",
+            request=request,
+            campaign=campaign,
+            opinions=opinions,
+            home=home,
+            homes=homes,
         )

@@ -212,8 +212,9 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     assert admin.inner_text("#due-count") == "120" and admin.inner_text("#present-count") == "0"
 
     # the admin checks one delegate in at the desk; 79 check themselves in on their phones (API)
-    admin.fill("#member_id", pool[40])
-    admin.click(".checkin-desk button")
+    admin.fill("#find", pool[40])  # the desk's name picker (issue 16): by name or member number
+    admin.click("#find-submit")
+    admin.click(f".check-in-pick[data-member='{pool[40]}']")
     admin.wait_for_load_state()
     expect(admin.locator("#present-count")).to_have_text("1")
     voters = {m: stack.login(m) for m in pool[41:120]}
@@ -224,9 +225,11 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     expect(admin.locator("#quorum-state")).to_have_class("ok")
 
     # convene (80 of 120: two thirds), open the vote on the resolution
+    admin.check("#convene-form input[name=confirmed]")  # irreversible: confirmed (issue 16)
     admin.click("#convene")
     admin.wait_for_load_state()
     expect(admin.locator("#session-state")).to_have_text("已开幕")
+    admin.locator("form:has(.open-vote) input[name=confirmed]").check()
     admin.locator(".open-vote").click()
     admin.wait_for_selector(".close-vote")
 
@@ -235,6 +238,9 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     phone = login(browser, stack.url, phone_voter)
     phone.goto(f"{stack.url}/congress/sessions/{session_id}")
     phone.click("#vote-yes")
+    phone.wait_for_selector("#vote-choice[data-choice=yes]")  # the second step shows the choice (issue 16)
+    phone.check("#vote-confirm-form input[name=confirmed]")
+    phone.click("#vote-cast")
     phone.wait_for_selector("#notice[data-ref]")  # the receipt code the redirect's notice carries
     assert len(phone.inner_text("#notice b")) >= 8
     item_id = (
@@ -249,10 +255,12 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
 
     # the admin closes the vote: adopted with more than half of ALL delegates; then closes the session
     admin.goto(f"{stack.url}/congress/sessions/{session_id}/console")
+    admin.locator("form:has(.close-vote) input[name=confirmed]").check()
     admin.locator(".close-vote").click()
     admin.wait_for_selector(f"#item-{item_id} .outcome")
     outcome = admin.inner_text(f"#item-{item_id} .outcome")
     assert "通过" in outcome and "赞成64" in outcome and "反对9" in outcome and "弃权7" in outcome
+    admin.check("#close-session-form input[name=confirmed]")
     admin.click("#close-session")
     expect(admin.locator("#session-state")).to_have_text("已闭幕")
     admin.screenshot(path=f"{SHOTS}-c-console.png", full_page=True)
@@ -267,6 +275,7 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     admin.fill(
         "#body", f"{resolution}经职工代表大会表决通过：**赞成64票**，反对9票，弃权7票（全体代表120人）。"
     )
+    admin.check("#publish-form input[name=confirmed]")
     admin.click("#publish-form button.primary")
     admin.wait_for_selector("#disclosure-item")
     published = admin.url.split("/")[-1]

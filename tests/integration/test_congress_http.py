@@ -281,7 +281,7 @@ def test_console_confirmations_picker_and_the_delegates_second_step(site):
         )
         assert done.status_code == 200
     console = s.get(f"/congress/sessions/{sid}/console")
-    assert 'id="convene-why"' not in console.text and 'name="confirmed"' in console.text
+    assert 'id="convene" disabled' not in console.text and 'name="confirmed"' in console.text
     assert s.post(f"/congress/sessions/{sid}/convene", data={"confirmed": "on"}).status_code == 200
     unboxed = s.post(f"/congress/items/{item}/open", data={"session_id": sid}, allow_redirects=False)
     assert unboxed.status_code == 303
