@@ -388,7 +388,11 @@ class CongressRoutes(Router):
         )
         counts = self.congress_rpc.session_counts(session_id)
         find = request.args.get("find", "").strip()
-        found = find_delegates(self.congress_rpc, session["term_id"], find) if find and session["state"] != "closed" else None
+        found = (
+            find_delegates(self.congress_rpc, session["term_id"], find)
+            if find and session["state"] != "closed"
+            else None
+        )
         return self.web.render(
             "congress/console.html",
             request=request,
@@ -495,13 +499,21 @@ class CongressRoutes(Router):
     def congress_vote_review(self, request, item_id):
         """The second step of a delegate's vote (issue 16): the item and the choice made (``choice`` =
         yes | no | abstain, ``session_id``), asked once more before it is cast; works without scripts.
-        Another choice, or an item not open to the caller, goes back to the session page."""
+        Another choice, or an item the caller cannot vote on now (not a delegate, not checked in, not the
+        open item, voted already), goes back to the session page (303); 403 outside the union."""
         session_id = request.args.get("session_id", "")
         target = f"/congress/sessions/{quote(session_id, safe='-_')}"
         choice = request.args.get("choice", "")
         me = self.congress_rpc.my_status(session_id)
         item = me.get("open_item")
-        if choice not in c.CHOICES or not item or item["id"] != item_id or item["has_voted"]:
+        votes = (
+            me["is_delegate"]
+            and me["checked_in"]
+            and item
+            and item["id"] == item_id
+            and not item["has_voted"]
+        )
+        if choice not in c.CHOICES or not votes:
             return self.web.redirect(target)
         session = self.congress_rpc.get_session(session_id)
         return self.web.render(
