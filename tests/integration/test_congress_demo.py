@@ -51,6 +51,9 @@ def test_demo_part(container_factory, config, rpc_as, capsys):
     assert [d["delegate_count"] for d in term["delegations"]] == [20] * 6 and not term["managers_over_limit"]
     planned, held = sessions
     assert (planned["state"], planned["present_count"]) == ("planned", 0)
+    resolution = planned["items"][1]  # what delegates read beforehand (issue 16)
+    assert resolution["place"] == "行政楼三楼礼堂" and resolution["starts_at"].startswith("2026-12-04T07:00")
+    assert "随迁职工" in resolution["description"]
     assert (held["state"], held["due_count"], held["present_count"]) == ("closed", 120, 85)
     votes = [
         (i["state"], i["outcome"]["yes"], i["outcome"]["ballots"]) for i in held["items"] if i.get("outcome")
