@@ -105,9 +105,24 @@ def load(rpc, rng: random.Random, config: dict | None = None) -> dict:
             "title": "第三届职工代表大会第二次会议（临时会议）",
             "kind": "extraordinary",
             "scheduled_at": "2026-12-04T14:00:00+08:00",
-            "agenda": [
-                {"kind": "report", "title": "关于厂区搬迁职工安置工作的情况通报", "secret": True},
-                {"kind": "resolution", "title": "关于《厂区搬迁职工安置方案》的决议", "secret": True},
+            "agenda": [  # with the text, time and place delegates read beforehand (issue 16)
+                {
+                    "kind": "report",
+                    "title": "关于厂区搬迁职工安置工作的情况通报",
+                    "secret": True,
+                    "description": "通报厂区搬迁进度、职工安置意向摸底结果和班车、宿舍安排。",
+                    "starts_at": "2026-12-04T14:00:00+08:00",
+                    "place": "行政楼三楼礼堂",
+                },
+                {
+                    "kind": "resolution",
+                    "title": "关于《厂区搬迁职工安置方案》的决议",
+                    "secret": True,
+                    "description": "大会审议通过《厂区搬迁职工安置方案》：随迁职工发放交通补贴，不随迁职工依法"
+                    "协商解除劳动合同并支付经济补偿。",
+                    "starts_at": "2026-12-04T15:00:00+08:00",
+                    "place": "行政楼三楼礼堂",
+                },
                 {"kind": "election", "title": ELECTION_TITLE, "secret": True},
             ],
         },

@@ -212,6 +212,12 @@ ROUTES: list[Row] = [
     Row("POST", "/api/v1/congress/items/<item_id>/close", "401 403 403 403 200 403 200", CG),
     Row("POST", "/api/v1/congress/items/<item_id>/vote", "401 403 200 403 403 403 403", CGD),
     Row("GET", "/api/v1/congress/sessions/<session_id>/minutes.docx", "401 200 200 200 200 403 200", CGR),
+    Row(
+        "GET",
+        "/api/v1/congress/items/<item_id>/attachments/<attachment_id>",
+        "401 200 200 200 200 403 200",
+        CGR,
+    ),
     Row("GET", "/congress", "login 303 303 303 303 303 303", CGR),
     Row("GET", "/congress/<congress_id>", "login 200 200 200 200 403 200", CGR),
     Row("GET", "/congress/sessions/<session_id>/console", "login 403 403 403 200 403 200", CG),
@@ -226,6 +232,8 @@ ROUTES: list[Row] = [
     # an agenda item of kind "election" names its election (issue 14)
     Row("POST", "/api/v1/congress/items/<item_id>/election", "401 403 403 403 200 403 200", CG),
     Row("POST", "/congress/items/<item_id>/election", "login 403 403 403 303 403 303", CG),
+    Row("GET", "/congress/items/<item_id>/vote", "login 303 200 303 303 403 303", CGD),
+    Row("GET", "/congress/items/<item_id>/attachments/<attachment_id>", "login 200 200 200 200 403 200", CGR),
     # ----- projector view (大屏) of a session, issue 14 ---------------------------------------------
     Row("GET", "/api/v1/congress/sessions/<session_id>/projector", "401 200 200 200 200 403 200", PJR),
     Row("GET", "/api/v1/projector/congress/<token>", "200 200 200 200 200 200 200", PJL),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from dmlib.contracts.disclosure import AttachmentIn, AttachmentOut
 from dmlib.schemas import BaseSchema, ClientKey, Id
 
 SESSION_KINDS = ("ordinary", "extraordinary")
@@ -75,9 +76,28 @@ class ElectIn(BaseSchema):
 
 
 class AgendaItemIn(BaseSchema):
+    """An agenda item (议程): its kind, title, text (the resolution's wording, the report's summary),
+    when and where it is taken (issue 16: delegates read these before the session) and its documents."""
+
     kind = fields.String(required=True, validate=validate.OneOf(ITEM_KINDS))
     title = Title(required=True)
-    description = fields.String(load_default="", validate=validate.Length(max=4000))
+    description = fields.String(
+        load_default="",
+        validate=validate.Length(max=4000),
+        metadata={"description": "the item's text: the resolution's wording, a report's summary"},
+    )
+    starts_at = fields.AwareDateTime(
+        load_default=None, default_timezone=None, metadata={"description": "date and time it is taken"}
+    )
+    place = fields.String(
+        load_default="", validate=validate.Length(max=200), metadata={"description": "room or hall"}
+    )
+    attachments = fields.List(
+        fields.Nested(AttachmentIn),
+        load_default=list,
+        validate=validate.Length(max=5),
+        metadata={"description": "at most 5 files of at most 5 MiB each (the draft, its explanation)"},
+    )
     secret = fields.Boolean(
         load_default=True,
         metadata={"description": "secret ballot (default: important matters by secret ballot) or named"},
@@ -193,6 +213,9 @@ class ItemOut(BaseSchema):
     kind = fields.String()
     title = fields.String()
     description = fields.String()
+    starts_at = fields.String(allow_none=True, metadata={"description": "ISO 8601, UTC"})
+    place = fields.String()
+    attachments = fields.List(fields.Nested(AttachmentOut))
     secret = fields.Boolean()
     state = fields.String(
         metadata={
@@ -213,6 +236,9 @@ class CountsOut(BaseSchema):
     present_count = fields.Integer(metadata={"description": "实到: delegates checked in"})
     required = fields.Integer(metadata={"description": "present needed to convene: ⌈2/3 × due⌉"})
     quorum = fields.Boolean()
+    adoption_required = fields.Integer(
+        metadata={"description": "yes votes a resolution needs: more than half of all delegates"}
+    )
     by_delegation = fields.List(fields.Dict())
     open_item = fields.Dict(allow_none=True)
 

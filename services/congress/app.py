@@ -17,6 +17,7 @@ documents (or plain dicts) that the service shapes with :mod:`.views`. No nameko
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import uuid
@@ -26,6 +27,7 @@ from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from dmlib.attachments import decode_attachments
 from dmlib.audit import Audit, by_person, by_system
 from dmlib.auth import Actor, service_actor
 from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
@@ -36,6 +38,8 @@ from .store import congress_id_of
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+#: Bytes per agenda item attachment: the limit cases and disclosure use by default (5 MiB).
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 
 
 class Peers(Protocol):
@@ -416,11 +420,20 @@ def create_session(store, actor: Actor, clock: Clock, term_id: str, data: dict) 
     first: :meth:`Store.once`)."""
     term = load_term(store, term_id)
     policy.require_admin(actor, term)
+    # every item's files checked and decoded before anything is written (400 / 413)
+    files = [decode_attachments(i.get("attachments") or [], MAX_ATTACHMENT_BYTES) for i in data["agenda"]]
 
     def make(session_id: str, number: int) -> tuple[dict, list[dict]]:
         items = [
-            {**i, "_id": f"{session_id}-i{n}", "session_id": session_id, "order": n, "state": "pending"}
-            for n, i in enumerate(data["agenda"], 1)
+            {
+                **i,
+                "_id": f"{session_id}-i{n}",
+                "session_id": session_id,
+                "order": n,
+                "state": "pending",
+                "attachments": _stored_files(store, f"{session_id}-i{n}", item_files),
+            }
+            for n, (i, item_files) in enumerate(zip(data["agenda"], files, strict=True), 1)
         ]
         doc = {
             "_id": session_id,
@@ -479,10 +492,44 @@ def add_agenda_item(store, actor: Actor, session_id: str, data: dict) -> dict:
         raise Conflict(
             "the session is closed / 会议已闭幕", details={"state": "closed"}, reason="session_closed"
         )
+    files = decode_attachments(data.get("attachments") or [], MAX_ATTACHMENT_BYTES)  # 400/413, none written
     audit = _audit(
         actor, "agenda_item_added", "item", "", session, fields=("title", "kind", "secret", "order")
     )
-    return store.add_item(session_id, {**data, "state": "pending"}, audit)
+
+    def make(item_id: str) -> dict:
+        return {**data, "state": "pending", "attachments": _stored_files(store, item_id, files)}
+
+    return store.add_item(session_id, make, audit)
+
+
+def _stored_files(store, item_id: str, files: list[dict]) -> list[dict]:
+    """Store an item's decoded files (each its own document, ``item_id`` on it) and return what the
+    item lists of them (:class:`AttachmentOut`). Written before the item: a crash in between leaves files
+    no item lists, never an item listing a missing file."""
+    store.store_files([{**f, "item_id": item_id} for f in files])
+    return [
+        {"id": f["_id"], "filename": f["filename"], "content_type": f["content_type"], "size": f["size"]}
+        for f in files
+    ]
+
+
+def get_attachment(store, actor: Actor, item_id: str, attachment_id: str) -> dict:
+    """A file of an agenda item for whoever may read its session (:func:`policy.require_reader`: members
+    of the union, its delegates, admins), decided before the file is read: ``{id, filename,
+    content_type, size (bytes), content_b64}``. NotFound for an unknown item or a file not its own."""
+    item = load_item(store, item_id)
+    policy.require_reader(actor, load_session(store, item["session_id"]))
+    doc = store.get_attachment(attachment_id) if isinstance(attachment_id, str) else None
+    if doc is None or doc.get("item_id") != item_id:
+        raise NotFound("no such attachment / 附件不存在")
+    return {
+        "id": doc["_id"],
+        "filename": doc["filename"],
+        "content_type": doc["content_type"],
+        "size": doc["size"],
+        "content_b64": base64.b64encode(doc["data"]).decode(),
+    }
 
 
 def get_session(store, actor: Actor, session_id: str) -> dict:
@@ -531,8 +578,8 @@ def list_sessions(store, actor: Actor, congress_id: str) -> list[dict]:
 
 
 def session_counts(store, actor: Actor, peers: Peers, session_id: str) -> dict:
-    """Live counts of a session (:class:`CountsOut` fields): 应到, 实到, required, quorum, per
-    delegation, and the open item with the ballots voting has (None when voting cannot say)."""
+    """Live counts of a session (:class:`CountsOut` fields): 应到, 实到, required, quorum, the yes votes
+    a resolution needs (``adoption_required``, what a confirmation states), per delegation, and the open item with the ballots voting has (None when voting cannot say)."""
     session = load_session(store, session_id)
     policy.require_reader(actor, session)
     term = load_term(store, session["term_id"])
@@ -558,6 +605,7 @@ def session_counts(store, actor: Actor, peers: Peers, session_id: str) -> dict:
         "present_count": here,
         "required": rules.quorum_required(due),
         "quorum": rules.quorum(here, due),
+        "adoption_required": rules.adoption_required(due),
         "by_delegation": views.by_delegation(term, by),
         "open_item": open_item,
     }
@@ -1216,8 +1264,10 @@ def my_status(store, actor: Actor, peers: Peers, session_id: str) -> dict:
 
 
 def minutes(store, actor: Actor, session_id: str) -> dict:
-    """What the minutes (会议纪要) record: ``{congress, term (TermOut), session (SessionOut),
-    delegations [{id, name, due, present}], present [{member_id, name, delegation}], absent}``. Readers."""
+    """What the minutes (会议纪要) record: ``{congress, term (TermOut), session (SessionOut), held,
+    delegations [{id, name, due, present}], present [{member_id, name, delegation}], absent}``. Readers.
+    ``held``: whether the session convened; until it has (planned, or called off) nobody is absent and
+    ``absent`` is empty (issue 16: the minutes of a session not yet held listed every delegate)."""
     session = load_session(store, session_id)
     policy.require_reader(actor, session)
     term = load_term(store, session["term_id"])
@@ -1225,6 +1275,7 @@ def minutes(store, actor: Actor, session_id: str) -> dict:
     names = {d["id"]: d["name"] for d in term.get("delegations", [])}
     present_ids, by = store.presence(session_id)
     present_set = set(present_ids)
+    held = session.get("convened_at") is not None
     here, absent = [], []
     for d in sorted(store.delegates_of(term["_id"]), key=lambda d: (d["delegation_id"], d["member_id"])):
         entry = {
@@ -1232,11 +1283,15 @@ def minutes(store, actor: Actor, session_id: str) -> dict:
             "name": d["name"],
             "delegation": names.get(d["delegation_id"], ""),
         }
-        (here if d["member_id"] in present_set else absent).append(entry)
+        if d["member_id"] in present_set:
+            here.append(entry)
+        elif held:
+            absent.append(entry)
     return {
         "congress": {"id": congress["_id"], "name": congress["name"], "union_name": congress["union_name"]},
         "term": views.term(term),
         "session": session_view(store, session, term),
+        "held": held,
         "delegations": views.by_delegation(term, by),
         "present": here,
         "absent": absent,

@@ -193,11 +193,20 @@ class CongressService(OutboxRelay, HealthRpc):
     @rpc
     def add_agenda_item(self, session_id: str, data: dict) -> dict:
         """Append an agenda item (report, resolution or election) to a session not yet closed.
-        In: :class:`AgendaItemIn`. Out: :class:`ItemOut`. Admins. Errors: Conflict (closed)."""
+        In: :class:`AgendaItemIn` (text, ``starts_at``, ``place``, up to 5 attachments of 5 MiB each).
+        Out: :class:`ItemOut`. Admins. Errors: BadInput (bad file), PayloadTooLarge (file over 5 MiB),
+        Conflict (closed)."""
         data = c.AgendaItemIn().load(data)
         item = app.add_agenda_item(self.store, self.identity.actor, session_id, data)
         self.relay_mine()
         return views.item(item)
+
+    @rpc
+    def get_item_attachment(self, item_id: str, attachment_id: str) -> dict:
+        """A file of an agenda item: ``{"id", "filename", "content_type", "size" (bytes),
+        "content_b64"}``. Whoever may read the session (members of the union, its delegates, admins).
+        Errors: Forbidden, NotFound (item, or a file not of this item)."""
+        return app.get_attachment(self.store, self.identity.actor, item_id, attachment_id)
 
     @rpc
     def get_session(self, session_id: str) -> dict:
@@ -362,8 +371,9 @@ class CongressService(OutboxRelay, HealthRpc):
     @rpc
     def minutes(self, session_id: str) -> dict:
         """Everything the minutes (会议纪要) of a session record: ``{"congress", "term", "session"
-        (SessionOut with items and outcomes), "delegations": [{id, name, due, present}], "present":
-        [{member_id, name, delegation}], "absent": [...]}``. Members of the union, delegates, admins."""
+        (SessionOut with items and outcomes), "held" (convened?), "delegations": [{id, name, due,
+        present}], "present": [{member_id, name, delegation}], "absent": [...] (empty until the session
+        has convened)}``. Members of the union, delegates, admins."""
         return app.minutes(self.store, self.identity.actor, session_id)
 
     # ----- the projector view (大屏) and its read-only links -------------------------------------

@@ -19,7 +19,8 @@ Collections: ``congresses`` (``_id`` = ``cg-<union id>``), ``terms`` (``<congres
 (``<term>:<member id>``: one lookup authorises a check-in or a vote), ``sessions`` (``<term>-s<n>``:
 state, ``due_count`` fixed when convened, ``present_final`` fixed when closed, ``open_item``,
 ``quorum_reached_at``), ``items`` (``<session>-i<n>``, listed by ``_id`` lookups from 1 to the first gap),
-``checkins_<session>``, ``outbox_pending``, ``processed_events``.
+``checkins_<session>``, ``attachments`` (an agenda item's files: ``_id`` = file id, ``item_id``),
+``outbox_pending``, ``processed_events``.
 """
 
 from __future__ import annotations
@@ -153,6 +154,16 @@ class CongressStore(Store):
     def get_session(self, session_id: str) -> dict | None:
         return self.db.sessions.find_one({"_id": session_id})
 
+    # --- agenda item attachments -------------------------------------------------------------------
+    def store_files(self, files: list[dict]) -> None:
+        """Store an agenda item's files (``attachments``: ``_id`` = file id, ``item_id``, ``filename``,
+        ``content_type``, ``size``, ``data``; each under the 16 MiB document limit) before the item."""
+        for f in files:
+            self.db.attachments.insert_one(f)
+
+    def get_attachment(self, attachment_id: str) -> dict | None:
+        return self.db.attachments.find_one({"_id": attachment_id})
+
     def sessions_of(self, congress_id: str) -> list[dict]:
         """Sessions of a congress (a scan of ``sessions``: a few per term, fine)."""
         return sorted(
@@ -162,11 +173,13 @@ class CongressStore(Store):
     def convened_sessions(self, term_id: str) -> list[dict]:
         return list(self.db.sessions.find({"term_id": term_id, "state": "convened"}, {"_id": 1}))
 
-    def add_item(self, session_id: str, item: dict, audit: Audit | None = None) -> dict:
-        """Append an agenda item as ``<session>-i<first free n>``; the insert is the commit point (two
-        admins adding at once: one gets a Conflict). ``audit``'s object id is set to the item's."""
+    def add_item(self, session_id: str, make, audit: Audit | None = None) -> dict:
+        """Append an agenda item as ``<session>-i<first free n>``; ``make(item_id)`` gives its document
+        (storing its files first). The insert is the commit point (two admins adding at once: one gets a
+        Conflict). ``audit``'s object id is set to the item's."""
         n = self._first_free("items", f"{session_id}-i")
-        doc = {**item, "_id": f"{session_id}-i{n}", "session_id": session_id, "order": n}
+        item_id = f"{session_id}-i{n}"
+        doc = {**make(item_id), "_id": item_id, "session_id": session_id, "order": n}
         try:
             return self.create(
                 "items", doc, audit=dataclasses.replace(audit, object_id=doc["_id"]) if audit else None

@@ -47,6 +47,9 @@ def item(doc: dict) -> dict:
             "election_id": doc.get("election_id"),
             "election_outcome": doc.get("election_outcome"),
             "decided_at": iso(doc.get("decided_at")),
+            "starts_at": iso(doc.get("starts_at")),
+            "place": doc.get("place", ""),
+            "attachments": doc.get("attachments", []),
         }
     )
 

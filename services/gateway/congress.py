@@ -16,20 +16,28 @@ and the delegates vote on its ballot page (``/elections/<id>/ballot``).
 
 from __future__ import annotations
 
+import base64
 import io
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from dmlib.contracts import congress as c
-from dmlib.errors import BadInput, NotFound
+from werkzeug.wrappers import Response
 
+from dmlib.contracts import congress as c
+from dmlib.errors import BadInput, NotFound, PayloadTooLarge
+
+from .disclosure import _file_response
 from .http import api, page
-from .pages import download, form_client_key
+from .pages import download, form_client_key, require_confirmed
 from .routing import Router
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+CHINA = timezone(timedelta(hours=8), "CST")
 KIND_ZH = {"report": "报告", "resolution": "决议", "election": "选举"}
 #: Agenda rows of the "plan a session" form (more items: ``POST /api/v1/congress/sessions/<id>/items``).
 AGENDA_ROWS = 4
+#: Names the desk's name picker shows at most (a narrower search finds the rest).
+PICKER_LIMIT = 20
 STATE_ZH = {
     "pending": "待表决",
     "voting": "表决中",
@@ -47,6 +55,57 @@ def congress_id_of(union_id: str) -> str:
     return f"cg-{union_id}"
 
 
+def session_heading(congress_name: str, term_number: int, title: str) -> str:
+    """The minutes' title (会议纪要 appended): the congress, the term and the session, each once. A session
+    title naming its term already ("第三届职工代表大会第一次会议") gets no second term, nor the congress
+    twice (issue 16: "…职工代表大会第3届第三届职工代表大会第一次会议会议纪要")."""
+    if "届" not in title:
+        title = f"第{term_number}届{title}"
+    elif "职工代表大会" in title or "职代会" in title:
+        congress_name = congress_name.removesuffix("职工代表大会")
+    heading = congress_name + title
+    return heading + ("纪要" if heading.endswith("会议") else "会议纪要")
+
+
+def book_title(title: str) -> str:
+    """A title in 书名号: 《…》, with the 《》 inside it turned into 〈〉 as Chinese punctuation nests them
+    (GB/T 15834-2011 4.15), so "关于《集体合同》的决议" reads 《关于〈集体合同〉的决议》, never
+    《关于《集体合同》的决议》 (issue 16). A title wholly in 《》 already is kept."""
+    if title.startswith("《") and title.endswith("》") and title.count("《") == 1:
+        return title
+    return "《" + title.replace("《", "〈").replace("》", "〉") + "》"
+
+
+def china_time(value: str | None) -> str:
+    """An ISO 8601 instant as China time (UTC+8) ``YYYY-MM-DD HH:MM``, or "" for none."""
+    if not value:
+        return ""
+    at = datetime.fromisoformat(value).astimezone(CHINA)
+    return f"{at:%Y-%m-%d %H:%M}"
+
+
+def find_delegates(congress_rpc, term_id: str, q: str, limit: int = PICKER_LIMIT) -> list[dict]:
+    """The name picker of the check-in desk and of co-signer invitations (issue 16): the term's delegates
+    (``list_delegates``: readers of the congress) whose name or member number contains ``q``
+    (case-insensitive), at most ``limit``, each ``{member_id, name, delegation_name, …}``."""
+    q = q.strip().casefold()
+    if not q:
+        return []
+    found = [
+        d
+        for d in congress_rpc.list_delegates(term_id)
+        if q in d["name"].casefold() or q in d["member_id"].casefold()
+    ]
+    return found[:limit]
+
+
+def china_input(value: str) -> str | None:
+    """A ``datetime-local`` field's value (China time, ``YYYY-MM-DDTHH:MM``) as ISO 8601 with its
+    +08:00 offset; other text passed on for the contract to refuse; None when empty."""
+    value = value.strip()
+    return f"{value}:00+08:00" if len(value) == 16 else (value or None)
+
+
 def minutes_docx(m: dict) -> bytes:
     """The minutes (会议纪要) of a session as a DOCX document (python-docx), Chinese, A4."""
     from docx import Document
@@ -59,14 +118,14 @@ def minutes_docx(m: dict) -> bytes:
     normal.font.size = Pt(11)
     normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), "宋体")
     s, term = m["session"], m["term"]
-    doc.add_heading(f"{m['congress']['name']}第{term['number']}届{s['title']}会议纪要", level=1)
+    doc.add_heading(session_heading(m["congress"]["name"], term["number"], s["title"]), level=1)
     kind = "临时会议" if s["kind"] == "extraordinary" else "例会"
     facts = [
         ("工会", m["congress"]["union_name"]),
         ("届期", f"第{term['number']}届（{term['start']} 至 {term['end']}）"),
         ("会议", f"第{s['number']}次会议（{kind}）"),
-        ("开幕时间", (s.get("convened_at") or "未开幕")[:16].replace("T", " ")),
-        ("闭幕时间", (s.get("closed_at") or "—")[:16].replace("T", " ")),
+        ("开幕时间", china_time(s.get("convened_at")) or "未开幕"),
+        ("闭幕时间", china_time(s.get("closed_at")) or "—"),
         ("出席情况", f"应到代表{s['due_count']}人，实到{s['present_count']}人，法定人数{s['required']}人"),
     ]
     for label, value in facts:
@@ -107,23 +166,35 @@ def minutes_docx(m: dict) -> bytes:
         for cell, text in zip(row, values, strict=True):
             cell.text = text
     for item in s["items"]:
+        when = "，".join(x for x in (china_time(item.get("starts_at")), item.get("place") or "") if x)
+        if item.get("description") or when:
+            p = doc.add_paragraph()
+            p.add_run(f"{item['order']}. {book_title(item['title'])}").bold = True
+            if when:
+                p.add_run(f"（{when}）")
+            if item.get("description"):
+                doc.add_paragraph(item["description"])
+    for item in s["items"]:
         e = item.get("election_outcome")
         if e:
             names = "、".join(f"{x['name']}（{x['approvals']}票）" for x in e["elected"]) or "无人当选"
             doc.add_paragraph(
-                f"《{item['title']}》：选举人为投票开始时到会代表{e['due']}人；当选：{names}"
+                f"{book_title(item['title'])}：选举人为投票开始时到会代表{e['due']}人；当选：{names}"
                 + (f"；空缺{e['vacant']}名" if e.get("vacant") else "")
                 + "（当选须获得超过应到选举人半数的赞成票，《工会基层组织选举工作条例》）。"
             )
         o = item.get("outcome")
         if o:
             doc.add_paragraph(
-                f"《{item['title']}》：应到{o['due']}人，参加表决{o['eligible']}人，收回表决票{o['ballots']}张；"
+                f"{book_title(item['title'])}：应到{o['due']}人，参加表决{o['eligible']}人，收回表决票{o['ballots']}张；"
                 f"赞成{o['yes']}票、反对{o['no']}票、弃权{o['abstain']}票；通过须至少{o['required']}票赞成，"
                 f"{'获得通过' if o['adopted'] else '未获通过'}。"
             )
-    doc.add_heading(f"缺席代表（{len(m['absent'])}人）", level=2)
-    doc.add_paragraph("、".join(f"{a['name']}（{a['delegation']}）" for a in m["absent"]) or "无")
+    if m.get("held", True):
+        doc.add_heading(f"缺席代表（{len(m['absent'])}人）", level=2)
+        doc.add_paragraph("、".join(f"{a['name']}（{a['delegation']}）" for a in m["absent"]) or "无")
+    else:  # a session not yet held (or called off) has no absentees (issue 16)
+        doc.add_paragraph("本次会议尚未开幕，不记录缺席代表。")
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
@@ -267,8 +338,16 @@ class CongressRoutes(Router):
         tags=["congress"],
     )
     def api_add_item(self, request, session_id, body):
-        """Add an agenda item to a session not yet closed."""
+        """Add an agenda item to a session not yet closed: ``{"kind", "title", "description" (its text),
+        "starts_at" (ISO 8601 with offset), "place", "secret", "attachments": [{"filename",
+        "content_b64"}] (≤ 5 files of ≤ 5 MiB)}``. 400 bad input or file, 413 a file over the limit."""
         return self.congress_rpc.add_agenda_item(session_id, body)
+
+    @api("GET", "/api/v1/congress/items/<item_id>/attachments/<attachment_id>", tags=["congress"])
+    def api_item_attachment(self, request, item_id, attachment_id):
+        """Download a file of an agenda item (whoever may read the session: members of the union, its
+        delegates, admins); always as an attachment. 404 for a file not of this item."""
+        return _file_response(self.congress_rpc.get_item_attachment(item_id, attachment_id), download_it=True)
 
     @api("POST", "/api/v1/congress/items/<item_id>/open", response=c.ItemOut, tags=["congress"])
     def api_open_vote(self, request, item_id):
@@ -354,11 +433,19 @@ class CongressRoutes(Router):
             self.identity.actor.administers(union["path"]), "union admins only / 仅工会管理员可使用会议控制台"
         )
         counts = self.congress_rpc.session_counts(session_id)
+        find = request.args.get("find", "").strip()
+        found = (
+            find_delegates(self.congress_rpc, session["term_id"], find)
+            if find and session["state"] != "closed"
+            else None
+        )
         return self.web.render(
             "congress/console.html",
             request=request,
             session=session,
             counts=counts,
+            find=find,
+            found=found,
         )
 
     @page("GET", "/congress/sessions/<session_id>")
@@ -387,11 +474,24 @@ class CongressRoutes(Router):
         title are left out). Plans it like ``POST /api/v1/congress/terms/<id>/sessions`` and goes to the
         new session's console; a refusal (400 with the field, 403, 404) is shown on the congress page."""
         back = f"/congress/{quote(request.form.get('congress_id', ''), safe='-_')}"
+        if request.content_length and request.content_length > self.web.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"upload over {self.web.max_upload_bytes // (1024 * 1024)} MiB / 上传文件过大",
+                details={"limit_bytes": self.web.max_upload_bytes},
+            )
         agenda = [
             {
                 "kind": request.form.get(f"kind-{n}", "resolution"),
                 "title": title,
+                "description": request.form.get(f"text-{n}", "").strip(),
+                "starts_at": china_input(request.form.get(f"starts-{n}", "")),
+                "place": request.form.get(f"place-{n}", "").strip(),
                 "secret": not request.form.get(f"named-{n}"),
+                "attachments": [
+                    {"filename": x.filename, "content_b64": base64.b64encode(x.read()).decode()}
+                    for x in request.files.getlist(f"files-{n}")
+                    if x and x.filename
+                ],
             }
             for n in range(1, AGENDA_ROWS + 1)
             if (title := request.form.get(f"title-{n}", "").strip())
@@ -400,7 +500,7 @@ class CongressRoutes(Router):
         body = {
             "title": request.form.get("title", "").strip(),
             "kind": request.form.get("kind", "ordinary"),
-            "scheduled_at": f"{when}:00+08:00" if len(when) == 16 else (when or None),
+            "scheduled_at": china_input(when),
             "agenda": agenda,
             "client_key": form_client_key(request),
         }
@@ -409,25 +509,63 @@ class CongressRoutes(Router):
             return self.web.redirect(back, session.refusal.message, kind="error")
         return self.web.redirect(f"/congress/sessions/{quote(session.value['id'], safe='-_')}/console")
 
+    def _confirmed_act(self, request, target: str, call) -> Response:
+        """A console button for an irreversible action: refused (400, nothing done) without its
+        confirmation box (the ``confirm`` macro), else :meth:`Pages.act`."""
+        confirmed = self.web.attempt(require_confirmed, request)
+        if confirmed.refusal:
+            return self.web.redirect(target, confirmed.refusal.message, kind="error")
+        return self.web.act(target, call)
+
     @page("POST", "/congress/sessions/<session_id>/convene")
     def congress_convene_submit(self, request, session_id):
+        """宣布开幕 (confirmed: 应到 is fixed and votes may open); 409 with the figures below the quorum."""
         target = f"/congress/sessions/{session_id}/console"
-        return self.web.act(target, lambda: self.congress_rpc.convene_session(session_id))
+        return self._confirmed_act(request, target, lambda: self.congress_rpc.convene_session(session_id))
 
     @page("POST", "/congress/sessions/<session_id>/close")
     def congress_close_submit(self, request, session_id):
+        """宣布闭幕, or calling off a session not yet convened (confirmed: no check-in or vote after it)."""
         target = f"/congress/sessions/{session_id}/console"
-        return self.web.act(target, lambda: self.congress_rpc.close_session(session_id))
+        return self._confirmed_act(request, target, lambda: self.congress_rpc.close_session(session_id))
 
     @page("POST", "/congress/items/<item_id>/open")
     def congress_open_vote_submit(self, request, item_id):
+        """Put an item to the vote (confirmed: the delegates present may vote at once)."""
         target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}/console"
-        return self.web.act(target, lambda: self.congress_rpc.open_vote(item_id))
+        return self._confirmed_act(request, target, lambda: self.congress_rpc.open_vote(item_id))
 
     @page("POST", "/congress/items/<item_id>/close")
     def congress_close_vote_submit(self, request, item_id):
+        """结束表决 (confirmed: nobody may vote any more; the ballots are recounted and the outcome
+        recorded)."""
         target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}/console"
-        return self.web.act(target, lambda: self.congress_rpc.close_vote(item_id))
+        return self._confirmed_act(request, target, lambda: self.congress_rpc.close_vote(item_id))
+
+    @page("GET", "/congress/items/<item_id>/vote")
+    def congress_vote_review(self, request, item_id):
+        """The second step of a delegate's vote (issue 16): the item and the choice made (``choice`` =
+        yes | no | abstain, ``session_id``), asked once more before it is cast; works without scripts.
+        Another choice, or an item the caller cannot vote on now (not a delegate, not checked in, not the
+        open item, voted already), goes back to the session page (303); 403 outside the union."""
+        session_id = request.args.get("session_id", "")
+        target = f"/congress/sessions/{quote(session_id, safe='-_')}"
+        choice = request.args.get("choice", "")
+        me = self.congress_rpc.my_status(session_id)
+        item = me.get("open_item")
+        votes = (
+            me["is_delegate"]
+            and me["checked_in"]
+            and item
+            and item["id"] == item_id
+            and not item["has_voted"]
+        )
+        if choice not in c.CHOICES or not votes:
+            return self.web.redirect(target)
+        session = self.congress_rpc.get_session(session_id)
+        return self.web.render(
+            "congress/vote.html", request=request, session=session, item=item, choice=choice, errors={}
+        )
 
     @page("POST", "/congress/items/<item_id>/election")
     def congress_election_submit(self, request, item_id):
@@ -475,11 +613,40 @@ class CongressRoutes(Router):
 
     @page("POST", "/congress/items/<item_id>/vote")
     def congress_vote_submit(self, request, item_id):
-        target = f"/congress/sessions/{quote(request.form.get('session_id', ''), safe='-_')}"
-        out = self.web.attempt(
-            self.congress_rpc.cast_vote, item_id, {"choice": request.form.get("choice", "")}
-        )
+        """Cast the delegate's ballot, confirmed on the second step (without the box: refused, nothing
+        cast, the step shown again); the receipt code comes back on the session page."""
+        session_id = request.form.get("session_id", "")
+        target = f"/congress/sessions/{quote(session_id, safe='-_')}"
+        choice = request.form.get("choice", "")
+
+        def cast():
+            require_confirmed(request)  # a ballot cannot be taken back: the step's confirm box
+            return self.congress_rpc.cast_vote(item_id, {"choice": choice})
+
+        out = self.web.attempt(cast)
         if out.refusal:
+            if "confirmed" in out.refusal.errors and choice in c.CHOICES:
+                me = self.congress_rpc.my_status(session_id)
+                item = me.get("open_item")
+                if item and item["id"] == item_id:
+                    return self.web.render(
+                        "congress/vote.html",
+                        status=out.refusal.status,
+                        request=request,
+                        session=self.congress_rpc.get_session(session_id),
+                        item=item,
+                        choice=choice,
+                        errors=out.refusal.errors,
+                    )
             return self.web.redirect(target, out.refusal.message, kind="error")
         counted = self.web.gettext("Your ballot was counted. Receipt code:")
         return self.web.redirect(target, counted, ref=out.value["receipt"])
+
+    @page("GET", "/congress/items/<item_id>/attachments/<attachment_id>")
+    def congress_item_attachment(self, request, item_id, attachment_id):
+        """A file of an agenda item (whoever may read the session): PDF, images and text shown in the
+        browser (sandboxed), the rest downloaded; ``?download=1`` always downloads."""
+        return _file_response(
+            self.congress_rpc.get_item_attachment(item_id, attachment_id),
+            download_it=bool(request.args.get("download")),
+        )

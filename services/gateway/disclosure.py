@@ -347,8 +347,16 @@ class DisclosureRoutes(Router):
 
     @page("POST", "/unions/<union_id>/disclosures", max_body="MAX_UPLOAD_BYTES")
     def publish_submit(self, request, union_id):
-        body = {**self._item_form(request), "client_key": form_client_key(request)}
-        item = self.web.attempt(lambda: self.disclosure_rpc.publish(union_id, body))
+        """Publish (confirmed: every member of the union sees it at once and it can never be deleted;
+        without the box 400, nothing published, the form again with what was typed). Once per form
+        (its ``client_key``)."""
+
+        def publish():
+            require_confirmed(request)  # irreversible: the confirm box of templates/_pages.html
+            body = {**self._item_form(request), "client_key": form_client_key(request)}
+            return self.disclosure_rpc.publish(union_id, body)
+
+        item = self.web.attempt(publish)
         if item.refusal:
             return self._form_page(
                 request,
@@ -369,9 +377,14 @@ class DisclosureRoutes(Router):
 
     @page("POST", "/disclosures/<item_id>/correct", max_body="MAX_UPLOAD_BYTES")
     def correct_submit(self, request, item_id):
-        refusal = self.web.attempt(
-            lambda: self.disclosure_rpc.correct_item(item_id, self._item_form(request))
-        ).refusal
+        """Publish a correction (confirmed, as publishing: a new revision every member sees; the earlier
+        one stays readable)."""
+
+        def correct():
+            require_confirmed(request)  # irreversible: the confirm box of templates/_pages.html
+            return self.disclosure_rpc.correct_item(item_id, self._item_form(request))
+
+        refusal = self.web.attempt(correct).refusal
         if refusal:
             values = {**request.form.to_dict(), "mandatory": request.form.get("mandatory") == "on"}
             return self._form_page(

@@ -21,7 +21,7 @@ from dmlib.errors import BadInput, ServiceError
 from dmlib.exports import csv_bytes, export_stamp, xlsx_append
 
 from .http import api, page
-from .pages import download, form_errors
+from .pages import download, form_errors, require_confirmed
 from .routing import Router
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -46,6 +46,8 @@ EXPORT_COLUMNS = [
 #: Row flags of the results table (codes from the voting service, ``ResultRowOut.flags``).
 #: Fields of the campaign and rating forms whose messages are per key (a criterion, a rule).
 EXPAND = ("stars", "rules")
+#: Manage-page actions that cannot be undone and reach every member in scope: confirmed (issue 16).
+CONFIRMED_ACTIONS = ("open", "close", "publish")
 FLAG_LABELS = {
     "no_member_ballots": "no member ballots",
     "low_participation": "participation below the minimum",
@@ -546,6 +548,8 @@ class EvaluationsRoutes(Router):
 
     def _campaign_action(self, request, campaign_id: str, action: str) -> None:
         f = request.form
+        if action in CONFIRMED_ACTIONS:
+            require_confirmed(request)  # irreversible, for every member in scope: the confirm box
         if action == "open":
             self.voting_rpc.open_campaign(campaign_id)
         elif action == "close":
@@ -566,7 +570,8 @@ class EvaluationsRoutes(Router):
 
     @page("POST", "/evaluations/<campaign_id>/actions/<action>")
     def campaign_action(self, request, campaign_id, action):
-        """Form posts of the manage page: open, close, publish, unit-score, superior-scores. A refusal
+        """Form posts of the manage page: open, close, publish (each confirmed: :data:`CONFIRMED_ACTIONS`,
+        400 without the box, nothing done), unit-score, superior-scores. A refusal
         shows the manage page again with its message and the figures it names (``missing_<key>``)."""
         refusal = self.web.attempt(self._campaign_action, request, campaign_id, action, expand=EXPAND).refusal
         if refusal:
@@ -616,10 +621,27 @@ class EvaluationsRoutes(Router):
 
     @page("GET", "/evaluations/<campaign_id>/opinions")
     def opinions_page(self, request, campaign_id):
+        """The opinions of a campaign. The home picker offers only the homes the reader may open (issue
+        16): every home (and "all") for the campaign's admins, else the homes the reader administers
+        (the voting service's policy decides; this only keeps the page from offering a 403); without
+        ``home`` such a reader sees their first home."""
         campaign = self.voting_rpc.get_campaign(campaign_id)
+        actor = self.identity.actor
+        homes = [
+            h
+            for h in campaign["homes"]
+            if campaign.get("is_admin") or actor.has("union_admin", h["union_id"])
+        ]
         home = request.args.get("home") or None
+        if home is None and not campaign.get("is_admin") and homes:
+            home = homes[0]["union_id"]
         page_no, _per = self._paging(request)
         opinions = self.voting_rpc.campaign_opinions(campaign_id, home, page_no, 50)
         return self.web.render(
-            "evaluations/opinions.html", request=request, campaign=campaign, opinions=opinions, home=home
+            "evaluations/opinions.html",
+            request=request,
+            campaign=campaign,
+            opinions=opinions,
+            home=home,
+            homes=homes,
         )

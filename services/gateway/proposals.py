@@ -24,6 +24,7 @@ from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput
 from dmlib.exports import china_time, xlsx_append
 
+from .congress import find_delegates
 from .http import api, page
 from .pages import download, form_client_key
 from .routing import Router
@@ -366,26 +367,49 @@ class ProposalsRoutes(Router):
         """The delegate's page: my proposals, the submission form, co-sign invitations."""
         return self._p_mine(request, session_id)
 
-    def _p_mine(self, request, session_id, form=None, errors=None, status=200):
+    def _p_mine(self, request, session_id, form=None, errors=None, status=200, found=None, picked=()):
         mine = self.proposals_rpc.my_proposals(session_id)
         response = self._p_render(
-            "mine.html", request, session_id=session_id, mine=mine, form=form or {}, errors=errors or {}
+            "mine.html",
+            request,
+            session_id=session_id,
+            mine=mine,
+            form=form or {},
+            errors=errors or {},
+            found=found,
+            picked=list(picked),
         )
         response.status_code = status
         return response
 
     @page("POST", "/proposals/sessions/<session_id>/mine")
     def proposals_create_submit(self, request, session_id):
+        """Draft a proposal and invite co-signers: the delegates ticked in the name picker (``pick``,
+        with their names as ``name_<member id>``) and any member numbers typed in ``invite``. With
+        ``find_go`` the form comes back with the delegates of the session's term whose name or number
+        contains ``find`` (issue 16: no typed numbers needed), keeping everything entered."""
         form = {k: request.form.get(k, "") for k in ("subject", "category", "reasons", "measures", "invite")}
-        body = {
-            **form,
-            "invite": [m for m in SPLIT.split(form["invite"].strip()) if m],
-            "client_key": form_client_key(request),
-        }
+        picked = [
+            {"member_id": m, "name": request.form.get(f"name_{m}", m)} for m in request.form.getlist("pick")
+        ]
+        if request.form.get("find_go"):
+            q = request.form.get("find", "")
+            session = self.congress_rpc.get_session(session_id)
+            taken = {x["member_id"] for x in picked} | {self.identity.actor.member_id}
+            found = [
+                d
+                for d in find_delegates(self.congress_rpc, session["term_id"], q)
+                if d["member_id"] not in taken
+            ]
+            form["find"] = q
+            return self._p_mine(request, session_id, form, found=found, picked=picked)
+        typed = [m for m in SPLIT.split(form["invite"].strip()) if m]
+        invite = list(dict.fromkeys([x["member_id"] for x in picked] + typed))
+        body = {**form, "invite": invite, "client_key": form_client_key(request)}
         p = self.web.attempt(self.proposals_rpc.create_proposal, session_id, body)
         if p.refusal:
             errors = {"form": p.refusal.message, **p.refusal.errors}
-            return self._p_mine(request, session_id, form, errors, p.refusal.status)
+            return self._p_mine(request, session_id, form, errors, p.refusal.status, picked=picked)
         target = f"/proposals/sessions/{self._p_safe(session_id)}/mine"
         return self.web.redirect(target, self.web.gettext("Done."), ref=p.value["id"])
 
@@ -470,7 +494,8 @@ class ProposalsRoutes(Router):
     def proposals_detail(self, request, proposal_id):
         """One proposal with its history and, for the proposer and co-signers, the rating form."""
         p = self.proposals_rpc.get_proposal(proposal_id)
-        return self._p_render("detail.html", request, p=p)
+        window = self.proposals_rpc.get_window(p["session_id"]) if p["state"] == "draft" else None
+        return self._p_render("detail.html", request, p=p, window=window)
 
     @page("POST", "/proposals/<proposal_id>/rate")
     def proposals_rate_submit(self, request, proposal_id):

@@ -476,6 +476,7 @@ class Ask:
     form: dict | None = None
     files: dict | None = None
     check: str | None = None
+    query: str | None = None  # the query string, when it names this request's objects (else QUERY's)
 
 
 def default_values(w: World, row: m.Row) -> dict:
@@ -680,6 +681,28 @@ def _voting_item(w: World):
     item = s["items"][0]["id"]
     w.api("admin", "POST", f"/congress/items/{item}/open", None, 200)
     return s["id"], item
+
+
+def step_item(w: World) -> tuple[str, str]:
+    """A voting item of a convened u05 session, the delegate checked in and not voted (made once)."""
+    if "step_item" not in w.ids:
+        w.ids["step_item"] = _voting_item(w)
+    return w.ids["step_item"]
+
+
+def agenda_file(w: World) -> dict:
+    """Path values of a document of an agenda item of u05's session (made once)."""
+    if "agenda_file" not in w.ids:
+        body = {
+            "kind": "resolution",
+            "title": "关于测试附件的决议",
+            "attachments": [
+                {"filename": "草案.txt", "content_b64": base64.b64encode("草案".encode()).decode()}
+            ],
+        }
+        item = w.api("admin", "POST", f"/congress/sessions/{w.ids['session']}/items", body, 201)
+        w.ids["agenda_file"] = {"item_id": item["id"], "attachment_id": item["attachments"][0]["id"]}
+    return w.ids["agenda_file"]
 
 
 def projector_link(w: World, shared: bool = False, owner: str = "congress") -> str:
@@ -965,6 +988,13 @@ ASK = {
     "POST /api/v1/congress/items/<item_id>/close": _item(_voting_item),
     "POST /api/v1/congress/items/<item_id>/vote": _item(_voting_item),
     "POST /api/v1/congress/items/<item_id>/election": _election_item,
+    # issue 16: the vote's second step (a voting item the delegate has not voted on, shared: a read) and
+    # an agenda item's document
+    "GET /congress/items/<item_id>/vote": lambda w, r: (
+        lambda sid, item: Ask({"item_id": item}, query=f"?choice=yes&session_id={sid}")
+    )(*step_item(w)),
+    "GET /api/v1/congress/items/<item_id>/attachments/<attachment_id>": lambda w, r: Ask(agenda_file(w)),
+    "GET /congress/items/<item_id>/attachments/<attachment_id>": lambda w, r: Ask(agenda_file(w)),
     # projector view (issue 14): a live link of u05's session; a fresh link for each revocation
     "GET /api/v1/projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
     "GET /projector/congress/<token>": lambda w, r: Ask({"token": projector_link(w, shared=True)}),
@@ -1201,6 +1231,14 @@ PAGE_TWINS = {
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
+    "POST /congress/sessions/<session_id>/convene",
+    "POST /congress/sessions/<session_id>/close",
+    "POST /congress/items/<item_id>/open",
+    "POST /congress/items/<item_id>/close",
+    "POST /congress/items/<item_id>/vote",
+    "POST /unions/<union_id>/disclosures",
+    "POST /disclosures/<item_id>/correct",
+    "POST /evaluations/<campaign_id>/actions/<action>",
     "POST /congress/projector-links/<token>/revoke",
     "POST /elections/projector-links/<token>/revoke",
     "POST /disclosures/<item_id>/withdraw",
@@ -1242,9 +1280,9 @@ def ask_for(w: World, row: m.Row, role: str) -> Ask:
     return a
 
 
-def url_of(row: m.Row, values: dict) -> str:
+def url_of(row: m.Row, values: dict, query: str | None = None) -> str:
     path = re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda mo: str(values[mo.group(1)]), row.path)
-    return path + QUERY.get(row.key, "")
+    return path + (query if query is not None else QUERY.get(row.key, ""))
 
 
 LOGOUTS = {"POST /api/v1/auth/logout", "POST /logout"}
@@ -1264,10 +1302,14 @@ def answer(w: World, row: m.Row, role: str, a: Ask) -> tuple[str, requests.Respo
         # logout revokes the token it carries: log out a session of its own, not the role's shared one
         s = login(w.url, w.who[role].login_name)  # type: ignore[union-attr]
         r = s.request(
-            row.method, f"{w.url}{url_of(row, a.values)}", timeout=TIMEOUT, allow_redirects=False, **kw
+            row.method,
+            f"{w.url}{url_of(row, a.values, a.query)}",
+            timeout=TIMEOUT,
+            allow_redirects=False,
+            **kw,
         )
     else:
-        r = w.call(role, row.method, url_of(row, a.values), **kw)
+        r = w.call(role, row.method, url_of(row, a.values, a.query), **kw)
     code = str(r.status_code)
     if r.status_code == 303:
         location = r.headers.get("Location", "")

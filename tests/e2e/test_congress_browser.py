@@ -44,11 +44,18 @@ def test_console_counts_update_without_reload(stack, phone):
     assert sum(int(t) for t in phone.locator("#by-delegation tr td:nth-child(3)").all_inner_texts()) == 3
     assert phone.evaluate("document.getElementById('present-bar').value") == 3
     phone.screenshot(path="/tmp/congress-console.png", full_page=True)
-    # convening with 3 of 120 present: refused, the numbers shown
-    phone.click("#convene")
-    phone.wait_for_load_state()
-    notice = phone.inner_text("#notice")
-    assert "应到120人" in notice and "实到3人" in notice and "须至少80人" in notice
+    # with 3 of 120 present 宣布开幕 is not offered: disabled, the live figures saying why (issue 16)
+    assert phone.locator("#convene").is_disabled()
+    expect(phone.locator("#convene-why")).to_contain_text("应到 120 人，实到 3 人；须至少 80 人")
+    # posted anyway (a forged or stale form): refused by the service with the numbers, nothing changed
+    csrf = phone.get_attribute("#convene-form input[name=csrf_token]", "value")
+    forced = phone.request.post(
+        f"{stack.url}/congress/sessions/{PLANNED}/convene", form={"csrf_token": csrf, "confirmed": "on"}
+    )
+    assert forced.ok and "须至少80人" in forced.text()
+    assert (
+        admin.get(f"{stack.url}/api/v1/congress/sessions/{PLANNED}", timeout=30).json()["state"] == "planned"
+    )
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # fits the phone
 
 
@@ -94,6 +101,20 @@ def test_delegate_checks_in_and_votes_on_a_phone(stack, phone):
     phone.wait_for_selector("#vote-yes", timeout=15000)  # the page follows the opened vote by itself
     phone.screenshot(path="/tmp/congress-delegate.png", full_page=True)
     phone.click("#vote-yes")
+    # the second step (issue 16): the choice shown, asked once more; a post without the box casts nothing
+    phone.wait_for_selector("#vote-choice[data-choice=yes]")
+    assert "赞成" in phone.inner_text("#vote-choice")
+    phone.screenshot(path="/tmp/congress-vote-confirm.png", full_page=True)
+    csrf = phone.get_attribute("#vote-confirm-form input[name=csrf_token]", "value")
+    unboxed = phone.request.post(
+        f"{stack.url}/congress/items/{item}/vote",
+        form={"csrf_token": csrf, "session_id": sid, "choice": "yes"},
+    )
+    assert unboxed.status == 400 and 'id="confirmed-error"' in unboxed.text()
+    me_now = stack.login(me).get(f"{stack.url}/api/v1/congress/sessions/{sid}/me", timeout=30).json()
+    assert me_now["open_item"]["has_voted"] is False
+    phone.check("#vote-confirm-form input[name=confirmed]")
+    phone.click("#vote-cast")
     phone.wait_for_selector("#notice[data-ref]")
     assert len(phone.inner_text("#notice b")) >= 8
     phone.goto(f"{stack.url}/congress/sessions/{sid}")

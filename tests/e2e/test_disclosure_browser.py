@@ -95,6 +95,7 @@ def test_member_reads_and_asks_admin_publishes_and_answers_on_a_phone(stack, bro
         "| 项目 | 金额 |\n|---|---|\n| 主副食品 | 29万元 |",
     )
     phone.check("input[name=mandatory]")
+    phone.check("#publish-form input[name=confirmed]")  # issue 16: publishing is confirmed
     phone.click("#publish-form button.primary")
     phone.wait_for_selector("#disclosure-item")
     item_url = phone.url

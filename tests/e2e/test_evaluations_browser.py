@@ -134,8 +134,20 @@ def test_superior_admin_closes_publishes_and_reads_results_with_charts(stack, ph
     assert phone.locator("#participation tbody tr").count() == 16
     phone.screenshot(path=f"{SHOTS}-manage.png", full_page=True)
     phone.goto(f"{stack.url}/evaluations/ev2018/manage")  # a fresh page after the screenshot (see above)
+    # issue 16: closing states its effect with the figures and needs its box; posted without it, it is
+    # refused and the campaign stays open
+    assert "名会员将无法再投票" in phone.inner_text("#close-form") and "并立即复核计票" in phone.inner_text(
+        "#close-form"
+    )
+    csrf = phone.get_attribute("#close-form input[name=csrf_token]", "value")
+    unboxed = phone.request.post(f"{stack.url}/evaluations/ev2018/actions/close", form={"csrf_token": csrf})
+    assert unboxed.status == 400 and 'id="confirmed-error"' in unboxed.text()
+    admin = stack.login("ftu-admin")
+    assert admin.get(f"{stack.url}/api/v1/campaigns/ev2018").json()["status"] == "open"
+    phone.check("#close-form input[name=confirmed]")
     phone.click("text=结束投票并复核计票")
     phone.wait_for_selector("text=公布评选结果")
+    phone.check("#publish-form input[name=confirmed]")
     phone.click("text=公布评选结果")
     phone.wait_for_url("**/evaluations/ev2018/results")
     assert phone.locator("#results-table tbody tr").count() == 16

@@ -68,8 +68,8 @@ def test_a_delegate_cosigns_submits_and_rates_the_reply(stack, browser):
     other.select_option("#proposal-form [name=category]", "production")
     other.fill("#proposal-form [name=reasons]", "夏季更衣室闷热潮湿，衣物难以晾干。")
     other.fill("#proposal-form [name=measures]", "建议更衣室加装排风扇和除湿机。")
-    other.fill("#proposal-form [name=invite]", f"{me} {third}")
-    other.click("#proposal-form button")
+    other.fill("#proposal-form [name=invite]", f"{me} {third}")  # typed member numbers still work
+    other.click("#proposal-submit")
     theirs = done_id(other)
 
     # I co-sign their draft from my invitations, then draft my own and invite two delegates
@@ -85,8 +85,15 @@ def test_a_delegate_cosigns_submits_and_rates_the_reply(stack, browser):
     page.select_option("#proposal-form [name=category]", "safety")
     page.fill("#proposal-form [name=reasons]", "装配线职工整班站立作业，下肢静脉曲张多发。")
     page.fill("#proposal-form [name=measures]", "建议每条装配线配备工间休息座椅，每两小时轮换休息十分钟。")
-    page.fill("#proposal-form [name=invite]", f"{colleague}, {third}")
-    page.click("#proposal-form button")
+    for who in (
+        colleague,
+        third,
+    ):  # the co-signer name picker (issue 16): search, tick; nothing typed is lost
+        page.fill("#find", who)
+        page.click("#find-submit")
+        page.check(f"#found input[data-member='{who}']")
+    assert page.input_value("#proposal-form [name=subject]") == subject
+    page.click("#proposal-submit")
     mine = done_id(page)
     own = page.locator(f"#own-{mine}")
     assert subject in own.inner_text() and own.locator("button").is_disabled()  # 0 of 2 co-signers
@@ -212,8 +219,9 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     assert admin.inner_text("#due-count") == "120" and admin.inner_text("#present-count") == "0"
 
     # the admin checks one delegate in at the desk; 79 check themselves in on their phones (API)
-    admin.fill("#member_id", pool[40])
-    admin.click(".checkin-desk button")
+    admin.fill("#find", pool[40])  # the desk's name picker (issue 16): by name or member number
+    admin.click("#find-submit")
+    admin.click(f".check-in-pick[data-member='{pool[40]}']")
     admin.wait_for_load_state()
     expect(admin.locator("#present-count")).to_have_text("1")
     voters = {m: stack.login(m) for m in pool[41:120]}
@@ -224,9 +232,11 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     expect(admin.locator("#quorum-state")).to_have_class("ok")
 
     # convene (80 of 120: two thirds), open the vote on the resolution
+    admin.check("#convene-form input[name=confirmed]")  # irreversible: confirmed (issue 16)
     admin.click("#convene")
     admin.wait_for_load_state()
     expect(admin.locator("#session-state")).to_have_text("已开幕")
+    admin.locator("form:has(.open-vote) input[name=confirmed]").check()
     admin.locator(".open-vote").click()
     admin.wait_for_selector(".close-vote")
 
@@ -235,6 +245,9 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     phone = login(browser, stack.url, phone_voter)
     phone.goto(f"{stack.url}/congress/sessions/{session_id}")
     phone.click("#vote-yes")
+    phone.wait_for_selector("#vote-choice[data-choice=yes]")  # the second step shows the choice (issue 16)
+    phone.check("#vote-confirm-form input[name=confirmed]")
+    phone.click("#vote-cast")
     phone.wait_for_selector("#notice[data-ref]")  # the receipt code the redirect's notice carries
     assert len(phone.inner_text("#notice b")) >= 8
     item_id = (
@@ -249,10 +262,12 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
 
     # the admin closes the vote: adopted with more than half of ALL delegates; then closes the session
     admin.goto(f"{stack.url}/congress/sessions/{session_id}/console")
+    admin.locator("form:has(.close-vote) input[name=confirmed]").check()
     admin.locator(".close-vote").click()
     admin.wait_for_selector(f"#item-{item_id} .outcome")
     outcome = admin.inner_text(f"#item-{item_id} .outcome")
     assert "通过" in outcome and "赞成64" in outcome and "反对9" in outcome and "弃权7" in outcome
+    admin.check("#close-session-form input[name=confirmed]")
     admin.click("#close-session")
     expect(admin.locator("#session-state")).to_have_text("已闭幕")
     admin.screenshot(path=f"{SHOTS}-c-console.png", full_page=True)
@@ -267,6 +282,7 @@ def test_c_admin_convenes_a_session_runs_a_vote_and_publishes_a_disclosure(stack
     admin.fill(
         "#body", f"{resolution}经职工代表大会表决通过：**赞成64票**，反对9票，弃权7票（全体代表120人）。"
     )
+    admin.check("#publish-form input[name=confirmed]")
     admin.click("#publish-form button.primary")
     admin.wait_for_selector("#disclosure-item")
     published = admin.url.split("/")[-1]

@@ -39,10 +39,16 @@ def test_demo_inbox_unread_badge_marking_and_preferences_on_a_phone(stack, phone
 
     phone.goto(f"{stack.url}/notifications/preferences")
     phone.wait_for_selector("#prefs-form")
-    phone.check("input[name=digest][value=daily]")
+    # e-mail is off on this stack (no SMTP_URI; SMS is on): a daily digest e-mail is not offered (issue
+    # 16), and saving keeps the setting as it was
+    before = me.get(f"{stack.url}/api/v1/notifications/preferences").json()
+    assert "email" not in before["available"]
+    assert (
+        phone.locator("input[name=digest][type=radio]").count() == 0 and phone.locator("#digest").count() == 0
+    )
     phone.click("#prefs-form button.primary")
     phone.wait_for_selector("p.ok")
-    assert me.get(f"{stack.url}/api/v1/notifications/preferences").json()["digest"] == "daily"
+    assert me.get(f"{stack.url}/api/v1/notifications/preferences").json()["digest"] == before["digest"]
     phone.screenshot(path=f"{SHOTS}/preferences.png", full_page=True)
 
 

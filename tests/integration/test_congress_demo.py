@@ -55,6 +55,9 @@ def test_demo_part(container_factory, config, rpc_as, capsys):
     assert (planned["state"], planned["present_count"]) == ("planned", 0)
     election_item = planned["items"][-1]  # run among the delegates present at that session (issue 14)
     assert (election_item["kind"], election_item["election_id"]) == ("election", figures["session_election"])
+    resolution = planned["items"][1]  # what delegates read beforehand (issue 16)
+    assert resolution["place"] == "行政楼三楼礼堂" and resolution["starts_at"].startswith("2026-12-04T07:00")
+    assert "随迁职工" in resolution["description"]
     assert (held["state"], held["due_count"], held["present_count"]) == ("closed", 120, 85)
     votes = [
         (i["state"], i["outcome"]["yes"], i["outcome"]["ballots"]) for i in held["items"] if i.get("outcome")

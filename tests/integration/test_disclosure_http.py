@@ -102,7 +102,7 @@ def test_oversize_attachment_gives_413_by_api_and_by_form(gw):
         json={**ITEM, "attachments": [{"filename": "a.pdf", "content_b64": big}]},
     )
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
-    form = {k: v for k, v in ITEM.items()}
+    form = {**ITEM, "confirmed": "on"}
     page = gw(ADMIN).post(
         "/unions/u01/disclosures", data=form, files={"attachments": ("账目.pdf", b"x" * (LIMIT + 1))}
     )
@@ -122,11 +122,23 @@ def test_publish_form_board_item_page_questions_and_export(gw):
     def m():
         return gw(M1)
 
-    bad = s().post("/unions/u01/disclosures", data={**ITEM, "title": ""})
+    bad = s().post("/unions/u01/disclosures", data={**ITEM, "title": "", "confirmed": "on"})
     assert bad.status_code == 400 and 'id="title-error"' in bad.text
+    unboxed = s().post("/unions/u01/disclosures", data=ITEM)  # issue 16: publishing is confirmed
+    assert (
+        unboxed.status_code == 400
+        and 'id="confirmed-error"' in unboxed.text
+        and ITEM["title"] in unboxed.text
+    )
+    assert s().get("/api/v1/unions/u01/disclosures").json()["total"] == 0
     ok = s().post(
         "/unions/u01/disclosures",
-        data={**ITEM, "body": "正文 <script>alert(1)</script> [x](javascript:alert(1))", "mandatory": "on"},
+        data={
+            **ITEM,
+            "body": "正文 <script>alert(1)</script> [x](javascript:alert(1))",
+            "mandatory": "on",
+            "confirmed": "on",
+        },
         files={"attachments": ("食堂账目.csv", "月份,收入\n1,100\n".encode())},
         allow_redirects=False,
     )
@@ -171,7 +183,7 @@ def test_publish_form_board_item_page_questions_and_export(gw):
     assert "下月初公布。" in m().get(item_path).text
     corrected = s().post(
         f"/disclosures/{item_id}/correct",
-        data={**ITEM, "reason": "补充说明", "mandatory": "on"},
+        data={**ITEM, "reason": "补充说明", "mandatory": "on", "confirmed": "on"},
         allow_redirects=False,
     )
     assert corrected.status_code == 303

@@ -198,3 +198,36 @@ def test_pages_for_each_role(site):
     assert len(call(http, d(1), "GET", f"{base}/mine").json()["own"]) == 1
     english = call(http, d(1), "GET", f"/proposals/sessions/{sid}/mine?lang=en").text
     assert "My proposals" in english
+
+
+def test_cosigner_name_picker_and_no_cosign_after_collection(site):
+    """Issue 16: co-signers are found by name or number in the form (what was typed stays), invited by
+    ticking them; 附议 is not offered once the collection has closed."""
+    http, sid = site
+    base = f"/api/v1/proposals/sessions/{sid}"
+    call(http, ADMIN, "POST", f"{base}/window", {"min_cosigners": 1})
+    headers = {"Authorization": f"Bearer {token(d(1))}"}
+    typed = {"subject": DRAFT["subject"], "category": DRAFT["category"], "reasons": DRAFT["reasons"]}
+    found = http.post(
+        f"/proposals/sessions/{sid}/mine", data={**typed, "find": "d0002", "find_go": "1"}, headers=headers
+    )
+    assert found.status_code == 200 and 'data-member="D0002"' in found.text
+    assert 'data-member="D0001"' not in found.text  # not oneself
+    assert f'value="{DRAFT["subject"]}"' in found.text  # nothing typed is lost
+    assert len(call(http, d(1), "GET", f"{base}/mine").json()["own"]) == 0  # a search stores nothing
+    made = http.post(
+        f"/proposals/sessions/{sid}/mine",
+        data={**DRAFT, "invite": "", "pick": ["D0002"], "name_D0002": "x"},
+        headers=headers,
+        allow_redirects=False,
+    )
+    assert made.status_code == 303, made.text
+    [own] = call(http, d(1), "GET", f"{base}/mine").json()["own"]
+    assert [x["member_id"] for x in own["invited"]] == ["D0002"]
+    assert f"/proposals/{own['id']}/cosign" in call(http, d(2), "GET", f"/proposals/sessions/{sid}/mine").text
+    assert 'id="cosign"' in call(http, d(3), "GET", f"/proposals/{own['id']}").text
+    call(http, ADMIN, "POST", f"{base}/window/close")
+    mine = call(http, d(2), "GET", f"/proposals/sessions/{sid}/mine").text
+    assert f"/proposals/{own['id']}/cosign" not in mine and "提案征集已截止，不能再附议。" in mine
+    detail = call(http, d(3), "GET", f"/proposals/{own['id']}").text
+    assert 'id="cosign"' not in detail and 'id="cosign-closed"' in detail

@@ -102,11 +102,19 @@ class FakeCongressStore(FakeStore):
             if s["term_id"] == term_id and s["state"] == "convened"
         ]
 
-    def add_item(self, session_id: str, item: dict, audit=None) -> dict:
+    def store_files(self, files: list[dict]) -> None:
+        for f in files:
+            self.col("attachments")[f["_id"]] = copy.deepcopy(f)
+
+    def get_attachment(self, attachment_id: str) -> dict | None:
+        return copy.deepcopy(self.col("attachments").get(attachment_id))
+
+    def add_item(self, session_id: str, make, audit=None) -> dict:
         n = 1
         while f"{session_id}-i{n}" in self.col("items"):
             n += 1
-        doc = {**item, "_id": f"{session_id}-i{n}", "session_id": session_id, "order": n}
+        item_id = f"{session_id}-i{n}"
+        doc = {**make(item_id), "_id": item_id, "session_id": session_id, "order": n}
         return self.create(
             "items", doc, audit=dataclasses.replace(audit, object_id=doc["_id"]) if audit else None
         )

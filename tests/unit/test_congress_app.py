@@ -435,3 +435,61 @@ def test_needs_of_a_delegates_coming_session_until_they_checked_in(world):
     assert app.needs_of(store, member("D9999", "u01", ("delegate", CG)))["items"] == []  # not of this term
     app.check_in(store, d(1), clock, sid, {"member_id": None})
     assert app.needs_of(store, d(1))["items"] == []
+
+
+def test_agenda_items_carry_text_time_place_and_files(world):
+    """Issue 16: an agenda item has its text, date and time, place and documents; a file is read by
+    whoever may read the session, never through another item; a bad file writes nothing."""
+    store, _ = world
+    starts = datetime(2026, 4, 2, 1, 30, tzinfo=UTC)
+    pdf = {"filename": "草案.pdf", "content_b64": "JVBERi0xLjQK"}
+    s = plan(
+        store,
+        agenda=(
+            {
+                "kind": "resolution",
+                "title": "关于《集体合同》的决议",
+                "description": "大会审议通过《集体合同（草案）》。",
+                "starts_at": starts,
+                "place": "三楼礼堂",
+                "attachments": [pdf],
+                "secret": True,
+            },
+        ),
+    )
+    item = s["items"][0]
+    assert (item["description"], item["place"]) == ("大会审议通过《集体合同（草案）》。", "三楼礼堂")
+    assert item["starts_at"].startswith("2026-04-02T01:30")
+    [att] = item["attachments"]
+    assert (att["filename"], att["content_type"], att["size"]) == ("草案.pdf", "application/pdf", 9)
+    got = app.get_attachment(store, d(1), item["id"], att["id"])
+    assert got["content_b64"] == "JVBERi0xLjQK"
+    with pytest.raises(Forbidden):
+        app.get_attachment(store, member("X0001", "u02"), item["id"], att["id"])
+    added = views.item(
+        app.add_agenda_item(
+            store, ADMIN, s["id"], {"kind": "report", "title": "工作报告", "place": "礼堂", "attachments": []}
+        )
+    )
+    assert (added["place"], added["attachments"], added["starts_at"]) == ("礼堂", [], None)
+    with pytest.raises(NotFound):
+        app.get_attachment(store, d(1), added["id"], att["id"])
+    writes = store.writes
+    with pytest.raises(BadInput):
+        app.add_agenda_item(
+            store,
+            ADMIN,
+            s["id"],
+            {"kind": "report", "title": "x", "attachments": [{"filename": "a.pdf", "content_b64": "!!"}]},
+        )
+    assert store.writes == writes and len(store.items_of(s["id"])) == 2
+
+
+def test_minutes_of_a_session_not_held_list_no_absentees(world):
+    """Issue 16: the minutes of a planned (or called-off) session list nobody as absent."""
+    store, _ = world
+    sid = plan(store)["id"]
+    m = app.minutes(store, d(1), sid)
+    assert (m["held"], m["absent"], m["present"]) == (False, [], [])
+    app.close_session(store, ADMIN, clock, sid)
+    assert app.minutes(store, d(1), sid)["absent"] == []

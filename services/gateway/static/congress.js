@@ -40,6 +40,15 @@
           return tr;
         }));
       }
+      // 宣布开幕: enabled once quorate; until then the reason with the live figures (issue 16)
+      const convene = document.getElementById("convene");
+      const why = document.getElementById("convene-why");
+      if (convene) convene.disabled = !c.quorum;
+      if (why) {
+        why.hidden = c.quorum;
+        text("convene-why", why.dataset.template.replace("{present}", c.present_count)
+          .replace("{due}", c.due_count).replace("{required}", c.required));
+      }
       if (c.open_item) text("ballots", c.open_item.ballots == null ? "—" : c.open_item.ballots);
       box.dataset.present = c.present_count;
       box.dataset.updated = String(Date.now());

@@ -44,7 +44,19 @@ function followParticipation(box) {
   if (box.dataset.status === "open") setTimeout(tick, 5000);
 }
 
+// The campaign form: choosing a scheme puts its shares in the weight inputs (the starting point of
+// custom weights), so what is shown is always what the scheme sets (issue 16).
+function followPresets(box) {
+  box.addEventListener("change", (e) => {
+    const d = e.target.dataset;
+    if (e.target.name !== "preset" || d.member === undefined) return;
+    for (const k of ["member", "unit", "superior"]) box.querySelector(`input[name=w_${k}]`).value = d[k];
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const weights = document.getElementById("weights");
+  if (weights) followPresets(weights);
   const form = document.getElementById("rate-form");
   if (form) enhanceRating(form);
   const live = document.getElementById("live");
