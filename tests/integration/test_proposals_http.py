@@ -148,7 +148,8 @@ def test_pages_for_each_role(site):
     desk = page(ADMIN, f"/proposals/sessions/{sid}/desk")
     assert "待审查" in desk and f"/proposals/{pid}/review" in desk
     call(http, ADMIN, "POST", f"/api/v1/proposals/{pid}/review", {"decision": "accept"})
-    assert "后勤保障部" in page(ADMIN, f"/proposals/sessions/{sid}/desk")
+    review = page(ADMIN, f"/proposals/{pid}/review")  # the one form of an accepted proposal: assign
+    assert "后勤保障部" in review and f'action="/proposals/{pid}/assign"' in review
     call(http, ADMIN, "POST", f"/api/v1/proposals/{pid}/assign", {"department_ids": ["u01-d1"]})
     inbox = page(H1, "/proposals/inbox/u01-d1")
     assert DRAFT["subject"] in inbox and f"/proposals/{pid}/reply" in inbox
