@@ -24,6 +24,7 @@ from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput
 from dmlib.exports import xlsx_append
 
+from .federation import unions_to_pick
 from .http import api, page
 from .pages import download
 from .routing import Router
@@ -364,6 +365,8 @@ class ProposalsRoutes(Router):
             "index.html",
             request,
             congress_id=congress_id,
+            union_id=congress_id.removeprefix("cg-"),
+            unions=unions_to_pick(self.members_rpc, self.web, actor),
             sessions=sessions,
             windows=windows,
             is_delegate=actor.has("delegate", congress_id),
