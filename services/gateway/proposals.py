@@ -70,6 +70,18 @@ DECISION_ZH = {"accept": "立案", "convert": "转为意见建议", "reject": "�
 #: The query-string filters of the desk and the inbox (:class:`dmlib.contracts.proposals.QueueIn`).
 QUEUE_FILTERS = ("state", "awaiting", "q", "sort", "page")
 QUEUE_PAGE = 20
+#: A queue with nothing in it (a refused filter, a session without a collection window).
+EMPTY_QUEUE = {
+    "items": [],
+    "total": 0,
+    "page": 1,
+    "per_page": QUEUE_PAGE,
+    "pages": 1,
+    "counts": {},
+    "awaiting": 0,
+    "sort": "",
+    "department": None,
+}
 DESK_SORTS = {
     "number": "By number",
     "-number": "Newest first",
@@ -443,15 +455,7 @@ class ProposalsRoutes(Router):
         filters = {k: v.strip() for k, v in request.args.items() if k in QUEUE_FILTERS and v.strip()}
         result = self.web.attempt(self.proposals_rpc.queue, {**filters, **where, "per_page": QUEUE_PAGE})
         if result.refusal:
-            empty = {"items": [], "total": 0, "page": 1, "per_page": QUEUE_PAGE, "pages": 1, "counts": {}}
-            return (
-                {**empty, "awaiting": 0, "sort": "", "department": None},
-                filters,
-                {
-                    "form": result.refusal.message,
-                    **result.refusal.errors,
-                },
-            )
+            return EMPTY_QUEUE, filters, {"form": result.refusal.message, **result.refusal.errors}
         return result.value, filters, {}
 
     @page("GET", "/proposals/sessions/<session_id>/desk")
@@ -461,7 +465,10 @@ class ProposalsRoutes(Router):
         subject, proposer) and a sort; each row links to the proposal's own review page
         (``/proposals/<id>/review``), where its one form is."""
         window = self.proposals_rpc.get_window(session_id)
-        queue, filters, errors = self._p_queue(request, {"session_id": session_id})
+        if window["status"] == "none":  # no window yet, so no proposals: the form to open one
+            queue, filters, errors = {**EMPTY_QUEUE, "sort": "number"}, {}, {}
+        else:
+            queue, filters, errors = self._p_queue(request, {"session_id": session_id})
         base = f"/proposals/sessions/{self._p_safe(session_id)}/desk"
 
         def link(**changes) -> str:

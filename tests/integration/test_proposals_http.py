@@ -207,6 +207,8 @@ def test_the_desk_and_the_inbox_are_paged_queues_with_one_form_per_item_page(sit
     and the refused roles."""
     http, sid = site
     base = f"/api/v1/proposals/sessions/{sid}"
+    r = call(http, ADMIN, "GET", f"/proposals/sessions/{sid}/desk")  # no window yet: the form to open one
+    assert r.status_code == 200 and 'data-status="none"' in r.text and "proposal-queue" not in r.text
     call(http, ADMIN, "POST", f"{base}/window", {"min_cosigners": 1})
     ids = []
     for n in range(22):
