@@ -236,6 +236,10 @@ class SuperviseIn(BaseSchema):
     note = Stripped(required=True, validate=_text(2, 1000, "note"))
 
 
+#: Orders of the case queue (issue 16, "Queues").
+QUEUE_SORTS = ("urgent", "newest", "oldest")
+
+
 class QueueIn(BaseSchema):
     """A union's case queue (办件列表): filters and paging. ``scope`` ``own`` = cases handled by the
     union; ``tree`` = by it and every union below (superior admins)."""
@@ -256,6 +260,14 @@ class QueueIn(BaseSchema):
         allow_none=True,
         validate=_text(1, 50, "search"),
         metadata={"description": "text in the title, employer name or worker name (newest 5,000 cases)"},
+    )
+    sort = fields.String(
+        load_default="urgent",
+        validate=validate.OneOf(QUEUE_SORTS),
+        metadata={
+            "description": "urgent (overdue, then the nearest deadline; default), newest or oldest "
+            "received first; each ends with the case number (a stable order)"
+        },
     )
 
 

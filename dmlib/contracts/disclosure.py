@@ -145,6 +145,21 @@ class AnswerIn(BaseSchema):
 
 class DisclosureListIn(PageIn):
     category = fields.String(load_default=None, validate=validate.OneOf(list(CATEGORIES)))
+    include_below = fields.Boolean(
+        load_default=False,
+        metadata={"description": "also the items of every union below (admins of the union or above)"},
+    )
+    q = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "text in the title (case-folded)"},
+    )
+    sort = fields.String(
+        load_default="newest",
+        validate=validate.OneOf(["newest", "oldest"]),
+        metadata={"description": "by publication time (then id): newest (default) or oldest first"},
+    )
 
 
 class AttachmentOut(BaseSchema):
@@ -204,6 +219,8 @@ class DisclosureSummaryOut(BaseSchema):
     read = fields.Boolean()
     read_count = fields.Integer()
     questions_answered = fields.Integer()
+    union_id = fields.String()
+    union_name = fields.String(metadata={"description": "with include_below: the item's union"})
 
 
 class DisclosurePageOut(PageOut):

@@ -138,6 +138,19 @@ class MemberListIn(PageIn):
     include_below = fields.Boolean(
         load_default=False, metadata={"description": "also members of the unions below"}
     )
+    department_id = Id(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "only members of this department (of a grassroots union in scope)"},
+    )
+    role = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(GRANTABLE_ROLES),
+        metadata={
+            "description": "only members holding this role in a union in scope (its departments, its congress)"
+        },
+    )
 
 
 class MemberPageOut(PageOut):

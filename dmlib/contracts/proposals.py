@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from dmlib.schemas import BaseSchema, ClientKey, Id
+from dmlib.schemas import BaseSchema, ClientKey, Id, PageOut
 
 #: Categories of proposals (code → Chinese label), in display order.
 CATEGORIES = {
@@ -261,3 +261,71 @@ class SessionProposalsIn(BaseSchema):
     """Query of a session's proposals: ``public`` (accepted ones, members) or ``desk`` (admins)."""
 
     view = fields.String(load_default="public", validate=validate.OneOf(["public", "desk"]))
+
+
+#: How a proposal queue may be sorted (issue 16): key → what it orders by; every order ends with the
+#: proposal's number, so a page never shifts between two reads of unchanged data.
+QUEUE_SORTS = {
+    "number": "by number (提案号), ascending",
+    "-number": "by number, newest first",
+    "deadline": "by the current round's reply deadline, earliest first (none last)",
+    "state": "by state in the order of the proposal's life, then number",
+    "awaiting": "awaiting the department's reply first, then by deadline (the inbox's default)",
+}
+QUEUE_PAGE_MAX = 100
+
+
+class QueueIn(BaseSchema):
+    """A page of a proposal queue (issue 16): the review desk of one session (``session_id``, admins) or
+    the inbox of one handling department (``department_id``, its handlers): exactly one of the two."""
+
+    session_id = Id(
+        load_default=None, allow_none=True, metadata={"description": "the review desk of a session"}
+    )
+    department_id = Id(load_default=None, allow_none=True, metadata={"description": "a department's inbox"})
+    state = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(
+            ("submitted", "accepted", "converted", "rejected", "assigned", "replied", "closed")
+        ),
+        metadata={"description": "only proposals in this state"},
+    )
+    awaiting = fields.Boolean(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "inbox: only those awaiting this department's reply (true) or not (false)"},
+    )
+    q = Stripped(
+        load_default=None,
+        allow_none=True,
+        validate=_text(1, 50, "search"),
+        metadata={"description": "a number, or text in the subject or the proposer's name"},
+    )
+    sort = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(tuple(QUEUE_SORTS)))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=QUEUE_PAGE_MAX))
+
+    @validates_schema
+    def _one_queue(self, data, **kwargs):
+        if bool(data.get("session_id")) == bool(data.get("department_id")):
+            raise ValidationError(
+                "give a session or a department / 请指定会议或承办部门", field_name="session_id"
+            )
+
+
+class QueueDepartmentOut(BaseSchema):
+    id = fields.String()
+    name = fields.String()
+
+
+class QueuePageOut(PageOut):
+    items = fields.List(fields.Nested(ProposalOut))
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "proposals of the whole queue per state (before the filters)"},
+    )
+    awaiting = fields.Integer(metadata={"description": "inbox: proposals awaiting the department's reply"})
+    sort = fields.String()
+    department = fields.Nested(QueueDepartmentOut, allow_none=True)

@@ -900,7 +900,8 @@ SEARCH_SCAN = 5000
 
 
 def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple[list[dict], int]:
-    """A union's queue: filter, then most urgent first (overdue, then the nearest deadline), paged.
+    """A union's queue: filter, then most urgent first (overdue, then the nearest deadline; ``sort``
+    ``newest`` / ``oldest``: by the time received), paged.
     ``scope`` ``own``: cases dispatched to the union, and those it received and has not dispatched yet.
     ``q``: text in the title, employer name or worker name (:func:`rules.matches_search`) among the
     newest :data:`SEARCH_SCAN` cases of the other filters; sets ``data["searched_all"]``."""
@@ -922,7 +923,10 @@ def queue(store, actor: Actor, peers: Peers, data: dict, now: datetime) -> tuple
     rows = [views.summary(d, now) for d in docs]
     if data.get("overdue") is not None:
         rows = [r for r in rows if r["overdue"] == data["overdue"]]
-    rows.sort(key=lambda r: (not r["overdue"], r["deadline"] or "9999", r["id"]))
+    if data.get("sort") in ("newest", "oldest"):  # issue 16: sorting; the case number keeps it stable
+        rows.sort(key=lambda r: (r["received_at"], r["id"]), reverse=data["sort"] == "newest")
+    else:
+        rows.sort(key=lambda r: (not r["overdue"], r["deadline"] or "9999", r["id"]))
     start = (data["page"] - 1) * data["per_page"]
     if searched is not None:
         data["searched_all"] = searched <= SEARCH_SCAN

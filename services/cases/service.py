@@ -341,7 +341,8 @@ class CasesService(OutboxRelay, HealthRpc):
     @rpc
     def queue(self, data: dict) -> dict:
         """A union's case queue with filters and paging (:class:`QueueIn` → :class:`QueueOut`), most
-        urgent first (overdue, then by deadline), rows coloured by time limit. Staff/admins of the union
+        urgent first (overdue, then by deadline) or, with ``sort`` ``newest`` / ``oldest``, by the time
+        received, rows coloured by time limit. Staff/admins of the union
         or above (``scope`` ``tree``: superior admins). ``q`` (1-50 characters): free text in the title,
         employer name or worker name, case- and width-insensitive, among the newest 5,000 cases of the
         other filters (``searched_all`` false: there were more, the older ones were not searched; null

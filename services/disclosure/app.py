@@ -44,6 +44,7 @@ MAX_REGISTER_ENTRIES = 500
 
 class Members(Protocol):
     def get_union(self, union_id: str) -> dict: ...
+    def unions_under(self, union_id: str) -> list[dict]: ...
     def roster(self, union_id: str) -> list[dict]: ...
     def departments(self, union_id: str) -> list[dict]: ...
 
@@ -377,17 +378,35 @@ def withdraw_item(store, actor: Actor, clock: Clock, item_id: str, data: dict):
 
 # ----- reading -------------------------------------------------------------------------------------
 def list_items(store, actor: Actor, members: Members, union_id: str, query: dict) -> dict:
-    """A union's board, newest first, with the caller's read flags and unread count (members and
-    admins of the union). The union's scope comes from its index here, else from the members service."""
+    """A union's board with the caller's read flags and unread count (members and admins of the union).
+    The union's scope comes from its index here, else from the members service. Filters ``category``
+    and ``q`` (text in the title), ``sort`` newest (default) or oldest first (by publication time, then
+    id: a stable order). ``include_below`` (issue 16, federation views): the items of the union and of
+    every union below it (each item names its union), for the admins of the union or above only (the
+    union list is asked of members, the tree's owner; then one ``_id`` lookup per union index and per
+    item: fine for a federation's few thousand items a year)."""
     index = store.get_union(union_id) if isinstance(union_id, str) else None
     if index is None:
         union = members.get_union(union_id)
         index = {"_id": union_id, "name": union["name"], "path": union["path"], "item_ids": []}
-    policy.require_reader(actor, union_id, index["path"])
+    if query.get("include_below"):
+        policy.require_manager(actor, index["path"])
+        item_ids = list(index["item_ids"])
+        for u in members.unions_under(union_id):
+            if u["id"] != union_id:
+                item_ids.extend((store.get_union(u["id"]) or {}).get("item_ids", []))
+    else:
+        policy.require_reader(actor, union_id, index["path"])
+        item_ids = index["item_ids"]
     member = policy.is_member(actor, union_id)
-    items = _newest_first(store, index["item_ids"])
+    items = _newest_first(store, item_ids)
+    if query.get("sort") == "oldest":
+        items.reverse()
     if query["category"]:
         items = [i for i in items if i["category"] == query["category"]]
+    if query.get("q"):
+        needle = query["q"].strip().casefold()
+        items = [i for i in items if needle in i["title"].casefold()]
     read = {i["_id"]: member and store.has_read(i["_id"], actor.member_id) for i in items}
     page, per_page = query["page"], query["per_page"]
     shown = items[(page - 1) * per_page : page * per_page]

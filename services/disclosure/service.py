@@ -59,6 +59,10 @@ class MembersAdapter:
         """``{id, name, path, kind, member_count}`` (NotFound from members)."""
         return self.rpc.get_union(union_id)
 
+    def unions_under(self, union_id: str) -> list[dict]:
+        """The union and every union below it (``[{id, name, path, kind, …}]``), as the caller asks."""
+        return self.rpc.list_unions(union_id)
+
     def roster(self, union_id: str) -> list[dict]:
         """Every member of the union, :data:`ROSTER_PAGE` per call."""
         self.identity.act_as_service()
@@ -131,7 +135,8 @@ class DisclosureService(OutboxRelay, HealthRpc):
     def list_items(self, union_id: str, query: dict | None = None) -> dict:
         """The disclosure board of a union, newest first, each with the caller's ``read`` flag.
 
-        In: ``union_id`` and :class:`DisclosureListIn` (``page``, ``per_page`` ≤ 200, ``category``). Out:
+        In: ``union_id`` and :class:`DisclosureListIn` (``page``, ``per_page`` ≤ 200, ``category``, ``q``,
+        ``sort`` newest | oldest, ``include_below``: the unions below too, admins only; issue 16). Out:
         :class:`DisclosurePageOut` with ``unread`` (the caller's unread items of the union). Members of the union
         and its admins. Cost: one ``_id`` lookup for the union index, one per item (for the unread count
         and the page) and one per listed item for the receipt: ~60 lookups for a year of items."""

@@ -86,7 +86,17 @@ RATES = (
     ("on_time_rate", "On-time closure rate", "closed on time ÷ due"),
 )
 #: The queue's filters as they travel in the query string.
-QUEUE_FILTERS = ("scope", "state", "category", "case_type", "overdue", "supervised", "page", "per_page")
+QUEUE_FILTERS = (
+    "scope",
+    "state",
+    "category",
+    "case_type",
+    "overdue",
+    "supervised",
+    "sort",
+    "page",
+    "per_page",
+)
 #: Page actions on a case: form path → (RPC method, the form fields it takes, needs the confirm box).
 ACTIONS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "dispatch": ("dispatch", ("union_id", "complexity", "note"), True),
@@ -260,7 +270,8 @@ class CasesRoutes(Router):
         """A union's case queue: filters ``state``, ``category``, ``case_type``, ``overdue``,
         ``supervised``, ``scope`` (``own`` | ``tree``), free text ``q`` (1-50 characters, in the title,
         employer name or worker name of the newest 5,000 cases of the filters: ``searched_all``),
-        paging ``page``/``per_page`` (≤ 200); most urgent first, each row with its time-limit
+        paging ``page``/``per_page`` (≤ 200); ``sort`` urgent (default: most urgent first), newest or
+        oldest received first; each row with its time-limit
         ``colour``. Staff and admins of the union or above. Errors: 400 (field messages), 403, 404."""
         return self.cases_rpc.queue({**request.args.to_dict(), "union_id": union_id})
 

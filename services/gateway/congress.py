@@ -27,6 +27,7 @@ from dmlib.contracts import congress as c
 from dmlib.errors import BadInput, NotFound, PayloadTooLarge
 
 from .disclosure import _file_response
+from .federation import unions_to_pick
 from .http import api, page
 from .pages import download, form_client_key, require_confirmed
 from .routing import Router
@@ -400,18 +401,26 @@ class CongressRoutes(Router):
     @page("GET", "/congress/<congress_id>")
     def congress_page(self, request, congress_id):
         """A congress with its terms and sessions. The caller's own union without a congress yet (the
-        nav item 职工代表大会 leads here for every member) gets a page saying so, not a 404 (issue 16)."""
+        nav item 职工代表大会 leads here for every member), or a union an admin picked below theirs, gets a page
+        saying so, not a 404 (issue 16); admins get the union filter (unions they administer and below)."""
         try:
             congress = self.congress_rpc.get_congress(congress_id)
         except NotFound:
             actor = self.identity.actor
             union_id = congress_id.removeprefix("cg-")
             if congress_id != congress_id_of(union_id) or (
-                union_id != actor.union_id and union_id not in actor.admin_unions
+                union_id != actor.union_id and not actor.admin_unions
             ):
                 raise
             union = self.members_rpc.get_union(union_id)
-            return self.web.render("congress/none.html", request=request, union=union)
+            if union_id != actor.union_id and not actor.administers(union["path"]):
+                raise  # an admin's own union or one below it (the federation's union filter)
+            return self.web.render(
+                "congress/none.html",
+                request=request,
+                union=union,
+                unions=unions_to_pick(self.members_rpc, self.web, actor),
+            )
         sessions = self.congress_rpc.list_sessions(congress_id)
         actor = self.identity.actor
         return self.web.render(
@@ -419,6 +428,7 @@ class CongressRoutes(Router):
             request=request,
             congress=congress,
             sessions=sessions,
+            unions=unions_to_pick(self.members_rpc, self.web, actor),
             is_admin=bool(actor.admin_unions),
             agenda_rows=range(1, AGENDA_ROWS + 1),
         )

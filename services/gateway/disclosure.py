@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -102,7 +103,8 @@ class DisclosureRoutes(Router):
     )
     def api_disclosure_board(self, request, union_id):
         """The disclosure board of a union, newest first, with the caller's ``read`` flag per item
-        (members of the union and its admins; 403 for anyone else)."""
+        (members of the union and its admins; 403 for anyone else). ``category``, ``q`` (title),
+        ``sort`` (newest | oldest), ``include_below`` (the unions below too: admins only)."""
         return self.disclosure_rpc.list_items(union_id, request.args.to_dict())
 
     @api(
@@ -230,14 +232,32 @@ class DisclosureRoutes(Router):
 
     # ----- pages ---------------------------------------------------------------------------------
     def _board(self, request, union_id: str):
-        query = {k: v for k, v in request.args.items() if k in ("page", "category") and v}
-        board = self.disclosure_rpc.list_items(union_id, query)
+        """A union's board: ``category``, ``q`` (title), ``sort`` (newest | oldest), ``page``. Above the
+        grassroots level (issue 16, federation views) the items of every union below, for that union's
+        admins, with a union filter (``union``: one union below, then its items only)."""
+        below = [u for u in self.members_rpc.list_unions(union_id) if u["id"] != union_id]
+        picked = (request.args.get("union") or "").strip()
+        chosen = next((u for u in below if u["id"] == picked), None)
+        target = chosen["id"] if chosen else union_id
+        query = {k: v for k, v in request.args.items() if k in ("page", "category", "q", "sort") and v}
+        include_below = bool(below) and (chosen is None or chosen["kind"] != "grassroots")
+        board = self.disclosure_rpc.list_items(target, {**query, "include_below": include_below})
+        filters = {k: v for k, v in {**query, "union": chosen["id"] if chosen else ""}.items() if v}
+
+        def link(**changes) -> str:
+            return "?" + urlencode({k: v for k, v in {**filters, **changes}.items() if v})
+
         return self.web.render(
             "disclosure/board.html",
             request=request,
             board=board,
             categories=c.CATEGORIES,
             category=query.get("category"),
+            below=below,
+            chosen=chosen,
+            filters=filters,
+            federation=include_below,
+            link=link,
         )
 
     @page("GET", "/disclosures")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote, urlencode
 
 from dmlib.contracts import members as c
+from dmlib.contracts.members import GRANTABLE_ROLES
 from dmlib.errors import BadInput, PayloadTooLarge
 from dmlib.exports import csv_text
 
@@ -84,7 +86,8 @@ class MembersRoutes(Router):
         """A page of a union's members (admins of the union or above): ``page``, ``per_page`` (≤ 200),
         ``include_below``, ``q``: over up to 5,000 members in scope a prefix of name, member number or
         phone; over more, a name prefix of 2 characters or more, an exact phone or member number (400 for
-        a 1-character ``q`` there)."""
+        a 1-character ``q`` there); ``department_id`` (one department), ``role`` (holders of a role in
+        the unions in scope)."""
         return self.members_rpc.list_members({**request.args.to_dict(), "union_id": union_id})
 
     @api("POST", "/api/v1/members", body=c.MemberIn, response=c.MemberOut, status=201, tags=["members"])
@@ -200,19 +203,57 @@ class MembersRoutes(Router):
 
     @page("GET", "/unions/<union_id>/members")
     def members_page(self, request, union_id):
+        """The member directory of a union and every union below it (issue 16, federation views):
+        ``q`` (name, member number or phone), ``union`` (one union below: its members only),
+        ``department_id`` (a department of the chosen grassroots union), ``role`` (holders of a role),
+        ``page`` (50 a page, in roster order; filtered by role: by member number). A refused filter
+        shows the page again with the message and no rows."""
         union = self.members_rpc.get_union(union_id)
-        query = {"union_id": union_id, "page": request.args.get("page", "1"), "per_page": 50}
-        q = request.args.get("q", "").strip()
-        if q:
-            query["q"] = q
-        result = self.members_rpc.list_members(query)
+        below = [u for u in self.members_rpc.list_unions(union_id) if u["id"] != union_id]
+        picked = (request.args.get("union") or "").strip()
+        chosen = next((u for u in below if u["id"] == picked), union)
+        filters = {
+            k: (request.args.get(k) or "").strip()
+            for k in ("q", "department_id", "role")
+            if request.args.get(k)
+        }
+        if chosen is not union:
+            filters["union"] = chosen["id"]
+        query = {
+            "union_id": chosen["id"],
+            "include_below": chosen["kind"] != "grassroots",
+            "page": request.args.get("page", "1"),
+            "per_page": 50,
+            **{k: v for k, v in filters.items() if k != "union"},
+        }
+        result = self.web.attempt(self.members_rpc.list_members, query)
+        if result.refusal:
+            listed = {"items": [], "total": 0, "page": 1, "per_page": 50, "pages": 1}
+            errors = {"form": result.refusal.message, **result.refusal.errors}
+        else:
+            listed, errors = result.value, {}
         departments = (
-            {d["id"]: d["name"] for d in self.members_rpc.list_departments(union_id)}
-            if union["kind"] == "grassroots"
+            {d["id"]: d["name"] for d in self.members_rpc.list_departments(chosen["id"])}
+            if chosen["kind"] == "grassroots"
             else {}
         )
+
+        def page_link(n: int) -> str:
+            return f"/unions/{quote(union_id, safe='-_')}/members?" + urlencode({**filters, "page": n})
+
         return self.web.render(
-            "members.html", request=request, union=union, result=result, q=q, departments=departments
+            "members.html",
+            request=request,
+            union=union,
+            chosen=chosen,
+            below=below,
+            result=listed,
+            q=filters.get("q", ""),
+            filters=filters,
+            errors=errors,
+            departments=departments,
+            roles=GRANTABLE_ROLES,
+            page_link=page_link,
         )
 
     @page("GET", "/members/<member_id>")

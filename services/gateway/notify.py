@@ -5,6 +5,8 @@ a member reads and marks only their own inbox; an admin sees the log of their un
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from dmlib.contracts import notify as c
 
 from .http import api, page
@@ -110,9 +112,26 @@ class NotifyRoutes(Router):
 
     @page("GET", "/unions/<union_id>/deliveries")
     def deliveries_page(self, request, union_id):
-        query = {k: v for k, v in request.args.items() if k in ("page", "status", "channel")}
-        log = self.notify_rpc.delivery_log({**query, "union_id": union_id, "per_page": 50})
+        """The delivery log of a union and the unions below (``status``, ``channel``, ``page``) with a
+        union filter (``union``: one union below, then its members' messages only; issue 16)."""
+        query = {k: v for k, v in request.args.items() if k in ("page", "status", "channel") and v}
+        below = [u for u in self.members_rpc.list_unions(union_id) if u["id"] != union_id]
+        picked = (request.args.get("union") or "").strip()
+        chosen = next((u for u in below if u["id"] == picked), None)
+        if chosen:
+            query["union"] = chosen["id"]
+        ask = {k: v for k, v in query.items() if k != "union"}
+        log = self.notify_rpc.delivery_log(
+            {**ask, "union_id": picked if chosen else union_id, "per_page": 50}
+        )
         union = self.members_rpc.get_union(union_id)
         return self.web.render(
-            "notify/deliveries.html", request=request, log=log, union=union, query=query, statuses=c.STATUSES
+            "notify/deliveries.html",
+            request=request,
+            log=log,
+            union=union,
+            query=query,
+            statuses=c.STATUSES,
+            below=below,
+            older="?" + urlencode({**query, "page": log["page"] + 1}),
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -25,6 +25,7 @@ from dmlib.errors import BadInput
 from dmlib.exports import china_time, xlsx_append
 
 from .congress import find_delegates
+from .federation import unions_to_pick
 from .http import api, page
 from .pages import download, form_client_key
 from .routing import Router
@@ -67,6 +68,28 @@ STATE_ZH = {
     "closed": "已办结",
 }
 DECISION_ZH = {"accept": "立案", "convert": "转为意见建议", "reject": "不予立案"}
+#: The query-string filters of the desk and the inbox (:class:`dmlib.contracts.proposals.QueueIn`).
+QUEUE_FILTERS = ("state", "awaiting", "q", "sort", "page")
+QUEUE_PAGE = 20
+#: A queue with nothing in it (a refused filter, a session without a collection window).
+EMPTY_QUEUE = {
+    "items": [],
+    "total": 0,
+    "page": 1,
+    "per_page": QUEUE_PAGE,
+    "pages": 1,
+    "counts": {},
+    "awaiting": 0,
+    "sort": "",
+    "department": None,
+}
+DESK_SORTS = {
+    "number": "By number",
+    "-number": "Newest first",
+    "state": "By state",
+    "deadline": "By deadline",
+}
+INBOX_SORTS = {"awaiting": "Awaiting reply first", "deadline": "By deadline", "number": "By number"}
 SPLIT = re.compile(r"[\s,，、;；]+")
 
 
@@ -227,6 +250,34 @@ class ProposalsRoutes(Router):
         """A department's inbox (handlers of the department): awaiting its reply first."""
         return self.proposals_rpc.inbox(department_id)
 
+    @api(
+        "GET",
+        "/api/v1/proposals/sessions/<session_id>/queue",
+        query=c.QueueIn,
+        response=c.QueuePageOut,
+        tags=["proposals"],
+    )
+    def api_proposals_desk_queue(self, request, session_id):
+        """A page of the session's review desk (admins of its union or above): ``state``, ``q`` (a
+        number, or text in the subject or the proposer's name), ``sort`` (number, -number, deadline,
+        state), ``page``, ``per_page`` (≤ 100, default 20); ``counts`` per state."""
+        args = {k: v for k, v in request.args.items() if k != "department_id"}
+        return self.proposals_rpc.queue({**args, "session_id": session_id})
+
+    @api(
+        "GET",
+        "/api/v1/proposals/inbox/<department_id>/queue",
+        query=c.QueueIn,
+        response=c.QueuePageOut,
+        tags=["proposals"],
+    )
+    def api_proposals_inbox_queue(self, request, department_id):
+        """A page of a department's inbox (its handlers), with the department's name: ``awaiting``
+        (true: awaiting its reply), ``state``, ``q``, ``sort`` (default ``awaiting``: those awaiting the
+        reply first, then by deadline), ``page``, ``per_page`` (≤ 100)."""
+        args = {k: v for k, v in request.args.items() if k != "session_id"}
+        return self.proposals_rpc.queue({**args, "department_id": department_id})
+
     @api("GET", "/api/v1/proposals/<proposal_id>", response=c.ProposalOut, tags=["proposals"])
     def api_proposals_get_proposal(self, request, proposal_id):
         """One proposal with co-signers, rounds, replies, ratings and its full history."""
@@ -329,6 +380,8 @@ class ProposalsRoutes(Router):
             "index.html",
             request,
             congress_id=congress_id,
+            union_id=congress_id.removeprefix("cg-"),
+            unions=unions_to_pick(self.members_rpc, self.web, actor),
             sessions=sessions,
             windows=windows,
             is_delegate=actor.has("delegate", congress_id),
@@ -425,26 +478,85 @@ class ProposalsRoutes(Router):
         target = target if target.startswith("/proposals/") else "/proposals"
         return self._p_act(target, lambda: self.proposals_rpc.submit(proposal_id))
 
+    def _p_queue(self, request, where: dict) -> tuple[dict, dict, dict]:
+        """A page of a proposal queue from the page's query string (``state``, ``awaiting``, ``q``,
+        ``sort``, ``page``; 20 a page): (the page, the filters as they travel, the form errors). A
+        hand-edited filter the service refuses shows the page again with the message and no rows."""
+        filters = {k: v.strip() for k, v in request.args.items() if k in QUEUE_FILTERS and v.strip()}
+        result = self.web.attempt(self.proposals_rpc.queue, {**filters, **where, "per_page": QUEUE_PAGE})
+        if result.refusal:
+            return EMPTY_QUEUE, filters, {"form": result.refusal.message, **result.refusal.errors}
+        return result.value, filters, {}
+
     @page("GET", "/proposals/sessions/<session_id>/desk")
     def proposals_desk(self, request, session_id):
-        """The admin's review desk."""
+        """The admin's review desk (issue 16): the collection window, then the session's submitted
+        proposals as a paged table (20 a page) with state tabs and their counts, a search (number,
+        subject, proposer) and a sort; each row links to the proposal's own review page
+        (``/proposals/<id>/review``), where its one form is."""
         window = self.proposals_rpc.get_window(session_id)
-        items = self.proposals_rpc.list_session(session_id, "desk") if window["status"] != "none" else []
-        departments = self.members_rpc.list_departments(window["union_id"])
-        groups = {s: [p for p in items if p["state"] == s] for s in STATE_LABELS}
+        if window["status"] == "none":  # no window yet, so no proposals: the form to open one
+            queue, filters, errors = {**EMPTY_QUEUE, "sort": "number"}, {}, {}
+        else:
+            queue, filters, errors = self._p_queue(request, {"session_id": session_id})
+        base = f"/proposals/sessions/{self._p_safe(session_id)}/desk"
+
+        def link(**changes) -> str:
+            return base + "?" + urlencode({k: v for k, v in {**filters, **changes}.items() if v})
+
         return self._p_render(
-            "desk.html", request, session_id=session_id, window=window, groups=groups, departments=departments
+            "desk.html",
+            request,
+            session_id=session_id,
+            window=window,
+            queue=queue,
+            filters=filters,
+            errors=errors,
+            link=link,
+            back=link(page=queue["page"] if queue["page"] > 1 else None),
+            SORTS=DESK_SORTS,
         )
+
+    @page("GET", "/proposals/<proposal_id>/review")
+    def proposals_review_page(self, request, proposal_id):
+        """One proposal of the review desk on its own page (admins of its union or above, as the
+        service's ``my_roles`` says): its text and the one form its state calls for (review, assign,
+        mark excellent); ``back``: the desk page to return to."""
+        p = self.proposals_rpc.get_proposal(proposal_id)
+        self.identity.actor.require(
+            "admin" in p["my_roles"], "only admins of this union may review / 仅本单位工会管理员可审查提案"
+        )
+        window = self.proposals_rpc.get_window(p["session_id"])
+        departments = self.members_rpc.list_departments(p["union_id"]) if p["state"] == "accepted" else []
+        return self._p_render(
+            "review.html",
+            request,
+            p=p,
+            window=window,
+            departments=departments,
+            back=self._p_back(request, f"/proposals/sessions/{self._p_safe(p['session_id'])}/desk"),
+        )
+
+    @staticmethod
+    def _p_back(request, default: str) -> str:
+        """The ``back`` of a queue's item page: a path of the same queue (else ``default``)."""
+        back = request.values.get("back") or ""
+        prefix = default.split("?")[0]
+        return back if back.startswith(prefix) and "//" not in back else default
 
     @page("POST", "/proposals/<proposal_id>/review")
     def proposals_review_submit(self, request, proposal_id):
-        target = f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        target = self._p_back(
+            request, f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        )
         body = {"decision": request.form.get("decision", ""), "reason": request.form.get("reason", "")}
         return self._p_act(target, lambda: self.proposals_rpc.review(proposal_id, body))
 
     @page("POST", "/proposals/<proposal_id>/assign")
     def proposals_assign_submit(self, request, proposal_id):
-        target = f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        target = self._p_back(
+            request, f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        )
         return self._p_act(
             target,
             lambda: self.proposals_rpc.assign(
@@ -458,19 +570,61 @@ class ProposalsRoutes(Router):
 
     @page("POST", "/proposals/<proposal_id>/excellent")
     def proposals_excellent_submit(self, request, proposal_id):
-        target = f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        target = self._p_back(
+            request, f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
+        )
         return self._p_act(target, lambda: self.proposals_rpc.mark_excellent(proposal_id))
 
     @page("GET", "/proposals/inbox/<department_id>")
     def proposals_inbox(self, request, department_id):
-        """A handling department's inbox with the reply form."""
-        items = self.proposals_rpc.inbox(department_id)
-        return self._p_render("inbox.html", request, department_id=department_id, items=items)
+        """A handling department's inbox (issue 16): its name, the proposals assigned to it as a paged
+        table (20 a page; awaiting its reply first, then by deadline), filters (awaiting / replied,
+        search, sort); each row links to the proposal's reply page, where the one reply form is."""
+        queue, filters, errors = self._p_queue(request, {"department_id": department_id})
+        base = f"/proposals/inbox/{self._p_safe(department_id)}"
+
+        def link(**changes) -> str:
+            return base + "?" + urlencode({k: v for k, v in {**filters, **changes}.items() if v})
+
+        return self._p_render(
+            "inbox.html",
+            request,
+            department_id=department_id,
+            queue=queue,
+            filters=filters,
+            errors=errors,
+            link=link,
+            back=link(page=queue["page"] if queue["page"] > 1 else None),
+            SORTS=INBOX_SORTS,
+        )
+
+    @page("GET", "/proposals/<proposal_id>/reply")
+    def proposals_reply_page(self, request, proposal_id):
+        """One proposal of a department's inbox on its own page (handlers of a department of its current
+        round, as the service's ``my_roles`` says): its text, the earlier replies and ratings, and the
+        reply form while the department's reply is due. ``department_id``: the inbox it came from."""
+        p = self.proposals_rpc.get_proposal(proposal_id)
+        self.identity.actor.require(
+            "handler" in p["my_roles"], "only the assigned departments reply / 仅承办部门可答复"
+        )
+        current = [d["id"] for d in (p["rounds"][-1]["departments"] if p["rounds"] else [])]
+        dep = request.args.get("department_id") or ""
+        mine = sorted(self.identity.actor.scopes("handler"))
+        dep = (
+            dep if dep in current else next((d for d in current if d in mine), current[0] if current else "")
+        )
+        return self._p_render(
+            "reply.html",
+            request,
+            p=p,
+            department_id=dep,
+            back=self._p_back(request, f"/proposals/inbox/{self._p_safe(dep)}"),
+        )
 
     @page("POST", "/proposals/<proposal_id>/reply")
     def proposals_reply_submit(self, request, proposal_id):
         dep = request.form.get("department_id", "")
-        target = f"/proposals/inbox/{self._p_safe(dep)}"
+        target = self._p_back(request, f"/proposals/inbox/{self._p_safe(dep)}")
         body = {"text": request.form.get("text", ""), "department_id": dep or None}
         return self._p_act(
             target, lambda: self.proposals_rpc.reply(proposal_id, body), done="Your reply has been sent."

@@ -332,6 +332,9 @@ def list_members(store, actor: Actor, query: dict) -> dict:
         scope = [union]
     page, per_page = query["page"], query["per_page"]
     skip, q = (page - 1) * per_page, query["q"]
+    if query.get("department_id") or query.get("role"):
+        items, total = filtered_page(store, scope, query, skip, per_page)
+        return page_out([member_view(store, m, names) for m in items], total, page, per_page)
     if q and sum(u.get("member_count", 0) for u in scope) > rules.ROSTER_SEARCH_LIMIT:
         if len(rules.fold(q)) < rules.NAME_KEY_CHARS:
             raise BadInput(
@@ -344,6 +347,57 @@ def list_members(store, actor: Actor, query: dict) -> dict:
     else:
         items, total = store.roster_page(scope, q, skip, per_page)
     return page_out([member_view(store, m, names) for m in items], total, page, per_page)
+
+
+def filtered_page(store, scope: list[dict], query: dict, skip: int, limit: int) -> tuple[list[dict], int]:
+    """A page of the members of the unions ``scope`` in one department (``department_id``) and/or
+    holding one role (``role``), optionally matching ``q`` (a prefix of name, member number or phone),
+    and the total (issue 16: the member directory's filters).
+
+    - ``department_id``: a department of a union in ``scope`` (else BadInput on the field); its union's
+      roster is read (``_id`` lookups of its chunks) and kept where the entry's department matches, in
+      roster order.
+    - ``role``: the role holders (``role_holders``, by ``_id``) of the scopes that role has in each
+      union of ``scope`` (:func:`rules.role_scopes`: the union, its departments, its congress), each
+      checked against the member's record; ordered by member number (a stable order). Cost: one lookup
+      per union in scope (and per department for ``handler``) plus one per holder.
+    """
+    by_id = {u["_id"]: u for u in scope}
+    q, dep_id, role = query.get("q"), query.get("department_id"), query.get("role")
+    if dep_id:
+        dep = store.get_department(dep_id)
+        if dep is None or dep["union_id"] not in by_id:
+            raise BadInput(
+                "no such department in this union / 本工会无此部门",
+                fields={"department_id": ["not a department of a union in scope"]},
+            )
+        scope = [by_id[dep["union_id"]]]
+    if role:
+        found: dict[str, dict] = {}
+        for u in scope:
+            departments = [d["_id"] for d in store.departments(u["_id"])] if role == "handler" else []
+            for role_scope in rules.role_scopes(role, u["_id"], departments):
+                for m in store.get_members([i for i in store.role_holder_ids(role_scope) if i not in found]):
+                    if m["union_id"] in by_id and any(
+                        g["role"] == role and g["scope"] == role_scope for g in m.get("roles") or []
+                    ):
+                        found[m["_id"]] = m
+        members = [found[i] for i in sorted(found)]
+        members = [
+            m
+            for m in members
+            if (not dep_id or m.get("department_id") == dep_id)
+            and (not q or rules.member_matches_prefix(q, m["_id"], m["name"], m.get("phone") or ""))
+        ]
+        return members[skip : skip + limit], len(members)
+    entries = [
+        e
+        for u in scope
+        for e in store.roster(u["_id"], u.get("member_count", 0))
+        if e.get("d") == dep_id and (not q or rules.member_matches_prefix(q, e["i"], e["n"], e.get("p", "")))
+    ]
+    wanted = [store.get_member(e["i"]) for e in entries[skip : skip + limit]]
+    return [m for m in wanted if m], len(entries)
 
 
 def union_roster(store, actor: Actor, union_id: str, offset: int, limit: int) -> dict:

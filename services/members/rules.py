@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 
-from dmlib.auth import ADMIN_ROLES
+from dmlib.auth import ADMIN_ROLES, ROLE_SCOPES
 from dmlib.contracts.members import UNION_LEVEL, MemberIn
 from dmlib.errors import BadInput
 
@@ -250,3 +250,23 @@ def entry_matches(key: str, entry: dict, q: str) -> bool:
     """A search-key entry (``{i, n, u}``) found under ``key`` matches ``q``: the folded name starts with
     the folded ``q`` (name keys); every entry of the phone key ``p:<q>`` matches."""
     return key.startswith("p:") or fold(entry["n"]).startswith(fold(q))
+
+
+def member_matches_prefix(q: str, member_no: str, name: str, phone: str) -> bool:
+    """The member directory's search over a bounded list (rosters, a filtered list): ``q`` is a prefix
+    of the name, the member number or the phone."""
+    return name.startswith(q) or member_no.startswith(q) or phone.startswith(q)
+
+
+def role_scopes(role: str, union_id: str, department_ids: Sequence[str] = ()) -> list[str]:
+    """The scopes in which ``role`` is held within one union (dmlib.auth.ROLE_SCOPES): the union itself
+    for the admin and hotline roles, its departments for ``handler``, its workers' congress for
+    ``delegate`` (``cg-<union id>``: one congress per union, services/congress/store.py)."""
+    kind = ROLE_SCOPES.get(role)
+    if kind == "union":
+        return [union_id]
+    if kind == "department":
+        return list(department_ids)
+    if kind == "congress":
+        return [f"cg-{union_id}"]
+    return []

@@ -204,8 +204,11 @@ class MembersService(OutboxRelay, HealthRpc):
         :class:`MemberPageOut`. Admins of the union or above. ``include_below`` adds the members of the
         unions below. ``q`` searches by prefix of name, member number or phone over at most 5,000 members
         in scope; over more, by name prefix (2 characters or more), exact phone or exact member number,
-        from the search keys (:func:`.app.list_members`). Errors: BadInput (a 1-character ``q`` over more
-        than 5,000 members), NotFound, Forbidden."""
+        from the search keys (:func:`.app.list_members`). ``department_id`` keeps one department's
+        members (roster order), ``role`` the holders of a role in the unions in scope (by member number),
+        ``q`` then a prefix as above (:func:`.app.filtered_page`; issue 16). Errors: BadInput (a
+        1-character ``q`` over more than 5,000 members, a department outside the scope, an unknown role),
+        NotFound, Forbidden."""
         query = c.MemberListIn().load(query)
         out = app.list_members(self.store, self.identity.actor, query)
         return c.MemberPageOut().dump(out)

@@ -475,7 +475,7 @@ class MembersStore(Store):
                 e
                 for u in unions
                 for e in self.roster(u["_id"], u.get("member_count", 0))
-                if e["n"].startswith(q) or e["i"].startswith(q) or e["p"].startswith(q)
+                if rules.member_matches_prefix(q, e["i"], e["n"], e["p"])
             ]
             total, wanted = len(matches), matches[skip : skip + limit]
         else:

@@ -21,7 +21,7 @@ from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import proposals as c
 from dmlib.errors import BadInput, Conflict, NotFound
-from dmlib.schemas import iso
+from dmlib.schemas import iso, page_out
 from dmlib.state import event, request_key
 
 from . import policy, rules
@@ -840,6 +840,57 @@ def _overdue(p: dict, now: datetime) -> bool:
 
 def _department_name(docs: list[dict], dep: str) -> str:
     return next((p["departments"][dep] for p in docs if dep in p.get("departments", {})), "")
+
+
+def queue(store, actor: Actor, query: dict) -> dict:
+    """A page of a proposal queue (issue 16, "Queues"): the review desk of a session (``session_id``:
+    every submitted proposal, not drafts; admins of its union or above) or a department's inbox
+    (``department_id``: every proposal ever assigned to it; its handlers). Filters ``state``,
+    ``awaiting`` (inbox: awaiting this department's reply), ``q`` (a number, or text in the subject or
+    the proposer's name, case-folded), ``sort`` (:data:`c.QUEUE_SORTS`, ending with the number: a stable
+    order), ``page``/``per_page`` (≤ :data:`c.QUEUE_PAGE_MAX`).
+
+    Out: ``page_out`` of proposal documents plus ``counts`` (the whole queue per state), ``awaiting``
+    and ``department`` ``{id, name}`` (the inbox's department, named as the assignment named it).
+    Cost: one ``_id`` lookup per proposal of the session or the inbox (hundreds at most), then a sort
+    in memory: no scan, no server-side sort (FerretDB sorts by scanning, docs/storage.md)."""
+    session_id, dep = query.get("session_id"), query.get("department_id")
+    if session_id:
+        w = load_window(store, session_id)
+        policy.require_admin(actor, w)
+        docs = [p for p in store.get_many(store.session_ids(session_id)) if p["state"] != "draft"]
+        default_sort = "number"
+    else:
+        dep = str(dep)
+        policy.require_handles(actor, dep)
+        docs = [
+            p
+            for p in store.get_many(store.inbox(dep))
+            if any(dep in r["department_ids"] for r in p.get("rounds", []))
+        ]
+        default_sort = "awaiting"
+    counts: dict[str, int] = {}
+    for p in docs:
+        counts[p["state"]] = counts.get(p["state"], 0) + 1
+    waiting = [p for p in docs if dep and dep in p.get("pending_departments", [])]
+    kept = rules.queue_filter(docs, state=query.get("state"), q=query.get("q"))
+    if dep and query.get("awaiting") is not None:
+        kept = [p for p in kept if (dep in p.get("pending_departments", [])) == query["awaiting"]]
+    sort = query.get("sort") or default_sort
+    kept = rules.queue_sorted(kept, sort, dep)
+    page, per_page = query.get("page", 1), query.get("per_page", 20)
+    start = (page - 1) * per_page
+    department = None
+    if dep:
+        names = next((p["departments"] for p in docs if dep in p.get("departments", {})), {})
+        department = {"id": dep, "name": names.get(dep, dep)}
+    return {
+        **page_out(kept[start : start + per_page], len(kept), page, per_page),
+        "counts": counts,
+        "awaiting": len(waiting),
+        "sort": sort,
+        "department": department,
+    }
 
 
 def statistics(store, actor: Actor, clock: Clock, session_id: str) -> dict:

@@ -237,3 +237,51 @@ def session_stats(proposals: Iterable[dict], now: datetime) -> dict:
         "closure_rate": share(s["closed"], s["accepted"]),
         "satisfaction_shares": {k: share(v, rated) for k, v in satisfaction.items()},
     }
+
+
+# ----- queues (issue 16: the review desk and the department inbox page, filter, search and sort) ------
+def queue_filter(docs: Iterable[dict], state: str | None = None, q: str | None = None) -> list[dict]:
+    """The proposals of a queue in ``state`` (any when None) matching ``q``: its number (``12`` or the
+    proposal id) or text in the subject or the proposer's name, case-folded."""
+    needle = (q or "").strip().casefold()
+    out = []
+    for p in docs:
+        if state and p["state"] != state:
+            continue
+        if needle and not (
+            needle == str(p["number"])
+            or needle == p["_id"].casefold()
+            or needle in p["subject"].casefold()
+            or needle in p["proposer"].get("name", "").casefold()
+        ):
+            continue
+        out.append(p)
+    return out
+
+
+def queue_sorted(docs: Iterable[dict], sort: str, department_id: str | None = None) -> list[dict]:
+    """``docs`` in the order ``sort`` names (``dmlib.contracts.proposals.QUEUE_SORTS``), every order ending
+    with the proposal's session and number so that equal keys never swap between two reads."""
+    far = datetime.max.replace(tzinfo=UTC)
+
+    def deadline(p: dict) -> datetime:
+        d = p["rounds"][-1]["deadline"] if p.get("rounds") else None
+        if d is None:
+            return far
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+    def ident(p: dict) -> tuple[str, int]:
+        return (p["session_id"], p["number"])
+
+    docs = list(docs)
+    if sort == "-number":
+        return sorted(docs, key=ident, reverse=True)
+    if sort == "deadline":
+        return sorted(docs, key=lambda p: (deadline(p), ident(p)))
+    if sort == "state":
+        return sorted(docs, key=lambda p: (STATES.index(p["state"]), ident(p)))
+    if sort == "awaiting":
+        return sorted(
+            docs, key=lambda p: (department_id not in p.get("pending_departments", []), deadline(p), ident(p))
+        )
+    return sorted(docs, key=ident)

@@ -284,6 +284,17 @@ class ProposalsService(OutboxRelay, HealthRpc):
         return self._many(app.inbox(self.store, self.identity.actor, department_id))
 
     @rpc
+    def queue(self, query: dict) -> dict:
+        """A page of a proposal queue (issue 16): the review desk of a session (``session_id``; admins of
+        its union or above) or a department's inbox (``department_id``; its handlers). In:
+        :class:`QueueIn` (``state``, ``awaiting``, ``q``, ``sort``, ``page``, ``per_page`` ≤ 100); Out:
+        :class:`QueuePageOut` (``items`` [ProposalOut], ``total``, ``pages``, ``counts`` per state,
+        ``awaiting``, ``sort``, ``department`` {id, name}). Errors: BadInput (fields), NotFound (no
+        window), Forbidden. Cost: see :func:`.app.queue`."""
+        out = app.queue(self.store, self.identity.actor, c.QueueIn().load(query or {}))
+        return c.QueuePageOut().dump({**out, "items": self._many(out["items"])})
+
+    @rpc
     def statistics(self, session_id: str) -> dict:
         """Statistics of a session (:class:`StatsOut`, see :func:`rules.session_stats`): submitted,
         accepted, converted, rejected, on-time replies, closed, satisfaction shares, excellent, by

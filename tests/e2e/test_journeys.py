@@ -11,6 +11,8 @@ database. The actors are fresh ones the other e2e tests of the shared stack do n
 end of u01's list, a member of u03 who has not rated in 2018, a new session of u01's 3rd term.
 """
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -113,23 +115,29 @@ def test_a_delegate_cosigns_submits_and_rates_the_reply(stack, browser):
 
     # the union admin accepts it at the review desk and assigns it to the first department
     admin = login(browser, stack.url, "admin01")
-    admin.goto(f"{stack.url}/proposals/sessions/{COLLECTING}/desk")
-    admin.locator(f"#to-review #p-{mine} button[value=accept]").click()
-    admin.wait_for_selector(f"#to-assign #p-{mine}")
-    admin.locator(f"#to-assign #p-{mine} input[value={DEPARTMENT}]").check()
-    admin.locator(f"#to-assign #p-{mine} button.primary").click()
-    admin.wait_for_selector(f"#handling >> text={subject}")
+    # (issue 16: the desk is a paged table; each proposal's one form is on its own review page)
+    admin.goto(f"{stack.url}/proposals/sessions/{COLLECTING}/desk?q={mine}")
+    admin.locator(f"#p-{mine} a.button").click()
+    admin.wait_for_url(re.compile(rf"/proposals/{mine}/review\?"))
+    admin.locator("#review-form button[value=accept]").click()
+    admin.wait_for_selector(f"#p-{mine}[data-state=accepted]")
+    admin.locator(f"#p-{mine} a.button").click()
+    admin.locator(f"#assign-form input[value={DEPARTMENT}]").check()
+    admin.locator("#assign-form button.primary").click()
+    admin.wait_for_selector(f"#p-{mine}[data-state=assigned] >> text={subject}")
 
     # the department's handler replies from its inbox
     handler = login(browser, stack.url, HANDLER)
     handler.goto(f"{stack.url}/proposals")
     handler.click("text=交办给")
     handler.wait_for_url(f"**/proposals/inbox/{DEPARTMENT}")
-    card = handler.locator(f"#p-{mine}")
-    card.locator("textarea[name=text]").fill(
+    handler.locator(f"#p-{mine} a").first.click()
+    handler.wait_for_url(re.compile(rf"/proposals/{mine}/reply\?"))
+    form = handler.locator("#reply-form")
+    form.locator("textarea[name=text]").fill(
         "已采购折叠式工间休息座椅六十把，下月起各装配线配齐并执行轮换休息。"
     )
-    card.locator("button").click()
+    form.locator("button").click()
     expect(handler.locator("main")).to_contain_text("答复已提交")
 
     # I am told of the reply, read it and rate it: satisfied closes the proposal

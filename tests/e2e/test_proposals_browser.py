@@ -2,6 +2,8 @@
 as in `make run` with the demo data (60 proposals of u01's 3rd-term 1st session, the 2nd session's
 collection open)."""
 
+import re
+
 import pytest
 
 from tests.helpers import browser_login as login
@@ -36,10 +38,17 @@ def test_admin_desk_and_statistics_on_a_phone(stack, phone):
     assert "提案" in phone.inner_text("h1")  # the glossary's one name (issue 16)
     phone.goto(f"{stack.url}/proposals/sessions/{FIRST}/desk")
     phone.wait_for_selector("#window[data-status=closed]")
-    assert "待审查" in phone.inner_text("#to-review") and "已超期" in phone.inner_text("#handling")
+    assert "待审查" in phone.inner_text("#state-tabs")
+    phone.click("#state-tabs a[data-state=assigned]")
+    phone.wait_for_url("**state=assigned*")
+    assert "已超期" in phone.inner_text("#proposal-queue")
     assert fits(phone)
     phone.screenshot(path="/tmp/proposals-desk.png", full_page=False)
-    phone.locator("#to-review form button[value=accept]").first.click()
+    phone.click("#state-tabs a[data-state=submitted]")
+    phone.wait_for_url("**state=submitted*")
+    phone.locator("#proposal-queue a.button").first.click()
+    phone.wait_for_url(re.compile(r"/proposals/[^/?]+/review\?"))
+    phone.locator("#review-form button[value=accept]").click()
     phone.wait_for_load_state()
     assert "已完成" in phone.inner_text("main")
     phone.goto(f"{stack.url}/proposals/sessions/{FIRST}/stats")
@@ -83,9 +92,34 @@ def test_department_replies_from_its_inbox(stack, phone):
     phone.goto(f"{stack.url}/proposals")
     phone.click("text=交办给")
     phone.wait_for_load_state()
-    form = phone.locator("form[action$='/reply']").first
+    assert phone.inner_text("#department-name")  # the department is named (issue 16)
+    phone.locator("#proposal-queue tbody tr a").first.click()  # awaiting the reply first
+    phone.wait_for_url(re.compile(r"/proposals/[^/?]+/reply\?"))
+    form = phone.locator("#reply-form form")
     form.locator("textarea").fill("已落实：本周起执行，并在厂务公开栏公示。")
     form.locator("button").click()
     phone.wait_for_load_state()
     assert "答复已提交" in phone.inner_text("main") and fits(phone)
     phone.screenshot(path="/tmp/proposals-inbox.png", full_page=False)
+
+
+def test_the_review_desk_pages_with_one_form_per_proposal_page(stack, phone):
+    """Issue 16: the desk of 57 submitted proposals is a paged table (20 a page: page 2 exists) with no
+    form per row; a proposal's review page has exactly one form."""
+    login(phone, stack.url, "admin01")
+    phone.goto(f"{stack.url}/proposals/sessions/{FIRST}/desk")
+    assert phone.locator("#proposal-queue tbody tr").count() == 20
+    assert phone.locator("main form[method=post]").count() == 1  # the window's form, none per row
+    assert "第1页，共3页" in phone.inner_text("#queue-pager")
+    first = phone.locator("#proposal-queue tbody tr").first.get_attribute("id")
+    phone.click("#queue-pager a[rel=next]")
+    phone.wait_for_url("**page=2*")
+    assert phone.locator("#proposal-queue tbody tr").count() == 20
+    assert phone.locator("#proposal-queue tbody tr").first.get_attribute("id") != first
+    assert fits(phone)
+    phone.screenshot(path="/tmp/proposals-desk-page2.png", full_page=True)
+    phone.goto(f"{stack.url}/proposals/sessions/{FIRST}/desk?state=accepted")
+    phone.locator("#proposal-queue a.button").first.click()
+    phone.wait_for_url(re.compile(r"/proposals/[^/?]+/review\?"))
+    assert phone.locator("main form[method=post]").count() == 1
+    assert phone.locator("#assign-form").count() == 1 and fits(phone)

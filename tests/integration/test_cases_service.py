@@ -222,6 +222,12 @@ def test_free_text_search_in_the_queue(world, monkeypatch):
         assert found("王师傅", category="labour_contract") == ([], True)  # with the other filters
         assert found("不存在的内容") == ([], True)
         assert rpc.cases.queue({"union_id": "area", "scope": "tree"})["searched_all"] is None
+        newest = rpc.cases.queue({"union_id": "area", "scope": "tree", "sort": "newest"})["items"]
+        oldest = rpc.cases.queue({"union_id": "area", "scope": "tree", "sort": "oldest"})["items"]
+        assert [r["id"] for r in newest] == [logistics, wages] == [r["id"] for r in reversed(oldest)]
+        with pytest.raises(BadInput) as unsorted:
+            rpc.cases.queue({"union_id": "area", "scope": "tree", "sort": "title"})
+        assert "sort" in unsorted.value.fields
         with pytest.raises(BadInput) as bad:
             rpc.cases.queue({"union_id": "area", "q": "字" * 51})
         assert "q" in bad.value.fields

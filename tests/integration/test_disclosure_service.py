@@ -427,3 +427,26 @@ def test_concurrent_readers_and_answers_keep_counts_exact(services, db):
         assert rpc.disclosure.recount_reads(item["id"])["before"] == len(readers)
     assert reads["rate"] == 1.0 and reads["unread_total"] == 0
     assert db("disclosure").questions.find_one({"_id": question["id"]})["answer"] == winners[0]
+
+
+def test_the_federation_board_covers_the_unions_below_over_the_broker(services):
+    """Issue 16: ``list_items`` with ``include_below``, ``q``, ``sort`` and paging, asked of the real
+    members service for the tree; refused to anyone but the admins of the union or above."""
+    with services(ADMIN) as rpc:
+        first = publish(rpc, title="三月工资调整方案")
+    with services(OTHER_ADMIN) as rpc:
+        other = rpc.disclosure.publish("u02", {**ITEM, "title": "四月食堂价格公示", "category": "welfare"})
+    with services(union_admin("area", "S0000001")) as rpc:
+        board = rpc.disclosure.list_items("area", {"include_below": True})
+        assert {i["id"] for i in board["items"]} == {first["id"], other["id"]} and board["total"] == 2
+        assert {i["union_name"] for i in board["items"]} == {"u01公司工会", "u02公司工会"}
+        found = rpc.disclosure.list_items("area", {"include_below": True, "q": "食堂"})
+        assert [i["id"] for i in found["items"]] == [other["id"]]
+        ordered = rpc.disclosure.list_items("area", {"include_below": True, "sort": "oldest", "per_page": 1})
+        assert [i["id"] for i in ordered["items"]] == [first["id"]] and ordered["pages"] == 2
+        with pytest.raises(BadInput) as bad:
+            rpc.disclosure.list_items("area", {"include_below": True, "sort": "title"})
+        assert "sort" in bad.value.fields
+    with services(M1) as rpc:
+        with pytest.raises(Forbidden):
+            rpc.disclosure.list_items("u01", {"include_below": True})

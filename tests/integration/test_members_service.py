@@ -286,3 +286,36 @@ def test_role_scope_belongs_to_the_members_union(members):
             rpc.members.grant_role({"member_id": "A0001", "role": "union_admin", "scope": "u02"})
         assert rpc.members.grant_role({"member_id": "A0001", "role": "handler", "scope": "u01-d1"})["roles"]
         assert rpc.members.grant_role({"member_id": "A0001", "role": "union_admin", "scope": "area"})["roles"]
+
+
+def test_the_directory_of_a_federation_filters_by_union_department_and_role(members):
+    """Issue 16 over the broker: the superior admin's directory covers the unions below, and its
+    ``department_id`` and ``role`` arguments keep the members they name (typed refusals otherwise)."""
+    ids = valid_ids(4)
+    with members(union_admin("area")) as rpc:
+        register(rpc, "M0001", nid=ids[0], department_id="u01-d1")
+        register(rpc, "M0002", nid=ids[1])
+        register(rpc, "M0003", union="u02", nid=ids[2], department_id="u02-d1")
+        register(rpc, "M0004", union="u02", nid=ids[3])
+        rpc.members.grant_role({"member_id": "M0002", "role": "handler", "scope": "u01-d1"})
+        rpc.members.grant_role({"member_id": "M0004", "role": "union_admin", "scope": "u02"})
+
+        def listed(**query):
+            out = rpc.members.list_members({"union_id": "area", "include_below": True, **query})
+            return [m["id"] for m in out["items"]], out["total"]
+
+        assert listed() == (["M0001", "M0002", "M0003", "M0004"], 4)
+        assert listed(per_page=3, page=2) == (["M0004"], 4)
+        assert listed(department_id="u02-d1") == (["M0003"], 1)
+        assert listed(role="handler") == (["M0002"], 1)
+        assert listed(role="union_admin", q="M000") == (["M0004"], 1)
+        assert listed(role="delegate") == ([], 0)
+        with pytest.raises(BadInput) as bad:
+            listed(role="mayor")
+        assert "role" in bad.value.fields
+    with members(union_admin("u01")) as rpc:
+        with pytest.raises(BadInput) as foreign:
+            rpc.members.list_members({"union_id": "u01", "department_id": "u02-d1"})
+        assert "department_id" in foreign.value.fields
+        with pytest.raises(Forbidden):
+            rpc.members.list_members({"union_id": "area", "include_below": True, "role": "handler"})

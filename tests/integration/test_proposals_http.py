@@ -148,7 +148,8 @@ def test_pages_for_each_role(site):
     desk = page(ADMIN, f"/proposals/sessions/{sid}/desk")
     assert "待审查" in desk and f"/proposals/{pid}/review" in desk
     call(http, ADMIN, "POST", f"/api/v1/proposals/{pid}/review", {"decision": "accept"})
-    assert "后勤保障部" in page(ADMIN, f"/proposals/sessions/{sid}/desk")
+    review = page(ADMIN, f"/proposals/{pid}/review")  # the one form of an accepted proposal: assign
+    assert "后勤保障部" in review and f'action="/proposals/{pid}/assign"' in review
     call(http, ADMIN, "POST", f"/api/v1/proposals/{pid}/assign", {"department_ids": ["u01-d1"]})
     inbox = page(H1, "/proposals/inbox/u01-d1")
     assert DRAFT["subject"] in inbox and f"/proposals/{pid}/reply" in inbox
@@ -231,3 +232,66 @@ def test_cosigner_name_picker_and_no_cosign_after_collection(site):
     assert f"/proposals/{own['id']}/cosign" not in mine and "提案征集已截止，不能再附议。" in mine
     detail = call(http, d(3), "GET", f"/proposals/{own['id']}").text
     assert 'id="cosign"' not in detail and 'id="cosign-closed"' in detail
+
+
+def test_the_desk_and_the_inbox_are_paged_queues_with_one_form_per_item_page(site):
+    """Issue 16 through the gateway: the queue API's arguments and refusals, the desk as a table of links
+    (20 a page, page 2 exists) with no form per row, one form on a proposal's review and reply pages,
+    and the refused roles."""
+    http, sid = site
+    base = f"/api/v1/proposals/sessions/{sid}"
+    r = call(http, ADMIN, "GET", f"/proposals/sessions/{sid}/desk")  # no window yet: the form to open one
+    assert r.status_code == 200 and 'data-status="none"' in r.text and "proposal-queue" not in r.text
+    call(http, ADMIN, "POST", f"{base}/window", {"min_cosigners": 1})
+    ids = []
+    for n in range(22):
+        r = call(
+            http,
+            d(1),
+            "POST",
+            f"{base}/proposals",
+            {**DRAFT, "subject": f"关于第{n + 1}号建议的提案", "invite": ["D0002"]},
+        )
+        ids.append(r.json()["id"])
+        call(http, d(2), "POST", f"/api/v1/proposals/{ids[-1]}/cosign")
+        call(http, d(1), "POST", f"/api/v1/proposals/{ids[-1]}/submit")
+    call(http, ADMIN, "POST", f"/api/v1/proposals/{ids[0]}/review", {"decision": "accept"})
+    call(http, ADMIN, "POST", f"/api/v1/proposals/{ids[0]}/assign", {"department_ids": ["u01-d1"]})
+
+    r = call(http, ADMIN, "GET", f"{base}/queue?page=2&per_page=20")
+    assert r.status_code == 200 and [p["id"] for p in r.json()["items"]] == ids[20:]
+    assert r.json()["counts"] == {"submitted": 21, "assigned": 1} and r.json()["pages"] == 2
+    r = call(http, ADMIN, "GET", f"{base}/queue?state=assigned")
+    assert [p["id"] for p in r.json()["items"]] == [ids[0]]
+    for query, field in (("per_page=500", "per_page"), ("sort=subject", "sort"), ("state=draft", "state")):
+        r = call(http, ADMIN, "GET", f"{base}/queue?{query}")
+        assert r.status_code == 400 and field in r.json()["fields"], (query, r.text)
+    assert call(http, d(1), "GET", f"{base}/queue").status_code == 403
+    r = call(http, H1, "GET", "/api/v1/proposals/inbox/u01-d1/queue")
+    assert r.status_code == 200 and r.json()["department"] == {"id": "u01-d1", "name": "后勤保障部"}
+    assert call(http, H2, "GET", "/api/v1/proposals/inbox/u01-d1/queue").status_code == 403
+
+    def page(actor, path, status=200):
+        """The page's ``<main>`` (the header's log-out form left out)."""
+        r = http.get(path, headers={"Authorization": f"Bearer {token(actor)}"}, allow_redirects=False)
+        assert r.status_code == status, (path, r.text[:300])
+        return r.text.split('<main class="page"', 1)[-1]
+
+    desk = page(ADMIN, f"/proposals/sessions/{sid}/desk")
+    assert desk.count('<tr id="p-') == 20 and 'rel="next"' in desk
+    assert desk.count('method="post"') == 1  # the window's form only: no form per proposal
+    second = page(ADMIN, f"/proposals/sessions/{sid}/desk?page=2")
+    assert second.count('<tr id="p-') == 2 and f'id="p-{ids[21]}"' in second
+    found = page(ADMIN, f"/proposals/sessions/{sid}/desk?q=第22号")
+    assert found.count('<tr id="p-') == 1 and f'id="p-{ids[21]}"' in found
+    review = page(ADMIN, f"/proposals/{ids[5]}/review?back=/proposals/sessions/{sid}/desk?page=2")
+    assert review.count('method="post"') == 1 and f'action="/proposals/{ids[5]}/review"' in review
+    assert f'value="/proposals/sessions/{sid}/desk?page=2"' in review  # back to the same page
+    assert "//evil" not in page(ADMIN, f"/proposals/{ids[5]}/review?back=//evil.example/x")
+    page(d(1), f"/proposals/{ids[5]}/review", 403)
+    inbox = page(H1, "/proposals/inbox/u01-d1")
+    assert "后勤保障部" in inbox and f"/proposals/{ids[0]}/reply" in inbox and 'method="post"' not in inbox
+    reply = page(H1, f"/proposals/{ids[0]}/reply?department_id=u01-d1")
+    assert reply.count('method="post"') == 1 and 'name="department_id" value="u01-d1"' in reply
+    page(H2, f"/proposals/{ids[0]}/reply", 403)
+    page(ADMIN, f"/proposals/{ids[0]}/reply", 403)

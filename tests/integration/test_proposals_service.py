@@ -345,3 +345,44 @@ def test_overdue_reminder_fires_once_per_day_not_per_tick(world, config):
         days = {b["day"] for e, b in SEEN if e == "proposal_overdue" and b["proposal_id"] == late}
         assert len(days) == 2  # a replied proposal is no longer reminded
         assert len([1 for e, b in SEEN if e == "proposal_overdue" and b["proposal_id"] == soon]) == 3
+
+
+def test_the_desk_and_the_inbox_page_filter_search_and_sort_over_the_broker(world, config):
+    """Issue 16: ``proposals.queue`` with its paging, filter, search and sort arguments, and its typed
+    refusals (a per-page over the limit, both queues at once, another union's admin, another department)."""
+    sid, _ = world
+    with acting(config) as as_:
+        as_(ADMIN).proposals.open_window(sid, {"min_cosigners": 2})
+        ids = [submitted(as_, sid, subject=f"关于第{n}车间通风改造的提案")["id"] for n in range(1, 6)]
+        as_(ADMIN).proposals.review(ids[1], {"decision": "accept"})
+        as_(ADMIN).proposals.assign(ids[1], {"department_ids": ["u01-d1"]})
+        as_(ADMIN).proposals.review(ids[3], {"decision": "reject", "reason": "不属于职代会职权范围"})
+
+        first = as_(ADMIN).proposals.queue({"session_id": sid, "per_page": 2})
+        assert [p["id"] for p in first["items"]] == ids[:2]
+        assert (first["total"], first["pages"], first["sort"]) == (5, 3, "number")
+        assert first["counts"] == {"submitted": 3, "assigned": 1, "rejected": 1}
+        third = as_(ADMIN).proposals.queue({"session_id": sid, "per_page": 2, "page": 3})
+        assert [p["id"] for p in third["items"]] == ids[4:]
+        newest = as_(ADMIN).proposals.queue({"session_id": sid, "sort": "-number", "per_page": 1})
+        assert [p["id"] for p in newest["items"]] == [ids[4]]
+        waiting = as_(ADMIN).proposals.queue({"session_id": sid, "state": "submitted"})
+        assert [p["id"] for p in waiting["items"]] == [ids[0], ids[2], ids[4]]
+        found = as_(ADMIN).proposals.queue({"session_id": sid, "q": "第3车间"})
+        assert [p["id"] for p in found["items"]] == [ids[2]]
+
+        inbox = as_(H1).proposals.queue({"department_id": "u01-d1"})
+        assert [p["id"] for p in inbox["items"]] == [ids[1]]
+        assert inbox["department"] == {"id": "u01-d1", "name": "后勤保障部"} and inbox["awaiting"] == 1
+
+        with pytest.raises(BadInput) as bad:
+            as_(ADMIN).proposals.queue({"session_id": sid, "per_page": 101})
+        assert "per_page" in bad.value.fields
+        with pytest.raises(BadInput):
+            as_(ADMIN).proposals.queue({"session_id": sid, "department_id": "u01-d1"})
+        with pytest.raises(BadInput):
+            as_(ADMIN).proposals.queue({"session_id": sid, "sort": "subject"})
+        with pytest.raises(Forbidden):
+            as_(union_admin("u02", "X0001")).proposals.queue({"session_id": sid})
+        with pytest.raises(Forbidden):
+            as_(H2).proposals.queue({"department_id": "u01-d1"})

@@ -195,6 +195,9 @@ class FakeMembers:
             raise NotFound(f"no union {union_id}")
         return dict(self.unions[union_id])
 
+    def unions_under(self, union_id: str) -> list[dict]:
+        return [dict(u) for u in self.unions.values() if union_id in u["path"]]
+
     def roster(self, union_id: str) -> list[dict]:
         return list(self.rosters.get(union_id, []))
 

@@ -535,3 +535,35 @@ def test_needs_of_gives_admins_the_question_desk_and_the_receipts_of_their_union
         [reads] = _kinds(out, "mandatory_reads")
         assert (reads["count"], reads["of"]) == (1, 1)
     assert app.needs_of(world.store, OTHER_ADMIN)["queues"] == []  # another union's admin sees nothing
+
+
+def test_the_federation_board_covers_the_unions_below_with_search_and_sort(world):
+    """Issue 16: ``include_below`` for the admins of the union or above; ``q`` in the title; ``sort``."""
+    first = world.publish(title="三月安全检查")
+    world.clock.advance(hours=1)
+    other = app.publish(
+        world.store,
+        OTHER_ADMIN,
+        world.clock,
+        world.members,
+        world.settings,
+        "u02",
+        {**ITEM, "title": "四月工资"},
+    )
+
+    def board(actor, union="ftu", **query):
+        q = {"page": 1, "per_page": 20, "category": None, "include_below": True, **query}
+        return app.list_items(world.store, actor, world.members, union, q)
+
+    out = board(SUPERIOR)
+    assert [i["id"] for i in out["items"]] == [other["id"], first["id"]]
+    assert [i["union_name"] for i in out["items"]] == ["u02工会", "u01工会"] and out["total"] == 2
+    assert [i["id"] for i in board(SUPERIOR, sort="oldest")["items"]] == [first["id"], other["id"]]
+    assert [i["id"] for i in board(SUPERIOR, q="工资")["items"]] == [other["id"]]
+    assert [i["id"] for i in board(SUPERIOR, per_page=1, page=2)["items"]] == [first["id"]]
+    assert [i["id"] for i in board(ADMIN, union="u01")["items"]] == [first["id"]]
+    for actor in (M1, ADMIN, OTHER_ADMIN):  # the federation's board is for its admins
+        with pytest.raises(Forbidden):
+            board(actor)
+    with pytest.raises(Forbidden):  # a member reads their own board, not the unions below
+        board(M1, union="u01")

@@ -452,3 +452,50 @@ def test_needs_of_lists_an_admins_own_imports_with_bad_rows_for_30_days(site):
     assert app.needs_of(store, OTHER, clock())["items"] == []  # another admin's imports are not theirs
     assert app.needs_of(store, member("M1", "u01"), clock())["items"] == []  # members import nothing
     assert app.needs_of(store, ADMIN, clock() + timedelta(days=31))["items"] == []
+
+
+# ----- the directory's filters (issue 16: federation views, queues) --------------------------------------
+def test_the_directory_filters_by_union_department_and_role_across_the_federation(site):
+    store = site[0]
+    ids = valid_ids(4)
+    register(site, no="M0000001", nid=ids[0], department="u01-d1")
+    register(site, no="M0000002", nid=ids[1])
+    register(site, actor=OTHER, no="M0000003", union="u02", nid=ids[2])
+    register(site, actor=OTHER, no="M0000004", union="u02", nid=ids[3])
+    app.change_role(store, ADMIN, {"member_id": "M0000002", "role": "handler", "scope": "u01-d1"}, True)
+    app.change_role(store, SYSTEM, {"member_id": "M0000004", "role": "delegate", "scope": "cg-u02"}, True)
+    app.change_role(store, FED, {"member_id": "M0000003", "role": "union_admin", "scope": "u02"}, True)
+
+    def listed(actor, union="ftu", **filters):
+        query = {"union_id": union, "include_below": True, "q": None, "page": 1, "per_page": 10, **filters}
+        out = app.list_members(store, actor, query)
+        return [m["id"] for m in out["items"]], out["total"]
+
+    assert listed(FED) == (["M0000001", "M0000002", "M0000003", "M0000004"], 4)
+    assert listed(FED, union="u02") == (["M0000003", "M0000004"], 2)
+    assert listed(FED, department_id="u01-d1") == (["M0000001"], 1)
+    assert listed(FED, role="handler") == (["M0000002"], 1)
+    assert listed(FED, role="delegate") == (["M0000004"], 1)
+    assert listed(FED, role="union_admin") == (["M0000003"], 1)
+    assert listed(FED, union="u01", role="delegate") == ([], 0)
+    assert listed(FED, role="handler", department_id="u01-d1") == ([], 0)  # the handler is not in it
+    assert listed(ADMIN, union="u01", department_id="u01-d1", q="王") == (["M0000001"], 1)
+    assert listed(FED, role="union_admin", q="M0000004") == ([], 0)
+    page = app.list_members(
+        store,
+        FED,
+        {
+            "union_id": "ftu",
+            "include_below": True,
+            "q": None,
+            "page": 2,
+            "per_page": 1,
+            "role": "union_admin",
+        },
+    )
+    assert page["items"] == [] and page["total"] == 1 and page["pages"] == 1
+    with pytest.raises(BadInput) as foreign:  # a department of a union outside the scope
+        listed(OTHER, union="u02", department_id="u01-d1")
+    assert "department_id" in foreign.value.fields
+    with pytest.raises(Forbidden):
+        listed(OTHER, union="u01", role="handler")

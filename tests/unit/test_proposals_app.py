@@ -538,3 +538,50 @@ def test_needs_of_gives_handlers_their_inbox_with_overdue_and_the_proposer_the_r
     assert _needs(store, d(2), clock)[0] == [("proposal_rate", p["_id"])]  # the co-signer rates too
     app.rate(store, d(1), clock, p["_id"], {"satisfaction": "satisfied", "comment": ""})
     assert _needs(store, d(1), clock)[0] == []
+
+
+# ----- queues (issue 16): the desk and the inbox page, filter, search and sort -------------------------
+def test_the_review_desk_pages_filters_searches_and_sorts_in_a_stable_order(world):
+    store, clock, peers = world
+    ids = [submitted(world, n=1 + i % 3, cosigner=4)["_id"] for i in range(7)]
+    app.create_proposal(store, d(1), clock, peers, SID, DRAFT)  # a draft: never on the desk
+    app.review(store, ADMIN, clock, ids[2], {"decision": "reject", "reason": "不属于职代会职权"})
+    app.review(store, ADMIN, clock, ids[4], {"decision": "accept", "reason": ""})
+
+    def desk(**kw):
+        out = app.queue(store, ADMIN, {"session_id": SID, "page": 1, "per_page": 3, **kw})
+        return [p["_id"] for p in out["items"]], out
+
+    first, out = desk()
+    assert first == ids[:3] and out["total"] == 7 and out["pages"] == 3 and out["sort"] == "number"
+    assert out["counts"] == {"submitted": 5, "rejected": 1, "accepted": 1}
+    assert desk(page=3)[0] == ids[6:]
+    assert desk(sort="-number")[0] == ids[::-1][:3]
+    assert desk(state="submitted", per_page=10)[0] == [i for i in ids if i not in (ids[2], ids[4])]
+    assert desk(sort="state", per_page=10)[0][:5] == [i for i in ids if i not in (ids[2], ids[4])]
+    assert desk(q="7")[0] == [ids[6]]  # a number
+    assert desk(q="代表2", per_page=10)[0] == [ids[1], ids[4]]  # the proposer's name
+    assert desk(q="食堂")[1]["total"] == 7  # the subject
+    assert desk(page=9)[0] == []
+    with pytest.raises(Forbidden):
+        app.queue(store, OUTSIDER, {"session_id": SID})
+    with pytest.raises(Forbidden):
+        app.queue(store, H1, {"session_id": SID})
+
+
+def test_the_inbox_pages_with_the_department_name_and_awaiting_first(world):
+    store, clock, peers = world
+    first = assigned(world)
+    second = assigned(world)
+    app.reply(
+        store, H1, clock, first["_id"], {"text": "已增加三个窗口，菜品每周更新。", "department_id": "u01-d1"}
+    )
+    out = app.queue(store, H1, {"department_id": "u01-d1", "page": 1, "per_page": 1})
+    assert [p["_id"] for p in out["items"]] == [second["_id"]]  # awaiting the reply first
+    assert out["department"] == {"id": "u01-d1", "name": "后勤部"}
+    assert out["total"] == 2 and out["pages"] == 2 and out["awaiting"] == 1
+    assert out["counts"] == {"assigned": 1, "replied": 1}
+    done = app.queue(store, H1, {"department_id": "u01-d1", "awaiting": False})
+    assert [p["_id"] for p in done["items"]] == [first["_id"]]
+    with pytest.raises(Forbidden):
+        app.queue(store, H2, {"department_id": "u01-d1"})
