@@ -70,3 +70,15 @@ def decode_attachments(files: list[dict], limit: int) -> list[dict]:
             }
         )
     return out
+
+
+def attachment_out(doc: dict) -> dict:
+    """A stored file as the services answer it (``get_attachment``): ``{id, filename, content_type,
+    size (bytes), content_b64}``."""
+    return {
+        "id": doc["_id"],
+        "filename": doc["filename"],
+        "content_type": doc["content_type"],
+        "size": doc["size"],
+        "content_b64": base64.b64encode(doc["data"]).decode(),
+    }

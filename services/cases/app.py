@@ -6,7 +6,6 @@ list is kept; both are repaired by :func:`recount` should a crash fall in betwee
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from dmlib.attachments import decode_attachments
+from dmlib.attachments import attachment_out, decode_attachments
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import cases as c
@@ -811,13 +810,7 @@ def get_attachment(store, actor: Actor, case_id: str, attachment_id: Any) -> dic
     doc = store.get_attachment(attachment_id) if isinstance(attachment_id, str) else None
     if doc is None or doc.get("case_id") != case_id:
         raise NotFound("no such attachment / 附件不存在")
-    return {
-        "id": doc["_id"],
-        "filename": doc["filename"],
-        "content_type": doc["content_type"],
-        "size": doc["size"],
-        "content_b64": base64.b64encode(doc["data"]).decode(),
-    }
+    return attachment_out(doc)
 
 
 def get_case(store, actor: Actor, case_id: str) -> dict:

@@ -17,7 +17,6 @@ documents (or plain dicts) that the service shapes with :mod:`.views`. No nameko
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 import uuid
@@ -27,7 +26,7 @@ from typing import Protocol
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from dmlib.attachments import decode_attachments
+from dmlib.attachments import attachment_out, decode_attachments
 from dmlib.audit import Audit, by_person, by_system
 from dmlib.auth import Actor, service_actor
 from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
@@ -523,13 +522,7 @@ def get_attachment(store, actor: Actor, item_id: str, attachment_id: str) -> dic
     doc = store.get_attachment(attachment_id) if isinstance(attachment_id, str) else None
     if doc is None or doc.get("item_id") != item_id:
         raise NotFound("no such attachment / 附件不存在")
-    return {
-        "id": doc["_id"],
-        "filename": doc["filename"],
-        "content_type": doc["content_type"],
-        "size": doc["size"],
-        "content_b64": base64.b64encode(doc["data"]).decode(),
-    }
+    return attachment_out(doc)
 
 
 def get_session(store, actor: Actor, session_id: str) -> dict:

@@ -17,13 +17,12 @@ NotFound, Conflict, PayloadTooLarge), each with its code; nothing here reads mes
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from dmlib.attachments import decode_attachments
+from dmlib.attachments import attachment_out, decode_attachments
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import disclosure as c
@@ -470,13 +469,7 @@ def get_attachment(store, actor: Actor, item_id: str, attachment_id: Any) -> dic
     doc = store.get_attachment(attachment_id) if isinstance(attachment_id, str) else None
     if doc is None or doc["item_id"] != item_id:
         raise NotFound("no such attachment / 附件不存在")
-    return {
-        "id": doc["_id"],
-        "filename": doc["filename"],
-        "content_type": doc["content_type"],
-        "size": doc["size"],
-        "content_b64": base64.b64encode(doc["data"]).decode(),
-    }
+    return attachment_out(doc)
 
 
 # ----- read receipts -------------------------------------------------------------------------------

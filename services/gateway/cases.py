@@ -20,7 +20,6 @@ policy (:mod:`services.gateway.pages`). Pages (Chinese first, plain forms, no sc
 
 from __future__ import annotations
 
-import base64
 import io
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
@@ -29,11 +28,11 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
 from dmlib.contracts import cases as c
-from dmlib.errors import BadInput, PayloadTooLarge
+from dmlib.errors import BadInput
 
 from .disclosure import _file_response
 from .http import api, page
-from .pages import download, form_client_key, require_confirmed
+from .pages import check_upload, download, form_client_key, form_files, require_confirmed
 from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -452,11 +451,7 @@ class CasesRoutes(Router):
 
     def _case_form(self, request, hotline: bool) -> dict:
         """The filing (or hotline) form as the service's input; files become base64 attachments."""
-        if request.content_length and request.content_length > self.web.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"upload over {self.web.max_upload_bytes // (1024 * 1024)} MiB / 上传文件过大",
-                details={"limit_bytes": self.web.max_upload_bytes},
-            )
+        check_upload(request, self.web.max_upload_bytes)
         f = request.form
         employer = f.get("employer_union_id", "").strip()
         data = {
@@ -467,11 +462,7 @@ class CasesRoutes(Router):
             "employer": {"union_id": employer} if employer else {"name": f.get("employer_name", "")},
             "phone": f.get("phone", "").strip() or None,
             "anonymous": f.get("anonymous") == "on",
-            "attachments": [
-                {"filename": x.filename, "content_b64": base64.b64encode(x.read()).decode()}
-                for x in request.files.getlist("attachments")
-                if x and x.filename
-            ],
+            "attachments": form_files(request, "attachments"),
             "client_key": form_client_key(request),
         }
         if hotline:

@@ -16,7 +16,6 @@ and the delegates vote on its ballot page (``/elections/<id>/ballot``).
 
 from __future__ import annotations
 
-import base64
 import io
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
@@ -24,12 +23,12 @@ from urllib.parse import quote
 from werkzeug.wrappers import Response
 
 from dmlib.contracts import congress as c
-from dmlib.errors import BadInput, NotFound, PayloadTooLarge
+from dmlib.errors import BadInput, NotFound
 
 from .disclosure import _file_response
 from .federation import unions_to_pick
 from .http import api, page
-from .pages import download, form_client_key, require_confirmed
+from .pages import check_upload, download, form_client_key, form_files, require_confirmed
 from .routing import Router
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -484,11 +483,7 @@ class CongressRoutes(Router):
         title are left out). Plans it like ``POST /api/v1/congress/terms/<id>/sessions`` and goes to the
         new session's console; a refusal (400 with the field, 403, 404) is shown on the congress page."""
         back = f"/congress/{quote(request.form.get('congress_id', ''), safe='-_')}"
-        if request.content_length and request.content_length > self.web.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"upload over {self.web.max_upload_bytes // (1024 * 1024)} MiB / 上传文件过大",
-                details={"limit_bytes": self.web.max_upload_bytes},
-            )
+        check_upload(request, self.web.max_upload_bytes)
         agenda = [
             {
                 "kind": request.form.get(f"kind-{n}", "resolution"),
@@ -497,11 +492,7 @@ class CongressRoutes(Router):
                 "starts_at": china_input(request.form.get(f"starts-{n}", "")),
                 "place": request.form.get(f"place-{n}", "").strip(),
                 "secret": not request.form.get(f"named-{n}"),
-                "attachments": [
-                    {"filename": x.filename, "content_b64": base64.b64encode(x.read()).decode()}
-                    for x in request.files.getlist(f"files-{n}")
-                    if x and x.filename
-                ],
+                "attachments": form_files(request, f"files-{n}"),
             }
             for n in range(1, AGENDA_ROWS + 1)
             if (title := request.form.get(f"title-{n}", "").strip())

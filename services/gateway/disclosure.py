@@ -14,11 +14,11 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from werkzeug.wrappers import Response
 
 from dmlib.contracts import disclosure as c
-from dmlib.errors import BadInput, PayloadTooLarge
+from dmlib.errors import BadInput
 from dmlib.exports import china_time, csv_text, export_stamp, xlsx_append
 
 from .http import api, page
-from .pages import download, form_client_key, require_confirmed
+from .pages import check_upload, download, form_client_key, form_files, require_confirmed
 from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -327,11 +327,7 @@ class DisclosureRoutes(Router):
 
     def _item_form(self, request) -> dict:
         """The publish/correct form as the service's input; files become base64 attachments."""
-        if request.content_length and request.content_length > self.web.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"upload over {self.web.max_upload_bytes // (1024 * 1024)} MiB / 上传文件过大",
-                details={"limit_bytes": self.web.max_upload_bytes},
-            )
+        check_upload(request, self.web.max_upload_bytes)
         form = request.form
         data = {
             "category": form.get("category", ""),
@@ -339,11 +335,7 @@ class DisclosureRoutes(Router):
             "title": form.get("title", ""),
             "body": form.get("body", ""),
             "mandatory": form.get("mandatory") == "on",
-            "attachments": [
-                {"filename": f.filename, "content_b64": base64.b64encode(f.read()).decode()}
-                for f in request.files.getlist("attachments")
-                if f and f.filename
-            ],
+            "attachments": form_files(request, "attachments"),
         }
         if "reason" in form:
             data["reason"] = form.get("reason", "")

@@ -7,12 +7,12 @@ from urllib.parse import quote, urlencode
 
 from dmlib.contracts import members as c
 from dmlib.contracts.members import GRANTABLE_ROLES
-from dmlib.errors import BadInput, PayloadTooLarge
+from dmlib.errors import BadInput
 from dmlib.exports import csv_text
 
 from .http import ApiEndpoint, api, page
 from .openapi import request_body
-from .pages import download
+from .pages import check_upload, download
 from .routing import Router
 
 #: The member file's columns, in the template's order (the members service's importer reads these and
@@ -124,11 +124,7 @@ class MembersRoutes(Router):
 
     def _import_body(self, request) -> dict:
         """The import request from a multipart upload (field ``file``) or JSON ``{filename, content_b64}``."""
-        if request.content_length and request.content_length > self.web.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"upload over {self.web.max_upload_bytes // (1024 * 1024)} MiB / 上传文件过大",
-                details={"limit_bytes": self.web.max_upload_bytes},
-            )
+        check_upload(request, self.web.max_upload_bytes)
         if request.mimetype == "multipart/form-data":
             upload = request.files.get("file")
             if upload is None or not upload.filename:

@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import base64
 import enum
 import mimetypes
 import os
@@ -36,7 +37,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from dmlib.auth import csrf_token, verify_token
-from dmlib.errors import BadInput, NotFound, ServiceError, Unauthenticated
+from dmlib.errors import BadInput, NotFound, PayloadTooLarge, ServiceError, Unauthenticated
 
 from .wording import field_label, field_text, in_language, refusal_text  # noqa: F401 (in_language: one home)
 
@@ -314,3 +315,22 @@ def form_client_key(request) -> str | None:
     :func:`services.gateway.web.client_key`), passed to the service so that a submit sent twice makes one
     object; None when the form has none."""
     return request.form.get("client_key") or None
+
+
+def check_upload(request, limit: int) -> None:
+    """Refuse a multipart upload over ``limit`` bytes (its ``Content-Length``) before a file is read:
+    :class:`PayloadTooLarge` (413) with ``details.limit_bytes``."""
+    if request.content_length and request.content_length > limit:
+        raise PayloadTooLarge(
+            f"upload over {limit // (1024 * 1024)} MiB / 上传文件过大", details={"limit_bytes": limit}
+        )
+
+
+def form_files(request, field: str) -> list[dict]:
+    """The files chosen in a form's file field as the services' attachment input:
+    ``[{filename, content_b64}]`` (empty choices left out). Call :func:`check_upload` first."""
+    return [
+        {"filename": x.filename, "content_b64": base64.b64encode(x.read()).decode()}
+        for x in request.files.getlist(field)
+        if x and x.filename
+    ]
