@@ -27,7 +27,7 @@ from dmlib.exports import china_time, xlsx_append
 from .congress import find_delegates
 from .federation import unions_to_pick
 from .http import api, page
-from .pages import download, form_client_key
+from .pages import download, form_client_key, require_confirmed
 from .routing import Router
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -550,7 +550,12 @@ class ProposalsRoutes(Router):
             request, f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
         )
         body = {"decision": request.form.get("decision", ""), "reason": request.form.get("reason", "")}
-        return self._p_act(target, lambda: self.proposals_rpc.review(proposal_id, body))
+
+        def review():
+            require_confirmed(request)  # final: accepted, converted or not accepted, the proposer is told
+            return self.proposals_rpc.review(proposal_id, body)
+
+        return self._p_act(target, review)
 
     @page("POST", "/proposals/<proposal_id>/assign")
     def proposals_assign_submit(self, request, proposal_id):

@@ -1231,6 +1231,7 @@ PAGE_TWINS = {
 }
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
+    "POST /proposals/<proposal_id>/review",
     "POST /congress/sessions/<session_id>/convene",
     "POST /congress/sessions/<session_id>/close",
     "POST /congress/items/<item_id>/open",

@@ -119,6 +119,7 @@ def test_a_delegate_cosigns_submits_and_rates_the_reply(stack, browser):
     admin.goto(f"{stack.url}/proposals/sessions/{COLLECTING}/desk?q={mine}")
     admin.locator(f"#p-{mine} a.button").click()
     admin.wait_for_url(re.compile(rf"/proposals/{mine}/review\?"))
+    admin.check("#review-form input[name=confirmed]")
     admin.locator("#review-form button[value=accept]").click()
     admin.wait_for_selector(f"#p-{mine}[data-state=accepted]")
     admin.locator(f"#p-{mine} a.button").click()

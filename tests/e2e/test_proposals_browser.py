@@ -48,6 +48,7 @@ def test_admin_desk_and_statistics_on_a_phone(stack, phone):
     phone.wait_for_url("**state=submitted*")
     phone.locator("#proposal-queue a.button").first.click()
     phone.wait_for_url(re.compile(r"/proposals/[^/?]+/review\?"))
+    phone.check("#review-form input[name=confirmed]")
     phone.locator("#review-form button[value=accept]").click()
     phone.wait_for_load_state()
     assert "已完成" in phone.inner_text("main")

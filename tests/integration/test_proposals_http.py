@@ -160,14 +160,14 @@ def test_pages_for_each_role(site):
     # shown once on the next page and cleared there
     r = http.post(
         f"/proposals/{pid}/review",
-        data={"decision": "accept", "session_id": sid},
+        data={"decision": "accept", "session_id": sid, "confirmed": "on"},
         headers={"Authorization": f"Bearer {token(d(1))}"},
         allow_redirects=False,
     )
     assert r.status_code == 403 and 'class="nav"' in r.text and "/proposals" in r.text
     r = http.post(
         f"/proposals/{pid}/review",
-        data={"decision": "accept", "session_id": sid},
+        data={"decision": "accept", "session_id": sid, "confirmed": "on"},
         headers={"Authorization": f"Bearer {token(ADMIN)}"},
         allow_redirects=False,
     )
