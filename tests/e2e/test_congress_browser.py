@@ -52,7 +52,9 @@ def test_console_counts_update_without_reload(stack, phone):
     forced = phone.request.post(
         f"{stack.url}/congress/sessions/{PLANNED}/convene", form={"csrf_token": csrf, "confirmed": "on"}
     )
-    assert forced.ok and "须至少80人" in forced.text()
+    assert (
+        forced.ok and "开幕须到会80人" in forced.text()
+    )  # the catalogue's text (services/gateway/wording.py)
     assert (
         admin.get(f"{stack.url}/api/v1/congress/sessions/{PLANNED}", timeout=30).json()["state"] == "planned"
     )

@@ -74,7 +74,7 @@ def test_delegate_cosigns_drafts_and_rates_on_a_phone(stack, phone):
     phone.select_option("#proposal-form [name=category]", "welfare")
     phone.fill("#proposal-form [name=reasons]", "新厂区周边没有早餐店，早班职工无处吃早餐。")
     phone.fill("#proposal-form [name=measures]", "建议新厂区食堂早六点起供应早餐。")
-    phone.click("#proposal-form button")
+    phone.click("#proposal-submit")  # the name picker's search button comes first
     phone.wait_for_load_state()
     assert "关于新厂区食堂早餐供应的提案" in phone.inner_text("#own") and fits(phone)
     phone.screenshot(path="/tmp/proposals-mine.png", full_page=True)

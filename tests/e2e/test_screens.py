@@ -30,7 +30,7 @@ PAGES = [
     ("home-superior-admin", "superior_admin", "/", "#needs"),
     ("home-hotline-staff", "hotline_staff", "/", "#needs"),
     ("federation-overview", "superior_admin", "/unions/ftu/overview", "table"),
-    ("queue-review-desk", "union_admin", "/proposals/sessions/cg-u01-t3-s1/desk", "table a[href$='/review']"),
+    ("queue-review-desk", "union_admin", "/proposals/sessions/cg-u01-t3-s1/desk", "table a[href*='/review']"),
     ("queue-department-inbox", "handler", "/proposals/inbox/u01-d1", "table"),
     ("queue-cases", "union_admin", "/unions/u01/cases", "form"),
     ("confirm-disclosure-publish", "union_admin", "/unions/u01/disclosures/new", "input[name=confirmed]"),
