@@ -135,7 +135,7 @@ def test_the_quorum_refusal_names_the_figures_in_each_language(site):
     ):
         s = http(ADMIN)
         s.cookies.set(LANG_COOKIE, lang)
-        page = s.post(f"/congress/sessions/{session_id}/convene").text
+        page = s.post(f"/congress/sessions/{session_id}/convene", data={"confirmed": "on"}).text
         assert any(expected in t for t in shown(page)), shown(page)
 
 
