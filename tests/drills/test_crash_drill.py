@@ -586,7 +586,7 @@ def test_workflows_survive_kill_9_and_a_database_outage(drill, capsys):
         assert inbox.count_documents({"event_id": event_id}) == HOMES * RATERS, cid
 
     # -- the audit log: one entry per change by a person, every chain whole
-    entries = list(db("audit").entries.find({}, {"action": 1, "object": 1, "event_id": 1}))
+    entries = list(db("audit").entries.find({}, {"action": 1, "object": 1, "event_id": 1, "actor": 1}))
     by_event = Counter(e["event_id"] for e in entries)
     assert [k for k, n in by_event.items() if n > 1] == []
     recorded = {eid for eid, (_, etype, _, _) in events.items() if etype == "change_recorded"}
