@@ -471,7 +471,7 @@ def assign(store, actor: Actor, clock: Clock, peers: Peers, pid: str, data: dict
     }
     names = "、".join(deps[d] for d in data["department_ids"])
     store.add_to_inboxes(data["department_ids"], pid)
-    store.watch(pid)
+    store.watch(pid, at)
     return commit(
         store,
         p,
@@ -628,7 +628,7 @@ def rate(store, actor: Actor, clock: Clock, pid: str, data: dict) -> dict:
             "pending_departments": again,
             "rounds": [*p["rounds"], nxt],
         }
-        store.watch(pid)
+        store.watch(pid, at)
         return commit(
             store,
             p,
@@ -908,6 +908,11 @@ def register(store, actor: Actor, session_id: str) -> tuple[dict, list[dict]]:
 
 
 # ----- reminders, operators ------------------------------------------------------------------------
+#: How long a watch-list entry is kept for a proposal not (yet) assigned: the watch is written just
+#: before the assignment commits, so a reminder round between the two must not drop it.
+WATCH_GRACE = timedelta(minutes=10)
+
+
 def reminder_round(store, when: datetime) -> dict:
     """One ``proposal_overdue`` per assigned proposal past or near its deadline per China day: the day's
     reminder document (``<proposal>:<day>``) is created with the event in its outbox, and a second
@@ -918,7 +923,7 @@ def reminder_round(store, when: datetime) -> dict:
     for pid in store.watched():
         p = store.get(pid)
         if p is None or p["state"] != "assigned":
-            store.unwatch(pid)
+            store.unwatch(pid, before=when - WATCH_GRACE)  # not one still being assigned
             continue
         checked += 1
         deadline = p["rounds"][-1]["deadline"]

@@ -20,7 +20,7 @@ next to the proposals (rule 2), each updated right after the proposal write that
   (invited to or co-signed): the delegate's page.
 - ``inboxes``: ``_id`` = department id: ``proposal_ids`` ever assigned to it: the department's inbox.
 - ``watchlist``: one document per proposal now with the departments (``_id`` = proposal id, inserted on
-  assignment, deleted on the reply): what the reminder timer reads.
+  assignment with its time ``at``, deleted on the reply): what the reminder timer reads.
 - ``reminders``: ``_id`` = ``<proposal id>:<YYYY-MM-DD>`` (China day): one insert per proposal per day
   decides whether a reminder is published, however often the timer ticks and however many instances run.
 
@@ -28,7 +28,8 @@ Every change of a window, a proposal or a reminder is ONE guarded, versioned wri
 the document's outbox (``Store.change`` / ``Store.create``, docs/architecture.md "Changing state"). The
 derived lists (``people``, ``inboxes``, ``watchlist``) are written just BEFORE that commit point and
 are harmless if it never comes: readers keep only the proposals that really are the member's, the
-department's or still assigned (the reminder round drops the others from the watch list), so a crash
+department's or still assigned (the reminder round drops the others from the watch list once their
+entry is older than ``app.WATCH_GRACE``, so an assignment still committing keeps its entry), so a crash
 or an outage at any point leaves nothing locked and nothing half-listed. :meth:`ProposalsStore.
 rebuild_indexes` rebuilds every derived document from ``proposals`` (an operator's repair). Their
 arrays are updated with ``$addToSet``, atomic on MongoDB and the patched local FerretDB.
@@ -124,11 +125,17 @@ class ProposalsStore(Store):
     def inbox(self, department_id: str) -> list[str]:
         return (self.db.inboxes.find_one({"_id": department_id}) or {}).get("proposal_ids", [])
 
-    def watch(self, proposal_id: str) -> None:
-        self.db.watchlist.replace_one({"_id": proposal_id}, {"_id": proposal_id}, upsert=True)
+    def watch(self, proposal_id: str, at: datetime) -> None:
+        """Put a proposal on the reminder watch list, stamped ``at`` (just before its assignment commits)."""
+        self.db.watchlist.replace_one({"_id": proposal_id}, {"_id": proposal_id, "at": at}, upsert=True)
 
-    def unwatch(self, proposal_id: str) -> None:
-        self.db.watchlist.delete_one({"_id": proposal_id})
+    def unwatch(self, proposal_id: str, before: datetime | None = None) -> None:
+        """Take a proposal off the watch list; with ``before``, only if it was put there before that time
+        (or unstamped): a younger stamp belongs to an assignment still committing, which keeps its place."""
+        query: dict = {"_id": proposal_id}
+        if before is not None:
+            query["$or"] = [{"at": {"$lt": before}}, {"at": {"$exists": False}}]
+        self.db.watchlist.delete_one(query)
 
     def watched(self) -> list[str]:
         """Proposals now with the departments: a scan of ``watchlist``, which holds only those (hundreds

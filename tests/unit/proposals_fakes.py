@@ -59,11 +59,13 @@ class FakeProposalsStore(FakeStore):
     def inbox(self, department_id: str) -> list[str]:
         return list(self.col("inboxes").get(department_id, []))
 
-    def watch(self, pid: str) -> None:
-        self.col("watchlist")[pid] = {"_id": pid}
+    def watch(self, pid: str, at) -> None:
+        self.col("watchlist")[pid] = {"_id": pid, "at": at}
 
-    def unwatch(self, pid: str) -> None:
-        self.col("watchlist").pop(pid, None)
+    def unwatch(self, pid: str, before=None) -> None:
+        at = self.col("watchlist").get(pid, {}).get("at")
+        if pid in self.col("watchlist") and (before is None or at is None or at < before):
+            del self.col("watchlist")[pid]
 
     def watched(self) -> list[str]:
         return sorted(self.col("watchlist"))

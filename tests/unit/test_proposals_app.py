@@ -340,7 +340,7 @@ def test_reading_lists_filter_entries_of_writes_that_never_committed(world):
 def test_reminders_once_per_proposal_per_day_however_often_the_round_runs(world):
     store, clock, _ = world
     late = assigned(world)
-    store.watch("gone")  # a watch entry whose proposal never committed: dropped
+    store.watch("gone", T0)  # a watch entry whose proposal never committed: dropped once it is old
     now = T0 + timedelta(days=21)
     for minute in range(0, 600, 10):  # sixty ticks over ten hours of one day
         app.reminder_round(store, now + timedelta(minutes=minute))
@@ -585,3 +585,15 @@ def test_the_inbox_pages_with_the_department_name_and_awaiting_first(world):
     assert [p["_id"] for p in done["items"]] == [first["_id"]]
     with pytest.raises(Forbidden):
         app.queue(store, H2, {"department_id": "u01-d1"})
+
+
+def test_a_reminder_round_during_an_assignment_keeps_its_watch_entry(world):
+    """The watch entry is written just before the assignment commits; a round that reads the proposal
+    still accepted in between must not drop it, or the proposal is never reminded (seen as a flaky
+    integration test with a 0.05 s timer)."""
+    store, clock, _ = world
+    store.watch("p-being-assigned", T0)
+    app.reminder_round(store, T0 + timedelta(seconds=1))  # its proposal is not (yet) assigned
+    assert "p-being-assigned" in store.watched()
+    app.reminder_round(store, T0 + app.WATCH_GRACE + timedelta(seconds=1))  # never committed: dropped
+    assert "p-being-assigned" not in store.watched()
