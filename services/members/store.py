@@ -383,15 +383,18 @@ class MembersStore(Store):
         return self._read_chunks("search_chunks", key, KEY_CHUNK, count, first, stop)
 
     def rebuild_search_keys(self) -> int:
-        """Recompute every search key from ``members`` (the source of truth): the old keys are deleted and
+        """Recompute every search key from ``members`` (the source of truth): the old keys are dropped and
         the new ones written with ``insert_many`` (new documents only, docs/storage.md). Returns the
         number of keys."""
         by_key: dict[str, list[dict]] = {}
         for m in self.db.members.find({}, projection={"name": 1, "phone": 1, "union_id": 1}):
             for key, entries in _entries_by_key([m]).items():
                 by_key.setdefault(key, []).extend(entries)
-        self.db.search_keys.delete_many({})
-        self.db.search_chunks.delete_many({})
+        # dropped, not ``delete_many({})``: FerretDB 1.24 deletes the matched rows with one SQL statement
+        # naming each of them and fails beyond SQLite's 32,766 variables (docs/storage.md); neither
+        # collection has a secondary index to recreate.
+        self.db.search_keys.drop()
+        self.db.search_chunks.drop()
         heads = [{"_id": key, "count": len(entries)} for key, entries in by_key.items()]
         chunks = [
             {"_id": self._chunk_id(key, chunk), "entries": part}
