@@ -15,7 +15,7 @@ Use cases of (store, actor, clock, input[, peers]) like :mod:`.app`; no nameko h
   the last outcome with its counts (adopted iff yes > 1/2 of ALL delegates, art. 18). No member id,
   name or choice of anyone: who voted is never in it. An election item being voted shows its open
   round's ballots of the electors due (the delegates present when voting opened) from the elections
-  service's projector data (:func:`.app.election_live`); its outcome, once published, the names elected
+  service's projector data (:func:`.app.live_ballots`); its outcome, once published, the names elected
   (public, as on the election's own projector view).
 """
 
@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from dmlib import links
 from dmlib.auth import Actor
-from dmlib.errors import ServiceError
 
 from . import policy, rules, views
-from .app import Clock, Peers, _audit, active_item, election_live, load_session, load_term, log, present
+from .app import Clock, Peers, _audit, active_item, live_ballots, load_session, load_term, present
 
 #: The purpose the link key is derived for (:func:`dmlib.links.link_key`).
 LINK_PURPOSE = "congress.projector_link"
@@ -99,14 +98,7 @@ def projector_data(store, peers: Peers, session: dict) -> dict:
         voting = {"title": item["title"], "secret": item["secret"], "ballots": None, "eligible": None}
         if item["kind"] == "election":
             voting["kind"] = "election"
-            if live := election_live(peers, item):
-                voting.update(live)
-        elif item.get("poll_id"):
-            try:
-                poll = peers.poll(item["poll_id"])
-                voting.update(ballots=poll.get("ballots"), eligible=poll.get("eligible"))
-            except ServiceError as exc:
-                log.warning("poll %s not readable: %s", item["poll_id"], exc)
+        voting.update(live_ballots(peers, item))
     decided = [i for i in items if (i.get("outcome") or i.get("election_outcome")) and i.get("decided_at")]
     last = max(decided, key=lambda i: i["decided_at"], default=None)
     outcome = None
