@@ -190,6 +190,23 @@ def election_live(peers: Peers, item: dict) -> dict | None:
     }
 
 
+def live_ballots(peers: Peers, item: dict) -> dict:
+    """The ballots cast so far on the item being voted, from their owner: an election item's
+    :func:`election_live` (``ballots``, ``eligible``, ``turnout_required``, ``round``, ``round_status``), a
+    resolution's from its poll in voting (``ballots``, ``eligible``); ``{}`` when there is nothing to
+    count yet or the owner cannot say (logged)."""
+    if item["kind"] == "election":
+        return election_live(peers, item) or {}
+    if not item.get("poll_id"):
+        return {}
+    try:
+        poll = peers.poll(item["poll_id"])
+    except ServiceError as exc:
+        log.warning("poll %s not readable: %s", item["poll_id"], exc)
+        return {}
+    return {"ballots": poll.get("ballots"), "eligible": poll.get("eligible")}
+
+
 def release_vote(store, session_id: str, item_id: str) -> None:
     """The session no longer names ``item_id`` as open (nothing to do if it does not any more). A
     database failure here is logged: the item is then found decided (or pending, and opening it
@@ -583,14 +600,8 @@ def session_counts(store, actor: Actor, peers: Peers, session_id: str) -> dict:
         open_item = {"id": item["_id"], "title": item["title"], "secret": item["secret"], "ballots": None}
         if item["kind"] == "election":
             open_item["election_id"] = item.get("election_id")
-            if live := election_live(peers, item):
-                open_item.update(ballots=live["ballots"], eligible=live["eligible"])
-        elif item.get("poll_id"):
-            try:
-                poll = peers.poll(item["poll_id"])
-                open_item.update(ballots=poll.get("ballots"), eligible=poll.get("eligible"))
-            except ServiceError as exc:
-                log.warning("poll %s not readable: %s", item["poll_id"], exc)
+        live = live_ballots(peers, item)
+        open_item.update({k: live[k] for k in ("ballots", "eligible") if k in live})
     return {
         "session_id": session_id,
         "state": session["state"],

@@ -33,6 +33,7 @@ from pymongo.operations import IndexModel
 
 from dmlib.audit import Audit
 from dmlib.errors import Conflict, ServiceError
+from dmlib.links import PROJECTOR_LINKS, ProjectorLinks
 from dmlib.storage import Store
 
 
@@ -49,12 +50,13 @@ def delegate_id(term_id: str, member_id: str) -> str:
     return f"{term_id}:{member_id}"
 
 
-class CongressStore(Store):
+class CongressStore(ProjectorLinks, Store):
+    link_subject = "session_id"  # projector links (dmlib.links) show a session
     indexes = {
         "terms": [IndexModel("congress_id")],
         "delegates": [IndexModel("term_id")],
         "sessions": [IndexModel("term_id"), IndexModel("congress_id")],
-        "projector_links": [IndexModel("session_id")],
+        PROJECTOR_LINKS: [IndexModel("session_id")],
         "items": [IndexModel("election_id")],
     }
 
@@ -242,28 +244,6 @@ class CongressStore(Store):
             present.append(c["_id"])
             by[c["delegation_id"]] = by.get(c["delegation_id"], 0) + 1
         return sorted(present), by
-
-    # --- projector links (大屏只读链接) ---------------------------------------------------------------
-    def insert_projector_link(self, doc: dict, audit: Audit | None = None) -> dict:
-        """Store a read-only projector link; its ``_id`` is the token itself (an ``_id`` lookup per poll)."""
-        return self.create("projector_links", doc, audit=audit)
-
-    def get_projector_link(self, token: str) -> dict | None:
-        return self.db.projector_links.find_one({"_id": token})
-
-    def projector_links_of(self, session_id: str) -> list[dict]:
-        """The links of a session, newest first (a handful per session)."""
-        return list(self.db.projector_links.find({"session_id": session_id}).sort("created_at", -1))
-
-    def revoke_projector_link(self, token: str, at: datetime, by: str, audit: Audit | None = None) -> dict:
-        """Revoke a link once (guarded on ``revoked_at`` None: a second revocation is a Conflict)."""
-        return self.change(
-            "projector_links",
-            token,
-            expect={"revoked_at": None},
-            set={"revoked_at": at, "revoked_by": by},
-            audit=audit,
-        )
 
 
 def checkins_collection(session_id: str) -> str:

@@ -1,9 +1,10 @@
 """The projector view (大屏) of an election and its revocable read-only links (issue 14).
 
 Use cases of (ports, actor, input) like :mod:`.app`; no nameko here. The links work as the congress
-service's (:mod:`dmlib.links`, purpose :data:`LINK_PURPOSE`; collection ``projector_links``, ``_id`` = the
-token): the election's admins (:func:`policy.require_manager`) create, list and revoke them (revoking
-once); an unsigned or unknown token is NotFound, a revoked one Forbidden with ``details.revoked``.
+service's, through the same shared code (:mod:`dmlib.links`: the store mixin, the document, the view;
+purpose :data:`LINK_PURPOSE`; collection ``projector_links``, ``_id`` = the token): the election's
+admins (:func:`policy.require_manager`) create, list and revoke them (revoking once); an unsigned or
+unknown token is NotFound, a revoked one Forbidden with ``details.revoked``.
 
 What the view shows (:func:`projector_data`): the electors due (应到), the ballots cast in the current
 round of them as a live bar with the line an election needs to be valid (more than 2/3 of the electors
@@ -15,81 +16,51 @@ Never who voted, never a count before publication (the same rule as :func:`app.e
 
 from __future__ import annotations
 
+from dmlib import links
 from dmlib.auth import Actor
-from dmlib.errors import Forbidden, NotFound
-from dmlib.links import new_token, signed
-from dmlib.schemas import iso
 
 from . import policy
 from . import rules as r
 from .app import Ports, _audit, election_of, require_reader
 
 LINK_PURPOSE = "elections.projector_link"
-LINK_NOT_FOUND = "no such projector link / 大屏链接不存在"
-LINK_REVOKED = "this projector link was revoked / 此大屏链接已被撤销"
-
-
-def link_view(doc: dict) -> dict:
-    """:class:`ProjectorLinkOut`."""
-    return {
-        "token": doc["_id"],
-        "election_id": doc["election_id"],
-        "created_at": iso(doc.get("created_at")),
-        "created_by": doc.get("created_by"),
-        "revoked_at": iso(doc.get("revoked_at")),
-        "active": doc.get("revoked_at") is None,
-    }
+#: What a link shows (:attr:`dmlib.links.ProjectorLinks.link_subject` of the store).
+SUBJECT = "election_id"
 
 
 def create_link(p: Ports, actor: Actor, key: bytes, election_id: str) -> dict:
     """A new read-only projector link for an election (its admins)."""
     doc = election_of(p, election_id)
     policy.require_manager(actor, doc["union_path"])
-    link = {
-        "_id": new_token(key),
-        "election_id": election_id,
-        "union_id": doc["union_id"],
-        "union_path": list(doc["union_path"]),
-        "created_at": p.clock(),
-        "created_by": actor.member_id,
-        "revoked_at": None,
-        "revoked_by": None,
-    }
+    link = links.new_link(
+        key, p.clock(), actor.member_id, doc["union_id"], doc["union_path"], election_id=election_id
+    )
     audit = _audit(
         actor, "projector_link_created", "projector_link", election_id, doc, fields=("election_id",)
     )
-    return link_view(p.store.insert_projector_link(link, audit))
+    return links.link_view(p.store.insert_projector_link(link, audit), SUBJECT)
 
 
 def list_links(p: Ports, actor: Actor, election_id: str) -> list[dict]:
     """The election's projector links, newest first, revoked ones included (its admins)."""
     doc = election_of(p, election_id)
     policy.require_manager(actor, doc["union_path"])
-    return [link_view(d) for d in p.store.projector_links_of(election_id)]
-
-
-def load_link(p: Ports, key: bytes, token: str) -> dict:
-    doc = p.store.get_projector_link(token) if signed(key, token) else None
-    if doc is None:
-        raise NotFound(LINK_NOT_FOUND)
-    return doc
+    return [links.link_view(d, SUBJECT) for d in p.store.projector_links_of(election_id)]
 
 
 def revoke_link(p: Ports, actor: Actor, key: bytes, token: str) -> dict:
     """Revoke a link (the election's admins); Conflict if revoked already."""
-    link = load_link(p, key, token)
+    link = links.load_link(p.store, key, token)
     policy.require_manager(actor, link["union_path"])
     audit = _audit(
         actor, "projector_link_revoked", "projector_link", link["election_id"], link, fields=("revoked_at",)
     )
-    return link_view(p.store.revoke_projector_link(token, p.clock(), actor.member_id, audit))
+    return links.link_view(p.store.revoke_projector_link(token, p.clock(), actor.member_id, audit), SUBJECT)
 
 
 def by_link(p: Ports, key: bytes, token: str) -> dict:
-    """The projector data of the election a live link shows (no login)."""
-    link = load_link(p, key, token)
-    if link.get("revoked_at") is not None:
-        raise Forbidden(LINK_REVOKED, details={"revoked": True})
+    """The projector data of the election a live link shows (no login; :func:`dmlib.links.live_link`)."""
+    link = links.live_link(p.store, key, token)
     return projector_data(p, election_of(p, link["election_id"]))
 
 

@@ -47,8 +47,8 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, CollectionInvalid
 from pymongo.operations import IndexModel
 
-from dmlib.audit import Audit
 from dmlib.errors import Conflict
+from dmlib.links import PROJECTOR_LINKS, ProjectorLinks
 from dmlib.storage import Store
 
 
@@ -64,34 +64,13 @@ def elector_id(election_id: str, member_id: str) -> str:
     return f"{election_id}:{member_id}"
 
 
-class ElectionsStore(Store):
+class ElectionsStore(ProjectorLinks, Store):
     indexes = {
-        "projector_links": [IndexModel("election_id")]
+        PROJECTOR_LINKS: [IndexModel("election_id")]
     }  # hot paths are _id lookups; ballots unique by _id
+    link_subject = "election_id"  # projector links (dmlib.links) show an election
 
     # --- elections -------------------------------------------------------------------------------
-    # --- projector links (大屏只读链接) -----------------------------------------------------------------
-    def insert_projector_link(self, doc: dict, audit: Audit | None = None) -> dict:
-        """Store a read-only projector link; its ``_id`` is the token itself (an ``_id`` lookup per poll)."""
-        return self.create("projector_links", doc, audit=audit)
-
-    def get_projector_link(self, token: str) -> dict | None:
-        return self.db.projector_links.find_one({"_id": token})
-
-    def projector_links_of(self, election_id: str) -> list[dict]:
-        """The links of an election, newest first (a handful per election)."""
-        return list(self.db.projector_links.find({"election_id": election_id}).sort("created_at", -1))
-
-    def revoke_projector_link(self, token: str, at: datetime, by: str, audit: Audit | None = None) -> dict:
-        """Revoke a link once (guarded on ``revoked_at`` None: a second revocation is a Conflict)."""
-        return self.change(
-            "projector_links",
-            token,
-            expect={"revoked_at": None},
-            set={"revoked_at": at, "revoked_by": by},
-            audit=audit,
-        )
-
     def get_election(self, election_id: str) -> dict | None:
         return self.db.elections.find_one({"_id": election_id})
 

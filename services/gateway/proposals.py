@@ -70,6 +70,8 @@ STATE_ZH = {
 DECISION_ZH = {"accept": "立案", "convert": "转为意见建议", "reject": "不予立案"}
 #: The query-string filters of the desk and the inbox (:class:`dmlib.contracts.proposals.QueueIn`).
 QUEUE_FILTERS = ("state", "awaiting", "q", "sort", "page")
+#: What names a queue: a session's review desk or a department's inbox (taken from the path, never the query).
+QUEUES = ("session_id", "department_id")
 QUEUE_PAGE = 20
 #: A queue with nothing in it (a refused filter, a session without a collection window).
 EMPTY_QUEUE = {
@@ -261,8 +263,7 @@ class ProposalsRoutes(Router):
         """A page of the session's review desk (admins of its union or above): ``state``, ``q`` (a
         number, or text in the subject or the proposer's name), ``sort`` (number, -number, deadline,
         state), ``page``, ``per_page`` (≤ 100, default 20); ``counts`` per state."""
-        args = {k: v for k, v in request.args.items() if k != "department_id"}
-        return self.proposals_rpc.queue({**args, "session_id": session_id})
+        return self._p_api_queue(request, {"session_id": session_id})
 
     @api(
         "GET",
@@ -275,8 +276,14 @@ class ProposalsRoutes(Router):
         """A page of a department's inbox (its handlers), with the department's name: ``awaiting``
         (true: awaiting its reply), ``state``, ``q``, ``sort`` (default ``awaiting``: those awaiting the
         reply first, then by deadline), ``page``, ``per_page`` (≤ 100)."""
-        args = {k: v for k, v in request.args.items() if k != "session_id"}
-        return self.proposals_rpc.queue({**args, "department_id": department_id})
+        return self._p_api_queue(request, {"department_id": department_id})
+
+    def _p_api_queue(self, request, where: dict) -> dict:
+        """A page of a proposal queue (:class:`c.QueuePageOut`) for the API: the query string's filters
+        (:class:`c.QueueIn`, checked by the service) with ``where``, the queue of the path (``session_id``
+        of a desk, ``department_id`` of an inbox), in place of any queue the query string names."""
+        args = {k: v for k, v in request.args.items() if k not in QUEUES}
+        return self.proposals_rpc.queue({**args, **where})
 
     @api("GET", "/api/v1/proposals/<proposal_id>", response=c.ProposalOut, tags=["proposals"])
     def api_proposals_get_proposal(self, request, proposal_id):
@@ -364,6 +371,14 @@ class ProposalsRoutes(Router):
     def _p_safe(value: str) -> str:
         return quote(value or "", safe="-_")
 
+    def _p_desk(self, session_id: str) -> str:
+        """The path of a session's review desk."""
+        return f"/proposals/sessions/{self._p_safe(session_id)}/desk"
+
+    def _p_inbox(self, department_id: str) -> str:
+        """The path of a department's inbox."""
+        return f"/proposals/inbox/{self._p_safe(department_id)}"
+
     # ----- pages ---------------------------------------------------------------------------------
     @page("GET", "/proposals")
     def proposals_home(self, request):
@@ -400,7 +415,7 @@ class ProposalsRoutes(Router):
 
     @page("POST", "/proposals/sessions/<session_id>/window")
     def proposals_window_submit(self, request, session_id):
-        target = f"/proposals/sessions/{self._p_safe(session_id)}/desk"
+        target = self._p_desk(session_id)
         if request.form.get("action") == "close":
             return self._p_act(target, lambda: self.proposals_rpc.close_window(session_id))
         f = request.form
@@ -478,15 +493,40 @@ class ProposalsRoutes(Router):
         target = target if target.startswith("/proposals/") else "/proposals"
         return self._p_act(target, lambda: self.proposals_rpc.submit(proposal_id))
 
-    def _p_queue(self, request, where: dict) -> tuple[dict, dict, dict]:
-        """A page of a proposal queue from the page's query string (``state``, ``awaiting``, ``q``,
-        ``sort``, ``page``; 20 a page): (the page, the filters as they travel, the form errors). A
-        hand-edited filter the service refuses shows the page again with the message and no rows."""
-        filters = {k: v.strip() for k, v in request.args.items() if k in QUEUE_FILTERS and v.strip()}
-        result = self.web.attempt(self.proposals_rpc.queue, {**filters, **where, "per_page": QUEUE_PAGE})
-        if result.refusal:
-            return EMPTY_QUEUE, filters, {"form": result.refusal.message, **result.refusal.errors}
-        return result.value, filters, {}
+    def _p_queue_page(
+        self, request, template: str, path: str, where: dict, sorts: dict, *, empty=None, **context
+    ) -> Response:
+        """A page of a proposal queue (the desk's, an inbox's) at ``path`` from the page's query string
+        (``state``, ``awaiting``, ``q``, ``sort``, ``page``; 20 a page) and ``where`` (the queue), shown
+        with ``template``, the sorts offered (``sorts``) and ``context``; ``empty``: a queue to show
+        without asking (none yet). A hand-edited filter the service refuses shows the page again with the
+        message and no rows. The template gets the page (``queue``), the filters as they travel
+        (``filters``), the form errors, ``link(**changes)`` (the path with changed filters) and ``back``
+        (this page, for an item page to return to)."""
+        filters, errors = {}, {}
+        if empty is not None:
+            queue = empty
+        else:
+            filters = {k: v.strip() for k, v in request.args.items() if k in QUEUE_FILTERS and v.strip()}
+            result = self.web.attempt(self.proposals_rpc.queue, {**filters, **where, "per_page": QUEUE_PAGE})
+            queue = result.value
+            if result.refusal:
+                queue, errors = EMPTY_QUEUE, {"form": result.refusal.message, **result.refusal.errors}
+
+        def link(**changes) -> str:
+            return path + "?" + urlencode({k: v for k, v in {**filters, **changes}.items() if v})
+
+        return self._p_render(
+            template,
+            request,
+            queue=queue,
+            filters=filters,
+            errors=errors,
+            link=link,
+            back=link(page=queue["page"] if queue["page"] > 1 else None),
+            SORTS=sorts,
+            **context,
+        )
 
     @page("GET", "/proposals/sessions/<session_id>/desk")
     def proposals_desk(self, request, session_id):
@@ -495,26 +535,16 @@ class ProposalsRoutes(Router):
         subject, proposer) and a sort; each row links to the proposal's own review page
         (``/proposals/<id>/review``), where its one form is."""
         window = self.proposals_rpc.get_window(session_id)
-        if window["status"] == "none":  # no window yet, so no proposals: the form to open one
-            queue, filters, errors = {**EMPTY_QUEUE, "sort": "number"}, {}, {}
-        else:
-            queue, filters, errors = self._p_queue(request, {"session_id": session_id})
-        base = f"/proposals/sessions/{self._p_safe(session_id)}/desk"
-
-        def link(**changes) -> str:
-            return base + "?" + urlencode({k: v for k, v in {**filters, **changes}.items() if v})
-
-        return self._p_render(
-            "desk.html",
+        none = {**EMPTY_QUEUE, "sort": "number"} if window["status"] == "none" else None  # no proposals yet
+        return self._p_queue_page(
             request,
+            "desk.html",
+            self._p_desk(session_id),
+            {"session_id": session_id},
+            DESK_SORTS,
+            empty=none,
             session_id=session_id,
             window=window,
-            queue=queue,
-            filters=filters,
-            errors=errors,
-            link=link,
-            back=link(page=queue["page"] if queue["page"] > 1 else None),
-            SORTS=DESK_SORTS,
         )
 
     @page("GET", "/proposals/<proposal_id>/review")
@@ -534,7 +564,7 @@ class ProposalsRoutes(Router):
             p=p,
             window=window,
             departments=departments,
-            back=self._p_back(request, f"/proposals/sessions/{self._p_safe(p['session_id'])}/desk"),
+            back=self._p_back(request, self._p_desk(p["session_id"])),
         )
 
     @staticmethod
@@ -546,9 +576,7 @@ class ProposalsRoutes(Router):
 
     @page("POST", "/proposals/<proposal_id>/review")
     def proposals_review_submit(self, request, proposal_id):
-        target = self._p_back(
-            request, f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
-        )
+        target = self._p_back(request, self._p_desk(request.form.get("session_id", "")))
         body = {"decision": request.form.get("decision", ""), "reason": request.form.get("reason", "")}
 
         def review():
@@ -559,9 +587,7 @@ class ProposalsRoutes(Router):
 
     @page("POST", "/proposals/<proposal_id>/assign")
     def proposals_assign_submit(self, request, proposal_id):
-        target = self._p_back(
-            request, f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
-        )
+        target = self._p_back(request, self._p_desk(request.form.get("session_id", "")))
         return self._p_act(
             target,
             lambda: self.proposals_rpc.assign(
@@ -575,9 +601,7 @@ class ProposalsRoutes(Router):
 
     @page("POST", "/proposals/<proposal_id>/excellent")
     def proposals_excellent_submit(self, request, proposal_id):
-        target = self._p_back(
-            request, f"/proposals/sessions/{self._p_safe(request.form.get('session_id', ''))}/desk"
-        )
+        target = self._p_back(request, self._p_desk(request.form.get("session_id", "")))
         return self._p_act(target, lambda: self.proposals_rpc.mark_excellent(proposal_id))
 
     @page("GET", "/proposals/inbox/<department_id>")
@@ -585,22 +609,13 @@ class ProposalsRoutes(Router):
         """A handling department's inbox (issue 16): its name, the proposals assigned to it as a paged
         table (20 a page; awaiting its reply first, then by deadline), filters (awaiting / replied,
         search, sort); each row links to the proposal's reply page, where the one reply form is."""
-        queue, filters, errors = self._p_queue(request, {"department_id": department_id})
-        base = f"/proposals/inbox/{self._p_safe(department_id)}"
-
-        def link(**changes) -> str:
-            return base + "?" + urlencode({k: v for k, v in {**filters, **changes}.items() if v})
-
-        return self._p_render(
-            "inbox.html",
+        return self._p_queue_page(
             request,
+            "inbox.html",
+            self._p_inbox(department_id),
+            {"department_id": department_id},
+            INBOX_SORTS,
             department_id=department_id,
-            queue=queue,
-            filters=filters,
-            errors=errors,
-            link=link,
-            back=link(page=queue["page"] if queue["page"] > 1 else None),
-            SORTS=INBOX_SORTS,
         )
 
     @page("GET", "/proposals/<proposal_id>/reply")
@@ -623,13 +638,13 @@ class ProposalsRoutes(Router):
             request,
             p=p,
             department_id=dep,
-            back=self._p_back(request, f"/proposals/inbox/{self._p_safe(dep)}"),
+            back=self._p_back(request, self._p_inbox(dep)),
         )
 
     @page("POST", "/proposals/<proposal_id>/reply")
     def proposals_reply_submit(self, request, proposal_id):
         dep = request.form.get("department_id", "")
-        target = self._p_back(request, f"/proposals/inbox/{self._p_safe(dep)}")
+        target = self._p_back(request, self._p_inbox(dep))
         body = {"text": request.form.get("text", ""), "department_id": dep or None}
         return self._p_act(
             target, lambda: self.proposals_rpc.reply(proposal_id, body), done="Your reply has been sent."

@@ -14,11 +14,13 @@ from pymongo.errors import DuplicateKeyError
 
 from dmlib.errors import Conflict, NotFound, ServiceUnavailable
 from services.congress.store import checkins_collection, delegate_id
+from tests.unit.fake_links import FakeProjectorLinks
 from tests.unit.fake_store import FakeStore
 
 
-class FakeCongressStore(FakeStore):
+class FakeCongressStore(FakeProjectorLinks, FakeStore):
     service = "congress"
+    link_subject = "session_id"
 
     def committed(self, event_type: str) -> list[dict]:  # type: ignore[override]
         """The bodies of the committed events of one type, oldest first."""
@@ -162,28 +164,6 @@ class FakeCongressStore(FakeStore):
             present.append(c["_id"])
             by[c["delegation_id"]] = by.get(c["delegation_id"], 0) + 1
         return sorted(present), by
-
-    # --- projector links ----------------------------------------------------------------------------
-    def insert_projector_link(self, doc: dict, audit=None) -> dict:
-        return self.create("projector_links", doc, audit=audit)
-
-    def get_projector_link(self, token: str) -> dict | None:
-        return copy.deepcopy(self.col("projector_links").get(token))
-
-    def projector_links_of(self, session_id: str) -> list[dict]:
-        links = [
-            copy.deepcopy(d) for d in self.col("projector_links").values() if d["session_id"] == session_id
-        ]
-        return sorted(links, key=lambda d: d["created_at"], reverse=True)
-
-    def revoke_projector_link(self, token: str, at, by: str, audit=None) -> dict:
-        return self.change(
-            "projector_links",
-            token,
-            expect={"revoked_at": None},
-            set={"revoked_at": at, "revoked_by": by},
-            audit=audit,
-        )
 
 
 class FakePeers:

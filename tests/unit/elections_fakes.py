@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from dmlib.errors import NotFound
+from tests.unit.fake_links import FakeProjectorLinks
 from tests.unit.fake_store import FakeStore
 
 KEY = b"unit-test-ballot-key-0123456789"
 
 
-class FakeElectionsStore(FakeStore):
+class FakeElectionsStore(FakeProjectorLinks, FakeStore):
     service = "elections"
+    link_subject = "election_id"
 
     def kinds(self) -> list[str]:
         return [t for t, _ in self.events]
@@ -117,28 +119,6 @@ class FakeElectionsStore(FakeStore):
     def ballot_page(self, round_id, skip, limit):
         docs = sorted(self._ballots(round_id).values(), key=lambda d: d["receipt"])
         return [copy.deepcopy(d) for d in docs[skip : skip + limit]], len(docs)
-
-    # --- projector links ----------------------------------------------------------------------------
-    def insert_projector_link(self, doc: dict, audit=None) -> dict:
-        return self.create("projector_links", doc, audit=audit)
-
-    def get_projector_link(self, token: str) -> dict | None:
-        return copy.deepcopy(self.col("projector_links").get(token))
-
-    def projector_links_of(self, election_id: str) -> list[dict]:
-        links = [
-            copy.deepcopy(d) for d in self.col("projector_links").values() if d["election_id"] == election_id
-        ]
-        return sorted(links, key=lambda d: d["created_at"], reverse=True)
-
-    def revoke_projector_link(self, token: str, at, by: str, audit=None) -> dict:
-        return self.change(
-            "projector_links",
-            token,
-            expect={"revoked_at": None},
-            set={"revoked_at": at, "revoked_by": by},
-            audit=audit,
-        )
 
 
 class FakePeers:
