@@ -8,8 +8,9 @@ import pytest
 import requests
 
 from services.gateway.service import GatewayService
-from services.voting.store import LIST_CHUNK, ballots_of, companion
-from tests.helpers import member, token
+from services.voting import polls
+from services.voting.store import LIST_CHUNK, VotingStore, ballots_of, companion
+from tests.helpers import member, token, wait_until
 from tests.integration.test_voting_campaigns import ROSTER, SUPERIOR, ids  # noqa: F401 (fixture data)
 from tests.integration.test_voting_campaigns import evaluation as _evaluation  # noqa: F401
 
@@ -57,7 +58,8 @@ def test_concurrent_http_ballots_share_batches_and_each_gets_its_own_answer(site
     stored = list(db("voting")["ballots_ev2018"].find({}, projection={"k": 1, "receipt": 1}))
     assert sorted(d["receipt"] for d in stored) == sorted(receipts)
     assert len({d["k"] for d in stored}) < len(stored)  # several ballots per batch (one RPC each)
-    assert db("voting").casts_pending.count_documents({"poll": "ev2018"}) == 0
+    # every batch settled (its marker holds its sums until a fold deletes it): none left casting
+    assert db("voting").casts_pending.count_documents({"poll": "ev2018", "state": {"$ne": "settled"}}) == 0
     with site(SUPERIOR) as rpc:
         check = rpc.voting.recount("ev2018")
     assert check["matches"] is True and check["recounted"]["n"] == 25
@@ -124,3 +126,27 @@ def test_receipts_by_key_and_the_published_list_in_pages_by_receipt(site, db, mo
             check = rpc.voting.verify_receipt("ev2018", receipt)
             assert check["found"] is True and check["ballot"]["receipt"] == receipt
     assert ballots_of(db("voting"), "ev2018").count_documents({}) == len(voters)
+
+
+def test_batches_count_at_once_and_are_folded_exactly_once_in_the_background(site, db):
+    """A rating batch writes its sums once, into its own marker; the live tally counts settled markers at
+    once, the service's fold timer adds them to the folded tally and deletes them, and a fold run again
+    by hand (a second voting instance) adds nothing twice."""
+    store = VotingStore(db("voting"))
+    voters = [(f"M04{i:05d}", "u01" if i % 3 else "u02") for i in range(60)]
+    with site(SUPERIOR) as rpc:
+        for start in range(0, len(voters), 20):
+            answers = rpc.voting.cast_ratings([item(v, u) for v, u in voters[start : start + 20]])
+            assert all("ok" in a for a in answers)
+        assert store.get_tally("ev2018")["n"] == 60  # at once, folded or not
+        wait_until(lambda: not store.settled_batches("ev2018"), timeout=30)  # the timer folded them
+        folded = store.folded_tally("ev2018")
+        assert folded["g"] >= 1 and sum(c["n"] for c in folded["s"].values()) == 60
+        ports = polls.Ports(store=store, keys=None, cache=None, clock=None)
+        assert polls.fold(ports, "ev2018") == 0 and store.folded_tally("ev2018") == folded
+        check = rpc.voting.recount("ev2018")
+        assert check["matches"] is True and check["live"]["s"]["u02"]["n"] == 20
+        rpc.voting.close_campaign("ev2018")
+    record = db("voting").polls.find_one({"_id": "ev2018"})["recount"]
+    assert record["matches"] is True and record["recounted"]["n"] == 60 and "repaired" not in record
+    assert db("voting").casts_pending.count_documents({"poll": "ev2018"}) == 0
