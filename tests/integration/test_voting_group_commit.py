@@ -150,3 +150,21 @@ def test_batches_count_at_once_and_are_folded_exactly_once_in_the_background(sit
     record = db("voting").polls.find_one({"_id": "ev2018"})["recount"]
     assert record["matches"] is True and record["recounted"]["n"] == 60 and "repaired" not in record
     assert db("voting").casts_pending.count_documents({"poll": "ev2018"}) == 0
+
+
+def test_a_poll_opened_before_the_fold_gets_its_folded_tally_from_its_tally_parts(db):
+    """Polls opened before the fold kept one counter document per home in ``tally_<poll>``: the first
+    read makes their folded tally from those (once), and batches settled since count on top."""
+    voting = db("voting")
+    voting.tallies.insert_one({"_id": "old1", "open": True, "parts": True})
+    voting.tally_old1.insert_many(
+        [{"_id": "u01", "open": True, "n": 2, "c0": 9}, {"_id": "u02", "open": True, "n": 1, "c0": 5}]
+    )
+    store = VotingStore(voting)
+    store.add_to_tally("old1", {"u02": {"n": 1, "c0": 4}})  # a batch settled after the upgrade
+    tally = store.get_tally("old1")
+    assert tally["n"] == 4 and tally["s"] == {"u01": {"n": 2, "c0": 9}, "u02": {"n": 2, "c0": 9}}
+    assert store.folded_tally("old1")["g"] == 0 and voting.tally_folded.count_documents({"_id": "old1"}) == 1
+    ports = polls.Ports(store=store, keys=None, cache=None, clock=None)
+    assert polls.fold(ports, "old1") == 1 and store.get_tally("old1")["s"] == tally["s"]
+    assert store.folded_tally("old1")["g"] == 1 and not store.settled_batches("old1")
