@@ -9,6 +9,7 @@ import requests
 
 from services.gateway.service import GatewayService
 from services.voting import polls
+from services.voting import tally as t
 from services.voting.store import LIST_CHUNK, VotingStore, ballots_of, companion
 from tests.helpers import member, token, wait_until
 from tests.integration.test_voting_campaigns import ROSTER, SUPERIOR, ids  # noqa: F401 (fixture data)
@@ -168,3 +169,27 @@ def test_a_poll_opened_before_the_fold_gets_its_folded_tally_from_its_tally_part
     ports = polls.Ports(store=store, keys=None, cache=None, clock=None)
     assert polls.fold(ports, "old1") == 1 and store.get_tally("old1")["s"] == tally["s"]
     assert store.folded_tally("old1")["g"] == 1 and not store.settled_batches("old1")
+
+
+def test_the_live_tally_read_while_a_fold_commits_counts_each_batch_once(db):
+    """A fold that commits between the live read's folded tally and its markers deletes markers the read
+    then misses: the read sees the generation moved and reads again (VotingStore.get_tally)."""
+    store, other = VotingStore(db("voting")), VotingStore(db("voting"))
+    head, parts = t.rating_zero(["u01", "u02"], 1)
+    store.create_poll({"_id": "fold1", "kind": "rating", "status": "open"}, head, parts)
+    for home in ("u01", "u02", "u02"):
+        store.add_to_tally("fold1", {home: t.rating_inc([4], False)})  # three settled batches
+    ports = polls.Ports(store=other, keys=None, cache=None, clock=None)
+    reads = []
+    settled = store.settled_batches
+
+    def a_fold_commits_first(poll_id=None):
+        if not reads:
+            assert polls.fold(ports, "fold1") == 3  # folded, and the markers deleted
+        reads.append(poll_id)
+        return settled(poll_id)
+
+    store.settled_batches = a_fold_commits_first
+    tally = store.get_tally("fold1")
+    assert len(reads) == 2  # the first read was taken again
+    assert tally["n"] == 3 and tally["s"]["u02"]["n"] == 2 and tally["s"]["u01"]["c0"] == 4
