@@ -275,9 +275,10 @@ def make_homes(stack: Stack, homes_n: int) -> list[str]:
 
 def load_campaign(stack: Stack, campaign: str, homes: list[str], ballots: int) -> tuple[float, list[str]]:
     """Open campaign ``campaign`` over ``homes`` and store ``ballots`` ballots as casting leaves them
-    (ballots, receipt index, live tally parts) with bulk inserts. Returns (seconds, some receipts)."""
+    (ballots, receipt index, the folded tally, every batch folded) with bulk inserts. Returns (seconds,
+    some receipts)."""
     from services.voting import tally as t
-    from services.voting.store import parts_collection, receipts_collection
+    from services.voting.store import pack_parts, receipts_collection
 
     with stack.rpc(timeout=300) as rpc:
         rpc.voting.create_campaign({"id": campaign, "title": f"{ballots:,}选票评选", "union_id": "big"})
@@ -318,9 +319,8 @@ def load_campaign(stack: Stack, campaign: str, homes: list[str], ballots: int) -
             coll.insert_many(docs, ordered=False)
             sample += [d["receipt"] for d in docs[:: max(1, chunk // 4)]]
             inserted += len(docs)
-    parts = db[parts_collection(campaign)]  # the live tally, one part per home, as casting leaves it
-    parts.drop()
-    parts.insert_many([{**row, "_id": home, "open": True} for home, row in live.items()])
+    folded = {"g": 1, "s": pack_parts(live), "f": []}
+    db.tally_folded.update_one({"_id": campaign}, {"$set": folded})  # as the fold leaves it
     client.close()
     return load.seconds, sample
 

@@ -1,6 +1,7 @@
 """Group commit of ballots on the gateway's side (issue 17): the rating ballots that arrive within a few
 milliseconds go to the voting service in one RPC (``voting.cast_ratings``), which stores them with one
-``insert_many`` and one ``$inc`` per Worker Home; each request still gets its own answer (201 with its
+``insert_many`` and writes the batch's sums per Worker Home once, into the batch's marker (folded into
+the tally in the background); each request still gets its own answer (201 with its
 receipt, or its own 400/401/403/404/409).
 
 How a batch forms (one gateway process, eventlet: no locks needed). A request appends its ballot to the

@@ -9,10 +9,13 @@ both enforces one ballot per voter (a second → Conflict 409 with ``details.rea
 ``already_voted``) and keeps the member id out of the ballot. The voter's receipt is derived from the
 ballot id; the published list shows receipts and contents.
 
-Tallies: the live tally is ``$inc``-ed right after the ballots are inserted. Casting is group commit
-(:func:`cast_many`, issue 17): the gateway gathers the ballots that arrive within a few milliseconds into
-one RPC, and a batch costs five writes whatever its size (marker, receipts, one ``insert_many`` in a random
-order, one ``$inc`` per part, marker removed); each cast still gets its own receipt or error. Closing a poll recounts every ballot,
+Tallies: casting is group commit (:func:`cast_many`, issue 17): the gateway gathers the ballots that
+arrive within a few milliseconds into one RPC, and a batch costs four writes whatever its size (marker,
+receipts, one ``insert_many`` in a random order, then for a rating poll the marker settled with the
+batch's sums per Worker Home, for a choice poll one ``$inc`` of its tally document and the marker
+removed); each cast still gets its own receipt or error. A rating poll's settled batches count in the
+live tally at once and are added to its folded tally in the background (:func:`fold`, a timer of the
+service, and the close). Closing a poll recounts every ballot,
 records both, and raises an alarm (log, ``alarm`` flag on the poll, ``recount_mismatched`` event) when
 they differ: the live tally is never overwritten. Every change of a poll document is a guarded update
 with its events in the poll's outbox (docs/architecture.md, "Changing state"); the caller relays them.
@@ -34,7 +37,7 @@ from pymongo.errors import DuplicateKeyError
 from dmlib.audit import Audit, by_person
 from dmlib.auth import Actor
 from dmlib.contracts import voting as c
-from dmlib.errors import BadInput, Conflict, NotFound, ServiceError
+from dmlib.errors import BadInput, Conflict, NotFound, ServiceError, ServiceUnavailable
 from dmlib.schemas import iso, page_out
 from dmlib.state import event
 
@@ -204,21 +207,27 @@ def cast_many(
     its tally $inc, part)`` (part: the subject of a rating ballot, None for a choice ballot). Returns per
     cast, in order, its receipt or its Conflict: ``details.reason`` = ``already_voted`` for a voter who
     had voted (or appears earlier in the same batch), "voting has ended" when the tally closed meanwhile
-    (the ballot is taken back).
+    (the ballot is taken back; also every cast when the tally was closed before the batch began).
 
-    Five writes whatever the batch size: the batch marker, the receipt index, one ``insert_many`` of the
-    ballots in a random order (the unique ``_id`` keeps one ballot per voter), one guarded ``$inc`` per
-    part (the batch's sum), the marker's removal. A crash between any two leaves the marker, and the
-    close's recount repairs the tally from it exactly (:func:`repair_interrupted`); a ballot is answered
-    with its receipt only after its part's ``$inc`` landed."""
+    Writes, whatever the batch size: the batch marker (state ``casting``), the receipt index, one
+    ``insert_many`` of the ballots in a random order (the unique ``_id`` keeps one ballot per voter),
+    then for a rating poll ONE guarded update of the marker to ``settled`` with the batch's sums per
+    Worker Home (``d``: they count in the live tally from then on, and :func:`fold` adds them to the
+    folded tally later), for a choice poll one guarded ``$inc`` of its tally document and the marker's
+    removal. A crash before the marker settles leaves it ``casting``; the close cuts it and repairs the
+    tally from its stored ballots exactly (:func:`repair_interrupted`). A ballot is answered with its
+    receipt only after its batch's counts are committed."""
     if not casts:
         return []
+    ended = Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id}, reason="voting_ended")
     day = p.clock().strftime("%Y-%m-%d")
     docs = []
     for member_id, ballot, _inc, _part in casts:
         bid = p.keys.ballot_id(poll_id, member_id)
         docs.append({"_id": bid, "receipt": p.keys.receipt(bid), "day": day, **ballot})
     batch = p.store.begin_batch(poll_id, list(dict.fromkeys(d["_id"] for d in docs)))
+    if batch is None:  # the tally closed (a cached poll read as open): nothing is written
+        return [ended for _ in casts]
     for d in docs:
         d["k"] = batch
     p.store.insert_receipts(poll_id, {d["receipt"]: d["_id"] for d in docs})
@@ -233,15 +242,80 @@ def cast_many(
     for i, (_m, _b, _inc, part) in enumerate(casts):
         if inserted[i]:
             parts.setdefault(part, []).append(i)
-    for part, indexes in parts.items():
+    if None in parts:  # a choice poll: one small tally document, $inc-ed directly
+        indexes = parts[None]
         inc = t.merge_inc(casts[i][2] for i in indexes)
-        if not p.store.count_ballots(poll_id, part, inc, [docs[i]["_id"] for i in indexes]):
+        if not p.store.count_ballots(poll_id, None, inc, [docs[i]["_id"] for i in indexes]):
             for i in indexes:
-                outcomes[i] = Conflict(
-                    "voting has ended / 投票已截止", details={"poll_id": poll_id}, reason="voting_ended"
-                )
+                outcomes[i] = ended
+    elif parts:  # a rating poll: the batch's sums go into its own marker, folded later
+        incs = {part: t.merge_inc(casts[i][2] for i in indexes) for part, indexes in parts.items()}
+        if p.store.settle_batch(batch, incs):
+            return outcomes  # the marker stays, settled, until a fold deletes it
+        counted = [i for indexes in parts.values() for i in indexes]
+        p.store.take_back(poll_id, [docs[i]["_id"] for i in counted])  # the close cut the batch
+        for i in counted:
+            outcomes[i] = ended
     p.store.end_batch(batch)
     return outcomes
+
+
+# ===== the fold: settled batches into the folded tally ==============================================
+#: Folds of one poll the close tries before it gives up (each fails only when another fold committed).
+FOLD_ATTEMPTS = 10
+
+
+def fold(p: Ports, poll_id: str) -> int:
+    """Add the sums of a rating poll's settled batches to its folded tally, each EXACTLY ONCE, with one
+    guarded write; returns how many batches this call folded (0: none, or another fold won).
+
+    Steps: (1) read the folded tally (generation ``g``, counts, ``f`` = the batches the fold that wrote
+    ``g`` folded); (2) read the poll's settled markers; (3) delete those listed in ``f`` that are still
+    there (that fold's last step, cut by a crash); (4) write generation ``g + 1`` = counts + the sums of
+    the other settled markers, ``f`` = their ids, guarded by ``g`` (the commit point); (5) delete them.
+
+    Invariant: the folded tally at generation ``g`` counts exactly the batches folded up to ``g``; of
+    those, only the ones in ``f`` may still have a marker (a fold writes ``g + 1`` only after the
+    markers of ``f(g)`` are gone, step 3, and batch ids are never reused). So a settled marker not in
+    ``f`` is not counted, and the live tally (:meth:`VotingStore.get_tally`) is the folded tally plus
+    the settled markers not in ``f``. A crash after (1), (2) or (3) writes nothing that counts; after
+    (4) the next fold finishes (5) in its step (3); two folds at once read the same ``g`` and only one
+    write matches it. The markers are read after the folded tally, never before: a marker read before
+    could be folded and deleted by another fold that also moves ``g`` past it."""
+    folded = p.store.folded_tally(poll_id)
+    settled = p.store.settled_batches(poll_id)
+    done = set(folded["f"])
+    if any(b["_id"] in done for b in settled):
+        p.store.drop_batches(sorted(done))
+    new = [b for b in settled if b["_id"] not in done]
+    if not new:
+        return 0
+    ids = [b["_id"] for b in new]
+    if not p.store.write_folded(poll_id, folded["g"], t.add_deltas(folded["s"], new), ids):
+        return 0
+    p.store.drop_batches(ids)
+    return len(new)
+
+
+def fold_poll(p: Ports, poll_id: str) -> None:
+    """Fold until the poll has no settled batch left (the close, after it cut the batches in flight, so
+    that no batch can settle any more). ServiceUnavailable if other folds keep winning."""
+    for _ in range(FOLD_ATTEMPTS):
+        if not p.store.settled_batches(poll_id):
+            return
+        fold(p, poll_id)
+    if p.store.settled_batches(poll_id):
+        raise ServiceUnavailable(
+            "the tally is being folded elsewhere: try again / 计票正在合并，请重试",
+            details={"poll_id": poll_id},
+        )
+
+
+def fold_all(p: Ports) -> int:
+    """The service's timer: one :func:`fold` of every poll that has settled batches (one scan of the
+    small ``casts_pending``). Returns how many batches were folded."""
+    polls_ = sorted({b["poll"] for b in p.store.settled_batches()})
+    return sum(fold(p, poll_id) for poll_id in polls_)
 
 
 # ===== recounts and the close =====================================================================
@@ -267,7 +341,7 @@ def _recount(p: Ports, poll: dict) -> tuple[dict, int]:
 
 def _contributions(ballots: list[dict], inc_of: Callable[[dict], dict]) -> list[dict]:
     """What each unit that is counted all at once adds to one part of the tally: the ballots of one
-    batch (``_batch``: its part's ``$inc`` is one write) together, a ballot from before group commit
+    batch (``_batch``: its sums are one write) together, a ballot from before group commit
     alone."""
     units: dict[Any, list[dict]] = {}
     for i, b in enumerate(ballots):
@@ -277,11 +351,12 @@ def _contributions(ballots: list[dict], inc_of: Callable[[dict], dict]) -> list[
 
 def repair_interrupted(p: Ports, poll: dict, live: dict, recounted: dict, pending: list[dict]) -> dict:
     """On a closed poll: bring into the live tally the casts a crash cut between the ballot insert and the
-    tally ``$inc``. Candidates are the ballots of batches still marked in flight (each batch's ballots of
-    one part are one unit: their ``$inc`` is one write) and, from before group commit, ballots still
-    marked ``pending``; the tally is only changed when,
+    tally write (a rating batch's settle with its sums, a choice poll's ``$inc``). Candidates are the
+    ballots of batches still marked in flight or cut (each batch's ballots of one part are one unit:
+    their sums are one write) and, from before group commit, ballots still marked ``pending``; the tally
+    (a rating poll's: through a settled marker, :meth:`VotingStore.add_to_tally`) is only changed when,
     part by part, a subset of them accounts for the difference exactly (anything else stays an alarm: "a
-    mismatch is an alarm, not silently overwritten", issue 3). Pending ballots whose ``$inc`` had landed
+    mismatch is an alarm, not silently overwritten", issue 3). Pending ballots whose count had landed
     are just settled. Repeating it after a crash adds nothing twice (the difference is then 0). Out:
     ``{"ballots", "pending", "parts"}`` or {} when nothing could be explained (nothing is changed then)."""
     if poll["kind"] == "choice":
@@ -382,11 +457,13 @@ def counted_at_close(poll: dict) -> bool:
 
 def close(p: Ports, poll: dict) -> dict:
     """Close a poll (idempotent and resumable): stop the tally, mark the poll closed (guarded: ``open``),
-    recount repairing interrupted casts and commit ``poll_closed`` with the recount
-    (:func:`recount_and_record`), then shuffle the ballots so that their storage order no longer tells
-    the order of casting (:meth:`VotingStore.shuffle_ballots`). Called again on a closed poll, it
-    finishes what a crash or an outage cut short (the recount with its event, the shuffle) and answers
-    the same. Out: :class:`ClosedPollOut`. Conflict if the poll is neither open nor closed."""
+    cut the batches still casting (:meth:`VotingStore.cut_batches`: none can settle after this) and fold
+    every settled one (:func:`fold_poll`), recount repairing interrupted casts and commit
+    ``poll_closed`` with the recount (:func:`recount_and_record`), fold what the repair added, then
+    shuffle the ballots so that their storage order no longer tells the order of casting
+    (:meth:`VotingStore.shuffle_ballots`). Called again on a closed poll, it finishes what a crash or an
+    outage cut short (the cut, the fold, the recount with its event, the shuffle) and answers the same.
+    Out: :class:`ClosedPollOut`. Conflict if the poll is neither open nor closed."""
     if poll["status"] == "open":
         p.store.close_tally(poll["_id"])
         try:
@@ -403,8 +480,11 @@ def close(p: Ports, poll: dict) -> dict:
         raise Conflict(
             "the poll is not open / 投票未开放", details={"status": poll["status"]}, reason="voting_not_open"
         )
+    p.store.cut_batches(poll["_id"])
+    fold_poll(p, poll["_id"])
     if not counted_at_close(poll):
         recount_and_record(p, poll, at_close=True)
+        fold_poll(p, poll["_id"])  # what the repair added (a settled marker)
     p.store.shuffle_ballots(poll["_id"])
     return closed_out(p, poll_of(p, poll["_id"]))
 

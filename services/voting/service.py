@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 500
 #: Seconds between two passes of the publication follow-up (star levels still due).
 FOLLOW_UP_INTERVAL_S = 10
+#: Seconds between two folds of the rating polls' settled batches into their folded tallies.
+FOLD_INTERVAL_S = 1
 
 
 class VotingService(OutboxRelay, HealthRpc):
@@ -204,8 +206,8 @@ class VotingService(OutboxRelay, HealthRpc):
     def cast_ratings(self, items: list) -> list[dict]:
         """Group commit of rating ballots (issue 17): the gateway gathers the ballots that arrive within
         a few milliseconds (``services.gateway.ballots``) and sends them in one call; each is checked and
-        answered as :meth:`cast_rating` would, and the batch is stored with one ``insert_many`` and one
-        ``$inc`` per Worker Home (:func:`.polls.cast_many`).
+        answered as :meth:`cast_rating` would, and the batch is stored with one ``insert_many`` and its
+        sums per Worker Home in its own marker, folded later (:func:`.polls.cast_many`).
 
         In: at most :data:`BATCH_MAX` items ``{"token": the member's token, "campaign_id", "data":
         RatingIn}`` (each item is authorised by its own token, not by the caller's). Out: per item, in
@@ -289,6 +291,12 @@ class VotingService(OutboxRelay, HealthRpc):
             camp.apply_star_levels(self.ports, campaign_id, self.members_rpc)
         except Exception as exc:  # members or the database away: resume_follow_ups finishes it
             log.warning("star levels of campaign %s left to the follow-up timer: %s", campaign_id, exc)
+
+    @timer(interval=FOLD_INTERVAL_S)
+    def fold_tallies(self) -> None:
+        """Add the settled batches of every rating poll to its folded tally (:func:`.polls.fold`: exactly
+        once, whatever the number of voting instances folding at the same time)."""
+        polls.fold_all(self.ports)
 
     @timer(interval=FOLLOW_UP_INTERVAL_S)
     def resume_follow_ups(self) -> None:

@@ -65,6 +65,19 @@ def merge_inc(incs: Iterable[dict[str, int]]) -> dict[str, int]:
     return dict(total)
 
 
+def add_deltas(parts: dict[str, dict[str, int]], batches: Iterable[dict]) -> dict[str, dict[str, int]]:
+    """``parts`` (``{subject: counts}``, e.g. a folded tally) plus the sums ``d`` (``{subject: $inc}``)
+    of each settled batch in ``batches``; a new dict, ``parts`` is left as it is. A subject that is not
+    in ``parts`` is added."""
+    out = {part: dict(counts) for part, counts in parts.items()}
+    for batch in batches:
+        for part, inc in batch.get("d", {}).items():
+            row = out.setdefault(part, {})
+            for key, value in inc.items():
+                row[key] = row.get(key, 0) + value
+    return out
+
+
 def rating_counts(tally: dict, subjects: Sequence[str], criteria: int) -> dict:
     """The normalised rating tally: ``{"n": int, "s": {subject: {n, op, c0…, h1…h5}}}`` (``tally`` as
     :meth:`VotingStore.get_tally` assembles it from the parts)."""

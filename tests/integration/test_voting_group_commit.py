@@ -8,8 +8,10 @@ import pytest
 import requests
 
 from services.gateway.service import GatewayService
-from services.voting.store import LIST_CHUNK, ballots_of, companion
-from tests.helpers import member, token
+from services.voting import polls
+from services.voting import tally as t
+from services.voting.store import LIST_CHUNK, VotingStore, ballots_of, companion
+from tests.helpers import member, token, wait_until
 from tests.integration.test_voting_campaigns import ROSTER, SUPERIOR, ids  # noqa: F401 (fixture data)
 from tests.integration.test_voting_campaigns import evaluation as _evaluation  # noqa: F401
 
@@ -57,7 +59,8 @@ def test_concurrent_http_ballots_share_batches_and_each_gets_its_own_answer(site
     stored = list(db("voting")["ballots_ev2018"].find({}, projection={"k": 1, "receipt": 1}))
     assert sorted(d["receipt"] for d in stored) == sorted(receipts)
     assert len({d["k"] for d in stored}) < len(stored)  # several ballots per batch (one RPC each)
-    assert db("voting").casts_pending.count_documents({"poll": "ev2018"}) == 0
+    # every batch settled (its marker holds its sums until a fold deletes it): none left casting
+    assert db("voting").casts_pending.count_documents({"poll": "ev2018", "state": {"$ne": "settled"}}) == 0
     with site(SUPERIOR) as rpc:
         check = rpc.voting.recount("ev2018")
     assert check["matches"] is True and check["recounted"]["n"] == 25
@@ -124,3 +127,69 @@ def test_receipts_by_key_and_the_published_list_in_pages_by_receipt(site, db, mo
             check = rpc.voting.verify_receipt("ev2018", receipt)
             assert check["found"] is True and check["ballot"]["receipt"] == receipt
     assert ballots_of(db("voting"), "ev2018").count_documents({}) == len(voters)
+
+
+def test_batches_count_at_once_and_are_folded_exactly_once_in_the_background(site, db):
+    """A rating batch writes its sums once, into its own marker; the live tally counts settled markers at
+    once, the service's fold timer adds them to the folded tally and deletes them, and a fold run again
+    by hand (a second voting instance) adds nothing twice."""
+    store = VotingStore(db("voting"))
+    voters = [(f"M04{i:05d}", "u01" if i % 3 else "u02") for i in range(60)]
+    with site(SUPERIOR) as rpc:
+        for start in range(0, len(voters), 20):
+            answers = rpc.voting.cast_ratings([item(v, u) for v, u in voters[start : start + 20]])
+            assert all("ok" in a for a in answers)
+        assert store.get_tally("ev2018")["n"] == 60  # at once, folded or not
+        wait_until(lambda: not store.settled_batches("ev2018"), timeout=30)  # the timer folded them
+        folded = store.folded_tally("ev2018")
+        assert folded["g"] >= 1 and sum(c["n"] for c in folded["s"].values()) == 60
+        ports = polls.Ports(store=store, keys=None, cache=None, clock=None)
+        assert polls.fold(ports, "ev2018") == 0 and store.folded_tally("ev2018") == folded
+        check = rpc.voting.recount("ev2018")
+        assert check["matches"] is True and check["live"]["s"]["u02"]["n"] == 20
+        rpc.voting.close_campaign("ev2018")
+    record = db("voting").polls.find_one({"_id": "ev2018"})["recount"]
+    assert record["matches"] is True and record["recounted"]["n"] == 60 and "repaired" not in record
+    assert db("voting").casts_pending.count_documents({"poll": "ev2018"}) == 0
+
+
+def test_a_poll_opened_before_the_fold_gets_its_folded_tally_from_its_tally_parts(db):
+    """Polls opened before the fold kept one counter document per home in ``tally_<poll>``: the first
+    read makes their folded tally from those (once), and batches settled since count on top."""
+    voting = db("voting")
+    voting.tallies.insert_one({"_id": "old1", "open": True, "parts": True})
+    voting.tally_old1.insert_many(
+        [{"_id": "u01", "open": True, "n": 2, "c0": 9}, {"_id": "u02", "open": True, "n": 1, "c0": 5}]
+    )
+    store = VotingStore(voting)
+    store.add_to_tally("old1", {"u02": {"n": 1, "c0": 4}})  # a batch settled after the upgrade
+    tally = store.get_tally("old1")
+    assert tally["n"] == 4 and tally["s"] == {"u01": {"n": 2, "c0": 9}, "u02": {"n": 2, "c0": 9}}
+    assert store.folded_tally("old1")["g"] == 0 and voting.tally_folded.count_documents({"_id": "old1"}) == 1
+    ports = polls.Ports(store=store, keys=None, cache=None, clock=None)
+    assert polls.fold(ports, "old1") == 1 and store.get_tally("old1")["s"] == tally["s"]
+    assert store.folded_tally("old1")["g"] == 1 and not store.settled_batches("old1")
+
+
+def test_the_live_tally_read_while_a_fold_commits_counts_each_batch_once(db):
+    """A fold that commits between the live read's folded tally and its markers deletes markers the read
+    then misses: the read sees the generation moved and reads again (VotingStore.get_tally)."""
+    store, other = VotingStore(db("voting")), VotingStore(db("voting"))
+    head, parts = t.rating_zero(["u01", "u02"], 1)
+    store.create_poll({"_id": "fold1", "kind": "rating", "status": "open"}, head, parts)
+    for home in ("u01", "u02", "u02"):
+        store.add_to_tally("fold1", {home: t.rating_inc([4], False)})  # three settled batches
+    ports = polls.Ports(store=other, keys=None, cache=None, clock=None)
+    reads = []
+    settled = store.settled_batches
+
+    def a_fold_commits_first(poll_id=None):
+        if not reads:
+            assert polls.fold(ports, "fold1") == 3  # folded, and the markers deleted
+        reads.append(poll_id)
+        return settled(poll_id)
+
+    store.settled_batches = a_fold_commits_first
+    tally = store.get_tally("fold1")
+    assert len(reads) == 2  # the first read was taken again
+    assert tally["n"] == 3 and tally["s"]["u02"]["n"] == 2 and tally["s"]["u01"]["c0"] == 4

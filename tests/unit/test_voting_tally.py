@@ -48,6 +48,10 @@ def test_rating_tally_and_recount_agree():
         "h4": 1,
         "h5": 1,
     }
+    batches = [{"d": {b["subject"]: t.rating_inc(b["stars"], b["opinion"] is not None)}} for b in ballots]
+    zero = t.rating_zero(["u01", "u02"], 3)[1]
+    folded = t.add_deltas(zero, batches[:1])  # one batch folded, two settled (as VotingStore.get_tally)
+    assert zero["u01"]["n"] == 0 and t.add_deltas(folded, batches[1:]) == parts
     merged = t.merge_inc(t.rating_inc(b["stars"], False) for b in ballots if b["subject"] == "u01")
     assert merged == {"n": 2, "c0": 6, "c1": 5, "c2": 5, "h1": 2, "h2": 1, "h3": 1, "h4": 1, "h5": 1}
 
@@ -97,7 +101,8 @@ def service_with(campaign=CAMPAIGN):
     svc.keys.ballot_id.side_effect = lambda p, m: t.ballot_id(KEY, p, m)
     svc.keys.receipt.side_effect = lambda b: t.receipt_code(KEY, b)
     svc.store.insert_ballots.side_effect = lambda poll_id, docs: [True] * len(docs)
-    svc.store.count_ballots.return_value = True
+    svc.store.begin_batch.return_value = "batch1"
+    svc.store.settle_batch.return_value = True
     return svc
 
 
@@ -109,7 +114,8 @@ def test_cast_rating_writes_one_secret_ballot_then_counts_it():
     assert poll_id == "ev1" and doc["_id"] == t.ballot_id(KEY, "ev1", "M0100002")
     assert doc["stars"] == [5, 4] and doc["opinion"] == "很好" and "M0100002" not in str(doc)
     assert out["receipt"] == doc["receipt"]
-    svc.store.count_ballots.assert_called_once_with("ev1", "u01", t.rating_inc([5, 4], True), [doc["_id"]])
+    svc.store.settle_batch.assert_called_once_with("batch1", {"u01": t.rating_inc([5, 4], True)})
+    svc.store.count_ballots.assert_not_called()  # a rating poll's batch is settled, never $inc-ed
 
 
 def test_cast_rating_refusals_never_write():
@@ -123,7 +129,7 @@ def test_cast_rating_refusals_never_write():
     svc.store.insert_ballots.side_effect = lambda poll_id, docs: [False] * len(docs)  # voted before
     with pytest.raises(Conflict, match="您已投票"):
         svc.cast_rating("ev1", {"stars": {"c1": 5, "c2": 4}})
-    svc.store.count_ballots.assert_not_called()
+    svc.store.settle_batch.assert_not_called()
     closed = service_with({**CAMPAIGN, "status": "closed"})
     closed.identity.actor = member("M0100002", "u01")
     with pytest.raises(Conflict):

@@ -8,7 +8,7 @@ from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceUnavail
 from services.voting import campaigns as camp
 from services.voting import polls
 from tests.helpers import SYSTEM, member, union_admin
-from tests.unit.voting_fakes import Clock, FakeMembers, FakeVotingStore, ports
+from tests.unit.voting_fakes import Clock, Crash, FakeMembers, FakeVotingStore, ports
 
 D1, D2, D3 = member("D1", "u01"), member("D2", "u01"), member("D3", "u01")
 SUPERIOR = member("S1", "area", ("superior_admin", "area"))
@@ -262,35 +262,177 @@ def test_a_batch_answers_each_cast_and_counts_each_home_once():
     assert kept["home"] == "u01" and out[3]["home"] == "u02" and kept["receipt"] != out[3]["receipt"]
     tally = p.store.get_tally("ev1")
     assert tally["n"] == 3 and tally["s"]["u01"]["n"] == 2 and tally["s"]["u02"]["c0"] == 3
-    assert p.store.casts_pending == {}
+    # the batch wrote its sums once, into its own marker (no write per home); the fold takes them
+    [marker] = [m for m in p.store.casts_pending.values() if len(m.get("d", [])) == 2]
+    assert sorted(marker["d"]) == ["u01", "u02"] and "count_ballots" not in p.store.steps
+    assert (
+        marker["state"] == "settled" and polls.fold_all(p) == 2
+    )  # M0's batch and this one and p.store.casts_pending == {} and p.store.get_tally("ev1") == tally
+    assert p.store.folded["ev1"]["g"] == 1 and p.store.folded["ev1"]["s"]["u01"]["n"] == 2
     closed = camp.close_campaign(p, SUPERIOR, "ev1")
     assert closed["recount_matches"] is True
 
 
-def test_a_batch_cut_after_one_home_was_counted_is_repaired_exactly_at_the_close():
+def open_with_ballots(p, n=4):
+    """An open campaign with ``n`` ballots cast in batches of two (some settled, the first folded)."""
+    _, members = campaign(p)
+    camp.open_campaign(p, SUPERIOR, "ev1", members)
+    for start in range(0, n, 2):
+        camp.cast_ratings(
+            p,
+            [
+                (member(f"A{i}", "u01" if i % 2 else "u02"), "ev1", rating_data())
+                for i in range(start, start + 2)
+            ],
+        )
+        if start == 0:
+            polls.fold_all(p)
+
+
+def recount_of(p, poll_id="ev1"):
+    poll = p.store.docs["polls"][poll_id]
+    return polls._recount(p, poll)[0]
+
+
+CASTS = [
+    (member(f"M{i}", "u01" if i % 2 else "u02"), "ev1", rating_data((i % 5 + 1,) * 5)) for i in range(1, 7)
+]
+
+
+@pytest.mark.parametrize("crash_at", range(5))
+def test_a_batch_crashed_at_any_write_loses_nothing_answered_and_the_close_reconciles_exactly(crash_at):
+    """Writes of a rating batch: marker, receipts, ballots, the marker settled (then nothing more). A
+    crash before the settle leaves ballots nobody was answered for: the close cuts their marker and
+    repairs the tally from them exactly; after it, the batch counts in the live tally at once."""
+    p = ports()
+    open_with_ballots(p)
+    p.store.writes_left = crash_at
+    try:
+        camp.cast_ratings(p, CASTS)
+        crashed = False
+    except Crash:
+        crashed = True
+    p.store.writes_left = None
+    assert crashed == (crash_at < 4)
+    stored = len(p.store.ballots["ev1"])
+    live = polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1"))
+    assert live["n"] == (10 if crash_at >= 4 else 4) and stored == (4 if crash_at < 3 else 10)
+    closed = camp.close_campaign(p, SUPERIOR, "ev1")
+    record = p.store.docs["polls"]["ev1"]["recount"]
+    assert closed["recount_matches"] is True and record["recounted"]["n"] == stored
+    assert record.get("repaired", {}).get("ballots", 0) == (6 if crash_at == 3 else 0)
+    assert polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1")) == record["recounted"]
+    assert p.store.casts_pending == {} and "recount_mismatched" not in p.store.event_types()
+
+
+def fold_steps(p):
+    """The writes a full fold of ``ev1`` makes now (counted on a copy of the store)."""
+    import copy
+
+    twin = copy.deepcopy(p.store)
+    polls.fold_poll(ports(twin), "ev1")
+    return len(twin.steps) - len(p.store.steps)
+
+
+def test_a_fold_crashed_at_any_write_counts_every_batch_exactly_once():
+    p = ports()
+    open_with_ballots(p, 8)
+    before = p.store.get_tally("ev1")
+    steps = fold_steps(p)
+    assert steps == 2  # the folded tally's guarded write, the markers' delete
+    for crash_at in range(steps):
+        q = ports(__import__("copy").deepcopy(p.store))
+        q.store.writes_left = crash_at
+        with pytest.raises(Crash):
+            polls.fold(q, "ev1")
+        q.store.writes_left = None
+        assert q.store.get_tally("ev1") == before  # the live tally is the same at every point
+        assert polls.fold_all(q) == (3 if crash_at == 0 else 0) and q.store.settled_batches() == []
+        assert q.store.get_tally("ev1") == before
+        assert polls.counts_of(q.store.docs["polls"]["ev1"], before) == recount_of(q)
+        assert camp.close_campaign(q, SUPERIOR, "ev1")["recount_matches"] is True
+
+
+def test_two_folds_at_once_count_each_batch_once():
+    p = ports()
+    open_with_ballots(p, 8)
+    before = p.store.get_tally("ev1")
+    settled = p.store.settled_batches
+
+    def another_fold_meanwhile(poll_id=None):
+        found = settled(poll_id)
+        if poll_id == "ev1" and not getattr(another_fold_meanwhile, "ran", False):
+            another_fold_meanwhile.ran = True
+            polls.fold(ports(p.store), "ev1")  # commits and deletes the markers this fold has just read
+        return found
+
+    p.store.settled_batches = another_fold_meanwhile
+    assert polls.fold(p, "ev1") == 0  # its guarded write finds another generation: nothing written
+    p.store.settled_batches = settled
+    assert p.store.folded["ev1"]["g"] == 2 and p.store.settled_batches() == []
+    assert p.store.get_tally("ev1") == before
+    # a fold that read the markers BEFORE another committed and deleted them would count them twice
+    # (hence the folded tally first): here the second fold only finds the first one's finished work
+    assert polls.fold(p, "ev1") == 0 and p.store.get_tally("ev1") == before
+
+
+@pytest.mark.parametrize("crash_at", range(13))  # 12 writes: every one, then none
+def test_a_close_crashed_at_any_write_finishes_with_the_recount_equal_to_the_live_tally(crash_at):
+    """The close: the tally stopped, the poll closed, the batches in flight cut, every settled batch
+    folded, the recount (repairing a cut batch), the shuffle. A batch cut in flight is repaired."""
+    p = ports()
+    open_with_ballots(p, 6)
+    p.store.writes_left = 3  # a batch whose process dies after its ballots are stored
+    with pytest.raises(Crash):
+        camp.cast_ratings(p, CASTS[:2])
+    p.store.writes_left = crash_at
+    try:
+        camp.close_campaign(p, SUPERIOR, "ev1")
+    except (Crash, ServiceUnavailable):
+        pass
+    p.store.writes_left = None
+    closed = camp.close_campaign(p, SUPERIOR, "ev1")
+    record = p.store.docs["polls"]["ev1"]["recount"]
+    assert closed["recount_matches"] is True and record["recounted"]["n"] == 8
+    assert polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1")) == record["recounted"]
+    assert p.store.casts_pending == {} and p.store.event_types().count("poll_closed") == 1
+    assert "recount_mismatched" not in p.store.event_types()
+
+
+def test_a_batch_the_close_cut_is_taken_back_and_answered_voting_has_ended():
+    p = ports()
+    open_with_ballots(p, 2)
+    insert = p.store.insert_ballots
+
+    def close_meanwhile(poll_id, ballots):  # the close stops the tally and cuts while ballots go in
+        done = insert(poll_id, ballots)
+        p.store.close_tally("ev1")
+        assert p.store.cut_batches("ev1") == 1
+        return done
+
+    p.store.insert_ballots = close_meanwhile
+    out = camp.cast_ratings(p, CASTS[:2])
+    p.store.insert_ballots = insert
+    assert [o.details["reason"] if isinstance(o, Conflict) else o for o in out] == ["voting_ended"] * 2
+    assert len(p.store.ballots["ev1"]) == 2 and p.store.get_tally("ev1")["n"] == 2  # taken back
+    assert camp.close_campaign(p, SUPERIOR, "ev1")["recount_matches"] is True
+    assert p.store.get_tally("ev1")["n"] == 2 and p.store.casts_pending == {}
+    # a cast that read the campaign as open before the close (a cached copy) begins after it
+    late = polls.cast_many(p, "ev1", [("L1", {"subject": "u01", "stars": [5] * 5}, {"n": 1}, "u01")])
+    assert late[0].details["reason"] == "voting_ended" and len(p.store.ballots["ev1"]) == 2
+    assert p.store.casts_pending == {}
+
+
+def test_bulk_loading_writes_its_sums_once_and_the_fold_takes_them():
     p = ports()
     _, members = campaign(p)
     camp.open_campaign(p, SUPERIOR, "ev1", members)
-    casts = [(member(f"M{i}", "u01" if i % 2 else "u02"), "ev1", rating_data()) for i in range(1, 7)]
-    calls = []
-    count = p.store.count_ballots
-
-    def dies_at_the_second_home(*args):
-        calls.append(args)
-        if len(calls) == 2:
-            raise ServiceUnavailable("the process dies")
-        return count(*args)
-
-    p.store.count_ballots = dies_at_the_second_home
-    with pytest.raises(ServiceUnavailable):
-        camp.cast_ratings(p, casts)
-    p.store.count_ballots = count
-    assert p.store.get_tally("ev1")["n"] == 3 and len(p.store.casts_pending) == 1  # one home counted
-    camp.close_campaign(p, SUPERIOR, "ev1")
-    record = p.store.docs["polls"]["ev1"]["recount"]
-    assert record["matches"] is True and record["repaired"]["ballots"] == 3
-    assert p.store.get_tally("ev1")["n"] == 6 and p.store.casts_pending == {}
-    assert "recount_mismatched" not in p.store.event_types()
+    rows = [{"member_id": f"B{i}", "home": "u01" if i % 3 else "u02", "stars": [4] * 5} for i in range(30)]
+    camp.load_ratings(p, SYSTEM, "ev1", rows)
+    assert p.store.steps.count("add_to_tally") == 1 and p.store.get_tally("ev1")["n"] == 30
+    polls.fold_all(p)
+    assert p.store.casts_pending == {} and p.store.folded["ev1"]["s"]["u02"]["n"] == 10
+    assert polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1")) == recount_of(p)
 
 
 def test_scores_by_whom_and_never_after_publication():

@@ -20,12 +20,19 @@ from tests.unit.fake_store import FakeStore
 KEY = b"unit-test-voting-key"
 
 
+class Crash(Exception):
+    """What a simulated crash raises (the process dies before a write)."""
+
+
 class FakeVotingStore(FakeStore):
     """In memory (on the shared :class:`tests.unit.fake_store.FakeStore`): ``docs[collection][id]``,
-    ``ballots[poll]`` (insertion-ordered dicts), ``tallies[poll]`` (choice: one document; rating:
-    ``{"parts": {subject: counts}}``), ``followups``. ``events`` lists every committed event ``(type,
-    body)`` in commit order; ``casts_pending`` the batch markers; ``fail_on`` makes a method raise
-    ServiceUnavailable once (an outage)."""
+    ``ballots[poll]`` (insertion-ordered dicts), ``tallies[poll]`` (choice: one document with the
+    counts; rating: ``{"open", "parts"}``), ``folded[poll]`` (a rating poll's folded tally ``{"g", "s":
+    {subject: counts}, "f"}``), ``followups``. ``events`` lists every committed event ``(type, body)`` in
+    commit order; ``casts_pending`` the batch markers; ``fail_on`` makes a method raise
+    ServiceUnavailable once (an outage); ``writes_left`` (an int) lets that many writes of the ballot
+    path, the fold and the close happen, then raises :class:`Crash` at the next (a crash at that write);
+    ``steps`` names each of those writes in order."""
 
     service = "voting"
 
@@ -38,8 +45,19 @@ class FakeVotingStore(FakeStore):
         self.tallies: dict[str, dict] = {}
         self.followups: dict[str, dict] = {}
         self.casts_pending: dict[str, dict] = {}
+        self.folded: dict[str, dict] = {}
         self.shuffled: set[str] = set()
         self.fail_on: set[str] = set()
+        self.writes_left: int | None = None
+        self.steps: list[str] = []
+
+    def _write(self, name: str) -> None:
+        self._maybe_fail(name)
+        if self.writes_left is not None:
+            if self.writes_left <= 0:
+                raise Crash(f"crash before {name}")
+            self.writes_left -= 1
+        self.steps.append(name)
 
     def _maybe_fail(self, name: str) -> None:
         if name in self.fail_on:
@@ -48,6 +66,7 @@ class FakeVotingStore(FakeStore):
 
     def _attempt(self, op: str, collection: str) -> None:
         self._maybe_fail(op)
+        self._write(f"{op} {collection}")
 
     def event_types(self) -> list[str]:
         return [kind for kind, _ in self.events]
@@ -57,11 +76,9 @@ class FakeVotingStore(FakeStore):
         if poll["_id"] in self.docs["polls"]:
             raise DuplicateKeyError(f"poll {poll['_id']} exists")
         self.ballots.setdefault(poll["_id"], {})
-        self.tallies[poll["_id"]] = (
-            {**tally, "parts": {s: {**z, "open": True} for s, z in parts.items()}}
-            if parts is not None
-            else dict(tally)
-        )
+        self.tallies[poll["_id"]] = dict(tally)
+        if parts is not None:
+            self.folded[poll["_id"]] = {"g": 0, "s": copy.deepcopy(parts), "f": []}
         self.create("polls", poll, events=events)
 
     def get_poll(self, poll_id):
@@ -85,16 +102,36 @@ class FakeVotingStore(FakeStore):
 
     # --- ballots and tallies ---------------------------------------------------------------------
     def begin_batch(self, poll_id, ballot_ids):
-        self._maybe_fail("begin_batch")
+        self._write("begin_batch")
         batch = f"batch{len(self.casts_pending)}:{len(self.events)}:{random.random()}"
-        self.casts_pending[batch] = {"_id": batch, "poll": poll_id, "ids": list(ballot_ids)}
-        return batch
+        self.casts_pending[batch] = {
+            "_id": batch,
+            "poll": poll_id,
+            "ids": list(ballot_ids),
+            "state": "casting",
+        }
+        if self.tallies[poll_id].get("open"):
+            return batch
+        del self.casts_pending[batch]
+        return None
+
+    def settle_batch(self, batch, incs):
+        self._write("settle_batch")
+        marker = self.casts_pending.get(batch)
+        if marker is None or marker["state"] != "casting":
+            return False
+        marker.update(state="settled", d=copy.deepcopy(incs))
+        return True
+
+    def take_back(self, poll_id, ballot_ids):
+        for b in ballot_ids:
+            self.ballots[poll_id].pop(b, None)
 
     def insert_receipts(self, poll_id, receipts):
-        self._maybe_fail("insert_receipts")
+        self._write("insert_receipts")
 
     def insert_ballots(self, poll_id, ballots):
-        self._maybe_fail("insert_ballots")
+        self._write("insert_ballots")
         coll = self.ballots.setdefault(poll_id, {})
         order = list(range(len(ballots)))
         random.shuffle(order)  # as the store: storage order does not follow arrival order
@@ -106,29 +143,72 @@ class FakeVotingStore(FakeStore):
         return inserted
 
     def count_ballots(self, poll_id, part, inc, ballot_ids):
-        self._maybe_fail("count_ballots")
+        self._write("count_ballots")
+        assert part is None, "rating polls settle their batches"
         tally = self.tallies[poll_id]
-        target = tally["parts"][part] if part else tally
-        if not target.get("open"):
-            for b in ballot_ids:
-                self.ballots[poll_id].pop(b, None)
+        if not tally.get("open"):
+            self.take_back(poll_id, ballot_ids)
             return False
         for k, v in inc.items():
-            target[k] = target.get(k, 0) + v
+            tally[k] = tally.get(k, 0) + v
         return True
 
     def end_batch(self, batch):
-        self._maybe_fail("end_batch")
+        self._write("end_batch")
         self.casts_pending.pop(batch, None)
 
     def open_batches(self, poll_id):
-        return [copy.deepcopy(m) for m in self.casts_pending.values() if m["poll"] == poll_id]
+        return [
+            copy.deepcopy(m)
+            for m in self.casts_pending.values()
+            if m["poll"] == poll_id and m.get("state") != "settled"
+        ]
+
+    def cut_batches(self, poll_id):
+        cut = 0
+        for m in list(self.casts_pending.values()):
+            if m["poll"] == poll_id and m.get("state") == "casting":
+                self._write("cut_batches")
+                m["state"] = "cut"
+                cut += 1
+        return cut
+
+    def settled_batches(self, poll_id=None):
+        return [
+            copy.deepcopy(m)
+            for m in self.casts_pending.values()
+            if m.get("state") == "settled" and poll_id in (None, m["poll"])
+        ]
+
+    def folded_tally(self, poll_id):
+        self._maybe_fail("folded_tally")
+        return copy.deepcopy(self.folded[poll_id])
+
+    def write_folded(self, poll_id, generation, parts, folded):
+        self._write("write_folded")
+        if self.folded[poll_id]["g"] != generation:
+            return False
+        self.folded[poll_id] = {"g": generation + 1, "s": copy.deepcopy(parts), "f": list(folded)}
+        return True
+
+    def drop_batches(self, batches):
+        self._write("drop_batches")
+        for b in batches:
+            self.casts_pending.pop(b, None)
 
     def settle_ballots(self, poll_id, ballot_ids):
+        self._write("settle_ballots")
         for b in ballot_ids:
             self.ballots[poll_id][b].pop("pending", None)
-        for batch in [k for k, m in self.casts_pending.items() if m["poll"] == poll_id]:
+        for batch in [k for k, m in self.open_batches_items(poll_id)]:
             del self.casts_pending[batch]
+
+    def open_batches_items(self, poll_id):
+        return [
+            (k, m)
+            for k, m in self.casts_pending.items()
+            if m["poll"] == poll_id and m.get("state") != "settled"
+        ]
 
     def pending_ballots(self, poll_id):
         coll = self.ballots[poll_id]
@@ -141,10 +221,19 @@ class FakeVotingStore(FakeStore):
         return found + [copy.deepcopy(b) for b in coll.values() if b.get("pending")]
 
     def add_to_tally(self, poll_id, incs):
-        for part, inc in incs.items():
-            target = self.tallies[poll_id] if part is None else self.tallies[poll_id]["parts"][part]
-            for k, v in inc.items():
-                target[k] = target.get(k, 0) + v
+        self._write("add_to_tally")
+        for k, v in incs.get(None, {}).items():
+            self.tallies[poll_id][k] = self.tallies[poll_id].get(k, 0) + v
+        rating = {part: inc for part, inc in incs.items() if part is not None}
+        if rating:
+            marker = f"added{len(self.casts_pending)}:{random.random()}"
+            self.casts_pending[marker] = {
+                "_id": marker,
+                "poll": poll_id,
+                "ids": [],
+                "state": "settled",
+                "d": copy.deepcopy(rating),
+            }
 
     def bulk_ballots(self, poll_id, ballots, incs):
         coll = self.ballots.setdefault(poll_id, {})
@@ -155,17 +244,15 @@ class FakeVotingStore(FakeStore):
         self.add_to_tally(poll_id, incs)
 
     def close_tally(self, poll_id):
-        tally = self.tallies[poll_id]
-        for part in tally.get("parts", {}).values():
-            part["open"] = False
-        tally["open"] = False
+        self._write("close_tally")
+        self.tallies[poll_id]["open"] = False
 
     def get_tally(self, poll_id):
         tally = copy.deepcopy(self.tallies.get(poll_id, {}))
-        if "parts" in tally:
-            tally["s"] = {
-                s: {k: v for k, v in p.items() if k != "open"} for s, p in tally.pop("parts").items()
-            }
+        if tally.get("parts"):
+            folded = self.folded[poll_id]
+            unfolded = [b for b in self.settled_batches(poll_id) if b["_id"] not in folded["f"]]
+            tally["s"] = t.add_deltas(folded["s"], unfolded)
             tally["n"] = sum(p.get("n", 0) for p in tally["s"].values())
         return tally
 
@@ -201,7 +288,7 @@ class FakeVotingStore(FakeStore):
         return sorted(docs, key=lambda d: (d.get("day", ""), d["receipt"]), reverse=True)
 
     def shuffle_ballots(self, poll_id):
-        self._maybe_fail("shuffle_ballots")
+        self._write("shuffle_ballots")
         poll = self.docs["polls"][poll_id]
         if poll["status"] != "closed":
             raise ValueError(f"poll {poll_id} is not closed")
