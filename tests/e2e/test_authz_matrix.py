@@ -1232,6 +1232,8 @@ PAGE_TWINS = {
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
     "POST /proposals/<proposal_id>/review",
+    "POST /proposals/<proposal_id>/excellent",
+    "POST /proposals/sessions/<session_id>/window",  # its close action (opening ignores the box)
     "POST /congress/sessions/<session_id>/convene",
     "POST /congress/sessions/<session_id>/close",
     "POST /congress/items/<item_id>/open",
