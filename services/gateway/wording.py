@@ -85,6 +85,7 @@ REASONS: dict[str, tuple[int, str]] = {
     "login_taken": (409, N_("That login name is taken. Choose another.")),
     "department_name_taken": (409, N_("A department with that name already exists in this union. Choose another name.")),
     "file_required": (400, N_("Choose a file to upload.")),
+    "import_not_staged": (409, N_("This import is not waiting for a confirmation: it has started or ended, or its rows are still being counted. Reload its page.")),
     "wrong_password": (401, N_("The login name or password is wrong. Check them and try again.")),
     "wrong_current_password": (401, N_("The current password is wrong. Enter the password you log in with now.")),
     # voting, elections, appraisals, congress, proposals, surveys, cases (second pass)
