@@ -595,12 +595,14 @@ def settle_award_tie(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "closed":
         raise Conflict(
-            "settle a tie once the vote is closed / 投票结束后处理同票", details={"status": doc["status"]}
+            "settle a tie once the vote is closed / 投票结束后处理同票",
+            details={"status": doc["status"]},
+            reason="vote_still_open",
         )
     cat = data["category"]
     result = doc["results"][cat]
     if not result["tied"]:
-        raise Conflict("no tie in this category / 该类别没有同票", details={"category": cat})
+        raise Conflict("no tie in this category / 该类别没有同票", details={"category": cat}, reason="no_tie")
     chosen = list(dict.fromkeys(data["awarded"]))
     left = doc["places"][cat] - len(result["awarded"])
     if not set(chosen) <= set(result["tied"]) or len(chosen) != left:
@@ -658,7 +660,9 @@ def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
         )
     tied = {cat: v["tied"] for cat, v in doc["results"].items() if v["tied"]}
     if tied:
-        raise Conflict("a tie at the last place / 末位票数相等，请先决定", details={"tied": tied})
+        raise Conflict(
+            "a tie at the last place / 末位票数相等，请先决定", details={"tied": tied}, reason="tie_to_settle"
+        )
     awarded = {cat: v["awarded"] for cat, v in doc["results"].items()}
     doc = p.store.change(
         "award_rounds",

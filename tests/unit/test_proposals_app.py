@@ -184,7 +184,7 @@ def test_a_stale_read_loses_to_the_first_writer_and_writes_nothing(world):
     before = store.get(p["_id"])
     with pytest.raises(Conflict, match="changed by someone else") as lost:
         app.commit(store, stale, {"state": "rejected"})
-    assert lost.value.details == {"proposal_id": p["_id"], "expected_state": "submitted"}
+    assert lost.value.details == {"proposal_id": p["_id"], "expected_state": "submitted", "reason": "stale"}
     assert store.get(p["_id"]) == before and types(store).count("proposal_accepted") == 1
 
 
