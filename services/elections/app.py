@@ -486,6 +486,7 @@ def _check_ballot(p: Ports, doc: dict, rnd: dict, data: dict) -> None:
         raise BadInput(
             "a write-in must be an eligible person of this election / 另选他人须为本次选举的选举人",
             fields={"write_ins": [f"not eligible: {', '.join(strangers)}"]},
+            reason="write_in_not_elector",
         )
 
 

@@ -160,7 +160,9 @@ def _rating(doc: dict, data: dict) -> tuple[dict, dict]:
     if unknown:
         raise BadInput("not a subject of this appraisal / 非被评议人", fields={"marks": unknown})
     if not data["marks"]:
-        raise BadInput("rate at least one / 请至少评议一人", fields={"marks": ["empty"]})
+        raise BadInput(
+            "rate at least one / 请至少评议一人", fields={"marks": ["empty"]}, reason="rate_someone"
+        )
     marks = [data["marks"].get(m, "") for m in ids]
     inc = {"n": 1}
     for k, mark in enumerate(marks):

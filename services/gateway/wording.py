@@ -134,6 +134,11 @@ REASONS: dict[str, tuple[int, str]] = {
     "vote_still_open": (409, N_("A tie is settled once the vote has closed. Close the vote first.")),
     "no_tie": (409, N_("There is no tie in this category to settle.")),
     "tie_to_settle": (409, N_("There is a tie at the last place. Settle it before publishing.")),
+    "still_handling": (409, N_("Your earlier sending of this form is still being handled. Wait a moment, then reload the page.")),
+    "already_answered": (409, N_("This question has already been answered.")),
+    "no_union": (400, N_("You are not a member of a grassroots union, so there is nothing of a union to show here. Choose a union from the union tree.")),
+    "rate_someone": (400, N_("Rate at least one person before casting the ballot.")),
+    "write_in_not_elector": (400, N_("A person written in must be an elector of this election. Find them with the search by name or member number.")),
     "too_many_codes": (429, N_("Too many codes asked for or entered wrongly. Wait a while, then ask for a new code.")),
 }  # fmt: skip
 
