@@ -475,7 +475,7 @@ def _check_ballot(p: Ports, doc: dict, rnd: dict, data: dict) -> None:
     try:
         r.check_ballot(data, rnd["candidates"], rules_of(doc))
     except r.RuleError as exc:
-        raise BadInput(exc.message, fields={exc.field: [exc.message]}) from None
+        raise BadInput(exc.message, fields={exc.field: [exc.message]}, reason="ballot_not_valid") from None
     if rnd["kind"] == "runoff" and data["write_ins"]:
         raise BadInput(
             "a runoff is among the tied only / 重新投票仅限票数相等的候选人",

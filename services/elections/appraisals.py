@@ -520,7 +520,12 @@ def vote_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     try:
         r.check_award_ballot(data["choices"], nominees, doc["k"])
     except r.RuleError as exc:
-        raise BadInput(exc.message, fields={exc.field: [exc.message]}) from None
+        raise BadInput(
+            exc.message,
+            fields={exc.field: [exc.message]},
+            details={"k": doc["k"]},
+            reason="award_choices_not_valid",
+        ) from None
     choices = {cat: list(v) for cat, v in data["choices"].items() if v}
     receipt = _cast(p, award_id, actor.member_id, {"choices": choices}, _award_inc(doc, choices))
     return {"award_id": award_id, "receipt": receipt}

@@ -139,6 +139,8 @@ REASONS: dict[str, tuple[int, str]] = {
     "no_union": (400, N_("You are not a member of a grassroots union, so there is nothing of a union to show here. Choose a union from the union tree.")),
     "rate_someone": (400, N_("Rate at least one person before casting the ballot.")),
     "write_in_not_elector": (400, N_("A person written in must be an elector of this election. Find them with the search by name or member number.")),
+    "ballot_not_valid": (400, N_("This ballot cannot be cast as marked: mark each candidate approve, disapprove or abstain, and write in only electors who are not candidates, each once. Change the marks and cast again.")),
+    "award_choices_not_valid": (400, N_("Choose at most %(k)s nominees in each category, each of them once. Change the choices and vote again.")),
     "too_many_codes": (429, N_("Too many codes asked for or entered wrongly. Wait a while, then ask for a new code.")),
 }  # fmt: skip
 
