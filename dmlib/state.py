@@ -285,6 +285,7 @@ def in_progress() -> Conflict:
     return Conflict(
         "the same request is still being handled, try again shortly / 相同的请求正在处理，请稍后重试",
         details={"client_key": "in progress"},
+        reason="still_handling",
     )
 
 

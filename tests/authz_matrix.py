@@ -180,6 +180,7 @@ ROUTES: list[Row] = [
     ),
     Row("POST", "/api/v1/members/<member_id>/password", "401 403 403 403 403 403 200", XU, OTHER_MEMBER),
     Row("POST", "/api/v1/imports", "401 403 403 403 202 202* 202", REG),
+    Row("POST", "/api/v1/imports/<job_id>/start", "401 403 403 403 200 403 403", REG),
     Row("GET", "/api/v1/imports/<job_id>", "401 403 403 403 200 403 403", REG),
     Row("GET", "/api/v1/imports/<job_id>/errors", "401 403 403 403 200 403 403", REG),
     Row("GET", "/api/v1/imports/<job_id>/errors.csv", "401 403 403 403 200 403 403", REG),
@@ -190,6 +191,7 @@ ROUTES: list[Row] = [
     Row("GET", "/imports/new", "login 403 403 403 200 200 200", REG),
     Row("GET", "/imports/template.csv", "login 403 403 403 200 200 200", REG),
     Row("POST", "/imports", "login 403 403 403 303 303* 303", REG),
+    Row("POST", "/imports/<job_id>/start", "login 403 403 403 303 403 403", REG),
     Row("GET", "/imports/<job_id>", "login 403 403 403 200 403 403", REG),
     # ----- workers' congress ---------------------------------------------------------------------
     Row("POST", "/api/v1/congresses", "401 403 403 403 409 403 409", CG),

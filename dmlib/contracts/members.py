@@ -224,6 +224,14 @@ class ImportIn(BaseSchema):
     initial_password = fields.String(
         load_default=None, load_only=True, validate=validate.Length(min=8, max=128)
     )
+    stage = fields.Boolean(
+        load_default=False,
+        load_only=True,
+        metadata={
+            "description": "stage the job: its rows are counted and it waits for the admin's confirmation "
+            "(the import page's two steps) instead of starting at once"
+        },
+    )
 
     @validates_schema
     def _not_empty(self, data, **kwargs):
@@ -240,8 +248,13 @@ class ImportRowError(BaseSchema):
 class ImportJobOut(BaseSchema):
     id = fields.String()
     filename = fields.String()
-    status = fields.String(metadata={"description": "queued | running | done | failed"})
-    total = fields.Integer(allow_none=True)
+    status = fields.String(
+        metadata={"description": "staged (waiting for its confirmation) | queued | running | done | failed"}
+    )
+    total = fields.Integer(
+        allow_none=True,
+        metadata={"description": "the file's rows: counted while staged, else known when the job is done"},
+    )
     processed = fields.Integer()
     inserted = fields.Integer()
     failed = fields.Integer()

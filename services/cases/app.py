@@ -73,7 +73,9 @@ def check_state(action: str, case: dict) -> None:
     try:
         rules.check_state(action, case["state"])
     except rules.RuleError as exc:
-        raise Conflict(exc.message, details={"action": action, "state": case["state"]}) from None
+        raise Conflict(
+            exc.message, details={"action": action, "state": case["state"]}, reason="case_moved_on"
+        ) from None
 
 
 def employer_key(employer: dict) -> str:
@@ -136,7 +138,7 @@ def commit(store, case: dict, changes: dict, events=lambda after: [], record: Au
         set=changes,
         events=events(after),
         conflict=lambda current: Conflict(
-            CHANGED, details={"case_id": case["_id"], "state": current["state"]}
+            CHANGED, details={"case_id": case["_id"], "state": current["state"]}, reason="stale"
         ),
         audit=record,
     )
@@ -660,7 +662,11 @@ def follow_up(store, actor: Actor, clock: Clock, settings: Settings, case_id: st
                 reason="case_already_rated",
             )
         if (case.get("worker") or {}).get("member_id"):
-            raise Conflict("a member rates online / 会员须本人网上评价", details={"worker": "member"})
+            raise Conflict(
+                "a member rates online / 会员须本人网上评价",
+                details={"worker": "member"},
+                reason="member_rates_online",
+            )
         case2 = {**case, "follow_ups": [*case["follow_ups"], visit]}
         case2["history"] = [*case["history"], hist]
         doc = _rate(store, actor, clock, settings, {**case2}, data, "follow_up", role)
@@ -968,7 +974,7 @@ def query_progress(store, clock: Clock, settings: Settings, data: dict) -> dict:
         or held["phone_hash"] != _hash(settings, "phone", data["phone"])
         or held["expires_at"] < at
     ):
-        raise NotFound(NO_PROGRESS)
+        raise NotFound(NO_PROGRESS, reason="progress_not_found")
     if held.get("attempts", 0) >= settings.max_attempts:
         raise TooManyRequests(
             "too many wrong codes; ask for a new one / 验证码错误次数过多，请重新获取",
@@ -981,9 +987,9 @@ def query_progress(store, clock: Clock, settings: Settings, data: dict) -> dict:
                 "too many wrong codes; ask for a new one / 验证码错误次数过多，请重新获取",
                 reason="too_many_codes",
             )
-        raise NotFound(NO_PROGRESS)
+        raise NotFound(NO_PROGRESS, reason="progress_not_found")
     if not store.use_code(data["case_number"], code_hash):
-        raise NotFound(NO_PROGRESS)
+        raise NotFound(NO_PROGRESS, reason="progress_not_found")
     return load_case(store, data["case_number"])
 
 
@@ -1156,7 +1162,7 @@ class ReplayStore:
         if doc is None:
             raise NotFound(f"no case {doc_id} / 诉求件不存在")
         if any(doc.get(k) != v for k, v in (expect or {}).items()):
-            raise (conflict or (lambda current: Conflict(CHANGED)))(doc)
+            raise (conflict or (lambda current: Conflict(CHANGED, reason="stale")))(doc)
         doc.update(set or {})
         for k, n in {"_v": 1, **(inc or {})}.items():
             doc[k] = (doc.get(k) or 0) + n

@@ -700,6 +700,7 @@ def convene_session(store, actor: Actor, clock: Clock, session_id: str) -> dict:
         return Conflict(
             "the session is not planned (already convened or closed) / 会议已开幕或已闭幕",
             details={"state": current["state"]},
+            reason="session_not_planned",
         )
 
     if session["state"] != "planned":
@@ -742,13 +743,18 @@ def close_session(store, actor: Actor, clock: Clock, session_id: str) -> dict:
 
     def refused(current: dict) -> Conflict:
         if current["state"] == "closed":
-            return Conflict("the session is already closed / 会议已闭幕", details={"state": "closed"})
+            return Conflict(
+                "the session is already closed / 会议已闭幕",
+                details={"state": "closed"},
+                reason="session_closed",
+            )
         if active_item(store, current):
             return Conflict(
                 "close the open vote first / 请先结束正在进行的表决",
                 details={"open_item": current["open_item"]},
+                reason="another_vote_open",
             )
-        return Conflict("the session changed meanwhile, try again / 会议状态已变化，请重试")
+        return Conflict("the session changed meanwhile, try again / 会议状态已变化，请重试", reason="stale")
 
     if state == "closed" or active_item(store, session):
         raise refused(session)
@@ -797,11 +803,16 @@ def open_vote(store, actor: Actor, clock: Clock, peers: Peers, item_id: str) -> 
     session = load_session(store, sid)
     policy.require_admin(actor, session)
     if item["kind"] == "report":
-        raise Conflict("reports are heard, not voted on / 报告事项不表决", details={"kind": "report"})
+        raise Conflict(
+            "reports are heard, not voted on / 报告事项不表决",
+            details={"kind": "report"},
+            reason="report_not_voted",
+        )
     if item["kind"] == "election" and not item.get("election_id"):
         raise Conflict(
             "set up or link the election of this item first / 请先为本项选举设立或关联选举",
             details={"election_id": None},
+            reason="election_not_linked",
         )
     if session["state"] != "convened":
         raise Conflict(
@@ -932,7 +943,9 @@ def _open_election(store, actor: Actor, clock: Clock, peers: Peers, item: dict, 
             )
         ],
         conflict=lambda current: Conflict(
-            "this item has been voted on / 该事项已表决", details={"state": current["state"]}
+            "this item has been voted on / 该事项已表决",
+            details={"state": current["state"]},
+            reason="already_decided",
         ),
     )
 
@@ -949,12 +962,20 @@ def link_election(store, actor: Actor, peers: Peers, item_id: str, data: dict) -
     policy.require_admin(actor, session)
     if item["kind"] != "election":
         raise Conflict(
-            "only an election item runs an election / 仅选举事项可关联选举", details={"kind": item["kind"]}
+            "only an election item runs an election / 仅选举事项可关联选举",
+            details={"kind": item["kind"]},
+            reason="not_an_election_item",
         )
     if session["state"] == "closed":
-        raise Conflict("the session is closed / 会议已闭幕", details={"state": "closed"})
+        raise Conflict(
+            "the session is closed / 会议已闭幕", details={"state": "closed"}, reason="session_closed"
+        )
     if item["state"] != "pending":
-        raise Conflict("this item has been voted on / 该事项已表决", details={"state": item["state"]})
+        raise Conflict(
+            "this item has been voted on / 该事项已表决",
+            details={"state": item["state"]},
+            reason="already_decided",
+        )
     eid = data["election_id"]
     election = peers.election(eid)
     if (
@@ -969,7 +990,9 @@ def link_election(store, actor: Actor, peers: Peers, item_id: str, data: dict) -
         )
     if election.get("status") != "nominating":
         raise Conflict(
-            "the election has left nomination / 该选举已结束提名", details={"status": election.get("status")}
+            "the election has left nomination / 该选举已结束提名",
+            details={"status": election.get("status")},
+            reason="nominations_closed",
         )
     return store.change(
         "items",
@@ -978,7 +1001,9 @@ def link_election(store, actor: Actor, peers: Peers, item_id: str, data: dict) -
         set={"election_id": eid},
         audit=_audit(actor, "election_linked", "item", item_id, session, fields=("election_id",)),
         conflict=lambda current: Conflict(
-            "the item changed meanwhile, try again / 议程已变化，请重试", details={"state": current["state"]}
+            "the item changed meanwhile, try again / 议程已变化，请重试",
+            details={"state": current["state"]},
+            reason="stale",
         ),
     )
 
@@ -1020,6 +1045,7 @@ def record_election(
             "the election's results are not published yet: close its rounds and publish them "
             "/ 选举结果尚未公布：请先结束投票并公布结果",
             details={"status": election.get("status")},
+            reason="not_published",
         )
     try:
         decided = store.change(
@@ -1093,6 +1119,7 @@ def cast_vote(store, actor: Actor, peers: Peers, item_id: str, data: dict) -> di
         raise Conflict(
             "an election is voted on its ballot page / 选举请在选票页投票",
             details={"election_id": item.get("election_id")},
+            reason="vote_on_ballot_page",
         )
     if item["state"] != "voting" or not item.get("poll_id"):
         raise Conflict(

@@ -144,6 +144,7 @@ class CongressStore(ProjectorLinks, Store):
             raise Conflict(
                 "another session was planned at the same moment, try again / 其他会议正在筹备，请重试",
                 details={"session_id": doc["_id"]},
+                reason="stale",
             ) from None
         return doc, items
 
@@ -190,6 +191,7 @@ class CongressStore(ProjectorLinks, Store):
             raise Conflict(
                 "another item was added at the same moment, try again / 其他议程正在添加，请重试",
                 details={"item_id": doc["_id"]},
+                reason="stale",
             ) from None
 
     def items_of(self, session_id: str) -> list[dict]:

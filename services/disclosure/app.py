@@ -324,6 +324,7 @@ def correct_item(store, actor: Actor, clock: Clock, settings: Settings, item_id:
             conflict=lambda now: Conflict(
                 "the item changed meanwhile; reload it / 该事项已被他人修改，请刷新后重试",
                 details={"status": now.get("status"), "revision": now.get("revision")},
+                reason="stale",
             ),
             audit=_audit(
                 actor,
@@ -360,7 +361,7 @@ def withdraw_item(store, actor: Actor, clock: Clock, item_id: str, data: dict):
             event("disclosure_withdrawn", item_id=item_id, union_id=item["union_id"], reason=data["reason"])
         ],
         conflict=lambda now: Conflict(
-            "already withdrawn / 该事项已撤回", details={"status": now.get("status")}
+            "already withdrawn / 该事项已撤回", details={"status": now.get("status")}, reason="item_withdrawn"
         ),
         audit=_audit(
             actor,
@@ -668,7 +669,9 @@ def answer_question(
             )
         ],
         conflict=lambda now: Conflict(
-            "already answered / 该问题已答复", details={"status": now.get("status")}
+            "already answered / 该问题已答复",
+            details={"status": now.get("status")},
+            reason="already_answered",
         ),
         audit=_audit(
             actor,

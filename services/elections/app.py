@@ -335,11 +335,13 @@ def _electors(p: Ports, doc: dict) -> list[str]:
                     "present_count": session["present_count"],
                     "required": session["required"],
                 },
+                reason="session_quorum_needed",
             )
         if session.get("open_election") != doc["_id"]:
             raise Conflict(
                 "open this election from its agenda item of the session / 请在会议议程中开始本项选举",
                 details={"session_id": doc["session_id"], "open_election": session.get("open_election")},
+                reason="open_from_agenda",
             )
         return sorted(set(session["member_ids"]))
     if doc["electorate"] == "term":
@@ -408,11 +410,15 @@ def open_voting(p: Ports, actor: Actor, election_id: str, data: dict) -> dict:
         r.check_slate(doc["seats"], len(doc["candidates"]), rules_of(doc))
     except r.RuleError as exc:
         raise Conflict(
-            exc.message, details={"field": exc.field, "candidates": len(doc["candidates"])}
+            exc.message,
+            details={"field": exc.field, "candidates": len(doc["candidates"]), "seats": doc["seats"]},
+            reason="slate_does_not_fit",
         ) from None
     electors = _electors(p, doc)
     if not electors:
-        raise Conflict("no electors / 没有选举人", details={"electorate": doc["electorate"]})
+        raise Conflict(
+            "no electors / 没有选举人", details={"electorate": doc["electorate"]}, reason="no_electors"
+        )
     p.store.add_electors(election_id, electors)
     rnd = _open_round(
         p, doc, 1, "first", [c["member_id"] for c in doc["candidates"]], doc["seats"], data.get("closes_at")
@@ -469,7 +475,7 @@ def _check_ballot(p: Ports, doc: dict, rnd: dict, data: dict) -> None:
     try:
         r.check_ballot(data, rnd["candidates"], rules_of(doc))
     except r.RuleError as exc:
-        raise BadInput(exc.message, fields={exc.field: [exc.message]}) from None
+        raise BadInput(exc.message, fields={exc.field: [exc.message]}, reason="ballot_not_valid") from None
     if rnd["kind"] == "runoff" and data["write_ins"]:
         raise BadInput(
             "a runoff is among the tied only / 重新投票仅限票数相等的候选人",
@@ -480,6 +486,7 @@ def _check_ballot(p: Ports, doc: dict, rnd: dict, data: dict) -> None:
         raise BadInput(
             "a write-in must be an eligible person of this election / 另选他人须为本次选举的选举人",
             fields={"write_ins": [f"not eligible: {', '.join(strangers)}"]},
+            reason="write_in_not_elector",
         )
 
 
@@ -717,7 +724,11 @@ def publish(p: Ports, actor: Actor, election_id: str) -> dict:
         rid for rid in doc["rounds"] if (round_of(p, rid).get("recount") or {}).get("matches") is not True
     ]
     if alarms:
-        raise Conflict("a recount differs from the live tally / 复核计票不一致", details={"rounds": alarms})
+        raise Conflict(
+            "a recount differs from the live tally / 复核计票不一致",
+            details={"rounds": alarms},
+            reason="recount_differs",
+        )
     doc = p.store.change(
         "elections",
         election_id,

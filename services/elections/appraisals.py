@@ -160,7 +160,9 @@ def _rating(doc: dict, data: dict) -> tuple[dict, dict]:
     if unknown:
         raise BadInput("not a subject of this appraisal / 非被评议人", fields={"marks": unknown})
     if not data["marks"]:
-        raise BadInput("rate at least one / 请至少评议一人", fields={"marks": ["empty"]})
+        raise BadInput(
+            "rate at least one / 请至少评议一人", fields={"marks": ["empty"]}, reason="rate_someone"
+        )
     marks = [data["marks"].get(m, "") for m in ids]
     inc = {"n": 1}
     for k, mark in enumerate(marks):
@@ -518,7 +520,12 @@ def vote_award(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     try:
         r.check_award_ballot(data["choices"], nominees, doc["k"])
     except r.RuleError as exc:
-        raise BadInput(exc.message, fields={exc.field: [exc.message]}) from None
+        raise BadInput(
+            exc.message,
+            fields={exc.field: [exc.message]},
+            details={"k": doc["k"]},
+            reason="award_choices_not_valid",
+        ) from None
     choices = {cat: list(v) for cat, v in data["choices"].items() if v}
     receipt = _cast(p, award_id, actor.member_id, {"choices": choices}, _award_inc(doc, choices))
     return {"award_id": award_id, "receipt": receipt}
@@ -595,12 +602,14 @@ def settle_award_tie(p: Ports, actor: Actor, award_id: str, data: dict) -> dict:
     policy.require_manager(actor, doc["union_path"])
     if doc["status"] != "closed":
         raise Conflict(
-            "settle a tie once the vote is closed / 投票结束后处理同票", details={"status": doc["status"]}
+            "settle a tie once the vote is closed / 投票结束后处理同票",
+            details={"status": doc["status"]},
+            reason="vote_still_open",
         )
     cat = data["category"]
     result = doc["results"][cat]
     if not result["tied"]:
-        raise Conflict("no tie in this category / 该类别没有同票", details={"category": cat})
+        raise Conflict("no tie in this category / 该类别没有同票", details={"category": cat}, reason="no_tie")
     chosen = list(dict.fromkeys(data["awarded"]))
     left = doc["places"][cat] - len(result["awarded"])
     if not set(chosen) <= set(result["tied"]) or len(chosen) != left:
@@ -658,7 +667,9 @@ def publish_awards(p: Ports, actor: Actor, award_id: str) -> dict:
         )
     tied = {cat: v["tied"] for cat, v in doc["results"].items() if v["tied"]}
     if tied:
-        raise Conflict("a tie at the last place / 末位票数相等，请先决定", details={"tied": tied})
+        raise Conflict(
+            "a tie at the last place / 末位票数相等，请先决定", details={"tied": tied}, reason="tie_to_settle"
+        )
     awarded = {cat: v["awarded"] for cat, v in doc["results"].items()}
     doc = p.store.change(
         "award_rounds",

@@ -394,7 +394,7 @@ class CongressRoutes(Router):
         actor = self.identity.actor
         union = request.args.get("union") or actor.union_id or next(iter(sorted(actor.admin_unions)), "")
         if not union:
-            raise BadInput("no union / 未指定工会")
+            raise BadInput("no union / 未指定工会", reason="no_union")
         return self.web.redirect(f"/congress/{congress_id_of(union)}")
 
     @page("GET", "/congress/<congress_id>")

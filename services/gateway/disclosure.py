@@ -264,7 +264,7 @@ class DisclosureRoutes(Router):
     def disclosure_board_page(self, request):
         actor = self.identity.actor
         if not actor.union_id:
-            raise BadInput("you are not a member of a union / 您不是工会会员")
+            raise BadInput("you are not a member of a union / 您不是工会会员", reason="no_union")
         return self._board(request, actor.union_id)
 
     @page("GET", "/unions/<union_id>/disclosures")

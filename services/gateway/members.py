@@ -12,7 +12,7 @@ from dmlib.exports import csv_text
 
 from .http import ApiEndpoint, api, page
 from .openapi import request_body
-from .pages import check_upload, download
+from .pages import check_upload, download, require_confirmed
 from .routing import Router
 
 #: The member file's columns, in the template's order (the members service's importer reads these and
@@ -158,6 +158,13 @@ class MembersRoutes(Router):
         national_id, gender (Chinese headers accepted: 会员编号, 姓名, 工会编号, 部门, 手机, 邮箱, 身份证号, 性别)."""
         return self.members_rpc.start_import(self._import_body(request))
 
+    @api("POST", "/api/v1/imports/<job_id>/start", response=c.ImportJobOut, tags=["members"])
+    def api_confirm_import(self, request, job_id):
+        """Start a staged import (``"stage": true`` in the start request) once its rows are counted
+        (``total`` set): the job goes from ``staged`` to ``queued``. The admin who staged it. Errors: 404,
+        403, 409 ``import_not_staged`` (started, ended, or not counted yet)."""
+        return self.members_rpc.confirm_import(job_id)
+
     @api("GET", "/api/v1/imports/<job_id>", response=c.ImportJobOut, tags=["members"])
     def api_get_import(self, request, job_id):
         """Progress of an import: ``processed`` of ``total`` rows, ``inserted``, ``failed``, a sample of errors."""
@@ -277,15 +284,35 @@ class MembersRoutes(Router):
 
     @page("POST", "/imports", max_body="MAX_UPLOAD_BYTES")
     def import_submit(self, request):
-        job = self.web.attempt(lambda: self.members_rpc.start_import(self._import_body(request)))
+        """The import's first step: the file is stored as a *staged* job (nothing imported) and the
+        browser goes to its page, which states the rows counted and asks for the confirmation
+        (issue 16). A refused file: the form again with the message."""
+        job = self.web.attempt(
+            lambda: self.members_rpc.start_import({**self._import_body(request), "stage": True})
+        )
         if job.refusal:
             return self.web.render(
                 "import.html", status=job.refusal.status, request=request, errors=job.refusal.errors
             )
         return self.web.redirect(f"/imports/{job.value['id']}")
 
+    @page("POST", "/imports/<job_id>/start")
+    def import_start(self, request, job_id):
+        """The import's second step: start the staged job (confirmed: every valid row is added to the
+        registry, which cannot be undone). Back to the job's page with a notice; without the box, or
+        when the job is not waiting (409 ``import_not_staged``), the refusal's message there."""
+
+        def start():
+            require_confirmed(request)  # irreversible: the confirm box of templates/_pages.html
+            return self.members_rpc.confirm_import(job_id)
+
+        target = f"/imports/{quote(job_id, safe='-_')}"
+        return self.web.act(target, start, done=self.web.gettext("Import started"))
+
     @page("GET", "/imports/<job_id>")
     def import_progress_page(self, request, job_id):
+        """An import job's page: while staged, the rows counted and the confirmation that starts it;
+        then its progress (live, app.js), its bad rows and the link to all of them as CSV."""
         job = self.members_rpc.get_import(job_id)
         labels = {name: self.web.field_label(name) for name in IMPORT_COLUMNS}
         return self.web.render("import_progress.html", request=request, job=job, field_labels=labels)

@@ -415,9 +415,17 @@ class ProposalsRoutes(Router):
 
     @page("POST", "/proposals/sessions/<session_id>/window")
     def proposals_window_submit(self, request, session_id):
+        """Open the collection window (``min_cosigners``, ``deadline_days``), or close it (``action=close``,
+        confirmed: delegates can no longer draft, co-sign or submit; re-openable). Back to the desk with
+        a notice; without the box: refused (400 ``confirm_required``), nothing changed."""
         target = self._p_desk(session_id)
         if request.form.get("action") == "close":
-            return self._p_act(target, lambda: self.proposals_rpc.close_window(session_id))
+
+            def close():
+                require_confirmed(request)  # consequential: no submission or co-signature afterwards
+                return self.proposals_rpc.close_window(session_id)
+
+            return self._p_act(target, close)
         f = request.form
         return self._p_act(
             target,
@@ -601,8 +609,15 @@ class ProposalsRoutes(Router):
 
     @page("POST", "/proposals/<proposal_id>/excellent")
     def proposals_excellent_submit(self, request, proposal_id):
+        """Mark a closed proposal excellent (优秀提案), confirmed (once, never taken back); back to the
+        desk with a notice; without the box: refused (400 ``confirm_required``), nothing changed."""
         target = self._p_back(request, self._p_desk(request.form.get("session_id", "")))
-        return self._p_act(target, lambda: self.proposals_rpc.mark_excellent(proposal_id))
+
+        def mark():
+            require_confirmed(request)  # final: marked once, listed as excellent in the register
+            return self.proposals_rpc.mark_excellent(proposal_id)
+
+        return self._p_act(target, mark)
 
     @page("GET", "/proposals/inbox/<department_id>")
     def proposals_inbox(self, request, department_id):

@@ -16,7 +16,9 @@ the job are stored, each batch of :data:`rules.BATCH_ROWS` rows is written (memb
 and resident-ID hash, the roster keyed by job and batch, credentials keyed by login) and then committed on
 the job by a write guarded by the batch number and the runner's lease; a crash or an outage at any point
 leaves the job to the next run (the resume timer, once the lease has run out), which re-checks the rows
-before its batch and writes the rest, so no row is lost or written twice.
+before its batch and writes the rest, so no row is lost or written twice. A page's import is *staged*
+first (``stage``: the file stored, its rows counted by the timer, :func:`check_staged`) and runs only once
+its admin confirms the count (:func:`confirm_import`, issue 16).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 #: A marker of a job that was never created (its start was interrupted) is dropped after this long.
 STALE_DUE = timedelta(hours=1)
+#: A staged import not confirmed within this long ends (``failed``, its file deleted).
+STAGED_TTL = timedelta(hours=24)
+STAGED_EXPIRED = "not started within 24 hours; upload the file again / 24小时内未确认导入，请重新上传文件"
 
 
 class Registry(Protocol):
@@ -693,9 +698,10 @@ def revoked_tokens(store, actor: Actor, clock: Clock) -> list[dict]:
 
 # ----- bulk import ---------------------------------------------------------------------------------
 def start_import(store, actor: Actor, clock: Clock, registry: Registry, data: dict) -> dict:
-    """Store the file and create the job (queued); :func:`run_import` does the rows. The initial
-    password is hashed here, once, and kept (as its hash) on the job until it ends. The job's creation
-    is audited (``import_started``) in the chain of the importing admin's highest union."""
+    """Store the file and create the job (queued; with ``stage``: staged, waiting for
+    :func:`confirm_import`); :func:`run_import` does the rows. The initial password is hashed here, once,
+    and kept (as its hash) on the job until it ends. The job's creation is audited (``import_started``)
+    in the chain of the importing admin's highest union."""
     policy.require_importer(actor)
     try:
         content = base64.b64decode(data["content_b64"], validate=True)
@@ -714,7 +720,7 @@ def start_import(store, actor: Actor, clock: Clock, registry: Registry, data: di
     job = {
         "_id": job_id,
         "filename": data["filename"],
-        "status": "queued",
+        "status": "staged" if data.get("stage") else "queued",
         "total": None,
         "processed": 0,
         "inserted": 0,
@@ -744,6 +750,58 @@ def start_import(store, actor: Actor, clock: Clock, registry: Registry, data: di
         else None,
     )
     return job
+
+
+def confirm_import(store, actor: Actor, job_id: str) -> dict:
+    """Start a staged import whose rows have been counted (its admin saw the count and confirmed, issue
+    16): staged → queued, run by the next timer pass. Errors: NotFound, Forbidden (not the admin who
+    staged it), Conflict ``import_not_staged`` (already started, ended, or its rows not counted yet)."""
+    job = get_import(store, actor, job_id)
+
+    def refused(current: dict) -> Conflict:
+        return Conflict(
+            "the import is not waiting for a confirmation / 该导入不在待确认状态",
+            details={"status": current["status"], "total": current.get("total")},
+            reason="import_not_staged",
+        )
+
+    if job["status"] != "staged" or job.get("total") is None:
+        raise refused(job)
+    return store.change(
+        "import_jobs",
+        job_id,
+        expect={"status": "staged", "_v": job.get("_v")},
+        set={"status": "queued"},
+        conflict=refused,
+    )
+
+
+def check_staged(store, clock: Clock, job: dict, pause=lambda: None) -> dict:
+    """The timer's work on a staged job: count its rows once (the number its confirmation states; a file
+    that cannot be read ends the job ``failed`` with the reason), and end a job not confirmed within
+    :data:`STAGED_TTL`. Each write is guarded by the job's state, so two runners count at most twice and
+    write once. Returns the job after."""
+    guard = {"status": "staged", "_v": job.get("_v")}
+    ended = {"status": "failed", "finished_at": clock(), "password_hash": None}
+    try:
+        if clock() - aware(job["created_at"]) > STAGED_TTL:
+            return store.change(
+                "import_jobs", job["_id"], expect=guard, set={**ended, "message": STAGED_EXPIRED}
+            )
+        if job.get("total") is not None:
+            return job
+        try:
+            total = 0
+            for total, _ in enumerate(
+                read_rows(job["filename"], store.import_file(job["_id"], job.get("file_parts", 1))), 1
+            ):
+                if total % rules.BATCH_ROWS == 0:
+                    pause()
+        except FileProblem as exc:
+            return store.change("import_jobs", job["_id"], expect=guard, set={**ended, "message": str(exc)})
+        return store.change("import_jobs", job["_id"], expect=guard, set={"total": total})
+    except Conflict:  # another runner (or the confirmation) was first
+        return store.get_job(job["_id"]) or job
 
 
 def _import_scope(store, actor: Actor) -> dict | None:
@@ -827,6 +885,8 @@ def resume_imports(store, clock: Clock, registry: Registry, runner: str, pause=l
                 if clock() - aware(marker["at"]) > STALE_DUE:
                     store.drop_import_due(marker["_id"])
                 continue
+            if job["status"] == "staged":
+                job = check_staged(store, clock, job, pause)
             if job["status"] in ("queued", "running"):
                 job = run_import(store, clock, registry, job["_id"], runner, pause)
             if job is not None and job["status"] in ("done", "failed"):

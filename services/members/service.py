@@ -371,7 +371,8 @@ class MembersService(OutboxRelay, HealthRpc):
     def start_import(self, data: dict) -> dict:
         """Start importing a member file (CSV or XLSX). In: :class:`ImportIn`; Out: :class:`ImportJobOut`.
 
-        The file and the job are stored; the rows are checked and written in the background in batches
+        With ``stage`` the job waits (``staged``) until :meth:`confirm_import`; meanwhile the timer
+        counts its rows (``total``). The file and the job are stored; the rows are checked and written in the background in batches
         of 1,000 by the :meth:`resume_imports` timer (within a second), resumably: a crash or an outage
         delays the import, never loses or doubles a row. Follow the progress with :meth:`get_import`.
         Admins only; each row's union must be within the admin's scope. Audited as
@@ -382,10 +383,18 @@ class MembersService(OutboxRelay, HealthRpc):
         self.relay_mine()
         return self._job_out(job)
 
+    @rpc
+    def confirm_import(self, job_id: str) -> dict:
+        """Start a staged import (``start_import`` with ``stage``) once its rows are counted: the admin
+        who staged it confirmed the count on the import page (issue 16). Out: :class:`ImportJobOut`
+        (queued). Errors: NotFound, Forbidden, Conflict ``import_not_staged``."""
+        return self._job_out(app.confirm_import(self.store, self.identity.actor, job_id))
+
     @timer(interval=1.0)
     def resume_imports(self) -> None:
         """Every second: run the unfinished import jobs whose runner's lease is free (new jobs, and jobs
-        a crash or an outage interrupted), batch after batch (:func:`.app.run_import`)."""
+        a crash or an outage interrupted), batch after batch (:func:`.app.run_import`); count the rows
+        of staged jobs and end those never confirmed (:func:`.app.check_staged`)."""
         if app.resume_imports(
             self.store, now, self.registry, self.registry.runner, pause=lambda: eventlet.sleep(0)
         ):

@@ -72,7 +72,9 @@ def check_state(action: str, state: str) -> str:
     try:
         return rules.check_state(action, state)
     except rules.RuleError as exc:
-        raise Conflict(exc.message, details={"action": action, "state": state}) from None
+        raise Conflict(
+            exc.message, details={"action": action, "state": state}, reason="proposal_moved_on"
+        ) from None
 
 
 def entry(action: str, src: str | None, dst: str, actor: Actor, role: str, at: datetime, note=None) -> dict:
@@ -148,7 +150,7 @@ def commit(
         set=changes,
         events=events(after),
         conflict=lambda current: Conflict(
-            CHANGED, details={"proposal_id": p["_id"], "expected_state": p["state"]}
+            CHANGED, details={"proposal_id": p["_id"], "expected_state": p["state"]}, reason="stale"
         ),
         audit=record,
     )
@@ -213,7 +215,9 @@ def close_window(store, actor: Actor, clock: Clock, session_id: str) -> dict:
             )
         ],
         conflict=lambda current: Conflict(
-            "the collection window is not open / 提案征集未在进行中", details={"status": current["status"]}
+            "the collection window is not open / 提案征集未在进行中",
+            details={"status": current["status"]},
+            reason="window_not_open",
         ),
         audit=audit(actor, "window_closed", "window", session_id, w, fields=("status",)),
     )
@@ -336,7 +340,9 @@ def create_proposal(store, actor: Actor, clock: Clock, peers: Peers, session_id:
         created = store.create_new(PROPOSALS, doc, events=events, audit=record)
         if created is None:  # the number was given once by the window's guarded $inc: not expected
             raise Conflict(
-                "this proposal number is taken, please retry / 提案编号冲突，请重试", details={"id": pid}
+                "this proposal number is taken, please retry / 提案编号冲突，请重试",
+                details={"id": pid},
+                reason="stale",
             )
         return created
 

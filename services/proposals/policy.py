@@ -68,6 +68,7 @@ def require_move(action: str, roles: Iterable[str]) -> None:
         raise Forbidden(
             f"only {en} may {action.replace('_', ' ')} this proposal / 仅{zh}可进行此操作",
             details={"action": action},
+            reason="not_your_step",
         )
 
 

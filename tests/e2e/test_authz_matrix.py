@@ -33,6 +33,7 @@ import requests
 
 from services.gateway.pages import NOTICE_COOKIE, notice_serializer
 from tests import authz_matrix as m
+from tests.helpers import wait_until
 
 PASSWORD = "demo1234"
 UNION = "u05"
@@ -816,6 +817,15 @@ def _import(w: World, role: str) -> Ask:
     )
 
 
+def _staged_import(w: World, role: str) -> Ask:
+    """An import the union admin staged (the import page's first step), its rows counted: the row
+    starts it (nothing to read back: only its admin may read the job)."""
+    body = _import(w, role).json
+    job = w.api("admin", "POST", "/imports", {**body, "stage": True}, 202)
+    wait_until(lambda: w.api("admin", "GET", f"/imports/{job['id']}", None, 200)["total"], timeout=30)
+    return Ask({"job_id": job["id"]}, form={})
+
+
 def _grant(w: World, role: str) -> Ask:
     mid = spare_member(w)
     return Ask(
@@ -958,6 +968,7 @@ ASK = {
     ),
     "POST /api/v1/imports": _import,
     "POST /imports": _import,
+    "POST /api/v1/imports/<job_id>/start": _staged_import,
     # congress
     "POST /api/v1/congresses": lambda w, r: Ask(
         json={"union_id": UNION}, check=f"/api/v1/congresses/{w.ids['congress']}"
@@ -1179,6 +1190,7 @@ ASK = {
 }
 #: page forms asked like their API twins
 PAGE_TWINS = {
+    "POST /imports/<job_id>/start": "POST /api/v1/imports/<job_id>/start",
     "GET /cases/<case_id>/attachments/<attachment_id>": "GET /api/v1/cases/<case_id>/attachments/<attachment_id>",
     "POST /congress/terms/<term_id>/sessions": "POST /api/v1/congress/terms/<term_id>/sessions",
     "POST /congress/sessions/<session_id>/check-in": "POST /api/v1/congress/sessions/<session_id>/check-in",
@@ -1232,6 +1244,9 @@ PAGE_TWINS = {
 #: page forms of irreversible actions, posted with their confirmation box ticked
 CONFIRMED = {
     "POST /proposals/<proposal_id>/review",
+    "POST /proposals/<proposal_id>/excellent",
+    "POST /proposals/sessions/<session_id>/window",  # its close action (opening ignores the box)
+    "POST /imports/<job_id>/start",
     "POST /congress/sessions/<session_id>/convene",
     "POST /congress/sessions/<session_id>/close",
     "POST /congress/items/<item_id>/open",

@@ -50,6 +50,12 @@ def test_web_import_reports_bad_rows_with_progress(stack, phone, tmp_path):
     phone.set_input_files("#file", str(csv))
     phone.click("button.primary")
     phone.wait_for_url("**/imports/*")
+    # issue 16: the file is checked first; the page states the rows and asks for the confirmation
+    phone.wait_for_selector("#staged-rows", timeout=20000)  # app.js reloads once the rows are counted
+    assert "3" in phone.inner_text("#staged-rows")
+    assert "全部 3 行" in phone.inner_text("#import-staged label.confirm")
+    phone.check("#import-staged input[name=confirmed]")
+    phone.click("#import-staged button.primary")
     phone.wait_for_selector("#import-job[data-status=done]", timeout=20000)
     assert phone.inner_text("#job-inserted") == "1"
     assert phone.inner_text("#job-failed") == "2"

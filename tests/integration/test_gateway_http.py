@@ -4,12 +4,14 @@
 import base64
 import re
 
+import lxml.html
 import pytest
 import requests
 
+from services.gateway.pages import NOTICE_COOKIE, load_notice
 from services.gateway.service import GatewayService
 from services.members.service import MembersService
-from tests.helpers import SYSTEM, member, token, union_admin
+from tests.helpers import AUTH_SECRET, SYSTEM, member, token, union_admin, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -422,6 +424,39 @@ def test_import_through_http_multipart(gateway):
         f"/api/v1/imports/{job_id}", headers={"Authorization": f"Bearer {token(OTHER_ADMIN)}"}
     )
     assert other.status_code == 403
+
+
+def test_the_import_page_states_the_rows_and_imports_only_once_confirmed(gateway):
+    """Issue 16: the page's upload stages the file (nothing imported), its page states the rows counted
+    and asks for the confirmation box; without the box the start is refused and nothing runs."""
+    csv = f"member_no,name,union_id,national_id\nM0000100,张伟,u01,440524198001010013\nM0000101,李娜,u01,{NID}\n\n"
+    h = {"Authorization": f"Bearer {token(ADMIN)}"}
+    r = gateway.post("/imports", files={"file": ("m.csv", csv.encode())}, headers=h, allow_redirects=False)
+    assert r.status_code == 303, r.text[-800:]
+    page = r.headers["Location"]
+    job_id = page.rsplit("/", 1)[1]
+    job = wait_until(lambda: (j := gateway.get(f"/api/v1/imports/{job_id}", headers=h).json())["total"] and j)
+    assert (job["status"], job["total"], job["processed"]) == ("staged", 2, 0)
+    shown = gateway.get(page, headers=h).text
+    box = lxml.html.fromstring(shown).xpath("//section[@id='import-staged']//label[@class='confirm']")[0]
+    assert "导入 m.csv：逐行检查全部 2 行" in box.text_content() and "此操作不可撤销" in box.text_content()
+    assert box.xpath("input[@name='confirmed' and @required]")
+    english = gateway.get(page + "?lang=en", headers=h).text
+    assert "Importing m.csv: its 2 rows are checked" in english
+    refused = gateway.post(f"{page}/start", data={}, headers=h, allow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["Location"] == page
+    assert load_notice(AUTH_SECRET, refused.cookies.get(NOTICE_COOKIE))["kind"] == "error"
+    assert gateway.get(f"/api/v1/imports/{job_id}", headers=h).json()["status"] == "staged"
+    other = {"Authorization": f"Bearer {token(OTHER_ADMIN)}"}
+    assert gateway.post(f"{page}/start", data={"confirmed": "on"}, headers=other).status_code == 403
+    started = gateway.post(f"{page}/start", data={"confirmed": "on"}, headers=h, allow_redirects=False)
+    assert load_notice(AUTH_SECRET, started.cookies.get(NOTICE_COOKIE))["kind"] == "ok"
+    job = wait_until(
+        lambda: (j := gateway.get(f"/api/v1/imports/{job_id}", headers=h).json())["status"] == "done" and j
+    )
+    assert (job["total"], job["inserted"], job["failed"]) == (2, 1, 1)
+    again = gateway.post(f"/api/v1/imports/{job_id}/start", headers=h)
+    assert again.status_code == 409 and again.json()["details"]["reason"] == "import_not_staged"
 
 
 def test_pages_login_csrf_and_scope(gateway):

@@ -4,6 +4,7 @@ each role, the register is a real XLSX workbook."""
 
 import io
 
+import lxml.html
 import pytest
 from openpyxl import load_workbook
 
@@ -295,3 +296,46 @@ def test_the_desk_and_the_inbox_are_paged_queues_with_one_form_per_item_page(sit
     assert reply.count('method="post"') == 1 and 'name="department_id" value="u01-d1"' in reply
     page(H2, f"/proposals/{ids[0]}/reply", 403)
     page(ADMIN, f"/proposals/{ids[0]}/reply", 403)
+
+
+def test_closing_the_collection_and_marking_excellent_ask_for_a_confirmation(site):
+    """Issue 16: closing the collection (征集截止) and marking a proposal excellent (优秀提案) are
+    confirmed on the page with the effect in words; posted without the box, each is refused with the
+    message at the top of the page it comes back to and nothing changes."""
+    http, sid = site
+    base = f"/api/v1/proposals/sessions/{sid}"
+    call(http, ADMIN, "POST", f"{base}/window", {"min_cosigners": 1})
+    pid = call(http, d(1), "POST", f"{base}/proposals", {**DRAFT, "invite": ["D0002"]}).json()["id"]
+    api = f"/api/v1/proposals/{pid}"
+    call(http, d(2), "POST", f"{api}/cosign")
+    assert call(http, d(1), "POST", f"{api}/submit").json()["state"] == "submitted"
+    admin = {"Authorization": f"Bearer {token(ADMIN)}"}
+
+    def post(path, data):
+        r = http.post(path, data=data, headers=admin, allow_redirects=False)
+        assert r.status_code == 303, r.text[-800:]
+        return load_notice(AUTH_SECRET, r.cookies.get(NOTICE_COOKIE))
+
+    desk = call(http, ADMIN, "GET", f"/proposals/sessions/{sid}/desk").text
+    box = lxml.html.fromstring(desk).xpath("//section[@id='window']//label[@class='confirm']")[0]
+    assert box.xpath("input[@name='confirmed' and @required]")
+    assert "已提交的1件提案进入审查" in box.text_content() and "不可撤销" not in box.text_content()
+    notice = post(f"/proposals/sessions/{sid}/window", {"action": "close"})
+    assert notice["kind"] == "error" and "确认" in notice["text"]
+    assert call(http, ADMIN, "GET", f"{base}/window").json()["status"] == "open"
+    assert post(f"/proposals/sessions/{sid}/window", {"action": "close", "confirmed": "on"})["kind"] == "ok"
+    assert call(http, ADMIN, "GET", f"{base}/window").json()["status"] == "closed"
+
+    call(http, ADMIN, "POST", f"{api}/review", {"decision": "accept"})
+    call(http, ADMIN, "POST", f"{api}/assign", {"department_ids": ["u01-d1"]})
+    call(http, H1, "POST", f"{api}/reply", {"text": "夜宵延长至凌晨两点，下周一起执行。"})
+    assert call(http, d(1), "POST", f"{api}/rate", {"satisfaction": "satisfied"}).json()["state"] == "closed"
+    review = call(http, ADMIN, "GET", f"/proposals/{pid}/review").text
+    box = lxml.html.fromstring(review).xpath("//section[@id='excellent-form']//label[@class='confirm']")[0]
+    assert "将评为优秀提案" in box.text_content() and "此操作不可撤销" in box.text_content()
+    english = call(http, ADMIN, "GET", f"/proposals/{pid}/review?lang=en").text
+    assert "becomes an excellent proposal" in english and "This cannot be undone." in english
+    notice = post(f"/proposals/{pid}/excellent", {"session_id": sid})
+    assert notice["kind"] == "error" and call(http, ADMIN, "GET", api).json()["excellent"] is False
+    assert post(f"/proposals/{pid}/excellent", {"session_id": sid, "confirmed": "on"})["kind"] == "ok"
+    assert call(http, ADMIN, "GET", api).json()["excellent"] is True

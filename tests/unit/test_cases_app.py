@@ -341,10 +341,11 @@ def test_progress_query_with_a_one_time_code(env):
     ask = {"case_number": case["_id"], "phone": "13800138000"}
     assert app.request_query_code(store, clock, settings, sms, ask)["sent"]
     code = sms.sent[-1][1].split("验证码：")[1][:6]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as wrong:
         app.query_progress(
             store, clock, settings, {**ask, "code": "000000" if code != "000000" else "111111"}
         )
+    assert wrong.value.reason == "progress_not_found"  # the worker reads what to check (issue 16)
     doc = app.query_progress(store, clock, settings, {**ask, "code": code})
     shown = views.progress(doc, clock())
     assert shown["state"] == "dispatched" and all(h["action"] != "note" for h in shown["history"])

@@ -256,7 +256,7 @@ def test_convene_needs_two_thirds_of_all_delegates(world, present, ok):
     assert store.audits()[-1] == "congress.session_convened"
     with pytest.raises(Conflict) as twice:
         app.convene_session(store, ADMIN, clock, sid)
-    assert twice.value.details == {"state": "convened"}
+    assert twice.value.details == {"state": "convened", "reason": "session_not_planned"}
     with pytest.raises(Forbidden):
         app.convene_session(store, OTHER_ADMIN, clock, sid)
     with pytest.raises(Conflict):  # 应到 is fixed while a session is convened

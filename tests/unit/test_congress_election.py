@@ -75,7 +75,7 @@ def test_the_vote_opens_only_in_a_convened_session_with_the_election_linked(hall
     store, peers, sid, item = hall
     with pytest.raises(Conflict) as no_link:
         app.open_vote(store, ADMIN, clock, peers, item)
-    assert no_link.value.details == {"election_id": None}
+    assert no_link.value.details == {"election_id": None, "reason": "election_not_linked"}
     app.link_election(store, ADMIN, peers, item, {"election_id": "el-1"})
     with pytest.raises(Conflict) as planned:  # 1986 条例 art. 18: only in a convened session
         app.open_vote(store, ADMIN, clock, peers, item)
@@ -116,7 +116,7 @@ def test_delegates_vote_on_the_election_ballot_not_through_congress(hall):
     open_election(hall)
     with pytest.raises(Conflict) as elsewhere:
         app.cast_vote(store, d(1), peers, item, {"choice": "yes"})
-    assert elsewhere.value.details == {"election_id": "el-1"}
+    assert elsewhere.value.details == {"election_id": "el-1", "reason": "vote_on_ballot_page"}
     status = app.my_status(store, d(1), peers, sid)["open_item"]
     assert status["kind"] == "election" and status["election_id"] == "el-1" and status["has_voted"] is False
     peers.has_voted.add("el-1")
@@ -150,7 +150,7 @@ def test_the_result_is_recorded_from_elections_once_published(hall):
     open_election(hall)
     with pytest.raises(Conflict) as early:  # still voting in elections
         app.close_vote(store, ADMIN, clock, peers, item)
-    assert early.value.details == {"status": "voting"}
+    assert early.value.details == {"status": "voting", "reason": "not_published"}
     # a forged or early event records nothing: elections is asked, and says it is not published
     assert app.election_published(store, clock, peers, {"election_id": "el-1", "elected": 99}) is None
     assert store.get_item(item)["state"] == "voting"

@@ -156,7 +156,7 @@ def test_withdrawal_once_and_then_no_corrections_or_questions(world):
     assert [k for k, _ in world.events()] == ["disclosure_withdrawn"]
     with pytest.raises(Conflict) as info:
         app.withdraw_item(world.store, ADMIN, world.clock, item["id"], {"reason": "再撤"})
-    assert info.value.details == {"status": "withdrawn"}
+    assert info.value.details == {"status": "withdrawn", "reason": "item_withdrawn"}
     with pytest.raises(Conflict):
         world.correct(item["id"])
     with pytest.raises(Conflict):
@@ -330,7 +330,7 @@ def test_questions_named_and_anonymous_answers_once_and_the_desk(world):
     assert kind == "question_answered" and body["asker_id"] is None and body["anonymous"] is True
     with pytest.raises(Conflict) as info:
         world.answer(anon["id"], text="再答")
-    assert info.value.details == {"status": "answered"}
+    assert info.value.details == {"status": "answered", "reason": "already_answered"}
     with pytest.raises(Forbidden):
         world.answer(named["id"], actor=M2)
     with pytest.raises(Forbidden):

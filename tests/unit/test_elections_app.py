@@ -73,10 +73,12 @@ def test_one_ballot_per_elector_and_over_marked_ballots_are_counted_invalid(p):
     assert info.value.details["reason"] == "already_voted"
     assert vote(p, eid, "M05005", approve=["M05001", "M05002", "M05003"])["valid"] is False
     assert vote(p, eid, "M05006", approve=["M05001"], write_ins=["M05009"])["valid"] is True
-    with pytest.raises(BadInput):  # a write-in must be an elector
+    with pytest.raises(BadInput) as stranger:  # a write-in must be an elector
         vote(p, eid, "M05007", write_ins=["M06001"])
-    with pytest.raises(BadInput):  # not a candidate
+    assert stranger.value.reason == "write_in_not_elector"  # the ballot page's own sentence (issue 16)
+    with pytest.raises(BadInput) as unknown:  # not a candidate
         vote(p, eid, "M05007", approve=["M05009"])
+    assert unknown.value.reason == "ballot_not_valid"
     with pytest.raises(Forbidden):
         app.cast(p, member("M06001", "u06"), eid, {"marks": {}, "write_ins": []})
     with pytest.raises(Forbidden):  # the system does not vote

@@ -3,11 +3,19 @@ answers and hand-written RPC methods: one round of calls, a service down costs o
 item and queue links to the page where it is worked."""
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import eventlet
+import lxml.html
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
+from dmlib.auth import issue_token
 from dmlib.errors import ServiceUnavailable
 from services.gateway import home
+from services.gateway.pages import Pages
+from services.gateway.web import Web
+from tests.helpers import AUTH_SECRET, member
 
 NOW = datetime(2026, 5, 10, 4, 0, tzinfo=UTC)
 
@@ -166,3 +174,55 @@ def test_overview_rows_per_union_with_the_read_rate_and_dashes_for_a_silent_serv
     assert u01["evaluation_participation"] == 0.25
     assert (ftu["open_proposals"], ftu["read_rate"], ftu["surveys_running"]) == (0, None, 0)
     assert ftu["evaluation_participation"] is None  # no Worker Home of a campaign
+
+
+# ----- the tile grid (全部功能) ---------------------------------------------------------------------------
+def render_home(actor, language="zh-CN") -> str:
+    """home.html rendered by the gateway's real Jinja environment for ``actor``, nothing waiting."""
+    web = Web()
+    web.setup()
+    web.secret, web.cookie_secure, web.max_upload_bytes = AUTH_SECRET, False, 1024
+    ctx = SimpleNamespace(
+        container=SimpleNamespace(entrypoints=()),
+        data={"language": language, "auth_token": issue_token(AUTH_SECRET, actor)},
+    )
+    profile = {
+        "name": actor.name,
+        "member_no": actor.member_id,
+        "union_path": [],
+        "roles": [{"role": g.role, "scope": g.scope} for g in actor.grants],
+        "scope_names": {},
+    }
+    request = Request(EnvironBuilder(path="/").get_environ())
+    page = Pages(web, ctx).render(
+        "home.html", request=request, profile=profile, needs=home.home_view({}, NOW)
+    )
+    return page.get_data(as_text=True)
+
+
+def tiles_and_menu(html: str) -> tuple[dict[str, str], dict[str, str]]:
+    tree = lxml.html.fromstring(html)
+    tiles = {a.get("href"): a.findtext("b") for a in tree.xpath("//div[@class='tiles']/a")}
+    menu = {a.get("href"): a.text_content().strip() for a in tree.xpath("//nav[@class='nav']/a")}
+    return tiles, menu
+
+
+def test_the_tile_grid_offers_requests_surveys_and_elections_in_the_menus_words():
+    """Issue 16: a member's 全部功能 has 接诉即办 (cases), 问卷 (surveys) and 选举 (elections), as the menu
+    does, with the menu's words in both languages; a hotline staff member outside any union gets the
+    requests tile only, as in the menu."""
+    for language, words in (
+        ("zh-CN", ("职工诉求", "问卷调查", "选举")),
+        ("en", ("Requests", "Surveys", "Elections")),
+    ):
+        tiles, menu = tiles_and_menu(render_home(member("M0000001", "u01"), language))
+        for href, word in zip(("/cases", "/surveys", "/elections"), words, strict=True):
+            assert tiles.get(href) == menu.get(href) == word, (
+                language,
+                href,
+                tiles.get(href),
+                menu.get(href),
+            )
+    tiles, menu = tiles_and_menu(render_home(member("H0000001", None, ("hotline_staff", "u01"))))
+    assert "/cases" in tiles and "/cases" in menu
+    assert not {"/surveys", "/elections"} & (set(tiles) | set(menu))

@@ -361,6 +361,65 @@ def test_an_import_runs_from_the_timer_and_ends_with_its_event_and_audit(site):
         app.import_errors(store, ADMIN, job["_id"], 0)
 
 
+def test_a_staged_import_counts_its_rows_and_runs_only_once_confirmed(site):
+    """Issue 16: the import page stages the file; the timer counts its rows (the number the confirmation
+    states) and nothing is imported until its admin confirms; an unconfirmed job ends after a day."""
+    store, clock, registry = site
+    content = csv_of(2500, extra="X00001,坏,u02,110115198001010019\n\n")  # and an empty row, not counted
+    job = app.start_import(
+        store,
+        ADMIN,
+        clock,
+        registry,
+        {"filename": "m.csv", "content_b64": content, "initial_password": None, "stage": True},
+    )
+    assert (job["status"], job["total"]) == ("staged", None)
+    with pytest.raises(Conflict) as refused:  # not counted yet: nothing to confirm
+        app.confirm_import(store, ADMIN, job["_id"])
+    assert refused.value.reason == "import_not_staged"
+    assert app.resume_imports(store, clock, registry, "r1") == 0
+    assert app.resume_imports(store, clock, registry, "r2") == 0  # counted once, still waiting
+    staged = app.get_import(store, ADMIN, job["_id"])
+    assert (staged["status"], staged["total"], staged["processed"]) == ("staged", 2501, 0)
+    assert store.get_union("u01").get("member_count", 0) == 0
+    with pytest.raises(Forbidden):
+        app.confirm_import(store, OTHER, job["_id"])
+    assert app.confirm_import(store, ADMIN, job["_id"])["status"] == "queued"
+    with pytest.raises(Conflict):
+        app.confirm_import(store, ADMIN, job["_id"])
+    assert app.resume_imports(store, clock, registry, "r1") == 1
+    done = app.get_import(store, ADMIN, job["_id"])
+    assert (done["status"], done["total"], done["inserted"], done["failed"]) == ("done", 2501, 2500, 1)
+
+    late = app.start_import(
+        store,
+        ADMIN,
+        clock,
+        registry,
+        {"filename": "m.csv", "content_b64": csv_of(3), "initial_password": None, "stage": True},
+    )
+    unreadable = app.start_import(
+        store,
+        ADMIN,
+        clock,
+        registry,
+        {
+            "filename": "x.csv",
+            "content_b64": base64.b64encode(b"a,b\n1,2\n").decode(),
+            "initial_password": None,
+            "stage": True,
+        },
+    )
+    app.resume_imports(store, clock, registry, "r1")
+    bad = app.get_import(store, ADMIN, unreadable["_id"])
+    assert bad["status"] == "failed" and "missing columns" in bad["message"]
+    clock.advance(app.STAGED_TTL.total_seconds() + 1)
+    assert app.resume_imports(store, clock, registry, "r1") == 1
+    expired = app.get_import(store, ADMIN, late["_id"])
+    assert expired["status"] == "failed" and expired["message"] == app.STAGED_EXPIRED
+    assert store.imports_due() == [] and expired["password_hash"] is None
+
+
 @pytest.mark.parametrize("key_group", [20, 2])  # the 4 batches' search keys added at the end, or 2 by 2
 @pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 5, 6, 9, 13, 17, 21, 25])
 def test_an_import_interrupted_at_any_write_completes_with_each_row_once(

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
+from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceError
+from services.gateway.wording import REASONS, po_translations, refusal_text
 from services.proposals import app, views
 from tests.helpers import member, union_admin
 from tests.unit.proposals_fakes import FakeProposalsStore
@@ -184,8 +185,29 @@ def test_a_stale_read_loses_to_the_first_writer_and_writes_nothing(world):
     before = store.get(p["_id"])
     with pytest.raises(Conflict, match="changed by someone else") as lost:
         app.commit(store, stale, {"state": "rejected"})
-    assert lost.value.details == {"proposal_id": p["_id"], "expected_state": "submitted"}
+    assert lost.value.details == {"proposal_id": p["_id"], "expected_state": "submitted", "reason": "stale"}
     assert store.get(p["_id"]) == before and types(store).count("proposal_accepted") == 1
+
+
+def test_a_delegates_usual_refusals_carry_their_own_reason_and_sentence(world):
+    """Issue 16: the refusals a delegate meets most have a reason code of their own, so the page shows
+    its catalogue sentence (services/gateway/wording.py), not the error type's general one."""
+    store, clock, _ = world
+    pid = submitted(world)["_id"]
+    zh = po_translations()
+    for call, reason in (
+        (lambda: app.submit(store, d(2), clock, pid), "not_your_step"),  # a co-signer submits
+        (lambda: app.submit(store, d(1), clock, pid), "proposal_moved_on"),  # submitted already
+        (lambda: app.mark_excellent(store, ADMIN, clock, pid), "proposal_moved_on"),  # not closed
+        (
+            lambda: app.close_window(store, ADMIN, clock, SID) and app.close_window(store, ADMIN, clock, SID),
+            "window_not_open",
+        ),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            call()
+        assert refused.value.reason == reason
+        assert refusal_text(refused.value, lambda t: zh.get(t, t)) == zh[REASONS[reason][1]]
 
 
 @pytest.mark.parametrize(

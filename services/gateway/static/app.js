@@ -47,9 +47,21 @@ function followImport(box) {
   tick();
 }
 
+// A staged import whose rows are still being counted: reload its page once the count (or a failure) is in.
+function awaitCount(box) {
+  async function tick() {
+    let job;
+    try { job = await api("GET", `/api/v1/imports/${box.dataset.job}`); } catch (e) { setTimeout(tick, 2000); return; }
+    if (job.status !== "staged" || job.total != null) window.location.reload(); else setTimeout(tick, 700);
+  }
+  tick();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const box = document.getElementById("import-job");
   if (box) followImport(box);
+  const staged = document.getElementById("import-staged");
+  if (staged && staged.dataset.total === "") awaitCount(staged);
 });
 
 // Unread inbox messages on every page: one cheap GET (/api/v1/inbox/unread, two _id reads in notify);
