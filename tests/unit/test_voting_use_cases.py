@@ -299,11 +299,12 @@ CASTS = [
 ]
 
 
-@pytest.mark.parametrize("crash_at", range(5))
+@pytest.mark.parametrize("crash_at", range(6))
 def test_a_batch_crashed_at_any_write_loses_nothing_answered_and_the_close_reconciles_exactly(crash_at):
-    """Writes of a rating batch: marker, receipts, ballots, the marker settled (then nothing more). A
-    crash before the settle leaves ballots nobody was answered for: the close cuts their marker and
-    repairs the tally from them exactly; after it, the batch counts in the live tally at once."""
+    """Writes of a rating batch: marker, receipts, ballots, recount pack, the marker settled (then
+    nothing more). A crash before the settle leaves ballots nobody was answered for: the close cuts
+    their marker and repairs the tally from them exactly; after it, the batch counts in the live tally
+    at once."""
     p = ports()
     open_with_ballots(p)
     p.store.writes_left = crash_at
@@ -313,14 +314,14 @@ def test_a_batch_crashed_at_any_write_loses_nothing_answered_and_the_close_recon
     except Crash:
         crashed = True
     p.store.writes_left = None
-    assert crashed == (crash_at < 4)
+    assert crashed == (crash_at < 5)
     stored = len(p.store.ballots["ev1"])
     live = polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1"))
-    assert live["n"] == (10 if crash_at >= 4 else 4) and stored == (4 if crash_at < 3 else 10)
+    assert live["n"] == (10 if crash_at >= 5 else 4) and stored == (4 if crash_at < 3 else 10)
     closed = camp.close_campaign(p, SUPERIOR, "ev1")
     record = p.store.docs["polls"]["ev1"]["recount"]
     assert closed["recount_matches"] is True and record["recounted"]["n"] == stored
-    assert record.get("repaired", {}).get("ballots", 0) == (6 if crash_at == 3 else 0)
+    assert record.get("repaired", {}).get("ballots", 0) == (6 if crash_at in (3, 4) else 0)
     assert polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1")) == record["recounted"]
     assert p.store.casts_pending == {} and "recount_mismatched" not in p.store.event_types()
 
