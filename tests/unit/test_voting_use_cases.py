@@ -162,6 +162,129 @@ def test_a_recount_mismatch_raises_the_alarm_and_changes_nothing():
     assert p.store.event_types()[-1] == "recount_mismatched"
 
 
+# ----- recount packs (issue 17 item 3) and the close's count of the ballots --------------------------
+def pack_choices(p, poll_id):
+    return sorted(v for pack in p.store.packs.get(poll_id, {}).values() for v in pack["v"])
+
+
+def test_a_recount_reads_the_packs_when_they_account_for_every_ballot_else_every_ballot():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    assert pack_choices(p, poll_id) == ["no", "yes"]  # one pack per batch, written with its ballots
+    read = []
+    every_ballot = p.store.iter_ballots
+    p.store.iter_ballots = lambda *a: read.append(a) or every_ballot(*a)
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["matches"] is True and record["recounted"] == {"yes": 1, "no": 1, "abstain": 0}
+    assert record["source"] == "packs" and read == []
+    bid = p.keys.ballot_id(poll_id, "D3")  # a ballot no pack holds (written by other means)
+    p.store.ballots[poll_id][bid] = {"_id": bid, "receipt": p.keys.receipt(bid), "choice": "yes"}
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["recounted"] == {"yes": 2, "no": 1, "abstain": 0} and record["source"] == "ballots"
+    assert record["matches"] is False and len(read) == 2  # every ballot, twice (the settle)
+    assert p.store.docs["polls"][poll_id]["alarm"] is True  # nothing in flight: a real difference
+
+
+def test_the_close_counts_the_ballots_it_copies_and_checks_the_packs_recount_and_the_live_tally():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert out["recount_matches"] is True and poll["recount"]["source"] == "packs"
+    assert poll["close_count"]["ballots_counted"] == {"yes": 1, "no": 1, "abstain": 0}
+    assert poll["close_count"]["equals_recount"] is True and poll["close_count"]["equals_live"] is True
+    assert pack_choices(p, poll_id) == ["no", "yes"]  # written again from the shuffled copy
+    polls.close_poll(p, SYSTEM, poll_id)  # recorded once
+    assert p.store.docs["polls"][poll_id]["close_count"] == poll["close_count"]
+    assert "recount_mismatched" not in p.store.event_types()
+
+
+def test_packs_and_live_tally_wrong_together_are_caught_by_the_close_count_of_the_ballots():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "no"})
+    # a cast path that writes the same wrong thing into the pack and the tally (what (a) was about)
+    [batch] = p.store.packs[poll_id]
+    p.store.packs[poll_id][batch] = {"v": ["yes"]}
+    p.store.tallies[poll_id].update(o0=1, o1=0)
+    assert polls.recount(p, SYSTEM, poll_id, lambda _: None)["matches"] is True  # the packs agree
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert poll["recount"]["recounted"] == {"yes": 1, "no": 0, "abstain": 0}  # from the packs
+    assert poll["close_count"]["ballots_counted"] == {"yes": 0, "no": 1, "abstain": 0}  # the ballots
+    assert poll["close_count"]["equals_recount"] is False and poll["close_count"]["equals_live"] is False
+    assert poll["alarm"] is True and out["recount_matches"] is False
+    assert p.store.event_types().count("recount_mismatched") == 1
+    assert p.store.tallies[poll_id]["o0"] == 1  # an alarm, nothing overwritten
+
+
+def test_a_late_batch_refused_by_the_closed_tally_takes_its_pack_back_with_its_ballots():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    p.store.close_tally(poll_id)  # the close stopped the tally; this cast had read the poll as open
+    with pytest.raises(Conflict):
+        polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    assert pack_choices(p, poll_id) == ["yes"] and len(p.store.ballots[poll_id]) == 1
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert out["counts"] == {"yes": 1, "no": 0, "abstain": 0} and out["recount_matches"] is True
+    assert poll["recount"]["source"] == "packs" and poll["close_count"]["equals_recount"] is True
+
+
+@pytest.mark.parametrize("dies_in", ["write_pack", "count_ballots", "end_batch"])
+def test_a_crashed_batch_pack_written_or_not_is_repaired_at_the_close_and_counted_once(dies_in):
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    p.store.fail_on.add(dies_in)  # before the pack / after the pack, before the $inc / after both
+    with pytest.raises(ServiceUnavailable):
+        polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    assert len(p.store.casts_pending) == 1  # the marker a crash leaves
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)  # open: the batch read by its ballots
+    assert record["recounted"] == {"yes": 1, "no": 1, "abstain": 0} and record["source"] == "packs"
+    assert record["matches"] is (dies_in == "end_batch")
+    assert record.get("busy", False) is (dies_in != "end_batch")  # in flight: no alarm while open
+    assert "alarm" not in p.store.event_types() and "recount_mismatched" not in p.store.event_types()
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert out["counts"] == {"yes": 1, "no": 1, "abstain": 0} and out["recount_matches"] is True
+    assert poll["recount"]["matches"] is True and p.store.casts_pending == {}
+    assert poll["close_count"]["equals_recount"] is True and poll["close_count"]["equals_live"] is True
+    assert "recount_mismatched" not in p.store.event_types()
+    assert polls.recount(p, SYSTEM, poll_id, lambda _: None)["source"] == "packs"  # the copy's packs
+
+
+def test_a_recount_while_casts_land_is_busy_not_an_alarm_and_matches_once_they_settle():
+    p = ports()
+    poll_id = choice_poll(p, voters=[f"D{i}" for i in range(1, 9)])
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    voters = iter(member(f"D{i}", "u01") for i in range(2, 9))
+    packs = p.store.recount_packs
+
+    def a_cast_lands_meanwhile(*args):  # a whole batch lands between the tally read and the packs read
+        polls.cast_choice(p, next(voters), poll_id, {"choice": "no"})
+        return packs(*args)
+
+    p.store.recount_packs = a_cast_lands_meanwhile
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["busy"] is True and record["matches"] is False
+    assert "alarm" not in p.store.docs["polls"][poll_id] or not p.store.docs["polls"][poll_id]["alarm"]
+    assert "recount_mismatched" not in p.store.event_types()
+    p.store.recount_packs = packs  # the casts settle
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["matches"] is True and "busy" not in record and record["source"] == "packs"
+    assert record["recounted"] == {"yes": 1, "no": 2, "abstain": 0}
+    p.store.tallies[poll_id]["o1"] = 9  # a live tally ahead of the ballots is no landing cast: an alarm
+    p.store.recount_packs = a_cast_lands_meanwhile
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert "busy" not in record and p.store.docs["polls"][poll_id]["alarm"] is True
+
+
 # ===== evaluation campaigns =======================================================================
 def campaign(p, members=None, **extra):
     members = members or FakeMembers(UNIONS, {"u01": 3, "u02": 2})
