@@ -19,6 +19,12 @@ service, and the close). Closing a poll recounts every ballot,
 records both, and raises an alarm (log, ``alarm`` flag on the poll, ``recount_mismatched`` event) when
 they differ: the live tally is never overwritten. Every change of a poll document is a guarded update
 with its events in the poll's outbox (docs/architecture.md, "Changing state"); the caller relays them.
+
+Recounts (issue 17 item 3): each batch also writes its recount pack right after its ballots (one more
+insert); a recount sums the packs when they account for every stored ballot, else counts every ballot
+(:func:`_recount`), and the close checks the recount and the live tally against its own count of the
+ballots it copies for the shuffle (:func:`check_close_count`). What each proves: docs/storage.md, "What
+each recount proves".
 """
 
 from __future__ import annotations

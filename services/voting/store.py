@@ -206,8 +206,8 @@ class VotingStore(Store):
 
     # Group commit (issue 17): a batch of casts is a few steps, each one command whatever the batch size
     # (:func:`.polls.cast_many` calls them in this order; a crash between any two is repaired at the
-    # close): the batch marker (and a read of the tally's ``open``), the receipts, the ballots, then for
-    # a rating poll ONE guarded update of the marker that records the batch's sums (``settle_batch``;
+    # close): the batch marker (and a read of the tally's ``open``), the receipts, the ballots, the
+    # recount pack (:meth:`write_pack`), then for a rating poll ONE guarded update of the marker that records the batch's sums (``settle_batch``;
     # a fold adds them to the folded tally later), for a choice poll one guarded ``$inc`` of its tally
     # document and the marker's removal. Ballots of a batch carry ``k`` (the batch id) until the close's
     # shuffle drops it.
