@@ -8,9 +8,12 @@ import eventlet
 import pytest
 
 from dmlib.errors import Conflict
+from services.voting import tally as t
 from services.voting.service import VotingService
 from services.voting.store import VotingStore, ballots_of, companion, packs_collection
 from tests.helpers import SYSTEM, member, token
+from tests.integration.test_voting_campaigns import SUPERIOR
+from tests.integration.test_voting_campaigns import evaluation as _evaluation  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -179,3 +182,35 @@ def test_a_crashed_batch_with_or_without_its_pack_is_repaired_at_the_close(votin
     with voting(SYSTEM) as rpc:
         after = rpc.voting.recount(pid)  # a later recount: the shuffled copy's packs
     assert after["matches"] is True and after["recounted"] == expected and after["source"] == "packs"
+
+
+def test_a_rating_poll_recounts_from_packs_of_batches_and_the_close_count_equals_them(_evaluation, db):  # noqa: F811
+    with _evaluation(SUPERIOR) as rpc:
+        rpc.voting.create_campaign({"id": "ev2019", "title": "2019年度星级职工之家评选", "union_id": "ftu"})
+        rpc.voting.open_campaign("ev2019")
+    voters = [(f"M08{i:05d}", "u01" if i % 3 else "u02") for i in range(90)]
+    for start in range(0, 90, 30):  # three batches (one RPC each), three packs
+        items = []
+        for i, (voter, union) in enumerate(voters[start : start + 30], start):
+            stars = {f"c{c}": 1 + (i + c) % 5 for c in range(1, 6)}
+            data = {"stars": stars, **({"opinion": "食堂要改进"} if i % 4 == 0 else {})}
+            items.append({"token": token(member(voter, union)), "campaign_id": "ev2019", "data": data})
+        with _evaluation(SUPERIOR) as rpc:
+            assert all("ok" in a for a in rpc.voting.cast_ratings(items))
+    packs = packs_of(db, "ev2019")
+    assert len(packs) == 3 and sorted(pk["n"] for pk in packs) == [30, 30, 30]
+    subjects = sorted({u for _, u in voters})
+    every = t.recount_ratings(db("voting")["ballots_ev2019"].find({}), subjects, 5)
+    with _evaluation(SUPERIOR) as rpc:
+        check = rpc.voting.recount("ev2019")
+        closed = rpc.voting.close_campaign("ev2019")
+    assert check["source"] == "packs" and check["matches"] is True and check["recounted"]["n"] == 90
+    assert {s: check["recounted"]["s"][s] for s in subjects} == every["s"]
+    assert closed["recount_matches"] is True
+    poll = db("voting").polls.find_one({"_id": "ev2019"})
+    assert poll["recount"]["source"] == "packs"
+    counted = poll["close_count"]["ballots_counted"]
+    assert counted == poll["recount"]["recounted"] == poll["shuffled"]["counted"]
+    assert {s: counted["s"][s] for s in subjects} == every["s"] and counted["n"] == 90
+    assert poll["close_count"]["equals_recount"] is True and poll["close_count"]["equals_live"] is True
+    assert sum(pk["n"] for pk in packs_of(db, "ev2019")) == 90 and not poll.get("alarm")
