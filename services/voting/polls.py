@@ -557,8 +557,9 @@ def check_close_count(p: Ports, poll: dict, shuffled: dict) -> dict | None:
     pass's functions; no second read). Recorded once on the poll as ``close_count`` (``{"at",
     "ballots_counted", "source", "equals_recount", "equals_live"}``: ``source`` is where the close's
     recount came from, ``packs`` or ``ballots``); a difference from the close's recount or from the live
-    tally is an alarm (``alarm``, ``recount.matches`` False, ``recount_mismatched``), never a
-    correction. Returns the record, or None when there is nothing to check (a shuffle from before the
+    tally is an alarm (``alarm``, ``recount.matches`` False, ``recount_mismatched``; not a second time
+    when the close's recount already differed from the live tally and the ballots agree with it), never
+    a correction. Returns the record, or None when there is nothing to check (a shuffle from before the
     count, a close whose recount is not recorded) or it was recorded before."""
     counted, recount_ = shuffled.get("counted"), poll.get("recount") or {}
     if counted is None or "recounted" not in recount_ or poll.get("close_count"):
@@ -573,7 +574,8 @@ def check_close_count(p: Ports, poll: dict, shuffled: dict) -> dict | None:
     }
     changes: dict = {"close_count": record}
     events = []
-    if not (record["equals_recount"] and record["equals_live"]):
+    # news only if the close's recount did not already raise it (it equalled the live tally)
+    if not record["equals_recount"] or (not record["equals_live"] and recount_.get("matches")):
         changes.update({"alarm": True, "recount.matches": False})
         log.error(
             "RECOUNT MISMATCH in poll %s at the close: ballots %s, recount (%s) %s, live %s",

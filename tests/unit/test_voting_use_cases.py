@@ -222,6 +222,18 @@ def test_packs_and_live_tally_wrong_together_are_caught_by_the_close_count_of_th
     assert p.store.tallies[poll_id]["o0"] == 1  # an alarm, nothing overwritten
 
 
+def test_a_live_tally_wrong_alone_is_one_alarm_at_the_close_and_the_ballots_agree_with_the_packs():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "no"})
+    p.store.tallies[poll_id]["o0"] = 1  # the live tally tampered with
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    check = p.store.docs["polls"][poll_id]["close_count"]
+    assert check["equals_recount"] is True and check["equals_live"] is False
+    assert out["recount_matches"] is False and p.store.docs["polls"][poll_id]["alarm"] is True
+    assert p.store.event_types().count("recount_mismatched") == 1  # the close's recount raised it
+
+
 def test_a_late_batch_refused_by_the_closed_tally_takes_its_pack_back_with_its_ballots():
     p = ports()
     poll_id = choice_poll(p)
