@@ -11,7 +11,8 @@ Collections:
   ``outbox`` (:mod:`dmlib.state`: status, recount and alarm change only through :meth:`Store.change`);
   after the close ``ballot_collection`` (where the ballots now are), ``shuffled`` (``{at, n, pending,
   checked, counted}``: ``counted``, the counts of the ballots the shuffle copied), ``close_count`` (the
-  close's check of those counts against its recount and the live tally, polls.py) and ``shuffle_attempts`` (the copies started, so that a retry drops unfinished ones).
+  close's check of those counts against its recount and the live tally, polls.py) and
+  ``shuffle_attempts`` (the copies started, so that a retry drops unfinished ones).
 - ``ballots_<poll id>``: one collection per poll, so a recount reads only that poll's ballots (with an
   index on ``receipt`` for MongoDB). A ballot's ``_id`` is HMAC-SHA256(``VOTING_KEY``, "poll:member") in
   hex: the unique ``_id`` enforces one ballot per voter, and no ballot carries a member id (except
@@ -207,10 +208,10 @@ class VotingStore(Store):
     # Group commit (issue 17): a batch of casts is a few steps, each one command whatever the batch size
     # (:func:`.polls.cast_many` calls them in this order; a crash between any two is repaired at the
     # close): the batch marker (and a read of the tally's ``open``), the receipts, the ballots, the
-    # recount pack (:meth:`write_pack`), then for a rating poll ONE guarded update of the marker that records the batch's sums (``settle_batch``;
-    # a fold adds them to the folded tally later), for a choice poll one guarded ``$inc`` of its tally
-    # document and the marker's removal. Ballots of a batch carry ``k`` (the batch id) until the close's
-    # shuffle drops it.
+    # recount pack (:meth:`write_pack`), then for a rating poll ONE guarded update of the marker that
+    # records the batch's sums (``settle_batch``; a fold adds them to the folded tally later), for a
+    # choice poll one guarded ``$inc`` of its tally document and the marker's removal. Ballots of a
+    # batch carry ``k`` (the batch id) until the close's shuffle drops it.
     def begin_batch(self, poll_id: str, ballot_ids: list[str]) -> str | None:
         """Record a batch of casts in flight (``casts_pending``: ``_id`` batch, ``poll``, ``ids``,
         ``at``, ``state`` :data:`CASTING`) before any of its ballots is written; returns the batch id
