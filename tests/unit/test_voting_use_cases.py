@@ -7,6 +7,7 @@ from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceUnavailable
 from services.voting import campaigns as camp
 from services.voting import polls
+from services.voting import tally as t
 from tests.helpers import SYSTEM, member, union_admin
 from tests.unit.voting_fakes import Clock, Crash, FakeMembers, FakeVotingStore, ports
 
@@ -781,3 +782,26 @@ def test_needs_of_a_congress_vote_for_its_voters_until_they_voted_or_it_closed()
     assert camp.needs_of(p, D1)["items"] == []
     polls.close_poll(p, SYSTEM, poll_id)
     assert camp.needs_of(p, D2)["items"] == []
+
+
+def test_a_rating_batch_cut_by_the_close_takes_its_pack_back_and_the_close_counts_from_the_packs():
+    p = ports()
+    open_with_ballots(p)
+    settle = p.store.settle_batch
+
+    def the_close_cuts_it_first(batch, incs):
+        p.store.close_tally("ev1")
+        p.store.cut_batches("ev1")
+        return settle(batch, incs)
+
+    p.store.settle_batch = the_close_cuts_it_first
+    out = camp.cast_ratings(p, CASTS[:2])
+    p.store.settle_batch = settle
+    assert all(isinstance(o, Conflict) for o in out) and len(p.store.ballots["ev1"]) == 4
+    assert sum(t.pack_size(pk) for pk in p.store.packs["ev1"].values()) == 4  # its pack went with it
+    camp.close_campaign(p, SUPERIOR, "ev1")
+    poll = p.store.docs["polls"]["ev1"]
+    assert poll["recount"]["source"] == "packs" and poll["recount"]["matches"] is True
+    assert poll["close_count"]["ballots_counted"]["n"] == 4
+    assert poll["close_count"]["equals_recount"] is True and poll["close_count"]["equals_live"] is True
+    assert "recount_mismatched" not in p.store.event_types()
