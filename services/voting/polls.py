@@ -19,6 +19,12 @@ service, and the close). Closing a poll recounts every ballot,
 records both, and raises an alarm (log, ``alarm`` flag on the poll, ``recount_mismatched`` event) when
 they differ: the live tally is never overwritten. Every change of a poll document is a guarded update
 with its events in the poll's outbox (docs/architecture.md, "Changing state"); the caller relays them.
+
+Recounts (issue 17 item 3): each batch also writes its recount pack right after its ballots (one more
+insert); a recount sums the packs when they account for every stored ballot, else counts every ballot
+(:func:`_recount`), and the close checks the recount and the live tally against its own count of the
+ballots it copies for the shuffle (:func:`check_close_count`). What each proves: docs/storage.md, "What
+each recount proves".
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -216,7 +222,9 @@ def cast_many(
     folded tally later), for a choice poll one guarded ``$inc`` of its tally document and the marker's
     removal. A crash before the marker settles leaves it ``casting``; the close cuts it and repairs the
     tally from its stored ballots exactly (:func:`repair_interrupted`). A ballot is answered with its
-    receipt only after its batch's counts are committed."""
+    receipt only after its batch's counts are committed. Right after the ballots, one insert of the
+    batch's recount pack (what a recount reads of the ballots just stored,
+    :meth:`VotingStore.write_pack`); taken back with the ballots if the tally closed under the batch."""
     if not casts:
         return []
     ended = Conflict("voting has ended / 投票已截止", details={"poll_id": poll_id}, reason="voting_ended")
@@ -232,6 +240,7 @@ def cast_many(
         d["k"] = batch
     p.store.insert_receipts(poll_id, {d["receipt"]: d["_id"] for d in docs})
     inserted = p.store.insert_ballots(poll_id, docs)
+    p.store.write_pack(poll_id, batch, [d for d, ok in zip(docs, inserted, strict=True) if ok])
     outcomes: list[str | ServiceError] = [
         d["receipt"]
         if ok
@@ -246,6 +255,7 @@ def cast_many(
         indexes = parts[None]
         inc = t.merge_inc(casts[i][2] for i in indexes)
         if not p.store.count_ballots(poll_id, None, inc, [docs[i]["_id"] for i in indexes]):
+            p.store.drop_pack(poll_id, batch)  # its ballots were taken back: their pack goes too
             for i in indexes:
                 outcomes[i] = ended
     elif parts:  # a rating poll: the batch's sums go into its own marker, folded later
@@ -254,6 +264,7 @@ def cast_many(
             return outcomes  # the marker stays, settled, until a fold deletes it
         counted = [i for indexes in parts.values() for i in indexes]
         p.store.take_back(poll_id, [docs[i]["_id"] for i in counted])  # the close cut the batch
+        p.store.drop_pack(poll_id, batch)  # its ballots were taken back: their pack goes too
         for i in counted:
             outcomes[i] = ended
     p.store.end_batch(batch)
@@ -319,12 +330,38 @@ def fold_all(p: Ports) -> int:
 
 
 # ===== recounts and the close =====================================================================
-def _recount(p: Ports, poll: dict) -> tuple[dict, int]:
-    """Counts from every ballot, and how many casts may be missing from the live tally: batches still
-    marked in flight plus ballots from before group commit still marked ``pending`` (the pass over every
-    ballot reads only what it counts; :func:`repair_interrupted` reads those few again)."""
+def counter_of(poll: dict) -> Callable[[Iterable[dict]], dict]:
+    """The full recount pass's counting function for ``poll``: ballots (their ``choice``, or ``subject``,
+    ``stars`` and ``opinion``) → counts in the shape of :func:`counts_of` (:func:`.tally.recount_choices`
+    / :func:`.tally.recount_ratings`). The close's shuffle counts the ballots it copies with it."""
+    if poll["kind"] == "choice":
+        options = poll["options"]
+        return lambda ballots: t.recount_choices(ballots, options)
+    subjects, criteria = [s["id"] for s in poll["subjects"]], poll["criteria"]
+    return lambda ballots: t.recount_ratings(ballots, subjects, criteria)
+
+
+def _recount(p: Ports, poll: dict) -> tuple[dict, int, str]:
+    """Counts of the poll's ballots, how many casts may be missing from the live tally (batches still
+    marked in flight plus ballots from before group commit still marked ``pending``), and where the
+    counts came from (``source``).
+
+    ``"packs"``: summed from the poll's recount packs (store.py ``packs_<poll>``: each batch's ballots as
+    columns, a few documents for many ballots) and the ballots of batches still in flight, read by
+    ``_id``, when those were exactly as many as the ballots stored (``collStats``). Otherwise
+    (``"ballots"``: ballots from before the packs, a pack lost to a crash, ballots arriving or taken back
+    during the recount, a ballot written by other means) one pass over every ballot, which reads only
+    what it counts. Neither reads the live counters. What each proves: docs/storage.md, "What each
+    recount proves"."""
     fields = ["choice"] if poll["kind"] == "choice" else ["subject", "stars", "opinion"]
     pending = 0
+    seen = 0
+
+    def packs():
+        nonlocal seen
+        for pack in p.store.recount_packs(poll["_id"], fields):
+            seen += t.pack_size(pack)
+            yield pack
 
     def ballots():
         nonlocal pending
@@ -333,10 +370,13 @@ def _recount(p: Ports, poll: dict) -> tuple[dict, int]:
             yield b
 
     if poll["kind"] == "choice":
-        counts = t.recount_choices(ballots(), poll["options"])
+        counts, source = t.recount_choice_packs(packs(), poll["options"]), "packs"
     else:
-        counts = t.recount_ratings(ballots(), [s["id"] for s in poll["subjects"]], poll["criteria"])
-    return counts, pending + len(p.store.open_batches(poll["_id"]))
+        subjects = [s["id"] for s in poll["subjects"]]
+        counts, source = t.recount_rating_packs(packs(), subjects, poll["criteria"]), "packs"
+    if seen != p.store.stored_count(poll["_id"]):
+        counts, source = counter_of(poll)(ballots()), "ballots"
+    return counts, pending + len(p.store.open_batches(poll["_id"])), source
 
 
 def _contributions(ballots: list[dict], inc_of: Callable[[dict], dict]) -> list[dict]:
@@ -396,20 +436,41 @@ def recount_and_record(p: Ports, poll: dict, *, at_close: bool = False, audit: A
     guarded write with its events: ``recount_mismatched`` on a mismatch and, with ``at_close`` (the
     close's own recount, the commit point of the close), ``poll_closed``; that write expects the close's
     recount not to be recorded yet, so ``poll_closed`` is committed once. Returns the record (``{"at",
-    "matches", "live", "recounted"[, "repaired"]}``)."""
+    "matches", "live", "recounted", "source"[, "repaired"][, "busy"]}``; ``source``: ``packs`` or
+    ``ballots``, :func:`_recount`).
+
+    Casts landing during a recount of an open poll (the live tally is read first, then the ballots: a
+    ballot is stored before it is counted) make it differ only upwards. When it still differs after the
+    settle, the poll is open, every count of the recount is at least the live one and casts were
+    landing (batches in flight, or the live tally moved during the recount), the record says ``busy``
+    (not compared, ``matches`` False) and raises no alarm: the close's recount, with the tally closed,
+    and its check against the ballots themselves (:func:`check_close_count`) are the ones that count."""
     live = counts_of(poll, p.store.get_tally(poll["_id"]))
-    recounted, pending = _recount(p, poll)
+    recounted, pending, source = _recount(p, poll)
     if recounted != live:
         p.sleep(RECOUNT_SETTLE_S)
         live = counts_of(poll, p.store.get_tally(poll["_id"]))
-        recounted, pending = _recount(p, poll)
-    record: dict = {"at": p.clock(), "matches": recounted == live, "live": live, "recounted": recounted}
+        recounted, pending, source = _recount(p, poll)
+    record: dict = {
+        "at": p.clock(),
+        "matches": recounted == live,
+        "live": live,
+        "recounted": recounted,
+        "source": source,
+    }
+    if (
+        poll["status"] == "open"
+        and recounted != live
+        and t.only_ahead(recounted, live)
+        and (pending or counts_of(poll, p.store.get_tally(poll["_id"])) != live)
+    ):
+        record["busy"] = True  # casts landing: not compared, no alarm (the close's recount counts)
     if poll["status"] == "closed" and pending:  # rare (a crash)
         repaired = repair_interrupted(p, poll, live, recounted, p.store.pending_ballots(poll["_id"]))
         if repaired:
             live = counts_of(poll, p.store.get_tally(poll["_id"]))
             record.update(matches=recounted == live, live=live, repaired=repaired)
-    matches = record["matches"]
+    matches = record["matches"] or record.get("busy", False)
     changes: dict = {"recount": record}
     events = []
     if not matches:
@@ -485,8 +546,60 @@ def close(p: Ports, poll: dict) -> dict:
     if not counted_at_close(poll):
         recount_and_record(p, poll, at_close=True)
         fold_poll(p, poll["_id"])  # what the repair added (a settled marker)
-    p.store.shuffle_ballots(poll["_id"])
+    shuffled = p.store.shuffle_ballots(poll["_id"], count=counter_of(poll))
+    check_close_count(p, poll_of(p, poll["_id"]), shuffled)
     return closed_out(p, poll_of(p, poll["_id"]))
+
+
+def check_close_count(p: Ports, poll: dict, shuffled: dict) -> dict | None:
+    """The close's check of its recount against the ballots themselves: ``shuffled["counted"]`` is what
+    the close's shuffle counted while it copied every ballot (:func:`counter_of`, the full recount
+    pass's functions; no second read). Recorded once on the poll as ``close_count`` (``{"at",
+    "ballots_counted", "source", "equals_recount", "equals_live"}``: ``source`` is where the close's
+    recount came from, ``packs`` or ``ballots``); a difference from the close's recount or from the live
+    tally is an alarm (``alarm``, ``recount.matches`` False, ``recount_mismatched``; not a second time
+    when the close's recount already differed from the live tally and the ballots agree with it), never
+    a correction. Returns the record, or None when there is nothing to check (a shuffle from before the
+    count, a close whose recount is not recorded) or it was recorded before."""
+    counted, recount_ = shuffled.get("counted"), poll.get("recount") or {}
+    if counted is None or "recounted" not in recount_ or poll.get("close_count"):
+        return None
+    live = counts_of(poll, p.store.get_tally(poll["_id"]))
+    record = {
+        "at": p.clock(),
+        "ballots_counted": counted,
+        "source": recount_.get("source", "ballots"),
+        "equals_recount": counted == recount_["recounted"],
+        "equals_live": counted == live,
+    }
+    changes: dict = {"close_count": record}
+    events = []
+    # news only if the close's recount did not already raise it (it equalled the live tally)
+    if not record["equals_recount"] or (not record["equals_live"] and recount_.get("matches")):
+        changes.update({"alarm": True, "recount.matches": False})
+        log.error(
+            "RECOUNT MISMATCH in poll %s at the close: ballots %s, recount (%s) %s, live %s",
+            poll["_id"],
+            counted,
+            record["source"],
+            recount_["recounted"],
+            live,
+        )
+        events.append(
+            event(
+                "recount_mismatched",
+                poll_id=poll["_id"],
+                owner=poll.get("owner", ""),
+                ref=poll.get("ref", ""),
+            )
+        )
+    try:
+        p.store.change(
+            "polls", poll["_id"], expect={"close_count": {"$exists": False}}, set=changes, events=events
+        )
+    except Conflict:  # another close recorded it first
+        return None
+    return record
 
 
 # ===== choice-poll use cases (the contract the congress service codes against) ======================

@@ -10,7 +10,9 @@ Collections:
   ``counted_at_close`` (the close's recount and its ``poll_closed`` event are committed), ``_v`` and
   ``outbox`` (:mod:`dmlib.state`: status, recount and alarm change only through :meth:`Store.change`);
   after the close ``ballot_collection`` (where the ballots now are), ``shuffled`` (``{at, n, pending,
-  checked}``) and ``shuffle_attempts`` (the copies started, so that a retry drops unfinished ones).
+  checked, counted}``: ``counted``, the counts of the ballots the shuffle copied), ``close_count`` (the
+  close's check of those counts against its recount and the live tally, polls.py) and
+  ``shuffle_attempts`` (the copies started, so that a retry drops unfinished ones).
 - ``ballots_<poll id>``: one collection per poll, so a recount reads only that poll's ballots (with an
   index on ``receipt`` for MongoDB). A ballot's ``_id`` is HMAC-SHA256(``VOTING_KEY``, "poll:member") in
   hex: the unique ``_id`` enforces one ballot per voter, and no ballot carries a member id (except
@@ -28,6 +30,16 @@ Collections:
 - ``list_<poll id>_<random hex>``: the published ballot list of a closed poll, written by the close:
   ``_id`` "00000000", "00000001", … (:func:`chunk_id`) and ``e``, :data:`LIST_CHUNK` entries
   ``{receipt, choice | subject, stars}`` in receipt order.
+- ``packs_<poll id>``: recount packs (issue 17 item 3): one document per batch of casts (``_id`` = the
+  batch id; bulk loads: a random id per :data:`PACK_MAX` ballots), ``n`` ballots and ``e``, the JSON
+  text of what a recount reads of the ballots the batch stored, as columns (:func:`.tally.pack_of`).
+  Written by one insert right after the batch's ballots, from the same documents (:meth:`write_pack`);
+  dropped with the ballots when a late batch is taken back. A recount sums these few documents instead
+  of decoding every ballot, and only when they account for exactly as many ballots as are stored
+  (:meth:`VotingStore.recount_packs`, :meth:`VotingStore.stored_count`). They follow the casting order
+  (batch after batch), so the close writes them again from its shuffled copy (``packs_<poll id>_<random
+  hex>``, :func:`companion`), counting the copied ballots as it goes (``shuffled.counted``: the check of
+  the packs against the ballots, docs/storage.md "What each recount proves"), and drops the open poll's.
 - ``casts_pending``: one marker per batch of casts (``_id`` batch id, ``poll``, ``ids``, ``at``,
   ``state``: :data:`CASTING` while its ballots are written; :data:`SETTLED` with ``d``, the batch's sums
   ``{subject: $inc}`` as JSON text, once a rating batch is stored; :data:`CUT` when the close stopped it
@@ -56,18 +68,18 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError
+from pymongo.errors import BulkWriteError, CollectionInvalid, DuplicateKeyError, OperationFailure
 
 from dmlib.errors import ServiceUnavailable
 from dmlib.storage import Store
 
-from .tally import add_deltas
+from .tally import add_deltas, pack_of
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +90,9 @@ SHUFFLE_MEMORY_BALLOTS = 100_000
 SHUFFLE_BATCH = 1000
 #: Entries per document of a closed poll's published ballot list (``list_…``).
 LIST_CHUNK = 500
+#: Ballots per recount pack written by a bulk load or by the close's copy (a group-commit batch is one
+#: pack whatever its size).
+PACK_MAX = 5000
 #: Attempts of the copy within one close when the ballots change under it (a refused late cast).
 SHUFFLE_ATTEMPTS = 3
 
@@ -106,6 +121,24 @@ def companion(ballots_name: str, kind: str) -> str:
     """The ``receipts_…`` or ``list_…`` collection that goes with a ballot collection ``ballots_…`` (the
     open poll's, or the close's shuffled copy, whose companions share its random suffix)."""
     return f"{kind}_{ballots_name[len('ballots_') :]}"
+
+
+def packs_collection(poll_id: str) -> str:
+    """An open poll's recount packs (one per batch of casts); after the close, the companion of the
+    shuffled copy (:func:`companion`)."""
+    return f"packs_{poll_id}"
+
+
+def pack_doc(pack_id: str, ballots: list[dict]) -> dict:
+    """The recount pack document of ``ballots``: ``_id``, ``n`` (ballots), ``e`` (the JSON text of
+    :func:`.tally.pack_of`: one value to decode, not one per field, which is what makes a pack cheap to
+    read on FerretDB)."""
+    return {"_id": pack_id, "n": len(ballots), "e": json.dumps(pack_of(ballots), ensure_ascii=False)}
+
+
+#: A counting function of the close's shuffle: the ballots it copies → their counts (the full recount
+#: pass's own functions, :func:`.tally.recount_choices` / :func:`.tally.recount_ratings`).
+Count = Callable[[Iterable[dict]], dict]
 
 
 def parts_collection(poll_id: str) -> str:
@@ -174,11 +207,11 @@ class VotingStore(Store):
 
     # Group commit (issue 17): a batch of casts is a few steps, each one command whatever the batch size
     # (:func:`.polls.cast_many` calls them in this order; a crash between any two is repaired at the
-    # close): the batch marker (and a read of the tally's ``open``), the receipts, the ballots, then for
-    # a rating poll ONE guarded update of the marker that records the batch's sums (``settle_batch``;
-    # a fold adds them to the folded tally later), for a choice poll one guarded ``$inc`` of its tally
-    # document and the marker's removal. Ballots of a batch carry ``k`` (the batch id) until the close's
-    # shuffle drops it.
+    # close): the batch marker (and a read of the tally's ``open``), the receipts, the ballots, the
+    # recount pack (:meth:`write_pack`), then for a rating poll ONE guarded update of the marker that
+    # records the batch's sums (``settle_batch``; a fold adds them to the folded tally later), for a
+    # choice poll one guarded ``$inc`` of its tally document and the marker's removal. Ballots of a
+    # batch carry ``k`` (the batch id) until the close's shuffle drops it.
     def begin_batch(self, poll_id: str, ballot_ids: list[str]) -> str | None:
         """Record a batch of casts in flight (``casts_pending``: ``_id`` batch, ``poll``, ``ids``,
         ``at``, ``state`` :data:`CASTING`) before any of its ballots is written; returns the batch id
@@ -253,6 +286,56 @@ class VotingStore(Store):
             return True
         self.take_back(poll_id, ballot_ids)
         return False
+
+    # --- recount packs (issue 17 item 3; docs/storage.md "recount") --------------------------------
+    def write_pack(self, poll_id: str, batch: str, ballots: list[dict]) -> None:
+        """Record the recount pack of a batch (``ballots``: the documents it just stored; ``_id`` = the
+        batch id). One insert; nothing for an empty batch; a pack that exists (the same batch again) is
+        left as it is: a duplicate key means it was written."""
+        if not ballots:
+            return
+        try:
+            self.db[packs_collection(poll_id)].insert_one(pack_doc(batch, ballots))
+        except DuplicateKeyError:
+            pass
+
+    def drop_pack(self, poll_id: str, batch: str) -> None:
+        """A batch's ballots were taken back (the tally closed under it): its pack goes too. If a crash
+        leaves it, the pack recount holds more ballots than are stored and counts every ballot instead
+        (and the close writes the packs again from its copy)."""
+        self.db[packs_collection(poll_id)].delete_one({"_id": batch})
+
+    def recount_packs(self, poll_id: str, fields: list[str]) -> Iterator[dict]:
+        """What a recount reads, without decoding every ballot: every recount pack (:func:`.tally.pack_of`)
+        except those of batches still marked in flight, then one pack made of those batches' ballots
+        themselves (read by ``_id`` with ``fields``, as :meth:`pending_ballots` does). The caller checks
+        that they held as many ballots as are stored (:meth:`stored_count`) before trusting them."""
+        in_flight = self.open_batches(poll_id)
+        skip = {m["_id"] for m in in_flight}
+        coll = self._ballots(poll_id)
+        for pack in self.db[companion(coll.name, "packs")].find({}, batch_size=50):
+            if pack["_id"] not in skip:
+                yield json.loads(pack["e"])
+        projection = {f: 1 for f in [*fields, "k"]}
+        loose = []
+        for marker in in_flight:
+            for ballot_id in marker.get("ids", []):
+                doc = coll.find_one({"_id": ballot_id}, projection=projection)
+                if doc is not None and doc.get("k") == marker["_id"]:
+                    loose.append(doc)
+        if loose:
+            yield pack_of(loose)
+
+    def stored_count(self, poll_id: str) -> int:
+        """How many ballots the poll's collection holds, from the server's collection statistics
+        (``collStats``: SQLite's row count under FerretDB, where ``count`` decodes every document;
+        WiredTiger's record count under MongoDB). -1 when the collection went away under it (FerretDB
+        fails ``collStats`` on a collection being dropped: a concurrent close switching to its shuffled
+        copy), so that the recount counts every ballot instead."""
+        try:
+            return int(self.db.command("collStats", self._ballots(poll_id).name).get("count", 0))
+        except OperationFailure:
+            return -1
 
     def end_batch(self, batch: str) -> None:
         """A choice poll's batch is counted, or a batch was refused: drop its marker."""
@@ -374,6 +457,8 @@ class VotingStore(Store):
             coll.delete_many({"_id": {"$in": [b["_id"] for i, b in enumerate(ballots) if i not in failed]}})
             raise
         self.add_to_tally(poll_id, incs)
+        for i in range(0, len(ballots), PACK_MAX):  # as casting leaves them
+            self.write_pack(poll_id, secrets.token_hex(8), ballots[i : i + PACK_MAX])
 
     def close_tally(self, poll_id: str) -> None:
         """Stop counting: ``open`` false on the poll's tally document (a choice poll's ``$inc`` and every
@@ -461,12 +546,18 @@ class VotingStore(Store):
         return sorted(docs, key=lambda d: (d.get("day", ""), d["receipt"]), reverse=True)
 
     # --- ballot secrecy at rest: the close's shuffle ----------------------------------------------
-    def shuffle_ballots(self, poll_id: str) -> dict:
+    def shuffle_ballots(self, poll_id: str, count: Count | None = None) -> dict:
         """Make the natural (storage) order of a closed poll's ballots unrelated to the order of casting
         (issue 12, item 8): copy them, in an order drawn from :class:`secrets.SystemRandom` and without
         their ``day``, into a fresh ``ballots_<poll>_<random hex>``, point the poll at it, drop the
         original. Idempotent and safe to repeat after a crash at any point; returns the poll's
-        ``shuffled`` record ``{"at", "n", "pending", "checked"}``.
+        ``shuffled`` record ``{"at", "n", "pending", "checked"[, "counted"]}``.
+
+        ``count`` (the full recount pass's counting function) is applied to every ballot the copy writes,
+        as it writes it: ``counted`` is what the copied ballots themselves add up to, with no second
+        read (and again, from the copy, if a late ballot is dropped from it after the commit). The copy
+        also writes the recount packs of the copied ballots (``packs_…`` beside it, :data:`PACK_MAX`
+        each in the shuffled order); the open poll's packs are dropped with the original.
 
         The commit point is one guarded update of the poll (``ballot_collection`` and ``shuffled`` set
         only if no copy was committed before), so readers (:func:`ballots_of`) always find a complete
@@ -483,10 +574,10 @@ class VotingStore(Store):
             if poll.get("status") != "closed":
                 raise ValueError(f"poll {poll_id} is not closed")
             if poll.get("shuffled"):
-                return self._finish_shuffle(poll)
+                return self._finish_shuffle(poll, count)
             target = f"{original}_{secrets.token_hex(8)}"
             self.db.polls.update_one({"_id": poll_id}, {"$push": {"shuffle_attempts": target}})
-            copied = self._copy_shuffled(self.db[original], self.db[target])
+            copied, counted = self._copy_shuffled(self.db[original], self.db[target], count)
             pending = self._pending_in_copy(poll_id, self.db[target])
             if copied != self.db[original].count_documents({}) or copied != self.db[target].count_documents(
                 {}
@@ -494,6 +585,8 @@ class VotingStore(Store):
                 self._drop_copy(target)  # the ballots changed under the copy: start again
                 continue
             record = {"at": now(), "n": copied, "pending": pending, "checked": False}
+            if count is not None:
+                record["counted"] = counted
             committed = self.db.polls.find_one_and_update(
                 {"_id": poll_id, "shuffled": {"$exists": False}},
                 {"$set": {"ballot_collection": target, "shuffled": record}},
@@ -502,15 +595,15 @@ class VotingStore(Store):
             if committed is None:  # another close committed its copy first
                 self._drop_copy(target)
                 continue
-            return self._finish_shuffle(committed)
+            return self._finish_shuffle(committed, count)
         raise ServiceUnavailable(
             "the ballots kept changing during the close: try again / 选票在结束时仍在变化，请重试",
             details={"poll_id": poll_id},
         )
 
     def _drop_copy(self, name: str) -> None:
-        """Drop a ballot collection and its receipt index and published list."""
-        for coll in (name, companion(name, "receipts"), companion(name, "list")):
+        """Drop a ballot collection and its receipt index, published list and recount packs."""
+        for coll in (name, *(companion(name, kind) for kind in ("receipts", "list", "packs"))):
             self.db.drop_collection(coll)
 
     @staticmethod
@@ -521,32 +614,48 @@ class VotingStore(Store):
         passes = max(1, -(-total // SHUFFLE_MEMORY_BALLOTS))
         return passes, lambda doc: int(doc["receipt"][:8], 16) * passes >> 32
 
-    def _copy_shuffled(self, source: Collection, target: Collection) -> int:
+    def _copy_shuffled(
+        self, source: Collection, target: Collection, count: Count | None = None
+    ) -> tuple[int, dict | None]:
         """Insert every ballot of ``source`` into ``target`` in a random order, without ``day`` and ``k``;
-        write its receipt index (``receipts_…``, in the same random order) and its published list
-        (``list_…``, by receipt) on the way. Returns how many ballots were copied."""
+        write its receipt index (``receipts_…``, in the same random order), its recount packs
+        (``packs_…``, :data:`PACK_MAX` ballots each in the same random order: the open poll's packs
+        follow the casting order) and its published list (``list_…``, by receipt) on the way. Returns
+        how many ballots were copied and what ``count`` made of them (None without ``count``)."""
         self._drop_copy(target.name)
         target.create_index("receipt")  # MongoDB reads by it; FerretDB keeps it (docs/storage.md)
         receipts = self.db[companion(target.name, "receipts")]
+        packs = self.db[companion(target.name, "packs")]
         listing = _ListWriter(self.db[companion(target.name, "list")])
         rng = secrets.SystemRandom()
         passes, share = self._passes(source.count_documents({}))
         copied = 0
-        for part in range(passes):
-            docs = [
-                d
-                for d in source.find({}, projection={"day": 0, "k": 0}, batch_size=5000)
-                if passes == 1 or share(d) == part
-            ]
-            listing.add(sorted(docs, key=lambda d: d["receipt"]))
-            rng.shuffle(docs)
-            for i in range(0, len(docs), SHUFFLE_BATCH):
-                batch = docs[i : i + SHUFFLE_BATCH]
-                target.insert_many(batch, ordered=True)
-                _index_receipts(receipts, [{"_id": d["receipt"], "b": d["_id"]} for d in batch])
-            copied += len(docs)
+
+        def copy() -> Iterator[dict]:  # yields each ballot once it is written
+            nonlocal copied
+            for part in range(passes):
+                docs = [
+                    d
+                    for d in source.find({}, projection={"day": 0, "k": 0}, batch_size=5000)
+                    if passes == 1 or share(d) == part
+                ]
+                listing.add(sorted(docs, key=lambda d: d["receipt"]))
+                rng.shuffle(docs)
+                for i in range(0, len(docs), SHUFFLE_BATCH):
+                    batch = docs[i : i + SHUFFLE_BATCH]
+                    target.insert_many(batch, ordered=True)
+                    _index_receipts(receipts, [{"_id": d["receipt"], "b": d["_id"]} for d in batch])
+                for i in range(0, len(docs), PACK_MAX):
+                    packs.insert_one(pack_doc(f"{part:04d}{i:08d}", docs[i : i + PACK_MAX]))
+                copied += len(docs)
+                yield from docs
+
+        written = copy()
+        counted = count(written) if count is not None else None
+        for _ in written:  # whatever ``count`` left unread is copied all the same
+            pass
         listing.close()
-        return copied
+        return copied, counted
 
     def _pending_in_copy(self, poll_id: str, target: Collection) -> list[str]:
         """Ids of copied ballots whose cast may still be refused and taken back: those of batches still
@@ -555,10 +664,10 @@ class VotingStore(Store):
         found = [b for b in ids if target.find_one({"_id": b}, projection={"_id": 1}) is not None]
         return found + [d["_id"] for d in target.find({"pending": True}, projection={"_id": 1})]
 
-    def _finish_shuffle(self, poll: dict) -> dict:
+    def _finish_shuffle(self, poll: dict, count: Count | None = None) -> dict:
         """After the commit: drop copied ballots that a refused late cast deleted from the original
-        meanwhile (and write the published list again if there was one), then drop the original and
-        every unfinished copy."""
+        meanwhile (and write the published list, the packs and ``counted`` again if there was one),
+        then drop the original, its packs and every unfinished copy."""
         poll_id, current, record = poll["_id"], poll["ballot_collection"], poll["shuffled"]
         original = self.db[ballots_collection(poll_id)]
         if not record.get("checked"):
@@ -568,26 +677,47 @@ class VotingStore(Store):
                 if original.find_one({"_id": b}, projection={"_id": 1}) is None
                 and self.db[current].delete_one({"_id": b}).deleted_count
             ]
-            changes = {"shuffled.checked": True}
+            changes: dict = {"shuffled.checked": True}
             if gone:  # rare: a late ballot refused after the copy
-                changes["shuffled.listed"] = self._rewrite_list(self.db[current])
+                listed, counted = self._rewrite_list(self.db[current], count)
+                changes["shuffled.listed"] = listed
+                if count is not None:
+                    changes["shuffled.counted"] = counted
             self.db.polls.update_one({"_id": poll_id}, {"$set": changes})
             record = {**record, "checked": True}
+            if gone:
+                record["listed"] = changes["shuffled.listed"]
+                if count is not None:
+                    record["counted"] = changes["shuffled.counted"]
         for name in {original.name, *poll.get("shuffle_attempts", [])} - {current}:
             self._drop_copy(name)
         self.db.drop_collection(receipts_collection(poll_id))
+        self.db.drop_collection(packs_collection(poll_id))
         return record
 
-    def _rewrite_list(self, ballots: Collection) -> int:
-        """Write a closed poll's published list again from its ballots (by receipt range, in passes);
-        returns the number of entries."""
+    def _rewrite_list(self, ballots: Collection, count: Count | None = None) -> tuple[int, dict | None]:
+        """Write a closed poll's published list and recount packs again from its ballots (by receipt
+        range, in passes; the packs in the ballots' stored, shuffled order); returns the number of list
+        entries and what ``count`` made of the ballots (None without it)."""
         listing = _ListWriter(self.db[companion(ballots.name, "list")])
         listing.coll.drop()
+        packs = self.db[companion(ballots.name, "packs")]
+        packs.drop()
         passes, share = self._passes(ballots.count_documents({}))
-        for part in range(passes):
-            docs = [d for d in ballots.find({}, batch_size=5000) if passes == 1 or share(d) == part]
-            listing.add(sorted(docs, key=lambda d: d["receipt"]))
-        return listing.close()
+
+        def read() -> Iterator[dict]:
+            for part in range(passes):
+                docs = [d for d in ballots.find({}, batch_size=5000) if passes == 1 or share(d) == part]
+                for i in range(0, len(docs), PACK_MAX):
+                    packs.insert_one(pack_doc(f"{part:04d}{i:08d}", docs[i : i + PACK_MAX]))
+                listing.add(sorted(docs, key=lambda d: d["receipt"]))
+                yield from docs
+
+        written = read()
+        counted = count(written) if count is not None else None
+        for _ in written:
+            pass
+        return listing.close(), counted
 
     # --- campaigns (changed through Store.change/create: campaigns.py) -----------------------------
     def get_campaign(self, campaign_id: str) -> dict | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import compress
 
 from dmlib.ballots import ballot_id, receipt_code  # noqa: F401 (moved to dmlib, used as t.ballot_id)
 
@@ -106,6 +107,83 @@ def recount_ratings(ballots: Iterable[dict], subjects: Sequence[str], criteria: 
         if isinstance(b.get("opinion"), str):
             row["op"] += 1
     return {"n": n, "s": per}
+
+
+# ----- recount packs ------------------------------------------------------------------------------
+# A recount pack holds what a recount reads of many ballots as columns, so that summing a pack is a few
+# C-level ``Counter`` passes instead of a Python loop per ballot (1M ballots: ~1 s of CPU instead of ~4):
+# choice ``{"v": [choice, …]}``; rating ``{"s": [subject, …], "c": [stars of criterion i, one digit per
+# ballot, …], "o": "0110…"}`` (1: the ballot carries an opinion). Stars are 1–5 (contracts), one digit.
+def pack_of(ballots: Sequence[dict]) -> dict:
+    """The pack of ``ballots`` (stored ballot documents of one poll, or their recount fields)."""
+    if not ballots:
+        return {"v": []}
+    if "choice" in ballots[0]:
+        return {"v": [b["choice"] for b in ballots]}
+    criteria = len(ballots[0]["stars"])
+    return {
+        "s": [b["subject"] for b in ballots],
+        "c": ["".join(str(b["stars"][i]) for b in ballots) for i in range(criteria)],
+        "o": "".join("1" if isinstance(b.get("opinion"), str) else "0" for b in ballots),
+    }
+
+
+def pack_size(pack: dict) -> int:
+    """How many ballots a pack holds."""
+    return len(pack["v"] if "v" in pack else pack["s"])
+
+
+def recount_choice_packs(packs: Iterable[dict], options: Sequence[str]) -> dict[str, int]:
+    """:func:`recount_choices` from packs (the same result for the same ballots)."""
+    counts: Counter = Counter()
+    for pack in packs:
+        counts.update(pack.get("v", []))
+    unknown = set(counts) - set(options)
+    if unknown:
+        raise ValueError(f"ballots with unknown options: {sorted(unknown)}")
+    return {opt: counts.get(opt, 0) for opt in options}
+
+
+def recount_rating_packs(packs: Iterable[dict], subjects: Sequence[str], criteria: int) -> dict:
+    """:func:`recount_ratings` from packs (the same shape and result for the same ballots)."""
+    n: Counter = Counter()
+    op: Counter = Counter()
+    marks: list[Counter] = [Counter() for _ in range(criteria)]  # criterion -> (subject, digit) -> count
+    for pack in packs:
+        if "v" in pack:  # an empty pack
+            continue
+        n.update(pack["s"])
+        op.update(compress(pack["s"], map("1".__eq__, pack["o"])))
+        for i, column in enumerate(pack["c"]):
+            marks[i].update(zip(pack["s"], column, strict=True))
+    unknown = set(n) - set(subjects)
+    if unknown:
+        raise ValueError(f"ballots for unknown subjects {sorted(unknown)!r}")
+    per = {s: subject_zero(criteria) for s in subjects}
+    for s, k in n.items():
+        per[s]["n"] = k
+    for s, k in op.items():
+        per[s]["op"] = k
+    for i, counter in enumerate(marks):
+        for (s, digit), k in counter.items():
+            per[s][f"c{i}"] += int(digit) * k
+            per[s][f"h{digit}"] += k
+    return {"n": sum(n.values()), "s": per}
+
+
+def only_ahead(recounted: dict, live: dict) -> bool:
+    """Is every count of ``recounted`` at least the same count of ``live`` (choice ``{option: n}`` or
+    rating ``{"n", "s": {subject: counts}}``)? What casts landing during a recount of an open poll can
+    cause when the live tally is read first: a ballot is stored before it is counted, and ballots
+    are only taken back once the tally is closed."""
+    if "s" in recounted:
+        if recounted.get("n", 0) < live.get("n", 0):
+            return False
+        live_s = live.get("s", {})
+        return all(
+            v >= live_s.get(s, {}).get(k, 0) for s, row in recounted["s"].items() for k, v in row.items()
+        )
+    return all(v >= live.get(k, 0) for k, v in recounted.items())
 
 
 # ----- interrupted casts --------------------------------------------------------------------------

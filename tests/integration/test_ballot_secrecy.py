@@ -117,7 +117,7 @@ def test_an_interrupted_close_finishes_when_repeated(voting, db, monkeypatch, wh
                 raise RuntimeError("the voting service dies mid-copy")
         return real_insert_many(coll, docs, *args, **kwargs)
 
-    def finish(store, poll):
+    def finish(store, poll, count=None):
         raise RuntimeError("the voting service dies after the switch")
 
     if where == "mid-copy":

@@ -164,3 +164,31 @@ def test_explaining_subset_accounts_for_a_difference_exactly_or_not_at_all():
     assert t.explaining_subset(t.merge_inc([a]), [b, c]) is None
     assert t.explaining_subset(diff, [a] * 13) is None  # more than the limit: an alarm, not a search
     assert t.subtract({"n": 2, "c0": 5}, {"n": 2, "c0": 4}) == {"c0": 1}
+
+
+def test_a_pack_recounts_as_its_ballots():
+    rating = {"subject": "u01", "stars": [5, 4, 3, 2, 1], "opinion": "好"}
+    plain = {"subject": "u02", "stars": [1, 1, 1, 1, 1], "opinion": None}
+    again = {"subject": "u01", "stars": [2, 2, 3, 4, 5], "opinion": None}
+    pack = t.pack_of([rating, plain, again])
+    assert pack == {"s": ["u01", "u02", "u01"], "c": ["512", "412", "313", "214", "115"], "o": "100"}
+    assert t.pack_size(pack) == 3
+    subjects = ["u01", "u02", "u03"]
+    by_ballot = t.recount_ratings([rating, plain, again], subjects, 5)
+    assert t.recount_rating_packs([t.pack_of([rating]), t.pack_of([plain, again])], subjects, 5) == by_ballot
+    with pytest.raises(ValueError):
+        t.recount_rating_packs([pack], ["u01"], 5)
+    choices = t.pack_of([{"choice": "yes"}, {"choice": "no"}, {"choice": "yes"}])
+    assert t.recount_choice_packs([choices], ["yes", "no", "abstain"]) == {"yes": 2, "no": 1, "abstain": 0}
+    assert t.recount_choice_packs([], ["yes"]) == {"yes": 0}
+    with pytest.raises(ValueError):
+        t.recount_choice_packs([choices], ["yes"])
+
+
+def test_only_ahead_is_what_casts_landing_during_a_recount_can_cause():
+    assert t.only_ahead({"yes": 2, "no": 1}, {"yes": 1, "no": 1}) is True
+    assert t.only_ahead({"yes": 2, "no": 0}, {"yes": 1, "no": 1}) is False
+    row = t.subject_zero(2)
+    ahead = {"n": 1, "s": {"u01": {**row, "n": 1, "c0": 3}}}
+    assert t.only_ahead(ahead, {"n": 0, "s": {"u01": row}}) is True
+    assert t.only_ahead({"n": 0, "s": {"u01": row}}, ahead) is False

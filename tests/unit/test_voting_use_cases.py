@@ -7,6 +7,7 @@ from dmlib.contracts import voting as c
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound, ServiceUnavailable
 from services.voting import campaigns as camp
 from services.voting import polls
+from services.voting import tally as t
 from tests.helpers import SYSTEM, member, union_admin
 from tests.unit.voting_fakes import Clock, Crash, FakeMembers, FakeVotingStore, ports
 
@@ -162,6 +163,141 @@ def test_a_recount_mismatch_raises_the_alarm_and_changes_nothing():
     assert p.store.event_types()[-1] == "recount_mismatched"
 
 
+# ----- recount packs (issue 17 item 3) and the close's count of the ballots --------------------------
+def pack_choices(p, poll_id):
+    return sorted(v for pack in p.store.packs.get(poll_id, {}).values() for v in pack["v"])
+
+
+def test_a_recount_reads_the_packs_when_they_account_for_every_ballot_else_every_ballot():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    assert pack_choices(p, poll_id) == ["no", "yes"]  # one pack per batch, written with its ballots
+    read = []
+    every_ballot = p.store.iter_ballots
+    p.store.iter_ballots = lambda *a: read.append(a) or every_ballot(*a)
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["matches"] is True and record["recounted"] == {"yes": 1, "no": 1, "abstain": 0}
+    assert record["source"] == "packs" and read == []
+    bid = p.keys.ballot_id(poll_id, "D3")  # a ballot no pack holds (written by other means)
+    p.store.ballots[poll_id][bid] = {"_id": bid, "receipt": p.keys.receipt(bid), "choice": "yes"}
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["recounted"] == {"yes": 2, "no": 1, "abstain": 0} and record["source"] == "ballots"
+    assert record["matches"] is False and len(read) == 2  # every ballot, twice (the settle)
+    assert p.store.docs["polls"][poll_id]["alarm"] is True  # nothing in flight: a real difference
+
+
+def test_the_close_counts_the_ballots_it_copies_and_checks_the_packs_recount_and_the_live_tally():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert out["recount_matches"] is True and poll["recount"]["source"] == "packs"
+    assert poll["close_count"]["ballots_counted"] == {"yes": 1, "no": 1, "abstain": 0}
+    assert poll["close_count"]["equals_recount"] is True and poll["close_count"]["equals_live"] is True
+    assert pack_choices(p, poll_id) == ["no", "yes"]  # written again from the shuffled copy
+    polls.close_poll(p, SYSTEM, poll_id)  # recorded once
+    assert p.store.docs["polls"][poll_id]["close_count"] == poll["close_count"]
+    assert "recount_mismatched" not in p.store.event_types()
+
+
+def test_packs_and_live_tally_wrong_together_are_caught_by_the_close_count_of_the_ballots():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "no"})
+    # a cast path that writes the same wrong thing into the pack and the tally (what (a) was about)
+    [batch] = p.store.packs[poll_id]
+    p.store.packs[poll_id][batch] = {"v": ["yes"]}
+    p.store.tallies[poll_id].update(o0=1, o1=0)
+    assert polls.recount(p, SYSTEM, poll_id, lambda _: None)["matches"] is True  # the packs agree
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert poll["recount"]["recounted"] == {"yes": 1, "no": 0, "abstain": 0}  # from the packs
+    assert poll["close_count"]["ballots_counted"] == {"yes": 0, "no": 1, "abstain": 0}  # the ballots
+    assert poll["close_count"]["equals_recount"] is False and poll["close_count"]["equals_live"] is False
+    assert poll["alarm"] is True and out["recount_matches"] is False
+    assert p.store.event_types().count("recount_mismatched") == 1
+    assert p.store.tallies[poll_id]["o0"] == 1  # an alarm, nothing overwritten
+
+
+def test_a_live_tally_wrong_alone_is_one_alarm_at_the_close_and_the_ballots_agree_with_the_packs():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "no"})
+    p.store.tallies[poll_id]["o0"] = 1  # the live tally tampered with
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    check = p.store.docs["polls"][poll_id]["close_count"]
+    assert check["equals_recount"] is True and check["equals_live"] is False
+    assert out["recount_matches"] is False and p.store.docs["polls"][poll_id]["alarm"] is True
+    assert p.store.event_types().count("recount_mismatched") == 1  # the close's recount raised it
+
+
+def test_a_late_batch_refused_by_the_closed_tally_takes_its_pack_back_with_its_ballots():
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    p.store.close_tally(poll_id)  # the close stopped the tally; this cast had read the poll as open
+    with pytest.raises(Conflict):
+        polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    assert pack_choices(p, poll_id) == ["yes"] and len(p.store.ballots[poll_id]) == 1
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert out["counts"] == {"yes": 1, "no": 0, "abstain": 0} and out["recount_matches"] is True
+    assert poll["recount"]["source"] == "packs" and poll["close_count"]["equals_recount"] is True
+
+
+@pytest.mark.parametrize("dies_in", ["write_pack", "count_ballots", "end_batch"])
+def test_a_crashed_batch_pack_written_or_not_is_repaired_at_the_close_and_counted_once(dies_in):
+    p = ports()
+    poll_id = choice_poll(p)
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    p.store.fail_on.add(dies_in)  # before the pack / after the pack, before the $inc / after both
+    with pytest.raises(ServiceUnavailable):
+        polls.cast_choice(p, D2, poll_id, {"choice": "no"})
+    assert len(p.store.casts_pending) == 1  # the marker a crash leaves
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)  # open: the batch read by its ballots
+    assert record["recounted"] == {"yes": 1, "no": 1, "abstain": 0} and record["source"] == "packs"
+    assert record["matches"] is (dies_in == "end_batch")
+    assert record.get("busy", False) is (dies_in != "end_batch")  # in flight: no alarm while open
+    assert "alarm" not in p.store.event_types() and "recount_mismatched" not in p.store.event_types()
+    out = polls.close_poll(p, SYSTEM, poll_id)
+    poll = p.store.docs["polls"][poll_id]
+    assert out["counts"] == {"yes": 1, "no": 1, "abstain": 0} and out["recount_matches"] is True
+    assert poll["recount"]["matches"] is True and p.store.casts_pending == {}
+    assert poll["close_count"]["equals_recount"] is True and poll["close_count"]["equals_live"] is True
+    assert "recount_mismatched" not in p.store.event_types()
+    assert polls.recount(p, SYSTEM, poll_id, lambda _: None)["source"] == "packs"  # the copy's packs
+
+
+def test_a_recount_while_casts_land_is_busy_not_an_alarm_and_matches_once_they_settle():
+    p = ports()
+    poll_id = choice_poll(p, voters=[f"D{i}" for i in range(1, 9)])
+    polls.cast_choice(p, D1, poll_id, {"choice": "yes"})
+    voters = iter(member(f"D{i}", "u01") for i in range(2, 9))
+    packs = p.store.recount_packs
+
+    def a_cast_lands_meanwhile(*args):  # a whole batch lands between the tally read and the packs read
+        polls.cast_choice(p, next(voters), poll_id, {"choice": "no"})
+        return packs(*args)
+
+    p.store.recount_packs = a_cast_lands_meanwhile
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["busy"] is True and record["matches"] is False
+    assert "alarm" not in p.store.docs["polls"][poll_id] or not p.store.docs["polls"][poll_id]["alarm"]
+    assert "recount_mismatched" not in p.store.event_types()
+    p.store.recount_packs = packs  # the casts settle
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert record["matches"] is True and "busy" not in record and record["source"] == "packs"
+    assert record["recounted"] == {"yes": 1, "no": 2, "abstain": 0}
+    p.store.tallies[poll_id]["o1"] = 9  # a live tally ahead of the ballots is no landing cast: an alarm
+    p.store.recount_packs = a_cast_lands_meanwhile
+    record = polls.recount(p, SYSTEM, poll_id, lambda _: None)
+    assert "busy" not in record and p.store.docs["polls"][poll_id]["alarm"] is True
+
+
 # ===== evaluation campaigns =======================================================================
 def campaign(p, members=None, **extra):
     members = members or FakeMembers(UNIONS, {"u01": 3, "u02": 2})
@@ -299,11 +435,12 @@ CASTS = [
 ]
 
 
-@pytest.mark.parametrize("crash_at", range(5))
+@pytest.mark.parametrize("crash_at", range(6))
 def test_a_batch_crashed_at_any_write_loses_nothing_answered_and_the_close_reconciles_exactly(crash_at):
-    """Writes of a rating batch: marker, receipts, ballots, the marker settled (then nothing more). A
-    crash before the settle leaves ballots nobody was answered for: the close cuts their marker and
-    repairs the tally from them exactly; after it, the batch counts in the live tally at once."""
+    """Writes of a rating batch: marker, receipts, ballots, recount pack, the marker settled (then
+    nothing more). A crash before the settle leaves ballots nobody was answered for: the close cuts
+    their marker and repairs the tally from them exactly; after it, the batch counts in the live tally
+    at once."""
     p = ports()
     open_with_ballots(p)
     p.store.writes_left = crash_at
@@ -313,14 +450,14 @@ def test_a_batch_crashed_at_any_write_loses_nothing_answered_and_the_close_recon
     except Crash:
         crashed = True
     p.store.writes_left = None
-    assert crashed == (crash_at < 4)
+    assert crashed == (crash_at < 5)
     stored = len(p.store.ballots["ev1"])
     live = polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1"))
-    assert live["n"] == (10 if crash_at >= 4 else 4) and stored == (4 if crash_at < 3 else 10)
+    assert live["n"] == (10 if crash_at >= 5 else 4) and stored == (4 if crash_at < 3 else 10)
     closed = camp.close_campaign(p, SUPERIOR, "ev1")
     record = p.store.docs["polls"]["ev1"]["recount"]
     assert closed["recount_matches"] is True and record["recounted"]["n"] == stored
-    assert record.get("repaired", {}).get("ballots", 0) == (6 if crash_at == 3 else 0)
+    assert record.get("repaired", {}).get("ballots", 0) == (6 if crash_at in (3, 4) else 0)
     assert polls.counts_of(p.store.docs["polls"]["ev1"], p.store.get_tally("ev1")) == record["recounted"]
     assert p.store.casts_pending == {} and "recount_mismatched" not in p.store.event_types()
 
@@ -645,3 +782,26 @@ def test_needs_of_a_congress_vote_for_its_voters_until_they_voted_or_it_closed()
     assert camp.needs_of(p, D1)["items"] == []
     polls.close_poll(p, SYSTEM, poll_id)
     assert camp.needs_of(p, D2)["items"] == []
+
+
+def test_a_rating_batch_cut_by_the_close_takes_its_pack_back_and_the_close_counts_from_the_packs():
+    p = ports()
+    open_with_ballots(p)
+    settle = p.store.settle_batch
+
+    def the_close_cuts_it_first(batch, incs):
+        p.store.close_tally("ev1")
+        p.store.cut_batches("ev1")
+        return settle(batch, incs)
+
+    p.store.settle_batch = the_close_cuts_it_first
+    out = camp.cast_ratings(p, CASTS[:2])
+    p.store.settle_batch = settle
+    assert all(isinstance(o, Conflict) for o in out) and len(p.store.ballots["ev1"]) == 4
+    assert sum(t.pack_size(pk) for pk in p.store.packs["ev1"].values()) == 4  # its pack went with it
+    camp.close_campaign(p, SUPERIOR, "ev1")
+    poll = p.store.docs["polls"]["ev1"]
+    assert poll["recount"]["source"] == "packs" and poll["recount"]["matches"] is True
+    assert poll["close_count"]["ballots_counted"]["n"] == 4
+    assert poll["close_count"]["equals_recount"] is True and poll["close_count"]["equals_live"] is True
+    assert "recount_mismatched" not in p.store.event_types()

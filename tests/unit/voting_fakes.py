@@ -28,7 +28,7 @@ class FakeVotingStore(FakeStore):
     """In memory (on the shared :class:`tests.unit.fake_store.FakeStore`): ``docs[collection][id]``,
     ``ballots[poll]`` (insertion-ordered dicts), ``tallies[poll]`` (choice: one document with the
     counts; rating: ``{"open", "parts"}``), ``folded[poll]`` (a rating poll's folded tally ``{"g", "s":
-    {subject: counts}, "f"}``), ``followups``. ``events`` lists every committed event ``(type, body)`` in
+    {subject: counts}, "f"}``), ``followups``, ``packs[poll]`` (recount packs by batch id). ``events`` lists every committed event ``(type, body)`` in
     commit order; ``casts_pending`` the batch markers; ``fail_on`` makes a method raise
     ServiceUnavailable once (an outage); ``writes_left`` (an int) lets that many writes of the ballot
     path, the fold and the close happen, then raises :class:`Crash` at the next (a crash at that write);
@@ -46,6 +46,7 @@ class FakeVotingStore(FakeStore):
         self.followups: dict[str, dict] = {}
         self.casts_pending: dict[str, dict] = {}
         self.folded: dict[str, dict] = {}
+        self.packs: dict[str, dict[str, dict]] = {}  # poll -> pack id -> pack (tally.pack_of)
         self.shuffled: set[str] = set()
         self.fail_on: set[str] = set()
         self.writes_left: int | None = None
@@ -153,6 +154,29 @@ class FakeVotingStore(FakeStore):
             tally[k] = tally.get(k, 0) + v
         return True
 
+    def write_pack(self, poll_id, batch, ballots):
+        self._write("write_pack")
+        if ballots:
+            self.packs.setdefault(poll_id, {}).setdefault(batch, t.pack_of(copy.deepcopy(ballots)))
+
+    def drop_pack(self, poll_id, batch):
+        self._write("drop_pack")
+        self.packs.get(poll_id, {}).pop(batch, None)
+
+    def recount_packs(self, poll_id, fields):
+        in_flight = self.open_batches(poll_id)
+        skip = {m["_id"] for m in in_flight}
+        for pack_id, pack in list(self.packs.get(poll_id, {}).items()):
+            if pack_id not in skip:
+                yield copy.deepcopy(pack)
+        coll = self.ballots.get(poll_id, {})
+        loose = [coll[b] for m in in_flight for b in m["ids"] if b in coll and coll[b].get("k") == m["_id"]]
+        if loose:
+            yield t.pack_of(loose)
+
+    def stored_count(self, poll_id):
+        return len(self.ballots.get(poll_id, {}))
+
     def end_batch(self, batch):
         self._write("end_batch")
         self.casts_pending.pop(batch, None)
@@ -242,6 +266,7 @@ class FakeVotingStore(FakeStore):
         for b in ballots:
             coll[b["_id"]] = copy.deepcopy(b)
         self.add_to_tally(poll_id, incs)
+        self.write_pack(poll_id, f"bulk{random.random()}", ballots)
 
     def close_tally(self, poll_id):
         self._write("close_tally")
@@ -287,7 +312,7 @@ class FakeVotingStore(FakeStore):
         ]
         return sorted(docs, key=lambda d: (d.get("day", ""), d["receipt"]), reverse=True)
 
-    def shuffle_ballots(self, poll_id):
+    def shuffle_ballots(self, poll_id, count=None):
         self._write("shuffle_ballots")
         poll = self.docs["polls"][poll_id]
         if poll["status"] != "closed":
@@ -299,8 +324,12 @@ class FakeVotingStore(FakeStore):
             ]
             random.shuffle(items)
             self.ballots[poll_id] = dict(items)
+            # the open poll's packs follow the casting order: written again from the shuffled copy
+            self.packs[poll_id] = {"copy": t.pack_of([b for _, b in items])} if items else {}
             self.shuffled.add(poll_id)
             poll["shuffled"] = {"n": len(items), "checked": True}
+            if count is not None:  # counted from the copied ballots, as the store's copy does
+                poll["shuffled"]["counted"] = count(copy.deepcopy(b) for _, b in items)
         return poll["shuffled"]
 
     # --- campaigns and follow-ups ----------------------------------------------------------------
