@@ -189,6 +189,13 @@ def campaign_of(p: Ports, campaign_id: str, cached: bool = False) -> dict:
     return doc
 
 
+def compared_recount(poll: dict | None) -> dict:
+    """The poll's last recount if it compared anything, else {}: a ``busy`` recount (casts landing while
+    it ran, :func:`.polls.recount_and_record`) says neither "equal" nor "differs", so pages show none."""
+    recount = (poll or {}).get("recount") or {}
+    return {} if recount.get("busy") else recount
+
+
 def campaign_out(
     p: Ports,
     campaign: dict,
@@ -235,7 +242,7 @@ def campaign_out(
             "participation": ev.participation(ballots, eligible),
             "homes": homes if with_homes else [],
             "alarm": bool(poll and poll.get("alarm")),
-            "recount_matches": ((poll or {}).get("recount") or {}).get("matches"),
+            "recount_matches": compared_recount(poll).get("matches"),
             "published_at": iso(campaign.get("published_at")),
         }
     )
@@ -536,7 +543,7 @@ def campaign_results(p: Ports, actor: Actor, campaign_id: str, as_json: bool = F
         counts = polls.counts_of(poll, tally) if poll else {"n": 0, "s": {}}
         ranked = results_table(campaign, counts)
         rows, distribution, live = rows_out(campaign, ranked), ev.star_distribution(ranked), True
-    recount = (poll or {}).get("recount")
+    recount = compared_recount(poll) or None
     out = c.ResultsOut().dump(
         {
             "campaign": campaign_out(p, campaign, actor, with_homes=False, tally=tally, poll=poll),

@@ -192,3 +192,13 @@ def test_only_ahead_is_what_casts_landing_during_a_recount_can_cause():
     ahead = {"n": 1, "s": {"u01": {**row, "n": 1, "c0": 3}}}
     assert t.only_ahead(ahead, {"n": 0, "s": {"u01": row}}) is True
     assert t.only_ahead({"n": 0, "s": {"u01": row}}, ahead) is False
+
+
+def test_a_busy_recount_is_shown_as_neither_equal_nor_different():
+    """A recount taken while casts landed compared nothing: the pages get no recount statement."""
+    from services.voting.campaigns import compared_recount
+
+    busy = {"recount": {"at": 1, "matches": False, "busy": True}}
+    assert compared_recount(busy) == {} and compared_recount(None) == {}
+    compared = {"recount": {"at": 1, "matches": False}}
+    assert compared_recount(compared) == {"at": 1, "matches": False}
