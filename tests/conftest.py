@@ -118,6 +118,15 @@ def rpc_as(config):
 
 
 @pytest.fixture
+def voting(container_factory, config, rpc_as):
+    """The voting service running for this test; returns :func:`rpc_as` to call it as someone."""
+    from services.voting.service import VotingService
+
+    container_factory(VotingService, config).start()
+    return rpc_as
+
+
+@pytest.fixture
 def http(web_session):
     """``http(actor).get(...)``: a requests session on the test gateway with actor's bearer token."""
 

@@ -430,6 +430,13 @@ def repair_interrupted(p: Ports, poll: dict, live: dict, recounted: dict, pendin
     return {"ballots": added, "pending": len(pending), "parts": {str(k): v for k, v in fixes.items()}}
 
 
+def mismatch_event(poll: dict) -> dict:
+    """``recount_mismatched`` for ``poll`` (docs/events.md): the alarm of a recount that differs."""
+    return event(
+        "recount_mismatched", poll_id=poll["_id"], owner=poll.get("owner", ""), ref=poll.get("ref", "")
+    )
+
+
 def recount_and_record(p: Ports, poll: dict, *, at_close: bool = False, audit: Audit | None = None) -> dict:
     """Recount every ballot and compare with the live tally; a mismatch that persists after a short settle
     (a refused late ballot being removed) is an alarm. Both figures are recorded on the poll in one
@@ -476,14 +483,7 @@ def recount_and_record(p: Ports, poll: dict, *, at_close: bool = False, audit: A
     if not matches:
         changes["alarm"] = True
         log.error("RECOUNT MISMATCH in poll %s: live %s, recount %s", poll["_id"], live, recounted)
-        events.append(
-            event(
-                "recount_mismatched",
-                poll_id=poll["_id"],
-                owner=poll.get("owner", ""),
-                ref=poll.get("ref", ""),
-            )
-        )
+        events.append(mismatch_event(poll))
     expect: dict = {}
     if at_close:
         changes["counted_at_close"] = True
@@ -585,14 +585,7 @@ def check_close_count(p: Ports, poll: dict, shuffled: dict) -> dict | None:
             recount_["recounted"],
             live,
         )
-        events.append(
-            event(
-                "recount_mismatched",
-                poll_id=poll["_id"],
-                owner=poll.get("owner", ""),
-                ref=poll.get("ref", ""),
-            )
-        )
+        events.append(mismatch_event(poll))
     try:
         p.store.change(
             "polls", poll["_id"], expect={"close_count": {"$exists": False}}, set=changes, events=events

@@ -11,19 +11,12 @@ from pymongo.collection import Collection
 
 from dmlib.errors import Conflict
 from services.voting import store as voting_store
-from services.voting.service import VotingService
 from services.voting.store import VotingStore, ballots_of
 from tests.helpers import SYSTEM, member, token
 
 pytestmark = pytest.mark.integration
 
 OPTIONS = ["yes", "no", "abstain"]
-
-
-@pytest.fixture
-def voting(container_factory, config, rpc_as):
-    container_factory(VotingService, config).start()
-    return rpc_as
 
 
 def spearman(order: list[int]) -> float:

@@ -5,7 +5,6 @@ import pytest
 
 from dmlib.errors import BadInput, Conflict, Forbidden, NotFound
 from services.voting import tally as t
-from services.voting.service import VotingService
 from services.voting.store import ballots_of
 from tests.helpers import SYSTEM, VOTING_KEY, member, union_admin
 
@@ -13,12 +12,6 @@ pytestmark = pytest.mark.integration
 
 VOTERS = ["M0100011", "M0100012", "M0100013", "M0100014"]
 U01_SCOPE = {"union_id": "u01", "union_path": ["ftu", "area", "u01"], "congress_id": "cg-u01"}
-
-
-@pytest.fixture
-def voting(container_factory, config, rpc_as):
-    container_factory(VotingService, config).start()
-    return rpc_as
 
 
 def open_poll(rpc, **extra):

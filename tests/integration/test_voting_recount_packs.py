@@ -9,7 +9,6 @@ import pytest
 
 from dmlib.errors import Conflict
 from services.voting import tally as t
-from services.voting.service import VotingService
 from services.voting.store import VotingStore, ballots_of, companion, packs_collection
 from tests.helpers import SYSTEM, member, token
 from tests.integration.test_voting_campaigns import SUPERIOR
@@ -18,12 +17,6 @@ from tests.integration.test_voting_campaigns import evaluation as _evaluation  #
 pytestmark = pytest.mark.integration
 
 OPTIONS = ["yes", "no", "abstain"]
-
-
-@pytest.fixture
-def voting(container_factory, config, rpc_as):
-    container_factory(VotingService, config).start()
-    return rpc_as
 
 
 def open_poll(voting, voters: list[str], ref: str) -> str:
