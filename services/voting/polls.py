@@ -561,15 +561,16 @@ def check_close_count(p: Ports, poll: dict, shuffled: dict) -> dict | None:
     when the close's recount already differed from the live tally and the ballots agree with it), never
     a correction. Returns the record, or None when there is nothing to check (a shuffle from before the
     count, a close whose recount is not recorded) or it was recorded before."""
-    counted, recount_ = shuffled.get("counted"), poll.get("recount") or {}
+    counted, recount_ = t.stored_counts(shuffled.get("counted")), poll.get("recount") or {}
     if counted is None or "recounted" not in recount_ or poll.get("close_count"):
         return None
+    recounted = t.stored_counts(recount_["recounted"])
     live = counts_of(poll, p.store.get_tally(poll["_id"]))
     record = {
         "at": p.clock(),
         "ballots_counted": counted,
         "source": recount_.get("source", "ballots"),
-        "equals_recount": counted == recount_["recounted"],
+        "equals_recount": counted == recounted,
         "equals_live": counted == live,
     }
     changes: dict = {"close_count": record}
@@ -582,7 +583,7 @@ def check_close_count(p: Ports, poll: dict, shuffled: dict) -> dict | None:
             poll["_id"],
             counted,
             record["source"],
-            recount_["recounted"],
+            recounted,
             live,
         )
         events.append(mismatch_event(poll))
@@ -710,7 +711,7 @@ def list_ballots(
         raise BadInput(
             "page ≥ 1, per_page 1-500 / 分页参数有误", fields={"page": ["≥ 1"], "per_page": ["1-500"]}
         )
-    docs, total = p.store.ballot_page(poll_id, (page - 1) * per_page, per_page)
+    docs, total = p.store.ballot_page(poll, (page - 1) * per_page, per_page)
     return page_out([published(d) for d in docs], total, page, per_page)
 
 

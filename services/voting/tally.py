@@ -4,6 +4,7 @@ normalised form both are compared in. Sums are done in Python while streaming th
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import compress
@@ -207,3 +208,15 @@ def explaining_subset(diff: dict[str, int], contributions: list[dict[str, int]],
         if not subtract(diff, merge_inc(contributions[i] for i in chosen)):
             return chosen
     return None
+
+
+def counts_text(counts: dict) -> str:
+    """Counts as a poll document stores them (``store.COUNT_TEXTS``: the recount's, the close's count):
+    one JSON text, so that a read of the poll decodes one value instead of every count."""
+    return json.dumps(counts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def stored_counts(value: dict | str | None) -> dict | None:
+    """Counts as read from a poll document: its JSON text (:func:`counts_text`) decoded; a dict as it is
+    (a poll recorded before the texts, or a test fake's)."""
+    return json.loads(value) if isinstance(value, str) else value

@@ -149,7 +149,8 @@ def test_batches_count_at_once_and_are_folded_exactly_once_in_the_background(sit
         assert check["matches"] is True and check["live"]["s"]["u02"]["n"] == 20
         rpc.voting.close_campaign("ev2018")
     record = db("voting").polls.find_one({"_id": "ev2018"})["recount"]
-    assert record["matches"] is True and record["recounted"]["n"] == 60 and "repaired" not in record
+    assert record["matches"] is True and t.stored_counts(record["recounted"])["n"] == 60
+    assert "repaired" not in record
     assert db("voting").casts_pending.count_documents({"poll": "ev2018"}) == 0
 
 

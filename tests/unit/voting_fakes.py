@@ -294,11 +294,11 @@ class FakeVotingStore(FakeStore):
             None,
         )
 
-    def ballot_page(self, poll_id, skip, limit):
+    def ballot_page(self, poll, skip, limit):
         docs = sorted(
             (
                 {k: v for k, v in b.items() if k not in ("_id", "voter")}
-                for b in self.ballots[poll_id].values()
+                for b in self.ballots[poll["_id"]].values()
             ),
             key=lambda d: d["receipt"],
         )
